@@ -1,0 +1,22 @@
+//! Domain types of apigw, shared by the store, the plug-ins, the control plane and the data
+//! plane. Nothing here does I/O.
+//!
+//! # Layout
+//! - [`id`]: the 32-hex-character ids APIG uses for every resource.
+//! - [`time`]: timestamps as APIG prints them (RFC 3339, UTC, milliseconds).
+//! - [`plugin`]: a stored plug-in, its type and scope, and the checks on its envelope fields.
+//! - [`field`]: a field-level validation error, the unit every validator reports in.
+//! - [`page`]: `offset`/`limit` paging with APIG's clamping rules.
+//! - [`expr`]: the rule-expression language used by rate_limit, breaker and third_auth.
+//! - [`sign`]: the SDK-HMAC-SHA256 request signature (control plane and APP auth).
+
+pub mod expr;
+pub mod field;
+pub mod id;
+pub mod page;
+pub mod plugin;
+pub mod sign;
+pub mod time;
+
+pub use field::FieldError;
+pub use plugin::{Plugin, PluginScope, PluginType};
