@@ -1,1 +1,21 @@
-//! apigw-plugins
+//! The plug-ins of apigw: one file per plug-in type, each with its `Config` (the APIG
+//! `plugin_content` model, a doc per field) and its `validate`. The [`registry`] is the one
+//! entry point: the control plane validates content with it, and the data plane will build
+//! running plug-ins with it, so whatever the API accepts is what runs.
+//!
+//! # Layout
+//! - [`registry`]: `plugin_content` decoding, validation, canonical form and secret masking,
+//!   dispatched on the closed list of plug-in types.
+//! - [`common`]: what several plug-ins share: request parameters, rule lists, time units, the
+//!   `$context` variables.
+//! - one file per type: [`cors`], [`set_resp_headers`], [`rate_limit`], [`breaker`],
+//!   [`third_auth`], [`kafka_log`].
+
+pub mod breaker;
+pub mod common;
+pub mod cors;
+pub mod kafka_log;
+pub mod rate_limit;
+pub mod registry;
+pub mod set_resp_headers;
+pub mod third_auth;
