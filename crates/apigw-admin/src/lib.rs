@@ -1,1 +1,86 @@
-//! apigw-admin
+//! The control plane of apigw: the APIG v2 REST API, as the official Huawei Cloud SDKs call it.
+//!
+//! # Layout
+//! - [`auth`]: X-Auth-Token and SDK-HMAC-SHA256 authentication, project and instance checks.
+//! - [`error`]: the one error type, mapped to APIG's error codes.
+//! - [`body`]: strict parsing of JSON bodies and query strings with field-named errors.
+//! - [`plugins`]: the five plug-in calls (create, update, delete, list, show).
+//! - [`openapi`]: the OpenAPI 3 document served at `GET /openapi.json`.
+//!
+//! Every route answers under `/v2/{project_id}/apigw/instances/{instance_id}` and, for ROMA
+//! Connect, `/v2/{project_id}/apic/instances/{instance_id}`.
+
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod openapi;
+pub mod plugins;
+
+use apigw_store::Store;
+use auth::Credential;
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::{from_fn, from_fn_with_state, Next};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use error::ApiError;
+use std::fmt;
+use std::sync::Arc;
+
+/// A clock in seconds since the epoch, injectable for tests of signature expiry.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| apigw_model::time::now_millis() / 1000)
+}
+
+/// What every control-plane handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    /// The control-plane state.
+    pub store: Arc<dyn Store>,
+    /// The credentials accepted, each bound to one project.
+    pub credentials: Arc<Vec<Credential>>,
+    /// The one instance this gateway serves.
+    pub instance_id: String,
+    /// Server time for signature expiry.
+    pub clock: Clock,
+}
+
+impl fmt::Debug for AppState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppState")
+            .field("store", &self.store)
+            .field("credentials", &self.credentials)
+            .field("instance_id", &self.instance_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The control-plane router. Everything except `/openapi.json` and `/healthz` needs
+/// credentials.
+pub fn router(state: AppState) -> Router {
+    let api = plugins::routes();
+    Router::new()
+        .nest("/v2/{project_id}/apigw/instances/{instance_id}", api.clone())
+        .nest("/v2/{project_id}/apic/instances/{instance_id}", api)
+        .fallback(|| async { ApiError::NoRoute })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(from_fn_with_state(state.clone(), auth::require_auth))
+        .route("/openapi.json", get(openapi::serve))
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(from_fn(request_id))
+        .with_state(state)
+}
+
+/// Gives every response an `X-Request-Id` (the SDKs report it with errors).
+async fn request_id(req: Request, next: Next) -> Response {
+    let id = apigw_model::id::new_id();
+    let mut resp = next.run(req).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}

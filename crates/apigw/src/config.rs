@@ -1,0 +1,78 @@
+//! Settings of `apigw serve` (SPEC §5): flags with `APIGW_*` environment fallbacks.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// apigw: an API gateway compatible with the APIG plug-in management API.
+#[derive(Debug, Parser)]
+#[command(name = "apigw", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to run.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the control plane and the data plane.
+    Serve(ServeArgs),
+}
+
+/// The settings of `apigw serve`.
+#[derive(Clone, Args)]
+pub struct ServeArgs {
+    /// SQLite database and generated credentials.
+    #[arg(long, env = "APIGW_DATA_DIR", default_value = "./apigw-data")]
+    pub data_dir: PathBuf,
+    /// Control-plane listener.
+    #[arg(long, env = "APIGW_ADMIN_ADDR", default_value = "127.0.0.1:9180")]
+    pub admin_addr: SocketAddr,
+    /// Data-plane listener.
+    #[arg(long, env = "APIGW_GATEWAY_ADDR", default_value = "127.0.0.1:9080")]
+    pub gateway_addr: SocketAddr,
+    /// The project served (generated on first start when unset).
+    #[arg(long, env = "APIGW_PROJECT_ID")]
+    pub project_id: Option<String>,
+    /// The gateway instance served (generated on first start when unset).
+    #[arg(long, env = "APIGW_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+    /// Admin access key (generated when unset).
+    #[arg(long, env = "APIGW_ACCESS_KEY")]
+    pub access_key: Option<String>,
+    /// Admin secret key (generated when unset).
+    #[arg(long, env = "APIGW_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// Admin token for `X-Auth-Token` (generated when unset).
+    #[arg(long, env = "APIGW_AUTH_TOKEN", hide_env_values = true)]
+    pub auth_token: Option<String>,
+    /// Store URL; SQLite in the data directory when unset.
+    #[arg(long, env = "APIGW_STORE_URL")]
+    pub store_url: Option<String>,
+    /// Redis URL for cluster-wide rate-limit counters (not used yet).
+    #[arg(long, env = "APIGW_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Suffix of API group `sl_domain`s.
+    #[arg(long, env = "APIGW_DOMAIN_SUFFIX", default_value = "apigw.localhost")]
+    pub domain_suffix: String,
+    /// Threads serving traffic; the number of cores when unset.
+    #[arg(long, env = "APIGW_WORKER_THREADS")]
+    pub worker_threads: Option<usize>,
+}
+
+impl std::fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("data_dir", &self.data_dir)
+            .field("admin_addr", &self.admin_addr)
+            .field("gateway_addr", &self.gateway_addr)
+            .field("project_id", &self.project_id)
+            .field("instance_id", &self.instance_id)
+            .field("access_key", &self.access_key)
+            .field("store_url", &self.store_url.as_ref().map(|_| "(set)"))
+            .field("redis_url", &self.redis_url.as_ref().map(|_| "(set)"))
+            .field("domain_suffix", &self.domain_suffix)
+            .field("worker_threads", &self.worker_threads)
+            .finish_non_exhaustive()
+    }
+}
