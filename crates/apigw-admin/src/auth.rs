@@ -53,8 +53,12 @@ pub struct CallScope {
     pub family: Family,
 }
 
+/// A header's value as text. The SDKs sign the UTF-8 text of values and send its bytes, so the
+/// bytes are read as UTF-8 (not rejected when they are not ASCII).
 fn header_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    headers
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
 /// Finds the credential the request presents, or the 401 to answer.
@@ -81,10 +85,18 @@ fn authenticate<'a>(
     let Some(authorization) = header_value(headers, "authorization") else {
         return Err(ApiError::TokenMissing);
     };
-    let req = RequestParts { method, path, query, body };
+    let req = RequestParts {
+        method,
+        path,
+        query,
+        body,
+    };
     let lookup = |name: &str| header_value(headers, name);
     let secret_of = |ak: &str| {
-        creds.iter().find(|c| c.access_key == ak).map(|c| c.secret_key.clone())
+        creds
+            .iter()
+            .find(|c| c.access_key == ak)
+            .map(|c| c.secret_key.clone())
     };
     match sign::verify(&authorization, &req, &lookup, &secret_of, now) {
         Ok(ak) => creds
@@ -94,21 +106,26 @@ fn authenticate<'a>(
         Err(e @ (SignError::Malformed | SignError::BadDate | SignError::Expired)) => {
             Err(ApiError::BadCredentials(e.to_string()))
         }
-        Err(SignError::MissingHeader(h)) => {
-            Err(ApiError::BadCredentials(format!("signed header {h} is missing")))
-        }
-        Err(SignError::UnknownKey | SignError::Mismatch) => {
-            Err(ApiError::BadCredentials("signature verification failed".into()))
-        }
+        Err(SignError::MissingHeader(h)) => Err(ApiError::BadCredentials(format!(
+            "signed header {h} is missing"
+        ))),
+        Err(SignError::UnknownKey | SignError::Mismatch) => Err(ApiError::BadCredentials(
+            "signature verification failed".into(),
+        )),
     }
 }
 
 /// `/v2/{project}/{apigw|apic}/instances/{instance}/...` → (project, family, instance).
 fn parse_base(path: &str) -> Option<(&str, Family, &str)> {
     let mut it = path.split('/');
-    let (Some(""), Some("v2"), Some(project), Some(family), Some("instances"), Some(instance)) =
-        (it.next(), it.next(), it.next(), it.next(), it.next(), it.next())
-    else {
+    let (Some(""), Some("v2"), Some(project), Some(family), Some("instances"), Some(instance)) = (
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+    ) else {
         return None;
     };
     let family = match family {
@@ -161,7 +178,10 @@ async fn check(state: &AppState, req: Request) -> Result<Request, ApiError> {
     if instance != state.instance_id {
         return Err(ApiError::InstanceNotFound(instance.to_string()));
     }
-    parts.extensions.insert(CallScope { instance_id: instance.to_string(), family });
+    parts.extensions.insert(CallScope {
+        instance_id: instance.to_string(),
+        family,
+    });
     Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
@@ -175,7 +195,10 @@ mod tests {
             parse_base("/v2/p/apigw/instances/i/plugins"),
             Some(("p", Family::Apigw, "i"))
         );
-        assert_eq!(parse_base("/v2/p/apic/instances/i"), Some(("p", Family::Apic, "i")));
+        assert_eq!(
+            parse_base("/v2/p/apic/instances/i"),
+            Some(("p", Family::Apic, "i"))
+        );
         assert_eq!(parse_base("/v2/p/other/instances/i/plugins"), None);
         assert_eq!(parse_base("/v3/p/apigw/instances/i/plugins"), None);
     }

@@ -10,8 +10,12 @@ use serde_json::{Map, Value};
 pub fn object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(ApiError::BadBody("the request body must be a JSON object".into())),
-        Err(e) => Err(ApiError::BadBody(format!("the request body is not valid JSON: {e}"))),
+        Ok(_) => Err(ApiError::BadBody(
+            "the request body must be a JSON object".into(),
+        )),
+        Err(e) => Err(ApiError::BadBody(format!(
+            "the request body is not valid JSON: {e}"
+        ))),
     }
 }
 
@@ -24,7 +28,10 @@ pub struct Fields {
 
 impl Fields {
     pub fn new(map: Map<String, Value>) -> Self {
-        Self { map, errs: Errors::default() }
+        Self {
+            map,
+            errs: Errors::default(),
+        }
     }
 
     /// A mandatory string.
@@ -100,7 +107,11 @@ impl Query {
 
     /// The first value of `name`; an empty value counts as absent.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
     }
 
     /// An optional integer parameter.
@@ -118,9 +129,10 @@ impl Query {
     /// An optional string parameter of at most `max` characters.
     pub fn text(&self, name: &str, max: usize) -> Result<Option<String>, ApiError> {
         match self.get(name) {
-            Some(v) if v.chars().count() > max => {
-                Err(ApiError::invalid(name, format!("longer than {max} characters")))
-            }
+            Some(v) if v.chars().count() > max => Err(ApiError::invalid(
+                name,
+                format!("longer than {max} characters"),
+            )),
             v => Ok(v.map(str::to_string)),
         }
     }
@@ -128,7 +140,9 @@ impl Query {
 
 fn decode(s: &str) -> String {
     let plus = s.replace('+', " ");
-    percent_encoding::percent_decode_str(&plus).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(&plus)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -137,7 +151,9 @@ mod tests {
 
     #[test]
     fn query_decodes_percent_and_plus_and_keeps_first_value() {
-        let q = Query::parse(Some("plugin_name=a%20b+c&limit=5&limit=6&bad=%zz&tail=%4&u=%C3%A9%E4"));
+        let q = Query::parse(Some(
+            "plugin_name=a%20b+c&limit=5&limit=6&bad=%zz&tail=%4&u=%C3%A9%E4",
+        ));
         assert_eq!(q.get("plugin_name"), Some("a b c"));
         assert_eq!(q.int("limit").unwrap(), Some(5));
         assert_eq!(q.get("bad"), Some("%zz"));

@@ -54,31 +54,47 @@ impl ApiError {
                 "APIG.1002",
                 format!("Incorrect token or token resolution failed.: {why}"),
             ),
-            Forbidden => {
-                (StatusCode::FORBIDDEN, "APIG.1005", "No permissions to request this method".into())
-            }
+            Forbidden => (
+                StatusCode::FORBIDDEN,
+                "APIG.1005",
+                "No permissions to request this method".into(),
+            ),
             InstanceNotFound(id) => (
                 StatusCode::NOT_FOUND,
                 "APIG.3030",
                 format!("The instance does not exist;id:{id}"),
             ),
-            BadBody(why) => (StatusCode::BAD_REQUEST, "APIG.2000", format!("Parameter error.: {why}")),
+            BadBody(why) => (
+                StatusCode::BAD_REQUEST,
+                "APIG.2000",
+                format!("Parameter error.: {why}"),
+            ),
             Invalid(errs) => (StatusCode::BAD_REQUEST, "APIG.2012", invalid_message(errs)),
-            PluginNotFound(id) => {
-                (StatusCode::NOT_FOUND, "APIG.3068", format!("Plugin {id} does not exist"))
-            }
-            PluginNameExists => {
-                (StatusCode::BAD_REQUEST, "APIG.3326", "The plugin name already exists".into())
-            }
-            NoRoute => (StatusCode::NOT_FOUND, "APIG.3000", "The requested resource does not exist".into()),
+            PluginNotFound(id) => (
+                StatusCode::NOT_FOUND,
+                "APIG.3068",
+                format!("Plugin {id} does not exist"),
+            ),
+            PluginNameExists => (
+                StatusCode::BAD_REQUEST,
+                "APIG.3326",
+                "The plugin name already exists".into(),
+            ),
+            NoRoute => (
+                StatusCode::NOT_FOUND,
+                "APIG.3000",
+                "The requested resource does not exist".into(),
+            ),
             MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "APIG.2000",
                 "Parameter error.: method not allowed on this resource".into(),
             ),
-            Internal(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "APIG.9999", "Internal Server Error".into())
-            }
+            Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "APIG.9999",
+                "Internal Server Error".into(),
+            ),
         }
     }
 }
@@ -87,7 +103,11 @@ impl ApiError {
 /// reasons follow in parentheses so that one answer lists every problem.
 fn invalid_message(errs: &[FieldError]) -> String {
     let first = errs.first().map(|e| e.field.as_str()).unwrap_or("body");
-    let details = errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ");
+    let details = errs
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ");
     format!(
         "Invalid parameter value,parameterName:{first}. Please refer to the support documentation ({details})"
     )
@@ -105,6 +125,10 @@ impl IntoResponse for ApiError {
             tracing::error!(%detail, "control-plane call failed in the store");
         }
         let (status, code, msg) = self.parts();
-        (status, Json(serde_json::json!({ "error_code": code, "error_msg": msg }))).into_response()
+        (
+            status,
+            Json(serde_json::json!({ "error_code": code, "error_msg": msg })),
+        )
+            .into_response()
     }
 }

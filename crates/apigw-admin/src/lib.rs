@@ -64,7 +64,10 @@ impl fmt::Debug for AppState {
 pub fn router(state: AppState) -> Router {
     let api = plugins::routes();
     Router::new()
-        .nest("/v2/{project_id}/apigw/instances/{instance_id}", api.clone())
+        .nest(
+            "/v2/{project_id}/apigw/instances/{instance_id}",
+            api.clone(),
+        )
         .nest("/v2/{project_id}/apic/instances/{instance_id}", api)
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -82,8 +82,16 @@ impl PluginInfo {
             remark: p.remark.clone(),
             create_time: time::format_millis(p.create_time),
             update_time: time::format_millis(p.update_time),
-            roma_app_id: if roma { Some(p.roma_app_id.clone().unwrap_or_default()) } else { None },
-            roma_app_name: if roma { Some(p.roma_app_name.clone().unwrap_or_default()) } else { None },
+            roma_app_id: if roma {
+                Some(p.roma_app_id.clone().unwrap_or_default())
+            } else {
+                None
+            },
+            roma_app_name: if roma {
+                Some(p.roma_app_name.clone().unwrap_or_default())
+            } else {
+                None
+            },
         }
     }
 }
@@ -186,9 +194,16 @@ pub(crate) async fn create(
         create_time: now,
         update_time: now,
     };
-    state.store.create_plugin(&plugin).await.map_err(|e| conflict_or(e, &plugin.id))?;
+    state
+        .store
+        .create_plugin(&plugin)
+        .await
+        .map_err(|e| conflict_or(e, &plugin.id))?;
     tracing::info!(plugin_id = %plugin.id, plugin_type = %plugin.plugin_type, "plug-in created");
-    Ok((StatusCode::CREATED, Json(PluginInfo::new(&plugin, scope.family))))
+    Ok((
+        StatusCode::CREATED,
+        Json(PluginInfo::new(&plugin, scope.family)),
+    ))
 }
 
 /// UpdatePlugin. Type and scope cannot change.
@@ -205,15 +220,25 @@ pub(crate) async fn update(
 ) -> Result<impl IntoResponse, ApiError> {
     let plugin_id = params.get("plugin_id").cloned().unwrap_or_default();
     let env = parse_envelope(&bytes, scope.family)?;
-    let Some(old) = state.store.get_plugin(&scope.instance_id, &plugin_id).await? else {
+    let Some(old) = state
+        .store
+        .get_plugin(&scope.instance_id, &plugin_id)
+        .await?
+    else {
         return Err(ApiError::PluginNotFound(plugin_id));
     };
     let mut errs = Vec::new();
     if env.plugin_type != old.plugin_type {
-        errs.push(apigw_model::FieldError::new("plugin_type", "cannot be changed"));
+        errs.push(apigw_model::FieldError::new(
+            "plugin_type",
+            "cannot be changed",
+        ));
     }
     if env.scope != old.scope {
-        errs.push(apigw_model::FieldError::new("plugin_scope", "cannot be changed"));
+        errs.push(apigw_model::FieldError::new(
+            "plugin_scope",
+            "cannot be changed",
+        ));
     }
     if !errs.is_empty() {
         return Err(ApiError::Invalid(errs));
@@ -229,7 +254,11 @@ pub(crate) async fn update(
         update_time: time::now_millis().max(old.update_time),
         ..old
     };
-    state.store.update_plugin(&plugin).await.map_err(|e| conflict_or(e, &plugin.id))?;
+    state
+        .store
+        .update_plugin(&plugin)
+        .await
+        .map_err(|e| conflict_or(e, &plugin.id))?;
     tracing::info!(plugin_id = %plugin.id, "plug-in updated");
     Ok(Json(PluginInfo::new(&plugin, scope.family)))
 }
@@ -267,7 +296,11 @@ pub(crate) async fn show(
     Path(params): Path<HashMap<String, String>>,
 ) -> Result<Json<PluginInfo>, ApiError> {
     let plugin_id = params.get("plugin_id").cloned().unwrap_or_default();
-    match state.store.get_plugin(&scope.instance_id, &plugin_id).await? {
+    match state
+        .store
+        .get_plugin(&scope.instance_id, &plugin_id)
+        .await?
+    {
         Some(p) => Ok(Json(PluginInfo::new(&p, scope.family))),
         None => Err(ApiError::PluginNotFound(plugin_id)),
     }
@@ -322,10 +355,28 @@ pub(crate) async fn list(
         id: q.text("plugin_id", 64)?,
         name: q.text("plugin_name", 255)?,
         name_exact,
-        roma_app_id: if roma { q.text("roma_app_id", 64)? } else { None },
-        roma_app_name: if roma { q.text("roma_app_name", 255)? } else { None },
+        roma_app_id: if roma {
+            q.text("roma_app_id", 64)?
+        } else {
+            None
+        },
+        roma_app_name: if roma {
+            q.text("roma_app_name", 255)?
+        } else {
+            None
+        },
     };
-    let (total, items) = state.store.list_plugins(&scope.instance_id, &filter, page).await?;
-    let plugins: Vec<PluginInfo> = items.iter().map(|p| PluginInfo::new(p, scope.family)).collect();
-    Ok(Json(ListPluginsResponse { total, size: plugins.len(), plugins }))
+    let (total, items) = state
+        .store
+        .list_plugins(&scope.instance_id, &filter, page)
+        .await?;
+    let plugins: Vec<PluginInfo> = items
+        .iter()
+        .map(|p| PluginInfo::new(p, scope.family))
+        .collect();
+    Ok(Json(ListPluginsResponse {
+        total,
+        size: plugins.len(),
+        plugins,
+    }))
 }

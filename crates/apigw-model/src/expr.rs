@@ -105,7 +105,10 @@ impl Expr {
             return Err(format!("nested deeper than {MAX_DEPTH} levels"));
         }
         let items = v.as_array().ok_or("each expression must be a JSON array")?;
-        let head = items.first().and_then(Value::as_str).ok_or("an expression starts with a string")?;
+        let head = items
+            .first()
+            .and_then(Value::as_str)
+            .ok_or("an expression starts with a string")?;
         if head == "AND" || head == "OR" {
             if items.len() < 2 {
                 return Err(format!("{head} needs at least one operand"));
@@ -114,7 +117,11 @@ impl Expr {
                 .iter()
                 .map(|e| Self::from_value(e, known, depth + 1, leaves))
                 .collect::<Result<Vec<_>, _>>()?;
-            return Ok(if head == "AND" { Expr::And(parts) } else { Expr::Or(parts) });
+            return Ok(if head == "AND" {
+                Expr::And(parts)
+            } else {
+                Expr::Or(parts)
+            });
         }
         *leaves += 1;
         if *leaves > MAX_LEAVES {
@@ -138,9 +145,12 @@ impl Expr {
         let operand = match op {
             Op::Eq | Op::Ne => Operand::Text(value),
             Op::Gt | Op::Ge | Op::Lt | Op::Le => Operand::Number(
-                value.trim().parse::<f64>().ok().filter(|n| n.is_finite()).ok_or_else(|| {
-                    format!("operator '{op_s}' needs a number, got '{value}'")
-                })?,
+                value
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|n| n.is_finite())
+                    .ok_or_else(|| format!("operator '{op_s}' needs a number, got '{value}'"))?,
             ),
             Op::Regex | Op::RegexCi => Operand::Pattern(
                 RegexBuilder::new(&value)
@@ -212,7 +222,9 @@ mod tests {
 
     fn eval(src: &str, vars: &[(&str, &str)]) -> bool {
         let map: HashMap<_, _> = vars.iter().cloned().collect();
-        Expr::parse(src, &any).unwrap().eval(&mut |p| map.get(p).map(|s| s.to_string()))
+        Expr::parse(src, &any)
+            .unwrap()
+            .eval(&mut |p| map.get(p).map(|s| s.to_string()))
     }
 
     #[test]
@@ -236,7 +248,10 @@ mod tests {
     #[test]
     fn and_or_nest() {
         let v = [("a", "1"), ("b", "2")];
-        assert!(eval(r#"["OR",["a","==","9"],["AND",["a","==","1"],["b","==","2"]]]"#, &v));
+        assert!(eval(
+            r#"["OR",["a","==","9"],["AND",["a","==","1"],["b","==","2"]]]"#,
+            &v
+        ));
         assert!(!eval(r#"["AND",["a","==","1"],["b","==","3"]]"#, &v));
     }
 
@@ -270,7 +285,9 @@ mod tests {
             assert!(Expr::parse(bad, &any).is_err(), "{bad}");
         }
         let only_p = |p: &str| p == "p";
-        assert!(Expr::parse(r#"["q","==","x"]"#, &only_p).unwrap_err().contains("'q'"));
+        assert!(Expr::parse(r#"["q","==","x"]"#, &only_p)
+            .unwrap_err()
+            .contains("'q'"));
     }
 
     #[test]

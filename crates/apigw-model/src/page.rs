@@ -26,7 +26,11 @@ impl Page {
 
     /// The slice of `items` this page covers.
     pub fn slice<T>(&self, items: Vec<T>) -> Vec<T> {
-        items.into_iter().skip(self.offset as usize).take(self.limit as usize).collect()
+        items
+            .into_iter()
+            .skip(self.offset as usize)
+            .take(self.limit as usize)
+            .collect()
     }
 }
 
@@ -42,10 +46,40 @@ mod tests {
 
     #[test]
     fn clamps_offset_and_limit_like_apig() {
-        assert_eq!(Page::new(None, None), Page { offset: 0, limit: 20 });
-        assert_eq!(Page::new(Some(-5), Some(0)), Page { offset: 0, limit: 20 });
-        assert_eq!(Page::new(Some(3), Some(-1)), Page { offset: 3, limit: 20 });
-        assert_eq!(Page::new(Some(3), Some(501)), Page { offset: 3, limit: 500 });
-        assert_eq!(Page::new(Some(3), Some(7)), Page { offset: 3, limit: 7 });
+        assert_eq!(
+            Page::new(None, None),
+            Page {
+                offset: 0,
+                limit: 20
+            }
+        );
+        assert_eq!(
+            Page::new(Some(-5), Some(0)),
+            Page {
+                offset: 0,
+                limit: 20
+            }
+        );
+        assert_eq!(
+            Page::new(Some(3), Some(-1)),
+            Page {
+                offset: 3,
+                limit: 20
+            }
+        );
+        assert_eq!(
+            Page::new(Some(3), Some(501)),
+            Page {
+                offset: 3,
+                limit: 500
+            }
+        );
+        assert_eq!(
+            Page::new(Some(3), Some(7)),
+            Page {
+                offset: 3,
+                limit: 7
+            }
+        );
     }
 }

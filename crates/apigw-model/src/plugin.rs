@@ -135,9 +135,9 @@ pub fn validate_plugin_name(name: &str, field: &str) -> Result<(), FieldError> {
     if errs.0.is_empty() {
         let first = name.chars().next().unwrap_or(' ');
         let first_ok = first.is_ascii_alphabetic() || is_cjk(first);
-        let rest_ok = name.chars().all(|c| {
-            c.is_ascii_alphanumeric() || is_cjk(c) || matches!(c, '_' | '-' | '.' | ' ')
-        });
+        let rest_ok = name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || is_cjk(c) || matches!(c, '_' | '-' | '.' | ' '));
         let trimmed = !name.ends_with(' ');
         errs.check(
             first_ok && rest_ok && trimmed,
@@ -162,10 +162,25 @@ mod tests {
 
     #[test]
     fn plugin_names_follow_the_seed_rules() {
-        for ok in ["CORS", "HTTP Response Header Plug-in", "a.b_c-d", "插件名称", "abc"] {
+        for ok in [
+            "CORS",
+            "HTTP Response Header Plug-in",
+            "a.b_c-d",
+            "插件名称",
+            "abc",
+        ] {
             assert!(validate_plugin_name(ok, "plugin_name").is_ok(), "{ok}");
         }
-        for bad in ["ab", "1abc", "_abc", "abc ", " abc", "abc$", "ab\ncd", &"a".repeat(256)] {
+        for bad in [
+            "ab",
+            "1abc",
+            "_abc",
+            "abc ",
+            " abc",
+            "abc$",
+            "ab\ncd",
+            &"a".repeat(256),
+        ] {
             let err = validate_plugin_name(bad, "plugin_name").unwrap_err();
             assert_eq!(err.field, "plugin_name", "{bad}");
         }

@@ -68,20 +68,29 @@ impl Authorization {
                 return Err(SignError::Malformed);
             }
         }
-        let access = access.filter(|a| !a.is_empty()).ok_or(SignError::Malformed)?;
+        let access = access
+            .filter(|a| !a.is_empty())
+            .ok_or(SignError::Malformed)?;
         let signed: Vec<String> = signed
             .ok_or(SignError::Malformed)?
             .split(';')
             .map(str::to_string)
             .collect();
-        if signed.iter().any(|h| h.is_empty() || h.chars().any(|c| c.is_ascii_uppercase())) {
+        if signed
+            .iter()
+            .any(|h| h.is_empty() || h.chars().any(|c| c.is_ascii_uppercase()))
+        {
             return Err(SignError::Malformed);
         }
         let signature = signature.ok_or(SignError::Malformed)?;
         if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(SignError::Malformed);
         }
-        Ok(Self { access, signed_headers: signed, signature: signature.to_ascii_lowercase() })
+        Ok(Self {
+            access,
+            signed_headers: signed,
+            signature: signature.to_ascii_lowercase(),
+        })
     }
 }
 
@@ -98,7 +107,11 @@ pub struct RequestParts<'a> {
 }
 
 /// Characters kept as they are in canonical URIs and queries; everything else is `%XX`.
-const SIGN_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const SIGN_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 fn encode(s: &[u8]) -> String {
     let decoded = String::from_utf8_lossy(s);
@@ -111,7 +124,11 @@ fn decode(s: &str) -> Vec<u8> {
 
 /// The canonical URI: each segment decoded and re-encoded, with a trailing `/`.
 pub fn canonical_uri(path: &str) -> String {
-    let mut out = path.split('/').map(|seg| encode(&decode(seg))).collect::<Vec<_>>().join("/");
+    let mut out = path
+        .split('/')
+        .map(|seg| encode(&decode(seg)))
+        .collect::<Vec<_>>()
+        .join("/");
     if !out.ends_with('/') {
         out.push('/');
     }
@@ -132,7 +149,11 @@ pub fn canonical_query(query: Option<&str>) -> String {
         })
         .collect();
     pairs.sort();
-    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// Builds the canonical request. `header(name)` returns the first value of a header by
@@ -179,7 +200,9 @@ pub fn signature(sk: &str, date: &str, canonical_request: &str) -> String {
 /// Parses an `X-Sdk-Date` (`20261125T202836Z`) into seconds since the epoch.
 pub fn parse_sdk_date(s: &str) -> Option<i64> {
     let fmt = format_description!("[year][month][day]T[hour][minute][second]Z");
-    PrimitiveDateTime::parse(s, fmt).ok().map(|t| t.assume_utc().unix_timestamp())
+    PrimitiveDateTime::parse(s, fmt)
+        .ok()
+        .map(|t| t.assume_utc().unix_timestamp())
 }
 
 /// Verifies a signed request. `secret_of(ak)` looks up the secret of an access key; `now` is
@@ -219,11 +242,17 @@ pub fn sign_request(
     req: &RequestParts<'_>,
     headers: &[(&str, &str)],
 ) -> String {
-    let mut names: Vec<String> = headers.iter().map(|(k, _)| k.to_ascii_lowercase()).collect();
+    let mut names: Vec<String> = headers
+        .iter()
+        .map(|(k, _)| k.to_ascii_lowercase())
+        .collect();
     names.sort();
     names.dedup();
     let lookup = |n: &str| {
-        headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.to_string())
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.to_string())
     };
     let date = lookup("x-sdk-date").unwrap_or_default();
     let canonical = canonical_request(req, &names, &lookup).expect("all signed headers given");
@@ -239,14 +268,23 @@ mod tests {
     use super::*;
 
     fn lookup<'a>(h: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |n| h.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.to_string())
+        move |n| {
+            h.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     const DATE1: &str = "20060102T150405Z";
 
     #[test]
     fn vector_1_get_with_query() {
-        let req = RequestParts { method: "GET", path: "/path", query: Some("limit=1"), body: b"" };
+        let req = RequestParts {
+            method: "GET",
+            path: "/path",
+            query: Some("limit=1"),
+            body: b"",
+        };
         let h = [("x-sdk-date", DATE1)];
         let cr = canonical_request(&req, &["x-sdk-date".into()], &lookup(&h)).unwrap();
         assert_eq!(
@@ -295,7 +333,10 @@ mod tests {
 
     #[test]
     fn vector_3_sdk_request_signs_and_verifies() {
-        assert_eq!(sign_request("AKTESTEXAMPLE", "SKTESTEXAMPLE", &v3_req(), &V3_HEADERS), V3_AUTH);
+        assert_eq!(
+            sign_request("AKTESTEXAMPLE", "SKTESTEXAMPLE", &v3_req(), &V3_HEADERS),
+            V3_AUTH
+        );
         let now = parse_sdk_date("20261125T202836Z").unwrap();
         let secret = |ak: &str| (ak == "AKTESTEXAMPLE").then(|| "SKTESTEXAMPLE".to_string());
         let ok = verify(V3_AUTH, &v3_req(), &lookup(&V3_HEADERS), &secret, now + 60);
@@ -309,15 +350,38 @@ mod tests {
         let h = lookup(&V3_HEADERS);
         let mut tampered = v3_req();
         tampered.body = b"{}";
-        assert_eq!(verify(V3_AUTH, &tampered, &h, &secret, now), Err(SignError::Mismatch));
+        assert_eq!(
+            verify(V3_AUTH, &tampered, &h, &secret, now),
+            Err(SignError::Mismatch)
+        );
         let mut q = v3_req();
         q.query = Some("limit=21&plugin_name=a%20b");
-        assert_eq!(verify(V3_AUTH, &q, &h, &secret, now), Err(SignError::Mismatch));
-        assert_eq!(verify(V3_AUTH, &v3_req(), &h, &secret, now + 15 * 60), Ok("AKTESTEXAMPLE".into()));
-        assert_eq!(verify(V3_AUTH, &v3_req(), &h, &secret, now + 15 * 60 + 1), Err(SignError::Expired));
-        assert_eq!(verify(V3_AUTH, &v3_req(), &h, &secret, now - 15 * 60 - 1), Err(SignError::Expired));
-        assert_eq!(verify(V3_AUTH, &v3_req(), &h, &|_| None, now), Err(SignError::UnknownKey));
-        let wrong_host = [V3_HEADERS[0], ("Host", "evil:80"), V3_HEADERS[2], V3_HEADERS[3]];
+        assert_eq!(
+            verify(V3_AUTH, &q, &h, &secret, now),
+            Err(SignError::Mismatch)
+        );
+        assert_eq!(
+            verify(V3_AUTH, &v3_req(), &h, &secret, now + 15 * 60),
+            Ok("AKTESTEXAMPLE".into())
+        );
+        assert_eq!(
+            verify(V3_AUTH, &v3_req(), &h, &secret, now + 15 * 60 + 1),
+            Err(SignError::Expired)
+        );
+        assert_eq!(
+            verify(V3_AUTH, &v3_req(), &h, &secret, now - 15 * 60 - 1),
+            Err(SignError::Expired)
+        );
+        assert_eq!(
+            verify(V3_AUTH, &v3_req(), &h, &|_| None, now),
+            Err(SignError::UnknownKey)
+        );
+        let wrong_host = [
+            V3_HEADERS[0],
+            ("Host", "evil:80"),
+            V3_HEADERS[2],
+            V3_HEADERS[3],
+        ];
         assert_eq!(
             verify(V3_AUTH, &v3_req(), &lookup(&wrong_host), &secret, now),
             Err(SignError::Mismatch)
@@ -341,15 +405,26 @@ mod tests {
 
     #[test]
     fn the_date_must_be_signed() {
-        let req = RequestParts { method: "GET", path: "/", query: None, body: b"" };
+        let req = RequestParts {
+            method: "GET",
+            path: "/",
+            query: None,
+            body: b"",
+        };
         let auth = "SDK-HMAC-SHA256 Access=a, SignedHeaders=host, Signature=5a2ce64c865e0e6046321c6f3d5a77ba8413eeaf355c3166c03d58d02ac79624";
         let h = [("host", "x"), ("x-sdk-date", DATE1)];
-        assert_eq!(verify(auth, &req, &lookup(&h), &|_| Some("s".into()), 0), Err(SignError::BadDate));
+        assert_eq!(
+            verify(auth, &req, &lookup(&h), &|_| Some("s".into()), 0),
+            Err(SignError::BadDate)
+        );
     }
 
     #[test]
     fn canonical_uri_reencodes_segments() {
-        assert_eq!(canonical_uri("/v2/p/apigw/instances/i/plugins"), "/v2/p/apigw/instances/i/plugins/");
+        assert_eq!(
+            canonical_uri("/v2/p/apigw/instances/i/plugins"),
+            "/v2/p/apigw/instances/i/plugins/"
+        );
         assert_eq!(canonical_uri("/a%20b/c d/"), "/a%20b/c%20d/");
         assert_eq!(canonical_uri("/a%2fb"), "/a%2Fb/");
         assert_eq!(canonical_query(Some("b=2&a=1&a=0")), "a=0&a=1&b=2");

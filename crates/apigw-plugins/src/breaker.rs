@@ -9,7 +9,9 @@
 //!  "scope": "basic"}
 //! ```
 
-use crate::common::{check_expr, is_host_port, null_default, validate_parameters, Parameter, Scope};
+use crate::common::{
+    check_expr, is_host_port, null_default, validate_parameters, Parameter, Scope,
+};
 use crate::registry::{max_items, ContentModel};
 use apigw_model::field::Errors;
 use apigw_model::FieldError;
@@ -98,15 +100,39 @@ impl Condition {
                 errs.add("unhealthy_condition", e);
             }
         }
-        let need = |v: Option<i64>, field: &str, min: i64, max: i64, required: bool, errs: &mut Errors| match v {
-            Some(v) => errs.range(v, min, max, field),
-            None if required => errs.add(field, "is mandatory for this breaker_mode"),
-            None => {}
-        };
+        let need =
+            |v: Option<i64>, field: &str, min: i64, max: i64, required: bool, errs: &mut Errors| {
+                match v {
+                    Some(v) => errs.range(v, min, max, field),
+                    None if required => errs.add(field, "is mandatory for this breaker_mode"),
+                    None => {}
+                }
+            };
         let counter = self.breaker_mode == BreakerMode::Counter;
-        need(self.unhealthy_threshold, "unhealthy_threshold", 1, MAX_INT, counter, errs);
-        need(self.min_call_threshold, "min_call_threshold", 1, MAX_INT, !counter, errs);
-        need(self.unhealthy_percentage, "unhealthy_percentage", 1, 100, !counter, errs);
+        need(
+            self.unhealthy_threshold,
+            "unhealthy_threshold",
+            1,
+            MAX_INT,
+            counter,
+            errs,
+        );
+        need(
+            self.min_call_threshold,
+            "min_call_threshold",
+            1,
+            MAX_INT,
+            !counter,
+            errs,
+        );
+        need(
+            self.unhealthy_percentage,
+            "unhealthy_percentage",
+            1,
+            100,
+            !counter,
+            errs,
+        );
         errs.range(self.time_window, 1, MAX_INT, "time_window");
         errs.range(self.open_breaker_time, 1, MAX_INT, "open_breaker_time");
     }
@@ -142,7 +168,11 @@ pub struct Downgrade {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_info: Option<HttpInfo>,
     /// Extra headers of `passthrough`.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub passthrough_infos: Vec<HeaderPair>,
     /// APIG's VPC backend; must be null or absent.
     #[serde(default, skip_serializing)]
@@ -222,46 +252,85 @@ fn default_timeout() -> i64 {
     5000
 }
 
-const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS", "ANY"];
+const METHODS: &[&str] = &[
+    "GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS", "ANY",
+];
 
 impl Downgrade {
     fn validate(&self, errs: &mut Errors) {
         match self.downgrade_type {
-            DowngradeType::Mock => {
-                match &self.mock_info {
-                    Some(m) => {
-                        errs.range(m.status_code, 200, 599, "mock_info.status_code");
-                        check_headers(&m.headers, "mock_info.headers", errs);
-                    }
-                    None => errs.add("mock_info", "is mandatory for type mock"),
+            DowngradeType::Mock => match &self.mock_info {
+                Some(m) => {
+                    errs.range(m.status_code, 200, 599, "mock_info.status_code");
+                    check_headers(&m.headers, "mock_info.headers", errs);
                 }
-            }
+                None => errs.add("mock_info", "is mandatory for type mock"),
+            },
             DowngradeType::Http => match &self.http_info {
                 Some(h) => {
-                    errs.check(is_host_port(&h.address), "http_info.address", "must be host[:port]");
-                    errs.check(matches!(h.scheme.as_str(), "HTTP" | "HTTPS"), "http_info.scheme", "must be HTTP or HTTPS");
-                    errs.check(METHODS.contains(&h.method.as_str()), "http_info.method", "must be an HTTP method or ANY");
-                    errs.check(h.path.starts_with('/') && !h.path.contains(char::is_whitespace), "http_info.path", "must start with '/' and hold no spaces");
+                    errs.check(
+                        is_host_port(&h.address),
+                        "http_info.address",
+                        "must be host[:port]",
+                    );
+                    errs.check(
+                        matches!(h.scheme.as_str(), "HTTP" | "HTTPS"),
+                        "http_info.scheme",
+                        "must be HTTP or HTTPS",
+                    );
+                    errs.check(
+                        METHODS.contains(&h.method.as_str()),
+                        "http_info.method",
+                        "must be an HTTP method or ANY",
+                    );
+                    errs.check(
+                        h.path.starts_with('/') && !h.path.contains(char::is_whitespace),
+                        "http_info.path",
+                        "must start with '/' and hold no spaces",
+                    );
                     errs.range(h.timeout, 1, 60000, "http_info.timeout");
-                    errs.check(!h.is_vpc && h.vpc_channel_id.is_empty(), "http_info.isVpc", "VPC channels are not supported by apigw");
+                    errs.check(
+                        !h.is_vpc && h.vpc_channel_id.is_empty(),
+                        "http_info.isVpc",
+                        "VPC channels are not supported by apigw",
+                    );
                 }
                 None => errs.add("http_info", "is mandatory for type http"),
             },
-            DowngradeType::Passthrough => check_headers(&self.passthrough_infos, "passthrough_infos", errs),
-            DowngradeType::HttpVpc | DowngradeType::Function => {
-                errs.add("type", "http_vpc and function backends are not supported by apigw")
+            DowngradeType::Passthrough => {
+                check_headers(&self.passthrough_infos, "passthrough_infos", errs)
             }
+            DowngradeType::HttpVpc | DowngradeType::Function => errs.add(
+                "type",
+                "http_vpc and function backends are not supported by apigw",
+            ),
         }
-        errs.check(self.http_vpc_info.is_none(), "http_vpc_info", "not supported by apigw");
-        errs.check(self.func_info.is_none(), "func_info", "not supported by apigw");
+        errs.check(
+            self.http_vpc_info.is_none(),
+            "http_vpc_info",
+            "not supported by apigw",
+        );
+        errs.check(
+            self.func_info.is_none(),
+            "func_info",
+            "not supported by apigw",
+        );
     }
 }
 
 fn check_headers(headers: &[HeaderPair], field: &str, errs: &mut Errors) {
     max_items(headers, 20, field, errs);
     for (i, h) in headers.iter().enumerate() {
-        errs.check(crate::common::is_header_name(&h.name), format!("{field}[{i}].name"), "must be a header name");
-        errs.check(!h.value.contains(['\r', '\n', '\0']), format!("{field}[{i}].value"), "must not contain CR, LF or NUL");
+        errs.check(
+            crate::common::is_header_name(&h.name),
+            format!("{field}[{i}].name"),
+            "must be a header name",
+        );
+        errs.check(
+            !h.value.contains(['\r', '\n', '\0']),
+            format!("{field}[{i}].value"),
+            "must not contain CR, LF or NUL",
+        );
     }
 }
 
@@ -272,7 +341,11 @@ pub struct DowngradeRule {
     /// The rule's name, 1..64 characters, unique in the plug-in.
     pub rule_name: String,
     /// The parameter names the rule uses (the console sends names; objects are accepted too).
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub parameters: Vec<Value>,
     /// When the rule applies (expression over `downgrade_parameters`).
     pub match_regex: String,
@@ -294,16 +367,26 @@ impl ContentModel for Config {
     fn validate(&self) -> Vec<FieldError> {
         let mut errs = Errors::default();
         let params = &self.downgrade_parameters;
-        sub(&mut errs, "breaker_condition", |e| self.breaker_condition.validate(params, e));
+        sub(&mut errs, "breaker_condition", |e| {
+            self.breaker_condition.validate(params, e)
+        });
         if let Some(d) = &self.downgrade_default {
             sub(&mut errs, "downgrade_default", |e| d.validate(e));
         }
         validate_parameters(params, "downgrade_parameters", &mut errs);
-        max_items(&self.downgrade_rules, MAX_RULES, "downgrade_rules", &mut errs);
+        max_items(
+            &self.downgrade_rules,
+            MAX_RULES,
+            "downgrade_rules",
+            &mut errs,
+        );
         for (i, r) in self.downgrade_rules.iter().enumerate() {
             let f = format!("downgrade_rules[{i}]");
             errs.len(&r.rule_name, 1, 64, &format!("{f}.rule_name"));
-            if self.downgrade_rules[..i].iter().any(|o| o.rule_name == r.rule_name) {
+            if self.downgrade_rules[..i]
+                .iter()
+                .any(|o| o.rule_name == r.rule_name)
+            {
                 errs.add(format!("{f}.rule_name"), "duplicate rule name");
             }
             for (j, p) in r.parameters.iter().enumerate() {
@@ -314,12 +397,21 @@ impl ContentModel for Config {
                     "must name one of downgrade_parameters",
                 );
             }
-            check_expr(&r.match_regex, params, &format!("{f}.match_regex"), &mut errs);
+            check_expr(
+                &r.match_regex,
+                params,
+                &format!("{f}.match_regex"),
+                &mut errs,
+            );
             if let Some(c) = &r.breaker_condition {
-                sub(&mut errs, &format!("{f}.breaker_condition"), |e| c.validate(params, e));
+                sub(&mut errs, &format!("{f}.breaker_condition"), |e| {
+                    c.validate(params, e)
+                });
             }
             if let Some(d) = &r.downgrade_backend {
-                sub(&mut errs, &format!("{f}.downgrade_backend"), |e| d.validate(e));
+                sub(&mut errs, &format!("{f}.downgrade_backend"), |e| {
+                    d.validate(e)
+                });
             }
         }
         errs.0

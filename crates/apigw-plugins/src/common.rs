@@ -75,7 +75,11 @@ pub const MAX_PARAMETERS: usize = 50;
 
 /// Validates a parameter list: names 1..32 characters, unique, values 1..255.
 pub fn validate_parameters(params: &[Parameter], field: &str, errs: &mut Errors) {
-    errs.check(params.len() <= MAX_PARAMETERS, field, format!("at most {MAX_PARAMETERS} parameters"));
+    errs.check(
+        params.len() <= MAX_PARAMETERS,
+        field,
+        format!("at most {MAX_PARAMETERS} parameters"),
+    );
     for (i, p) in params.iter().enumerate() {
         let f = format!("{field}[{i}]");
         errs.len(&p.name, 1, 32, &format!("{f}.name"));
@@ -127,7 +131,13 @@ pub enum Scope {
 }
 
 /// Checks that a comma-separated list has no empty items and each item passes `ok`.
-pub fn check_csv(value: &str, field: &str, ok: impl Fn(&str) -> bool, what: &str, errs: &mut Errors) {
+pub fn check_csv(
+    value: &str,
+    field: &str,
+    ok: impl Fn(&str) -> bool,
+    what: &str,
+    errs: &mut Errors,
+) {
     if value.trim().is_empty() {
         return;
     }
@@ -143,7 +153,8 @@ pub fn check_csv(value: &str, field: &str, ok: impl Fn(&str) -> bool, what: &str
 /// Whether `s` is an HTTP header name (RFC 9110 token characters).
 pub fn is_header_name(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Whether `s` is `host[:port]` with a plausible host and a port in 1..65535.
@@ -155,7 +166,9 @@ pub fn is_host_port(s: &str) -> bool {
     };
     let host_ok = !host.is_empty()
         && host.len() <= 255
-        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_[]:".contains(&b));
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-_[]:".contains(&b));
     let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0));
     host_ok && port_ok
 }
@@ -166,10 +179,24 @@ mod tests {
 
     #[test]
     fn host_port_accepts_names_ips_and_ports() {
-        for ok in ["0.0.0.0:11", "xxx.xxx.xxx.xxx:1234", "example.com", "[::1]:9092", "10.0.0.1"] {
+        for ok in [
+            "0.0.0.0:11",
+            "xxx.xxx.xxx.xxx:1234",
+            "example.com",
+            "[::1]:9092",
+            "10.0.0.1",
+        ] {
             assert!(is_host_port(ok), "{ok}");
         }
-        for bad in ["", ":80", "host:0", "host:65536", "host:x", "a b:80", "host/path"] {
+        for bad in [
+            "",
+            ":80",
+            "host:0",
+            "host:65536",
+            "host:x",
+            "a b:80",
+            "host/path",
+        ] {
             assert!(!is_host_port(bad), "{bad}");
         }
     }

@@ -70,8 +70,17 @@ impl ContentModel for Config {
             "an HTTP method",
             &mut errs,
         );
-        for (field, v) in [("allow_headers", &self.allow_headers), ("expose_headers", &self.expose_headers)] {
-            check_csv(v, field, |h| h == "*" || is_header_name(h), "a header name", &mut errs);
+        for (field, v) in [
+            ("allow_headers", &self.allow_headers),
+            ("expose_headers", &self.expose_headers),
+        ] {
+            check_csv(
+                v,
+                field,
+                |h| h == "*" || is_header_name(h),
+                "a header name",
+                &mut errs,
+            );
         }
         errs.range(self.max_age, 0, i64::from(i32::MAX), "max_age");
         errs.0

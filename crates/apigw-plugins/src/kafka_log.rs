@@ -200,18 +200,32 @@ pub struct CustomAuthorizer {
 }
 
 fn is_topic(t: &str) -> bool {
-    (1..=249).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    (1..=249).contains(&t.len())
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 impl ContentModel for Config {
     fn validate(&self) -> Vec<FieldError> {
         let mut errs = Errors::default();
-        errs.check(!self.broker_list.is_empty(), "broker_list", "at least one broker");
+        errs.check(
+            !self.broker_list.is_empty(),
+            "broker_list",
+            "at least one broker",
+        );
         max_items(&self.broker_list, 32, "broker_list", &mut errs);
         for (i, b) in self.broker_list.iter().enumerate() {
-            errs.check(is_host_port(b), format!("broker_list[{i}]"), "must be host:port");
+            errs.check(
+                is_host_port(b),
+                format!("broker_list[{i}]"),
+                "must be host:port",
+            );
         }
-        errs.check(is_topic(&self.topic), "topic", "1..249 characters of letters, digits, '.', '_' and '-'");
+        errs.check(
+            is_topic(&self.topic),
+            "topic",
+            "1..249 characters of letters, digits, '.', '_' and '-'",
+        );
         errs.len(&self.key, 0, 255, "key");
         errs.range(self.max_retry_count, 0, 5, "max_retry_count");
         errs.range(self.retry_backoff, 1, 10, "retry_backoff");
@@ -223,7 +237,10 @@ impl ContentModel for Config {
             "must be PLAINTEXT, SASL_PLAINTEXT or SASL_SSL",
         );
         errs.check(
-            matches!(s.sasl_mechanisms.as_str(), "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512"),
+            matches!(
+                s.sasl_mechanisms.as_str(),
+                "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512"
+            ),
             "sasl_config.sasl_mechanisms",
             "must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
         );
@@ -241,19 +258,34 @@ impl ContentModel for Config {
         errs.len(&s.ssl_ca_content, 0, 32768, "sasl_config.ssl_ca_content");
         for (k, v) in &self.meta_config.system {
             let f = format!("meta_config.system.{k}");
-            errs.check(SYSTEM_FIELDS.iter().any(|(n, _)| n == k), &f, "unknown field");
+            errs.check(
+                SYSTEM_FIELDS.iter().any(|(n, _)| n == k),
+                &f,
+                "unknown field",
+            );
             errs.check(v.is_boolean(), &f, "must be a boolean");
         }
         let c = &self.meta_config.call_data;
         for (field, v) in [
             ("request_header_filter", &c.request_header_filter),
-            ("request_query_string_filter", &c.request_query_string_filter),
+            (
+                "request_query_string_filter",
+                &c.request_query_string_filter,
+            ),
             ("response_header_filter", &c.response_header_filter),
         ] {
             errs.len(v, 0, 1024, &format!("meta_config.call_data.{field}"));
         }
-        for (field, v) in [("frontend", &c.custom_authorizer.frontend), ("backend", &c.custom_authorizer.backend)] {
-            max_items(v, 10, &format!("meta_config.call_data.custom_authorizer.{field}"), &mut errs);
+        for (field, v) in [
+            ("frontend", &c.custom_authorizer.frontend),
+            ("backend", &c.custom_authorizer.backend),
+        ] {
+            max_items(
+                v,
+                10,
+                &format!("meta_config.call_data.custom_authorizer.{field}"),
+                &mut errs,
+            );
         }
         errs.0
     }
@@ -263,7 +295,10 @@ impl ContentModel for Config {
         self.meta_config.system = SYSTEM_FIELDS
             .iter()
             .map(|(name, default)| {
-                let v = given.get(*name).and_then(Value::as_bool).unwrap_or(*default);
+                let v = given
+                    .get(*name)
+                    .and_then(Value::as_bool)
+                    .unwrap_or(*default);
                 (name.to_string(), Value::Bool(v))
             })
             .collect();
@@ -276,10 +311,17 @@ fn ca_is_secret(ca: &str) -> bool {
 
 /// Replaces secrets in canonical content by [`MASK`].
 pub(crate) fn mask_secrets(content: &mut Value) {
-    if let Some(sasl) = content.get_mut("sasl_config").and_then(Value::as_object_mut) {
+    if let Some(sasl) = content
+        .get_mut("sasl_config")
+        .and_then(Value::as_object_mut)
+    {
         for key in ["sasl_password", "ssl_ca_content"] {
             if let Some(Value::String(s)) = sasl.get_mut(key) {
-                let secret = if key == "sasl_password" { !s.is_empty() } else { ca_is_secret(s) };
+                let secret = if key == "sasl_password" {
+                    !s.is_empty()
+                } else {
+                    ca_is_secret(s)
+                };
                 if secret {
                     *s = MASK.to_string();
                 }

@@ -131,16 +131,36 @@ impl ContentModel for Config {
             "api_limit",
             "must be -1 (unlimited) or between 1 and 2147483647",
         );
-        let cap = if self.api_limit > 0 { self.api_limit } else { MAX_LIMIT };
-        for (field, v) in [("app_limit", self.app_limit), ("user_limit", self.user_limit), ("ip_limit", self.ip_limit)] {
-            errs.check((0..=cap).contains(&v), field, format!("must be between 0 (not set) and {cap} (api_limit)"));
+        let cap = if self.api_limit > 0 {
+            self.api_limit
+        } else {
+            MAX_LIMIT
+        };
+        for (field, v) in [
+            ("app_limit", self.app_limit),
+            ("user_limit", self.user_limit),
+            ("ip_limit", self.ip_limit),
+        ] {
+            errs.check(
+                (0..=cap).contains(&v),
+                field,
+                format!("must be between 0 (not set) and {cap} (api_limit)"),
+            );
         }
         for (i, s) in self.specials.iter().enumerate() {
             let f = format!("specials[{i}]");
-            if self.specials[..i].iter().any(|o| o.special_type == s.special_type) {
+            if self.specials[..i]
+                .iter()
+                .any(|o| o.special_type == s.special_type)
+            {
                 errs.add(format!("{f}.type"), "one entry per type");
             }
-            max_items(&s.policies, MAX_SPECIAL_KEYS, &format!("{f}.policies"), &mut errs);
+            max_items(
+                &s.policies,
+                MAX_SPECIAL_KEYS,
+                &format!("{f}.policies"),
+                &mut errs,
+            );
             for (j, p) in s.policies.iter().enumerate() {
                 let pf = format!("{f}.policies[{j}]");
                 errs.len(&p.key, 1, 64, &format!("{pf}.key"));
@@ -157,7 +177,12 @@ impl ContentModel for Config {
             if let Some(n) = &r.rule_name {
                 errs.len(n, 1, 64, &format!("{f}.rule_name"));
             }
-            check_expr(&r.match_regex, &self.parameters, &format!("{f}.match_regex"), &mut errs);
+            check_expr(
+                &r.match_regex,
+                &self.parameters,
+                &format!("{f}.match_regex"),
+                &mut errs,
+            );
             if let Some(iv) = r.interval {
                 errs.range(iv, 1, MAX_LIMIT, &format!("{f}.interval"));
             }

@@ -30,7 +30,10 @@ pub trait ContentModel: DeserializeOwned + Serialize {
 /// more as a JSON string literal yields one, that object is used (SPEC §1.3).
 pub fn decode(content: &str) -> Result<serde_json::Map<String, Value>, FieldError> {
     if content.chars().count() > MAX_CONTENT_CHARS {
-        return Err(FieldError::new(FIELD, format!("longer than {MAX_CONTENT_CHARS} characters")));
+        return Err(FieldError::new(
+            FIELD,
+            format!("longer than {MAX_CONTENT_CHARS} characters"),
+        ));
     }
     let not_object = || FieldError::new(FIELD, "must be a JSON object encoded as a string");
     match serde_json::from_str::<Value>(content) {
@@ -55,7 +58,11 @@ pub fn decode(content: &str) -> Result<serde_json::Map<String, Value>, FieldErro
 fn check<M: ContentModel>(content: Value) -> Result<Value, Vec<FieldError>> {
     let mut model: M = serde_path_to_error::deserialize(content).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { FIELD.to_string() } else { format!("{FIELD}.{path}") };
+        let field = if path == "." {
+            FIELD.to_string()
+        } else {
+            format!("{FIELD}.{path}")
+        };
         vec![FieldError::new(field, e.into_inner().to_string())]
     })?;
     let errs = model.validate();

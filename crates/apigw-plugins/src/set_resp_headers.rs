@@ -91,15 +91,33 @@ pub fn is_protected(name: &str) -> bool {
 impl ContentModel for Config {
     fn validate(&self) -> Vec<FieldError> {
         let mut errs = Errors::default();
-        max_items(&self.response_headers, MAX_HEADERS, "response_headers", &mut errs);
+        max_items(
+            &self.response_headers,
+            MAX_HEADERS,
+            "response_headers",
+            &mut errs,
+        );
         for (i, h) in self.response_headers.iter().enumerate() {
             let f = format!("response_headers[{i}]");
             let name_ok = h.name.chars().count() <= 32
                 && h.name.starts_with(|c: char| c.is_ascii_alphabetic())
-                && h.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-            errs.check(name_ok, format!("{f}.name"), "1..32 letters, digits or '-', starting with a letter");
-            errs.check(!is_protected(&h.name), format!("{f}.name"), "X-Apig-*, X-Request-Id and CORS headers cannot be changed");
-            if self.response_headers[..i].iter().any(|o| o.name.eq_ignore_ascii_case(&h.name)) {
+                && h.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-');
+            errs.check(
+                name_ok,
+                format!("{f}.name"),
+                "1..32 letters, digits or '-', starting with a letter",
+            );
+            errs.check(
+                !is_protected(&h.name),
+                format!("{f}.name"),
+                "X-Apig-*, X-Request-Id and CORS headers cannot be changed",
+            );
+            if self.response_headers[..i]
+                .iter()
+                .any(|o| o.name.eq_ignore_ascii_case(&h.name))
+            {
                 errs.add(format!("{f}.name"), "duplicate header name");
             }
             errs.len(&h.value, 0, MAX_VALUE_CHARS, &format!("{f}.value"));
@@ -109,7 +127,11 @@ impl ContentModel for Config {
                 "must not contain CR, LF or NUL",
             );
             let action = Action::parse(&h.action);
-            errs.check(action.is_some(), format!("{f}.action"), "must be override, append, delete, skip or add");
+            errs.check(
+                action.is_some(),
+                format!("{f}.action"),
+                "must be override, append, delete, skip or add",
+            );
             if h.value_type == ValueType::SystemParameter {
                 errs.check(
                     matches!(action, Some(Action::Add | Action::Append) | None),

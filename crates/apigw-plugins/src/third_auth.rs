@@ -9,7 +9,9 @@
 //!  "simple_auth_mode_enabled": false, "match_auth": {"key": "x-result", "value": "success"}}
 //! ```
 
-use crate::common::{check_expr, is_header_name, is_host_port, null_default, validate_parameters, Parameter};
+use crate::common::{
+    check_expr, is_header_name, is_host_port, null_default, validate_parameters, Parameter,
+};
 use crate::registry::{max_items, ContentModel};
 use apigw_model::field::Errors;
 use apigw_model::FieldError;
@@ -42,7 +44,11 @@ pub struct Config {
     pub return_resp_body_enabled: bool,
     /// Auth response headers copied to the backend request (client copies removed first);
     /// at most 10, names 1..64.
-    #[serde(default, alias = "carry_resp_header", deserialize_with = "null_default")]
+    #[serde(
+        default,
+        alias = "carry_resp_header",
+        deserialize_with = "null_default"
+    )]
     pub carry_resp_headers: Vec<String>,
     /// Any 2xx is success (ROMA: `simple_auth_mode`); else `match_auth` decides.
     #[serde(default, alias = "simple_auth_mode")]
@@ -180,21 +186,38 @@ impl ContentModel for Config {
     fn validate(&self) -> Vec<FieldError> {
         let mut errs = Errors::default();
         let a = &self.auth_request;
-        let method_ok = matches!(a.method.to_ascii_uppercase().as_str(), "GET" | "POST" | "PUT" | "HEAD");
-        errs.check(method_ok, "auth_request.method", "must be GET, POST, PUT or HEAD");
+        let method_ok = matches!(
+            a.method.to_ascii_uppercase().as_str(),
+            "GET" | "POST" | "PUT" | "HEAD"
+        );
+        errs.check(
+            method_ok,
+            "auth_request.method",
+            "must be GET, POST, PUT or HEAD",
+        );
         errs.check(
             matches!(a.protocol.to_ascii_uppercase().as_str(), "HTTP" | "HTTPS"),
             "auth_request.protocol",
             "must be HTTP or HTTPS",
         );
-        errs.check(is_host_port(&a.url_domain), "auth_request.url_domain", "must be host[:port]");
+        errs.check(
+            is_host_port(&a.url_domain),
+            "auth_request.url_domain",
+            "must be host[:port]",
+        );
         errs.range(a.timeout, 1, 60000, "auth_request.timeout");
         errs.check(
-            a.path.starts_with('/') && a.path.len() <= 1024 && !a.path.contains(char::is_whitespace),
+            a.path.starts_with('/')
+                && a.path.len() <= 1024
+                && !a.path.contains(char::is_whitespace),
             "auth_request.path",
             "must start with '/', hold no spaces and be at most 1024 characters",
         );
-        errs.check(!a.vpc_channel_enabled, "auth_request.vpc_channel_enabled", "VPC channels are not supported by apigw");
+        errs.check(
+            !a.vpc_channel_enabled,
+            "auth_request.vpc_channel_enabled",
+            "VPC channels are not supported by apigw",
+        );
         if let Some(ids) = &self.identities {
             for (kind, list) in [("headers", &ids.headers), ("queries", &ids.queries)] {
                 let f = format!("identities.{kind}");
@@ -202,29 +225,64 @@ impl ContentModel for Config {
                 for (i, id) in list.iter().enumerate() {
                     errs.len(&id.name, 1, 64, &format!("{f}[{i}].name"));
                     if kind == "headers" {
-                        errs.check(is_header_name(&id.name), format!("{f}[{i}].name"), "must be a header name");
+                        errs.check(
+                            is_header_name(&id.name),
+                            format!("{f}[{i}].name"),
+                            "must be a header name",
+                        );
                     }
                 }
             }
         }
         if self.carry_body.enabled {
-            errs.range(self.carry_body.max_body_size, 1, MAX_CARRY_BODY, "carry_body.max_body_size");
+            errs.range(
+                self.carry_body.max_body_size,
+                1,
+                MAX_CARRY_BODY,
+                "carry_body.max_body_size",
+            );
         } else {
-            errs.range(self.carry_body.max_body_size, 0, MAX_CARRY_BODY, "carry_body.max_body_size");
+            errs.range(
+                self.carry_body.max_body_size,
+                0,
+                MAX_CARRY_BODY,
+                "carry_body.max_body_size",
+            );
         }
-        max_items(&self.carry_resp_headers, 10, "carry_resp_headers", &mut errs);
+        max_items(
+            &self.carry_resp_headers,
+            10,
+            "carry_resp_headers",
+            &mut errs,
+        );
         for (i, h) in self.carry_resp_headers.iter().enumerate() {
-            errs.check(h.len() <= 64 && is_header_name(h), format!("carry_resp_headers[{i}]"), "must be a header name of at most 64 characters");
+            errs.check(
+                h.len() <= 64 && is_header_name(h),
+                format!("carry_resp_headers[{i}]"),
+                "must be a header name of at most 64 characters",
+            );
         }
         match &self.match_auth {
             Some(m) => {
-                errs.check(m.key.len() <= 64 && is_header_name(&m.key), "match_auth.key", "must be a header name");
+                errs.check(
+                    m.key.len() <= 64 && is_header_name(&m.key),
+                    "match_auth.key",
+                    "must be a header name",
+                );
                 errs.len(&m.value, 0, 255, "match_auth.value");
             }
-            None => errs.check(self.simple_auth_mode_enabled, "match_auth", "is mandatory unless simple_auth_mode_enabled"),
+            None => errs.check(
+                self.simple_auth_mode_enabled,
+                "match_auth",
+                "is mandatory unless simple_auth_mode_enabled",
+            ),
         }
         if self.rule_enabled {
-            errs.check(self.rule_type.is_some(), "rule_type", "is mandatory when rule_enabled");
+            errs.check(
+                self.rule_type.is_some(),
+                "rule_type",
+                "is mandatory when rule_enabled",
+            );
         }
         validate_parameters(&self.parameters, "parameters", &mut errs);
         max_items(&self.rules, MAX_RULES, "rules", &mut errs);
@@ -232,9 +290,19 @@ impl ContentModel for Config {
             if let Some(n) = &r.rule_name {
                 errs.len(n, 1, 64, &format!("rules[{i}].rule_name"));
             }
-            check_expr(&r.match_regex, &self.parameters, &format!("rules[{i}].match_regex"), &mut errs);
+            check_expr(
+                &r.match_regex,
+                &self.parameters,
+                &format!("rules[{i}].match_regex"),
+                &mut errs,
+            );
         }
-        errs.range(self.custom_forbid_limit, 0, i64::from(i32::MAX), "custom_forbid_limit");
+        errs.range(
+            self.custom_forbid_limit,
+            0,
+            i64::from(i32::MAX),
+            "custom_forbid_limit",
+        );
         errs.0
     }
 

@@ -53,7 +53,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn delete_plugin(&self, instance_id: &str, id: &str) -> Result<(), StoreError>;
     /// One plug-in, if it exists in that instance.
     async fn get_plugin(&self, instance_id: &str, id: &str) -> Result<Option<Plugin>, StoreError>;
-    /// The page of plug-ins matching `filter`, newest first, and the total count of matches.
+    /// The page of plug-ins matching `filter`, newest first (ties in insertion order, newest
+    /// first), and the total count of matches.
     async fn list_plugins(
         &self,
         instance_id: &str,
@@ -67,10 +68,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 /// Opens the store named by `url`, or the SQLite database in `data_dir` when `url` is `None`.
 pub async fn open(url: Option<&str>, data_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
     match url {
-        None => Ok(Arc::new(SqliteStore::open(&data_dir.join("apigw.db")).await?)),
-        Some(u) if u.starts_with("sqlite://") => {
-            Ok(Arc::new(SqliteStore::open(Path::new(&u["sqlite://".len()..])).await?))
-        }
-        Some(u) => Err(StoreError::Backend(format!("unsupported store URL scheme: {u}"))),
+        None => Ok(Arc::new(
+            SqliteStore::open(&data_dir.join("apigw.db")).await?,
+        )),
+        Some(u) if u.starts_with("sqlite://") => Ok(Arc::new(
+            SqliteStore::open(Path::new(&u["sqlite://".len()..])).await?,
+        )),
+        Some(u) => Err(StoreError::Backend(format!(
+            "unsupported store URL scheme: {u}"
+        ))),
     }
 }

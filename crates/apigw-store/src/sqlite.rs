@@ -43,7 +43,9 @@ impl SqliteStore {
             )
             .map_err(backend)?;
             migrate(&mut conn)?;
-            Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+            Ok(Self {
+                conn: Arc::new(Mutex::new(conn)),
+            })
         })
         .await
         .map_err(backend)?
@@ -65,19 +67,25 @@ impl SqliteStore {
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let current: usize =
-        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).map_err(backend)? as usize;
+    let current: usize = conn
+        .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+        .map_err(backend)? as usize;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let tx = conn.transaction().map_err(backend)?;
         tx.execute_batch(sql).map_err(backend)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(backend)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .map_err(backend)?;
         tx.commit().map_err(backend)?;
     }
     Ok(())
 }
 
 fn bump(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
-    tx.execute("UPDATE config_version SET version = version + 1 WHERE id = 1", []).map_err(backend)?;
+    tx.execute(
+        "UPDATE config_version SET version = version + 1 WHERE id = 1",
+        [],
+    )
+    .map_err(backend)?;
     Ok(())
 }
 
@@ -139,11 +147,23 @@ impl Store for SqliteStore {
                     "UPDATE plugins SET name=?3, content=?4, remark=?5, roma_app_id=?6,
                      roma_app_name=?7, update_time=?8 WHERE instance_id=?1 AND id=?2",
                     params![
-                        p.instance_id, p.id, p.name, p.content, p.remark, p.roma_app_id,
-                        p.roma_app_name, p.update_time
+                        p.instance_id,
+                        p.id,
+                        p.name,
+                        p.content,
+                        p.remark,
+                        p.roma_app_id,
+                        p.roma_app_name,
+                        p.update_time
                     ],
                 )
-                .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("plugin_name") } else { backend(e) })?;
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        StoreError::Conflict("plugin_name")
+                    } else {
+                        backend(e)
+                    }
+                })?;
             if n == 0 {
                 return Err(StoreError::NotFound);
             }
@@ -158,7 +178,10 @@ impl Store for SqliteStore {
         self.with(move |conn| {
             let tx = conn.transaction().map_err(backend)?;
             let n = tx
-                .execute("DELETE FROM plugins WHERE instance_id=?1 AND id=?2", params![instance_id, id])
+                .execute(
+                    "DELETE FROM plugins WHERE instance_id=?1 AND id=?2",
+                    params![instance_id, id],
+                )
                 .map_err(backend)?;
             if n == 0 {
                 return Err(StoreError::NotFound);
@@ -216,7 +239,7 @@ impl Store for SqliteStore {
             let mut stmt = conn
                 .prepare(&format!(
                     "SELECT {PLUGIN_COLUMNS} FROM plugins {where_sql}
-                     ORDER BY create_time DESC, id LIMIT ?8 OFFSET ?9"
+                     ORDER BY create_time DESC, rowid DESC LIMIT ?8 OFFSET ?9"
                 ))
                 .map_err(backend)?;
             let rows = stmt
@@ -231,8 +254,10 @@ impl Store for SqliteStore {
 
     async fn version(&self) -> Result<i64, StoreError> {
         self.with(|conn| {
-            conn.query_row("SELECT version FROM config_version WHERE id = 1", [], |r| r.get(0))
-                .map_err(backend)
+            conn.query_row("SELECT version FROM config_version WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .map_err(backend)
         })
         .await
     }

@@ -53,7 +53,11 @@ pub enum Auth {
     None,
     Token(String),
     /// SDK-HMAC-SHA256 with this AK/SK, signed `seconds_off` away from now.
-    Sign { ak: String, sk: String, seconds_off: i64 },
+    Sign {
+        ak: String,
+        sk: String,
+        seconds_off: i64,
+    },
 }
 
 /// A control-plane client for one server.
@@ -80,7 +84,11 @@ impl Admin {
             base,
             project: project.into(),
             instance: instance.into(),
-            auth: Auth::Sign { ak: AK.into(), sk: SK.into(), seconds_off: 0 },
+            auth: Auth::Sign {
+                ak: AK.into(),
+                sk: SK.into(),
+                seconds_off: 0,
+            },
             family: Family::Apigw,
             http: reqwest::Client::new(),
         }
@@ -88,12 +96,18 @@ impl Admin {
 
     /// The same client with other authentication.
     pub fn with_auth(&self, auth: Auth) -> Self {
-        Self { auth, ..self.clone() }
+        Self {
+            auth,
+            ..self.clone()
+        }
     }
 
     /// The same client on the other path family.
     pub fn with_family(&self, family: Family) -> Self {
-        Self { family, ..self.clone() }
+        Self {
+            family,
+            ..self.clone()
+        }
     }
 
     /// The instance base path.
@@ -106,20 +120,44 @@ impl Admin {
     }
 
     pub async fn get(&self, suffix: &str) -> Resp {
-        self.call("GET", &format!("{}{suffix}", self.base_path()), b"").await
+        self.call("GET", &format!("{}{suffix}", self.base_path()), b"")
+            .await
     }
     pub async fn delete(&self, suffix: &str) -> Resp {
-        self.call("DELETE", &format!("{}{suffix}", self.base_path()), b"").await
+        self.call("DELETE", &format!("{}{suffix}", self.base_path()), b"")
+            .await
     }
     pub async fn post(&self, suffix: &str, body: &Value) -> Resp {
-        self.call("POST", &format!("{}{suffix}", self.base_path()), body.to_string().as_bytes()).await
+        self.call(
+            "POST",
+            &format!("{}{suffix}", self.base_path()),
+            body.to_string().as_bytes(),
+        )
+        .await
     }
     pub async fn put(&self, suffix: &str, body: &Value) -> Resp {
-        self.call("PUT", &format!("{}{suffix}", self.base_path()), body.to_string().as_bytes()).await
+        self.call(
+            "PUT",
+            &format!("{}{suffix}", self.base_path()),
+            body.to_string().as_bytes(),
+        )
+        .await
     }
 
     /// Any request: `path_and_query` is absolute (`/v2/...?...`), `body` raw bytes.
     pub async fn call(&self, method: &str, path_and_query: &str, body: &[u8]) -> Resp {
+        self.try_call(method, path_and_query, body)
+            .await
+            .expect("the server answers")
+    }
+
+    /// [`Admin::call`] that reports a failed connection instead of panicking.
+    pub async fn try_call(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+    ) -> Result<Resp, reqwest::Error> {
         let url = format!("{}{path_and_query}", self.base);
         let host = self.base.trim_start_matches("http://").to_string();
         let mut req = self
@@ -131,13 +169,22 @@ impl Admin {
         match &self.auth {
             Auth::None => {}
             Auth::Token(t) => req = req.header("x-auth-token", t),
-            Auth::Sign { ak, sk, seconds_off } => {
+            Auth::Sign {
+                ak,
+                sk,
+                seconds_off,
+            } => {
                 let date = sdk_date(*seconds_off);
                 let (path, query) = match path_and_query.split_once('?') {
                     Some((p, q)) => (p, Some(q)),
                     None => (path_and_query, None),
                 };
-                let parts = RequestParts { method, path, query, body };
+                let parts = RequestParts {
+                    method,
+                    path,
+                    query,
+                    body,
+                };
                 let headers = [
                     ("content-type", "application/json;charset=utf-8"),
                     ("host", host.as_str()),
@@ -145,15 +192,22 @@ impl Admin {
                     ("x-sdk-date", date.as_str()),
                 ];
                 let authz = sign::sign_request(ak, sk, &parts, &headers);
-                req = req.header("x-sdk-date", date).header("authorization", authz);
+                req = req
+                    .header("x-sdk-date", date)
+                    .header("authorization", authz);
             }
         }
-        let resp = req.send().await.expect("the server answers");
+        let resp = req.send().await?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let text = resp.text().await.unwrap_or_default();
+        let text = resp.text().await?;
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp { status, headers, text, json }
+        Ok(Resp {
+            status,
+            headers,
+            text,
+            json,
+        })
     }
 }
 
@@ -202,7 +256,12 @@ impl TestServer {
         });
         let running = ready_rx.await.expect("the test server starts");
         let admin = Admin::new(format!("http://{}", running.admin_addr), PROJECT, INSTANCE);
-        Self { admin, running, dir, stop: Some(stop_tx) }
+        Self {
+            admin,
+            running,
+            dir,
+            stop: Some(stop_tx),
+        }
     }
 }
 
@@ -255,7 +314,12 @@ impl ServerProcess {
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         let admin = Admin::new(format!("http://{admin_addr}"), PROJECT, INSTANCE);
-        Self { child, admin, admin_addr, gateway_addr }
+        Self {
+            child,
+            admin,
+            admin_addr,
+            gateway_addr,
+        }
     }
 
     /// SIGKILL, no goodbye.
@@ -280,5 +344,8 @@ pub fn seed_requests() -> Vec<Value> {
 
 /// The repository root.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }

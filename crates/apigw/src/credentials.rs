@@ -66,7 +66,10 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<(Identity, bool)> {
         secret_key,
         token: pick(&args.auth_token, s.map(|s| &s.token), || id::new_secret(32)),
     };
-    for (name, v) in [("project id", &identity.project_id), ("instance id", &identity.instance_id)] {
+    for (name, v) in [
+        ("project id", &identity.project_id),
+        ("instance id", &identity.instance_id),
+    ] {
         if !id::is_id(v) {
             bail!("the {name} must be 1..64 letters, digits or '_'");
         }
@@ -91,7 +94,9 @@ fn write_private(file: &Path, text: &str) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    let mut f = opts
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
     f.write_all(text.as_bytes())?;
     f.sync_all()?;
     std::fs::rename(&tmp, file)?;

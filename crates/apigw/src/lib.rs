@@ -35,7 +35,10 @@ pub async fn serve(
     let (identity, written) = credentials::resolve(&args)?;
     let cred_path = credentials::path(&args.data_dir);
     if written {
-        println!("apigw: admin credentials written to {}", cred_path.display());
+        println!(
+            "apigw: admin credentials written to {}",
+            cred_path.display()
+        );
     } else {
         println!("apigw: admin credentials in {}", cred_path.display());
     }
@@ -69,7 +72,9 @@ pub async fn serve(
         "apigw listening");
     println!(
         "apigw: control plane on http://{}, data plane on http://{}, project {} instance {}",
-        running.admin_addr, running.gateway_addr, running.identity.project_id,
+        running.admin_addr,
+        running.gateway_addr,
+        running.identity.project_id,
         running.identity.instance_id
     );
     on_ready(&running);
@@ -81,10 +86,9 @@ pub async fn serve(
     let stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let admin_srv = axum::serve(admin, apigw_admin::router(state))
-        .with_graceful_shutdown(stop(rx.clone()));
-    let gateway_srv = axum::serve(gateway, apigw_proxy::router())
-        .with_graceful_shutdown(stop(rx));
+    let admin_srv =
+        axum::serve(admin, apigw_admin::router(state)).with_graceful_shutdown(stop(rx.clone()));
+    let gateway_srv = axum::serve(gateway, apigw_proxy::router()).with_graceful_shutdown(stop(rx));
     tokio::try_join!(admin_srv, gateway_srv).context("serving")?;
     tracing::info!("apigw stopped");
     Ok(())

@@ -7,8 +7,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     match cli.command {
@@ -17,11 +16,9 @@ fn main() -> anyhow::Result<()> {
             if let Some(n) = args.worker_threads {
                 rt.worker_threads(n.max(1));
             }
-            rt.enable_all().build()?.block_on(apigw::serve(
-                args,
-                apigw::shutdown_signal(),
-                |_| {},
-            ))
+            rt.enable_all()
+                .build()?
+                .block_on(apigw::serve(args, apigw::shutdown_signal(), |_| {}))
         }
     }
 }

@@ -7,8 +7,22 @@ use apigw_testkit::{Auth, Family, TestServer, AK, INSTANCE, PROJECT, SK, TOKEN};
 async fn a_signed_request_and_a_token_are_both_accepted() {
     let s = TestServer::start().await;
     assert_eq!(s.admin.get("/plugins").await.status, 200);
-    assert_eq!(s.admin.with_auth(Auth::Token(TOKEN.into())).get("/plugins").await.status, 200);
-    assert_eq!(s.admin.with_family(Family::Apic).get("/plugins").await.status, 200);
+    assert_eq!(
+        s.admin
+            .with_auth(Auth::Token(TOKEN.into()))
+            .get("/plugins")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        s.admin
+            .with_family(Family::Apic)
+            .get("/plugins")
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -22,7 +36,11 @@ async fn missing_credentials_are_401_apig_1000() {
 #[tokio::test]
 async fn a_wrong_token_is_401_apig_1002() {
     let s = TestServer::start().await;
-    let r = s.admin.with_auth(Auth::Token("nope".into())).get("/plugins").await;
+    let r = s
+        .admin
+        .with_auth(Auth::Token("nope".into()))
+        .get("/plugins")
+        .await;
     assert_eq!((r.status, r.code()), (401, "APIG.1002"));
 }
 
@@ -30,8 +48,16 @@ async fn a_wrong_token_is_401_apig_1002() {
 async fn a_signature_with_the_wrong_secret_or_key_is_401_apig_1002() {
     let s = TestServer::start().await;
     for auth in [
-        Auth::Sign { ak: AK.into(), sk: "wrong".into(), seconds_off: 0 },
-        Auth::Sign { ak: "UNKNOWN".into(), sk: SK.into(), seconds_off: 0 },
+        Auth::Sign {
+            ak: AK.into(),
+            sk: "wrong".into(),
+            seconds_off: 0,
+        },
+        Auth::Sign {
+            ak: "UNKNOWN".into(),
+            sk: SK.into(),
+            seconds_off: 0,
+        },
     ] {
         let r = s.admin.with_auth(auth).get("/plugins").await;
         assert_eq!((r.status, r.code()), (401, "APIG.1002"));
@@ -42,10 +68,26 @@ async fn a_signature_with_the_wrong_secret_or_key_is_401_apig_1002() {
 async fn signatures_older_or_newer_than_15_minutes_are_rejected() {
     let s = TestServer::start().await;
     for off in [-16 * 60, 16 * 60] {
-        let r = s.admin.with_auth(Auth::Sign { ak: AK.into(), sk: SK.into(), seconds_off: off }).get("/plugins").await;
+        let r = s
+            .admin
+            .with_auth(Auth::Sign {
+                ak: AK.into(),
+                sk: SK.into(),
+                seconds_off: off,
+            })
+            .get("/plugins")
+            .await;
         assert_eq!((r.status, r.code()), (401, "APIG.1002"), "{off}");
     }
-    let r = s.admin.with_auth(Auth::Sign { ak: AK.into(), sk: SK.into(), seconds_off: -14 * 60 }).get("/plugins").await;
+    let r = s
+        .admin
+        .with_auth(Auth::Sign {
+            ak: AK.into(),
+            sk: SK.into(),
+            seconds_off: -14 * 60,
+        })
+        .get("/plugins")
+        .await;
     assert_eq!(r.status, 200);
 }
 
@@ -58,19 +100,60 @@ async fn a_signature_over_another_body_or_query_is_rejected() {
     assert_eq!(signed.status, 200);
     let http = reqwest::Client::new();
     let date = "20991231T000000Z";
-    let parts = apigw_model::sign::RequestParts { method: "GET", path: &path[..path.find('?').unwrap()], query: Some("limit=1"), body: b"" };
+    let parts = apigw_model::sign::RequestParts {
+        method: "GET",
+        path: &path[..path.find('?').unwrap()],
+        query: Some("limit=1"),
+        body: b"",
+    };
     let host = s.running.admin_addr.to_string();
-    let authz = apigw_model::sign::sign_request(AK, SK, &parts, &[("host", host.as_str()), ("x-sdk-date", date)]);
+    let authz = apigw_model::sign::sign_request(
+        AK,
+        SK,
+        &parts,
+        &[("host", host.as_str()), ("x-sdk-date", date)],
+    );
     // Far-future date: rejected for skew even though the signature matches.
-    let r = http.get(format!("{}{path}", s.admin.base)).header("x-sdk-date", date).header("authorization", &authz).send().await.unwrap();
+    let r = http
+        .get(format!("{}{path}", s.admin.base))
+        .header("x-sdk-date", date)
+        .header("authorization", &authz)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     // Tampered query with a fresh, valid date.
     let now = time::OffsetDateTime::now_utc();
-    let date = now.format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z")).unwrap();
-    let authz = apigw_model::sign::sign_request(AK, SK, &parts, &[("host", host.as_str()), ("x-sdk-date", date.as_str())]);
-    let ok = http.get(format!("{}{path}", s.admin.base)).header("x-sdk-date", &date).header("authorization", &authz).send().await.unwrap();
+    let date = now
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .unwrap();
+    let authz = apigw_model::sign::sign_request(
+        AK,
+        SK,
+        &parts,
+        &[("host", host.as_str()), ("x-sdk-date", date.as_str())],
+    );
+    let ok = http
+        .get(format!("{}{path}", s.admin.base))
+        .header("x-sdk-date", &date)
+        .header("authorization", &authz)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200);
-    let tampered = http.get(format!("{}{}", s.admin.base, path.replace("limit=1", "limit=2"))).header("x-sdk-date", &date).header("authorization", &authz).send().await.unwrap();
+    let tampered = http
+        .get(format!(
+            "{}{}",
+            s.admin.base,
+            path.replace("limit=1", "limit=2")
+        ))
+        .header("x-sdk-date", &date)
+        .header("authorization", &authz)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(tampered.status(), 401);
     let body: serde_json::Value = tampered.json().await.unwrap();
     assert_eq!(body["error_code"], "APIG.1002");
@@ -80,8 +163,17 @@ async fn a_signature_over_another_body_or_query_is_rejected() {
 async fn a_malformed_authorization_header_is_401_apig_1002() {
     let s = TestServer::start().await;
     let http = reqwest::Client::new();
-    for authz in ["Basic abc", "SDK-HMAC-SHA256 nonsense", "SDK-HMAC-SHA256 Access=a, SignedHeaders=host, Signature=zz"] {
-        let r = http.get(format!("{}{}/plugins", s.admin.base, s.admin.base_path())).header("authorization", authz).send().await.unwrap();
+    for authz in [
+        "Basic abc",
+        "SDK-HMAC-SHA256 nonsense",
+        "SDK-HMAC-SHA256 Access=a, SignedHeaders=host, Signature=zz",
+    ] {
+        let r = http
+            .get(format!("{}{}/plugins", s.admin.base, s.admin.base_path()))
+            .header("authorization", authz)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401, "{authz}");
         let body: serde_json::Value = r.json().await.unwrap();
         assert_eq!(body["error_code"], "APIG.1002");
@@ -108,7 +200,10 @@ async fn an_unknown_instance_is_404_apig_3030() {
     other.instance = "00000000000000000000000000000000".into();
     let r = other.get("/plugins").await;
     assert_eq!((r.status, r.code()), (404, "APIG.3030"));
-    assert_eq!(r.msg(), "The instance does not exist;id:00000000000000000000000000000000");
+    assert_eq!(
+        r.msg(),
+        "The instance does not exist;id:00000000000000000000000000000000"
+    );
     assert_eq!(s.admin.instance, INSTANCE);
     assert_eq!(s.admin.project, PROJECT);
 }
@@ -120,7 +215,10 @@ async fn unknown_routes_need_credentials_first() {
     assert_eq!(r.status, 401);
     let r = s.admin.get("/nothing-here").await;
     assert_eq!((r.status, r.code()), (404, "APIG.3000"));
-    let r = s.admin.call("PATCH", &format!("{}/plugins", s.admin.base_path()), b"").await;
+    let r = s
+        .admin
+        .call("PATCH", &format!("{}/plugins", s.admin.base_path()), b"")
+        .await;
     assert_eq!(r.status, 405);
     assert!(r.code().starts_with("APIG."));
 }
@@ -129,6 +227,20 @@ async fn unknown_routes_need_credentials_first() {
 async fn health_and_openapi_need_no_credentials() {
     let s = TestServer::start().await;
     let http = reqwest::Client::new();
-    assert_eq!(http.get(format!("{}/healthz", s.admin.base)).send().await.unwrap().status(), 200);
-    assert_eq!(http.get(format!("{}/openapi.json", s.admin.base)).send().await.unwrap().status(), 200);
+    assert_eq!(
+        http.get(format!("{}/healthz", s.admin.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        http.get(format!("{}/openapi.json", s.admin.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }

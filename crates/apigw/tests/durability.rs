@@ -1,0 +1,165 @@
+//! An acknowledged change survives kill -9: the real binary is killed with SIGKILL while a
+//! stream of creates, updates and deletes is in flight, restarted on the same data directory,
+//! and every acknowledged change must be there.
+
+use apigw_testkit::{Admin, Resp, ServerProcess};
+use serde_json::json;
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_apigw");
+
+/// One request; `None` when the server is gone (the connection failed or hung).
+async fn send(admin: &Admin, method: &str, suffix: &str, body: &serde_json::Value) -> Option<Resp> {
+    let body = if body.is_null() {
+        Vec::new()
+    } else {
+        body.to_string().into_bytes()
+    };
+    let path = format!("{}{suffix}", admin.base_path());
+    match tokio::time::timeout(Duration::from_secs(2), admin.try_call(method, &path, &body)).await {
+        Ok(Ok(r)) => Some(r),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_kill_9_mid_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    // What the server acknowledged: plug-in id -> the remark it last acknowledged, or None
+    // once deletion was acknowledged.
+    let mut acked: HashMap<String, Option<String>> = HashMap::new();
+    for round in 0..5u64 {
+        let server = ServerProcess::spawn(Path::new(BIN), dir.path());
+        let admin = server.admin.clone();
+        // Kill after a varying delay while writers are busy.
+        let kill_after = Duration::from_millis(40 + round * 37);
+        let writer = tokio::spawn(async move {
+            let mut acks = Vec::new();
+            for i in 0.. {
+                let name = format!("p-{round}-{i}");
+                let body = json!({"plugin_name": name, "plugin_type": "cors", "plugin_scope": "global",
+                                  "plugin_content": "{\"allow_origin\":\"*\"}", "remark": "v1"});
+                let Some(r) = send(&admin, "POST", "/plugins", &body).await else {
+                    break;
+                };
+                if r.status != 201 {
+                    break;
+                }
+                let id = r.json["plugin_id"].as_str().unwrap().to_string();
+                acks.push((id.clone(), Some("v1".to_string())));
+                let mut upd = body.clone();
+                upd["remark"] = json!("v2");
+                let Some(r) = send(&admin, "PUT", &format!("/plugins/{id}"), &upd).await else {
+                    break;
+                };
+                if r.status == 200 {
+                    acks.push((id.clone(), Some("v2".to_string())));
+                }
+                if i % 3 == 0 {
+                    let Some(r) =
+                        send(&admin, "DELETE", &format!("/plugins/{id}"), &json!(null)).await
+                    else {
+                        break;
+                    };
+                    if r.status == 204 {
+                        acks.push((id, None));
+                    }
+                }
+            }
+            acks
+        });
+        tokio::time::sleep(kill_after).await;
+        server.kill9();
+        // The writer stops at its first failed request (connection refused after the kill).
+        let acks = tokio::time::timeout(Duration::from_secs(10), writer)
+            .await
+            .unwrap()
+            .unwrap();
+        for (id, state) in acks {
+            acked.insert(id, state);
+        }
+    }
+    let server = ServerProcess::spawn(Path::new(BIN), dir.path());
+    let list = server.admin.get("/plugins?limit=500").await;
+    assert_eq!(list.status, 200);
+    let stored: HashMap<String, String> = list.json["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["plugin_id"].as_str().unwrap().to_string(),
+                p["remark"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        acked.len() >= 5,
+        "enough writes were acknowledged to mean something: {}",
+        acked.len()
+    );
+    for (id, state) in &acked {
+        match state {
+            Some(remark) => assert_eq!(
+                stored.get(id),
+                Some(remark),
+                "acknowledged write of {id} lost"
+            ),
+            None => assert!(!stored.contains_key(id), "acknowledged delete of {id} lost"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_generated_identity_is_kept_across_restarts_and_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        let out = std::process::Command::new(BIN)
+            .arg("serve")
+            .env("APIGW_DATA_DIR", dir.path())
+            .env("APIGW_ADMIN_ADDR", "127.0.0.1:0")
+            .env("APIGW_GATEWAY_ADDR", "127.0.0.1:0")
+            .env_remove("APIGW_PROJECT_ID")
+            .env_remove("APIGW_ACCESS_KEY")
+            .env_remove("APIGW_SECRET_KEY")
+            .env_remove("APIGW_AUTH_TOKEN")
+            .env_remove("APIGW_INSTANCE_ID")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut child = out;
+        let mut first = String::new();
+        use std::io::BufRead;
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        first
+    };
+    let first = run();
+    let path = dir.path().join("credentials.json");
+    assert!(
+        first.contains(path.to_str().unwrap()),
+        "it prints where the credentials are: {first}"
+    );
+    let before = std::fs::read_to_string(&path).unwrap();
+    let id: serde_json::Value = serde_json::from_str(&before).unwrap();
+    assert!(
+        !first.contains(id["secret_key"].as_str().unwrap()),
+        "the secret is not printed"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    run();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        before,
+        "same identity after a restart"
+    );
+}

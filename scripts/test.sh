@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The whole test suite of apigw, from a fresh machine: checks formatting and lints, builds,
+# runs the Rust tests, prepares a Python venv with the official Huawei Cloud SDK and runs the
+# SDK tests against the real binary. Fails loudly when something it needs cannot be had.
+#
+#   scripts/test.sh            # everything
+#
+# Settings (all optional):
+#   CARGO_TARGET_DIR   where cargo builds (default: target/ in the repository)
+#   APIGW_VENV         the Python venv for the SDK tests (default: .venv in the repository)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+fail() { echo "scripts/test.sh: $*" >&2; exit 1; }
+step() { printf '\n== %s\n' "$*"; }
+
+command -v cargo >/dev/null || fail "cargo is not installed (https://rustup.rs)"
+command -v python3 >/dev/null || fail "python3 is needed for the SDK tests"
+command -v sqlite3 >/dev/null || {
+  command -v apt-get >/dev/null || fail "sqlite3 (the CLI) is needed by the tests"
+  step "installing sqlite3"
+  apt-get update -qq && apt-get install -y -qq sqlite3 >/dev/null || fail "could not install sqlite3"
+}
+
+step "format and lints"
+cargo fmt --all -- --check || fail "cargo fmt --check failed: run cargo fmt --all"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "Rust tests"
+cargo build --workspace --locked
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+  cargo test --workspace --locked --doc
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
+
+step "official Python SDK tests"
+venv=${APIGW_VENV:-$root/.venv}
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv" || fail "could not create a Python venv at $venv (apt-get install python3-venv)"
+fi
+"$venv/bin/pip" install -q --disable-pip-version-check -r tests/sdk/requirements.txt \
+  || fail "could not install the SDK test requirements from PyPI"
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+export APIGW_BIN="$target_dir/debug/apigw"
+[ -x "$APIGW_BIN" ] || fail "the apigw binary was not built at $APIGW_BIN"
+(cd tests/sdk && "$venv/bin/python" -m pytest -p no:cacheprovider -q)
+
+step "all tests passed"
