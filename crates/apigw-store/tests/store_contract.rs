@@ -196,3 +196,296 @@ async fn sqlite_reopening_keeps_data_and_does_not_reapply_migrations() {
     let again = SqliteStore::open(&path).await.unwrap();
     assert_eq!(again.get_plugin("i1", &p.id).await.unwrap(), Some(p));
 }
+
+mod resources {
+    use super::*;
+    use apigw_model::resources::*;
+
+    const I: &str = "i1";
+
+    fn api(group: &str, name: &str, route: &str) -> Api {
+        Api {
+            id: apigw_model::id::new_id(),
+            instance_id: I.into(),
+            group_id: group.into(),
+            name: name.into(),
+            route_key: route.into(),
+            def: "{}".into(),
+            register_time: 1,
+            update_time: 1,
+        }
+    }
+
+    fn publication(api_id: &str, env_id: &str) -> Publication {
+        Publication {
+            publish_id: apigw_model::id::new_id(),
+            instance_id: I.into(),
+            api_id: api_id.into(),
+            env_id: env_id.into(),
+            remark: String::new(),
+            publish_time: 1,
+        }
+    }
+
+    /// A store with the defaults, one published API and its default group's id.
+    async fn setup(s: &dyn Store) -> (String, Api) {
+        s.ensure_defaults(I, 1).await.unwrap();
+        s.ensure_defaults(I, 2).await.unwrap();
+        let groups = s.list_groups(I).await.unwrap();
+        assert_eq!(groups.len(), 1, "defaults are created once");
+        assert!(groups[0].is_default && groups[0].name == DEFAULT_GROUP_NAME);
+        let envs = s.list_envs(I).await.unwrap();
+        assert_eq!(
+            (envs.len(), envs[0].id.as_str(), envs[0].name.as_str()),
+            (1, RELEASE_ENV_ID, RELEASE_ENV_NAME)
+        );
+        let a = api(&groups[0].id, "api1", "GET NORMAL /a");
+        s.create_api(&a).await.unwrap();
+        s.publish(&publication(&a.id, RELEASE_ENV_ID))
+            .await
+            .unwrap();
+        (groups[0].id.clone(), a)
+    }
+
+    async fn binding_replaces_by_type_and_blocks_plugin_deletion(s: &dyn Store) {
+        let (_, a) = setup(s).await;
+        let p1 = plugin(I, "cors1", PluginType::Cors, 1);
+        let p2 = plugin(I, "cors2", PluginType::Cors, 2);
+        let p3 = plugin(I, "rl", PluginType::RateLimit, 3);
+        for p in [&p1, &p2, &p3] {
+            s.create_plugin(p).await.unwrap();
+        }
+        let pairs = |p: &Plugin| vec![(p.id.clone(), a.id.clone())];
+        let b1 = s.attach(I, RELEASE_ENV_ID, &pairs(&p1), 10).await.unwrap();
+        let again = s.attach(I, RELEASE_ENV_ID, &pairs(&p1), 11).await.unwrap();
+        assert_eq!(b1, again, "binding the same pair again keeps the binding");
+        s.attach(I, RELEASE_ENV_ID, &pairs(&p3), 12).await.unwrap();
+        s.attach(I, RELEASE_ENV_ID, &pairs(&p2), 13).await.unwrap();
+        let mut bound: Vec<_> = s
+            .list_bindings(I)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|b| b.plugin_id)
+            .collect();
+        bound.sort();
+        let mut expected = vec![p2.id.clone(), p3.id.clone()];
+        expected.sort();
+        assert_eq!(bound, expected, "cors2 replaced cors1; rate_limit stays");
+        assert!(matches!(
+            s.delete_plugin(I, &p2.id).await,
+            Err(StoreError::InUse("bindings"))
+        ));
+        s.delete_plugin(I, &p1.id).await.unwrap();
+        s.detach(I, RELEASE_ENV_ID, &pairs(&p2)).await.unwrap();
+        s.detach(I, RELEASE_ENV_ID, &pairs(&p2)).await.unwrap();
+        s.delete_plugin(I, &p2.id).await.unwrap();
+    }
+
+    async fn only_published_apis_bind_and_batches_are_all_or_nothing(s: &dyn Store) {
+        let (group, a) = setup(s).await;
+        let unpublished = api(&group, "api2", "GET NORMAL /b");
+        s.create_api(&unpublished).await.unwrap();
+        let p = plugin(I, "cors", PluginType::Cors, 1);
+        s.create_plugin(&p).await.unwrap();
+        let batch = vec![
+            (p.id.clone(), a.id.clone()),
+            (p.id.clone(), unpublished.id.clone()),
+        ];
+        let r = s.attach(I, RELEASE_ENV_ID, &batch, 1).await;
+        assert!(matches!(r, Err(StoreError::NotPublished(id)) if id == unpublished.id));
+        assert!(
+            s.list_bindings(I).await.unwrap().is_empty(),
+            "nothing half-written"
+        );
+        let r = s
+            .attach(I, RELEASE_ENV_ID, &[(p.id.clone(), "nope".into())], 1)
+            .await;
+        assert!(matches!(r, Err(StoreError::Missing("api", _))));
+        let r = s
+            .attach(I, "nope", &[(p.id.clone(), a.id.clone())], 1)
+            .await;
+        assert!(matches!(r, Err(StoreError::Missing("env", _))));
+        let r = s
+            .attach(I, RELEASE_ENV_ID, &[("nope".into(), a.id.clone())], 1)
+            .await;
+        assert!(matches!(r, Err(StoreError::Missing("plugin", _))));
+    }
+
+    async fn offline_keeps_bindings_and_api_deletion_removes_them(s: &dyn Store) {
+        let (_, a) = setup(s).await;
+        let p = plugin(I, "cors", PluginType::Cors, 1);
+        s.create_plugin(&p).await.unwrap();
+        s.attach(I, RELEASE_ENV_ID, &[(p.id.clone(), a.id.clone())], 1)
+            .await
+            .unwrap();
+        s.unpublish(I, &a.id, RELEASE_ENV_ID).await.unwrap();
+        assert!(matches!(
+            s.unpublish(I, &a.id, RELEASE_ENV_ID).await,
+            Err(StoreError::NotFound)
+        ));
+        assert_eq!(
+            s.list_bindings(I).await.unwrap().len(),
+            1,
+            "offline keeps bindings"
+        );
+        s.delete_api(I, &a.id).await.unwrap();
+        assert!(s.list_bindings(I).await.unwrap().is_empty());
+        assert!(s.list_publications(I).await.unwrap().is_empty());
+        s.delete_plugin(I, &p.id).await.unwrap();
+    }
+
+    async fn groups_envs_and_apis_keep_their_uniqueness_and_references(s: &dyn Store) {
+        let (group, a) = setup(s).await;
+        let dup_name = api(&group, "api1", "GET NORMAL /other");
+        assert!(matches!(
+            s.create_api(&dup_name).await,
+            Err(StoreError::Conflict("api_name"))
+        ));
+        let dup_route = api(&group, "api9", "GET NORMAL /a");
+        assert!(matches!(
+            s.create_api(&dup_route).await,
+            Err(StoreError::Conflict("route"))
+        ));
+        assert!(matches!(
+            s.create_api(&api("nogroup", "x", "GET NORMAL /x")).await,
+            Err(StoreError::Missing("group", _))
+        ));
+        assert!(matches!(
+            s.delete_group(I, &group).await,
+            Err(StoreError::InUse("apis"))
+        ));
+        let env = Env {
+            id: "e1".into(),
+            instance_id: I.into(),
+            name: "TEST".into(),
+            remark: String::new(),
+            create_time: 5,
+        };
+        s.create_env(&env).await.unwrap();
+        assert!(matches!(
+            s.create_env(&Env {
+                id: "e2".into(),
+                ..env.clone()
+            })
+            .await,
+            Err(StoreError::Conflict("env_name"))
+        ));
+        s.publish(&publication(&a.id, "e1")).await.unwrap();
+        assert!(matches!(
+            s.delete_env(I, "e1").await,
+            Err(StoreError::InUse("publications"))
+        ));
+        s.unpublish(I, &a.id, "e1").await.unwrap();
+        s.delete_env(I, "e1").await.unwrap();
+        assert_eq!(s.list_envs(I).await.unwrap().len(), 1);
+    }
+
+    async fn a_sixth_kafka_log_plugin_is_over_quota(s: &dyn Store) {
+        for i in 0..5 {
+            s.create_plugin(&plugin(I, &format!("k{i}"), PluginType::KafkaLog, i))
+                .await
+                .unwrap();
+        }
+        let r = s
+            .create_plugin(&plugin(I, "k5", PluginType::KafkaLog, 6))
+            .await;
+        assert!(matches!(r, Err(StoreError::Quota("kafka_log"))));
+        s.create_plugin(&plugin("other", "k5", PluginType::KafkaLog, 6))
+            .await
+            .unwrap();
+    }
+
+    async fn apps_and_authorisations(s: &dyn Store) {
+        let (_, a) = setup(s).await;
+        let app = App {
+            id: "app1".into(),
+            instance_id: I.into(),
+            name: "app one".into(),
+            remark: String::new(),
+            app_key: "key1".into(),
+            app_secret: "secret1".into(),
+            register_time: 1,
+            update_time: 1,
+        };
+        s.create_app(&app).await.unwrap();
+        let clash = App {
+            id: "app2".into(),
+            name: "other".into(),
+            ..app.clone()
+        };
+        assert!(matches!(
+            s.create_app(&clash).await,
+            Err(StoreError::Conflict("app_key"))
+        ));
+        let auth = AppAuth {
+            id: "au1".into(),
+            instance_id: I.into(),
+            app_id: "app1".into(),
+            api_id: a.id.clone(),
+            env_id: RELEASE_ENV_ID.into(),
+            auth_time: 1,
+        };
+        let first = s.authorize(I, std::slice::from_ref(&auth)).await.unwrap();
+        let second = s
+            .authorize(
+                I,
+                &[AppAuth {
+                    id: "au2".into(),
+                    ..auth.clone()
+                }],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            first, second,
+            "authorising twice keeps the first authorisation"
+        );
+        let bad = AppAuth {
+            app_id: "nope".into(),
+            ..auth
+        };
+        assert!(matches!(
+            s.authorize(I, &[bad]).await,
+            Err(StoreError::Missing("app", _))
+        ));
+        s.delete_app(I, "app1").await.unwrap();
+        assert!(s.list_app_auths(I).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn sqlite_binding_replaces_by_type_and_blocks_plugin_deletion() {
+        let (_d, s) = sqlite().await;
+        binding_replaces_by_type_and_blocks_plugin_deletion(&s).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_only_published_apis_bind_and_batches_are_all_or_nothing() {
+        let (_d, s) = sqlite().await;
+        only_published_apis_bind_and_batches_are_all_or_nothing(&s).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_offline_keeps_bindings_and_api_deletion_removes_them() {
+        let (_d, s) = sqlite().await;
+        offline_keeps_bindings_and_api_deletion_removes_them(&s).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_groups_envs_and_apis_keep_their_uniqueness_and_references() {
+        let (_d, s) = sqlite().await;
+        groups_envs_and_apis_keep_their_uniqueness_and_references(&s).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_a_sixth_kafka_log_plugin_is_over_quota() {
+        let (_d, s) = sqlite().await;
+        a_sixth_kafka_log_plugin_is_over_quota(&s).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_apps_and_authorisations() {
+        let (_d, s) = sqlite().await;
+        apps_and_authorisations(&s).await;
+    }
+}
