@@ -86,6 +86,77 @@ impl Fields {
     }
 }
 
+impl Fields {
+    /// An optional integer (`null` = absent).
+    pub fn opt_int(&mut self, name: &str) -> Option<i64> {
+        match self.map.remove(name) {
+            Some(Value::Number(n)) if n.is_i64() => n.as_i64(),
+            None | Some(Value::Null) => None,
+            Some(_) => {
+                self.errs.add(name, "must be an integer");
+                None
+            }
+        }
+    }
+
+    /// A mandatory list of 1..=`max` distinct non-empty id strings.
+    pub fn ids(&mut self, name: &str, max: usize) -> Vec<String> {
+        let items = match self.map.remove(name) {
+            Some(Value::Array(items)) => items,
+            None | Some(Value::Null) => {
+                self.errs.add(name, "is mandatory");
+                return Vec::new();
+            }
+            Some(_) => {
+                self.errs.add(name, "must be an array of ids");
+                return Vec::new();
+            }
+        };
+        if items.is_empty() || items.len() > max {
+            self.errs.add(name, format!("must hold 1 to {max} ids"));
+            return Vec::new();
+        }
+        let mut out: Vec<String> = Vec::with_capacity(items.len());
+        for (i, v) in items.into_iter().enumerate() {
+            match v {
+                Value::String(s) if !s.is_empty() && s.len() <= 64 => {
+                    if out.contains(&s) {
+                        self.errs
+                            .add(format!("{name}[{i}]"), format!("duplicate id {s}"));
+                    }
+                    out.push(s);
+                }
+                _ => self
+                    .errs
+                    .add(format!("{name}[{i}]"), "must be an id string"),
+            }
+        }
+        out
+    }
+
+    /// The whole remaining object (for definitions validated elsewhere).
+    pub fn into_map(self) -> Map<String, Value> {
+        self.map
+    }
+}
+
+/// The page of `items` that `offset`/`limit` of `q` select, and the total.
+pub fn paginate<T>(items: Vec<T>, q: &Query) -> Result<(u64, Vec<T>), ApiError> {
+    let page = apigw_model::page::Page::new(q.int("offset")?, q.int("limit")?);
+    let total = items.len() as u64;
+    Ok((total, page.slice(items)))
+}
+
+/// Whether an optional filter accepts `value`: exact match.
+pub fn eq(filter: &Option<String>, value: &str) -> bool {
+    filter.as_deref().is_none_or(|f| f == value)
+}
+
+/// Whether an optional filter accepts `value`: substring match.
+pub fn contains(filter: &Option<String>, value: &str) -> bool {
+    filter.as_deref().is_none_or(|f| value.contains(f))
+}
+
 /// Query parameters, first value of each name.
 #[derive(Debug, Default)]
 pub struct Query(Vec<(String, String)>);

@@ -30,6 +30,8 @@ pub enum ApiError {
     NoRoute,
     /// 405: the route exists, not with this method.
     MethodNotAllowed,
+    /// Any other APIG error: status, code, message.
+    Coded(StatusCode, &'static str, String),
     /// 500 APIG.9999: the store failed; the detail is logged, not returned.
     Internal(String),
 }
@@ -90,6 +92,7 @@ impl ApiError {
                 "APIG.2000",
                 "Parameter error.: method not allowed on this resource".into(),
             ),
+            Coded(status, code, msg) => (*status, code, msg.clone()),
             Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "APIG.9999",
@@ -113,9 +116,90 @@ fn invalid_message(errs: &[FieldError]) -> String {
     )
 }
 
+impl ApiError {
+    /// 404 for a resource of `kind` (`plugin`, `api`, `env`, `group`, `app`) that does not exist.
+    pub fn missing(kind: &str, id: &str) -> Self {
+        let nf = StatusCode::NOT_FOUND;
+        match kind {
+            "plugin" => ApiError::PluginNotFound(id.to_string()),
+            "api" => ApiError::Coded(nf, "APIG.3002", format!("API {id} does not exist")),
+            "env" => ApiError::Coded(
+                nf,
+                "APIG.3003",
+                format!("The environment does not exist;id:{id}"),
+            ),
+            "group" => ApiError::Coded(
+                nf,
+                "APIG.3001",
+                format!("The API group does not exist;id:{id}"),
+            ),
+            "app" => ApiError::Coded(nf, "APIG.3004", format!("The app does not exist;id:{id}")),
+            "publication" => ApiError::Coded(
+                nf,
+                "APIG.3015",
+                "The API publication record does not exist.".into(),
+            ),
+            "app_auth" => ApiError::Coded(
+                nf,
+                "APIG.3009",
+                format!("The app authorization record does not exist;id:{id}"),
+            ),
+            _ => ApiError::NoRoute,
+        }
+    }
+
+    /// Maps a store error about the resource `kind` with `id` (used for `NotFound`).
+    pub fn store<'a>(kind: &'static str, id: &'a str) -> impl FnOnce(StoreError) -> ApiError + 'a {
+        move |e| match e {
+            StoreError::NotFound => ApiError::missing(kind, id),
+            other => other.into(),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::Internal(e.to_string())
+        let bad = StatusCode::BAD_REQUEST;
+        match e {
+            StoreError::Missing(kind, id) => ApiError::missing(kind, &id),
+            StoreError::Conflict(what) => match what {
+                "plugin_name" => ApiError::PluginNameExists,
+                "group_name" => ApiError::Coded(bad, "APIG.3201", "The API group name already exists.".into()),
+                "api_name" => ApiError::Coded(bad, "APIG.3202", "The API name already exists.".into()),
+                "route" => ApiError::Coded(bad, "APIG.3301", "The API already exists.".into()),
+                "app_name" => ApiError::Coded(bad, "APIG.3203", "The app name already exists.".into()),
+                "app_key" => ApiError::Coded(bad, "APIG.3310", "The AppKey already exists.".into()),
+                "env_name" => ApiError::Coded(bad, "APIG.3205", "The environment name already exists.".into()),
+                other => ApiError::Internal(format!("unmapped conflict {other}")),
+            },
+            StoreError::InUse("bindings") => ApiError::Coded(
+                StatusCode::CONFLICT,
+                "APIG.3462",
+                "The plugin has been attached to the APIs and cannot perform the current operation".into(),
+            ),
+            StoreError::InUse("apis") => ApiError::Coded(
+                StatusCode::FORBIDDEN,
+                "APIG.3415",
+                "The API group cannot be deleted because it contains APIs.".into(),
+            ),
+            StoreError::InUse(_) => ApiError::Coded(
+                StatusCode::FORBIDDEN,
+                "APIG.3418",
+                "The environment contains published APIs.".into(),
+            ),
+            StoreError::NotPublished(api_id) => ApiError::Coded(
+                StatusCode::CONFLICT,
+                "APIG.3707",
+                format!("Only published APIs can be bound with plug-ins.;id:{api_id}"),
+            ),
+            StoreError::Quota(what) => ApiError::Coded(
+                StatusCode::FORBIDDEN,
+                "APIG.3100",
+                format!("The number of resources exceeds the maximum allowed limit.: at most 5 {what} plug-ins per instance"),
+            ),
+            StoreError::NotFound => ApiError::NoRoute,
+            StoreError::Backend(detail) => ApiError::Internal(detail),
+        }
     }
 }
 

@@ -5,14 +5,22 @@
 //! - [`error`]: the one error type, mapped to APIG's error codes.
 //! - [`body`]: strict parsing of JSON bodies and query strings with field-named errors.
 //! - [`plugins`]: the five plug-in calls (create, update, delete, list, show).
+//! - `bindings`: the eight calls that bind plug-ins to published APIs and list bindings.
+//! - `groups`, `envs`, `apis` (with publishing), `apps` (with app authorisation): what a
+//!   plug-in is bound through.
 //! - [`openapi`]: the OpenAPI 3 document served at `GET /openapi.json`.
 //!
 //! Every route answers under `/v2/{project_id}/apigw/instances/{instance_id}` and, for ROMA
 //! Connect, `/v2/{project_id}/apic/instances/{instance_id}`.
 
+mod apis;
+mod apps;
 pub mod auth;
+mod bindings;
 pub mod body;
+mod envs;
 pub mod error;
+mod groups;
 pub mod openapi;
 pub mod plugins;
 
@@ -47,6 +55,8 @@ pub struct AppState {
     pub instance_id: String,
     /// Server time for signature expiry.
     pub clock: Clock,
+    /// Suffix of group `sl_domain`s (`{group_id}.{suffix}`).
+    pub domain_suffix: String,
 }
 
 impl fmt::Debug for AppState {
@@ -62,7 +72,12 @@ impl fmt::Debug for AppState {
 /// The control-plane router. Everything except `/openapi.json` and `/healthz` needs
 /// credentials.
 pub fn router(state: AppState) -> Router {
-    let api = plugins::routes();
+    let api = plugins::routes()
+        .merge(bindings::routes())
+        .merge(groups::routes())
+        .merge(envs::routes())
+        .merge(apis::routes())
+        .merge(apps::routes());
     Router::new()
         .nest(
             "/v2/{project_id}/apigw/instances/{instance_id}",

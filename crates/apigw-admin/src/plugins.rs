@@ -9,7 +9,7 @@ use apigw_model::page::Page;
 use apigw_model::plugin::{validate_plugin_name, MAX_REMARK_CHARS};
 use apigw_model::{id, time, Plugin, PluginScope, PluginType};
 use apigw_plugins::registry;
-use apigw_store::{PluginFilter, StoreError};
+use apigw_store::PluginFilter;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
@@ -157,14 +157,6 @@ fn parse_envelope(bytes: &[u8], family: Family) -> Result<Envelope, ApiError> {
     })
 }
 
-fn conflict_or(e: StoreError, id: &str) -> ApiError {
-    match e {
-        StoreError::Conflict(_) => ApiError::PluginNameExists,
-        StoreError::NotFound => ApiError::PluginNotFound(id.to_string()),
-        other => other.into(),
-    }
-}
-
 /// CreatePlugin.
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/plugins",
     tag = "plugins", request_body = PluginCreate,
@@ -198,7 +190,7 @@ pub(crate) async fn create(
         .store
         .create_plugin(&plugin)
         .await
-        .map_err(|e| conflict_or(e, &plugin.id))?;
+        .map_err(ApiError::store("plugin", &plugin.id))?;
     tracing::info!(plugin_id = %plugin.id, plugin_type = %plugin.plugin_type, "plug-in created");
     Ok((
         StatusCode::CREATED,
@@ -258,7 +250,7 @@ pub(crate) async fn update(
         .store
         .update_plugin(&plugin)
         .await
-        .map_err(|e| conflict_or(e, &plugin.id))?;
+        .map_err(ApiError::store("plugin", &plugin.id))?;
     tracing::info!(plugin_id = %plugin.id, "plug-in updated");
     Ok(Json(PluginInfo::new(&plugin, scope.family)))
 }
@@ -279,7 +271,7 @@ pub(crate) async fn delete(
         .store
         .delete_plugin(&scope.instance_id, &plugin_id)
         .await
-        .map_err(|e| conflict_or(e, &plugin_id))?;
+        .map_err(ApiError::store("plugin", &plugin_id))?;
     tracing::info!(%plugin_id, "plug-in deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -113,6 +113,12 @@ pub struct BackendApi {
     /// Stored as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorizer_id: Option<String>,
+    /// Stored as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_sm_channel: Option<bool>,
+    /// Stored as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_group_url_infos: Option<Value>,
     /// 1 = VPC channel (not supported), 2 = direct (default).
     #[serde(default = "direct")]
     pub vpc_channel_status: i64,

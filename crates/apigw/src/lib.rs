@@ -55,7 +55,13 @@ pub async fn serve(
         }]),
         instance_id: identity.instance_id.clone(),
         clock: apigw_admin::system_clock(),
+        domain_suffix: args.domain_suffix.clone(),
     };
+    state
+        .store
+        .ensure_defaults(&state.instance_id, apigw_model::time::now_millis())
+        .await
+        .context("creating the built-in DEFAULT group and RELEASE environment")?;
     let admin = TcpListener::bind(args.admin_addr)
         .await
         .with_context(|| format!("binding the control plane to {}", args.admin_addr))?;

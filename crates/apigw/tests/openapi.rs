@@ -20,7 +20,12 @@ async fn every_documented_operation_is_served() {
             let concrete = path
                 .replace("{project_id}", &s.admin.project)
                 .replace("{instance_id}", &s.admin.instance)
-                .replace("{plugin_id}", "0123456789abcdef0123456789abcdef");
+                .replace("{plugin_id}", "0123456789abcdef0123456789abcdef")
+                .replace("{api_id}", "0123456789abcdef0123456789abcdef")
+                .replace("{group_id}", "0123456789abcdef0123456789abcdef")
+                .replace("{env_id}", "0123456789abcdef0123456789abcdef")
+                .replace("{app_id}", "0123456789abcdef0123456789abcdef")
+                .replace("{app_auth_id}", "0123456789abcdef0123456789abcdef");
             let body = if method == "post" || method == "put" {
                 b"{}".as_slice()
             } else {
@@ -41,13 +46,51 @@ async fn every_documented_operation_is_served() {
     }
     ops.sort();
     let base = "/v2/{project_id}/apigw/instances/{instance_id}";
-    let mut expected = vec![
-        format!("POST {base}/plugins"),
-        format!("GET {base}/plugins"),
-        format!("GET {base}/plugins/{{plugin_id}}"),
-        format!("PUT {base}/plugins/{{plugin_id}}"),
-        format!("DELETE {base}/plugins/{{plugin_id}}"),
+    let routes = [
+        "POST /plugins",
+        "GET /plugins",
+        "GET /plugins/{plugin_id}",
+        "PUT /plugins/{plugin_id}",
+        "DELETE /plugins/{plugin_id}",
+        "POST /plugins/{plugin_id}/attach",
+        "PUT /plugins/{plugin_id}/detach",
+        "GET /plugins/{plugin_id}/attached-apis",
+        "GET /plugins/{plugin_id}/attachable-apis",
+        "POST /apis/{api_id}/plugins/attach",
+        "PUT /apis/{api_id}/plugins/detach",
+        "GET /apis/{api_id}/attached-plugins",
+        "GET /apis/{api_id}/attachable-plugins",
+        "POST /api-groups",
+        "GET /api-groups",
+        "GET /api-groups/{group_id}",
+        "PUT /api-groups/{group_id}",
+        "DELETE /api-groups/{group_id}",
+        "POST /envs",
+        "GET /envs",
+        "PUT /envs/{env_id}",
+        "DELETE /envs/{env_id}",
+        "POST /apis",
+        "GET /apis",
+        "GET /apis/{api_id}",
+        "PUT /apis/{api_id}",
+        "DELETE /apis/{api_id}",
+        "POST /apis/action",
+        "POST /apis/publish",
+        "POST /apps",
+        "GET /apps",
+        "GET /apps/{app_id}",
+        "PUT /apps/{app_id}",
+        "DELETE /apps/{app_id}",
+        "POST /app-auths",
+        "DELETE /app-auths/{app_auth_id}",
     ];
+    let mut expected: Vec<String> = routes
+        .iter()
+        .map(|r| {
+            let (m, p) = r.split_once(' ').unwrap();
+            format!("{m} {base}{p}")
+        })
+        .collect();
     expected.sort();
     assert_eq!(ops, expected);
     for schema in [

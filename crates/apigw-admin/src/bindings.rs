@@ -1,0 +1,451 @@
+//! The eight binding calls of APIG (`otc-docs/api-plugin_binding_*`, `..._unbinding_*`,
+//! `..._querying_*`): bind and unbind from the plug-in's side and from the API's side, and the
+//! four listings. Rules (SPEC §1.3): only APIs published in the environment can be bound
+//! (409 APIG.3707); an API holds one plug-in of each type per environment, binding another
+//! replaces it; each call is all or nothing.
+
+use crate::apis::{def_map, Context};
+use crate::auth::CallScope;
+use crate::body::{self, contains, eq, paginate, Fields, Query};
+use crate::error::ApiError;
+use crate::plugins::PluginInfo;
+use crate::AppState;
+use apigw_model::resources::{Api, Binding};
+use apigw_model::{time, Plugin, PluginType};
+use apigw_plugins::registry;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use axum::routing::{get, post, put};
+use axum::{Extension, Json, Router};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+/// Most ids in one bind or unbind call.
+pub(crate) const MAX_IDS: usize = 500;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/plugins/{plugin_id}/attach", post(attach_apis))
+        .route("/plugins/{plugin_id}/detach", put(detach_apis))
+        .route(
+            "/plugins/{plugin_id}/attached-apis",
+            get(plugin_attached_apis),
+        )
+        .route(
+            "/plugins/{plugin_id}/attachable-apis",
+            get(plugin_attachable_apis),
+        )
+        .route("/apis/{api_id}/plugins/attach", post(attach_plugins))
+        .route("/apis/{api_id}/plugins/detach", put(detach_plugins))
+        .route("/apis/{api_id}/attached-plugins", get(api_attached_plugins))
+        .route(
+            "/apis/{api_id}/attachable-plugins",
+            get(api_attachable_plugins),
+        )
+}
+
+fn param(p: &HashMap<String, String>, k: &str) -> String {
+    p.get(k).cloned().unwrap_or_default()
+}
+
+/// `{env_id, <ids_field>: [...]}`.
+fn parse_ids(bytes: &[u8], ids_field: &str) -> Result<(String, Vec<String>), ApiError> {
+    let mut f = Fields::new(body::object(bytes)?);
+    let env_id = f.string("env_id");
+    let ids = f.ids(ids_field, MAX_IDS);
+    f.finish()?;
+    Ok((env_id, ids))
+}
+
+pub(crate) async fn plugin(
+    state: &AppState,
+    instance_id: &str,
+    id: &str,
+) -> Result<Plugin, ApiError> {
+    state
+        .store
+        .get_plugin(instance_id, id)
+        .await?
+        .ok_or_else(|| ApiError::missing("plugin", id))
+}
+
+pub(crate) async fn api(state: &AppState, instance_id: &str, id: &str) -> Result<Api, ApiError> {
+    state
+        .store
+        .list_apis(instance_id)
+        .await?
+        .into_iter()
+        .find(|a| a.id == id)
+        .ok_or_else(|| ApiError::missing("api", id))
+}
+
+/// `PluginApiAttachInfo` of each binding made.
+pub(crate) async fn attach_answer(
+    state: &AppState,
+    scope: &CallScope,
+    made: Vec<Binding>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let ctx = Context::load(state, &scope.instance_id).await?;
+    let apis = state.store.list_apis(&scope.instance_id).await?;
+    let mut items = Vec::with_capacity(made.len());
+    for b in &made {
+        let p = plugin(state, &scope.instance_id, &b.plugin_id).await?;
+        let api_name = apis
+            .iter()
+            .find(|a| a.id == b.api_id)
+            .map(|a| a.name.as_str())
+            .unwrap_or("");
+        items.push(json!({
+            "plugin_attach_id": b.id, "plugin_id": p.id, "plugin_name": p.name,
+            "plugin_type": p.plugin_type.as_str(), "plugin_scope": p.scope.as_str(),
+            "env_id": b.env_id, "env_name": ctx.env_name(&b.env_id), "api_id": b.api_id,
+            "api_name": api_name, "attached_time": time::format_millis(b.attached_time),
+        }));
+    }
+    tracing::info!(bindings = made.len(), "plug-ins bound");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"attached_plugins": items})),
+    ))
+}
+
+/// AttachApiToPlugin: `POST /plugins/{plugin_id}/attach` {env_id, api_ids}.
+#[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/plugins/{plugin_id}/attach", tag = "bindings",
+    request_body(content = Object, content_type = "application/json"),
+    params(("project_id" = String, Path), ("instance_id" = String, Path), ("plugin_id" = String, Path)),
+    responses((status = 201, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn attach_apis(
+    State(state): State<AppState>,
+    Extension(scope): Extension<CallScope>,
+    Path(p): Path<HashMap<String, String>>,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let plugin_id = param(&p, "plugin_id");
+    let (env_id, api_ids) = parse_ids(&bytes, "api_ids")?;
+    plugin(&state, &scope.instance_id, &plugin_id).await?;
+    let pairs: Vec<(String, String)> = api_ids
+        .into_iter()
+        .map(|a| (plugin_id.clone(), a))
+        .collect();
+    let made = state
+        .store
+        .attach(&scope.instance_id, &env_id, &pairs, time::now_millis())
+        .await?;
+    attach_answer(&state, &scope, made).await
+}
+
+/// AttachPluginToApi: `POST /apis/{api_id}/plugins/attach` {env_id, plugin_ids}. Two plug-ins
+/// of one type in one call are refused: the API can hold only one of them.
+#[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis/{api_id}/plugins/attach", tag = "bindings",
+    request_body(content = Object, content_type = "application/json"),
+    params(("project_id" = String, Path), ("instance_id" = String, Path), ("api_id" = String, Path)),
+    responses((status = 201, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn attach_plugins(
+    State(state): State<AppState>,
+    Extension(scope): Extension<CallScope>,
+    Path(p): Path<HashMap<String, String>>,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let api_id = param(&p, "api_id");
+    let (env_id, plugin_ids) = parse_ids(&bytes, "plugin_ids")?;
+    api(&state, &scope.instance_id, &api_id).await?;
+    let mut types: Vec<(PluginType, String)> = Vec::new();
+    for id in &plugin_ids {
+        let pl = plugin(&state, &scope.instance_id, id).await?;
+        if let Some((_, other)) = types.iter().find(|(t, _)| *t == pl.plugin_type) {
+            return Err(ApiError::invalid(
+                "plugin_ids",
+                format!(
+                    "{other} and {id} are both {}: an API holds one plug-in of each type",
+                    pl.plugin_type
+                ),
+            ));
+        }
+        types.push((pl.plugin_type, id.clone()));
+    }
+    let pairs: Vec<(String, String)> = plugin_ids
+        .into_iter()
+        .map(|pl| (pl, api_id.clone()))
+        .collect();
+    let made = state
+        .store
+        .attach(&scope.instance_id, &env_id, &pairs, time::now_millis())
+        .await?;
+    attach_answer(&state, &scope, made).await
+}
+
+/// DetachApiFromPlugin: `PUT /plugins/{plugin_id}/detach` {env_id, api_ids}.
+#[utoipa::path(put, path = "/v2/{project_id}/apigw/instances/{instance_id}/plugins/{plugin_id}/detach", tag = "bindings",
+    request_body(content = Object, content_type = "application/json"),
+    params(("project_id" = String, Path), ("instance_id" = String, Path), ("plugin_id" = String, Path)),
+    responses((status = 204, description = "success"), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn detach_apis(
+    State(state): State<AppState>,
+    Extension(scope): Extension<CallScope>,
+    Path(p): Path<HashMap<String, String>>,
+    bytes: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let plugin_id = param(&p, "plugin_id");
+    let (env_id, api_ids) = parse_ids(&bytes, "api_ids")?;
+    plugin(&state, &scope.instance_id, &plugin_id).await?;
+    let pairs: Vec<(String, String)> = api_ids
+        .into_iter()
+        .map(|a| (plugin_id.clone(), a))
+        .collect();
+    state
+        .store
+        .detach(&scope.instance_id, &env_id, &pairs)
+        .await?;
+    tracing::info!(%plugin_id, %env_id, "plug-in unbound");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// DetachPluginFromApi: `PUT /apis/{api_id}/plugins/detach` {env_id, plugin_ids}.
+#[utoipa::path(put, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis/{api_id}/plugins/detach", tag = "bindings",
+    request_body(content = Object, content_type = "application/json"),
+    params(("project_id" = String, Path), ("instance_id" = String, Path), ("api_id" = String, Path)),
+    responses((status = 204, description = "success"), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn detach_plugins(
+    State(state): State<AppState>,
+    Extension(scope): Extension<CallScope>,
+    Path(p): Path<HashMap<String, String>>,
+    bytes: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let api_id = param(&p, "api_id");
+    let (env_id, plugin_ids) = parse_ids(&bytes, "plugin_ids")?;
+    api(&state, &scope.instance_id, &api_id).await?;
+    let pairs: Vec<(String, String)> = plugin_ids
+        .into_iter()
+        .map(|pl| (pl, api_id.clone()))
+        .collect();
+    state
+        .store
+        .detach(&scope.instance_id, &env_id, &pairs)
+        .await?;
+    tracing::info!(%api_id, %env_id, "plug-ins unbound");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PluginApiInfo` of an API in an environment, with its binding when there is one.
+fn plugin_api_info(a: &Api, env_id: &str, ctx: &Context, binding: Option<&Binding>) -> Value {
+    let d = def_map(a);
+    let mut v = json!({
+        "api_id": a.id, "api_name": a.name, "type": d.get("type").cloned().unwrap_or(json!(1)),
+        "req_protocol": d.get("req_protocol"), "req_method": d.get("req_method"),
+        "req_uri": d.get("req_uri"), "auth_type": d.get("auth_type"),
+        "match_mode": d.get("match_mode"), "remark": d.get("remark"),
+        "group_id": a.group_id, "group_name": ctx.group_name(&a.group_id),
+        "roma_app_id": d.get("roma_app_id").cloned().unwrap_or(json!("")),
+        "env_id": env_id, "env_name": ctx.env_name(env_id),
+        "publish_id": ctx.publication(&a.id, env_id).map(|p| p.publish_id.as_str()).unwrap_or(""),
+    });
+    if let Some(b) = binding {
+        v["plugin_attach_id"] = json!(b.id);
+        v["attached_time"] = json!(time::format_millis(b.attached_time));
+    }
+    v
+}
+
+/// The API filters of the two API listings.
+struct ApiFilter {
+    api_name: Option<String>,
+    api_id: Option<String>,
+    group_id: Option<String>,
+    req_method: Option<String>,
+    req_uri: Option<String>,
+}
+
+impl ApiFilter {
+    fn parse(q: &Query) -> Result<Self, ApiError> {
+        Ok(Self {
+            api_name: q.text("api_name", 255)?,
+            api_id: q.text("api_id", 64)?,
+            group_id: q.text("group_id", 64)?,
+            req_method: q.text("req_method", 16)?,
+            req_uri: q.text("req_uri", 512)?,
+        })
+    }
+
+    fn accepts(&self, a: &Api) -> bool {
+        let d = def_map(a);
+        let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        contains(&self.api_name, &a.name)
+            && eq(&self.api_id, &a.id)
+            && eq(&self.group_id, &a.group_id)
+            && eq(&self.req_method, &s("req_method"))
+            && contains(&self.req_uri, &s("req_uri"))
+    }
+}
+
+/// ListPluginAttachedApis: the APIs the plug-in is bound to (offline ones included).
+#[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/plugins/{plugin_id}/attached-apis", tag = "bindings",
+    params(("project_id" = String, Path), ("instance_id" = String, Path), ("plugin_id" = String, Path), ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("env_id" = Option<String>, Query), ("api_name" = Option<String>, Query), ("api_id" = Option<String>, Query), ("group_id" = Option<String>, Query), ("req_method" = Option<String>, Query), ("req_uri" = Option<String>, Query)),
+    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn plugin_attached_apis(
+    State(state): State<AppState>,
+    Extension(scope): Extension<CallScope>,
+    Path(p): Path<HashMap<String, String>>,
+    uri: Uri,
+) -> Result<Json<Value>, ApiError> {
+    let plugin_id = param(&p, "plugin_id");
+    let q = Query::parse(uri.query());
+    let env_id = q.text("env_id", 64)?;
+    let filter = ApiFilter::parse(&q)?;
+    plugin(&state, &scope.instance_id, &plugin_id).await?;
+    let ctx = Context::load(&state, &scope.instance_id).await?;
+    let apis = state.store.list_apis(&scope.instance_id).await?;
+    let items: Vec<Value> = state
+        .store
+        .list_bindings(&scope.instance_id)
+        .await?
+        .iter()
+        .filter(|b| b.plugin_id == plugin_id && eq(&env_id, &b.env_id))
+        .filter_map(|b| apis.iter().find(|a| a.id == b.api_id).map(|a| (a, b)))
+        .filter(|(a, _)| filter.accepts(a))
+        .map(|(a, b)| plugin_api_info(a, &b.env_id, &ctx, Some(b)))
+        .collect();
+    let (total, page) = paginate(items, &q)?;
+    Ok(Json(
+        json!({"total": total, "size": page.len(), "apis": page}),
+    ))
+}
+
+/// ListPluginAttachableApis: APIs published in `env_id` (mandatory) that the plug-in is not
+/// bound to there; APIs bound to other plug-ins are included.
+#[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/plugins/{plugin_id}/attachable-apis", tag = "bindings",
+    params(("project_id" = String, Path), ("instance_id" = String, Path), ("plugin_id" = String, Path), ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("env_id" = Option<String>, Query), ("api_name" = Option<String>, Query), ("api_id" = Option<String>, Query), ("group_id" = Option<String>, Query), ("req_method" = Option<String>, Query), ("req_uri" = Option<String>, Query)),
+    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn plugin_attachable_apis(
+    State(state): State<AppState>,
+    Extension(scope): Extension<CallScope>,
+    Path(p): Path<HashMap<String, String>>,
+    uri: Uri,
+) -> Result<Json<Value>, ApiError> {
+    let plugin_id = param(&p, "plugin_id");
+    let q = Query::parse(uri.query());
+    let env_id = q
+        .text("env_id", 64)?
+        .ok_or_else(|| ApiError::invalid("env_id", "is mandatory"))?;
+    let filter = ApiFilter::parse(&q)?;
+    plugin(&state, &scope.instance_id, &plugin_id).await?;
+    let ctx = Context::load(&state, &scope.instance_id).await?;
+    ctx.require_env(&env_id)?;
+    let bindings = state.store.list_bindings(&scope.instance_id).await?;
+    let items: Vec<Value> = state
+        .store
+        .list_apis(&scope.instance_id)
+        .await?
+        .iter()
+        .filter(|a| ctx.publication(&a.id, &env_id).is_some())
+        .filter(|a| {
+            !bindings
+                .iter()
+                .any(|b| b.plugin_id == plugin_id && b.api_id == a.id && b.env_id == env_id)
+        })
+        .filter(|a| filter.accepts(a))
+        .map(|a| plugin_api_info(a, &env_id, &ctx, None))
+        .collect();
+    let (total, page) = paginate(items, &q)?;
+    Ok(Json(
+        json!({"total": total, "size": page.len(), "apis": page}),
+    ))
+}
+
+/// ListApiAttachedPlugins: the plug-ins bound to the API (`AttachedPluginInfo`).
+#[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis/{api_id}/attached-plugins", tag = "bindings",
+    params(("project_id" = String, Path), ("instance_id" = String, Path), ("api_id" = String, Path), ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("env_id" = Option<String>, Query), ("plugin_name" = Option<String>, Query), ("plugin_id" = Option<String>, Query), ("env_name" = Option<String>, Query), ("plugin_type" = Option<String>, Query)),
+    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn api_attached_plugins(
+    State(state): State<AppState>,
+    Extension(scope): Extension<CallScope>,
+    Path(p): Path<HashMap<String, String>>,
+    uri: Uri,
+) -> Result<Json<Value>, ApiError> {
+    let api_id = param(&p, "api_id");
+    let q = Query::parse(uri.query());
+    let (env_id, env_name) = (q.text("env_id", 64)?, q.text("env_name", 64)?);
+    let (plugin_name, plugin_id) = (q.text("plugin_name", 255)?, q.text("plugin_id", 64)?);
+    let plugin_type = q.text("plugin_type", 32)?;
+    api(&state, &scope.instance_id, &api_id).await?;
+    let ctx = Context::load(&state, &scope.instance_id).await?;
+    let mut items = Vec::new();
+    for b in state.store.list_bindings(&scope.instance_id).await? {
+        if b.api_id != api_id || !eq(&env_id, &b.env_id) || !eq(&env_name, ctx.env_name(&b.env_id))
+        {
+            continue;
+        }
+        let pl = plugin(&state, &scope.instance_id, &b.plugin_id).await?;
+        if !contains(&plugin_name, &pl.name)
+            || !eq(&plugin_id, &pl.id)
+            || !eq(&plugin_type, pl.plugin_type.as_str())
+        {
+            continue;
+        }
+        items.push(json!({
+            "plugin_attach_id": b.id, "plugin_id": pl.id, "plugin_name": pl.name,
+            "plugin_type": pl.plugin_type.as_str(), "plugin_scope": pl.scope.as_str(),
+            "env_id": b.env_id, "env_name": ctx.env_name(&b.env_id),
+            "attached_time": time::format_millis(b.attached_time),
+            "plugin_content": registry::masked_content(pl.plugin_type, &pl.content),
+            "remark": pl.remark, "create_time": time::format_millis(pl.create_time),
+            "update_time": time::format_millis(pl.update_time),
+        }));
+    }
+    let (total, page) = paginate(items, &q)?;
+    Ok(Json(
+        json!({"total": total, "size": page.len(), "plugins": page}),
+    ))
+}
+
+/// ListApiAttachablePlugins: plug-ins not bound to the API in `env_id` (in any environment
+/// when `env_id` is absent).
+#[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis/{api_id}/attachable-plugins", tag = "bindings",
+    params(("project_id" = String, Path), ("instance_id" = String, Path), ("api_id" = String, Path), ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("env_id" = Option<String>, Query), ("plugin_name" = Option<String>, Query), ("plugin_type" = Option<String>, Query), ("plugin_id" = Option<String>, Query)),
+    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn api_attachable_plugins(
+    State(state): State<AppState>,
+    Extension(scope): Extension<CallScope>,
+    Path(p): Path<HashMap<String, String>>,
+    uri: Uri,
+) -> Result<Json<Value>, ApiError> {
+    let api_id = param(&p, "api_id");
+    let q = Query::parse(uri.query());
+    let env_id = q.text("env_id", 64)?;
+    let (plugin_name, plugin_id) = (q.text("plugin_name", 255)?, q.text("plugin_id", 64)?);
+    let plugin_type = q.text("plugin_type", 32)?;
+    api(&state, &scope.instance_id, &api_id).await?;
+    if let Some(e) = &env_id {
+        Context::load(&state, &scope.instance_id)
+            .await?
+            .require_env(e)?;
+    }
+    let bindings = state.store.list_bindings(&scope.instance_id).await?;
+    let filter = apigw_store::PluginFilter::default();
+    let page_all = apigw_model::page::Page {
+        offset: 0,
+        limit: u64::MAX,
+    };
+    let (_, plugins) = state
+        .store
+        .list_plugins(&scope.instance_id, &filter, page_all)
+        .await?;
+    let items: Vec<PluginInfo> = plugins
+        .iter()
+        .filter(|pl| {
+            !bindings
+                .iter()
+                .any(|b| b.plugin_id == pl.id && b.api_id == api_id && eq(&env_id, &b.env_id))
+        })
+        .filter(|pl| {
+            contains(&plugin_name, &pl.name)
+                && eq(&plugin_id, &pl.id)
+                && eq(&plugin_type, pl.plugin_type.as_str())
+        })
+        .map(|pl| PluginInfo::new(pl, scope.family))
+        .collect();
+    let (total, page) = paginate(items, &q)?;
+    Ok(Json(
+        json!({"total": total, "size": page.len(), "plugins": page}),
+    ))
+}

@@ -1,0 +1,148 @@
+//! Environments (`EnvCreate`, `EnvInfo`). `RELEASE` (id `DEFAULT_ENVIRONMENT_RELEASE_ID`) is
+//! built in and cannot be changed or deleted.
+
+use crate::auth::CallScope;
+use crate::body::{self, contains, paginate, Fields, Query};
+use crate::error::ApiError;
+use crate::AppState;
+use apigw_model::api::check_name;
+use apigw_model::resources::{Env, RELEASE_ENV_ID};
+use apigw_model::{id, time};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use axum::routing::{post, put};
+use axum::{Extension, Json, Router};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/envs", post(create).get(list))
+        .route("/envs/{env_id}", put(update).delete(delete))
+}
+
+/// `EnvInfo`.
+pub(crate) fn info(e: &Env) -> Value {
+    json!({"id": e.id, "name": e.name, "remark": e.remark, "create_time": time::format_millis(e.create_time)})
+}
+
+fn parse(bytes: &[u8]) -> Result<(String, String), ApiError> {
+    let mut f = Fields::new(body::object(bytes)?);
+    let name = f.string("name");
+    if !f.errs.0.iter().any(|e| e.field == "name") {
+        check_name(&mut f.errs, &name, "name", 3, 64, "_");
+    }
+    let remark = f.opt_string("remark").unwrap_or_default();
+    f.errs.len(&remark, 0, 255, "remark");
+    f.finish()?;
+    Ok((name, remark))
+}
+
+fn builtin(env_id: &str) -> Result<(), ApiError> {
+    if env_id == RELEASE_ENV_ID {
+        Err(ApiError::invalid(
+            "env_id",
+            "the built-in RELEASE environment cannot be changed or deleted",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+#[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/envs", tag = "envs",
+    request_body(content = Object, content_type = "application/json"),
+    params(("project_id" = String, Path), ("instance_id" = String, Path)),
+    responses((status = 201, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Extension(scope): Extension<CallScope>,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let (name, remark) = parse(&bytes)?;
+    let e = Env {
+        id: id::new_id(),
+        instance_id: scope.instance_id.clone(),
+        name,
+        remark,
+        create_time: time::now_millis(),
+    };
+    state.store.create_env(&e).await?;
+    Ok((StatusCode::CREATED, Json(info(&e))))
+}
+
+#[utoipa::path(put, path = "/v2/{project_id}/apigw/instances/{instance_id}/envs/{env_id}", tag = "envs",
+    request_body(content = Object, content_type = "application/json"),
+    params(("project_id" = String, Path), ("instance_id" = String, Path), ("env_id" = String, Path)),
+    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Extension(scope): Extension<CallScope>,
+    Path(p): Path<HashMap<String, String>>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let env_id = p.get("env_id").cloned().unwrap_or_default();
+    let (name, remark) = parse(&bytes)?;
+    let old = state
+        .store
+        .list_envs(&scope.instance_id)
+        .await?
+        .into_iter()
+        .find(|e| e.id == env_id)
+        .ok_or_else(|| ApiError::missing("env", &env_id))?;
+    builtin(&env_id)?;
+    let e = Env {
+        name,
+        remark,
+        ..old
+    };
+    state
+        .store
+        .update_env(&e)
+        .await
+        .map_err(ApiError::store("env", &env_id))?;
+    Ok(Json(info(&e)))
+}
+
+#[utoipa::path(delete, path = "/v2/{project_id}/apigw/instances/{instance_id}/envs/{env_id}", tag = "envs",
+    params(("project_id" = String, Path), ("instance_id" = String, Path), ("env_id" = String, Path)),
+    responses((status = 204, description = "success"), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Extension(scope): Extension<CallScope>,
+    Path(p): Path<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    let env_id = p.get("env_id").cloned().unwrap_or_default();
+    builtin(&env_id)?;
+    state
+        .store
+        .delete_env(&scope.instance_id, &env_id)
+        .await
+        .map_err(ApiError::store("env", &env_id))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Filter: `name` (substring).
+#[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/envs", tag = "envs",
+    params(("project_id" = String, Path), ("instance_id" = String, Path), ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("name" = Option<String>, Query)),
+    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Extension(scope): Extension<CallScope>,
+    uri: Uri,
+) -> Result<Json<Value>, ApiError> {
+    let q = Query::parse(uri.query());
+    let name = q.text("name", 64)?;
+    let envs: Vec<Env> = state
+        .store
+        .list_envs(&scope.instance_id)
+        .await?
+        .into_iter()
+        .filter(|e| contains(&name, &e.name))
+        .collect();
+    let (total, page) = paginate(envs, &q)?;
+    let items: Vec<Value> = page.iter().map(info).collect();
+    Ok(Json(
+        json!({"total": total, "size": items.len(), "envs": items}),
+    ))
+}

@@ -1,0 +1,203 @@
+//! API groups (`ApiGroupCreate`, `ApiGroupInfo`): each has `sl_domain` = `{id}.{domain suffix}`,
+//! the Host that selects it on the data plane. Each instance has a built-in `DEFAULT` group.
+
+use crate::auth::CallScope;
+use crate::body::{self, contains, eq, paginate, Fields, Query};
+use crate::error::ApiError;
+use crate::AppState;
+use apigw_model::api::check_name;
+use apigw_model::resources::Group;
+use apigw_model::{id, time};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api-groups", post(create).get(list))
+        .route(
+            "/api-groups/{group_id}",
+            get(show).put(update).delete(delete),
+        )
+}
+
+/// `ApiGroupInfo`.
+pub(crate) fn info(g: &Group, suffix: &str) -> Value {
+    let sl_domain = format!("{}.{suffix}", g.id);
+    json!({
+        "id": g.id, "name": g.name, "status": 1, "sl_domain": sl_domain,
+        "register_time": time::format_millis(g.register_time),
+        "update_time": time::format_millis(g.update_time),
+        "on_sell_status": 2, "url_domains": [], "sl_domain_access_enabled": true,
+        "sl_domains": [sl_domain], "remark": g.remark, "call_limits": 0, "time_interval": 0,
+        "time_unit": "", "is_default": if g.is_default { 1 } else { 2 }, "version": "V1",
+        "roma_app_id": g.roma_app_id.clone().unwrap_or_default(), "roma_app_name": "",
+    })
+}
+
+fn parse(bytes: &[u8], create: bool) -> Result<(String, String, Option<String>), ApiError> {
+    let mut f = Fields::new(body::object(bytes)?);
+    let name = f.string("name");
+    if !f.errs.0.iter().any(|e| e.field == "name") {
+        check_name(&mut f.errs, &name, "name", 3, 64, "_");
+    }
+    let remark = f.opt_string("remark").unwrap_or_default();
+    f.errs.len(&remark, 0, 255, "remark");
+    let roma_app_id = if create {
+        f.opt_string("roma_app_id")
+    } else {
+        None
+    };
+    if create {
+        let _version = f.opt_string("version");
+    }
+    f.finish()?;
+    Ok((name, remark, roma_app_id))
+}
+
+pub(crate) async fn find(
+    state: &AppState,
+    instance_id: &str,
+    group_id: &str,
+) -> Result<Group, ApiError> {
+    state
+        .store
+        .list_groups(instance_id)
+        .await?
+        .into_iter()
+        .find(|g| g.id == group_id)
+        .ok_or_else(|| ApiError::missing("group", group_id))
+}
+
+#[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/api-groups", tag = "api-groups",
+    request_body(content = Object, content_type = "application/json"),
+    params(("project_id" = String, Path), ("instance_id" = String, Path)),
+    responses((status = 201, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Extension(scope): Extension<CallScope>,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let (name, remark, roma_app_id) = parse(&bytes, true)?;
+    let now = time::now_millis();
+    let g = Group {
+        id: id::new_id(),
+        instance_id: scope.instance_id.clone(),
+        name,
+        remark,
+        is_default: false,
+        roma_app_id,
+        register_time: now,
+        update_time: now,
+    };
+    state.store.create_group(&g).await?;
+    Ok((StatusCode::CREATED, Json(info(&g, &state.domain_suffix))))
+}
+
+#[utoipa::path(put, path = "/v2/{project_id}/apigw/instances/{instance_id}/api-groups/{group_id}", tag = "api-groups",
+    request_body(content = Object, content_type = "application/json"),
+    params(("project_id" = String, Path), ("instance_id" = String, Path), ("group_id" = String, Path)),
+    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Extension(scope): Extension<CallScope>,
+    Path(p): Path<HashMap<String, String>>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let group_id = p.get("group_id").cloned().unwrap_or_default();
+    let (name, remark, _) = parse(&bytes, false)?;
+    let old = find(&state, &scope.instance_id, &group_id).await?;
+    if old.is_default && name != old.name {
+        return Err(ApiError::invalid(
+            "name",
+            "the DEFAULT group cannot be renamed",
+        ));
+    }
+    let g = Group {
+        name,
+        remark,
+        update_time: time::now_millis().max(old.update_time),
+        ..old
+    };
+    state
+        .store
+        .update_group(&g)
+        .await
+        .map_err(ApiError::store("group", &group_id))?;
+    Ok(Json(info(&g, &state.domain_suffix)))
+}
+
+#[utoipa::path(delete, path = "/v2/{project_id}/apigw/instances/{instance_id}/api-groups/{group_id}", tag = "api-groups",
+    params(("project_id" = String, Path), ("instance_id" = String, Path), ("group_id" = String, Path)),
+    responses((status = 204, description = "success"), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Extension(scope): Extension<CallScope>,
+    Path(p): Path<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    let group_id = p.get("group_id").cloned().unwrap_or_default();
+    let g = find(&state, &scope.instance_id, &group_id).await?;
+    if g.is_default {
+        return Err(ApiError::invalid(
+            "group_id",
+            "the DEFAULT group cannot be deleted",
+        ));
+    }
+    state
+        .store
+        .delete_group(&scope.instance_id, &group_id)
+        .await
+        .map_err(ApiError::store("group", &group_id))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/api-groups/{group_id}", tag = "api-groups",
+    params(("project_id" = String, Path), ("instance_id" = String, Path), ("group_id" = String, Path)),
+    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    Extension(scope): Extension<CallScope>,
+    Path(p): Path<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let group_id = p.get("group_id").cloned().unwrap_or_default();
+    let g = find(&state, &scope.instance_id, &group_id).await?;
+    Ok(Json(info(&g, &state.domain_suffix)))
+}
+
+/// Filters: `id`, `name` (substring; exact with `precise_search=name`).
+#[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/api-groups", tag = "api-groups",
+    params(("project_id" = String, Path), ("instance_id" = String, Path), ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("id" = Option<String>, Query), ("name" = Option<String>, Query), ("precise_search" = Option<String>, Query)),
+    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Extension(scope): Extension<CallScope>,
+    uri: Uri,
+) -> Result<Json<Value>, ApiError> {
+    let q = Query::parse(uri.query());
+    let id = q.text("id", 64)?;
+    let name = q.text("name", 255)?;
+    let exact = q.get("precise_search") == Some("name");
+    let groups: Vec<Group> = state
+        .store
+        .list_groups(&scope.instance_id)
+        .await?
+        .into_iter()
+        .filter(|g| {
+            eq(&id, &g.id)
+                && if exact {
+                    eq(&name, &g.name)
+                } else {
+                    contains(&name, &g.name)
+                }
+        })
+        .collect();
+    let (total, page) = paginate(groups, &q)?;
+    let items: Vec<Value> = page.iter().map(|g| info(g, &state.domain_suffix)).collect();
+    Ok(Json(
+        json!({"total": total, "size": items.len(), "groups": items}),
+    ))
+}
