@@ -86,3 +86,326 @@ impl ContentModel for Config {
         errs.0
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Runtime
+
+use crate::chain::{Flow, RequestCtx};
+use http::header::{
+    ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
+    ACCESS_CONTROL_REQUEST_METHOD, VARY,
+};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+
+/// Which origins are allowed.
+#[derive(Debug)]
+enum Origins {
+    /// `*`.
+    Any,
+    /// An exact list (compared byte for byte, as browsers send them).
+    List(Vec<HeaderValue>),
+}
+
+/// A running cors plug-in: the header values prepared once, at build time.
+#[derive(Debug)]
+pub struct Cors {
+    origins: Origins,
+    methods: Option<HeaderValue>,
+    /// `None`: no custom headers; `Some(None)`: `*` (echo what the browser asks for);
+    /// `Some(Some(v))`: the configured list.
+    headers: Option<Option<HeaderValue>>,
+    expose: Option<HeaderValue>,
+    max_age: HeaderValue,
+    credentials: bool,
+}
+
+fn csv_value(s: &str) -> Option<HeaderValue> {
+    let joined = s
+        .split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .collect::<Vec<_>>()
+        .join(",");
+    if joined.is_empty() {
+        None
+    } else {
+        HeaderValue::from_str(&joined).ok()
+    }
+}
+
+impl Cors {
+    /// Builds the plug-in from validated content.
+    pub fn new(c: &Config) -> Self {
+        let origins = if c.allow_origin.split(',').any(|o| o.trim() == "*") {
+            Origins::Any
+        } else {
+            Origins::List(
+                c.allow_origin
+                    .split(',')
+                    .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
+                    .collect(),
+            )
+        };
+        let headers = match c.allow_headers.trim() {
+            "" => None,
+            "*" => Some(None),
+            h => Some(csv_value(h)),
+        };
+        Self {
+            origins,
+            methods: csv_value(&c.allow_methods.to_ascii_uppercase()),
+            headers,
+            expose: csv_value(&c.expose_headers),
+            max_age: HeaderValue::from(c.max_age),
+            credentials: c.allow_credentials,
+        }
+    }
+
+    /// The `Access-Control-Allow-Origin` value for `origin`, if allowed, and whether the answer
+    /// depends on the origin (then `Vary: Origin` is due).
+    fn allow(&self, origin: &HeaderValue) -> Option<(HeaderValue, bool)> {
+        match &self.origins {
+            // `*` with credentials is refused by browsers: echo the origin instead.
+            Origins::Any if self.credentials => Some((origin.clone(), true)),
+            Origins::Any => Some((HeaderValue::from_static("*"), false)),
+            Origins::List(list) => list
+                .iter()
+                .any(|o| o == origin)
+                .then(|| (origin.clone(), true)),
+        }
+    }
+
+    fn vary(&self, headers: &mut HeaderMap) {
+        if !matches!(self.origins, Origins::Any) || self.credentials {
+            headers.append(VARY, HeaderValue::from_static("Origin"));
+        }
+    }
+
+    /// Answers a preflight (`OPTIONS` + `Origin` + `Access-Control-Request-Method`) without
+    /// calling the backend; anything else continues.
+    pub fn preflight(&self, method: &Method, req: &HeaderMap, ctx: &RequestCtx) -> Flow {
+        let (Some(origin), true) = (
+            &ctx.origin,
+            method == Method::OPTIONS && req.contains_key(ACCESS_CONTROL_REQUEST_METHOD),
+        ) else {
+            return Flow::Continue;
+        };
+        let mut h = HeaderMap::new();
+        self.vary(&mut h);
+        if let Some((allow, _)) = self.allow(origin) {
+            h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allow);
+            if let Some(m) = &self.methods {
+                h.insert(ACCESS_CONTROL_ALLOW_METHODS, m.clone());
+            }
+            match &self.headers {
+                Some(Some(list)) => {
+                    h.insert(ACCESS_CONTROL_ALLOW_HEADERS, list.clone());
+                }
+                Some(None) => {
+                    // `*`: echo what was asked (a literal `*` means nothing with credentials).
+                    if let Some(asked) = &ctx.request_headers {
+                        h.insert(ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());
+                        h.append(
+                            VARY,
+                            HeaderValue::from_static("Access-Control-Request-Headers"),
+                        );
+                    }
+                }
+                None => {}
+            }
+            h.insert(ACCESS_CONTROL_MAX_AGE, self.max_age.clone());
+            if self.credentials {
+                h.insert(
+                    ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                    HeaderValue::from_static("true"),
+                );
+            }
+        }
+        Flow::Respond(StatusCode::OK, h, Vec::new())
+    }
+
+    /// The response phase: the plug-in's CORS headers replace whatever the backend sent.
+    pub fn apply(&self, headers: &mut HeaderMap, ctx: &RequestCtx) {
+        let backend_cors: Vec<_> = headers
+            .keys()
+            .filter(|k| k.as_str().starts_with("access-control-"))
+            .cloned()
+            .collect();
+        for k in backend_cors {
+            headers.remove(k);
+        }
+        let Some(origin) = &ctx.origin else { return };
+        self.vary(headers);
+        if let Some((allow, _)) = self.allow(origin) {
+            headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allow);
+            if self.credentials {
+                headers.insert(
+                    ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                    HeaderValue::from_static("true"),
+                );
+            }
+            if let Some(e) = &self.expose {
+                headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, e.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+    use std::time::Instant;
+
+    fn cors(v: serde_json::Value) -> Cors {
+        Cors::new(&serde_json::from_value(v).unwrap())
+    }
+
+    fn ctx(method: Method, origin: Option<&str>) -> RequestCtx {
+        RequestCtx {
+            request_id: "r".into(),
+            api_id: "a".into(),
+            api_name: "n".into(),
+            stage: "RELEASE".into(),
+            app_id: None,
+            app_name: None,
+            user_id: None,
+            client_ip: Ipv4Addr::LOCALHOST.into(),
+            method,
+            path: "/".into(),
+            origin: origin.map(|o| HeaderValue::from_str(o).unwrap()),
+            request_headers: Some(HeaderValue::from_static("x-a, x-b")),
+            start: Instant::now(),
+            request_time_ms: 0,
+            status: 200,
+            backend_latency_ms: None,
+        }
+    }
+
+    fn preflight_headers() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            ACCESS_CONTROL_REQUEST_METHOD,
+            HeaderValue::from_static("PUT"),
+        );
+        h
+    }
+
+    #[test]
+    fn a_preflight_is_answered_with_every_configured_header() {
+        let c = cors(
+            serde_json::json!({"allow_origin": "https://a.com,https://b.com", "allow_methods": "get, PUT",
+            "allow_headers": "X-A", "max_age": 600, "allow_credentials": true}),
+        );
+        let Flow::Respond(status, h, body) = c.preflight(
+            &Method::OPTIONS,
+            &preflight_headers(),
+            &ctx(Method::OPTIONS, Some("https://b.com")),
+        ) else {
+            panic!("a preflight is answered");
+        };
+        assert_eq!(status, 200);
+        assert!(body.is_empty());
+        assert_eq!(h[ACCESS_CONTROL_ALLOW_ORIGIN], "https://b.com");
+        assert_eq!(h[ACCESS_CONTROL_ALLOW_METHODS], "GET,PUT");
+        assert_eq!(h[ACCESS_CONTROL_ALLOW_HEADERS], "X-A");
+        assert_eq!(h[ACCESS_CONTROL_MAX_AGE], "600");
+        assert_eq!(h[ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+        assert_eq!(h[VARY], "Origin");
+    }
+
+    #[test]
+    fn an_unlisted_origin_gets_no_cors_headers() {
+        let c = cors(serde_json::json!({"allow_origin": "https://a.com"}));
+        let Flow::Respond(_, h, _) = c.preflight(
+            &Method::OPTIONS,
+            &preflight_headers(),
+            &ctx(Method::OPTIONS, Some("https://evil.com")),
+        ) else {
+            panic!();
+        };
+        assert!(!h.contains_key(ACCESS_CONTROL_ALLOW_ORIGIN));
+        let mut resp = HeaderMap::new();
+        resp.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        c.apply(&mut resp, &ctx(Method::GET, Some("https://evil.com")));
+        assert!(
+            !resp.contains_key(ACCESS_CONTROL_ALLOW_ORIGIN),
+            "the backend's header is removed too"
+        );
+        assert_eq!(resp[VARY], "Origin");
+    }
+
+    #[test]
+    fn star_with_credentials_echoes_the_origin() {
+        let c = cors(
+            serde_json::json!({"allow_origin": "*", "allow_credentials": true, "allow_headers": "*"}),
+        );
+        let Flow::Respond(_, h, _) = c.preflight(
+            &Method::OPTIONS,
+            &preflight_headers(),
+            &ctx(Method::OPTIONS, Some("https://x.com")),
+        ) else {
+            panic!();
+        };
+        assert_eq!(h[ACCESS_CONTROL_ALLOW_ORIGIN], "https://x.com");
+        assert_eq!(
+            h[ACCESS_CONTROL_ALLOW_HEADERS], "x-a, x-b",
+            "* echoes the requested headers"
+        );
+        let plain = cors(serde_json::json!({"allow_origin": "*"}));
+        let mut resp = HeaderMap::new();
+        plain.apply(&mut resp, &ctx(Method::GET, Some("https://x.com")));
+        assert_eq!(resp[ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        assert!(
+            !resp.contains_key(VARY),
+            "a * answer does not depend on the origin"
+        );
+    }
+
+    #[test]
+    fn non_preflights_continue() {
+        let c = cors(serde_json::json!({"allow_origin": "*"}));
+        assert!(matches!(
+            c.preflight(
+                &Method::OPTIONS,
+                &HeaderMap::new(),
+                &ctx(Method::OPTIONS, Some("https://x.com"))
+            ),
+            Flow::Continue
+        ));
+        assert!(matches!(
+            c.preflight(
+                &Method::OPTIONS,
+                &preflight_headers(),
+                &ctx(Method::OPTIONS, None)
+            ),
+            Flow::Continue
+        ));
+        assert!(matches!(
+            c.preflight(
+                &Method::GET,
+                &preflight_headers(),
+                &ctx(Method::GET, Some("https://x.com"))
+            ),
+            Flow::Continue
+        ));
+    }
+
+    #[test]
+    fn responses_get_the_plugin_values_instead_of_the_backends() {
+        let c = cors(
+            serde_json::json!({"allow_origin": "https://a.com", "expose_headers": "X-Request-Id", "allow_credentials": true}),
+        );
+        let mut resp = HeaderMap::new();
+        resp.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        resp.insert(
+            ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("X-Other"),
+        );
+        c.apply(&mut resp, &ctx(Method::GET, Some("https://a.com")));
+        assert_eq!(resp[ACCESS_CONTROL_ALLOW_ORIGIN], "https://a.com");
+        assert_eq!(resp[ACCESS_CONTROL_EXPOSE_HEADERS], "X-Request-Id");
+        assert_eq!(resp[ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+    }
+}

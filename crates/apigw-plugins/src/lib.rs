@@ -6,12 +6,15 @@
 //! # Layout
 //! - [`registry`]: `plugin_content` decoding, validation, canonical form and secret masking,
 //!   dispatched on the closed list of plug-in types.
+//! - [`chain`]: the phases (preflight, response, completion), the request context and the
+//!   chain of a route's bound plug-ins.
 //! - [`common`]: what several plug-ins share: request parameters, rule lists, time units, the
 //!   `$context` variables.
 //! - one file per type: [`cors`], [`set_resp_headers`], [`rate_limit`], [`breaker`],
 //!   [`third_auth`], [`kafka_log`].
 
 pub mod breaker;
+pub mod chain;
 pub mod common;
 pub mod cors;
 pub mod kafka_log;

@@ -115,6 +115,22 @@ pub fn masked_content(plugin_type: PluginType, canonical: &str) -> String {
     }
 }
 
+/// Builds the running instance of validated canonical content. Content that no longer
+/// validates (stored by an older version, say) is an error, and the caller keeps it unbound.
+pub fn build(plugin_type: PluginType, canonical: &str) -> Result<crate::chain::Instance, String> {
+    use crate::chain::Instance;
+    fn parse<T: DeserializeOwned>(canonical: &str) -> Result<T, String> {
+        serde_json::from_str(canonical).map_err(|e| e.to_string())
+    }
+    Ok(match plugin_type {
+        PluginType::Cors => Instance::Cors(cors::Cors::new(&parse(canonical)?)),
+        PluginType::SetRespHeaders => {
+            Instance::SetRespHeaders(set_resp_headers::SetRespHeaders::new(&parse(canonical)?))
+        }
+        other => Instance::NotEnforced(other),
+    })
+}
+
 /// Adds `FieldError`s for a list longer than `max`.
 pub(crate) fn max_items<T>(items: &[T], max: usize, field: &str, errs: &mut Errors) {
     errs.check(items.len() <= max, field, format!("at most {max} items"));

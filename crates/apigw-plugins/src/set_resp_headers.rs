@@ -154,3 +154,206 @@ impl ContentModel for Config {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Runtime
+
+use crate::chain::RequestCtx;
+use http::header::{HeaderName, HeaderValue};
+use http::HeaderMap;
+
+/// Where a header's value comes from at run time.
+#[derive(Debug)]
+enum Value {
+    Fixed(HeaderValue),
+    Context(String),
+}
+
+/// A running set_resp_headers plug-in: names and values parsed once.
+#[derive(Debug)]
+pub struct SetRespHeaders {
+    rules: Vec<(HeaderName, Action, Value)>,
+}
+
+impl SetRespHeaders {
+    /// Builds the plug-in from validated content.
+    pub fn new(c: &Config) -> Self {
+        let rules = c
+            .response_headers
+            .iter()
+            .filter_map(|h| {
+                let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
+                let action = Action::parse(&h.action)?;
+                let value = match h.value_type {
+                    ValueType::CustomValue => Value::Fixed(HeaderValue::from_str(&h.value).ok()?),
+                    ValueType::SystemParameter => Value::Context(h.value.clone()),
+                };
+                Some((name, action, value))
+            })
+            .collect();
+        Self { rules }
+    }
+
+    /// Applies every rule to the response headers, in order.
+    pub fn apply(&self, headers: &mut HeaderMap, ctx: &RequestCtx) {
+        for (name, action, value) in &self.rules {
+            let value = || match value {
+                Value::Fixed(v) => Some(v.clone()),
+                Value::Context(var) => ctx
+                    .context_var(var)
+                    .and_then(|s| HeaderValue::from_str(&s).ok()),
+            };
+            match action {
+                Action::Override => {
+                    if let Some(v) = value() {
+                        headers.insert(name.clone(), v);
+                    }
+                }
+                Action::Append => {
+                    let Some(v) = value() else { continue };
+                    let existing: Vec<&[u8]> =
+                        headers.get_all(name).iter().map(|x| x.as_bytes()).collect();
+                    if existing.is_empty() {
+                        headers.insert(name.clone(), v);
+                    } else {
+                        let mut joined = existing.join(&b","[..]);
+                        joined.push(b',');
+                        joined.extend_from_slice(v.as_bytes());
+                        if let Ok(j) = HeaderValue::from_bytes(&joined) {
+                            headers.insert(name.clone(), j);
+                        }
+                    }
+                }
+                Action::Delete => {
+                    headers.remove(name);
+                }
+                Action::Skip => {
+                    if !headers.contains_key(name) {
+                        if let Some(v) = value() {
+                            headers.insert(name.clone(), v);
+                        }
+                    }
+                }
+                Action::Add => {
+                    if let Some(v) = value() {
+                        headers.append(name.clone(), v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::Method;
+    use std::net::Ipv4Addr;
+    use std::time::Instant;
+
+    fn plugin(rules: serde_json::Value) -> SetRespHeaders {
+        SetRespHeaders::new(
+            &serde_json::from_value(serde_json::json!({ "response_headers": rules })).unwrap(),
+        )
+    }
+
+    fn ctx() -> RequestCtx {
+        RequestCtx {
+            request_id: "req-1".into(),
+            api_id: "api-1".into(),
+            api_name: "n".into(),
+            stage: "RELEASE".into(),
+            app_id: None,
+            app_name: None,
+            user_id: None,
+            client_ip: Ipv4Addr::new(10, 0, 0, 1).into(),
+            method: Method::GET,
+            path: "/".into(),
+            origin: None,
+            request_headers: None,
+            start: Instant::now(),
+            request_time_ms: 0,
+            status: 200,
+            backend_latency_ms: None,
+        }
+    }
+
+    fn values(h: &HeaderMap, name: &str) -> Vec<String> {
+        h.get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn backend() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("x-o", "1"),
+            ("x-o", "2"),
+            ("x-a", "1"),
+            ("x-a", "2"),
+            ("x-d", "1"),
+            ("x-s", "1"),
+            ("x-add", "1"),
+        ] {
+            h.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn each_action_does_what_the_apig_page_says() {
+        let p = plugin(serde_json::json!([
+            {"name": "X-O", "value": "mine", "action": "override"},
+            {"name": "x-a", "value": "mine", "action": "APPEND"},
+            {"name": "x-d", "action": "delete"},
+            {"name": "x-s", "value": "mine", "action": "skip"},
+            {"name": "x-add", "value": "mine", "action": "add"},
+        ]));
+        let mut h = backend();
+        p.apply(&mut h, &ctx());
+        assert_eq!(values(&h, "x-o"), ["mine"], "override replaces every copy");
+        assert_eq!(
+            values(&h, "x-a"),
+            ["1,2,mine"],
+            "append joins the copies and ours"
+        );
+        assert!(values(&h, "x-d").is_empty(), "delete removes every copy");
+        assert_eq!(values(&h, "x-s"), ["1"], "skip leaves an existing header");
+        assert_eq!(values(&h, "x-add"), ["1", "mine"], "add adds another line");
+    }
+
+    #[test]
+    fn absent_headers_are_added_by_every_action_but_delete() {
+        let p = plugin(serde_json::json!([
+            {"name": "n-o", "value": "v", "action": "override"},
+            {"name": "n-a", "value": "v", "action": "append"},
+            {"name": "n-d", "value": "v", "action": "delete"},
+            {"name": "n-s", "value": "v", "action": "skip"},
+            {"name": "n-add", "value": "v", "action": "add"},
+        ]));
+        let mut h = HeaderMap::new();
+        p.apply(&mut h, &ctx());
+        for n in ["n-o", "n-a", "n-s", "n-add"] {
+            assert_eq!(values(&h, n), ["v"], "{n}");
+        }
+        assert!(!h.contains_key("n-d"));
+    }
+
+    #[test]
+    fn system_parameters_are_resolved_per_request() {
+        let p = plugin(serde_json::json!([
+            {"name": "x-rid", "value": "$context.requestId", "value_type": "system_parameter", "action": "add"},
+            {"name": "x-ip", "value": "$context.sourceIp", "value_type": "system_parameter", "action": "append"},
+            {"name": "x-app", "value": "$context.appId", "value_type": "system_parameter", "action": "add"},
+        ]));
+        let mut h = HeaderMap::new();
+        p.apply(&mut h, &ctx());
+        assert_eq!(values(&h, "x-rid"), ["req-1"]);
+        assert_eq!(values(&h, "x-ip"), ["10.0.0.1"]);
+        assert!(
+            !h.contains_key("x-app"),
+            "a variable without a value adds nothing"
+        );
+    }
+}

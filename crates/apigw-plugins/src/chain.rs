@@ -1,0 +1,138 @@
+//! The plug-in phases (in pingora's spirit) and the chain that runs them in SPEC §2's order.
+//!
+//! A request goes: route → [`Phase::Preflight`] (cors answers preflights) → API auth (the
+//! proxy) → third_auth → rate_limit → breaker → backend → response phase (set_resp_headers,
+//! then cors) → response sent → completion (kafka_log, breaker accounting). The response phase
+//! also runs on responses the gateway makes itself (401, 403, 404, 429, 502, 503, 504).
+//!
+//! The plug-in types are a closed list, so a chain holds an enum and dispatches with `match`:
+//! no boxing, no virtual calls on the hot path.
+
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::{cors, set_resp_headers};
+
+/// What a request phase decided.
+#[derive(Debug)]
+pub enum Flow {
+    /// Go on with the next phase.
+    Continue,
+    /// Answer now with this status, headers and body (the response phase still runs).
+    Respond(StatusCode, HeaderMap, Vec<u8>),
+}
+
+/// What the plug-ins know about the call; filled by the proxy as the call goes on.
+#[derive(Debug, Clone)]
+pub struct RequestCtx {
+    /// `X-Request-Id` of the call.
+    pub request_id: String,
+    /// The matched API (empty when none matched).
+    pub api_id: Arc<str>,
+    pub api_name: Arc<str>,
+    /// The environment name (`X-Stage`).
+    pub stage: Arc<str>,
+    /// The app identified by APP authentication.
+    pub app_id: Option<Arc<str>>,
+    pub app_name: Option<Arc<str>>,
+    /// The user identified by IAM authentication (the project id).
+    pub user_id: Option<Arc<str>>,
+    /// The client's address.
+    pub client_ip: IpAddr,
+    pub method: Method,
+    /// The request path.
+    pub path: String,
+    /// The request's `Origin`, for cors.
+    pub origin: Option<HeaderValue>,
+    /// The request's `Access-Control-Request-Headers`, for cors preflights.
+    pub request_headers: Option<HeaderValue>,
+    /// When the gateway received the call.
+    pub start: Instant,
+    /// Milliseconds since the epoch when the call arrived.
+    pub request_time_ms: i64,
+    /// The response status, once known.
+    pub status: u16,
+    /// Time the backend took to answer with headers, once known.
+    pub backend_latency_ms: Option<u64>,
+}
+
+impl RequestCtx {
+    /// The value of a `$context` variable.
+    pub fn context_var(&self, name: &str) -> Option<String> {
+        Some(match name {
+            "$context.requestId" => self.request_id.clone(),
+            "$context.apiId" => self.api_id.to_string(),
+            "$context.apiName" => self.api_name.to_string(),
+            "$context.appId" => self.app_id.as_deref()?.to_string(),
+            "$context.appName" => self.app_name.as_deref()?.to_string(),
+            "$context.userId" => self.user_id.as_deref()?.to_string(),
+            "$context.sourceIp" => self.client_ip.to_string(),
+            "$context.stage" => self.stage.to_string(),
+            "$context.requestTime" => apigw_model::time::format_millis(self.request_time_ms),
+            "$context.httpMethod" => self.method.to_string(),
+            "$context.path" => self.path.clone(),
+            "$context.statusCode" => self.status.to_string(),
+            "$context.backendResponseTime" => self.backend_latency_ms?.to_string(),
+            _ => return None,
+        })
+    }
+}
+
+/// A running plug-in instance: one per plug-in content, shared by every API it is bound to.
+#[derive(Debug)]
+pub enum Instance {
+    Cors(cors::Cors),
+    SetRespHeaders(set_resp_headers::SetRespHeaders),
+    /// A plug-in type whose data-plane behaviour is not built yet: bound and listed, not
+    /// enforced (rate_limit, breaker, third_auth, kafka_log until their issues land).
+    NotEnforced(apigw_model::PluginType),
+}
+
+/// The plug-ins bound to one API in one environment, in phase order.
+#[derive(Debug, Clone, Default)]
+pub struct Chain {
+    /// The cors plug-in, if bound.
+    pub cors: Option<Arc<Instance>>,
+    /// The set_resp_headers plug-in, if bound.
+    pub set_resp_headers: Option<Arc<Instance>>,
+    /// Every bound instance (for metrics and later phases).
+    pub all: Vec<Arc<Instance>>,
+}
+
+impl Chain {
+    /// Adds a bound instance in its place.
+    pub fn push(&mut self, inst: Arc<Instance>) {
+        match &*inst {
+            Instance::Cors(_) => self.cors = Some(inst.clone()),
+            Instance::SetRespHeaders(_) => self.set_resp_headers = Some(inst.clone()),
+            Instance::NotEnforced(_) => {}
+        }
+        self.all.push(inst);
+    }
+
+    /// Whether nothing is bound.
+    pub fn is_empty(&self) -> bool {
+        self.all.is_empty()
+    }
+
+    /// The preflight phase: a cors preflight is answered here, before authentication.
+    pub fn preflight(&self, method: &Method, headers: &HeaderMap, ctx: &RequestCtx) -> Flow {
+        match self.cors.as_deref() {
+            Some(Instance::Cors(c)) => c.preflight(method, headers, ctx),
+            _ => Flow::Continue,
+        }
+    }
+
+    /// The response-header phase: set_resp_headers, then cors. Runs on every response; a
+    /// preflight answered by cors already carries its CORS headers.
+    pub fn on_response(&self, headers: &mut HeaderMap, ctx: &RequestCtx, preflight: bool) {
+        if let Some(Instance::SetRespHeaders(s)) = self.set_resp_headers.as_deref() {
+            s.apply(headers, ctx);
+        }
+        if let (Some(Instance::Cors(c)), false) = (self.cors.as_deref(), preflight) {
+            c.apply(headers, ctx);
+        }
+    }
+}
