@@ -14,29 +14,11 @@ use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, Limited};
-use std::fmt;
-use subtle::ConstantTimeEq;
 
 /// Largest request body accepted by the control plane.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// One set of admin credentials: a project and the token and AK/SK that act in it.
-#[derive(Clone)]
-pub struct Credential {
-    pub project_id: String,
-    pub access_key: String,
-    pub secret_key: String,
-    pub token: String,
-}
-
-impl fmt::Debug for Credential {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credential")
-            .field("project_id", &self.project_id)
-            .field("access_key", &self.access_key)
-            .finish_non_exhaustive()
-    }
-}
+pub use apigw_model::credential::Credential;
 
 /// The API family of a path: `/apigw/` (APIG) or `/apic/` (ROMA Connect, which adds the
 /// `roma_app_*` fields).
@@ -72,15 +54,8 @@ fn authenticate<'a>(
     now: i64,
 ) -> Result<&'a Credential, ApiError> {
     if let Some(token) = headers.get("x-auth-token") {
-        let token = token.as_bytes();
-        // Compare against every token so the time taken does not tell which one was close.
-        let mut found = None;
-        for c in creds {
-            if bool::from(c.token.as_bytes().ct_eq(token)) {
-                found = Some(c);
-            }
-        }
-        return found.ok_or_else(|| ApiError::BadCredentials("unknown token".into()));
+        return Credential::by_token(creds, token.as_bytes())
+            .ok_or_else(|| ApiError::BadCredentials("unknown token".into()));
     }
     let Some(authorization) = header_value(headers, "authorization") else {
         return Err(ApiError::TokenMissing);

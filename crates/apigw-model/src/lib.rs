@@ -13,6 +13,7 @@
 //! - [`sign`]: the SDK-HMAC-SHA256 request signature (control plane and APP auth).
 
 pub mod api;
+pub mod credential;
 pub mod expr;
 pub mod field;
 pub mod id;

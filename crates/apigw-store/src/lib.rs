@@ -81,6 +81,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<(u64, Vec<Plugin>), StoreError>;
     /// A counter that grows with every committed write.
     async fn version(&self) -> Result<i64, StoreError>;
+    /// Ticks after every write this store commits (and, for shared stores, writes of other
+    /// nodes it hears of): the data plane's prompt to compare [`Store::version`].
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64>;
 
     /// Creates the instance's built-in `DEFAULT` group and `RELEASE` environment if missing.
     async fn ensure_defaults(&self, instance_id: &str, now: i64) -> Result<(), StoreError>;

@@ -24,6 +24,8 @@ const MIGRATIONS: &[&str] = &[
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// Ticks after each committed write.
+    changed: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -50,8 +52,10 @@ impl SqliteStore {
             )
             .map_err(backend)?;
             migrate(&mut conn)?;
+            let (changed, _) = tokio::sync::watch::channel(0);
             Ok(Self {
                 conn: Arc::new(Mutex::new(conn)),
+                changed: Arc::new(changed),
             })
         })
         .await
@@ -79,14 +83,21 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        self.with(move |conn| {
-            let tx = conn.transaction().map_err(backend)?;
-            let out = f(&tx)?;
-            bump(&tx)?;
-            tx.commit().map_err(backend)?;
-            Ok(out)
-        })
-        .await
+        let out = self
+            .with(move |conn| {
+                let tx = conn.transaction().map_err(backend)?;
+                let out = f(&tx)?;
+                bump(&tx)?;
+                tx.commit().map_err(backend)?;
+                Ok(out)
+            })
+            .await?;
+        self.tick();
+        Ok(out)
+    }
+
+    fn tick(&self) {
+        self.changed.send_modify(|n| *n += 1);
     }
 
     /// Runs a query with the instance id as its one parameter, rows mapped by `map`.
@@ -328,6 +339,7 @@ impl Store for SqliteStore {
             tx.commit().map_err(backend)
         })
         .await
+        .inspect(|_| self.tick())
     }
 
     async fn update_plugin(&self, p: &Plugin) -> Result<(), StoreError> {
@@ -363,6 +375,7 @@ impl Store for SqliteStore {
             tx.commit().map_err(backend)
         })
         .await
+        .inspect(|_| self.tick())
     }
 
     async fn delete_plugin(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
@@ -390,6 +403,7 @@ impl Store for SqliteStore {
             tx.commit().map_err(backend)
         })
         .await
+        .inspect(|_| self.tick())
     }
 
     async fn get_plugin(&self, instance_id: &str, id: &str) -> Result<Option<Plugin>, StoreError> {
@@ -450,6 +464,10 @@ impl Store for SqliteStore {
             Ok((total as u64, rows))
         })
         .await
+    }
+
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
     }
 
     async fn version(&self) -> Result<i64, StoreError> {

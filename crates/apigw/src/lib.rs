@@ -11,6 +11,15 @@ pub mod credentials;
 use anyhow::Context;
 use apigw_admin::auth::Credential;
 use apigw_admin::AppState;
+use apigw_proxy::metrics::Registry;
+use apigw_proxy::reload;
+use apigw_proxy::snapshot::{Config as SnapshotConfig, Snapshot};
+use apigw_proxy::upstream::Upstream;
+use apigw_proxy::Gateway;
+use arc_swap::ArcSwap;
+use axum::http::header::CONTENT_TYPE;
+use axum::routing::get;
+use axum::Router;
 use config::ServeArgs;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -45,32 +54,59 @@ pub async fn serve(
     let store = apigw_store::open(args.store_url.as_deref(), &args.data_dir)
         .await
         .context("opening the store")?;
+    let credentials = Arc::new(vec![Credential {
+        project_id: identity.project_id.clone(),
+        access_key: identity.access_key.clone(),
+        secret_key: identity.secret_key.clone(),
+        token: identity.token.clone(),
+    }]);
     let state = AppState {
-        store,
-        credentials: Arc::new(vec![Credential {
-            project_id: identity.project_id.clone(),
-            access_key: identity.access_key.clone(),
-            secret_key: identity.secret_key.clone(),
-            token: identity.token.clone(),
-        }]),
+        store: store.clone(),
+        credentials: credentials.clone(),
         instance_id: identity.instance_id.clone(),
         clock: apigw_admin::system_clock(),
         domain_suffix: args.domain_suffix.clone(),
     };
-    state
-        .store
+    store
         .ensure_defaults(&state.instance_id, apigw_model::time::now_millis())
         .await
         .context("creating the built-in DEFAULT group and RELEASE environment")?;
+
+    // The data plane: a first snapshot, then the reloader keeps it current.
+    let metrics = Arc::new(Registry::default());
+    let snap_cfg = SnapshotConfig {
+        instance_id: identity.instance_id.clone(),
+        domain_suffix: args.domain_suffix.clone(),
+        credentials,
+    };
+    let first = Snapshot::build(&*store, &snap_cfg, None, &metrics)
+        .await
+        .context("building the first snapshot")?;
+    let current = Arc::new(ArcSwap::from_pointee(first));
+    reload::reload_once(&*store, &snap_cfg, &current, &metrics)
+        .await
+        .ok();
+    let reloader = tokio::spawn(reload::run(
+        store.clone(),
+        snap_cfg,
+        current.clone(),
+        metrics.clone(),
+    ));
+    let gateway = Arc::new(Gateway {
+        snapshot: current,
+        upstream: Upstream::new(),
+        metrics: metrics.clone(),
+    });
+
     let admin = TcpListener::bind(args.admin_addr)
         .await
         .with_context(|| format!("binding the control plane to {}", args.admin_addr))?;
-    let gateway = TcpListener::bind(args.gateway_addr)
+    let gateway_listener = TcpListener::bind(args.gateway_addr)
         .await
         .with_context(|| format!("binding the data plane to {}", args.gateway_addr))?;
     let running = Running {
         admin_addr: admin.local_addr()?,
-        gateway_addr: gateway.local_addr()?,
+        gateway_addr: gateway_listener.local_addr()?,
         identity,
     };
     tracing::info!(admin = %running.admin_addr, gateway = %running.gateway_addr,
@@ -92,10 +128,19 @@ pub async fn serve(
     let stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let admin_srv =
-        axum::serve(admin, apigw_admin::router(state)).with_graceful_shutdown(stop(rx.clone()));
-    let gateway_srv = axum::serve(gateway, apigw_proxy::router()).with_graceful_shutdown(stop(rx));
-    tokio::try_join!(admin_srv, gateway_srv).context("serving")?;
+    let metrics_route = Router::new().route(
+        "/metrics",
+        get(move || {
+            let m = metrics.clone();
+            async move { ([(CONTENT_TYPE, "text/plain; version=0.0.4")], m.render()) }
+        }),
+    );
+    let admin_router = apigw_admin::router(state).merge(metrics_route);
+    let admin_srv = axum::serve(admin, admin_router).with_graceful_shutdown(stop(rx.clone()));
+    let gateway_srv = apigw_proxy::server::serve(gateway_listener, gateway, stop(rx));
+    let (admin_result, ()) = tokio::join!(admin_srv, gateway_srv);
+    admin_result.context("serving the control plane")?;
+    reloader.abort();
     tracing::info!("apigw stopped");
     Ok(())
 }

@@ -1,0 +1,83 @@
+//! Data-plane errors and their APIG codes (`guide-published_api_calling_error_codes.rst`), in
+//! one place. The body is `{"error_code", "error_msg", "request_id"}` (SPEC §4).
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::{Response, StatusCode};
+use http_body_util::{Either, Full};
+
+/// The body of every data-plane response: the backend's stream, or bytes made here.
+pub type Body = Either<hyper::body::Incoming, Full<Bytes>>;
+
+/// Why the gateway answered instead of the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayError {
+    /// No published API matches host, stage, method and path.
+    NoApi,
+    /// The body is larger than [`MAX_BODY_BYTES`].
+    BodyTooLarge,
+    /// The body could not be read from the client.
+    BadBody,
+    /// The backend refused the connection or failed.
+    BackendUnavailable,
+    /// The backend did not answer within the API's timeout.
+    BackendTimeout,
+    /// IAM authentication failed.
+    IamAuth,
+    /// APP authentication failed.
+    AppAuth,
+    /// The app is not authorised for this API in this environment.
+    AppNotAuthorized,
+}
+
+/// Largest request body (APIG's limit).
+pub const MAX_BODY_BYTES: usize = 12 * 1024 * 1024;
+
+impl GatewayError {
+    /// Status, code and message.
+    pub fn parts(self) -> (StatusCode, &'static str, &'static str) {
+        use GatewayError::*;
+        match self {
+            NoApi => (
+                StatusCode::NOT_FOUND,
+                "APIG.0101",
+                "The API does not exist or has not been published in the environment",
+            ),
+            BodyTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "APIG.0201",
+                "Request entity too large",
+            ),
+            BadBody => (StatusCode::BAD_REQUEST, "APIG.0201", "API request error"),
+            BackendUnavailable => (StatusCode::BAD_GATEWAY, "APIG.0201", "Backend unavailable"),
+            BackendTimeout => (StatusCode::GATEWAY_TIMEOUT, "APIG.0201", "Backend timeout"),
+            IamAuth => (
+                StatusCode::UNAUTHORIZED,
+                "APIG.0301",
+                "Incorrect IAM authentication information",
+            ),
+            AppAuth => (
+                StatusCode::UNAUTHORIZED,
+                "APIG.0303",
+                "Incorrect app authentication information",
+            ),
+            AppNotAuthorized => (
+                StatusCode::FORBIDDEN,
+                "APIG.0304",
+                "The app is not authorized to access the API",
+            ),
+        }
+    }
+
+    /// The error's response (without `X-Request-Id`, which every response gets later).
+    pub fn response(self, request_id: &str) -> Response<Body> {
+        let (status, code, msg) = self.parts();
+        let body =
+            serde_json::json!({"error_code": code, "error_msg": msg, "request_id": request_id});
+        let mut resp = Response::new(Either::Right(Full::new(Bytes::from(body.to_string()))));
+        *resp.status_mut() = status;
+        resp.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        resp
+    }
+}

@@ -1,0 +1,173 @@
+//! Metrics of the data plane, rendered in Prometheus' text format at `GET /metrics` on the
+//! admin listener. The hot path only touches atomics held by the routes; the registry's lock
+//! is taken when a snapshot is built and when metrics are rendered.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Statuses counted on their own; others count as `other`.
+const STATUSES: [u16; 17] = [
+    200, 201, 204, 301, 302, 304, 400, 401, 403, 404, 405, 413, 429, 500, 502, 503, 504,
+];
+/// Upper bounds of the latency buckets, in milliseconds.
+const BUCKETS_MS: [u64; 13] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+
+/// What the gateway decided about a call.
+#[derive(Debug, Clone, Copy)]
+pub enum Decision {
+    /// Sent to the backend.
+    Proxied = 0,
+    /// Answered by a MOCK backend.
+    Mocked = 1,
+    /// A CORS preflight answered by the cors plug-in.
+    Preflight = 2,
+    /// Refused by API authentication.
+    AuthRejected = 3,
+    /// The backend failed or timed out.
+    BackendError = 4,
+    /// The client's request was refused (too large, unreadable).
+    BadRequest = 5,
+}
+
+const DECISIONS: [&str; 6] = [
+    "proxied",
+    "mocked",
+    "preflight",
+    "auth_rejected",
+    "backend_error",
+    "bad_request",
+];
+
+/// Counters of one API.
+#[derive(Debug, Default)]
+pub struct ApiMetrics {
+    statuses: [AtomicU64; STATUSES.len() + 1],
+    decisions: [AtomicU64; DECISIONS.len()],
+    buckets: [AtomicU64; BUCKETS_MS.len() + 1],
+    latency_sum_us: AtomicU64,
+}
+
+impl ApiMetrics {
+    /// Records one finished call.
+    pub fn record(&self, status: u16, decision: Decision, started: Instant) {
+        let i = STATUSES
+            .iter()
+            .position(|s| *s == status)
+            .unwrap_or(STATUSES.len());
+        self.statuses[i].fetch_add(1, Relaxed);
+        self.decisions[decision as usize].fetch_add(1, Relaxed);
+        let us = started.elapsed().as_micros() as u64;
+        let b = BUCKETS_MS
+            .iter()
+            .position(|ms| us <= ms * 1000)
+            .unwrap_or(BUCKETS_MS.len());
+        self.buckets[b].fetch_add(1, Relaxed);
+        self.latency_sum_us.fetch_add(us, Relaxed);
+    }
+}
+
+/// All metrics of the process.
+#[derive(Debug, Default)]
+pub struct Registry {
+    apis: Mutex<BTreeMap<String, (String, Arc<ApiMetrics>)>>,
+    /// Calls that matched no API.
+    pub unmatched: AtomicU64,
+    /// Snapshots built.
+    pub reloads: AtomicU64,
+    /// Failed snapshot builds.
+    pub reload_failures: AtomicU64,
+    /// Milliseconds since the epoch of the last snapshot swap.
+    pub last_reload_ms: AtomicU64,
+    /// The store version of the current snapshot.
+    pub version: AtomicU64,
+}
+
+impl Registry {
+    /// The metrics of an API (created on first use; kept across reloads).
+    pub fn api(&self, api_id: &str, api_name: &str) -> Arc<ApiMetrics> {
+        let mut apis = self.apis.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = apis
+            .entry(api_id.to_string())
+            .or_insert_with(|| (api_name.to_string(), Arc::default()));
+        entry.0 = api_name.to_string();
+        entry.1.clone()
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let apis = self.apis.lock().unwrap_or_else(|p| p.into_inner());
+        out.push_str("# HELP apigw_requests_total Calls by API and status.\n# TYPE apigw_requests_total counter\n");
+        for (id, (name, m)) in apis.iter() {
+            for (i, c) in m.statuses.iter().enumerate() {
+                let n = c.load(Relaxed);
+                if n > 0 {
+                    let status = STATUSES
+                        .get(i)
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "other".into());
+                    let _ = writeln!(out, "apigw_requests_total{{api_id=\"{id}\",api_name=\"{}\",status=\"{status}\"}} {n}", esc(name));
+                }
+            }
+        }
+        out.push_str("# HELP apigw_decisions_total Calls by API and gateway decision.\n# TYPE apigw_decisions_total counter\n");
+        for (id, (_, m)) in apis.iter() {
+            for (i, c) in m.decisions.iter().enumerate() {
+                let n = c.load(Relaxed);
+                if n > 0 {
+                    let _ = writeln!(
+                        out,
+                        "apigw_decisions_total{{api_id=\"{id}\",decision=\"{}\"}} {n}",
+                        DECISIONS[i]
+                    );
+                }
+            }
+        }
+        out.push_str("# HELP apigw_request_duration_seconds Time from request to response headers.\n# TYPE apigw_request_duration_seconds histogram\n");
+        for (id, (_, m)) in apis.iter() {
+            let mut cumulative = 0;
+            for (i, c) in m.buckets.iter().enumerate() {
+                cumulative += c.load(Relaxed);
+                let le = BUCKETS_MS
+                    .get(i)
+                    .map(|ms| format!("{}", *ms as f64 / 1000.0))
+                    .unwrap_or_else(|| "+Inf".into());
+                let _ = writeln!(out, "apigw_request_duration_seconds_bucket{{api_id=\"{id}\",le=\"{le}\"}} {cumulative}");
+            }
+            let _ = writeln!(
+                out,
+                "apigw_request_duration_seconds_sum{{api_id=\"{id}\"}} {}",
+                m.latency_sum_us.load(Relaxed) as f64 / 1e6
+            );
+            let _ = writeln!(
+                out,
+                "apigw_request_duration_seconds_count{{api_id=\"{id}\"}} {cumulative}"
+            );
+        }
+        let now = apigw_model::time::now_millis() as u64;
+        let last = self.last_reload_ms.load(Relaxed);
+        let _ = write!(
+            out,
+            "# TYPE apigw_unmatched_requests_total counter\napigw_unmatched_requests_total {}\n\
+             # TYPE apigw_reloads_total counter\napigw_reloads_total {}\n\
+             # TYPE apigw_reload_failures_total counter\napigw_reload_failures_total {}\n\
+             # TYPE apigw_snapshot_age_seconds gauge\napigw_snapshot_age_seconds {}\n\
+             # TYPE apigw_snapshot_version gauge\napigw_snapshot_version {}\n",
+            self.unmatched.load(Relaxed),
+            self.reloads.load(Relaxed),
+            self.reload_failures.load(Relaxed),
+            now.saturating_sub(last) as f64 / 1000.0,
+            self.version.load(Relaxed),
+        );
+        out
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}

@@ -1,0 +1,346 @@
+//! Path routing for one group in one environment: a trie over path segments, so a lookup
+//! costs the length of the path, not the number of APIs.
+//!
+//! Precedence (SPEC §4): exact NORMAL routes beat `{param}` routes beat a trailing `{param+}`;
+//! only when no NORMAL route matches do SWA (prefix) routes apply, the longest prefix winning.
+//! At each place a route for the request's method beats an `ANY` route.
+
+use apigw_model::api::Segment;
+use http::Method;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Routes by method at one place of the trie.
+#[derive(Debug)]
+struct Methods<T> {
+    exact: Vec<(Method, Arc<T>)>,
+    any: Option<Arc<T>>,
+}
+
+impl<T> Default for Methods<T> {
+    fn default() -> Self {
+        Self {
+            exact: Vec::new(),
+            any: None,
+        }
+    }
+}
+
+impl<T> Methods<T> {
+    fn get(&self, m: &Method) -> Option<&Arc<T>> {
+        self.exact
+            .iter()
+            .find(|(k, _)| k == m)
+            .map(|(_, v)| v)
+            .or(self.any.as_ref())
+    }
+
+    fn first(&self) -> Option<&Arc<T>> {
+        self.exact.first().map(|(_, v)| v).or(self.any.as_ref())
+    }
+
+    fn insert(&mut self, m: Option<Method>, v: Arc<T>) {
+        match m {
+            None => self.any = Some(v),
+            Some(m) => {
+                self.exact.retain(|(k, _)| *k != m);
+                self.exact.push((m, v));
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Node<T> {
+    literal: HashMap<Box<str>, Node<T>>,
+    /// A `{param}` segment at this place (parameter names live in the routes' templates).
+    param: Option<Box<Node<T>>>,
+    /// `{name+}` at this place.
+    rest: Option<Methods<T>>,
+    /// NORMAL routes ending here.
+    exact: Methods<T>,
+    /// SWA routes whose prefix ends here.
+    prefix: Methods<T>,
+}
+
+impl<T> Default for Node<T> {
+    fn default() -> Self {
+        Self {
+            literal: HashMap::new(),
+            param: None,
+            rest: None,
+            exact: Methods::default(),
+            prefix: Methods::default(),
+        }
+    }
+}
+
+/// A match: the route, its path parameter values in template order, and for SWA routes the
+/// unmatched rest of the path.
+#[derive(Debug)]
+pub struct Match<'p, T> {
+    pub route: Arc<T>,
+    /// The raw value of each `{param}` / `{param+}`, in the order of the route's template.
+    pub values: Vec<&'p str>,
+    /// For SWA: the rest of the path after the prefix, starting with `/` (or empty).
+    pub rest: &'p str,
+}
+
+/// The routes of one group in one environment.
+#[derive(Debug)]
+pub struct Router<T> {
+    root: Node<T>,
+}
+
+impl<T> Default for Router<T> {
+    fn default() -> Self {
+        Self {
+            root: Node::default(),
+        }
+    }
+}
+
+/// The segments of a request path (`/a/b/` → `a`, `b`), each with the byte offset after it.
+fn split(path: &str) -> Vec<(&str, usize)> {
+    let mut out = Vec::new();
+    let mut start = 1;
+    let bytes = path.as_bytes();
+    for i in 1..=bytes.len() {
+        if i == bytes.len() || bytes[i] == b'/' {
+            if i > start {
+                out.push((&path[start..i], i));
+            }
+            start = i + 1;
+        }
+    }
+    out
+}
+
+impl<T> Router<T> {
+    /// Adds a route. `method` `None` is ANY; `prefix` marks an SWA route.
+    pub fn insert(
+        &mut self,
+        template: &[Segment],
+        method: Option<Method>,
+        prefix: bool,
+        route: Arc<T>,
+    ) {
+        let mut node = &mut self.root;
+        for seg in template {
+            match seg {
+                Segment::Literal(l) => node = node.literal.entry(l.as_str().into()).or_default(),
+                Segment::Param(_) => node = node.param.get_or_insert_with(Box::default),
+                Segment::Rest(_) => {
+                    node.rest
+                        .get_or_insert_with(Methods::default)
+                        .insert(method, route);
+                    return;
+                }
+            }
+        }
+        if prefix {
+            node.prefix.insert(method, route);
+        } else {
+            node.exact.insert(method, route);
+        }
+    }
+
+    /// Finds the route for `method` and `path` (the path without query).
+    pub fn lookup<'p>(&self, method: &Method, path: &'p str) -> Option<Match<'p, T>> {
+        self.find(path, &|m| m.get(method).cloned())
+    }
+
+    /// Finds a route for `path` whatever its method (for CORS on a 405-like miss).
+    pub fn lookup_any<'p>(&self, path: &'p str) -> Option<Match<'p, T>> {
+        self.find(path, &|m| m.first().cloned())
+    }
+
+    fn find<'p>(
+        &self,
+        path: &'p str,
+        pick: &dyn Fn(&Methods<T>) -> Option<Arc<T>>,
+    ) -> Option<Match<'p, T>> {
+        let segs = split(path);
+        let mut values = Vec::new();
+        if let Some(route) = exact(&self.root, path, &segs, 0, pick, &mut values) {
+            return Some(Match {
+                route,
+                values,
+                rest: "",
+            });
+        }
+        // SWA: follow the path (literal first, else parameter), keep the deepest prefix route.
+        let mut node = &self.root;
+        let mut values = Vec::new();
+        let mut best: Option<(Arc<T>, usize, usize)> = pick(&node.prefix).map(|r| (r, 0, 0));
+        for (seg, end) in &segs {
+            node = match (node.literal.get(*seg), &node.param) {
+                (Some(n), _) => n,
+                (None, Some(n)) => {
+                    values.push(*seg);
+                    n
+                }
+                (None, None) => break,
+            };
+            if let Some(r) = pick(&node.prefix) {
+                best = Some((r, *end, values.len()));
+            }
+        }
+        best.map(|(route, end, n)| {
+            values.truncate(n);
+            Match {
+                route,
+                values,
+                rest: &path[end..],
+            }
+        })
+    }
+}
+
+fn exact<'p, T>(
+    node: &Node<T>,
+    path: &'p str,
+    segs: &[(&'p str, usize)],
+    i: usize,
+    pick: &dyn Fn(&Methods<T>) -> Option<Arc<T>>,
+    values: &mut Vec<&'p str>,
+) -> Option<Arc<T>> {
+    if i == segs.len() {
+        return pick(&node.exact);
+    }
+    let (seg, end) = segs[i];
+    if let Some(child) = node.literal.get(seg) {
+        if let Some(r) = exact(child, path, segs, i + 1, pick, values) {
+            return Some(r);
+        }
+    }
+    if let Some(child) = &node.param {
+        values.push(seg);
+        if let Some(r) = exact(child, path, segs, i + 1, pick, values) {
+            return Some(r);
+        }
+        values.pop();
+    }
+    if let Some(r) = node.rest.as_ref().and_then(pick) {
+        values.push(&path[end - seg.len()..]);
+        return Some(r);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apigw_model::api::parse_template;
+
+    fn router(routes: &[(&str, Option<Method>, bool, &'static str)]) -> Router<&'static str> {
+        let mut r = Router::default();
+        for (t, m, prefix, name) in routes {
+            r.insert(
+                &parse_template(t).unwrap(),
+                m.clone(),
+                *prefix,
+                Arc::new(*name),
+            );
+        }
+        r
+    }
+
+    fn hit(
+        r: &Router<&'static str>,
+        m: Method,
+        path: &str,
+    ) -> Option<(&'static str, Vec<String>, String)> {
+        r.lookup(&m, path).map(|x| {
+            (
+                *x.route,
+                x.values.iter().map(|s| s.to_string()).collect(),
+                x.rest.to_string(),
+            )
+        })
+    }
+
+    #[test]
+    fn exact_beats_param_beats_rest_beats_prefix() {
+        let r = router(&[
+            ("/users/me", Some(Method::GET), false, "me"),
+            ("/users/{id}", Some(Method::GET), false, "by-id"),
+            ("/users/{path+}", None, false, "rest"),
+            ("/users", None, true, "swa"),
+        ]);
+        assert_eq!(hit(&r, Method::GET, "/users/me").unwrap().0, "me");
+        assert_eq!(
+            hit(&r, Method::GET, "/users/7"),
+            Some(("by-id", vec!["7".into()], String::new()))
+        );
+        assert_eq!(
+            hit(&r, Method::GET, "/users/7/orders/9"),
+            Some(("rest", vec!["7/orders/9".into()], String::new()))
+        );
+        assert_eq!(
+            hit(&r, Method::POST, "/users/7").unwrap().0,
+            "rest",
+            "ANY rest beats nothing for POST"
+        );
+        assert_eq!(
+            hit(&r, Method::GET, "/users"),
+            Some(("swa", vec![], String::new()))
+        );
+    }
+
+    #[test]
+    fn the_longest_swa_prefix_wins_and_the_rest_is_kept() {
+        let r = router(&[
+            ("/", None, true, "root"),
+            ("/a", None, true, "a"),
+            ("/a/b", None, true, "ab"),
+        ]);
+        assert_eq!(
+            hit(&r, Method::GET, "/a/b/c/d"),
+            Some(("ab", vec![], "/c/d".into()))
+        );
+        assert_eq!(
+            hit(&r, Method::GET, "/a/x"),
+            Some(("a", vec![], "/x".into()))
+        );
+        assert_eq!(
+            hit(&r, Method::GET, "/z"),
+            Some(("root", vec![], "/z".into()))
+        );
+    }
+
+    #[test]
+    fn a_specific_method_beats_any_and_misses_are_none() {
+        let r = router(&[
+            ("/x", None, false, "any"),
+            ("/x", Some(Method::PUT), false, "put"),
+            ("/y", Some(Method::GET), false, "y"),
+        ]);
+        assert_eq!(hit(&r, Method::PUT, "/x").unwrap().0, "put");
+        assert_eq!(hit(&r, Method::GET, "/x").unwrap().0, "any");
+        assert!(hit(&r, Method::POST, "/y").is_none());
+        assert_eq!(*r.lookup_any("/y").unwrap().route, "y");
+        assert!(hit(&r, Method::GET, "/nothing").is_none());
+        assert!(
+            hit(&r, Method::GET, "/x/extra").is_none(),
+            "NORMAL routes match exactly"
+        );
+    }
+
+    #[test]
+    fn backtracking_finds_param_routes_under_a_literal_prefix() {
+        let r = router(&[
+            ("/a/b/c", Some(Method::GET), false, "abc"),
+            ("/a/{x}/d", Some(Method::GET), false, "axd"),
+        ]);
+        assert_eq!(
+            hit(&r, Method::GET, "/a/b/d"),
+            Some(("axd", vec!["b".into()], String::new()))
+        );
+        assert_eq!(
+            hit(&r, Method::GET, "/a/b/c/").unwrap().0,
+            "abc",
+            "a trailing slash is ignored"
+        );
+    }
+}

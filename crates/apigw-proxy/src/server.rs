@@ -1,0 +1,328 @@
+//! The data-plane listener and the request path (SPEC §2 order): route → cors preflight → API
+//! authentication → backend (or mock) → response phase (set_resp_headers, cors) → sent.
+
+use crate::auth::{self, Caller};
+use crate::error::{Body, GatewayError, MAX_BODY_BYTES};
+use crate::metrics::{Decision, Registry};
+use crate::snapshot::{AuthType, Backend, Route, Snapshot};
+use crate::upstream::{self, Upstream};
+use apigw_plugins::chain::{Chain, Flow, RequestCtx};
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::header::{
+    HeaderValue, ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, CONTENT_LENGTH,
+    CONTENT_TYPE, HOST, ORIGIN,
+};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Either, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+
+/// The data plane: the current snapshot, the backend client and the metrics.
+#[derive(Debug)]
+pub struct Gateway {
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    pub upstream: Upstream,
+    pub metrics: Arc<Registry>,
+}
+
+/// Longest wait for a client's request headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long shutdown waits for in-flight calls.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Accepts connections until `shutdown` completes, then drains in-flight calls.
+pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Future<Output = ()>) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(128 * 1024);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let gw = gw.clone();
+        let service = service_fn(move |req| {
+            let gw = gw.clone();
+            async move { Ok::<_, Infallible>(handle(&gw, req, peer).await) }
+        });
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("in-flight calls still running after the drain timeout");
+    }
+}
+
+fn full(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(Either::Right(Full::new(body.into())));
+    *r.status_mut() = status;
+    r
+}
+
+/// One call, start to finish.
+pub async fn handle(gw: &Gateway, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let start = Instant::now();
+    let request_id = apigw_model::id::new_id();
+    let snap = gw.snapshot.load_full();
+    let (parts, body) = req.into_parts();
+    let host = parts
+        .headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .or(parts.uri.host());
+    let stage = parts
+        .headers
+        .get("x-stage")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("RELEASE");
+    let origin = parts.headers.get(ORIGIN).cloned();
+    let preflight_method = match (&parts.method, &origin) {
+        (&Method::OPTIONS, Some(_)) => parts
+            .headers
+            .get(ACCESS_CONTROL_REQUEST_METHOD)
+            .and_then(|m| Method::from_bytes(m.as_bytes()).ok()),
+        _ => None,
+    };
+    let router = snap.router(host, stage);
+    // The match borrows the path while `parts` moves on to the backend; a `Uri` clone is a
+    // reference-count increment.
+    let uri = parts.uri.clone();
+    let path = uri.path();
+    // A preflight is routed by the method it asks about, when that route has cors.
+    let preflight = preflight_method.as_ref().and_then(|m| {
+        router
+            .and_then(|r| r.lookup(m, path))
+            .filter(|m| m.route.chain.cors.is_some())
+    });
+    let matched = match preflight {
+        Some(m) => Some(m),
+        None => router.and_then(|r| r.lookup(&parts.method, path)),
+    };
+    let Some(m) = matched else {
+        gw.metrics.unmatched.fetch_add(1, Relaxed);
+        // A path with an API under another method still gets that API's CORS headers.
+        let chain = router
+            .and_then(|r| r.lookup_any(path))
+            .map(|m| m.route.chain.clone());
+        let mut ctx = context(&request_id, None, &parts, origin, peer, start);
+        ctx.status = 404;
+        let resp = GatewayError::NoApi.response(&request_id);
+        return finish(resp, chain.as_ref(), &ctx, false);
+    };
+    let route = m.route.clone();
+    let mut ctx = context(&request_id, Some(&route), &parts, origin, peer, start);
+
+    if preflight_method.is_some() {
+        if let Flow::Respond(status, headers, body) =
+            route.chain.preflight(&parts.method, &parts.headers, &ctx)
+        {
+            let mut resp = full(status, body);
+            *resp.headers_mut() = headers;
+            ctx.status = status.as_u16();
+            route.metrics.record(ctx.status, Decision::Preflight, start);
+            return finish(resp, Some(&route.chain), &ctx, true);
+        }
+    }
+
+    // The body is read up front only when a signature covers it.
+    let needs_body = route.auth != AuthType::None && auth::needs_body(&parts);
+    let (body, bytes) = if needs_body {
+        match Limited::new(body, MAX_BODY_BYTES).collect().await {
+            Ok(c) => {
+                let b = c.to_bytes();
+                (Either::Right(Full::new(b.clone())), b)
+            }
+            Err(e) => {
+                let err = if e.is::<http_body_util::LengthLimitError>() {
+                    GatewayError::BodyTooLarge
+                } else {
+                    GatewayError::BadBody
+                };
+                return fail(err, &route, &mut ctx, Decision::BadRequest);
+            }
+        }
+    } else {
+        (Either::Left(body), Bytes::new())
+    };
+    if parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n > MAX_BODY_BYTES)
+    {
+        return fail(
+            GatewayError::BodyTooLarge,
+            &route,
+            &mut ctx,
+            Decision::BadRequest,
+        );
+    }
+    let now = apigw_model::time::now_millis() / 1000;
+    let caller = match route.auth {
+        AuthType::None => Ok(Caller::default()),
+        AuthType::App => auth::app(&snap, &route, &parts, &bytes, now),
+        AuthType::Iam => auth::iam(&snap.credentials, &parts, &bytes, now),
+    };
+    match caller {
+        Ok(c) => {
+            ctx.app_id = c.app_id;
+            ctx.app_name = c.app_name;
+            ctx.user_id = c.user_id;
+        }
+        Err(e) => return fail(e, &route, &mut ctx, Decision::AuthRejected),
+    }
+
+    match &route.backend {
+        Backend::Mock {
+            status,
+            body,
+            content_type,
+        } => {
+            let mut resp = full(*status, body.clone());
+            resp.headers_mut()
+                .insert(CONTENT_TYPE, content_type.clone());
+            ctx.status = status.as_u16();
+            route.metrics.record(ctx.status, Decision::Mocked, start);
+            finish(resp, Some(&route.chain), &ctx, false)
+        }
+        Backend::Http(b) => {
+            let backend_req = match upstream::backend_request(
+                b,
+                parts,
+                body,
+                &m.values,
+                m.rest,
+                peer.ip(),
+                &request_id,
+            ) {
+                Ok(r) => r,
+                Err(e) => return fail(e, &route, &mut ctx, Decision::BadRequest),
+            };
+            let sent = Instant::now();
+            match gw.upstream.send(backend_req, b.timeout).await {
+                Ok(resp) => {
+                    ctx.backend_latency_ms = Some(sent.elapsed().as_millis() as u64);
+                    let (mut rparts, rbody) = resp.into_parts();
+                    upstream::strip_hop_by_hop(&mut rparts.headers);
+                    ctx.status = rparts.status.as_u16();
+                    route.metrics.record(ctx.status, Decision::Proxied, start);
+                    finish(
+                        Response::from_parts(rparts, Either::Left(rbody)),
+                        Some(&route.chain),
+                        &ctx,
+                        false,
+                    )
+                }
+                Err(e) => {
+                    ctx.backend_latency_ms = Some(sent.elapsed().as_millis() as u64);
+                    fail(e, &route, &mut ctx, Decision::BackendError)
+                }
+            }
+        }
+    }
+}
+
+fn context(
+    request_id: &str,
+    route: Option<&Route>,
+    parts: &http::request::Parts,
+    origin: Option<HeaderValue>,
+    peer: SocketAddr,
+    start: Instant,
+) -> RequestCtx {
+    let empty: Arc<str> = Arc::from("");
+    RequestCtx {
+        request_id: request_id.to_string(),
+        api_id: route
+            .map(|r| r.api_id.clone())
+            .unwrap_or_else(|| empty.clone()),
+        api_name: route
+            .map(|r| r.api_name.clone())
+            .unwrap_or_else(|| empty.clone()),
+        stage: route.map(|r| r.env_name.clone()).unwrap_or(empty),
+        app_id: None,
+        app_name: None,
+        user_id: None,
+        client_ip: peer.ip(),
+        method: parts.method.clone(),
+        path: parts.uri.path().to_string(),
+        origin,
+        request_headers: parts.headers.get(ACCESS_CONTROL_REQUEST_HEADERS).cloned(),
+        start,
+        request_time_ms: apigw_model::time::now_millis(),
+        status: 0,
+        backend_latency_ms: None,
+    }
+}
+
+/// A gateway-made error on a matched route: it still gets the response phase.
+fn fail(
+    err: GatewayError,
+    route: &Route,
+    ctx: &mut RequestCtx,
+    decision: Decision,
+) -> Response<Body> {
+    let resp = err.response(&ctx.request_id);
+    ctx.status = resp.status().as_u16();
+    route.metrics.record(ctx.status, decision, ctx.start);
+    finish(resp, Some(&route.chain), ctx, false)
+}
+
+/// The response phase, `X-Request-Id`, the access log.
+fn finish(
+    mut resp: Response<Body>,
+    chain: Option<&Chain>,
+    ctx: &RequestCtx,
+    preflight: bool,
+) -> Response<Body> {
+    if let Some(chain) = chain {
+        chain.on_response(resp.headers_mut(), ctx, preflight);
+    }
+    if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    tracing::info!(
+        target: "apigw::access",
+        request_id = %ctx.request_id,
+        api_id = %ctx.api_id,
+        stage = %ctx.stage,
+        method = %ctx.method,
+        path = %ctx.path,
+        status = resp.status().as_u16(),
+        client_ip = %ctx.client_ip,
+        app_id = ctx.app_id.as_deref().unwrap_or(""),
+        backend_ms = ctx.backend_latency_ms.unwrap_or(0),
+        latency_us = ctx.start.elapsed().as_micros() as u64,
+        "call"
+    );
+    resp
+}

@@ -1,0 +1,363 @@
+//! The immutable view of the configuration that requests run against: hosts → groups,
+//! environments → routers, routes with their backend, authentication, compiled plug-in chain
+//! and metrics, and the apps. Built from the store; swapped atomically by the reloader.
+
+use crate::metrics::{ApiMetrics, Registry};
+use crate::router::Router;
+use apigw_model::api::{ApiDef, Segment};
+use apigw_model::credential::Credential;
+use apigw_model::resources::DEFAULT_GROUP_NAME;
+use apigw_plugins::chain::{Chain, Instance};
+use apigw_plugins::registry;
+use apigw_store::{Store, StoreError};
+use bytes::Bytes;
+use http::header::HeaderValue;
+use http::uri::{Authority, Scheme};
+use http::{Method, StatusCode};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How a route authenticates callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthType {
+    None,
+    App,
+    Iam,
+}
+
+/// A piece of a backend path.
+#[derive(Debug)]
+pub enum PathPart {
+    Literal(String),
+    /// The value of the route's n-th path parameter.
+    Param(usize),
+}
+
+/// An HTTP backend.
+#[derive(Debug)]
+pub struct HttpBackend {
+    pub scheme: Scheme,
+    pub authority: Authority,
+    /// The `Host` sent to the backend.
+    pub host: HeaderValue,
+    /// `None`: the caller's method.
+    pub method: Option<Method>,
+    pub path: Vec<PathPart>,
+    /// Whether the backend template ends with `/`.
+    pub trailing_slash: bool,
+    pub timeout: Duration,
+}
+
+/// Where a route's calls go.
+#[derive(Debug)]
+pub enum Backend {
+    Http(HttpBackend),
+    Mock {
+        status: StatusCode,
+        body: Bytes,
+        content_type: HeaderValue,
+    },
+}
+
+/// A published API in one environment.
+#[derive(Debug)]
+pub struct Route {
+    pub api_id: Arc<str>,
+    pub api_name: Arc<str>,
+    pub env_id: Arc<str>,
+    pub env_name: Arc<str>,
+    pub auth: AuthType,
+    /// SWA (prefix) route: the rest of the path is appended to the backend path.
+    pub prefix: bool,
+    pub backend: Backend,
+    /// The plug-ins bound to the API in this environment.
+    pub chain: Chain,
+    /// Ids of the apps authorised for the API in this environment.
+    pub apps: HashSet<String>,
+    pub metrics: Arc<ApiMetrics>,
+}
+
+/// An app, for APP authentication.
+#[derive(Debug)]
+pub struct AppEntry {
+    pub id: Arc<str>,
+    pub name: Arc<str>,
+    pub secret: String,
+}
+
+/// One group's routers by environment name.
+#[derive(Debug, Default)]
+pub struct GroupRoutes {
+    pub envs: HashMap<String, Router<Route>>,
+}
+
+/// Everything a request needs, immutable.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// The store version this snapshot reflects.
+    pub version: i64,
+    /// `sl_domain` (lowercase) → index into `groups`.
+    pub hosts: HashMap<String, usize>,
+    /// The DEFAULT group's index.
+    pub default_group: Option<usize>,
+    pub groups: Vec<GroupRoutes>,
+    /// Apps by `app_key`.
+    pub apps: HashMap<String, AppEntry>,
+    /// Admin credentials, for IAM authentication.
+    pub credentials: Arc<Vec<Credential>>,
+    /// Running plug-in instances by plug-in id, with the content they were built from: reused by
+    /// the next snapshot when the content is unchanged, so their state survives reloads.
+    pub instances: HashMap<String, (String, Arc<Instance>)>,
+}
+
+/// What a snapshot is built for.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub instance_id: String,
+    pub domain_suffix: String,
+    pub credentials: Arc<Vec<Credential>>,
+}
+
+fn backend_of(def: &ApiDef) -> Result<Backend, String> {
+    if def.backend_type == "MOCK" {
+        let m = def.mock_info.as_ref();
+        let body = m.map(|m| m.result_content.clone()).unwrap_or_default();
+        let json = serde_json::from_str::<serde_json::Value>(&body).is_ok();
+        let content_type = HeaderValue::from_static(if json {
+            "application/json"
+        } else {
+            "text/plain; charset=utf-8"
+        });
+        let status = StatusCode::from_u16(m.map(|m| m.status_code as u16).unwrap_or(200))
+            .map_err(|e| e.to_string())?;
+        return Ok(Backend::Mock {
+            status,
+            body: Bytes::from(body),
+            content_type,
+        });
+    }
+    let b = def
+        .backend_api
+        .as_ref()
+        .ok_or("an HTTP API without backend_api")?;
+    let names: Vec<String> = def
+        .template()
+        .into_iter()
+        .filter_map(|s| match s {
+            Segment::Param(n) | Segment::Rest(n) => Some(n),
+            Segment::Literal(_) => None,
+        })
+        .collect();
+    let mut path = Vec::new();
+    let back = apigw_model::api::parse_template(&b.req_uri)?;
+    for seg in &back {
+        match seg {
+            Segment::Literal(l) => path.push(PathPart::Literal(format!("/{l}"))),
+            Segment::Param(n) | Segment::Rest(n) => {
+                let i = names
+                    .iter()
+                    .position(|m| m == n)
+                    .ok_or("unknown backend parameter")?;
+                path.push(PathPart::Literal("/".into()));
+                path.push(PathPart::Param(i));
+            }
+        }
+    }
+    let scheme = if b.req_protocol == "HTTPS" {
+        Scheme::HTTPS
+    } else {
+        Scheme::HTTP
+    };
+    Ok(Backend::Http(HttpBackend {
+        scheme,
+        authority: b
+            .url_domain
+            .parse::<Authority>()
+            .map_err(|e| e.to_string())?,
+        host: HeaderValue::from_str(&b.url_domain).map_err(|e| e.to_string())?,
+        method: (b.req_method != "ANY")
+            .then(|| b.req_method.parse::<Method>())
+            .transpose()
+            .map_err(|e| e.to_string())?,
+        path,
+        trailing_slash: b.req_uri.len() > 1 && b.req_uri.ends_with('/'),
+        timeout: Duration::from_millis(b.timeout.max(1) as u64),
+    }))
+}
+
+impl Snapshot {
+    /// Builds the snapshot of `cfg.instance_id` from the store, reusing `previous`'s plug-in
+    /// instances whose content did not change.
+    pub async fn build(
+        store: &dyn Store,
+        cfg: &Config,
+        previous: Option<&Snapshot>,
+        metrics: &Registry,
+    ) -> Result<Snapshot, StoreError> {
+        let inst = cfg.instance_id.as_str();
+        // The version first: a change committed while we read is seen by the next reload.
+        let version = store.version().await?;
+        let groups = store.list_groups(inst).await?;
+        let envs = store.list_envs(inst).await?;
+        let apis = store.list_apis(inst).await?;
+        let publications = store.list_publications(inst).await?;
+        let bindings = store.list_bindings(inst).await?;
+        let apps = store.list_apps(inst).await?;
+        let auths = store.list_app_auths(inst).await?;
+        let all = apigw_model::page::Page {
+            offset: 0,
+            limit: i64::MAX as u64,
+        };
+        let (_, plugins) = store
+            .list_plugins(inst, &apigw_store::PluginFilter::default(), all)
+            .await?;
+
+        let mut instances = HashMap::new();
+        for p in &plugins {
+            let reused = previous
+                .and_then(|s| s.instances.get(&p.id))
+                .filter(|(content, _)| *content == p.content)
+                .map(|(_, i)| i.clone());
+            let instance = match reused {
+                Some(i) => i,
+                None => match registry::build(p.plugin_type, &p.content) {
+                    Ok(i) => Arc::new(i),
+                    Err(e) => {
+                        tracing::error!(plugin_id = %p.id, error = %e, "stored plug-in content does not build; not enforced");
+                        continue;
+                    }
+                },
+            };
+            instances.insert(p.id.clone(), (p.content.clone(), instance));
+        }
+
+        let mut snap = Snapshot {
+            version,
+            credentials: cfg.credentials.clone(),
+            ..Default::default()
+        };
+        let mut group_index = HashMap::new();
+        for g in &groups {
+            let i = snap.groups.len();
+            snap.groups.push(GroupRoutes::default());
+            group_index.insert(g.id.as_str(), i);
+            snap.hosts.insert(
+                format!("{}.{}", g.id, cfg.domain_suffix).to_ascii_lowercase(),
+                i,
+            );
+            if g.is_default || (snap.default_group.is_none() && g.name == DEFAULT_GROUP_NAME) {
+                snap.default_group = Some(i);
+            }
+        }
+        let env_names: HashMap<&str, &str> = envs
+            .iter()
+            .map(|e| (e.id.as_str(), e.name.as_str()))
+            .collect();
+        let apis_by_id: HashMap<&str, &apigw_model::resources::Api> =
+            apis.iter().map(|a| (a.id.as_str(), a)).collect();
+        let mut defs: HashMap<&str, ApiDef> = HashMap::new();
+        for p in &publications {
+            let (Some(api), Some(env_name)) = (
+                apis_by_id.get(p.api_id.as_str()),
+                env_names.get(p.env_id.as_str()),
+            ) else {
+                continue;
+            };
+            let Some(&gi) = group_index.get(api.group_id.as_str()) else {
+                continue;
+            };
+            if !defs.contains_key(api.id.as_str()) {
+                match serde_json::from_str::<ApiDef>(&api.def) {
+                    Ok(d) => {
+                        defs.insert(api.id.as_str(), d);
+                    }
+                    Err(e) => {
+                        tracing::error!(api_id = %api.id, error = %e, "stored API definition does not parse; not served");
+                        continue;
+                    }
+                }
+            }
+            let def = &defs[api.id.as_str()];
+            let backend = match backend_of(def) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(api_id = %api.id, error = %e, "API backend is unusable; not served");
+                    continue;
+                }
+            };
+            let mut chain = Chain::default();
+            for b in bindings
+                .iter()
+                .filter(|b| b.api_id == api.id && b.env_id == p.env_id)
+            {
+                if let Some((_, i)) = instances.get(&b.plugin_id) {
+                    chain.push(i.clone());
+                }
+            }
+            let route = Route {
+                api_id: api.id.as_str().into(),
+                api_name: api.name.as_str().into(),
+                env_id: p.env_id.as_str().into(),
+                env_name: (*env_name).into(),
+                auth: match def.auth_type.as_str() {
+                    "APP" => AuthType::App,
+                    "IAM" => AuthType::Iam,
+                    _ => AuthType::None,
+                },
+                prefix: def.match_mode == "SWA",
+                backend,
+                chain,
+                apps: auths
+                    .iter()
+                    .filter(|a| a.api_id == api.id && a.env_id == p.env_id)
+                    .map(|a| a.app_id.clone())
+                    .collect(),
+                metrics: metrics.api(&api.id, &api.name),
+            };
+            let method = (def.req_method != "ANY")
+                .then(|| def.req_method.parse::<Method>().ok())
+                .flatten();
+            let router = snap.groups[gi]
+                .envs
+                .entry((*env_name).to_string())
+                .or_default();
+            router.insert(&def.template(), method, route.prefix, Arc::new(route));
+        }
+        for a in &apps {
+            snap.apps.insert(
+                a.app_key.clone(),
+                AppEntry {
+                    id: a.id.as_str().into(),
+                    name: a.name.as_str().into(),
+                    secret: a.app_secret.clone(),
+                },
+            );
+        }
+        snap.instances = instances;
+        Ok(snap)
+    }
+
+    /// The router of the group selected by `host` in the environment `stage`.
+    pub fn router(&self, host: Option<&str>, stage: &str) -> Option<&Router<Route>> {
+        let host = host.map(|h| {
+            h.rsplit_once(':').map_or(h, |(n, p)| {
+                if p.bytes().all(|b| b.is_ascii_digit()) {
+                    n
+                } else {
+                    h
+                }
+            })
+        });
+        let gi = host
+            .and_then(|h| {
+                if h.bytes().any(|b| b.is_ascii_uppercase()) {
+                    self.hosts.get(&h.to_ascii_lowercase()).copied()
+                } else {
+                    self.hosts.get(h).copied()
+                }
+            })
+            .or(self.default_group)?;
+        self.groups.get(gi)?.envs.get(stage)
+    }
+}
