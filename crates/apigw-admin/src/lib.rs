@@ -36,6 +36,11 @@ use error::ApiError;
 use std::fmt;
 use std::sync::Arc;
 
+/// Called after each successful write; the binary makes the local data plane catch up before
+/// the answer leaves, so that a client that just published or bound sees it enforced.
+pub type AfterWrite =
+    Arc<dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
+
 /// A clock in seconds since the epoch, injectable for tests of signature expiry.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
@@ -57,6 +62,8 @@ pub struct AppState {
     pub clock: Clock,
     /// Suffix of group `sl_domain`s (`{group_id}.{suffix}`).
     pub domain_suffix: String,
+    /// Run after every successful write (see [`AfterWrite`]).
+    pub after_write: Option<AfterWrite>,
 }
 
 impl fmt::Debug for AppState {
@@ -86,12 +93,30 @@ pub fn router(state: AppState) -> Router {
         .nest("/v2/{project_id}/apic/instances/{instance_id}", api)
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(from_fn_with_state(state.clone(), settle))
         .layer(from_fn_with_state(state.clone(), auth::require_auth))
         .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(|| async { "ok" }))
         .layer(from_fn(request_id))
         .with_state(state)
 }
+
+/// After a successful write, lets the data plane catch up (at most [`SETTLE_TIMEOUT`]).
+async fn settle(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let write = req.method() != axum::http::Method::GET;
+    let resp = next.run(req).await;
+    if let (true, true, Some(after)) = (write, resp.status().is_success(), &state.after_write) {
+        let _ = tokio::time::timeout(SETTLE_TIMEOUT, after()).await;
+    }
+    resp
+}
+
+/// Longest wait for the data plane after a write.
+pub const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Gives every response an `X-Request-Id` (the SDKs report it with errors).
 async fn request_id(req: Request, next: Next) -> Response {

@@ -13,55 +13,82 @@ use std::time::Duration;
 /// How often the store version is checked when nothing was announced.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Builds a snapshot and swaps it in when the store's version differs from the current one.
-pub async fn reload_once(
-    store: &dyn Store,
-    cfg: &Config,
-    current: &ArcSwap<Snapshot>,
-    metrics: &Registry,
-) -> Result<bool, apigw_store::StoreError> {
-    let old = current.load_full();
-    if store.version().await? == old.version && old.version != 0 {
-        return Ok(false);
-    }
-    let started = std::time::Instant::now();
-    let next = Snapshot::build(store, cfg, Some(&old), metrics).await?;
-    let version = next.version;
-    current.store(Arc::new(next));
-    metrics.reloads.fetch_add(1, Relaxed);
-    metrics.version.store(version as u64, Relaxed);
-    metrics
-        .last_reload_ms
-        .store(apigw_model::time::now_millis() as u64, Relaxed);
-    tracing::debug!(
-        version,
-        took_ms = started.elapsed().as_millis() as u64,
-        "snapshot reloaded"
-    );
-    Ok(true)
-}
-
-/// Runs until the process ends: reloads on every announced change and every
-/// [`POLL_INTERVAL`].
-pub async fn run(
+/// Keeps the gateway's snapshot in step with the store. One reload runs at a time; a snapshot
+/// never replaces a newer one.
+#[derive(Debug)]
+pub struct Reloader {
     store: Arc<dyn Store>,
     cfg: Config,
     current: Arc<ArcSwap<Snapshot>>,
     metrics: Arc<Registry>,
-) {
-    let mut changes = store.changes();
-    loop {
-        tokio::select! {
-            changed = changes.changed() => {
-                if changed.is_err() {
-                    tokio::time::sleep(POLL_INTERVAL).await;
-                }
-            }
-            _ = tokio::time::sleep(POLL_INTERVAL) => {}
+    running: tokio::sync::Mutex<()>,
+}
+
+impl Reloader {
+    pub fn new(
+        store: Arc<dyn Store>,
+        cfg: Config,
+        current: Arc<ArcSwap<Snapshot>>,
+        metrics: Arc<Registry>,
+    ) -> Self {
+        Self {
+            store,
+            cfg,
+            current,
+            metrics,
+            running: tokio::sync::Mutex::new(()),
         }
-        if let Err(e) = reload_once(&*store, &cfg, &current, &metrics).await {
-            metrics.reload_failures.fetch_add(1, Relaxed);
-            tracing::warn!(error = %e, "snapshot reload failed; serving the previous one");
+    }
+
+    /// Rebuilds the snapshot if the store moved on; returns whether it did.
+    pub async fn reload(&self) -> Result<bool, apigw_store::StoreError> {
+        let _one_at_a_time = self.running.lock().await;
+        let old = self.current.load_full();
+        let version = self.store.version().await?;
+        if version == old.version && old.version != 0 {
+            return Ok(false);
+        }
+        let started = std::time::Instant::now();
+        let next =
+            Arc::new(Snapshot::build(&*self.store, &self.cfg, Some(&old), &self.metrics).await?);
+        let version = next.version;
+        self.current.rcu(|cur| {
+            if next.version >= cur.version {
+                next.clone()
+            } else {
+                cur.clone()
+            }
+        });
+        self.metrics.reloads.fetch_add(1, Relaxed);
+        self.metrics.version.store(version as u64, Relaxed);
+        self.metrics
+            .last_reload_ms
+            .store(apigw_model::time::now_millis() as u64, Relaxed);
+        tracing::debug!(
+            version,
+            took_ms = started.elapsed().as_millis() as u64,
+            "snapshot reloaded"
+        );
+        Ok(true)
+    }
+
+    /// Runs until the process ends: reloads on every announced change and every
+    /// [`POLL_INTERVAL`].
+    pub async fn run(self: Arc<Self>) {
+        let mut changes = self.store.changes();
+        loop {
+            tokio::select! {
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        tokio::time::sleep(POLL_INTERVAL).await;
+                    }
+                }
+                _ = tokio::time::sleep(POLL_INTERVAL) => {}
+            }
+            if let Err(e) = self.reload().await {
+                self.metrics.reload_failures.fetch_add(1, Relaxed);
+                tracing::warn!(error = %e, "snapshot reload failed; serving the previous one");
+            }
         }
     }
 }

@@ -349,3 +349,230 @@ pub fn workspace_root() -> PathBuf {
         .canonicalize()
         .unwrap()
 }
+
+/// The id of the built-in RELEASE environment.
+pub const RELEASE: &str = "DEFAULT_ENVIRONMENT_RELEASE_ID";
+
+/// Conveniences to set up what the data plane serves.
+impl Admin {
+    fn expect(resp: Resp, status: u16) -> Value {
+        assert_eq!(resp.status, status, "{}", resp.text);
+        resp.json
+    }
+
+    /// Creates a group; returns `(id, sl_domain)`.
+    pub async fn create_group(&self, name: &str) -> (String, String) {
+        let v = Self::expect(
+            self.post("/api-groups", &serde_json::json!({"name": name}))
+                .await,
+            201,
+        );
+        (
+            v["id"].as_str().unwrap().into(),
+            v["sl_domain"].as_str().unwrap().into(),
+        )
+    }
+
+    /// The id of the built-in DEFAULT group.
+    pub async fn default_group(&self) -> String {
+        let v = Self::expect(
+            self.get("/api-groups?name=DEFAULT&precise_search=name")
+                .await,
+            200,
+        );
+        v["groups"][0]["id"].as_str().unwrap().into()
+    }
+
+    /// Creates an API from an `ApiCreate` body; returns its id.
+    pub async fn create_api(&self, body: Value) -> String {
+        Self::expect(self.post("/apis", &body).await, 201)["id"]
+            .as_str()
+            .unwrap()
+            .into()
+    }
+
+    /// Publishes (`online`) or takes offline an API in an environment.
+    pub async fn publish(&self, api_id: &str, env_id: &str, online: bool) {
+        let action = if online { "online" } else { "offline" };
+        let body = serde_json::json!({"action": action, "env_id": env_id, "api_id": api_id});
+        Self::expect(self.post("/apis/action", &body).await, 201);
+    }
+
+    /// Creates a plug-in; returns its id.
+    pub async fn create_plugin(&self, name: &str, plugin_type: &str, content: Value) -> String {
+        let body = serde_json::json!({"plugin_name": name, "plugin_type": plugin_type, "plugin_scope": "global",
+                                      "plugin_content": content.to_string()});
+        Self::expect(self.post("/plugins", &body).await, 201)["plugin_id"]
+            .as_str()
+            .unwrap()
+            .into()
+    }
+
+    /// Binds a plug-in to APIs in an environment.
+    pub async fn bind(&self, plugin_id: &str, env_id: &str, api_ids: &[&str]) {
+        let body = serde_json::json!({"env_id": env_id, "api_ids": api_ids});
+        Self::expect(
+            self.post(&format!("/plugins/{plugin_id}/attach"), &body)
+                .await,
+            201,
+        );
+    }
+
+    /// Unbinds a plug-in from APIs in an environment.
+    pub async fn unbind(&self, plugin_id: &str, env_id: &str, api_ids: &[&str]) {
+        let body = serde_json::json!({"env_id": env_id, "api_ids": api_ids});
+        Self::expect(
+            self.put(&format!("/plugins/{plugin_id}/detach"), &body)
+                .await,
+            204,
+        );
+    }
+}
+
+/// An `ApiCreate` body for an HTTP API in `group` on `method uri`, proxied to `backend` (`host:port`)
+/// at `backend_uri`.
+pub fn http_api(
+    name: &str,
+    group: &str,
+    method: &str,
+    uri: &str,
+    backend: &str,
+    backend_uri: &str,
+) -> Value {
+    serde_json::json!({"name": name, "type": 1, "req_protocol": "HTTP", "req_method": method, "req_uri": uri,
+        "auth_type": "NONE", "backend_type": "HTTP", "group_id": group,
+        "backend_api": {"url_domain": backend, "req_protocol": "HTTP", "req_method": "ANY", "req_uri": backend_uri, "timeout": 2000}})
+}
+
+/// A client of the data plane.
+#[derive(Debug, Clone)]
+pub struct GatewayClient {
+    pub base: String,
+    http: reqwest::Client,
+}
+
+impl GatewayClient {
+    pub fn new(addr: impl std::fmt::Display) -> Self {
+        Self {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// A request with extra headers (`host` among them to pick a group).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Resp {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base))
+            .body(body.to_vec());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.expect("the gateway answers");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.call("GET", path, &[], b"").await
+    }
+}
+
+/// A real HTTP backend for tests: echoes each request as JSON and counts calls.
+///
+/// - any path: `200` `{"method", "path", "query", "headers": {name: [values]}, "body"}` with
+///   headers `x-backend: echo` and `access-control-allow-origin: https://backend.example`;
+/// - `/slow/{ms}/...`: the same after sleeping `ms` milliseconds;
+/// - `/status/{code}/...`: the same with that status.
+#[derive(Debug)]
+pub struct Backend {
+    pub addr: std::net::SocketAddr,
+    pub calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Backend {
+    pub async fn start() -> Self {
+        use axum::extract::Request;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let calls = std::sync::Arc::new(AtomicUsize::new(0));
+        let counter = calls.clone();
+        let app = axum::Router::new().fallback(move |req: Request| {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let (parts, body) = req.into_parts();
+                let body = axum::body::to_bytes(body, 64 * 1024 * 1024).await.unwrap_or_default();
+                let path = parts.uri.path().to_string();
+                let mut segs = path.trim_start_matches('/').split('/');
+                let mut status = 200;
+                match (segs.next(), segs.next()) {
+                    (Some("slow"), Some(ms)) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(ms.parse().unwrap_or(0))).await
+                    }
+                    (Some("status"), Some(code)) => status = code.parse().unwrap_or(200),
+                    _ => {}
+                }
+                let mut headers = serde_json::Map::new();
+                for (k, v) in &parts.headers {
+                    let list = headers.entry(k.as_str()).or_insert_with(|| Value::Array(vec![]));
+                    list.as_array_mut().unwrap().push(Value::String(String::from_utf8_lossy(v.as_bytes()).into()));
+                }
+                let echo = serde_json::json!({
+                    "method": parts.method.as_str(), "path": path, "query": parts.uri.query().unwrap_or(""),
+                    "headers": headers, "body": String::from_utf8_lossy(&body),
+                });
+                let mut resp = axum::response::Response::new(axum::body::Body::from(echo.to_string()));
+                *resp.status_mut() = axum::http::StatusCode::from_u16(status).unwrap();
+                let h = resp.headers_mut();
+                h.insert("content-type", "application/json".parse().unwrap());
+                h.insert("x-backend", "echo".parse().unwrap());
+                h.insert("server", "test-backend".parse().unwrap());
+                h.insert("access-control-allow-origin", "https://backend.example".parse().unwrap());
+                resp
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self { addr, calls }
+    }
+
+    /// Calls received so far.
+    pub fn calls(&self) -> usize {
+        self.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Polls `f` every 5 ms until it holds or `within` passes; returns how long it took.
+pub async fn within<F, Fut>(within: std::time::Duration, mut f: F) -> Option<std::time::Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if f().await {
+            return Some(start.elapsed());
+        }
+        if start.elapsed() > within {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}

@@ -12,7 +12,7 @@ use anyhow::Context;
 use apigw_admin::auth::Credential;
 use apigw_admin::AppState;
 use apigw_proxy::metrics::Registry;
-use apigw_proxy::reload;
+use apigw_proxy::reload::Reloader;
 use apigw_proxy::snapshot::{Config as SnapshotConfig, Snapshot};
 use apigw_proxy::upstream::Upstream;
 use apigw_proxy::Gateway;
@@ -60,12 +60,13 @@ pub async fn serve(
         secret_key: identity.secret_key.clone(),
         token: identity.token.clone(),
     }]);
-    let state = AppState {
+    let mut state = AppState {
         store: store.clone(),
         credentials: credentials.clone(),
         instance_id: identity.instance_id.clone(),
         clock: apigw_admin::system_clock(),
         domain_suffix: args.domain_suffix.clone(),
+        after_write: None,
     };
     store
         .ensure_defaults(&state.instance_id, apigw_model::time::now_millis())
@@ -83,15 +84,22 @@ pub async fn serve(
         .await
         .context("building the first snapshot")?;
     let current = Arc::new(ArcSwap::from_pointee(first));
-    reload::reload_once(&*store, &snap_cfg, &current, &metrics)
-        .await
-        .ok();
-    let reloader = tokio::spawn(reload::run(
+    let reloader = Arc::new(Reloader::new(
         store.clone(),
         snap_cfg,
         current.clone(),
         metrics.clone(),
     ));
+    let settle = reloader.clone();
+    state.after_write = Some(Arc::new(move || {
+        let r = settle.clone();
+        Box::pin(async move {
+            if let Err(e) = r.reload().await {
+                tracing::warn!(error = %e, "reload after a write failed");
+            }
+        })
+    }));
+    let reloader = tokio::spawn(reloader.run());
     let gateway = Arc::new(Gateway {
         snapshot: current,
         upstream: Upstream::new(),
