@@ -7,6 +7,38 @@ pub fn new_id() -> String {
     hex::encode(bytes)
 }
 
+/// A request id: 32 hex characters, unique with overwhelming probability, made without a
+/// system call (a per-thread xorshift generator seeded once from the OS). Not for secrets.
+pub fn request_id() -> String {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            let mut seed = [0u8; 8];
+            getrandom::fill(&mut seed).expect("the OS random generator is available");
+            u64::from_le_bytes(seed) | 1
+        });
+    }
+    let next = || {
+        STATE.with(|s| {
+            // xorshift64*
+            let mut x = s.get();
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            s.set(x);
+            x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        })
+    };
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 32];
+    for (i, word) in [next(), next()].into_iter().enumerate() {
+        for j in 0..16 {
+            out[i * 16 + j] = HEX[((word >> (60 - 4 * j)) & 0xf) as usize];
+        }
+    }
+    String::from_utf8(out.to_vec()).expect("hex is ASCII")
+}
+
 /// A fresh random secret of `n` bytes, hex-encoded (used for generated keys and tokens).
 pub fn new_secret(n: usize) -> String {
     let mut bytes = vec![0u8; n];
@@ -33,5 +65,12 @@ mod tests {
             .bytes()
             .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn request_ids_are_32_hex_and_distinct() {
+        let ids: std::collections::HashSet<String> = (0..10_000).map(|_| request_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        assert!(ids.iter().all(|i| i.len() == 32 && i.bytes().all(|c| c.is_ascii_hexdigit())));
     }
 }

@@ -90,7 +90,7 @@ fn full(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
 /// One call, start to finish.
 pub async fn handle(gw: &Gateway, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let start = Instant::now();
-    let request_id = apigw_model::id::new_id();
+    let request_id = apigw_model::id::request_id();
     let snap = gw.snapshot.load_full();
     let (parts, body) = req.into_parts();
     let host = parts

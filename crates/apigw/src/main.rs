@@ -12,10 +12,17 @@ fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Serve(args) => {
-            let mut rt = tokio::runtime::Builder::new_multi_thread();
-            if let Some(n) = args.worker_threads {
-                rt.worker_threads(n.max(1));
-            }
+            // One worker thread: a current-thread runtime (no work-stealing, no cross-thread
+            // wake-ups); more: the multi-thread runtime with that many workers.
+            let mut rt = match args.worker_threads {
+                Some(1) => tokio::runtime::Builder::new_current_thread(),
+                Some(n) => {
+                    let mut b = tokio::runtime::Builder::new_multi_thread();
+                    b.worker_threads(n.max(1));
+                    b
+                }
+                None => tokio::runtime::Builder::new_multi_thread(),
+            };
             rt.enable_all()
                 .build()?
                 .block_on(apigw::serve(args, apigw::shutdown_signal(), |_| {}))

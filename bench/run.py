@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""apigw vs nginx on the same machine, in one run (issue 4's benchmark).
+
+Starts a fast backend (nginx, one worker), then measures with wrk, alternating the systems
+over several rounds:
+  direct          wrk -> backend
+  nginx           wrk -> nginx reverse proxy (one worker, upstream keep-alive) -> backend
+  nginx+headers   the same with add_header equivalents of the cors + set_resp_headers plug-ins
+  apigw           wrk -> apigw (one worker thread), an API with no plug-ins -> backend
+  apigw+plugins   the same API shape with cors + set_resp_headers bound
+For each run it reads the CPU time the proxy processes spent (/proc/PID/stat) and divides by
+the requests served: the steadier figure on a shared machine. Prints the medians and the
+ratios apigw / nginx.
+
+Usage: bench/run.py [--rounds 5] [--duration 5] [--connections 50] [--apigw PATH]
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+BACKEND, NGINX, NGINX_H, APIGW, ADMIN = 18081, 18082, 18083, 18090, 18190
+CLK = os.sysconf("SC_CLK_TCK")
+
+NGINX_MAIN = """
+worker_processes 1;
+daemon off;
+pid {dir}/{name}.pid;
+error_log {dir}/{name}.err warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path {dir}/tmp-{name};
+  proxy_temp_path {dir}/tmp-{name};
+  {body}
+}}
+"""
+
+BACKEND_BODY = """
+  server {{ listen 127.0.0.1:{port}; location / {{ default_type text/plain; return 200 "hello from the backend\\n"; }} }}
+"""
+
+PROXY_BODY = """
+  upstream backend {{ server 127.0.0.1:{backend}; keepalive 128; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      {extra}
+    }}
+  }}
+"""
+
+# What the cors + set_resp_headers plug-ins do, in nginx terms.
+PLUGIN_HEADERS = """
+      proxy_hide_header Access-Control-Allow-Origin;
+      add_header Access-Control-Allow-Origin $http_origin always;
+      add_header Access-Control-Allow-Credentials true always;
+      add_header Access-Control-Expose-Headers "X-Request-Id,X-Apig-Latency" always;
+      add_header Vary Origin always;
+      add_header X-Demo sss always;
+"""
+
+
+def nginx(tmp, name, body):
+    conf = os.path.join(tmp, f"{name}.conf")
+    os.makedirs(os.path.join(tmp, f"tmp-{name}"), exist_ok=True)
+    with open(conf, "w") as f:
+        f.write(NGINX_MAIN.format(dir=tmp, name=name, body=body))
+    return subprocess.Popen(["nginx", "-c", conf, "-p", tmp], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def pids_of(root):
+    """The process and its children (nginx workers)."""
+    out = [root]
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == root:
+                    out.append(int(d))
+            except OSError:
+                pass
+    return out
+
+
+def cpu_ticks(pids):
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+        except OSError:
+            pass
+    return total
+
+
+def wait_port(port, timeout=20):
+    import socket
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"nothing listens on {port}")
+
+
+def admin(method, path, token, base, body=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{ADMIN}{base}{path}", method=method,
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"X-Auth-Token": token, "Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        return json.loads(r.read() or b"null")
+
+
+def setup_apigw(data_dir):
+    c = json.load(open(os.path.join(data_dir, "credentials.json")))
+    base = f"/v2/{c['project_id']}/apigw/instances/{c['instance_id']}"
+    t = c["token"]
+    group = admin("GET", "/api-groups?name=DEFAULT&precise_search=name", t, base)["groups"][0]["id"]
+    ids = {}
+    for name, uri in [("plain_api", "/plain"), ("plugin_api", "/plugins")]:
+        api = admin("POST", "/apis", t, base, {
+            "name": name, "type": 1, "req_protocol": "HTTP", "req_method": "GET", "req_uri": uri,
+            "auth_type": "NONE", "backend_type": "HTTP", "group_id": group,
+            "backend_api": {"url_domain": f"127.0.0.1:{BACKEND}", "req_protocol": "HTTP",
+                            "req_method": "GET", "req_uri": "/", "timeout": 5000}})
+        admin("POST", "/apis/action", t, base, {"action": "online", "env_id": "DEFAULT_ENVIRONMENT_RELEASE_ID", "api_id": api["id"]})
+        ids[name] = api["id"]
+    for ptype, content in [
+        ("cors", {"allow_origin": "*", "allow_credentials": True, "expose_headers": "X-Request-Id,X-Apig-Latency"}),
+        ("set_resp_headers", {"response_headers": [{"name": "x-demo", "value": "sss", "action": "append"}]}),
+    ]:
+        p = admin("POST", "/plugins", t, base, {"plugin_name": f"bench {ptype}", "plugin_type": ptype,
+                                               "plugin_scope": "global", "plugin_content": json.dumps(content)})
+        admin("POST", f"/plugins/{p['plugin_id']}/attach", t, base,
+              {"env_id": "DEFAULT_ENVIRONMENT_RELEASE_ID", "api_ids": [ids["plugin_api"]]})
+
+
+LAT_RE = re.compile(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+
+
+def wrk(url, args):
+    cmd = ["wrk", "-t1", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
+           "-H", "Origin: https://app.example", url]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    v, unit = LAT_RE.search(out).groups()
+    p99_ms = float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        sys.exit(f"{url}: {non2xx.group(1)} non-2xx responses\n{out}")
+    return requests, rps, p99_ms
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--connections", type=int, default=50)
+    ap.add_argument("--apigw", default="target/release/apigw")
+    args = ap.parse_args()
+    for tool in ("nginx", "wrk"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is needed (apt-get install nginx-light wrk)")
+    tmp = tempfile.mkdtemp(prefix="apigw-bench-")
+    procs = []
+    try:
+        procs.append(nginx(tmp, "backend", BACKEND_BODY.format(port=BACKEND)))
+        proxy = nginx(tmp, "proxy", PROXY_BODY.format(backend=BACKEND, port=NGINX, extra=""))
+        proxy_h = nginx(tmp, "proxyh", PROXY_BODY.format(backend=BACKEND, port=NGINX_H, extra=PLUGIN_HEADERS))
+        procs += [proxy, proxy_h]
+        data = os.path.join(tmp, "apigw-data")
+        env = dict(os.environ, APIGW_DATA_DIR=data, APIGW_ADMIN_ADDR=f"127.0.0.1:{ADMIN}",
+                   APIGW_GATEWAY_ADDR=f"127.0.0.1:{APIGW}", APIGW_WORKER_THREADS="1", RUST_LOG="warn")
+        gw = subprocess.Popen([args.apigw, "serve"], env=env, stdout=subprocess.DEVNULL)
+        procs.append(gw)
+        for port in (BACKEND, NGINX, NGINX_H, APIGW, ADMIN):
+            wait_port(port)
+        setup_apigw(data)
+        systems = {
+            "direct": (f"http://127.0.0.1:{BACKEND}/", procs[0].pid),
+            "nginx": (f"http://127.0.0.1:{NGINX}/", proxy.pid),
+            "nginx+headers": (f"http://127.0.0.1:{NGINX_H}/", proxy_h.pid),
+            "apigw": (f"http://127.0.0.1:{APIGW}/plain", gw.pid),
+            "apigw+plugins": (f"http://127.0.0.1:{APIGW}/plugins", gw.pid),
+        }
+        # A short warm-up of each (connection pools, caches).
+        for url, _ in systems.values():
+            subprocess.run(["wrk", "-t1", "-c10", "-d1s", url], capture_output=True, check=True)
+        results = {name: [] for name in systems}
+        for rnd in range(args.rounds):
+            for name, (url, pid) in systems.items():
+                pids = pids_of(pid)
+                before = cpu_ticks(pids)
+                n, rps, p99 = wrk(url, args)
+                cpu_us = (cpu_ticks(pids) - before) / CLK * 1e6 / n
+                results[name].append((rps, p99, cpu_us))
+                print(f"round {rnd + 1} {name:<14} {rps:>10.0f} req/s  p99 {p99:>7.2f} ms  {cpu_us:>6.2f} CPU us/req", flush=True)
+        med = {name: tuple(statistics.median(r[i] for r in rs) for i in range(3)) for name, rs in results.items()}
+        print("\nmedians over", args.rounds, "rounds (connections", args.connections, ", duration", args.duration, "s)")
+        print(f"{'system':<14} {'req/s':>10} {'p99 ms':>8} {'CPU us/req':>11}")
+        for name, (rps, p99, cpu) in med.items():
+            print(f"{name:<14} {rps:>10.0f} {p99:>8.2f} {cpu:>11.2f}")
+        print("\nratios (apigw / nginx; CPU and p99: lower is better, req/s: higher is better)")
+        for a, b in [("apigw", "nginx"), ("apigw+plugins", "nginx+headers")]:
+            print(f"{a:<14} / {b:<14} CPU/req {med[a][2] / med[b][2]:.2f}  p99 {med[a][1] / med[b][1]:.2f}  req/s {med[a][0] / med[b][0]:.2f}")
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
