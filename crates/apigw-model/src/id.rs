@@ -71,6 +71,8 @@ mod tests {
     fn request_ids_are_32_hex_and_distinct() {
         let ids: std::collections::HashSet<String> = (0..10_000).map(|_| request_id()).collect();
         assert_eq!(ids.len(), 10_000);
-        assert!(ids.iter().all(|i| i.len() == 32 && i.bytes().all(|c| c.is_ascii_hexdigit())));
+        assert!(ids
+            .iter()
+            .all(|i| i.len() == 32 && i.bytes().all(|c| c.is_ascii_hexdigit())));
     }
 }

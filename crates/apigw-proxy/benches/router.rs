@@ -16,10 +16,23 @@ fn build(n: usize) -> (Router<usize>, Vec<String>) {
     for i in 0..n {
         let (template, probe, prefix) = match i % 3 {
             0 => (format!("/svc{i}/items"), format!("/svc{i}/items"), false),
-            1 => (format!("/svc{i}/items/{{id}}/detail"), format!("/svc{i}/items/42/detail"), false),
-            _ => (format!("/static{i}"), format!("/static{i}/css/site.css"), true),
+            1 => (
+                format!("/svc{i}/items/{{id}}/detail"),
+                format!("/svc{i}/items/42/detail"),
+                false,
+            ),
+            _ => (
+                format!("/static{i}"),
+                format!("/static{i}/css/site.css"),
+                true,
+            ),
         };
-        r.insert(&parse_template(&template).unwrap(), Some(Method::GET), prefix, Arc::new(i));
+        r.insert(
+            &parse_template(&template).unwrap(),
+            Some(Method::GET),
+            prefix,
+            Arc::new(i),
+        );
         if i + 3 >= n || i == n / 2 {
             probes.push(probe);
         }

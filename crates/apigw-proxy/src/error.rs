@@ -6,8 +6,11 @@ use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Response, StatusCode};
 use http_body_util::{Either, Full};
 
-/// The body of every data-plane response: the backend's stream, or bytes made here.
+/// The body of a request to a backend: the client's stream, or bytes read already.
 pub type Body = Either<hyper::body::Incoming, Full<Bytes>>;
+
+/// The body of every data-plane response: the backend's stream, or bytes made here.
+pub type ResponseBody = Either<crate::upstream::DrivenBody, Full<Bytes>>;
 
 /// Why the gateway answered instead of the backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +73,7 @@ impl GatewayError {
     }
 
     /// The error's response (without `X-Request-Id`, which every response gets later).
-    pub fn response(self, request_id: &str) -> Response<Body> {
+    pub fn response(self, request_id: &str) -> Response<ResponseBody> {
         let (status, code, msg) = self.parts();
         let body =
             serde_json::json!({"error_code": code, "error_msg": msg, "request_id": request_id});

@@ -2,7 +2,7 @@
 //! authentication → backend (or mock) → response phase (set_resp_headers, cors) → sent.
 
 use crate::auth::{self, Caller};
-use crate::error::{Body, GatewayError, MAX_BODY_BYTES};
+use crate::error::{GatewayError, ResponseBody, MAX_BODY_BYTES};
 use crate::metrics::{Decision, Registry};
 use crate::snapshot::{AuthType, Backend, Route, Snapshot};
 use crate::upstream::{self, Upstream};
@@ -33,6 +33,9 @@ pub struct Gateway {
     pub upstream: Upstream,
     pub metrics: Arc<Registry>,
 }
+
+/// `X-Stage`: the environment a call is for.
+const X_STAGE: http::header::HeaderName = http::header::HeaderName::from_static("x-stage");
 
 /// Longest wait for a client's request headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -81,14 +84,18 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
     }
 }
 
-fn full(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+fn full(status: StatusCode, body: impl Into<Bytes>) -> Response<ResponseBody> {
     let mut r = Response::new(Either::Right(Full::new(body.into())));
     *r.status_mut() = status;
     r
 }
 
 /// One call, start to finish.
-pub async fn handle(gw: &Gateway, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+pub async fn handle(
+    gw: &Gateway,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<ResponseBody> {
     let start = Instant::now();
     let request_id = apigw_model::id::request_id();
     let snap = gw.snapshot.load_full();
@@ -100,7 +107,7 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>, peer: SocketAddr) -> R
         .or(parts.uri.host());
     let stage = parts
         .headers
-        .get("x-stage")
+        .get(X_STAGE)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("RELEASE");
     let origin = parts.headers.get(ORIGIN).cloned();
@@ -228,7 +235,7 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>, peer: SocketAddr) -> R
                 Err(e) => return fail(e, &route, &mut ctx, Decision::BadRequest),
             };
             let sent = Instant::now();
-            match gw.upstream.send(backend_req, b.timeout).await {
+            match gw.upstream.send(&b.pool, backend_req, b.timeout).await {
                 Ok(resp) => {
                     ctx.backend_latency_ms = Some(sent.elapsed().as_millis() as u64);
                     let (mut rparts, rbody) = resp.into_parts();
@@ -290,7 +297,7 @@ fn fail(
     route: &Route,
     ctx: &mut RequestCtx,
     decision: Decision,
-) -> Response<Body> {
+) -> Response<ResponseBody> {
     let resp = err.response(&ctx.request_id);
     ctx.status = resp.status().as_u16();
     route.metrics.record(ctx.status, decision, ctx.start);
@@ -299,16 +306,16 @@ fn fail(
 
 /// The response phase, `X-Request-Id`, the access log.
 fn finish(
-    mut resp: Response<Body>,
+    mut resp: Response<ResponseBody>,
     chain: Option<&Chain>,
     ctx: &RequestCtx,
     preflight: bool,
-) -> Response<Body> {
+) -> Response<ResponseBody> {
     if let Some(chain) = chain {
         chain.on_response(resp.headers_mut(), ctx, preflight);
     }
     if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
-        resp.headers_mut().insert("x-request-id", v);
+        resp.headers_mut().insert(upstream::X_REQUEST_ID, v);
     }
     tracing::info!(
         target: "apigw::access",

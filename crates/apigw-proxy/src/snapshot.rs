@@ -47,6 +47,8 @@ pub struct HttpBackend {
     /// Whether the backend template ends with `/`.
     pub trailing_slash: bool,
     pub timeout: Duration,
+    /// The idle connections to this backend.
+    pub pool: Arc<crate::upstream::Pool>,
 }
 
 /// Where a route's calls go.
@@ -117,9 +119,11 @@ pub struct Config {
     pub instance_id: String,
     pub domain_suffix: String,
     pub credentials: Arc<Vec<Credential>>,
+    /// The backend client whose pools routes use.
+    pub upstream: crate::upstream::Upstream,
 }
 
-fn backend_of(def: &ApiDef) -> Result<Backend, String> {
+fn backend_of(def: &ApiDef, upstream: &crate::upstream::Upstream) -> Result<Backend, String> {
     if def.backend_type == "MOCK" {
         let m = def.mock_info.as_ref();
         let body = m.map(|m| m.result_content.clone()).unwrap_or_default();
@@ -169,12 +173,14 @@ fn backend_of(def: &ApiDef) -> Result<Backend, String> {
     } else {
         Scheme::HTTP
     };
+    let authority = b
+        .url_domain
+        .parse::<Authority>()
+        .map_err(|e| e.to_string())?;
     Ok(Backend::Http(HttpBackend {
+        pool: upstream.pool(&scheme, &authority),
         scheme,
-        authority: b
-            .url_domain
-            .parse::<Authority>()
-            .map_err(|e| e.to_string())?,
+        authority,
         host: HeaderValue::from_str(&b.url_domain).map_err(|e| e.to_string())?,
         method: (b.req_method != "ANY")
             .then(|| b.req_method.parse::<Method>())
@@ -279,7 +285,7 @@ impl Snapshot {
                 }
             }
             let def = &defs[api.id.as_str()];
-            let backend = match backend_of(def) {
+            let backend = match backend_of(def, &cfg.upstream) {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!(api_id = %api.id, error = %e, "API backend is unusable; not served");

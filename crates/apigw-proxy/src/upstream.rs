@@ -1,24 +1,78 @@
-//! The backend side: one pooled keep-alive client (HTTP and HTTPS) for every backend, and the
-//! rewriting of requests and responses on the way through.
+//! The backend side: pooled keep-alive connections (HTTP and HTTPS) to every backend, driven
+//! in the task of the call that uses them, and the rewriting of requests and responses on the
+//! way through.
 
 use crate::error::{Body, GatewayError};
 use crate::snapshot::{HttpBackend, PathPart};
+use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, HOST};
 use http::request::Parts;
-use http::uri::PathAndQuery;
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Request, Response, Uri};
-use hyper::body::Incoming;
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::client::conn::http1;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioIo;
+use std::collections::HashMap;
+use std::future::{poll_fn, Future};
 use std::net::IpAddr;
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+type Stream = hyper_rustls::MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
+type Conn = http1::Connection<Stream, Body>;
 
-/// The backend client.
+/// Idle connections kept per backend.
+pub const MAX_IDLE_PER_BACKEND: usize = 256;
+/// Idle connections older than this are closed, not reused.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A backend connection: the request sender and the connection future that does its I/O.
+///
+/// The connection future is polled by whoever uses the connection, in that task: while waiting
+/// for the response, and then by the response body as the client reads it (see
+/// [`DrivenBody`]). No task per connection, no channel hop between tasks per request.
+struct Pooled {
+    sender: http1::SendRequest<Body>,
+    conn: Pin<Box<Conn>>,
+    idle_since: Instant,
+}
+
+impl std::fmt::Debug for Pooled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pooled")
+            .field("idle_since", &self.idle_since)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The idle connections of one backend (`scheme://authority`).
+#[derive(Debug, Default)]
+pub struct Pool {
+    idle: Mutex<Vec<Pooled>>,
+}
+
+impl Pool {
+    fn put(&self, p: Pooled) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE_PER_BACKEND {
+            idle.push(p);
+        }
+    }
+
+    fn take(&self) -> Option<Pooled> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    }
+}
+
+/// The backend client: a connector and the pools, one per backend.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    client: Client<Connector, Body>,
+    connector: Connector,
+    pools: Arc<Mutex<HashMap<(Scheme, Authority), Arc<Pool>>>>,
 }
 
 impl Default for Upstream {
@@ -33,49 +87,214 @@ impl Upstream {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(Duration::from_secs(10)));
-        let tls = hyper_rustls::HttpsConnectorBuilder::new()
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_webpki_roots()
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(1024)
-            .build(tls);
-        Self { client }
+        Self {
+            connector,
+            pools: Arc::default(),
+        }
     }
 
-    /// Sends `req`; the backend must answer with headers within `timeout`.
+    /// The pool of a backend (looked up when snapshots are built, not per request).
+    pub fn pool(&self, scheme: &Scheme, authority: &Authority) -> Arc<Pool> {
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        pools
+            .entry((scheme.clone(), authority.clone()))
+            .or_default()
+            .clone()
+    }
+
+    /// An idle connection that is still usable, or a new one.
+    async fn checkout(&self, pool: &Pool, uri: &Uri) -> Result<Pooled, GatewayError> {
+        while let Some(mut p) = pool.take() {
+            if p.idle_since.elapsed() > IDLE_TIMEOUT {
+                continue;
+            }
+            // Let the connection notice a close or finish the previous exchange, then ask the
+            // sender whether it can take a request right now.
+            let usable = poll_fn(|cx| {
+                if p.conn.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(false);
+                }
+                Poll::Ready(matches!(p.sender.poll_ready(cx), Poll::Ready(Ok(()))))
+            })
+            .await;
+            if usable {
+                return Ok(p);
+            }
+        }
+        let mut connector = self.connector.clone();
+        let io = poll_fn(|cx| tower_service::Service::<Uri>::poll_ready(&mut connector, cx))
+            .await
+            .map_err(|_| GatewayError::BackendUnavailable)?;
+        let () = io;
+        let stream = tower_service::Service::call(&mut connector, uri.clone())
+            .await
+            .map_err(|e| {
+                tracing::debug!(error = %e, "backend connect failed");
+                GatewayError::BackendUnavailable
+            })?;
+        let (sender, conn) = http1::handshake(stream)
+            .await
+            .map_err(|_| GatewayError::BackendUnavailable)?;
+        Ok(Pooled {
+            sender,
+            conn: Box::pin(conn),
+            idle_since: Instant::now(),
+        })
+    }
+
+    /// Sends `req` over a pooled connection to its backend; the backend must answer with
+    /// headers within `timeout`. The response body drives the connection and hands it back to
+    /// the pool once read to the end.
     pub async fn send(
         &self,
+        pool: &Arc<Pool>,
         req: Request<Body>,
         timeout: Duration,
-    ) -> Result<Response<Incoming>, GatewayError> {
-        match tokio::time::timeout(timeout, self.client.request(req)).await {
+    ) -> Result<Response<DrivenBody>, GatewayError> {
+        let exchange = async {
+            let mut p = self.checkout(pool, req.uri()).await?;
+            let mut req = req;
+            // The connection already knows the backend: send origin-form.
+            *req.uri_mut() = req
+                .uri()
+                .path_and_query()
+                .map(|pq| Uri::from(pq.clone()))
+                .unwrap_or_default();
+            let response = p.sender.send_request(req);
+            tokio::pin!(response);
+            let mut conn_done = false;
+            let resp = poll_fn(|cx| {
+                if let Poll::Ready(r) = response.as_mut().poll(cx) {
+                    return Poll::Ready(r.map_err(|e| {
+                        tracing::debug!(error = %e, "backend exchange failed");
+                        GatewayError::BackendUnavailable
+                    }));
+                }
+                if !conn_done && p.conn.as_mut().poll(cx).is_ready() {
+                    conn_done = true;
+                    // The connection ended; the response may still be in the channel.
+                    if let Poll::Ready(r) = response.as_mut().poll(cx) {
+                        return Poll::Ready(r.map_err(|_| GatewayError::BackendUnavailable));
+                    }
+                    return Poll::Ready(Err(GatewayError::BackendUnavailable));
+                }
+                Poll::Pending
+            })
+            .await?;
+            let (parts, body) = resp.into_parts();
+            let conn = if conn_done { None } else { Some(p) };
+            Ok(Response::from_parts(
+                parts,
+                DrivenBody {
+                    body,
+                    conn,
+                    pool: pool.clone(),
+                },
+            ))
+        };
+        match tokio::time::timeout(timeout, exchange).await {
             Err(_) => Err(GatewayError::BackendTimeout),
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "backend call failed");
-                Err(GatewayError::BackendUnavailable)
+            Ok(r) => r,
+        }
+    }
+}
+
+/// A backend response body that drives its connection while it is read, and returns the
+/// connection to the pool when the body has been read to the end.
+pub struct DrivenBody {
+    body: Incoming,
+    conn: Option<Pooled>,
+    pool: Arc<Pool>,
+}
+
+impl std::fmt::Debug for DrivenBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DrivenBody").finish_non_exhaustive()
+    }
+}
+
+impl DrivenBody {
+    fn release(&mut self) {
+        if let Some(mut p) = self.conn.take() {
+            p.idle_since = Instant::now();
+            self.pool.put(p);
+        }
+    }
+}
+
+impl hyper::body::Body for DrivenBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = &mut *self;
+        if let Some(p) = this.conn.as_mut() {
+            if p.conn.as_mut().poll(cx).is_ready() {
+                this.conn = None;
             }
-            Ok(Ok(resp)) => Ok(resp),
+        }
+        let frame = Pin::new(&mut this.body).poll_frame(cx);
+        if matches!(frame, Poll::Ready(None)) {
+            this.release();
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for DrivenBody {
+    fn drop(&mut self) {
+        // Reusable only if the whole body was read.
+        if hyper::body::Body::is_end_stream(&self.body) {
+            self.release();
         }
     }
 }
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 8] = [
+    http::header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    http::header::PROXY_AUTHENTICATE,
+    http::header::PROXY_AUTHORIZATION,
+    http::header::TE,
+    http::header::TRAILER,
+    http::header::TRANSFER_ENCODING,
+    http::header::UPGRADE,
 ];
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+/// `X-Request-Id`, sent to backends and on every response.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Removes hop-by-hop headers, including those named by `Connection`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if let Some(conn) = headers.get(http::header::CONNECTION) {
+        // Common case: `keep-alive` / `close` name no extra headers.
+        let v = conn.as_bytes();
+        if v.eq_ignore_ascii_case(b"keep-alive") || v.eq_ignore_ascii_case(b"close") {
+            for h in &HOP_BY_HOP {
+                headers.remove(h);
+            }
+            return;
+        }
+    }
     let named: Vec<HeaderName> = headers
         .get_all(http::header::CONNECTION)
         .iter()
@@ -86,7 +305,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for n in named {
         headers.remove(n);
     }
-    for h in HOP_BY_HOP {
+    for h in &HOP_BY_HOP {
         headers.remove(h);
     }
 }
@@ -141,20 +360,19 @@ pub fn backend_request(
     strip_hop_by_hop(&mut parts.headers);
     let h = &mut parts.headers;
     h.insert(HOST, b.host.clone());
-    let ip = client_ip.to_string();
-    let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {ip}"),
-        None => ip,
+    let xff = match h.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {client_ip}"),
+        None => client_ip.to_string(),
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        h.insert("x-forwarded-for", v);
+    if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(xff)) {
+        h.insert(X_FORWARDED_FOR, v);
     }
     if let Some(host) = original_host {
-        h.insert("x-forwarded-host", host);
+        h.insert(X_FORWARDED_HOST, host);
     }
-    h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    h.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("x-request-id", v);
+        h.insert(X_REQUEST_ID, v);
     }
     if let Some(m) = &b.method {
         parts.method = m.clone();

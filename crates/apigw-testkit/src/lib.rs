@@ -494,7 +494,7 @@ impl GatewayClient {
 
 /// A real HTTP backend for tests: echoes each request as JSON and counts calls.
 ///
-/// - any path: `200` `{"method", "path", "query", "headers": {name: [values]}, "body"}` with
+/// - any path: `200` `{"method", "path", "query", "headers": {name: [values]}, "body", "peer"}` with
 ///   headers `x-backend: echo` and `access-control-allow-origin: https://backend.example`;
 /// - `/slow/{ms}/...`: the same after sleeping `ms` milliseconds;
 /// - `/status/{code}/...`: the same with that status.
@@ -515,6 +515,11 @@ impl Backend {
             async move {
                 counter.fetch_add(1, Ordering::SeqCst);
                 let (parts, body) = req.into_parts();
+                let peer = parts
+                    .extensions
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                    .map(|c| c.0.to_string())
+                    .unwrap_or_default();
                 let body = axum::body::to_bytes(body, 64 * 1024 * 1024).await.unwrap_or_default();
                 let path = parts.uri.path().to_string();
                 let mut segs = path.trim_start_matches('/').split('/');
@@ -533,7 +538,7 @@ impl Backend {
                 }
                 let echo = serde_json::json!({
                     "method": parts.method.as_str(), "path": path, "query": parts.uri.query().unwrap_or(""),
-                    "headers": headers, "body": String::from_utf8_lossy(&body),
+                    "headers": headers, "body": String::from_utf8_lossy(&body), "peer": peer,
                 });
                 let mut resp = axum::response::Response::new(axum::body::Body::from(echo.to_string()));
                 *resp.status_mut() = axum::http::StatusCode::from_u16(status).unwrap();
@@ -548,6 +553,7 @@ impl Backend {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
+            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
             axum::serve(listener, app).await.unwrap();
         });
         Self { addr, calls }

@@ -75,10 +75,12 @@ pub async fn serve(
 
     // The data plane: a first snapshot, then the reloader keeps it current.
     let metrics = Arc::new(Registry::default());
+    let upstream = Upstream::new();
     let snap_cfg = SnapshotConfig {
         instance_id: identity.instance_id.clone(),
         domain_suffix: args.domain_suffix.clone(),
         credentials,
+        upstream: upstream.clone(),
     };
     let first = Snapshot::build(&*store, &snap_cfg, None, &metrics)
         .await
@@ -102,7 +104,7 @@ pub async fn serve(
     let reloader = tokio::spawn(reloader.run());
     let gateway = Arc::new(Gateway {
         snapshot: current,
-        upstream: Upstream::new(),
+        upstream,
         metrics: metrics.clone(),
     });
 

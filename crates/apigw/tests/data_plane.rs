@@ -541,3 +541,36 @@ async fn metrics_count_calls_by_api_and_status() {
     )));
     assert!(text.contains("apigw_reloads_total"));
 }
+
+#[tokio::test]
+async fn backend_connections_are_pooled_and_reused() {
+    let w = World::new().await;
+    w.api("pooled", "GET", "/pooled", "/pooled", json!({}))
+        .await;
+    let mut peers = std::collections::HashSet::new();
+    for _ in 0..20 {
+        let r = w.call("GET", "/pooled", &[]).await;
+        peers.insert(echo(&r)["peer"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        peers.len(),
+        1,
+        "20 sequential calls share one keep-alive connection: {peers:?}"
+    );
+    // Large bodies stream both ways, and the connection goes back to the pool afterwards.
+    w.api("upload", "POST", "/upload", "/upload", json!({}))
+        .await;
+    let big = vec![b'x'; 300_000];
+    let r =
+        w.gw.call("POST", "/upload", &[("host", &w.host)], &big)
+            .await;
+    assert_eq!(echo(&r)["body"].as_str().unwrap().len(), 300_000);
+    peers.insert(echo(&r)["peer"].as_str().unwrap().to_string());
+    let again = w.call("GET", "/pooled", &[]).await;
+    peers.insert(echo(&again)["peer"].as_str().unwrap().to_string());
+    assert_eq!(
+        peers.len(),
+        1,
+        "still one connection after a large exchange: {peers:?}"
+    );
+}
