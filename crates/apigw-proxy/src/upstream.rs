@@ -68,11 +68,14 @@ impl Pool {
     }
 }
 
+/// A backend: scheme and `host:port`.
+type BackendKey = (Scheme, Authority);
+
 /// The backend client: a connector and the pools, one per backend.
 #[derive(Debug, Clone)]
 pub struct Upstream {
     connector: Connector,
-    pools: Arc<Mutex<HashMap<(Scheme, Authority), Arc<Pool>>>>,
+    pools: Arc<Mutex<HashMap<BackendKey, Arc<Pool>>>>,
 }
 
 impl Default for Upstream {
@@ -127,10 +130,9 @@ impl Upstream {
             }
         }
         let mut connector = self.connector.clone();
-        let io = poll_fn(|cx| tower_service::Service::<Uri>::poll_ready(&mut connector, cx))
+        poll_fn(|cx| tower_service::Service::<Uri>::poll_ready(&mut connector, cx))
             .await
             .map_err(|_| GatewayError::BackendUnavailable)?;
-        let () = io;
         let stream = tower_service::Service::call(&mut connector, uri.clone())
             .await
             .map_err(|e| {
