@@ -398,6 +398,7 @@ mod tests {
             path,
             trailing_slash: trailing,
             timeout: Duration::from_secs(1),
+            pool: Arc::default(),
         }
     }
 
