@@ -74,6 +74,7 @@ fn config() -> Config {
         instance_id: I.into(),
         domain_suffix: "apigw.localhost".into(),
         credentials: Arc::new(vec![]),
+        upstream: apigw_proxy::upstream::Upstream::new(),
     }
 }
 
