@@ -13,7 +13,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::{cors, set_resp_headers};
+use crate::counters::{Clock, RedisCounters, Verdict};
+use crate::{cors, rate_limit, set_resp_headers};
 
 /// What a request phase decided.
 #[derive(Debug)]
@@ -56,6 +57,8 @@ pub struct RequestCtx {
     pub status: u16,
     /// Time the backend took to answer with headers, once known.
     pub backend_latency_ms: Option<u64>,
+    /// What rate_limit decided, for the `X-RateLimit-*` headers.
+    pub rate_limit: Option<Verdict>,
 }
 
 impl RequestCtx {
@@ -80,11 +83,43 @@ impl RequestCtx {
     }
 }
 
+const X_RATELIMIT_LIMIT: http::HeaderName = http::HeaderName::from_static("x-ratelimit-limit");
+const X_RATELIMIT_REMAINING: http::HeaderName =
+    http::HeaderName::from_static("x-ratelimit-remaining");
+const X_RATELIMIT_RESET: http::HeaderName = http::HeaderName::from_static("x-ratelimit-reset");
+
+/// What building a plug-in instance may need besides its content.
+#[derive(Clone)]
+pub struct BuildCtx {
+    /// Cluster-wide counters, when `APIGW_REDIS_URL` is set.
+    pub redis: Option<RedisCounters>,
+    /// Milliseconds since the epoch (rate windows); injectable for tests.
+    pub clock: Clock,
+}
+
+impl std::fmt::Debug for BuildCtx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuildCtx")
+            .field("redis", &self.redis)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for BuildCtx {
+    fn default() -> Self {
+        Self {
+            redis: None,
+            clock: crate::counters::system_clock(),
+        }
+    }
+}
+
 /// A running plug-in instance: one per plug-in content, shared by every API it is bound to.
 #[derive(Debug)]
 pub enum Instance {
     Cors(cors::Cors),
     SetRespHeaders(set_resp_headers::SetRespHeaders),
+    RateLimit(rate_limit::RateLimit),
     /// A plug-in type whose data-plane behaviour is not built yet: bound and listed, not
     /// enforced (rate_limit, breaker, third_auth, kafka_log until their issues land).
     NotEnforced(apigw_model::PluginType),
@@ -97,6 +132,8 @@ pub struct Chain {
     pub cors: Option<Arc<Instance>>,
     /// The set_resp_headers plug-in, if bound.
     pub set_resp_headers: Option<Arc<Instance>>,
+    /// The rate_limit plug-in, if bound.
+    pub rate_limit: Option<Arc<Instance>>,
     /// Every bound instance (for metrics and later phases).
     pub all: Vec<Arc<Instance>>,
 }
@@ -107,6 +144,7 @@ impl Chain {
         match &*inst {
             Instance::Cors(_) => self.cors = Some(inst.clone()),
             Instance::SetRespHeaders(_) => self.set_resp_headers = Some(inst.clone()),
+            Instance::RateLimit(_) => self.rate_limit = Some(inst.clone()),
             Instance::NotEnforced(_) => {}
         }
         self.all.push(inst);
@@ -125,9 +163,23 @@ impl Chain {
         }
     }
 
+    /// The throttling phase (after authentication): counts the call; `Some` verdict when a
+    /// rate_limit plug-in with a limit for this call is bound.
+    pub async fn throttle(&self, req: &http::request::Parts, ctx: &RequestCtx) -> Option<Verdict> {
+        match self.rate_limit.as_deref() {
+            Some(Instance::RateLimit(r)) => r.check(req, ctx).await,
+            _ => None,
+        }
+    }
+
     /// The response-header phase: set_resp_headers, then cors. Runs on every response; a
     /// preflight answered by cors already carries its CORS headers.
     pub fn on_response(&self, headers: &mut HeaderMap, ctx: &RequestCtx, preflight: bool) {
+        if let Some(v) = ctx.rate_limit {
+            headers.insert(X_RATELIMIT_LIMIT, HeaderValue::from(v.limit));
+            headers.insert(X_RATELIMIT_REMAINING, HeaderValue::from(v.remaining));
+            headers.insert(X_RATELIMIT_RESET, HeaderValue::from(v.reset_secs));
+        }
         if let Some(Instance::SetRespHeaders(s)) = self.set_resp_headers.as_deref() {
             s.apply(headers, ctx);
         }

@@ -280,6 +280,7 @@ mod tests {
             request_time_ms: 0,
             status: 200,
             backend_latency_ms: None,
+            rate_limit: None,
         }
     }
 

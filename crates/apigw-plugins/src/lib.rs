@@ -17,6 +17,7 @@ pub mod breaker;
 pub mod chain;
 pub mod common;
 pub mod cors;
+pub mod counters;
 pub mod kafka_log;
 pub mod rate_limit;
 pub mod registry;

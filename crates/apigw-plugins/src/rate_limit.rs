@@ -6,7 +6,9 @@
 //!  "specials": [], "parameters": [], "rules": []}
 //! ```
 
-use crate::common::{check_expr, null_default, validate_parameters, Parameter, Scope, TimeUnit};
+use crate::common::{
+    check_expr, null_default, validate_parameters, ParamType, Parameter, Scope, TimeUnit,
+};
 use crate::registry::{max_items, ContentModel};
 use apigw_model::field::Errors;
 use apigw_model::FieldError;
@@ -189,5 +191,475 @@ impl ContentModel for Config {
             errs.range(r.limit, 1, MAX_LIMIT, &format!("{f}.limit"));
         }
         errs.0
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runtime
+//
+// Which counters a call counts in (docs/rate_limit.md):
+// - the first rule whose expression matches: its own counter, limit and period, in place of
+//   the API counter; otherwise the API counter (`api_limit`, unless -1);
+// - the app counter (`app_limit`, or the app's `specials` limit) when APP authentication
+//   identified an app; the user counter likewise for IAM users (`user_limit` / `specials`);
+// - the client-IP counter when `ip_limit` is set.
+// `basic` keeps these per API, `share` once for all APIs bound to the plug-in. A call passes
+// when it is under every one of its limits, and then counts in all of them.
+
+use crate::chain::RequestCtx;
+use crate::counters::{Clock, LocalCounters, RedisCounters, Verdict};
+use apigw_model::expr::Expr;
+use std::collections::HashMap;
+
+/// A running rate_limit plug-in with its counters.
+pub struct RateLimit {
+    /// Distinguishes this plug-in's content in shared (Redis) counters: new content, new keys.
+    generation: String,
+    share: bool,
+    window_ms: u64,
+    api_limit: Option<u64>,
+    app_limit: Option<u64>,
+    user_limit: Option<u64>,
+    ip_limit: Option<u64>,
+    app_specials: HashMap<String, u64>,
+    user_specials: HashMap<String, u64>,
+    parameters: Vec<Parameter>,
+    rules: Vec<(Expr, u64, u64)>,
+    local: LocalCounters,
+    redis: Option<RedisCounters>,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for RateLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimit")
+            .field("generation", &self.generation)
+            .field("share", &self.share)
+            .field("window_ms", &self.window_ms)
+            .field("api_limit", &self.api_limit)
+            .field("rules", &self.rules.len())
+            .field("redis", &self.redis.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn positive(v: i64) -> Option<u64> {
+    (v > 0).then_some(v as u64)
+}
+
+impl RateLimit {
+    /// Builds the plug-in from validated content. `generation` must change when the content
+    /// does (the registry passes the plug-in id and a hash of the content).
+    pub fn new(c: &Config, generation: String, redis: Option<RedisCounters>, clock: Clock) -> Self {
+        let period = |unit: TimeUnit, interval: i64| unit.seconds() * interval.max(1) as u64 * 1000;
+        let window_ms = period(c.default_time_unit, c.default_interval);
+        let known = |p: &str| {
+            c.parameters.iter().any(|q| q.name == p) || crate::common::CONTEXT_VARS.contains(&p)
+        };
+        let rules = c
+            .rules
+            .iter()
+            .filter_map(|r| {
+                let expr = Expr::parse(&r.match_regex, &known).ok()?;
+                let window = match (r.time_unit, r.interval) {
+                    (None, None) => window_ms,
+                    (u, i) => period(
+                        u.unwrap_or(c.default_time_unit),
+                        i.unwrap_or(c.default_interval),
+                    ),
+                };
+                Some((expr, r.limit.max(0) as u64, window))
+            })
+            .collect();
+        let specials = |t: SpecialType| -> HashMap<String, u64> {
+            c.specials
+                .iter()
+                .filter(|s| s.special_type == t)
+                .flat_map(|s| {
+                    s.policies
+                        .iter()
+                        .map(|p| (p.key.clone(), p.limit.max(0) as u64))
+                })
+                .collect()
+        };
+        Self {
+            generation,
+            share: c.scope == Scope::Share,
+            window_ms,
+            api_limit: positive(c.api_limit),
+            app_limit: positive(c.app_limit),
+            user_limit: positive(c.user_limit),
+            ip_limit: positive(c.ip_limit),
+            app_specials: specials(SpecialType::App),
+            user_specials: specials(SpecialType::User),
+            parameters: c.parameters.clone(),
+            rules,
+            local: LocalCounters::default(),
+            redis,
+            clock,
+        }
+    }
+
+    /// The value of a declared parameter on this request.
+    fn param(&self, name: &str, req: &http::request::Parts, ctx: &RequestCtx) -> Option<String> {
+        let Some(p) = self.parameters.iter().find(|p| p.name == name) else {
+            return ctx.context_var(name);
+        };
+        match p.param_type {
+            ParamType::Path => Some(req.uri.path().to_string()),
+            ParamType::Method => Some(req.method.to_string()),
+            ParamType::Header => req
+                .headers
+                .get(p.value.as_str())
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            ParamType::Query => req.uri.query().and_then(|q| {
+                q.split('&').find_map(|pair| {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    (k == p.value).then(|| {
+                        percent_encoding::percent_decode_str(v)
+                            .decode_utf8_lossy()
+                            .into_owned()
+                    })
+                })
+            }),
+            ParamType::System => match p.value.as_str() {
+                "reqPath" => Some(req.uri.path().to_string()),
+                "reqMethod" => Some(req.method.to_string()),
+                "serverName" | "host" => req
+                    .headers
+                    .get(http::header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .map(str::to_string),
+                other => ctx.context_var(&format!("$context.{other}")),
+            },
+        }
+    }
+
+    /// The counters this call counts in.
+    pub fn limits(
+        &self,
+        req: &http::request::Parts,
+        ctx: &RequestCtx,
+    ) -> Vec<crate::counters::Limit> {
+        use crate::counters::Limit;
+        let scope = if self.share { "*" } else { &ctx.api_id };
+        let key = |kind: &str, who: &str| format!("{}:{scope}:{kind}:{who}", self.generation);
+        let mut out = Vec::with_capacity(4);
+        let rule = self
+            .rules
+            .iter()
+            .enumerate()
+            .find(|(_, (expr, _, _))| expr.eval(&mut |p| self.param(p, req, ctx)));
+        match rule {
+            Some((i, (_, limit, window))) => out.push(Limit {
+                key: key("rule", &i.to_string()),
+                limit: *limit,
+                window_ms: *window,
+            }),
+            None => {
+                if let Some(l) = self.api_limit {
+                    out.push(Limit {
+                        key: key("api", ""),
+                        limit: l,
+                        window_ms: self.window_ms,
+                    });
+                }
+            }
+        }
+        if let Some(app) = ctx.app_id.as_deref() {
+            if let Some(l) = self.app_specials.get(app).copied().or(self.app_limit) {
+                out.push(Limit {
+                    key: key("app", app),
+                    limit: l,
+                    window_ms: self.window_ms,
+                });
+            }
+        }
+        if let Some(user) = ctx.user_id.as_deref() {
+            if let Some(l) = self.user_specials.get(user).copied().or(self.user_limit) {
+                out.push(Limit {
+                    key: key("user", user),
+                    limit: l,
+                    window_ms: self.window_ms,
+                });
+            }
+        }
+        if let Some(l) = self.ip_limit {
+            out.push(Limit {
+                key: key("ip", &ctx.client_ip.to_string()),
+                limit: l,
+                window_ms: self.window_ms,
+            });
+        }
+        out
+    }
+
+    /// Checks and counts the call; `None` when no limit applies to it.
+    pub async fn check(&self, req: &http::request::Parts, ctx: &RequestCtx) -> Option<Verdict> {
+        let limits = self.limits(req, ctx);
+        if limits.is_empty() {
+            return None;
+        }
+        let now = (self.clock)();
+        if let Some(redis) = &self.redis {
+            if let Some(v) = redis.check(&limits, now).await {
+                return Some(v);
+            }
+        }
+        Some(self.local.check(&limits, now))
+    }
+}
+
+#[cfg(test)]
+mod runtime_tests {
+    use super::*;
+    use http::Method;
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    struct Fixture {
+        plugin: RateLimit,
+        now: Arc<AtomicU64>,
+    }
+
+    fn fixture(content: serde_json::Value) -> Fixture {
+        let config: Config = serde_json::from_value(content).unwrap();
+        assert!(crate::registry::ContentModel::validate(&config).is_empty());
+        let now = Arc::new(AtomicU64::new(1_000_000_000_000));
+        let clock_now = now.clone();
+        let clock: Clock = Arc::new(move || clock_now.load(Ordering::SeqCst));
+        Fixture {
+            plugin: RateLimit::new(&config, "gen".into(), None, clock),
+            now,
+        }
+    }
+
+    fn ctx(api: &str, app: Option<&str>, user: Option<&str>, ip: u8) -> RequestCtx {
+        RequestCtx {
+            request_id: "r".into(),
+            api_id: api.into(),
+            api_name: "n".into(),
+            stage: "RELEASE".into(),
+            app_id: app.map(Into::into),
+            app_name: None,
+            user_id: user.map(Into::into),
+            client_ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, ip)),
+            method: Method::GET,
+            path: "/".into(),
+            origin: None,
+            request_headers: None,
+            start: Instant::now(),
+            request_time_ms: 0,
+            status: 0,
+            backend_latency_ms: None,
+            rate_limit: None,
+        }
+    }
+
+    fn req(method: &str, uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
+        let mut b = http::Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    impl Fixture {
+        fn run(&self, n: usize, r: &http::request::Parts, c: &RequestCtx) -> usize {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            (0..n)
+                .filter(|_| {
+                    rt.block_on(self.plugin.check(r, c))
+                        .is_none_or(|v| v.allowed)
+                })
+                .count()
+        }
+
+        fn advance_secs(&self, s: u64) {
+            self.now.fetch_add(s * 1000, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn api_limit_holds_per_window_and_rolls_over_with_the_clock() {
+        for (unit, secs) in [
+            ("second", 1),
+            ("minute", 60),
+            ("hour", 3600),
+            ("day", 86400),
+        ] {
+            let f = fixture(
+                serde_json::json!({"api_limit": 3, "default_time_unit": unit, "default_interval": 2}),
+            );
+            let (r, c) = (req("GET", "/", &[]), ctx("a1", None, None, 1));
+            // Align to a window start.
+            let w = 2 * secs * 1000;
+            let now = f.now.load(Ordering::SeqCst);
+            f.now.store(now - now % w, Ordering::SeqCst);
+            assert_eq!(f.run(5, &r, &c), 3, "{unit}");
+            f.advance_secs(2 * secs - 1);
+            assert_eq!(f.run(1, &r, &c), 0, "{unit}: still the same window");
+            f.advance_secs(1);
+            assert_eq!(f.run(5, &r, &c), 3, "{unit}: a new window");
+        }
+    }
+
+    #[test]
+    fn minus_one_means_no_api_limit() {
+        let f = fixture(serde_json::json!({"api_limit": -1}));
+        assert_eq!(
+            f.run(50, &req("GET", "/", &[]), &ctx("a1", None, None, 1)),
+            50
+        );
+    }
+
+    #[test]
+    fn app_user_and_ip_limits_count_per_caller_with_specials() {
+        let f = fixture(
+            serde_json::json!({"api_limit": 100, "app_limit": 2, "user_limit": 3, "ip_limit": 4,
+            "default_time_unit": "minute",
+            "specials": [{"type": "app", "policies": [{"key": "vip", "limit": 5}]},
+                         {"type": "user", "policies": [{"key": "boss", "limit": 6}]}]}),
+        );
+        let r = req("GET", "/", &[]);
+        assert_eq!(
+            f.run(10, &r, &ctx("a1", Some("app1"), None, 1)),
+            2,
+            "app_limit"
+        );
+        assert_eq!(
+            f.run(10, &r, &ctx("a1", Some("app2"), None, 2)),
+            2,
+            "per app"
+        );
+        assert_eq!(
+            f.run(10, &r, &ctx("a1", Some("vip"), None, 3)),
+            4,
+            "the special (5) is above the IP limit (4)"
+        );
+        assert_eq!(
+            f.run(10, &r, &ctx("a1", None, Some("u1"), 4)),
+            3,
+            "user_limit"
+        );
+        assert_eq!(
+            f.run(10, &r, &ctx("a1", None, Some("boss"), 5)),
+            4,
+            "user special 6, IP limit 4"
+        );
+        assert_eq!(f.run(10, &r, &ctx("a1", None, None, 6)), 4, "ip_limit");
+        assert_eq!(
+            f.run(10, &r, &ctx("a1", None, None, 6)),
+            0,
+            "that IP is done"
+        );
+    }
+
+    #[test]
+    fn basic_counts_per_api_and_share_across_apis() {
+        let basic = fixture(
+            serde_json::json!({"api_limit": 2, "scope": "basic", "default_time_unit": "minute"}),
+        );
+        let r = req("GET", "/", &[]);
+        assert_eq!(
+            basic.run(5, &r, &ctx("a1", None, None, 1))
+                + basic.run(5, &r, &ctx("a2", None, None, 1)),
+            4
+        );
+        let share = fixture(
+            serde_json::json!({"api_limit": 2, "scope": "share", "default_time_unit": "minute"}),
+        );
+        assert_eq!(
+            share.run(5, &r, &ctx("a1", None, None, 1))
+                + share.run(5, &r, &ctx("a2", None, None, 1)),
+            2
+        );
+    }
+
+    #[test]
+    fn a_matching_rule_has_its_own_limit_and_period() {
+        let f = fixture(
+            serde_json::json!({"api_limit": 100, "default_time_unit": "minute",
+            "parameters": [{"name": "host", "type": "header", "value": "Host"},
+                           {"name": "q", "type": "query", "value": "tier"},
+                           {"name": "m", "type": "method", "value": "method"},
+                           {"name": "p", "type": "path", "value": "path"}],
+            "rules": [
+                {"match_regex": "[\"host\",\"==\",\"a.example\"]", "limit": 1},
+                {"match_regex": "[\"q\",\"in\",\"gold, silver\"]", "limit": 2, "time_unit": "second", "interval": 1},
+                {"match_regex": "[\"AND\",[\"m\",\"~=\",\"GET\"],[\"p\",\"~~\",\"^/admin\"]]", "limit": 3},
+                {"match_regex": "[\"p\",\"~*\",\"^/UPPER\"]", "limit": 4}
+            ]}),
+        );
+        let c = ctx("a1", None, None, 1);
+        assert_eq!(
+            f.run(5, &req("GET", "/x", &[("host", "a.example")]), &c),
+            1,
+            "=="
+        );
+        assert_eq!(f.run(5, &req("GET", "/x?tier=silver", &[]), &c), 2, "in");
+        f.advance_secs(1);
+        assert_eq!(
+            f.run(5, &req("GET", "/x?tier=gold", &[]), &c),
+            2,
+            "the rule's own one-second period rolled over"
+        );
+        assert_eq!(
+            f.run(5, &req("POST", "/admin/users", &[]), &c),
+            3,
+            "AND, ~=, ~~"
+        );
+        assert_eq!(f.run(5, &req("GET", "/upper/case", &[]), &c), 4, "~*");
+        assert_eq!(
+            f.run(200, &req("GET", "/plain", &[]), &c),
+            100,
+            "no rule: the API limit"
+        );
+    }
+
+    #[test]
+    fn the_verdict_reports_the_tightest_limit_and_its_reset() {
+        let f = fixture(
+            serde_json::json!({"api_limit": 10, "ip_limit": 2, "default_time_unit": "minute"}),
+        );
+        let now = f.now.load(Ordering::SeqCst);
+        f.now.store(now - now % 60_000 + 45_000, Ordering::SeqCst);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let v = rt
+            .block_on(
+                f.plugin
+                    .check(&req("GET", "/", &[]), &ctx("a1", None, None, 1)),
+            )
+            .unwrap();
+        assert_eq!(
+            (v.allowed, v.limit, v.remaining, v.reset_secs),
+            (true, 2, 1, 15)
+        );
+    }
+
+    #[test]
+    fn the_seed_rate_limit_configuration_allows_fifty_a_minute() {
+        let seeds: Vec<serde_json::Value> = serde_json::from_str(include_str!(
+            "../../../tests/fixtures/seed-example-requests.json"
+        ))
+        .unwrap();
+        let body = &seeds[2]["body"];
+        let content = crate::registry::canonical_content(
+            apigw_model::PluginType::RateLimit,
+            body["plugin_content"].as_str().unwrap(),
+            None,
+        )
+        .unwrap();
+        let f = fixture(serde_json::from_str(&content).unwrap());
+        assert_eq!(
+            f.run(80, &req("GET", "/", &[]), &ctx("a1", Some("app"), None, 1)),
+            50
+        );
     }
 }

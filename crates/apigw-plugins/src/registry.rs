@@ -117,7 +117,12 @@ pub fn masked_content(plugin_type: PluginType, canonical: &str) -> String {
 
 /// Builds the running instance of validated canonical content. Content that no longer
 /// validates (stored by an older version, say) is an error, and the caller keeps it unbound.
-pub fn build(plugin_type: PluginType, canonical: &str) -> Result<crate::chain::Instance, String> {
+pub fn build(
+    plugin_type: PluginType,
+    plugin_id: &str,
+    canonical: &str,
+    ctx: &crate::chain::BuildCtx,
+) -> Result<crate::chain::Instance, String> {
     use crate::chain::Instance;
     fn parse<T: DeserializeOwned>(canonical: &str) -> Result<T, String> {
         serde_json::from_str(canonical).map_err(|e| e.to_string())
@@ -126,6 +131,18 @@ pub fn build(plugin_type: PluginType, canonical: &str) -> Result<crate::chain::I
         PluginType::Cors => Instance::Cors(cors::Cors::new(&parse(canonical)?)),
         PluginType::SetRespHeaders => {
             Instance::SetRespHeaders(set_resp_headers::SetRespHeaders::new(&parse(canonical)?))
+        }
+        PluginType::RateLimit => {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            canonical.hash(&mut h);
+            let generation = format!("{plugin_id}:{:016x}", h.finish());
+            Instance::RateLimit(rate_limit::RateLimit::new(
+                &parse(canonical)?,
+                generation,
+                ctx.redis.clone(),
+                ctx.clock.clone(),
+            ))
         }
         other => Instance::NotEnforced(other),
     })

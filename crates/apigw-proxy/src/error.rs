@@ -31,6 +31,8 @@ pub enum GatewayError {
     AppAuth,
     /// The app is not authorised for this API in this environment.
     AppNotAuthorized,
+    /// A rate_limit plug-in refused the call.
+    Throttled,
 }
 
 /// Largest request body (APIG's limit).
@@ -68,6 +70,11 @@ impl GatewayError {
                 StatusCode::FORBIDDEN,
                 "APIG.0304",
                 "The app is not authorized to access the API",
+            ),
+            Throttled => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "APIG.0308",
+                "The throttling threshold has been reached",
             ),
         }
     }

@@ -30,15 +30,18 @@ pub enum Decision {
     BackendError = 4,
     /// The client's request was refused (too large, unreadable).
     BadRequest = 5,
+    /// Refused by rate_limit.
+    Throttled = 6,
 }
 
-const DECISIONS: [&str; 6] = [
+const DECISIONS: [&str; 7] = [
     "proxied",
     "mocked",
     "preflight",
     "auth_rejected",
     "backend_error",
     "bad_request",
+    "throttled",
 ];
 
 /// Counters of one API.
@@ -83,6 +86,8 @@ pub struct Registry {
     pub last_reload_ms: AtomicU64,
     /// The store version of the current snapshot.
     pub version: AtomicU64,
+    /// The cluster-wide rate-limit counters, when configured.
+    pub redis: Mutex<Option<apigw_plugins::counters::RedisCounters>>,
 }
 
 impl Registry {
@@ -145,6 +150,22 @@ impl Registry {
             let _ = writeln!(
                 out,
                 "apigw_request_duration_seconds_count{{api_id=\"{id}\"}} {cumulative}"
+            );
+        }
+        if let Some(r) = self
+            .redis
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            let _ = write!(
+                out,
+                "# TYPE apigw_ratelimit_redis_errors_total counter\napigw_ratelimit_redis_errors_total {}\n\
+                 # TYPE apigw_ratelimit_local_fallbacks_total counter\napigw_ratelimit_local_fallbacks_total {}\n\
+                 # TYPE apigw_ratelimit_redis_degraded gauge\napigw_ratelimit_redis_degraded {}\n",
+                r.errors.load(Relaxed),
+                r.fallbacks.load(Relaxed),
+                u8::from(r.degraded()),
             );
         }
         let now = apigw_model::time::now_millis() as u64;

@@ -32,6 +32,8 @@ pub struct Gateway {
     pub snapshot: Arc<ArcSwap<Snapshot>>,
     pub upstream: Upstream,
     pub metrics: Arc<Registry>,
+    /// Take the client's IP from the first `X-Forwarded-For` entry (behind a trusted proxy).
+    pub trust_forwarded_for: bool,
 }
 
 /// `X-Stage`: the environment a call is for.
@@ -146,6 +148,17 @@ pub async fn handle(
     };
     let route = m.route.clone();
     let mut ctx = context(&request_id, Some(&route), &parts, origin, peer, start);
+    if gw.trust_forwarded_for {
+        if let Some(ip) = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+        {
+            ctx.client_ip = ip;
+        }
+    }
 
     if preflight_method.is_some() {
         if let Flow::Respond(status, headers, body) =
@@ -206,6 +219,22 @@ pub async fn handle(
             ctx.user_id = c.user_id;
         }
         Err(e) => return fail(e, &route, &mut ctx, Decision::AuthRejected),
+    }
+    if let Some(verdict) = route.chain.throttle(&parts, &ctx).await {
+        ctx.rate_limit = Some(verdict);
+        if !verdict.allowed {
+            let mut resp = fail(
+                GatewayError::Throttled,
+                &route,
+                &mut ctx,
+                Decision::Throttled,
+            );
+            resp.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                HeaderValue::from(verdict.reset_secs.max(1)),
+            );
+            return resp;
+        }
     }
 
     match &route.backend {
@@ -288,6 +317,7 @@ fn context(
         request_time_ms: apigw_model::time::now_millis(),
         status: 0,
         backend_latency_ms: None,
+        rate_limit: None,
     }
 }
 

@@ -121,6 +121,8 @@ pub struct Config {
     pub credentials: Arc<Vec<Credential>>,
     /// The backend client whose pools routes use.
     pub upstream: crate::upstream::Upstream,
+    /// What plug-in instances are built with (Redis counters, clock).
+    pub plugins: apigw_plugins::chain::BuildCtx,
 }
 
 fn backend_of(def: &ApiDef, upstream: &crate::upstream::Upstream) -> Result<Backend, String> {
@@ -227,7 +229,7 @@ impl Snapshot {
                 .map(|(_, i)| i.clone());
             let instance = match reused {
                 Some(i) => i,
-                None => match registry::build(p.plugin_type, &p.content) {
+                None => match registry::build(p.plugin_type, &p.id, &p.content, &cfg.plugins) {
                     Ok(i) => Arc::new(i),
                     Err(e) => {
                         tracing::error!(plugin_id = %p.id, error = %e, "stored plug-in content does not build; not enforced");

@@ -224,6 +224,7 @@ pub fn serve_args(dir: &Path) -> ServeArgs {
         auth_token: Some(TOKEN.into()),
         store_url: None,
         redis_url: None,
+        trust_forwarded_for: false,
         domain_suffix: "apigw.localhost".into(),
         worker_threads: None,
     }

@@ -49,9 +49,12 @@ pub struct ServeArgs {
     /// Store URL; SQLite in the data directory when unset.
     #[arg(long, env = "APIGW_STORE_URL")]
     pub store_url: Option<String>,
-    /// Redis URL for cluster-wide rate-limit counters (not used yet).
+    /// Redis URL for cluster-wide rate-limit counters (`redis://127.0.0.1:6379/0`).
     #[arg(long, env = "APIGW_REDIS_URL")]
     pub redis_url: Option<String>,
+    /// Take a caller's IP from the first `X-Forwarded-For` entry (only behind a trusted proxy).
+    #[arg(long, env = "APIGW_TRUST_FORWARDED_FOR", default_value_t = false)]
+    pub trust_forwarded_for: bool,
     /// Suffix of API group `sl_domain`s.
     #[arg(long, env = "APIGW_DOMAIN_SUFFIX", default_value = "apigw.localhost")]
     pub domain_suffix: String,
@@ -73,6 +76,7 @@ impl std::fmt::Debug for ServeArgs {
             .field("redis_url", &self.redis_url.as_ref().map(|_| "(set)"))
             .field("domain_suffix", &self.domain_suffix)
             .field("worker_threads", &self.worker_threads)
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
             .finish_non_exhaustive()
     }
 }

@@ -11,6 +11,8 @@ pub mod credentials;
 use anyhow::Context;
 use apigw_admin::auth::Credential;
 use apigw_admin::AppState;
+use apigw_plugins::chain::BuildCtx;
+use apigw_plugins::counters::RedisCounters;
 use apigw_proxy::metrics::Registry;
 use apigw_proxy::reload::Reloader;
 use apigw_proxy::snapshot::{Config as SnapshotConfig, Snapshot};
@@ -74,13 +76,29 @@ pub async fn serve(
         .context("creating the built-in DEFAULT group and RELEASE environment")?;
 
     // The data plane: a first snapshot, then the reloader keeps it current.
+    let redis = match &args.redis_url {
+        None => None,
+        Some(url) => {
+            let prefix = format!("apigw:{}:rl:", identity.instance_id);
+            let r = RedisCounters::connect(url, &prefix)
+                .await
+                .map_err(|e| anyhow::anyhow!("connecting to Redis at APIGW_REDIS_URL: {e}"))?;
+            tracing::info!("rate-limit counters are cluster-wide (Redis)");
+            Some(r)
+        }
+    };
     let metrics = Arc::new(Registry::default());
+    *metrics.redis.lock().unwrap_or_else(|p| p.into_inner()) = redis.clone();
     let upstream = Upstream::new();
     let snap_cfg = SnapshotConfig {
         instance_id: identity.instance_id.clone(),
         domain_suffix: args.domain_suffix.clone(),
         credentials,
         upstream: upstream.clone(),
+        plugins: BuildCtx {
+            redis: redis.clone(),
+            clock: apigw_plugins::counters::system_clock(),
+        },
     };
     let first = Snapshot::build(&*store, &snap_cfg, None, &metrics)
         .await
@@ -106,6 +124,7 @@ pub async fn serve(
         snapshot: current,
         upstream,
         metrics: metrics.clone(),
+        trust_forwarded_for: args.trust_forwarded_for,
     });
 
     let admin = TcpListener::bind(args.admin_addr)

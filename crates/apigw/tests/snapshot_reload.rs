@@ -75,6 +75,7 @@ fn config() -> Config {
         domain_suffix: "apigw.localhost".into(),
         credentials: Arc::new(vec![]),
         upstream: apigw_proxy::upstream::Upstream::new(),
+        plugins: apigw_plugins::chain::BuildCtx::default(),
     }
 }
 

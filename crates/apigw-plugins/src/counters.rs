@@ -1,0 +1,366 @@
+//! Fixed-window counters for rate_limit: in-process (sharded, lock-free per counter) and
+//! cluster-wide in Redis (one atomic script per call), with an injectable clock.
+//!
+//! A call passes when every counter that applies to it (API, app, user, IP, or a rule) is
+//! below its limit; then all of them count the call. The check and the increments are atomic:
+//! locally by compare-and-swap with roll-back, in Redis by one Lua script.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Milliseconds since the epoch, injectable for tests.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| apigw_model::time::now_millis() as u64)
+}
+
+/// One limit that applies to a call: the counter's key, its limit and window length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limit {
+    pub key: String,
+    pub limit: u64,
+    /// Window length in milliseconds.
+    pub window_ms: u64,
+}
+
+/// What the counters said about a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub allowed: bool,
+    /// The tightest limit: its limit, what remains of it (after this call), and the seconds
+    /// until its window ends. When refused: the limit that refused it.
+    pub limit: u64,
+    pub remaining: u64,
+    pub reset_secs: u64,
+}
+
+const SHARDS: usize = 16;
+/// Counters per shard before stale ones are swept.
+const SWEEP_AT: usize = 4096;
+
+/// In-process counters. Each counter is one `AtomicU64` holding (window index, count); the
+/// sharded maps are locked only to find or create a counter.
+#[derive(Debug)]
+pub struct LocalCounters {
+    shards: Vec<Mutex<HashMap<String, Arc<AtomicU64>>>>,
+}
+
+impl Default for LocalCounters {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+}
+
+fn pack(window: u64, count: u64) -> u64 {
+    (window << 32) | (count & 0xffff_ffff)
+}
+
+fn unpack(v: u64) -> (u64, u64) {
+    (v >> 32, v & 0xffff_ffff)
+}
+
+impl LocalCounters {
+    fn counter(&self, key: &str, current_window: u64) -> Arc<AtomicU64> {
+        let mut h = DefaultHasher::new();
+        key.hash(&mut h);
+        let shard = &self.shards[(h.finish() as usize) % SHARDS];
+        let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = map.get(key) {
+            return c.clone();
+        }
+        if map.len() >= SWEEP_AT {
+            // Bounded memory: forget counters whose window is over (only their low 32 bits of
+            // window index are kept, so compare those).
+            let w = current_window & 0xffff_ffff;
+            map.retain(|_, c| unpack(c.load(Ordering::Relaxed)).0 >= w.saturating_sub(1));
+        }
+        map.entry(key.to_string()).or_default().clone()
+    }
+
+    /// Checks every limit and counts the call in all of them, or in none.
+    pub fn check(&self, limits: &[Limit], now_ms: u64) -> Verdict {
+        let mut taken: Vec<(Arc<AtomicU64>, u64)> = Vec::with_capacity(limits.len());
+        let mut tightest: Option<Verdict> = None;
+        for l in limits {
+            let window = now_ms / l.window_ms.max(1);
+            let w32 = window & 0xffff_ffff;
+            let reset_secs = ((window + 1) * l.window_ms.max(1) - now_ms).div_ceil(1000);
+            let c = self.counter(&l.key, window);
+            let result = c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                let (w, n) = unpack(v);
+                let n = if w == w32 { n } else { 0 };
+                (n < l.limit).then(|| pack(w32, n + 1))
+            });
+            match result {
+                Ok(prev) => {
+                    let (w, n) = unpack(prev);
+                    let used = if w == w32 { n + 1 } else { 1 };
+                    let v = Verdict {
+                        allowed: true,
+                        limit: l.limit,
+                        remaining: l.limit - used,
+                        reset_secs,
+                    };
+                    if tightest.is_none_or(|t| v.remaining < t.remaining) {
+                        tightest = Some(v);
+                    }
+                    taken.push((c, w32));
+                }
+                Err(_) => {
+                    // Refused: give back what this call took from the other counters.
+                    for (c, w) in taken {
+                        let _ = c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                            let (cw, n) = unpack(v);
+                            (cw == w && n > 0).then(|| pack(cw, n - 1))
+                        });
+                    }
+                    return Verdict {
+                        allowed: false,
+                        limit: l.limit,
+                        remaining: 0,
+                        reset_secs,
+                    };
+                }
+            }
+        }
+        tightest.unwrap_or(Verdict {
+            allowed: true,
+            limit: 0,
+            remaining: 0,
+            reset_secs: 0,
+        })
+    }
+}
+
+/// The Lua script: check every key against its limit, then count the call in all of them.
+/// KEYS: counter keys (window included). ARGV: limit1, ttl1_ms, limit2, ttl2_ms, ...
+/// Returns {allowed (1/0), index of the refusing or tightest key (1-based), its count}.
+const SCRIPT: &str = r#"
+local counts = {}
+for i, key in ipairs(KEYS) do
+  local n = tonumber(redis.call('GET', key) or '0')
+  if n >= tonumber(ARGV[2 * i - 1]) then
+    return {0, i, n}
+  end
+  counts[i] = n
+end
+local best, best_left = 0, -1
+for i, key in ipairs(KEYS) do
+  local n = redis.call('INCR', key)
+  if n == 1 then redis.call('PEXPIRE', key, ARGV[2 * i]) end
+  local left = tonumber(ARGV[2 * i - 1]) - n
+  if best_left < 0 or left < best_left then best, best_left = i, left end
+end
+return {1, best, best_left}
+"#;
+
+/// Cluster-wide counters in Redis. When Redis cannot be reached, calls are counted locally
+/// (per node) and Redis is tried again after [`RETRY_AFTER`]; the degradation is logged once
+/// per outage and counted.
+#[derive(Clone)]
+pub struct RedisCounters {
+    manager: redis::aio::ConnectionManager,
+    script: Arc<redis::Script>,
+    prefix: String,
+    /// When Redis failed last (None: healthy).
+    down_since: Arc<Mutex<Option<Instant>>>,
+    /// Calls decided locally because Redis was down.
+    pub fallbacks: Arc<AtomicU64>,
+    /// Redis errors seen.
+    pub errors: Arc<AtomicU64>,
+    degraded: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for RedisCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisCounters")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long after a Redis failure calls stay on local counters before Redis is tried again.
+pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Longest wait for Redis on a call before deciding locally.
+pub const REDIS_TIMEOUT: Duration = Duration::from_millis(200);
+
+impl RedisCounters {
+    /// Connects to `url`; keys start with `prefix`.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, String> {
+        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(2))
+            .set_response_timeout(Duration::from_secs(1))
+            .set_number_of_retries(1);
+        let manager = redis::aio::ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            manager,
+            script: Arc::new(redis::Script::new(SCRIPT)),
+            prefix: prefix.to_string(),
+            down_since: Arc::default(),
+            fallbacks: Arc::default(),
+            errors: Arc::default(),
+            degraded: Arc::default(),
+        })
+    }
+
+    /// Whether calls are currently decided locally.
+    pub fn degraded(&self) -> bool {
+        self.degraded.load(Ordering::Relaxed)
+    }
+
+    /// Checks and counts in Redis; `None` when Redis is unavailable (the caller falls back).
+    pub async fn check(&self, limits: &[Limit], now_ms: u64) -> Option<Verdict> {
+        if let Some(since) = *self.down_since.lock().unwrap_or_else(|e| e.into_inner()) {
+            if since.elapsed() < RETRY_AFTER {
+                self.fallbacks.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+        }
+        let mut inv = self.script.prepare_invoke();
+        let mut resets = Vec::with_capacity(limits.len());
+        for l in limits {
+            let w = l.window_ms.max(1);
+            let window = now_ms / w;
+            inv.key(format!("{}{}:{window}", self.prefix, l.key));
+            inv.arg(l.limit).arg(w * 2);
+            resets.push(((window + 1) * w - now_ms).div_ceil(1000));
+        }
+        let mut conn = self.manager.clone();
+        let result: Result<Result<(i64, i64, i64), _>, _> =
+            tokio::time::timeout(REDIS_TIMEOUT, inv.invoke_async(&mut conn)).await;
+        match result {
+            Ok(Ok((allowed, index, n))) => {
+                if self.degraded.swap(false, Ordering::Relaxed) {
+                    tracing::warn!("Redis is back: rate limits are cluster-wide again");
+                }
+                *self.down_since.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                let i = (index.max(1) - 1) as usize;
+                let l = limits.get(i)?;
+                Some(if allowed == 1 {
+                    Verdict {
+                        allowed: true,
+                        limit: l.limit,
+                        remaining: n.max(0) as u64,
+                        reset_secs: resets[i],
+                    }
+                } else {
+                    Verdict {
+                        allowed: false,
+                        limit: l.limit,
+                        remaining: 0,
+                        reset_secs: resets[i],
+                    }
+                })
+            }
+            Ok(Err(e)) => self.failed(&e.to_string()),
+            Err(_) => self.failed("timed out"),
+        }
+    }
+
+    fn failed(&self, why: &str) -> Option<Verdict> {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        self.fallbacks.fetch_add(1, Ordering::Relaxed);
+        *self.down_since.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        if !self.degraded.swap(true, Ordering::Relaxed) {
+            tracing::error!(error = %why, "Redis unavailable: rate limits fall back to per-node counters");
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lim(key: &str, limit: u64, window_ms: u64) -> Limit {
+        Limit {
+            key: key.into(),
+            limit,
+            window_ms,
+        }
+    }
+
+    #[test]
+    fn a_window_admits_exactly_the_limit_then_rolls_over() {
+        let c = LocalCounters::default();
+        let l = [lim("api", 3, 1000)];
+        let results: Vec<bool> = (0..5).map(|_| c.check(&l, 10_500).allowed).collect();
+        assert_eq!(results, [true, true, true, false, false]);
+        let v = c.check(&l, 10_999);
+        assert_eq!((v.allowed, v.reset_secs), (false, 1));
+        let next = c.check(&l, 11_000);
+        assert_eq!((next.allowed, next.remaining, next.limit), (true, 2, 3));
+    }
+
+    #[test]
+    fn a_refusal_by_one_limit_takes_nothing_from_the_others() {
+        let c = LocalCounters::default();
+        assert!(
+            c.check(&[lim("api", 10, 60_000), lim("ip:a", 1, 60_000)], 0)
+                .allowed
+        );
+        assert!(
+            !c.check(&[lim("api", 10, 60_000), lim("ip:a", 1, 60_000)], 0)
+                .allowed
+        );
+        // The API counter holds 1, not 2: nine more calls from other IPs pass.
+        for i in 0..9 {
+            assert!(
+                c.check(
+                    &[lim("api", 10, 60_000), lim(&format!("ip:{i}"), 1, 60_000)],
+                    0
+                )
+                .allowed,
+                "{i}"
+            );
+        }
+        assert!(
+            !c.check(&[lim("api", 10, 60_000), lim("ip:z", 1, 60_000)], 0)
+                .allowed
+        );
+    }
+
+    #[test]
+    fn the_tightest_limit_is_reported() {
+        let c = LocalCounters::default();
+        let v = c.check(&[lim("api", 100, 60_000), lim("app", 5, 1000)], 0);
+        assert_eq!((v.limit, v.remaining, v.reset_secs), (5, 4, 1));
+    }
+
+    #[test]
+    fn concurrent_callers_get_exactly_the_limit() {
+        let c = Arc::new(LocalCounters::default());
+        let passed = Arc::new(AtomicU64::new(0));
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let (c, passed) = (c.clone(), passed.clone());
+                std::thread::spawn(move || {
+                    for i in 0..1000 {
+                        let l = [
+                            lim("api", 500, 60_000),
+                            lim(&format!("ip:{}", (t * 1000 + i) % 7), 10_000, 60_000),
+                        ];
+                        if c.check(&l, 5).allowed {
+                            passed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(passed.load(Ordering::Relaxed), 500);
+    }
+}
