@@ -241,8 +241,14 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A server whose settings `adjust` changes first (`redis_url`, say).
+    pub async fn start_with(adjust: impl FnOnce(&mut ServeArgs)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let args = serve_args(dir.path());
+        let mut args = serve_args(dir.path());
+        adjust(&mut args);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
@@ -286,8 +292,17 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `bin serve` with data in `dir` on free ports and waits until it listens.
     pub fn spawn(bin: &Path, dir: &Path) -> Self {
+        Self::spawn_with_env(bin, dir, &[])
+    }
+
+    /// [`ServerProcess::spawn`] with extra environment variables.
+    pub fn spawn_with_env(bin: &Path, dir: &Path, env: &[(&str, &str)]) -> Self {
         use std::io::{BufRead, BufReader};
-        let mut child = std::process::Command::new(bin)
+        let mut cmd = std::process::Command::new(bin);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
             .arg("serve")
             .env("APIGW_DATA_DIR", dir)
             .env("APIGW_ADMIN_ADDR", "127.0.0.1:0")
@@ -581,5 +596,77 @@ where
             return None;
         }
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// The Redis every test may use (`APIGW_TEST_REDIS_URL`, default the local one). Tests keep to
+/// their own keys (plug-in ids are random).
+pub fn redis_url() -> String {
+    std::env::var("APIGW_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
+}
+
+/// A private `redis-server` on a free port, for tests that stop and restart Redis.
+#[derive(Debug)]
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl RedisServer {
+    /// Starts one on a free port.
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut r = Self { port, child: None };
+        r.restart();
+        r
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Starts it (again) on its port and waits until it answers.
+    pub fn restart(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (scripts/test.sh installs it)");
+        self.child = Some(child);
+        let start = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "redis-server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Kills it (SIGKILL): Redis is gone.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
