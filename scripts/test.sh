@@ -23,6 +23,22 @@ command -v sqlite3 >/dev/null || {
   apt-get update -qq && apt-get install -y -qq sqlite3 >/dev/null || fail "could not install sqlite3"
 }
 
+# Redis: use the one that answers on 127.0.0.1:6379, else start a local one.
+command -v redis-server >/dev/null || {
+  command -v apt-get >/dev/null || fail "redis-server is needed by the tests"
+  step "installing redis-server"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null \
+    || fail "could not install redis-server"
+}
+if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
+  step "starting a local Redis on 127.0.0.1:6379"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --logfile /tmp/apigw-test-redis.log || fail "could not start redis-server"
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null && break; sleep 0.1; done
+fi
+(exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null || fail "Redis does not answer on 127.0.0.1:6379"
+export APIGW_TEST_REDIS_URL=${APIGW_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}
+
 step "format and lints"
 cargo fmt --all -- --check || fail "cargo fmt --check failed: run cargo fmt --all"
 cargo clippy --workspace --all-targets --locked -- -D warnings
