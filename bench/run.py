@@ -8,6 +8,9 @@ over several rounds:
   nginx+headers   the same with add_header equivalents of the cors + set_resp_headers plug-ins
   apigw           wrk -> apigw (one worker thread), an API with no plug-ins -> backend
   apigw+plugins   the same API shape with cors + set_resp_headers bound
+  nginx+limit     nginx with limit_req far above the load
+  apigw+limit     apigw with a rate_limit plug-in far above the load (local counters)
+  apigw+redis     the same with cluster-wide counters in Redis (a second apigw process)
 For each run it reads the CPU time the proxy processes spent (/proc/PID/stat) and divides by
 the requests served: the steadier figure on a shared machine. Prints the medians and the
 ratios apigw / nginx.
@@ -28,7 +31,8 @@ import tempfile
 import time
 import urllib.request
 
-BACKEND, NGINX, NGINX_H, APIGW, ADMIN = 18081, 18082, 18083, 18090, 18190
+BACKEND, NGINX, NGINX_H, NGINX_L, APIGW, ADMIN = 18081, 18082, 18083, 18084, 18090, 18190
+APIGW_R, ADMIN_R = 18091, 18191
 CLK = os.sysconf("SC_CLK_TCK")
 
 NGINX_MAIN = """
@@ -73,6 +77,11 @@ PLUGIN_HEADERS = """
       add_header Vary Origin always;
       add_header X-Demo sss always;
 """
+
+
+# nginx's request limiting, far above the load (the same work as a rate_limit plug-in).
+LIMIT_ZONE = "limit_req_zone $server_name zone=all:1m rate=100000000r/s;"
+LIMIT_REQ = "limit_req zone=all burst=1000000 nodelay;"
 
 
 def nginx(tmp, name, body):
@@ -122,36 +131,40 @@ def wait_port(port, timeout=20):
     sys.exit(f"nothing listens on {port}")
 
 
-def admin(method, path, token, base, body=None):
-    req = urllib.request.Request(f"http://127.0.0.1:{ADMIN}{base}{path}", method=method,
+def admin(method, path, token, base, body=None, port=ADMIN):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{base}{path}", method=method,
                                  data=json.dumps(body).encode() if body is not None else None,
                                  headers={"X-Auth-Token": token, "Content-Type": "application/json"})
     with urllib.request.urlopen(req) as r:
         return json.loads(r.read() or b"null")
 
 
-def setup_apigw(data_dir):
+def setup_apigw(data_dir, port=ADMIN):
     c = json.load(open(os.path.join(data_dir, "credentials.json")))
     base = f"/v2/{c['project_id']}/apigw/instances/{c['instance_id']}"
     t = c["token"]
-    group = admin("GET", "/api-groups?name=DEFAULT&precise_search=name", t, base)["groups"][0]["id"]
+
+    def call(method, path, body=None):
+        return admin(method, path, t, base, body, port)
+
+    group = call("GET", "/api-groups?name=DEFAULT&precise_search=name")["groups"][0]["id"]
     ids = {}
-    for name, uri in [("plain_api", "/plain"), ("plugin_api", "/plugins")]:
-        api = admin("POST", "/apis", t, base, {
+    for name, uri in [("plain_api", "/plain"), ("plugin_api", "/plugins"), ("limited_api", "/limited")]:
+        api = call("POST", "/apis", {
             "name": name, "type": 1, "req_protocol": "HTTP", "req_method": "GET", "req_uri": uri,
             "auth_type": "NONE", "backend_type": "HTTP", "group_id": group,
             "backend_api": {"url_domain": f"127.0.0.1:{BACKEND}", "req_protocol": "HTTP",
                             "req_method": "GET", "req_uri": "/", "timeout": 5000}})
-        admin("POST", "/apis/action", t, base, {"action": "online", "env_id": "DEFAULT_ENVIRONMENT_RELEASE_ID", "api_id": api["id"]})
+        call("POST", "/apis/action", {"action": "online", "env_id": "DEFAULT_ENVIRONMENT_RELEASE_ID", "api_id": api["id"]})
         ids[name] = api["id"]
-    for ptype, content in [
-        ("cors", {"allow_origin": "*", "allow_credentials": True, "expose_headers": "X-Request-Id,X-Apig-Latency"}),
-        ("set_resp_headers", {"response_headers": [{"name": "x-demo", "value": "sss", "action": "append"}]}),
+    for ptype, content, api in [
+        ("cors", {"allow_origin": "*", "allow_credentials": True, "expose_headers": "X-Request-Id,X-Apig-Latency"}, "plugin_api"),
+        ("set_resp_headers", {"response_headers": [{"name": "x-demo", "value": "sss", "action": "append"}]}, "plugin_api"),
+        ("rate_limit", {"api_limit": 1000000000, "default_time_unit": "day"}, "limited_api"),
     ]:
-        p = admin("POST", "/plugins", t, base, {"plugin_name": f"bench {ptype}", "plugin_type": ptype,
-                                               "plugin_scope": "global", "plugin_content": json.dumps(content)})
-        admin("POST", f"/plugins/{p['plugin_id']}/attach", t, base,
-              {"env_id": "DEFAULT_ENVIRONMENT_RELEASE_ID", "api_ids": [ids["plugin_api"]]})
+        p = call("POST", "/plugins", {"plugin_name": f"bench {ptype}", "plugin_type": ptype,
+                                      "plugin_scope": "global", "plugin_content": json.dumps(content)})
+        call("POST", f"/plugins/{p['plugin_id']}/attach", {"env_id": "DEFAULT_ENVIRONMENT_RELEASE_ID", "api_ids": [ids[api]]})
 
 
 LAT_RE = re.compile(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", re.M)
@@ -177,6 +190,7 @@ def main():
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--apigw", default="target/release/apigw")
+    ap.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     args = ap.parse_args()
     for tool in ("nginx", "wrk"):
         if not shutil.which(tool):
@@ -187,21 +201,31 @@ def main():
         procs.append(nginx(tmp, "backend", BACKEND_BODY.format(port=BACKEND)))
         proxy = nginx(tmp, "proxy", PROXY_BODY.format(backend=BACKEND, port=NGINX, extra=""))
         proxy_h = nginx(tmp, "proxyh", PROXY_BODY.format(backend=BACKEND, port=NGINX_H, extra=PLUGIN_HEADERS))
-        procs += [proxy, proxy_h]
+        proxy_l = nginx(tmp, "proxyl", LIMIT_ZONE + PROXY_BODY.format(backend=BACKEND, port=NGINX_L, extra=LIMIT_REQ))
+        procs += [proxy, proxy_h, proxy_l]
         data = os.path.join(tmp, "apigw-data")
         env = dict(os.environ, APIGW_DATA_DIR=data, APIGW_ADMIN_ADDR=f"127.0.0.1:{ADMIN}",
                    APIGW_GATEWAY_ADDR=f"127.0.0.1:{APIGW}", APIGW_WORKER_THREADS="1", RUST_LOG="warn")
         gw = subprocess.Popen([args.apigw, "serve"], env=env, stdout=subprocess.DEVNULL)
         procs.append(gw)
-        for port in (BACKEND, NGINX, NGINX_H, APIGW, ADMIN):
+        data_r = os.path.join(tmp, "apigw-data-redis")
+        env_r = dict(env, APIGW_DATA_DIR=data_r, APIGW_ADMIN_ADDR=f"127.0.0.1:{ADMIN_R}",
+                     APIGW_GATEWAY_ADDR=f"127.0.0.1:{APIGW_R}", APIGW_REDIS_URL=args.redis)
+        gw_r = subprocess.Popen([args.apigw, "serve"], env=env_r, stdout=subprocess.DEVNULL)
+        procs.append(gw_r)
+        for port in (BACKEND, NGINX, NGINX_H, NGINX_L, APIGW, ADMIN, APIGW_R, ADMIN_R):
             wait_port(port)
         setup_apigw(data)
+        setup_apigw(data_r, ADMIN_R)
         systems = {
             "direct": (f"http://127.0.0.1:{BACKEND}/", procs[0].pid),
             "nginx": (f"http://127.0.0.1:{NGINX}/", proxy.pid),
             "nginx+headers": (f"http://127.0.0.1:{NGINX_H}/", proxy_h.pid),
             "apigw": (f"http://127.0.0.1:{APIGW}/plain", gw.pid),
             "apigw+plugins": (f"http://127.0.0.1:{APIGW}/plugins", gw.pid),
+            "nginx+limit": (f"http://127.0.0.1:{NGINX_L}/", proxy_l.pid),
+            "apigw+limit": (f"http://127.0.0.1:{APIGW}/limited", gw.pid),
+            "apigw+redis": (f"http://127.0.0.1:{APIGW_R}/limited", gw_r.pid),
         }
         # A short warm-up of each (connection pools, caches).
         for url, _ in systems.values():
@@ -221,8 +245,10 @@ def main():
         for name, (rps, p99, cpu) in med.items():
             print(f"{name:<14} {rps:>10.0f} {p99:>8.2f} {cpu:>11.2f}")
         print("\nratios (apigw / nginx; CPU and p99: lower is better, req/s: higher is better)")
-        for a, b in [("apigw", "nginx"), ("apigw+plugins", "nginx+headers")]:
+        for a, b in [("apigw", "nginx"), ("apigw+plugins", "nginx+headers"), ("apigw+limit", "nginx+limit")]:
             print(f"{a:<14} / {b:<14} CPU/req {med[a][2] / med[b][2]:.2f}  p99 {med[a][1] / med[b][1]:.2f}  req/s {med[a][0] / med[b][0]:.2f}")
+        print(f"rate_limit cost: apigw+limit / apigw req/s {med['apigw+limit'][0] / med['apigw'][0]:.3f}, "
+              f"Redis counters: apigw+redis / apigw req/s {med['apigw+redis'][0] / med['apigw'][0]:.3f}")
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
