@@ -417,3 +417,324 @@ impl ContentModel for Config {
         errs.0
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Runtime (docs/breaker.md)
+
+use crate::chain::RequestCtx;
+use crate::counters::Clock;
+use apigw_model::expr::Expr;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+/// Probe calls let through at once while half-open.
+pub const HALF_OPEN_PROBES: u32 = 1;
+
+/// When a call counts as unhealthy, and when that opens the breaker.
+#[derive(Debug)]
+struct Spec {
+    /// `timeout`: the backend did not answer (timed out or could not be reached).
+    on_timeout: bool,
+    /// `condition`: this holds over `$context.statusCode` / `$context.backendResponseTime`.
+    unhealthy: Option<Expr>,
+    mode: Mode,
+    window_ms: u64,
+    open_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    Counter { threshold: u32 },
+    Percentage { min_calls: u32, percent: u32 },
+}
+
+impl Spec {
+    fn new(c: &Condition, params: &[Parameter]) -> Self {
+        let known = |p: &str| CONDITION_VARS.contains(&p) || params.iter().any(|q| q.name == p);
+        let unhealthy = (c.breaker_type == BreakerType::Condition)
+            .then(|| Expr::parse(&c.unhealthy_condition, &known).ok())
+            .flatten();
+        let mode = match c.breaker_mode {
+            BreakerMode::Counter => Mode::Counter { threshold: c.unhealthy_threshold.unwrap_or(1).max(1) as u32 },
+            BreakerMode::Percentage => Mode::Percentage {
+                min_calls: c.min_call_threshold.unwrap_or(1).max(1) as u32,
+                percent: c.unhealthy_percentage.unwrap_or(100).clamp(1, 100) as u32,
+            },
+        };
+        Self {
+            on_timeout: c.breaker_type == BreakerType::Timeout,
+            unhealthy,
+            mode,
+            window_ms: c.time_window.max(1) as u64 * 1000,
+            open_ms: c.open_breaker_time.max(1) as u64 * 1000,
+        }
+    }
+}
+
+/// What serves calls while a breaker is open.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// No downgrade configured: 503.
+    Unavailable,
+    /// A fixed response.
+    Mock { status: u16, body: String, headers: Vec<(String, String)> },
+    /// Another HTTP backend.
+    Http { https: bool, address: String, method: Option<String>, path: String, timeout_ms: u64 },
+    /// The API's own backend, with extra request headers.
+    Passthrough { headers: Vec<(String, String)> },
+}
+
+fn action(d: Option<&Downgrade>) -> Action {
+    let Some(d) = d else { return Action::Unavailable };
+    let pairs = |h: &[HeaderPair]| h.iter().map(|p| (p.name.clone(), p.value.clone())).collect();
+    match d.downgrade_type {
+        DowngradeType::Mock => {
+            let m = d.mock_info.as_ref();
+            Action::Mock {
+                status: m.map(|m| m.status_code as u16).unwrap_or(200),
+                body: m.map(|m| m.result_content.clone()).unwrap_or_default(),
+                headers: m.map(|m| pairs(&m.headers)).unwrap_or_default(),
+            }
+        }
+        DowngradeType::Http => match &d.http_info {
+            Some(h) => Action::Http {
+                https: h.scheme == "HTTPS",
+                address: h.address.clone(),
+                method: (h.method != "ANY").then(|| h.method.clone()),
+                path: h.path.clone(),
+                timeout_ms: h.timeout.max(1) as u64,
+            },
+            None => Action::Unavailable,
+        },
+        DowngradeType::Passthrough => Action::Passthrough { headers: pairs(&d.passthrough_infos) },
+        DowngradeType::HttpVpc | DowngradeType::Function => Action::Unavailable,
+    }
+}
+
+/// The state of one breaker.
+#[derive(Debug, Clone)]
+enum State {
+    /// Counting. Counter mode keeps the times of recent unhealthy calls; percentage mode the
+    /// current fixed window's totals.
+    Closed { unhealthy_at: VecDeque<u64>, window: u64, calls: u32, unhealthy: u32 },
+    Open { until: u64 },
+    HalfOpen { probes: u32 },
+}
+
+impl State {
+    fn closed() -> Self {
+        State::Closed { unhealthy_at: VecDeque::new(), window: 0, calls: 0, unhealthy: 0 }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            State::Closed { .. } => "closed",
+            State::Open { .. } => "open",
+            State::HalfOpen { .. } => "half_open",
+        }
+    }
+}
+
+/// A running breaker plug-in: the default condition, the rules, and one state per scope key
+/// (per API under `basic`, one under `share`) and rule.
+pub struct Breaker {
+    plugin_id: String,
+    share: bool,
+    default: (Arc<Spec>, Action),
+    rules: Vec<(String, Expr, Arc<Spec>, Action)>,
+    parameters: Vec<Parameter>,
+    states: Mutex<HashMap<String, State>>,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Breaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Breaker").field("plugin_id", &self.plugin_id).field("rules", &self.rules.len()).finish_non_exhaustive()
+    }
+}
+
+/// The admission of one call, to be reported back with [`Breaker::record`].
+#[derive(Debug, Clone)]
+pub struct Ticket {
+    key: String,
+    /// The API and rule, for logs and metrics.
+    api_id: String,
+    rule: String,
+    spec: Arc<Spec>,
+    probe: bool,
+    /// `Some` when the breaker is open for this call: what to do instead of the backend.
+    pub open: Option<Action>,
+}
+
+/// Transitions and current states of every breaker, for `/metrics`.
+static METRICS: Mutex<BTreeMap<(String, String, String), (u64, &'static str)>> = Mutex::new(BTreeMap::new());
+
+fn note(api: &str, rule: &str, plugin: &str, from: &'static str, to: &'static str) {
+    tracing::warn!(api_id = %api, rule = %rule, plugin_id = %plugin, from, to, "circuit breaker state change");
+    let mut m = METRICS.lock().unwrap_or_else(|e| e.into_inner());
+    let e = m.entry((api.to_string(), rule.to_string(), plugin.to_string())).or_insert((0, "closed"));
+    e.0 += 1;
+    e.1 = to;
+}
+
+/// Renders breaker metrics in Prometheus' text format.
+pub fn render_metrics(out: &mut String) {
+    use std::fmt::Write;
+    let m = METRICS.lock().unwrap_or_else(|e| e.into_inner());
+    out.push_str("# TYPE apigw_breaker_transitions_total counter\n");
+    for ((api, rule, plugin), (n, _)) in m.iter() {
+        let _ = writeln!(out, "apigw_breaker_transitions_total{{api_id=\"{api}\",rule=\"{rule}\",plugin_id=\"{plugin}\"}} {n}");
+    }
+    out.push_str("# TYPE apigw_breaker_open gauge\n");
+    for ((api, rule, plugin), (_, state)) in m.iter() {
+        let open = u8::from(*state != "closed");
+        let _ = writeln!(out, "apigw_breaker_open{{api_id=\"{api}\",rule=\"{rule}\",plugin_id=\"{plugin}\",state=\"{state}\"}} {open}");
+    }
+}
+
+impl Breaker {
+    /// Builds the plug-in from validated content.
+    pub fn new(c: &Config, plugin_id: &str, clock: Clock) -> Self {
+        let params = &c.downgrade_parameters;
+        let default_spec = Arc::new(Spec::new(&c.breaker_condition, params));
+        let default_action = action(c.downgrade_default.as_ref());
+        let known = |p: &str| params.iter().any(|q| q.name == p) || crate::common::CONTEXT_VARS.contains(&p);
+        let rules = c
+            .downgrade_rules
+            .iter()
+            .filter_map(|r| {
+                let expr = Expr::parse(&r.match_regex, &known).ok()?;
+                let spec = r.breaker_condition.as_ref().map(|c| Arc::new(Spec::new(c, params))).unwrap_or(default_spec.clone());
+                let act = match &r.downgrade_backend {
+                    Some(d) => action(Some(d)),
+                    None => default_action.clone(),
+                };
+                Some((r.rule_name.clone(), expr, spec, act))
+            })
+            .collect();
+        Self {
+            plugin_id: plugin_id.to_string(),
+            share: c.scope == Scope::Share,
+            default: (default_spec, default_action),
+            rules,
+            parameters: params.clone(),
+            states: Mutex::new(HashMap::new()),
+            clock,
+        }
+    }
+
+    fn param(&self, name: &str, req: &http::request::Parts, ctx: &RequestCtx) -> Option<String> {
+        crate::common::param_value(&self.parameters, name, req, ctx)
+    }
+
+    /// Admits a call: which breaker it belongs to (the first matching rule's, else the
+    /// default), and whether that breaker lets it through.
+    pub fn admit(&self, req: &http::request::Parts, ctx: &RequestCtx) -> Ticket {
+        let rule = self.rules.iter().find(|(_, expr, _, _)| expr.eval(&mut |p| self.param(p, req, ctx)));
+        let (rule_name, spec, act) = match rule {
+            Some((name, _, spec, act)) => (name.as_str(), spec.clone(), act),
+            None => ("", self.default.0.clone(), &self.default.1),
+        };
+        let api = if self.share { "*" } else { &*ctx.api_id };
+        let key = format!("{api}/{rule_name}");
+        let now = (self.clock)();
+        let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        let state = states.entry(key.clone()).or_insert_with(State::closed);
+        let mut probe = false;
+        let open = match state {
+            State::Closed { .. } => false,
+            State::Open { until } if now >= *until => {
+                *state = State::HalfOpen { probes: 1 };
+                note(api, rule_name, &self.plugin_id, "open", "half_open");
+                probe = true;
+                false
+            }
+            State::Open { .. } => true,
+            State::HalfOpen { probes } if *probes < HALF_OPEN_PROBES => {
+                *probes += 1;
+                probe = true;
+                false
+            }
+            State::HalfOpen { .. } => true,
+        };
+        Ticket {
+            key,
+            api_id: api.to_string(),
+            rule: rule_name.to_string(),
+            spec,
+            probe,
+            open: open.then(|| act.clone()),
+        }
+    }
+
+    /// Whether a finished backend call was unhealthy: `timed_out` when the backend did not
+    /// answer (timeout or unreachable); else the status and latency decide.
+    pub fn unhealthy(ticket: &Ticket, timed_out: bool, status: u16, latency_ms: u64) -> bool {
+        if ticket.spec.on_timeout {
+            return timed_out;
+        }
+        match &ticket.spec.unhealthy {
+            None => timed_out,
+            Some(expr) => {
+                timed_out
+                    || expr.eval(&mut |p| match p {
+                        "$context.statusCode" => Some(status.to_string()),
+                        "$context.backendResponseTime" => Some(latency_ms.to_string()),
+                        _ => None,
+                    })
+            }
+        }
+    }
+
+    /// Reports how an admitted call went.
+    pub fn record(&self, ticket: &Ticket, unhealthy: bool) {
+        if ticket.open.is_some() {
+            return;
+        }
+        let now = (self.clock)();
+        let spec = &ticket.spec;
+        let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        let state = states.entry(ticket.key.clone()).or_insert_with(State::closed);
+        let from = state.name();
+        match state {
+            State::HalfOpen { .. } if ticket.probe => {
+                *state = if unhealthy { State::Open { until: now + spec.open_ms } } else { State::closed() };
+            }
+            State::Closed { unhealthy_at, window, calls, unhealthy: bad } => match spec.mode {
+                Mode::Counter { threshold } => {
+                    if unhealthy {
+                        unhealthy_at.push_back(now);
+                        while unhealthy_at.front().is_some_and(|t| now.saturating_sub(*t) >= spec.window_ms) {
+                            unhealthy_at.pop_front();
+                        }
+                        if unhealthy_at.len() as u32 >= threshold {
+                            *state = State::Open { until: now + spec.open_ms };
+                        }
+                    }
+                }
+                Mode::Percentage { min_calls, percent } => {
+                    let w = now / spec.window_ms;
+                    if w != *window {
+                        // The window ended: judge it, then start counting the new one.
+                        let trip = *calls >= min_calls && *bad * 100 >= percent * *calls;
+                        if trip {
+                            *state = State::Open { until: now + spec.open_ms };
+                        } else {
+                            *window = w;
+                            *calls = 1;
+                            *bad = u32::from(unhealthy);
+                        }
+                    } else {
+                        *calls += 1;
+                        *bad += u32::from(unhealthy);
+                    }
+                }
+            },
+            _ => {}
+        }
+        let to = state.name();
+        if from != to {
+            note(&ticket.api_id, &ticket.rule, &self.plugin_id, from, to);
+        }
+    }
+}

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::counters::{Clock, RedisCounters, Verdict};
-use crate::{cors, rate_limit, set_resp_headers};
+use crate::{breaker, cors, rate_limit, set_resp_headers};
 
 /// What a request phase decided.
 #[derive(Debug)]
@@ -120,6 +120,7 @@ pub enum Instance {
     Cors(cors::Cors),
     SetRespHeaders(set_resp_headers::SetRespHeaders),
     RateLimit(rate_limit::RateLimit),
+    Breaker(breaker::Breaker),
     /// A plug-in type whose data-plane behaviour is not built yet: bound and listed, not
     /// enforced (rate_limit, breaker, third_auth, kafka_log until their issues land).
     NotEnforced(apigw_model::PluginType),
@@ -134,6 +135,8 @@ pub struct Chain {
     pub set_resp_headers: Option<Arc<Instance>>,
     /// The rate_limit plug-in, if bound.
     pub rate_limit: Option<Arc<Instance>>,
+    /// The breaker plug-in, if bound.
+    pub breaker: Option<Arc<Instance>>,
     /// Every bound instance (for metrics and later phases).
     pub all: Vec<Arc<Instance>>,
 }
@@ -145,6 +148,7 @@ impl Chain {
             Instance::Cors(_) => self.cors = Some(inst.clone()),
             Instance::SetRespHeaders(_) => self.set_resp_headers = Some(inst.clone()),
             Instance::RateLimit(_) => self.rate_limit = Some(inst.clone()),
+            Instance::Breaker(_) => self.breaker = Some(inst.clone()),
             Instance::NotEnforced(_) => {}
         }
         self.all.push(inst);
@@ -169,6 +173,22 @@ impl Chain {
         match self.rate_limit.as_deref() {
             Some(Instance::RateLimit(r)) => r.check(req, ctx).await,
             _ => None,
+        }
+    }
+
+    /// The breaker phase, before the backend: `Some` ticket when a breaker is bound; its
+    /// `open` says what to do instead of calling the backend.
+    pub fn breaker_admit(&self, req: &http::request::Parts, ctx: &RequestCtx) -> Option<breaker::Ticket> {
+        match self.breaker.as_deref() {
+            Some(Instance::Breaker(b)) => Some(b.admit(req, ctx)),
+            _ => None,
+        }
+    }
+
+    /// Reports the backend's outcome to the breaker: `timed_out` when it did not answer.
+    pub fn breaker_record(&self, ticket: &breaker::Ticket, timed_out: bool, status: u16, latency_ms: u64) {
+        if let Some(Instance::Breaker(b)) = self.breaker.as_deref() {
+            b.record(ticket, breaker::Breaker::unhealthy(ticket, timed_out, status, latency_ms));
         }
     }
 

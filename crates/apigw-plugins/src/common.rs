@@ -201,3 +201,33 @@ mod tests {
         }
     }
 }
+
+/// The value of parameter `name` on a request: a declared parameter (path, method, header,
+/// query or system parameter), else a `$context` variable.
+pub fn param_value(
+    parameters: &[Parameter],
+    name: &str,
+    req: &http::request::Parts,
+    ctx: &crate::chain::RequestCtx,
+) -> Option<String> {
+    let Some(p) = parameters.iter().find(|p| p.name == name) else {
+        return ctx.context_var(name);
+    };
+    match p.param_type {
+        ParamType::Path => Some(req.uri.path().to_string()),
+        ParamType::Method => Some(req.method.to_string()),
+        ParamType::Header => req.headers.get(p.value.as_str()).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        ParamType::Query => req.uri.query().and_then(|q| {
+            q.split('&').find_map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                (k == p.value).then(|| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned())
+            })
+        }),
+        ParamType::System => match p.value.as_str() {
+            "reqPath" => Some(req.uri.path().to_string()),
+            "reqMethod" => Some(req.method.to_string()),
+            "serverName" | "host" => req.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string),
+            other => ctx.context_var(&format!("$context.{other}")),
+        },
+    }
+}

@@ -7,7 +7,7 @@
 //! ```
 
 use crate::common::{
-    check_expr, null_default, validate_parameters, ParamType, Parameter, Scope, TimeUnit,
+    check_expr, null_default, validate_parameters, Parameter, Scope, TimeUnit,
 };
 use crate::registry::{max_items, ContentModel};
 use apigw_model::field::Errors;
@@ -300,39 +300,8 @@ impl RateLimit {
         }
     }
 
-    /// The value of a declared parameter on this request.
     fn param(&self, name: &str, req: &http::request::Parts, ctx: &RequestCtx) -> Option<String> {
-        let Some(p) = self.parameters.iter().find(|p| p.name == name) else {
-            return ctx.context_var(name);
-        };
-        match p.param_type {
-            ParamType::Path => Some(req.uri.path().to_string()),
-            ParamType::Method => Some(req.method.to_string()),
-            ParamType::Header => req
-                .headers
-                .get(p.value.as_str())
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
-            ParamType::Query => req.uri.query().and_then(|q| {
-                q.split('&').find_map(|pair| {
-                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    (k == p.value).then(|| {
-                        percent_encoding::percent_decode_str(v)
-                            .decode_utf8_lossy()
-                            .into_owned()
-                    })
-                })
-            }),
-            ParamType::System => match p.value.as_str() {
-                "reqPath" => Some(req.uri.path().to_string()),
-                "reqMethod" => Some(req.method.to_string()),
-                "serverName" | "host" => req
-                    .headers
-                    .get(http::header::HOST)
-                    .and_then(|h| h.to_str().ok())
-                    .map(str::to_string),
-                other => ctx.context_var(&format!("$context.{other}")),
-            },
-        }
+        crate::common::param_value(&self.parameters, name, req, ctx)
     }
 
     /// The counters this call counts in.

@@ -144,6 +144,7 @@ pub fn build(
                 ctx.clock.clone(),
             ))
         }
+        PluginType::Breaker => Instance::Breaker(breaker::Breaker::new(&parse(canonical)?, plugin_id, ctx.clock.clone())),
         other => Instance::NotEnforced(other),
     })
 }

@@ -33,6 +33,8 @@ pub enum GatewayError {
     AppNotAuthorized,
     /// A rate_limit plug-in refused the call.
     Throttled,
+    /// A breaker is open and no downgrade is configured.
+    BreakerOpen,
 }
 
 /// Largest request body (APIG's limit).
@@ -70,6 +72,11 @@ impl GatewayError {
                 StatusCode::FORBIDDEN,
                 "APIG.0304",
                 "The app is not authorized to access the API",
+            ),
+            BreakerOpen => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "APIG.0202",
+                "Backend unavailable: the circuit breaker is open",
             ),
             Throttled => (
                 StatusCode::TOO_MANY_REQUESTS,

@@ -32,16 +32,12 @@ pub enum Decision {
     BadRequest = 5,
     /// Refused by rate_limit.
     Throttled = 6,
+    /// Answered by a breaker's downgrade (or 503) while it is open.
+    Downgraded = 7,
 }
 
-const DECISIONS: [&str; 7] = [
-    "proxied",
-    "mocked",
-    "preflight",
-    "auth_rejected",
-    "backend_error",
-    "bad_request",
-    "throttled",
+const DECISIONS: [&str; 8] = [
+    "proxied", "mocked", "preflight", "auth_rejected", "backend_error", "bad_request", "throttled", "downgraded",
 ];
 
 /// Counters of one API.
@@ -168,6 +164,7 @@ impl Registry {
                 u8::from(r.degraded()),
             );
         }
+        apigw_plugins::breaker::render_metrics(&mut out);
         let now = apigw_model::time::now_millis() as u64;
         let last = self.last_reload_ms.load(Relaxed);
         let _ = write!(

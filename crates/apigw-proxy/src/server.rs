@@ -4,8 +4,9 @@
 use crate::auth::{self, Caller};
 use crate::error::{GatewayError, ResponseBody, MAX_BODY_BYTES};
 use crate::metrics::{Decision, Registry};
-use crate::snapshot::{AuthType, Backend, Route, Snapshot};
+use crate::snapshot::{AuthType, Backend, HttpBackend, PathPart, Route, Snapshot};
 use crate::upstream::{self, Upstream};
+use apigw_plugins::breaker::{Action, Ticket};
 use apigw_plugins::chain::{Chain, Flow, RequestCtx};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -237,52 +238,116 @@ pub async fn handle(
         }
     }
 
+    // The breaker: while open, the downgrade answers instead of the backend.
+    let ticket = route.chain.breaker_admit(&parts, &ctx);
+    let mut passthrough_headers: &[(String, String)] = &[];
+    if let Some(open) = ticket.as_ref().and_then(|t| t.open.as_ref()) {
+        match open {
+            Action::Unavailable => return fail(GatewayError::BreakerOpen, &route, &mut ctx, Decision::Downgraded),
+            Action::Mock { status, body, headers } => {
+                let mut resp = full(StatusCode::from_u16(*status).unwrap_or(StatusCode::OK), body.clone());
+                for (k, v) in headers {
+                    if let (Ok(k), Ok(v)) = (http::header::HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+                        resp.headers_mut().append(k, v);
+                    }
+                }
+                ctx.status = resp.status().as_u16();
+                route.metrics.record(ctx.status, Decision::Downgraded, start);
+                return finish(resp, Some(&route.chain), &ctx, false);
+            }
+            Action::Http { https, address, method, path, timeout_ms } => {
+                let Some(b) = downgrade_backend(&gw.upstream, *https, address, method.as_deref(), path, *timeout_ms) else {
+                    return fail(GatewayError::BreakerOpen, &route, &mut ctx, Decision::Downgraded);
+                };
+                return proxy(gw, &b, parts, body, &[], "", peer, &route, &mut ctx, None, Decision::Downgraded).await;
+            }
+            Action::Passthrough { headers } => passthrough_headers = headers,
+        }
+    }
     match &route.backend {
-        Backend::Mock {
-            status,
-            body,
-            content_type,
-        } => {
+        Backend::Mock { status, body, content_type } => {
             let mut resp = full(*status, body.clone());
-            resp.headers_mut()
-                .insert(CONTENT_TYPE, content_type.clone());
+            resp.headers_mut().insert(CONTENT_TYPE, content_type.clone());
             ctx.status = status.as_u16();
             route.metrics.record(ctx.status, Decision::Mocked, start);
             finish(resp, Some(&route.chain), &ctx, false)
         }
         Backend::Http(b) => {
-            let backend_req = match upstream::backend_request(
-                b,
-                parts,
-                body,
-                &m.values,
-                m.rest,
-                peer.ip(),
-                &request_id,
-            ) {
-                Ok(r) => r,
-                Err(e) => return fail(e, &route, &mut ctx, Decision::BadRequest),
-            };
-            let sent = Instant::now();
-            match gw.upstream.send(&b.pool, backend_req, b.timeout).await {
-                Ok(resp) => {
-                    ctx.backend_latency_ms = Some(sent.elapsed().as_millis() as u64);
-                    let (mut rparts, rbody) = resp.into_parts();
-                    upstream::strip_hop_by_hop(&mut rparts.headers);
-                    ctx.status = rparts.status.as_u16();
-                    route.metrics.record(ctx.status, Decision::Proxied, start);
-                    finish(
-                        Response::from_parts(rparts, Either::Left(rbody)),
-                        Some(&route.chain),
-                        &ctx,
-                        false,
-                    )
-                }
-                Err(e) => {
-                    ctx.backend_latency_ms = Some(sent.elapsed().as_millis() as u64);
-                    fail(e, &route, &mut ctx, Decision::BackendError)
+            let mut parts = parts;
+            for (k, v) in passthrough_headers {
+                if let (Ok(k), Ok(v)) = (http::header::HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+                    parts.headers.insert(k, v);
                 }
             }
+            let ticket = ticket.filter(|t| t.open.is_none());
+            proxy(gw, b, parts, body, &m.values, m.rest, peer, &route, &mut ctx, ticket, Decision::Proxied).await
+        }
+    }
+}
+
+/// The backend of an `http` downgrade.
+fn downgrade_backend(
+    upstream: &Upstream,
+    https: bool,
+    address: &str,
+    method: Option<&str>,
+    path: &str,
+    timeout_ms: u64,
+) -> Option<HttpBackend> {
+    let scheme = if https { http::uri::Scheme::HTTPS } else { http::uri::Scheme::HTTP };
+    let authority: http::uri::Authority = address.parse().ok()?;
+    Some(HttpBackend {
+        pool: upstream.pool(&scheme, &authority),
+        scheme,
+        host: HeaderValue::from_str(address).ok()?,
+        authority,
+        method: method.and_then(|m| m.parse().ok()),
+        trailing_slash: path.len() > 1 && path.ends_with('/'),
+        path: vec![PathPart::Literal(path.trim_end_matches('/').to_string())],
+        timeout: Duration::from_millis(timeout_ms),
+    })
+}
+
+/// Sends the call to an HTTP backend and shapes the answer; reports to the breaker.
+#[allow(clippy::too_many_arguments)]
+async fn proxy(
+    gw: &Gateway,
+    b: &HttpBackend,
+    parts: http::request::Parts,
+    body: crate::error::Body,
+    values: &[&str],
+    rest: &str,
+    peer: SocketAddr,
+    route: &Route,
+    ctx: &mut RequestCtx,
+    ticket: Option<Ticket>,
+    decision: Decision,
+) -> Response<ResponseBody> {
+    let backend_req = match upstream::backend_request(b, parts, body, values, rest, peer.ip(), &ctx.request_id) {
+        Ok(r) => r,
+        Err(e) => return fail(e, route, ctx, Decision::BadRequest),
+    };
+    let sent = Instant::now();
+    let result = gw.upstream.send(&b.pool, backend_req, b.timeout).await;
+    let latency = sent.elapsed().as_millis() as u64;
+    ctx.backend_latency_ms = Some(latency);
+    match result {
+        Ok(resp) => {
+            let (mut rparts, rbody) = resp.into_parts();
+            upstream::strip_hop_by_hop(&mut rparts.headers);
+            ctx.status = rparts.status.as_u16();
+            if let Some(t) = &ticket {
+                route.chain.breaker_record(t, false, ctx.status, latency);
+            }
+            route.metrics.record(ctx.status, decision, ctx.start);
+            finish(Response::from_parts(rparts, Either::Left(rbody)), Some(&route.chain), ctx, false)
+        }
+        Err(e) => {
+            if let Some(t) = &ticket {
+                let (status, _, _) = e.parts();
+                route.chain.breaker_record(t, true, status.as_u16(), latency);
+            }
+            fail(e, route, ctx, Decision::BackendError)
         }
     }
 }
