@@ -455,7 +455,9 @@ impl Spec {
             .then(|| Expr::parse(&c.unhealthy_condition, &known).ok())
             .flatten();
         let mode = match c.breaker_mode {
-            BreakerMode::Counter => Mode::Counter { threshold: c.unhealthy_threshold.unwrap_or(1).max(1) as u32 },
+            BreakerMode::Counter => Mode::Counter {
+                threshold: c.unhealthy_threshold.unwrap_or(1).max(1) as u32,
+            },
             BreakerMode::Percentage => Mode::Percentage {
                 min_calls: c.min_call_threshold.unwrap_or(1).max(1) as u32,
                 percent: c.unhealthy_percentage.unwrap_or(100).clamp(1, 100) as u32,
@@ -477,16 +479,32 @@ pub enum Action {
     /// No downgrade configured: 503.
     Unavailable,
     /// A fixed response.
-    Mock { status: u16, body: String, headers: Vec<(String, String)> },
+    Mock {
+        status: u16,
+        body: String,
+        headers: Vec<(String, String)>,
+    },
     /// Another HTTP backend.
-    Http { https: bool, address: String, method: Option<String>, path: String, timeout_ms: u64 },
+    Http {
+        https: bool,
+        address: String,
+        method: Option<String>,
+        path: String,
+        timeout_ms: u64,
+    },
     /// The API's own backend, with extra request headers.
     Passthrough { headers: Vec<(String, String)> },
 }
 
 fn action(d: Option<&Downgrade>) -> Action {
-    let Some(d) = d else { return Action::Unavailable };
-    let pairs = |h: &[HeaderPair]| h.iter().map(|p| (p.name.clone(), p.value.clone())).collect();
+    let Some(d) = d else {
+        return Action::Unavailable;
+    };
+    let pairs = |h: &[HeaderPair]| {
+        h.iter()
+            .map(|p| (p.name.clone(), p.value.clone()))
+            .collect()
+    };
     match d.downgrade_type {
         DowngradeType::Mock => {
             let m = d.mock_info.as_ref();
@@ -506,7 +524,9 @@ fn action(d: Option<&Downgrade>) -> Action {
             },
             None => Action::Unavailable,
         },
-        DowngradeType::Passthrough => Action::Passthrough { headers: pairs(&d.passthrough_infos) },
+        DowngradeType::Passthrough => Action::Passthrough {
+            headers: pairs(&d.passthrough_infos),
+        },
         DowngradeType::HttpVpc | DowngradeType::Function => Action::Unavailable,
     }
 }
@@ -516,14 +536,28 @@ fn action(d: Option<&Downgrade>) -> Action {
 enum State {
     /// Counting. Counter mode keeps the times of recent unhealthy calls; percentage mode the
     /// current fixed window's totals.
-    Closed { unhealthy_at: VecDeque<u64>, window: u64, calls: u32, unhealthy: u32 },
-    Open { until: u64 },
-    HalfOpen { probes: u32 },
+    Closed {
+        unhealthy_at: VecDeque<u64>,
+        window: u64,
+        calls: u32,
+        unhealthy: u32,
+    },
+    Open {
+        until: u64,
+    },
+    HalfOpen {
+        probes: u32,
+    },
 }
 
 impl State {
     fn closed() -> Self {
-        State::Closed { unhealthy_at: VecDeque::new(), window: 0, calls: 0, unhealthy: 0 }
+        State::Closed {
+            unhealthy_at: VecDeque::new(),
+            window: 0,
+            calls: 0,
+            unhealthy: 0,
+        }
     }
 
     fn name(&self) -> &'static str {
@@ -549,7 +583,10 @@ pub struct Breaker {
 
 impl std::fmt::Debug for Breaker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Breaker").field("plugin_id", &self.plugin_id).field("rules", &self.rules.len()).finish_non_exhaustive()
+        f.debug_struct("Breaker")
+            .field("plugin_id", &self.plugin_id)
+            .field("rules", &self.rules.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -567,12 +604,15 @@ pub struct Ticket {
 }
 
 /// Transitions and current states of every breaker, for `/metrics`.
-static METRICS: Mutex<BTreeMap<(String, String, String), (u64, &'static str)>> = Mutex::new(BTreeMap::new());
+static METRICS: Mutex<BTreeMap<(String, String, String), (u64, &'static str)>> =
+    Mutex::new(BTreeMap::new());
 
 fn note(api: &str, rule: &str, plugin: &str, from: &'static str, to: &'static str) {
     tracing::warn!(api_id = %api, rule = %rule, plugin_id = %plugin, from, to, "circuit breaker state change");
     let mut m = METRICS.lock().unwrap_or_else(|e| e.into_inner());
-    let e = m.entry((api.to_string(), rule.to_string(), plugin.to_string())).or_insert((0, "closed"));
+    let e = m
+        .entry((api.to_string(), rule.to_string(), plugin.to_string()))
+        .or_insert((0, "closed"));
     e.0 += 1;
     e.1 = to;
 }
@@ -592,19 +632,53 @@ pub fn render_metrics(out: &mut String) {
     }
 }
 
+/// Percentage mode: when the window a closed breaker counts in has ended, judge it (open when
+/// calls >= min and the unhealthy share >= the percentage), else start counting the new one.
+fn roll(state: &mut State, spec: &Spec, now: u64) {
+    let Mode::Percentage { min_calls, percent } = spec.mode else {
+        return;
+    };
+    let w = now / spec.window_ms;
+    if let State::Closed {
+        window,
+        calls,
+        unhealthy,
+        ..
+    } = state
+    {
+        if w != *window {
+            if *calls >= min_calls && *unhealthy * 100 >= percent * *calls {
+                *state = State::Open {
+                    until: now + spec.open_ms,
+                };
+            } else {
+                *window = w;
+                *calls = 0;
+                *unhealthy = 0;
+            }
+        }
+    }
+}
+
 impl Breaker {
     /// Builds the plug-in from validated content.
     pub fn new(c: &Config, plugin_id: &str, clock: Clock) -> Self {
         let params = &c.downgrade_parameters;
         let default_spec = Arc::new(Spec::new(&c.breaker_condition, params));
         let default_action = action(c.downgrade_default.as_ref());
-        let known = |p: &str| params.iter().any(|q| q.name == p) || crate::common::CONTEXT_VARS.contains(&p);
+        let known = |p: &str| {
+            params.iter().any(|q| q.name == p) || crate::common::CONTEXT_VARS.contains(&p)
+        };
         let rules = c
             .downgrade_rules
             .iter()
             .filter_map(|r| {
                 let expr = Expr::parse(&r.match_regex, &known).ok()?;
-                let spec = r.breaker_condition.as_ref().map(|c| Arc::new(Spec::new(c, params))).unwrap_or(default_spec.clone());
+                let spec = r
+                    .breaker_condition
+                    .as_ref()
+                    .map(|c| Arc::new(Spec::new(c, params)))
+                    .unwrap_or(default_spec.clone());
                 let act = match &r.downgrade_backend {
                     Some(d) => action(Some(d)),
                     None => default_action.clone(),
@@ -630,7 +704,10 @@ impl Breaker {
     /// Admits a call: which breaker it belongs to (the first matching rule's, else the
     /// default), and whether that breaker lets it through.
     pub fn admit(&self, req: &http::request::Parts, ctx: &RequestCtx) -> Ticket {
-        let rule = self.rules.iter().find(|(_, expr, _, _)| expr.eval(&mut |p| self.param(p, req, ctx)));
+        let rule = self
+            .rules
+            .iter()
+            .find(|(_, expr, _, _)| expr.eval(&mut |p| self.param(p, req, ctx)));
         let (rule_name, spec, act) = match rule {
             Some((name, _, spec, act)) => (name.as_str(), spec.clone(), act),
             None => ("", self.default.0.clone(), &self.default.1),
@@ -640,6 +717,11 @@ impl Breaker {
         let now = (self.clock)();
         let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
         let state = states.entry(key.clone()).or_insert_with(State::closed);
+        let before = state.name();
+        roll(state, &spec, now);
+        if before != state.name() {
+            note(api, rule_name, &self.plugin_id, before, state.name());
+        }
         let mut probe = false;
         let open = match state {
             State::Closed { .. } => false,
@@ -694,37 +776,45 @@ impl Breaker {
         let now = (self.clock)();
         let spec = &ticket.spec;
         let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
-        let state = states.entry(ticket.key.clone()).or_insert_with(State::closed);
+        let state = states
+            .entry(ticket.key.clone())
+            .or_insert_with(State::closed);
         let from = state.name();
         match state {
             State::HalfOpen { .. } if ticket.probe => {
-                *state = if unhealthy { State::Open { until: now + spec.open_ms } } else { State::closed() };
+                *state = if unhealthy {
+                    State::Open {
+                        until: now + spec.open_ms,
+                    }
+                } else {
+                    State::closed()
+                };
             }
-            State::Closed { unhealthy_at, window, calls, unhealthy: bad } => match spec.mode {
+            State::Closed { unhealthy_at, .. } => match spec.mode {
                 Mode::Counter { threshold } => {
                     if unhealthy {
                         unhealthy_at.push_back(now);
-                        while unhealthy_at.front().is_some_and(|t| now.saturating_sub(*t) >= spec.window_ms) {
+                        while unhealthy_at
+                            .front()
+                            .is_some_and(|t| now.saturating_sub(*t) >= spec.window_ms)
+                        {
                             unhealthy_at.pop_front();
                         }
                         if unhealthy_at.len() as u32 >= threshold {
-                            *state = State::Open { until: now + spec.open_ms };
+                            *state = State::Open {
+                                until: now + spec.open_ms,
+                            };
                         }
                     }
                 }
-                Mode::Percentage { min_calls, percent } => {
-                    let w = now / spec.window_ms;
-                    if w != *window {
-                        // The window ended: judge it, then start counting the new one.
-                        let trip = *calls >= min_calls && *bad * 100 >= percent * *calls;
-                        if trip {
-                            *state = State::Open { until: now + spec.open_ms };
-                        } else {
-                            *window = w;
-                            *calls = 1;
-                            *bad = u32::from(unhealthy);
-                        }
-                    } else {
+                Mode::Percentage { .. } => {
+                    roll(state, spec, now);
+                    if let State::Closed {
+                        calls,
+                        unhealthy: bad,
+                        ..
+                    } = state
+                    {
                         *calls += 1;
                         *bad += u32::from(unhealthy);
                     }
@@ -736,5 +826,238 @@ impl Breaker {
         if from != to {
             note(&ticket.api_id, &ticket.rule, &self.plugin_id, from, to);
         }
+    }
+}
+
+#[cfg(test)]
+mod runtime_tests {
+    use super::*;
+    use http::Method;
+    use std::net::Ipv4Addr;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Instant;
+
+    struct Fixture {
+        b: Breaker,
+        now: Arc<AtomicU64>,
+    }
+
+    fn fixture(content: serde_json::Value) -> Fixture {
+        let c: Config = serde_json::from_value(content).unwrap();
+        assert!(
+            crate::registry::ContentModel::validate(&c).is_empty(),
+            "{:?}",
+            crate::registry::ContentModel::validate(&c)
+        );
+        let now = Arc::new(AtomicU64::new(1_000_000));
+        let n = now.clone();
+        Fixture {
+            b: Breaker::new(&c, "p1", Arc::new(move || n.load(Ordering::SeqCst))),
+            now,
+        }
+    }
+
+    fn ctx(api: &str) -> RequestCtx {
+        RequestCtx {
+            request_id: "r".into(),
+            api_id: api.into(),
+            api_name: "n".into(),
+            stage: "RELEASE".into(),
+            app_id: None,
+            app_name: None,
+            user_id: None,
+            client_ip: Ipv4Addr::LOCALHOST.into(),
+            method: Method::GET,
+            path: "/".into(),
+            origin: None,
+            request_headers: None,
+            start: Instant::now(),
+            request_time_ms: 0,
+            status: 0,
+            backend_latency_ms: None,
+            rate_limit: None,
+        }
+    }
+
+    fn req(path: &str) -> http::request::Parts {
+        http::Request::builder()
+            .uri(path)
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    }
+
+    impl Fixture {
+        /// One call to `api` at `path`: whether it was let through, then reported with the outcome.
+        fn call(&self, api: &str, path: &str, timed_out: bool, status: u16, latency: u64) -> bool {
+            let t = self.b.admit(&req(path), &ctx(api));
+            if t.open.is_some() {
+                return false;
+            }
+            self.b
+                .record(&t, Breaker::unhealthy(&t, timed_out, status, latency));
+            true
+        }
+        fn secs(&self, s: u64) {
+            self.now.fetch_add(s * 1000, Ordering::SeqCst);
+        }
+    }
+
+    fn timeout_counter(threshold: i64) -> serde_json::Value {
+        serde_json::json!({"breaker_condition": {"breaker_type": "timeout", "breaker_mode": "counter",
+            "unhealthy_threshold": threshold, "time_window": 10, "open_breaker_time": 5}})
+    }
+
+    #[test]
+    fn n_minus_one_timeouts_keep_it_closed_and_n_open_it() {
+        let f = fixture(timeout_counter(3));
+        assert!(f.call("a", "/", true, 504, 0) && f.call("a", "/", true, 504, 0));
+        assert!(
+            f.call("a", "/", false, 200, 5),
+            "two unhealthy calls: still closed"
+        );
+        assert!(
+            f.call("a", "/", true, 504, 0),
+            "the third timeout is let through..."
+        );
+        assert!(!f.call("a", "/", false, 200, 5), "...and opens the breaker");
+    }
+
+    #[test]
+    fn unhealthy_calls_outside_the_window_do_not_count() {
+        let f = fixture(timeout_counter(2));
+        assert!(f.call("a", "/", true, 504, 0));
+        f.secs(10);
+        assert!(f.call("a", "/", true, 504, 0));
+        assert!(
+            f.call("a", "/", false, 200, 1),
+            "the first timeout fell out of the window"
+        );
+    }
+
+    #[test]
+    fn open_lasts_open_breaker_time_then_one_probe_decides() {
+        let f = fixture(timeout_counter(1));
+        f.call("a", "/", true, 504, 0);
+        assert!(!f.call("a", "/", false, 200, 1));
+        f.secs(4);
+        assert!(
+            !f.call("a", "/", false, 200, 1),
+            "still open after 4 of 5 seconds"
+        );
+        f.secs(1);
+        // Half-open: one probe; a concurrent call beyond the budget is treated as open.
+        let probe = f.b.admit(&req("/"), &ctx("a"));
+        assert!(probe.open.is_none() && probe.probe);
+        assert!(
+            f.b.admit(&req("/"), &ctx("a")).open.is_some(),
+            "beyond the probe budget"
+        );
+        f.b.record(&probe, true);
+        assert!(
+            !f.call("a", "/", false, 200, 1),
+            "a failed probe opens it again"
+        );
+        f.secs(5);
+        assert!(f.call("a", "/", false, 200, 1), "a good probe...");
+        assert!(f.call("a", "/", false, 200, 1), "...closes it");
+    }
+
+    #[test]
+    fn condition_mode_judges_status_and_latency() {
+        let f = fixture(
+            serde_json::json!({"breaker_condition": {"breaker_type": "condition", "breaker_mode": "counter",
+            "unhealthy_condition": "[\"OR\",[\"$context.statusCode\",\"in\",\"500,503\"],[\"$context.backendResponseTime\",\">\",1000]]",
+            "unhealthy_threshold": 2, "time_window": 10, "open_breaker_time": 5}}),
+        );
+        assert!(f.call("a", "/", false, 404, 10), "404 is healthy");
+        assert!(f.call("a", "/", false, 503, 10));
+        assert!(
+            f.call("a", "/", false, 200, 1500),
+            "slow: unhealthy, the second one"
+        );
+        assert!(!f.call("a", "/", false, 200, 1));
+    }
+
+    #[test]
+    fn percentage_mode_judges_each_window_at_its_end() {
+        let f = fixture(
+            serde_json::json!({"breaker_condition": {"breaker_type": "timeout", "breaker_mode": "percentage",
+            "min_call_threshold": 4, "unhealthy_percentage": 50, "time_window": 10, "open_breaker_time": 5}}),
+        );
+        let w = f.now.load(Ordering::SeqCst);
+        f.now.store(w - w % 10_000, Ordering::SeqCst);
+        // 3 calls, all failing: below min_call_threshold, stays closed at the window's end.
+        for _ in 0..3 {
+            assert!(f.call("a", "/", true, 504, 0));
+        }
+        f.secs(10);
+        assert!(
+            f.call("a", "/", false, 200, 1),
+            "3 calls < 4: not judged unhealthy"
+        );
+        // This window: the call above, 1 more ok and 2 failing: 2 of 4 = 50 %.
+        assert!(f.call("a", "/", false, 200, 1));
+        assert!(f.call("a", "/", true, 504, 0));
+        assert!(f.call("a", "/", true, 504, 0));
+        f.secs(5);
+        assert!(
+            f.call("a", "/", false, 200, 1),
+            "percentage mode waits for the window's end (now 2 of 5)"
+        );
+        f.secs(5);
+        assert!(
+            f.call("a", "/", false, 200, 1),
+            "2 of 5 = 40 % < 50 %: stays closed"
+        );
+        // Next window: this call and 3 failing = 3 of 4 = 75 %.
+        for _ in 0..3 {
+            assert!(f.call("a", "/", true, 504, 0));
+        }
+        f.secs(10);
+        assert!(
+            !f.call("a", "/", false, 200, 1),
+            "75 % >= 50 % with 4 calls: open at the window's end"
+        );
+    }
+
+    #[test]
+    fn basic_keeps_apis_apart_and_share_does_not() {
+        let basic = fixture(timeout_counter(1));
+        basic.call("sick", "/", true, 504, 0);
+        assert!(!basic.call("sick", "/", false, 200, 1));
+        assert!(
+            basic.call("healthy", "/", false, 200, 1),
+            "another API bound to the same plug-in is unaffected"
+        );
+        let mut shared = timeout_counter(1);
+        shared["scope"] = serde_json::json!("share");
+        let share = fixture(shared);
+        share.call("sick", "/", true, 504, 0);
+        assert!(
+            !share.call("healthy", "/", false, 200, 1),
+            "share: one state for all APIs"
+        );
+    }
+
+    #[test]
+    fn rules_have_their_own_condition_state_and_downgrade() {
+        let f = fixture(serde_json::json!({
+            "breaker_condition": {"breaker_type": "timeout", "breaker_mode": "counter", "unhealthy_threshold": 5, "time_window": 10, "open_breaker_time": 5},
+            "downgrade_default": {"type": "mock", "mock_info": {"status_code": 200, "result_content": "default"}},
+            "downgrade_parameters": [{"name": "reqPath", "type": "path", "value": "path"}],
+            "downgrade_rules": [{"rule_name": "admin", "parameters": ["reqPath"], "match_regex": "[\"reqPath\",\"~~\",\"^/admin\"]",
+                "breaker_condition": {"breaker_type": "timeout", "breaker_mode": "counter", "unhealthy_threshold": 1, "time_window": 10, "open_breaker_time": 5},
+                "downgrade_backend": {"type": "mock", "mock_info": {"status_code": 503, "result_content": "admin down"}}}]}));
+        f.call("a", "/admin/x", true, 504, 0);
+        let t = f.b.admit(&req("/admin/y"), &ctx("a"));
+        assert!(
+            matches!(t.open, Some(Action::Mock { status: 503, ref body, .. }) if body == "admin down")
+        );
+        assert!(
+            f.call("a", "/shop", false, 200, 1),
+            "the default breaker has its own state"
+        );
     }
 }

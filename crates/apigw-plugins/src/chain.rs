@@ -178,7 +178,11 @@ impl Chain {
 
     /// The breaker phase, before the backend: `Some` ticket when a breaker is bound; its
     /// `open` says what to do instead of calling the backend.
-    pub fn breaker_admit(&self, req: &http::request::Parts, ctx: &RequestCtx) -> Option<breaker::Ticket> {
+    pub fn breaker_admit(
+        &self,
+        req: &http::request::Parts,
+        ctx: &RequestCtx,
+    ) -> Option<breaker::Ticket> {
         match self.breaker.as_deref() {
             Some(Instance::Breaker(b)) => Some(b.admit(req, ctx)),
             _ => None,
@@ -186,9 +190,18 @@ impl Chain {
     }
 
     /// Reports the backend's outcome to the breaker: `timed_out` when it did not answer.
-    pub fn breaker_record(&self, ticket: &breaker::Ticket, timed_out: bool, status: u16, latency_ms: u64) {
+    pub fn breaker_record(
+        &self,
+        ticket: &breaker::Ticket,
+        timed_out: bool,
+        status: u16,
+        latency_ms: u64,
+    ) {
         if let Some(Instance::Breaker(b)) = self.breaker.as_deref() {
-            b.record(ticket, breaker::Breaker::unhealthy(ticket, timed_out, status, latency_ms));
+            b.record(
+                ticket,
+                breaker::Breaker::unhealthy(ticket, timed_out, status, latency_ms),
+            );
         }
     }
 

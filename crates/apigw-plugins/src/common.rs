@@ -216,17 +216,28 @@ pub fn param_value(
     match p.param_type {
         ParamType::Path => Some(req.uri.path().to_string()),
         ParamType::Method => Some(req.method.to_string()),
-        ParamType::Header => req.headers.get(p.value.as_str()).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        ParamType::Header => req
+            .headers
+            .get(p.value.as_str())
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
         ParamType::Query => req.uri.query().and_then(|q| {
             q.split('&').find_map(|pair| {
                 let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                (k == p.value).then(|| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned())
+                (k == p.value).then(|| {
+                    percent_encoding::percent_decode_str(v)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                })
             })
         }),
         ParamType::System => match p.value.as_str() {
             "reqPath" => Some(req.uri.path().to_string()),
             "reqMethod" => Some(req.method.to_string()),
-            "serverName" | "host" => req.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string),
+            "serverName" | "host" => req
+                .headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string),
             other => ctx.context_var(&format!("$context.{other}")),
         },
     }

@@ -6,9 +6,7 @@
 //!  "specials": [], "parameters": [], "rules": []}
 //! ```
 
-use crate::common::{
-    check_expr, null_default, validate_parameters, Parameter, Scope, TimeUnit,
-};
+use crate::common::{check_expr, null_default, validate_parameters, Parameter, Scope, TimeUnit};
 use crate::registry::{max_items, ContentModel};
 use apigw_model::field::Errors;
 use apigw_model::FieldError;

@@ -144,7 +144,11 @@ pub fn build(
                 ctx.clock.clone(),
             ))
         }
-        PluginType::Breaker => Instance::Breaker(breaker::Breaker::new(&parse(canonical)?, plugin_id, ctx.clock.clone())),
+        PluginType::Breaker => Instance::Breaker(breaker::Breaker::new(
+            &parse(canonical)?,
+            plugin_id,
+            ctx.clock.clone(),
+        )),
         other => Instance::NotEnforced(other),
     })
 }

@@ -37,7 +37,14 @@ pub enum Decision {
 }
 
 const DECISIONS: [&str; 8] = [
-    "proxied", "mocked", "preflight", "auth_rejected", "backend_error", "bad_request", "throttled", "downgraded",
+    "proxied",
+    "mocked",
+    "preflight",
+    "auth_rejected",
+    "backend_error",
+    "bad_request",
+    "throttled",
+    "downgraded",
 ];
 
 /// Counters of one API.

@@ -243,31 +243,86 @@ pub async fn handle(
     let mut passthrough_headers: &[(String, String)] = &[];
     if let Some(open) = ticket.as_ref().and_then(|t| t.open.as_ref()) {
         match open {
-            Action::Unavailable => return fail(GatewayError::BreakerOpen, &route, &mut ctx, Decision::Downgraded),
-            Action::Mock { status, body, headers } => {
-                let mut resp = full(StatusCode::from_u16(*status).unwrap_or(StatusCode::OK), body.clone());
+            Action::Unavailable => {
+                return fail(
+                    GatewayError::BreakerOpen,
+                    &route,
+                    &mut ctx,
+                    Decision::Downgraded,
+                )
+            }
+            Action::Mock {
+                status,
+                body,
+                headers,
+            } => {
+                let mut resp = full(
+                    StatusCode::from_u16(*status).unwrap_or(StatusCode::OK),
+                    body.clone(),
+                );
                 for (k, v) in headers {
-                    if let (Ok(k), Ok(v)) = (http::header::HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+                    if let (Ok(k), Ok(v)) = (
+                        http::header::HeaderName::from_bytes(k.as_bytes()),
+                        HeaderValue::from_str(v),
+                    ) {
                         resp.headers_mut().append(k, v);
                     }
                 }
                 ctx.status = resp.status().as_u16();
-                route.metrics.record(ctx.status, Decision::Downgraded, start);
+                route
+                    .metrics
+                    .record(ctx.status, Decision::Downgraded, start);
                 return finish(resp, Some(&route.chain), &ctx, false);
             }
-            Action::Http { https, address, method, path, timeout_ms } => {
-                let Some(b) = downgrade_backend(&gw.upstream, *https, address, method.as_deref(), path, *timeout_ms) else {
-                    return fail(GatewayError::BreakerOpen, &route, &mut ctx, Decision::Downgraded);
+            Action::Http {
+                https,
+                address,
+                method,
+                path,
+                timeout_ms,
+            } => {
+                let Some(b) = downgrade_backend(
+                    &gw.upstream,
+                    *https,
+                    address,
+                    method.as_deref(),
+                    path,
+                    *timeout_ms,
+                ) else {
+                    return fail(
+                        GatewayError::BreakerOpen,
+                        &route,
+                        &mut ctx,
+                        Decision::Downgraded,
+                    );
                 };
-                return proxy(gw, &b, parts, body, &[], "", peer, &route, &mut ctx, None, Decision::Downgraded).await;
+                return proxy(
+                    gw,
+                    &b,
+                    parts,
+                    body,
+                    &[],
+                    "",
+                    peer,
+                    &route,
+                    &mut ctx,
+                    None,
+                    Decision::Downgraded,
+                )
+                .await;
             }
             Action::Passthrough { headers } => passthrough_headers = headers,
         }
     }
     match &route.backend {
-        Backend::Mock { status, body, content_type } => {
+        Backend::Mock {
+            status,
+            body,
+            content_type,
+        } => {
             let mut resp = full(*status, body.clone());
-            resp.headers_mut().insert(CONTENT_TYPE, content_type.clone());
+            resp.headers_mut()
+                .insert(CONTENT_TYPE, content_type.clone());
             ctx.status = status.as_u16();
             route.metrics.record(ctx.status, Decision::Mocked, start);
             finish(resp, Some(&route.chain), &ctx, false)
@@ -275,12 +330,28 @@ pub async fn handle(
         Backend::Http(b) => {
             let mut parts = parts;
             for (k, v) in passthrough_headers {
-                if let (Ok(k), Ok(v)) = (http::header::HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+                if let (Ok(k), Ok(v)) = (
+                    http::header::HeaderName::from_bytes(k.as_bytes()),
+                    HeaderValue::from_str(v),
+                ) {
                     parts.headers.insert(k, v);
                 }
             }
             let ticket = ticket.filter(|t| t.open.is_none());
-            proxy(gw, b, parts, body, &m.values, m.rest, peer, &route, &mut ctx, ticket, Decision::Proxied).await
+            proxy(
+                gw,
+                b,
+                parts,
+                body,
+                &m.values,
+                m.rest,
+                peer,
+                &route,
+                &mut ctx,
+                ticket,
+                Decision::Proxied,
+            )
+            .await
         }
     }
 }
@@ -294,7 +365,11 @@ fn downgrade_backend(
     path: &str,
     timeout_ms: u64,
 ) -> Option<HttpBackend> {
-    let scheme = if https { http::uri::Scheme::HTTPS } else { http::uri::Scheme::HTTP };
+    let scheme = if https {
+        http::uri::Scheme::HTTPS
+    } else {
+        http::uri::Scheme::HTTP
+    };
     let authority: http::uri::Authority = address.parse().ok()?;
     Some(HttpBackend {
         pool: upstream.pool(&scheme, &authority),
@@ -323,10 +398,11 @@ async fn proxy(
     ticket: Option<Ticket>,
     decision: Decision,
 ) -> Response<ResponseBody> {
-    let backend_req = match upstream::backend_request(b, parts, body, values, rest, peer.ip(), &ctx.request_id) {
-        Ok(r) => r,
-        Err(e) => return fail(e, route, ctx, Decision::BadRequest),
-    };
+    let backend_req =
+        match upstream::backend_request(b, parts, body, values, rest, peer.ip(), &ctx.request_id) {
+            Ok(r) => r,
+            Err(e) => return fail(e, route, ctx, Decision::BadRequest),
+        };
     let sent = Instant::now();
     let result = gw.upstream.send(&b.pool, backend_req, b.timeout).await;
     let latency = sent.elapsed().as_millis() as u64;
@@ -340,12 +416,19 @@ async fn proxy(
                 route.chain.breaker_record(t, false, ctx.status, latency);
             }
             route.metrics.record(ctx.status, decision, ctx.start);
-            finish(Response::from_parts(rparts, Either::Left(rbody)), Some(&route.chain), ctx, false)
+            finish(
+                Response::from_parts(rparts, Either::Left(rbody)),
+                Some(&route.chain),
+                ctx,
+                false,
+            )
         }
         Err(e) => {
             if let Some(t) = &ticket {
                 let (status, _, _) = e.parts();
-                route.chain.breaker_record(t, true, status.as_u16(), latency);
+                route
+                    .chain
+                    .breaker_record(t, true, status.as_u16(), latency);
             }
             fail(e, route, ctx, Decision::BackendError)
         }
