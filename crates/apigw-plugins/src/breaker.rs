@@ -604,8 +604,10 @@ pub struct Ticket {
 }
 
 /// Transitions and current states of every breaker, for `/metrics`.
-static METRICS: Mutex<BTreeMap<(String, String, String), (u64, &'static str)>> =
-    Mutex::new(BTreeMap::new());
+/// (API, rule, plug-in) → (transitions, current state).
+type StateTable = BTreeMap<(String, String, String), (u64, &'static str)>;
+
+static METRICS: Mutex<StateTable> = Mutex::new(BTreeMap::new());
 
 fn note(api: &str, rule: &str, plugin: &str, from: &'static str, to: &'static str) {
     tracing::warn!(api_id = %api, rule = %rule, plugin_id = %plugin, from, to, "circuit breaker state change");

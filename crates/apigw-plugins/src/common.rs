@@ -173,35 +173,6 @@ pub fn is_host_port(s: &str) -> bool {
     host_ok && port_ok
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_port_accepts_names_ips_and_ports() {
-        for ok in [
-            "0.0.0.0:11",
-            "xxx.xxx.xxx.xxx:1234",
-            "example.com",
-            "[::1]:9092",
-            "10.0.0.1",
-        ] {
-            assert!(is_host_port(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            ":80",
-            "host:0",
-            "host:65536",
-            "host:x",
-            "a b:80",
-            "host/path",
-        ] {
-            assert!(!is_host_port(bad), "{bad}");
-        }
-    }
-}
-
 /// The value of parameter `name` on a request: a declared parameter (path, method, header,
 /// query or system parameter), else a `$context` variable.
 pub fn param_value(
@@ -240,5 +211,34 @@ pub fn param_value(
                 .map(str::to_string),
             other => ctx.context_var(&format!("$context.{other}")),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_accepts_names_ips_and_ports() {
+        for ok in [
+            "0.0.0.0:11",
+            "xxx.xxx.xxx.xxx:1234",
+            "example.com",
+            "[::1]:9092",
+            "10.0.0.1",
+        ] {
+            assert!(is_host_port(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ":80",
+            "host:0",
+            "host:65536",
+            "host:x",
+            "a b:80",
+            "host/path",
+        ] {
+            assert!(!is_host_port(bad), "{bad}");
+        }
     }
 }
