@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::counters::{Clock, RedisCounters, Verdict};
-use crate::{breaker, cors, rate_limit, set_resp_headers};
+use crate::{breaker, cors, rate_limit, set_resp_headers, third_auth};
 
 /// What a request phase decided.
 #[derive(Debug)]
@@ -121,6 +121,7 @@ pub enum Instance {
     SetRespHeaders(set_resp_headers::SetRespHeaders),
     RateLimit(rate_limit::RateLimit),
     Breaker(breaker::Breaker),
+    ThirdAuth(third_auth::ThirdAuth),
     /// A plug-in type whose data-plane behaviour is not built yet: bound and listed, not
     /// enforced (rate_limit, breaker, third_auth, kafka_log until their issues land).
     NotEnforced(apigw_model::PluginType),
@@ -137,6 +138,8 @@ pub struct Chain {
     pub rate_limit: Option<Arc<Instance>>,
     /// The breaker plug-in, if bound.
     pub breaker: Option<Arc<Instance>>,
+    /// The third_auth plug-in, if bound.
+    pub third_auth: Option<Arc<Instance>>,
     /// Every bound instance (for metrics and later phases).
     pub all: Vec<Arc<Instance>>,
 }
@@ -149,6 +152,7 @@ impl Chain {
             Instance::SetRespHeaders(_) => self.set_resp_headers = Some(inst.clone()),
             Instance::RateLimit(_) => self.rate_limit = Some(inst.clone()),
             Instance::Breaker(_) => self.breaker = Some(inst.clone()),
+            Instance::ThirdAuth(_) => self.third_auth = Some(inst.clone()),
             Instance::NotEnforced(_) => {}
         }
         self.all.push(inst);
@@ -172,6 +176,14 @@ impl Chain {
     pub async fn throttle(&self, req: &http::request::Parts, ctx: &RequestCtx) -> Option<Verdict> {
         match self.rate_limit.as_deref() {
             Some(Instance::RateLimit(r)) => r.check(req, ctx).await,
+            _ => None,
+        }
+    }
+
+    /// The third_auth plug-in, if bound.
+    pub fn third_auth(&self) -> Option<&third_auth::ThirdAuth> {
+        match self.third_auth.as_deref() {
+            Some(Instance::ThirdAuth(t)) => Some(t),
             _ => None,
         }
     }

@@ -149,6 +149,10 @@ pub fn build(
             plugin_id,
             ctx.clock.clone(),
         )),
+        PluginType::ThirdAuth => Instance::ThirdAuth(third_auth::ThirdAuth::new(
+            &parse(canonical)?,
+            ctx.clock.clone(),
+        )),
         other => Instance::NotEnforced(other),
     })
 }

@@ -311,3 +311,381 @@ impl ContentModel for Config {
         self.auth_request.protocol = self.auth_request.protocol.to_ascii_uppercase();
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Runtime (docs/third_auth.md). The plug-in decides; the proxy makes the HTTP call it plans
+// (with its pooled client) and hands the answer back to be judged.
+
+use crate::chain::RequestCtx;
+use crate::counters::Clock;
+use apigw_model::expr::Expr;
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, Method};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The brute-force window: failures counted per client IP over this long.
+pub const FORBID_WINDOW_MS: u64 = 5 * 60 * 1000;
+/// Most client IPs remembered by the brute-force guard.
+pub const MAX_TRACKED_IPS: usize = 100_000;
+
+/// Headers never forwarded to the auth service (hop-by-hop, and `Host`, which is the auth
+/// service's own).
+const NOT_FORWARDED: [&str; 9] = [
+    "host",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Identity headers and queries, each with whether it is essential.
+type IdentityLists = (Vec<(HeaderName, bool)>, Vec<(String, bool)>);
+
+/// A running third_auth plug-in.
+pub struct ThirdAuth {
+    method: Method,
+    https: bool,
+    url_domain: String,
+    path: String,
+    timeout: Duration,
+    /// `None`: forward every header and the whole query.
+    identities: Option<IdentityLists>,
+    carry_body: Option<usize>,
+    carry_path: bool,
+    return_body: bool,
+    carry_resp_headers: Vec<HeaderName>,
+    simple: bool,
+    match_auth: Option<(HeaderName, String)>,
+    rules: Option<(RuleType, Vec<Expr>)>,
+    parameters: Vec<Parameter>,
+    forbid_limit: u32,
+    failures: Mutex<HashMap<IpAddr, (u64, u32)>>,
+    downgrade: bool,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for ThirdAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThirdAuth")
+            .field("url_domain", &self.url_domain)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The HTTP call to make to the auth service.
+#[derive(Debug)]
+pub struct AuthCall {
+    pub method: Method,
+    pub https: bool,
+    /// `host[:port]`.
+    pub url_domain: String,
+    /// Path and query.
+    pub path_and_query: String,
+    pub headers: HeaderMap,
+    /// Read and send the request body, at most this many bytes (bigger: 413).
+    pub body_limit: Option<usize>,
+    pub timeout: Duration,
+}
+
+/// What the plug-in decided before calling the auth service.
+#[derive(Debug)]
+pub enum Plan {
+    /// No authentication needed for this call (rules).
+    Skip,
+    /// This client IP failed too often: 403 APIG.0314.
+    Forbidden,
+    /// An essential identity is missing: 401 APIG.0313.
+    MissingIdentity,
+    /// Call the auth service.
+    Call(Box<AuthCall>),
+}
+
+/// The verdict on the auth service's answer.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Authenticated: copy these headers to the backend request.
+    Pass(Vec<(HeaderName, HeaderValue)>),
+    /// Refused: 401 APIG.0312, with the auth service's body when configured.
+    Fail(Option<bytes::Bytes>),
+    /// The auth service failed (unreachable, timeout, 5xx) and downgrade is off: 500 APIG.0617.
+    Error,
+}
+
+impl ThirdAuth {
+    /// Builds the plug-in from validated content.
+    pub fn new(c: &Config, clock: Clock) -> Self {
+        let a = &c.auth_request;
+        let known = |p: &str| {
+            c.parameters.iter().any(|q| q.name == p) || crate::common::CONTEXT_VARS.contains(&p)
+        };
+        let identities = c
+            .identities
+            .as_ref()
+            .filter(|i| !i.headers.is_empty() || !i.queries.is_empty())
+            .map(|i| {
+                (
+                    i.headers
+                        .iter()
+                        .filter_map(|h| {
+                            Some((HeaderName::from_bytes(h.name.as_bytes()).ok()?, h.essential))
+                        })
+                        .collect(),
+                    i.queries
+                        .iter()
+                        .map(|q| (q.name.clone(), q.essential))
+                        .collect(),
+                )
+            });
+        Self {
+            method: a.method.parse().unwrap_or(Method::GET),
+            https: a.protocol == "HTTPS",
+            url_domain: a.url_domain.clone(),
+            path: a.path.clone(),
+            timeout: Duration::from_millis(a.timeout.max(1) as u64),
+            identities,
+            carry_body: c
+                .carry_body
+                .enabled
+                .then_some(c.carry_body.max_body_size.max(0) as usize),
+            carry_path: c.carry_path_enabled,
+            return_body: c.return_resp_body_enabled,
+            carry_resp_headers: c
+                .carry_resp_headers
+                .iter()
+                .filter_map(|h| HeaderName::from_bytes(h.as_bytes()).ok())
+                .collect(),
+            simple: c.simple_auth_mode_enabled,
+            match_auth: c.match_auth.as_ref().and_then(|m| {
+                Some((
+                    HeaderName::from_bytes(m.key.as_bytes()).ok()?,
+                    m.value.clone(),
+                ))
+            }),
+            rules: c.rule_enabled.then(|| {
+                let exprs = c
+                    .rules
+                    .iter()
+                    .filter_map(|r| Expr::parse(&r.match_regex, &known).ok())
+                    .collect();
+                (c.rule_type.unwrap_or(RuleType::Allow), exprs)
+            }),
+            parameters: c.parameters.clone(),
+            forbid_limit: c.custom_forbid_limit.max(0) as u32,
+            failures: Mutex::new(HashMap::new()),
+            downgrade: c.auth_downgrade_enabled,
+            clock,
+        }
+    }
+
+    /// The headers the auth service may set on the backend request: client copies of them are
+    /// removed before the call goes on, whatever the verdict.
+    pub fn carried_headers(&self) -> &[HeaderName] {
+        &self.carry_resp_headers
+    }
+
+    /// Decides what to do with a call.
+    pub fn plan(&self, req: &http::request::Parts, ctx: &RequestCtx) -> Plan {
+        if let Some((rule_type, exprs)) = &self.rules {
+            let matched = exprs.iter().any(|e| {
+                e.eval(&mut |p| crate::common::param_value(&self.parameters, p, req, ctx))
+            });
+            let needs_auth = match rule_type {
+                RuleType::Allow => !matched,
+                RuleType::Deny => matched,
+            };
+            if !needs_auth {
+                return Plan::Skip;
+            }
+        }
+        if self.forbidden(ctx.client_ip) {
+            return Plan::Forbidden;
+        }
+        let mut headers = HeaderMap::new();
+        let mut query: Vec<String> = Vec::new();
+        match &self.identities {
+            None => {
+                for (k, v) in &req.headers {
+                    if !NOT_FORWARDED.contains(&k.as_str()) {
+                        headers.append(k.clone(), v.clone());
+                    }
+                }
+                if let Some(q) = req.uri.query() {
+                    query.push(q.to_string());
+                }
+            }
+            Some((hs, qs)) => {
+                for (name, essential) in hs {
+                    let values: Vec<&HeaderValue> = req.headers.get_all(name).iter().collect();
+                    if values.is_empty() && *essential {
+                        return Plan::MissingIdentity;
+                    }
+                    for v in values {
+                        headers.append(name.clone(), v.clone());
+                    }
+                }
+                let pairs: Vec<(&str, &str)> = req
+                    .uri
+                    .query()
+                    .map(|q| {
+                        q.split('&')
+                            .map(|p| p.split_once('=').unwrap_or((p, "")))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for (name, essential) in qs {
+                    let found: Vec<&(&str, &str)> =
+                        pairs.iter().filter(|(k, _)| k == name).collect();
+                    if found.is_empty() && *essential {
+                        return Plan::MissingIdentity;
+                    }
+                    query.extend(found.iter().map(|(k, v)| format!("{k}={v}")));
+                }
+            }
+        }
+        let mut path = self.path.clone();
+        if self.carry_path {
+            path = format!("{}{}", path.trim_end_matches('/'), req.uri.path());
+        }
+        if !query.is_empty() {
+            path.push(if path.contains('?') { '&' } else { '?' });
+            path.push_str(&query.join("&"));
+        }
+        Plan::Call(Box::new(AuthCall {
+            method: self.method.clone(),
+            https: self.https,
+            url_domain: self.url_domain.clone(),
+            path_and_query: path,
+            headers,
+            body_limit: self.carry_body,
+            timeout: self.timeout,
+        }))
+    }
+
+    /// Judges the auth service's answer: `None` when it could not be had (unreachable,
+    /// timeout), else its status, headers and body.
+    pub fn judge(
+        &self,
+        answer: Option<(u16, &HeaderMap, bytes::Bytes)>,
+        ctx: &RequestCtx,
+    ) -> Verdict {
+        let Some((status, headers, body)) = answer.filter(|(s, _, _)| *s < 500) else {
+            return if self.downgrade {
+                Verdict::Pass(Vec::new())
+            } else {
+                Verdict::Error
+            };
+        };
+        let ok = if self.simple {
+            (200..300).contains(&status)
+        } else {
+            self.match_auth
+                .as_ref()
+                .is_some_and(|(k, v)| headers.get(k).is_some_and(|h| h.as_bytes() == v.as_bytes()))
+        };
+        if ok {
+            let carried = self
+                .carry_resp_headers
+                .iter()
+                .flat_map(|name| {
+                    headers
+                        .get_all(name)
+                        .iter()
+                        .map(move |v| (name.clone(), v.clone()))
+                })
+                .collect();
+            Verdict::Pass(carried)
+        } else {
+            self.failed(ctx.client_ip);
+            Verdict::Fail(self.return_body.then_some(body))
+        }
+    }
+
+    fn forbidden(&self, ip: IpAddr) -> bool {
+        if self.forbid_limit == 0 {
+            return false;
+        }
+        let now = (self.clock)();
+        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures
+            .get(&ip)
+            .is_some_and(|(start, n)| now < start + FORBID_WINDOW_MS && *n > self.forbid_limit)
+    }
+
+    fn failed(&self, ip: IpAddr) {
+        if self.forbid_limit == 0 {
+            return;
+        }
+        let now = (self.clock)();
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if failures.len() >= MAX_TRACKED_IPS && !failures.contains_key(&ip) {
+            failures.retain(|_, (start, _)| now < *start + FORBID_WINDOW_MS);
+            if failures.len() >= MAX_TRACKED_IPS {
+                return; // Bounded memory: a new IP is not tracked until windows expire.
+            }
+        }
+        let e = failures.entry(ip).or_insert((now, 0));
+        if now >= e.0 + FORBID_WINDOW_MS {
+            *e = (now, 0);
+        }
+        e.1 += 1;
+    }
+}
+
+#[cfg(test)]
+mod runtime_tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    fn plugin(limit: i64) -> (ThirdAuth, Arc<AtomicU64>) {
+        let c: Config = serde_json::from_value(serde_json::json!({
+            "auth_request": {"method": "GET", "protocol": "HTTP", "url_domain": "auth:80", "path": "/a"},
+            "simple_auth_mode_enabled": true, "custom_forbid_limit": limit})).unwrap();
+        let now = Arc::new(AtomicU64::new(10_000_000));
+        let n = now.clone();
+        (
+            ThirdAuth::new(&c, Arc::new(move || n.load(Ordering::SeqCst))),
+            now,
+        )
+    }
+
+    #[test]
+    fn an_ip_over_the_forbid_limit_is_refused_until_its_five_minutes_end() {
+        let (p, now) = plugin(2);
+        let ip: IpAddr = "10.0.0.9".parse().unwrap();
+        for _ in 0..2 {
+            p.failed(ip);
+        }
+        assert!(!p.forbidden(ip), "2 failures are not more than 2");
+        p.failed(ip);
+        assert!(p.forbidden(ip));
+        assert!(
+            !p.forbidden("10.0.0.8".parse().unwrap()),
+            "other IPs are not affected"
+        );
+        now.fetch_add(FORBID_WINDOW_MS - 1, Ordering::SeqCst);
+        assert!(p.forbidden(ip), "still inside the window");
+        now.fetch_add(1, Ordering::SeqCst);
+        assert!(!p.forbidden(ip), "the window ended");
+        p.failed(ip);
+        assert!(!p.forbidden(ip), "a new window starts counting from one");
+    }
+
+    #[test]
+    fn a_zero_limit_never_forbids() {
+        let (p, _) = plugin(0);
+        let ip: IpAddr = "10.0.0.9".parse().unwrap();
+        for _ in 0..100 {
+            p.failed(ip);
+        }
+        assert!(!p.forbidden(ip));
+    }
+}

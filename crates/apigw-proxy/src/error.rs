@@ -35,6 +35,14 @@ pub enum GatewayError {
     Throttled,
     /// A breaker is open and no downgrade is configured.
     BreakerOpen,
+    /// third_auth: the auth service refused the call.
+    ThirdAuthFailed,
+    /// third_auth: an essential identity is missing.
+    IdentityMissing,
+    /// third_auth: the client IP failed too often.
+    AuthForbidden,
+    /// third_auth: the auth service is unreachable, timed out or failed.
+    AuthServiceError,
 }
 
 /// Largest request body (APIG's limit).
@@ -72,6 +80,26 @@ impl GatewayError {
                 StatusCode::FORBIDDEN,
                 "APIG.0304",
                 "The app is not authorized to access the API",
+            ),
+            ThirdAuthFailed => (
+                StatusCode::UNAUTHORIZED,
+                "APIG.0312",
+                "Incorrect third-party authentication information,auth fail",
+            ),
+            IdentityMissing => (
+                StatusCode::UNAUTHORIZED,
+                "APIG.0313",
+                "Incorrect third-party authentication information,identities error",
+            ),
+            AuthForbidden => (
+                StatusCode::FORBIDDEN,
+                "APIG.0314",
+                "Incorrect third-party authentication information,access deny",
+            ),
+            AuthServiceError => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "APIG.0617",
+                "Incorrect third-party authentication response information",
             ),
             BreakerOpen => (
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -8,6 +8,7 @@ use crate::snapshot::{AuthType, Backend, HttpBackend, PathPart, Route, Snapshot}
 use crate::upstream::{self, Upstream};
 use apigw_plugins::breaker::{Action, Ticket};
 use apigw_plugins::chain::{Chain, Flow, RequestCtx};
+use apigw_plugins::third_auth::{AuthCall, Plan, Verdict as AuthVerdict};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::{
@@ -102,7 +103,7 @@ pub async fn handle(
     let start = Instant::now();
     let request_id = apigw_model::id::request_id();
     let snap = gw.snapshot.load_full();
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let host = parts
         .headers
         .get(HOST)
@@ -175,7 +176,7 @@ pub async fn handle(
 
     // The body is read up front only when a signature covers it.
     let needs_body = route.auth != AuthType::None && auth::needs_body(&parts);
-    let (body, bytes) = if needs_body {
+    let (mut body, mut bytes) = if needs_body {
         match Limited::new(body, MAX_BODY_BYTES).collect().await {
             Ok(c) => {
                 let b = c.to_bytes();
@@ -220,6 +221,95 @@ pub async fn handle(
             ctx.user_id = c.user_id;
         }
         Err(e) => return fail(e, &route, &mut ctx, Decision::AuthRejected),
+    }
+    // third_auth: the external auth service decides.
+    if let Some(ta) = route.chain.third_auth() {
+        for h in ta.carried_headers() {
+            parts.headers.remove(h);
+        }
+        match ta.plan(&parts, &ctx) {
+            Plan::Skip => {}
+            Plan::Forbidden => {
+                return fail(
+                    GatewayError::AuthForbidden,
+                    &route,
+                    &mut ctx,
+                    Decision::AuthRejected,
+                )
+            }
+            Plan::MissingIdentity => {
+                return fail(
+                    GatewayError::IdentityMissing,
+                    &route,
+                    &mut ctx,
+                    Decision::AuthRejected,
+                )
+            }
+            Plan::Call(call) => {
+                let mut auth_body = Bytes::new();
+                if let Some(limit) = call.body_limit {
+                    if let Either::Left(incoming) = body {
+                        match Limited::new(incoming, MAX_BODY_BYTES).collect().await {
+                            Ok(c) => bytes = c.to_bytes(),
+                            Err(_) => {
+                                return fail(
+                                    GatewayError::BodyTooLarge,
+                                    &route,
+                                    &mut ctx,
+                                    Decision::BadRequest,
+                                )
+                            }
+                        }
+                    }
+                    if bytes.len() > limit {
+                        return fail(
+                            GatewayError::BodyTooLarge,
+                            &route,
+                            &mut ctx,
+                            Decision::BadRequest,
+                        );
+                    }
+                    auth_body = bytes.clone();
+                    body = Either::Right(Full::new(bytes.clone()));
+                }
+                let answer = call_auth_service(gw, *call, auth_body).await;
+                let answer_ref = answer.as_ref().map(|(s, h, b)| (*s, h, b.clone()));
+                match ta.judge(answer_ref, &ctx) {
+                    AuthVerdict::Pass(carried) => {
+                        for (k, v) in carried {
+                            parts.headers.append(k, v);
+                        }
+                    }
+                    AuthVerdict::Fail(Some(auth_body)) => {
+                        let mut resp = full(StatusCode::UNAUTHORIZED, auth_body);
+                        if let Some((_, h, _)) = &answer {
+                            if let Some(ct) = h.get(CONTENT_TYPE) {
+                                resp.headers_mut().insert(CONTENT_TYPE, ct.clone());
+                            }
+                        }
+                        ctx.status = 401;
+                        route.metrics.record(401, Decision::AuthRejected, start);
+                        return finish(resp, Some(&route.chain), &ctx, false);
+                    }
+                    AuthVerdict::Fail(None) => {
+                        return fail(
+                            GatewayError::ThirdAuthFailed,
+                            &route,
+                            &mut ctx,
+                            Decision::AuthRejected,
+                        )
+                    }
+                    AuthVerdict::Error => {
+                        return fail(
+                            GatewayError::AuthServiceError,
+                            &route,
+                            &mut ctx,
+                            Decision::AuthRejected,
+                        )
+                    }
+                }
+            }
+        }
     }
     if let Some(verdict) = route.chain.throttle(&parts, &ctx).await {
         ctx.rate_limit = Some(verdict);
@@ -354,6 +444,48 @@ pub async fn handle(
             .await
         }
     }
+}
+
+/// Calls the auth service; `None` when it cannot be reached or does not answer in time.
+async fn call_auth_service(
+    gw: &Gateway,
+    call: AuthCall,
+    body: Bytes,
+) -> Option<(u16, http::HeaderMap, Bytes)> {
+    let scheme = if call.https {
+        http::uri::Scheme::HTTPS
+    } else {
+        http::uri::Scheme::HTTP
+    };
+    let authority: http::uri::Authority = call.url_domain.parse().ok()?;
+    let uri = http::Uri::builder()
+        .scheme(scheme.clone())
+        .authority(authority.clone())
+        .path_and_query(call.path_and_query.as_str())
+        .build()
+        .ok()?;
+    let mut req = Request::new(Either::Right(Full::new(body)));
+    *req.method_mut() = call.method;
+    *req.uri_mut() = uri;
+    *req.headers_mut() = call.headers;
+    req.headers_mut()
+        .insert(HOST, HeaderValue::from_str(&call.url_domain).ok()?);
+    let pool = gw.upstream.pool(&scheme, &authority);
+    let resp = match gw.upstream.send(&pool, req, call.timeout).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(auth_service = %call.url_domain, error = ?e, "third-party auth service failed");
+            return None;
+        }
+    };
+    let (parts, body) = resp.into_parts();
+    // The auth service's body is only ever returned to the caller: 64 KiB is plenty.
+    let body =
+        match tokio::time::timeout(call.timeout, Limited::new(body, 64 * 1024).collect()).await {
+            Ok(Ok(c)) => c.to_bytes(),
+            _ => return None,
+        };
+    Some((parts.status.as_u16(), parts.headers, body))
 }
 
 /// The backend of an `http` downgrade.
