@@ -1,5 +1,5 @@
 //! Persistence of apigw's control-plane state behind one [`Store`] trait, one file per engine
-//! (`sqlite.rs` today; the engine is chosen by URL in [`open`]). Migrations are numbered SQL
+//! (`sqlite.rs` embedded, `postgres.rs` for clusters; the engine is chosen by URL in [`open`]). Migrations are numbered SQL
 //! files under `migrations/{engine}/`, applied in order at start-up.
 //!
 //! Every write runs in one transaction that also bumps a version counter, so a reader of
@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use std::path::Path;
 use std::sync::Arc;
 
+mod postgres;
 mod sqlite;
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// Most kafka_log plug-ins per instance (APIG.3100).

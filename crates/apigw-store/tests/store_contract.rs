@@ -21,6 +21,43 @@ fn plugin(instance: &str, name: &str, t: PluginType, at: i64) -> Plugin {
     }
 }
 
+/// The PostgreSQL server the tests use (`APIGW_TEST_PG_URL`, default the local one).
+fn pg_base() -> String {
+    std::env::var("APIGW_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A schema of its own for one test; dropped by [`PgSchema::drop_schema`] when the test passes
+/// (a failing test leaves it for inspection).
+struct PgSchema {
+    name: String,
+    admin: tokio_postgres::Client,
+}
+
+impl PgSchema {
+    async fn drop_schema(self) {
+        self.admin
+            .batch_execute(&format!("DROP SCHEMA {} CASCADE", self.name))
+            .await
+            .unwrap();
+    }
+}
+
+async fn postgres() -> (PgSchema, apigw_store::PgStore) {
+    let name = format!("t_{}", apigw_model::id::new_id());
+    let (admin, conn) = tokio_postgres::connect(&pg_base(), tokio_postgres::NoTls)
+        .await
+        .expect("PostgreSQL answers at APIGW_TEST_PG_URL (scripts/test.sh starts one)");
+    tokio::spawn(conn);
+    admin
+        .batch_execute(&format!("CREATE SCHEMA {name}"))
+        .await
+        .unwrap();
+    let url = format!("{}?options=-c%20search_path%3D{name}", pg_base());
+    let store = apigw_store::PgStore::open(&url).await.unwrap();
+    (PgSchema { name, admin }, store)
+}
+
 async fn sqlite() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
@@ -195,6 +232,27 @@ async fn sqlite_reopening_keeps_data_and_does_not_reapply_migrations() {
         .unwrap();
     let again = SqliteStore::open(&path).await.unwrap();
     assert_eq!(again.get_plugin("i1", &p.id).await.unwrap(), Some(p));
+}
+
+#[tokio::test]
+async fn postgres_plugin_crud_round_trips() {
+    let (schema, s) = postgres().await;
+    plugin_crud_round_trips(&s).await;
+    schema.drop_schema().await;
+}
+
+#[tokio::test]
+async fn postgres_plugin_names_are_unique_per_instance() {
+    let (schema, s) = postgres().await;
+    plugin_names_are_unique_per_instance(&s).await;
+    schema.drop_schema().await;
+}
+
+#[tokio::test]
+async fn postgres_list_filters_and_pages() {
+    let (schema, s) = postgres().await;
+    list_filters_and_pages(&s).await;
+    schema.drop_schema().await;
 }
 
 mod resources {
@@ -487,5 +545,47 @@ mod resources {
     async fn sqlite_apps_and_authorisations() {
         let (_d, s) = sqlite().await;
         apps_and_authorisations(&s).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_binding_replaces_by_type_and_blocks_plugin_deletion() {
+        let (schema, s) = postgres().await;
+        binding_replaces_by_type_and_blocks_plugin_deletion(&s).await;
+        schema.drop_schema().await;
+    }
+
+    #[tokio::test]
+    async fn postgres_only_published_apis_bind_and_batches_are_all_or_nothing() {
+        let (schema, s) = postgres().await;
+        only_published_apis_bind_and_batches_are_all_or_nothing(&s).await;
+        schema.drop_schema().await;
+    }
+
+    #[tokio::test]
+    async fn postgres_offline_keeps_bindings_and_api_deletion_removes_them() {
+        let (schema, s) = postgres().await;
+        offline_keeps_bindings_and_api_deletion_removes_them(&s).await;
+        schema.drop_schema().await;
+    }
+
+    #[tokio::test]
+    async fn postgres_groups_envs_and_apis_keep_their_uniqueness_and_references() {
+        let (schema, s) = postgres().await;
+        groups_envs_and_apis_keep_their_uniqueness_and_references(&s).await;
+        schema.drop_schema().await;
+    }
+
+    #[tokio::test]
+    async fn postgres_a_sixth_kafka_log_plugin_is_over_quota() {
+        let (schema, s) = postgres().await;
+        a_sixth_kafka_log_plugin_is_over_quota(&s).await;
+        schema.drop_schema().await;
+    }
+
+    #[tokio::test]
+    async fn postgres_apps_and_authorisations() {
+        let (schema, s) = postgres().await;
+        apps_and_authorisations(&s).await;
+        schema.drop_schema().await;
     }
 }
