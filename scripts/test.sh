@@ -39,6 +39,28 @@ fi
 (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null || fail "Redis does not answer on 127.0.0.1:6379"
 export APIGW_TEST_REDIS_URL=${APIGW_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}
 
+# PostgreSQL: use the one that answers on 127.0.0.1:5432 (database `test`), else start one.
+pg_up() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
+if ! pg_up; then
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    command -v apt-get >/dev/null || fail "PostgreSQL is needed by the tests"
+    step "installing PostgreSQL"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null \
+      || fail "could not install PostgreSQL"
+  fi
+  step "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start \
+    || fail "could not start PostgreSQL"
+  for _ in $(seq 50); do pg_up && break; sleep 0.2; done
+fi
+pg_up || fail "PostgreSQL does not answer on 127.0.0.1:5432"
+export APIGW_TEST_PG_URL=${APIGW_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}
+if command -v psql >/dev/null; then
+  psql "${APIGW_TEST_PG_URL%/*}/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname='test'" | grep -q 1 \
+    || psql "${APIGW_TEST_PG_URL%/*}/postgres" -qc "CREATE DATABASE test" \
+    || fail "could not create the test database"
+fi
+
 step "format and lints"
 cargo fmt --all -- --check || fail "cargo fmt --check failed: run cargo fmt --all"
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -89,6 +89,8 @@ pub struct Registry {
     pub last_reload_ms: AtomicU64,
     /// The store version of the current snapshot.
     pub version: AtomicU64,
+    /// Whether the last reload failed because the store could not be read.
+    pub store_down: std::sync::atomic::AtomicBool,
     /// The cluster-wide rate-limit counters, when configured.
     pub redis: Mutex<Option<apigw_plugins::counters::RedisCounters>>,
 }
@@ -180,12 +182,14 @@ impl Registry {
              # TYPE apigw_reloads_total counter\napigw_reloads_total {}\n\
              # TYPE apigw_reload_failures_total counter\napigw_reload_failures_total {}\n\
              # TYPE apigw_snapshot_age_seconds gauge\napigw_snapshot_age_seconds {}\n\
-             # TYPE apigw_snapshot_version gauge\napigw_snapshot_version {}\n",
+             # TYPE apigw_snapshot_version gauge\napigw_snapshot_version {}\n\
+             # TYPE apigw_store_up gauge\napigw_store_up {}\n",
             self.unmatched.load(Relaxed),
             self.reloads.load(Relaxed),
             self.reload_failures.load(Relaxed),
             now.saturating_sub(last) as f64 / 1000.0,
             self.version.load(Relaxed),
+            u8::from(!self.store_down.load(Relaxed)),
         );
         out
     }

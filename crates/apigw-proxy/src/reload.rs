@@ -85,9 +85,18 @@ impl Reloader {
                 }
                 _ = tokio::time::sleep(POLL_INTERVAL) => {}
             }
-            if let Err(e) = self.reload().await {
-                self.metrics.reload_failures.fetch_add(1, Relaxed);
-                tracing::warn!(error = %e, "snapshot reload failed; serving the previous one");
+            match self.reload().await {
+                Ok(_) => {
+                    if self.metrics.store_down.swap(false, Relaxed) {
+                        tracing::warn!("the store is back; the data plane follows it again");
+                    }
+                }
+                Err(e) => {
+                    self.metrics.reload_failures.fetch_add(1, Relaxed);
+                    if !self.metrics.store_down.swap(true, Relaxed) {
+                        tracing::error!(error = %e, "the store is unavailable; serving the last snapshot");
+                    }
+                }
             }
         }
     }

@@ -186,6 +186,9 @@ pub async fn open(url: Option<&str>, data_dir: &Path) -> Result<Arc<dyn Store>, 
         Some(u) if u.starts_with("sqlite://") => Ok(Arc::new(
             SqliteStore::open(Path::new(&u["sqlite://".len()..])).await?,
         )),
+        Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+            Ok(Arc::new(PgStore::open(u).await?))
+        }
         Some(u) => Err(StoreError::Backend(format!(
             "unsupported store URL scheme: {u}"
         ))),

@@ -670,3 +670,113 @@ impl Drop for RedisServer {
         self.stop();
     }
 }
+
+/// The PostgreSQL server tests use (`APIGW_TEST_PG_URL`, default the local one).
+pub fn pg_base() -> String {
+    std::env::var("APIGW_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A schema of its own for one test; [`PgSchema::url`] points a store at it.
+#[derive(Debug)]
+pub struct PgSchema {
+    pub name: String,
+}
+
+impl PgSchema {
+    pub async fn create() -> Self {
+        let name = format!("t_{}", apigw_model::id::new_id());
+        let (c, conn) = tokio_postgres::connect(&pg_base(), tokio_postgres::NoTls)
+            .await
+            .expect("PostgreSQL answers at APIGW_TEST_PG_URL (scripts/test.sh starts one)");
+        tokio::spawn(conn);
+        c.batch_execute(&format!("CREATE SCHEMA {name}"))
+            .await
+            .unwrap();
+        Self { name }
+    }
+
+    /// The store URL of this schema, through `host_port` (the server's, or a proxy's).
+    pub fn url_via(&self, host_port: &str) -> String {
+        let base = pg_base().replace("127.0.0.1:5432", host_port);
+        format!("{base}?options=-c%20search_path%3D{}", self.name)
+    }
+
+    pub fn url(&self) -> String {
+        self.url_via("127.0.0.1:5432")
+    }
+
+    /// Drops the schema (at the end of a passing test).
+    pub async fn drop_schema(self) {
+        let (c, conn) = tokio_postgres::connect(&pg_base(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        c.batch_execute(&format!("DROP SCHEMA {} CASCADE", self.name))
+            .await
+            .unwrap();
+    }
+}
+
+/// A TCP forwarder that can be cut and restored, to take a service away from a node.
+#[derive(Debug)]
+pub struct TcpProxy {
+    pub port: u16,
+    target: String,
+    tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl TcpProxy {
+    /// Forwards a free local port to `target` (`host:port`).
+    pub async fn start(target: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let p = Self {
+            port,
+            target: target.into(),
+            tasks: Default::default(),
+        };
+        p.restore().await;
+        p
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Accepts and forwards again.
+    pub async fn restore(&self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        let (target, tasks) = (self.target.clone(), self.tasks.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                let conn = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tasks.lock().unwrap().push(conn);
+            }
+        });
+        self.tasks.lock().unwrap().push(accept);
+    }
+
+    /// Stops accepting and cuts every forwarded connection.
+    pub fn cut(&self) {
+        for t in self.tasks.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}

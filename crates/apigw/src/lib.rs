@@ -157,6 +157,8 @@ pub async fn serve(
     let stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
+    let ready_store = store.clone();
+    let ready_metrics = metrics.clone();
     let metrics_route = Router::new().route(
         "/metrics",
         get(move || {
@@ -164,7 +166,16 @@ pub async fn serve(
             async move { ([(CONTENT_TYPE, "text/plain; version=0.0.4")], m.render()) }
         }),
     );
-    let admin_router = apigw_admin::router(state).merge(metrics_route);
+    let readyz = Router::new().route(
+        "/readyz",
+        get(move || {
+            let (store, metrics) = (ready_store.clone(), ready_metrics.clone());
+            async move { readiness(&*store, &metrics).await }
+        }),
+    );
+    let admin_router = apigw_admin::router(state)
+        .merge(metrics_route)
+        .merge(readyz);
     let admin_srv = axum::serve(admin, admin_router).with_graceful_shutdown(stop(rx.clone()));
     let gateway_srv = apigw_proxy::server::serve(gateway_listener, gateway, stop(rx));
     let (admin_result, ()) = tokio::join!(admin_srv, gateway_srv);
@@ -172,6 +183,37 @@ pub async fn serve(
     reloader.abort();
     tracing::info!("apigw stopped");
     Ok(())
+}
+
+/// `GET /readyz`: 200 when the store answers (within a second) and the data plane's snapshot
+/// has caught up with it; else 503 with the reason. The node keeps serving its last snapshot
+/// either way.
+async fn readiness(
+    store: &dyn apigw_store::Store,
+    metrics: &Registry,
+) -> (axum::http::StatusCode, String) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let unavailable = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+    match tokio::time::timeout(std::time::Duration::from_secs(1), store.version()).await {
+        Ok(Ok(v)) => {
+            let snapshot = metrics.version.load(Relaxed) as i64;
+            let age_ms = (apigw_model::time::now_millis() as u64)
+                .saturating_sub(metrics.last_reload_ms.load(Relaxed));
+            if snapshot >= v || age_ms < 2000 {
+                (axum::http::StatusCode::OK, "ready".into())
+            } else {
+                (
+                    unavailable,
+                    format!("snapshot at version {snapshot}, store at {v}"),
+                )
+            }
+        }
+        Ok(Err(e)) => (unavailable, format!("store unavailable: {e}")),
+        Err(_) => (
+            unavailable,
+            "store unavailable: no answer within 1 s".into(),
+        ),
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.
