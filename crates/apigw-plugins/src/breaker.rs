@@ -837,7 +837,6 @@ mod runtime_tests {
     use http::Method;
     use std::net::Ipv4Addr;
     use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::Instant;
 
     struct Fixture {
         b: Breaker,
@@ -860,25 +859,14 @@ mod runtime_tests {
     }
 
     fn ctx(api: &str) -> RequestCtx {
-        RequestCtx {
-            request_id: "r".into(),
-            api_id: api.into(),
-            api_name: "n".into(),
-            stage: "RELEASE".into(),
-            app_id: None,
-            app_name: None,
-            user_id: None,
-            client_ip: Ipv4Addr::LOCALHOST.into(),
-            method: Method::GET,
-            path: "/".into(),
-            origin: None,
-            request_headers: None,
-            start: Instant::now(),
-            request_time_ms: 0,
-            status: 0,
-            backend_latency_ms: None,
-            rate_limit: None,
-        }
+        let mut c = RequestCtx::new(
+            "r".into(),
+            Method::GET,
+            "/".into(),
+            Ipv4Addr::LOCALHOST.into(),
+        );
+        c.api_id = api.into();
+        c
     }
 
     fn req(path: &str) -> http::request::Parts {

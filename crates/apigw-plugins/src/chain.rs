@@ -62,6 +62,31 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
+    /// A context for a call from `client_ip` that matched no API yet; the proxy fills in the
+    /// rest as the call goes on.
+    pub fn new(request_id: String, method: Method, path: String, client_ip: IpAddr) -> Self {
+        let empty: Arc<str> = Arc::from("");
+        Self {
+            request_id,
+            api_id: empty.clone(),
+            api_name: empty.clone(),
+            stage: empty,
+            app_id: None,
+            app_name: None,
+            user_id: None,
+            client_ip,
+            method,
+            path,
+            origin: None,
+            request_headers: None,
+            start: Instant::now(),
+            request_time_ms: apigw_model::time::now_millis(),
+            status: 0,
+            backend_latency_ms: None,
+            rate_limit: None,
+        }
+    }
+
     /// The value of a `$context` variable.
     pub fn context_var(&self, name: &str) -> Option<String> {
         Some(match name {

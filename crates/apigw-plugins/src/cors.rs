@@ -256,32 +256,16 @@ impl Cors {
 mod tests {
     use super::*;
     use std::net::Ipv4Addr;
-    use std::time::Instant;
 
     fn cors(v: serde_json::Value) -> Cors {
         Cors::new(&serde_json::from_value(v).unwrap())
     }
 
     fn ctx(method: Method, origin: Option<&str>) -> RequestCtx {
-        RequestCtx {
-            request_id: "r".into(),
-            api_id: "a".into(),
-            api_name: "n".into(),
-            stage: "RELEASE".into(),
-            app_id: None,
-            app_name: None,
-            user_id: None,
-            client_ip: Ipv4Addr::LOCALHOST.into(),
-            method,
-            path: "/".into(),
-            origin: origin.map(|o| HeaderValue::from_str(o).unwrap()),
-            request_headers: Some(HeaderValue::from_static("x-a, x-b")),
-            start: Instant::now(),
-            request_time_ms: 0,
-            status: 200,
-            backend_latency_ms: None,
-            rate_limit: None,
-        }
+        let mut c = RequestCtx::new("r".into(), method, "/".into(), Ipv4Addr::LOCALHOST.into());
+        c.origin = origin.map(|o| HeaderValue::from_str(o).unwrap());
+        c.request_headers = Some(HeaderValue::from_static("x-a, x-b"));
+        c
     }
 
     fn preflight_headers() -> HeaderMap {

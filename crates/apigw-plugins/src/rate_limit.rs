@@ -384,7 +384,6 @@ mod runtime_tests {
     use std::net::{IpAddr, Ipv4Addr};
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
-    use std::time::Instant;
 
     struct Fixture {
         plugin: RateLimit,
@@ -404,25 +403,16 @@ mod runtime_tests {
     }
 
     fn ctx(api: &str, app: Option<&str>, user: Option<&str>, ip: u8) -> RequestCtx {
-        RequestCtx {
-            request_id: "r".into(),
-            api_id: api.into(),
-            api_name: "n".into(),
-            stage: "RELEASE".into(),
-            app_id: app.map(Into::into),
-            app_name: None,
-            user_id: user.map(Into::into),
-            client_ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, ip)),
-            method: Method::GET,
-            path: "/".into(),
-            origin: None,
-            request_headers: None,
-            start: Instant::now(),
-            request_time_ms: 0,
-            status: 0,
-            backend_latency_ms: None,
-            rate_limit: None,
-        }
+        let mut c = RequestCtx::new(
+            "r".into(),
+            Method::GET,
+            "/".into(),
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, ip)),
+        );
+        c.api_id = api.into();
+        c.app_id = app.map(Into::into);
+        c.user_id = user.map(Into::into);
+        c
     }
 
     fn req(method: &str, uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {

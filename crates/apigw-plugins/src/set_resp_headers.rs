@@ -249,7 +249,6 @@ mod tests {
     use super::*;
     use http::Method;
     use std::net::Ipv4Addr;
-    use std::time::Instant;
 
     fn plugin(rules: serde_json::Value) -> SetRespHeaders {
         SetRespHeaders::new(
@@ -258,25 +257,14 @@ mod tests {
     }
 
     fn ctx() -> RequestCtx {
-        RequestCtx {
-            request_id: "req-1".into(),
-            api_id: "api-1".into(),
-            api_name: "n".into(),
-            stage: "RELEASE".into(),
-            app_id: None,
-            app_name: None,
-            user_id: None,
-            client_ip: Ipv4Addr::new(10, 0, 0, 1).into(),
-            method: Method::GET,
-            path: "/".into(),
-            origin: None,
-            request_headers: None,
-            start: Instant::now(),
-            request_time_ms: 0,
-            status: 200,
-            backend_latency_ms: None,
-            rate_limit: None,
-        }
+        let mut c = RequestCtx::new(
+            "req-1".into(),
+            Method::GET,
+            "/".into(),
+            Ipv4Addr::new(10, 0, 0, 1).into(),
+        );
+        c.api_id = "api-1".into();
+        c
     }
 
     fn values(h: &HeaderMap, name: &str) -> Vec<String> {

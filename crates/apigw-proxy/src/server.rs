@@ -575,30 +575,21 @@ fn context(
     peer: SocketAddr,
     start: Instant,
 ) -> RequestCtx {
-    let empty: Arc<str> = Arc::from("");
-    RequestCtx {
-        request_id: request_id.to_string(),
-        api_id: route
-            .map(|r| r.api_id.clone())
-            .unwrap_or_else(|| empty.clone()),
-        api_name: route
-            .map(|r| r.api_name.clone())
-            .unwrap_or_else(|| empty.clone()),
-        stage: route.map(|r| r.env_name.clone()).unwrap_or(empty),
-        app_id: None,
-        app_name: None,
-        user_id: None,
-        client_ip: peer.ip(),
-        method: parts.method.clone(),
-        path: parts.uri.path().to_string(),
-        origin,
-        request_headers: parts.headers.get(ACCESS_CONTROL_REQUEST_HEADERS).cloned(),
-        start,
-        request_time_ms: apigw_model::time::now_millis(),
-        status: 0,
-        backend_latency_ms: None,
-        rate_limit: None,
+    let mut ctx = RequestCtx::new(
+        request_id.to_string(),
+        parts.method.clone(),
+        parts.uri.path().to_string(),
+        peer.ip(),
+    );
+    if let Some(r) = route {
+        ctx.api_id = r.api_id.clone();
+        ctx.api_name = r.api_name.clone();
+        ctx.stage = r.env_name.clone();
     }
+    ctx.origin = origin;
+    ctx.request_headers = parts.headers.get(ACCESS_CONTROL_REQUEST_HEADERS).cloned();
+    ctx.start = start;
+    ctx
 }
 
 /// A gateway-made error on a matched route: it still gets the response phase.
