@@ -61,6 +61,16 @@ if command -v psql >/dev/null; then
     || fail "could not create the test database"
 fi
 
+# A Kafka-protocol broker for the kafka_log tests: tansu (in-memory storage), built once and
+# kept in ~/.cargo/bin (the first build takes about 15 minutes here).
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v tansu >/dev/null; then
+  step "installing tansu (Kafka-compatible broker) with cargo install"
+  CARGO_TARGET_DIR="${TANSU_TARGET_DIR:-$HOME/.cache/apigw/tansu-target}" \
+    cargo install tansu --features dynostore --locked || fail "could not install tansu"
+fi
+command -v tansu >/dev/null || fail "tansu is not on PATH"
+
 step "format and lints"
 cargo fmt --all -- --check || fail "cargo fmt --check failed: run cargo fmt --all"
 cargo clippy --workspace --all-targets --locked -- -D warnings

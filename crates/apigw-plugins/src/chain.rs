@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::counters::{Clock, RedisCounters, Verdict};
-use crate::{breaker, cors, rate_limit, set_resp_headers, third_auth};
+use crate::{breaker, cors, kafka_log, rate_limit, set_resp_headers, third_auth};
 
 /// What a request phase decided.
 #[derive(Debug)]
@@ -59,6 +59,19 @@ pub struct RequestCtx {
     pub backend_latency_ms: Option<u64>,
     /// What rate_limit decided, for the `X-RateLimit-*` headers.
     pub rate_limit: Option<Verdict>,
+    /// The request as kafka_log logs it (kept only when kafka_log is bound).
+    pub captured: Option<Box<Captured>>,
+}
+
+/// The parts of a request kept for its log.
+#[derive(Debug, Clone, Default)]
+pub struct Captured {
+    pub headers: HeaderMap,
+    pub query: Option<String>,
+    pub host: Option<String>,
+    pub body: Option<bytes::Bytes>,
+    pub upstream_addr: Option<String>,
+    pub upstream_uri: Option<String>,
 }
 
 impl RequestCtx {
@@ -84,6 +97,7 @@ impl RequestCtx {
             status: 0,
             backend_latency_ms: None,
             rate_limit: None,
+            captured: None,
         }
     }
 
@@ -147,9 +161,7 @@ pub enum Instance {
     RateLimit(rate_limit::RateLimit),
     Breaker(breaker::Breaker),
     ThirdAuth(third_auth::ThirdAuth),
-    /// A plug-in type whose data-plane behaviour is not built yet: bound and listed, not
-    /// enforced (rate_limit, breaker, third_auth, kafka_log until their issues land).
-    NotEnforced(apigw_model::PluginType),
+    KafkaLog(kafka_log::KafkaLog),
 }
 
 /// The plug-ins bound to one API in one environment, in phase order.
@@ -165,6 +177,8 @@ pub struct Chain {
     pub breaker: Option<Arc<Instance>>,
     /// The third_auth plug-in, if bound.
     pub third_auth: Option<Arc<Instance>>,
+    /// The kafka_log plug-in, if bound.
+    pub kafka_log: Option<Arc<Instance>>,
     /// Every bound instance (for metrics and later phases).
     pub all: Vec<Arc<Instance>>,
 }
@@ -178,7 +192,7 @@ impl Chain {
             Instance::RateLimit(_) => self.rate_limit = Some(inst.clone()),
             Instance::Breaker(_) => self.breaker = Some(inst.clone()),
             Instance::ThirdAuth(_) => self.third_auth = Some(inst.clone()),
-            Instance::NotEnforced(_) => {}
+            Instance::KafkaLog(_) => self.kafka_log = Some(inst.clone()),
         }
         self.all.push(inst);
     }
@@ -210,6 +224,13 @@ impl Chain {
         match self.third_auth.as_deref() {
             Some(Instance::ThirdAuth(t)) => Some(t),
             _ => None,
+        }
+    }
+
+    /// The completion phase: queues the call's log (never waits).
+    pub fn on_complete(&self, ctx: &RequestCtx, record: &kafka_log::CallRecord<'_>) {
+        if let Some(Instance::KafkaLog(k)) = self.kafka_log.as_deref() {
+            k.log(ctx, record);
         }
     }
 

@@ -343,3 +343,590 @@ pub(crate) fn keep_masked_secrets(new: &mut Map<String, Value>, previous: &Map<S
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Runtime (docs/kafka_log.md): one producer task per plug-in instance behind a bounded queue.
+// Calls only ever `try_send` a finished message: a slow, full or dead broker never delays or
+// fails them; what does not fit, or cannot be delivered after the retries, is dropped and
+// counted.
+
+use crate::chain::RequestCtx;
+use http::HeaderMap;
+use std::collections::BTreeMap as Map2;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Messages waiting per plug-in; more are dropped.
+pub const QUEUE_CAPACITY: usize = 10_000;
+/// Messages sent to the broker in one request at most.
+pub const BATCH: usize = 500;
+/// Bodies are cut at this many bytes.
+pub const BODY_LIMIT: usize = 1024;
+/// A message is at most this many bytes.
+pub const MESSAGE_LIMIT: usize = 4096;
+/// One connect or produce attempt may take this long.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Delivery counters of one plug-in.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub sent: AtomicU64,
+    pub retried: AtomicU64,
+    pub dropped: AtomicU64,
+    pub queued: AtomicU64,
+    failed_once: AtomicBool,
+}
+
+static STATS: Mutex<Map2<String, Arc<Stats>>> = Mutex::new(Map2::new());
+
+/// Renders delivery counters of every kafka_log plug-in in Prometheus' text format.
+pub fn render_metrics(out: &mut String) {
+    use std::fmt::Write;
+    let m = STATS.lock().unwrap_or_else(|e| e.into_inner());
+    for (name, help) in [
+        ("sent", "delivered"),
+        ("retried", "retried"),
+        ("dropped", "dropped"),
+    ] {
+        let _ = writeln!(out, "# HELP apigw_kafka_log_{name}_total Messages {help}.\n# TYPE apigw_kafka_log_{name}_total counter");
+        for (id, s) in m.iter() {
+            let v = match name {
+                "sent" => &s.sent,
+                "retried" => &s.retried,
+                _ => &s.dropped,
+            };
+            let _ = writeln!(
+                out,
+                "apigw_kafka_log_{name}_total{{plugin_id=\"{id}\"}} {}",
+                v.load(Ordering::Relaxed)
+            );
+        }
+    }
+    out.push_str("# TYPE apigw_kafka_log_queue_depth gauge\n");
+    for (id, s) in m.iter() {
+        let _ = writeln!(
+            out,
+            "apigw_kafka_log_queue_depth{{plugin_id=\"{id}\"}} {}",
+            s.queued.load(Ordering::Relaxed)
+        );
+    }
+}
+
+/// What a call leaves for the log besides its context.
+#[derive(Debug, Default)]
+pub struct CallRecord<'a> {
+    pub request_headers: Option<&'a HeaderMap>,
+    pub query: Option<&'a str>,
+    pub request_body: Option<&'a [u8]>,
+    pub response_headers: Option<&'a HeaderMap>,
+    pub response_body: Option<&'a [u8]>,
+    pub host: Option<&'a str>,
+    pub request_size: Option<u64>,
+    pub response_size: Option<u64>,
+    pub upstream_addr: Option<&'a str>,
+    pub upstream_uri: Option<&'a str>,
+    pub error_type: Option<&'a str>,
+    pub response_source: &'a str,
+}
+
+/// A running kafka_log plug-in.
+pub struct KafkaLog {
+    system: Vec<&'static str>,
+    call_data: CallData,
+    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+    stats: Arc<Stats>,
+}
+
+impl std::fmt::Debug for KafkaLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaLog")
+            .field("system", &self.system.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn filtered(headers: &HeaderMap, filter: &str) -> serde_json::Map<String, Value> {
+    let names: Vec<String> = filter
+        .split(',')
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let all = names.iter().any(|n| n == "*");
+    headers
+        .iter()
+        .filter(|(k, _)| all || names.iter().any(|n| n == k.as_str()))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            )
+        })
+        .collect()
+}
+
+fn cut(body: &[u8]) -> (String, bool) {
+    let end = body.len().min(BODY_LIMIT);
+    (
+        String::from_utf8_lossy(&body[..end]).into_owned(),
+        body.len() > BODY_LIMIT,
+    )
+}
+
+impl KafkaLog {
+    /// Builds the plug-in and starts its producer (which connects lazily and reconnects).
+    pub fn new(c: &Config, plugin_id: &str) -> Self {
+        let system = SYSTEM_FIELDS
+            .iter()
+            .filter(|(n, _)| {
+                c.meta_config
+                    .system
+                    .get(*n)
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+            })
+            .map(|(n, _)| *n)
+            .collect();
+        let stats = Arc::new(Stats::default());
+        STATS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(plugin_id.to_string(), stats.clone());
+        let (tx, rx) = tokio::sync::mpsc::channel(QUEUE_CAPACITY);
+        tokio::spawn(produce(c.clone(), rx, stats.clone()));
+        Self {
+            system,
+            call_data: c.meta_config.call_data.clone(),
+            tx,
+            stats,
+        }
+    }
+
+    /// The message of one call (switched-on fields only; bodies cut at 1 KB; at most 4 KB).
+    pub fn message(&self, ctx: &RequestCtx, r: &CallRecord<'_>) -> Vec<u8> {
+        let mut m = serde_json::Map::new();
+        let ms = |v: Option<u64>| {
+            v.map(|v| Value::from(v as f64 / 1000.0))
+                .unwrap_or(Value::Null)
+        };
+        for f in &self.system {
+            let v = match *f {
+                "start_time" => {
+                    Value::String(apigw_model::time::format_millis(ctx.request_time_ms))
+                }
+                "request_id" => Value::String(ctx.request_id.clone()),
+                "client_ip" => Value::String(ctx.client_ip.to_string()),
+                "api_id" => Value::String(ctx.api_id.to_string()),
+                "api_name" => Value::String(ctx.api_name.to_string()),
+                "user_name" => ctx
+                    .user_id
+                    .as_deref()
+                    .map(Value::from)
+                    .unwrap_or(Value::Null),
+                "app_id" => ctx
+                    .app_id
+                    .as_deref()
+                    .map(Value::from)
+                    .unwrap_or(Value::Null),
+                "app_name" => ctx
+                    .app_name
+                    .as_deref()
+                    .map(Value::from)
+                    .unwrap_or(Value::Null),
+                "request_time" => Value::from(ctx.start.elapsed().as_secs_f64()),
+                "http_status" => Value::from(ctx.status),
+                "server_protocol" => Value::from("HTTP/1.1"),
+                "scheme" => Value::from("http"),
+                "request_method" => Value::String(ctx.method.to_string()),
+                "host" => r.host.map(Value::from).unwrap_or(Value::Null),
+                "api_uri_mode" => Value::Null,
+                "uri" => Value::String(ctx.path.clone()),
+                "request_size" => r.request_size.map(Value::from).unwrap_or(Value::Null),
+                "response_size" | "body_bytes_sent" => {
+                    r.response_size.map(Value::from).unwrap_or(Value::Null)
+                }
+                "upstream_uri" => r.upstream_uri.map(Value::from).unwrap_or(Value::Null),
+                "upstream_addr" => r.upstream_addr.map(Value::from).unwrap_or(Value::Null),
+                "upstream_status" => {
+                    if r.upstream_addr.is_some() {
+                        Value::from(ctx.status)
+                    } else {
+                        Value::Null
+                    }
+                }
+                "upstream_response_time"
+                | "all_upstream_response_time"
+                | "upstream_header_time" => ms(ctx.backend_latency_ms),
+                "http_x_forwarded_for" => r
+                    .request_headers
+                    .and_then(|h| h.get("x-forwarded-for"))
+                    .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                    .unwrap_or(Value::Null),
+                "http_user_agent" => r
+                    .request_headers
+                    .and_then(|h| h.get(http::header::USER_AGENT))
+                    .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                    .unwrap_or(Value::Null),
+                "error_type" => r.error_type.map(Value::from).unwrap_or(Value::Null),
+                "auth_type" => Value::Null,
+                "response_source" => Value::from(r.response_source),
+                "inner_time" => Value::from(
+                    (ctx.start.elapsed().as_millis() as u64)
+                        .saturating_sub(ctx.backend_latency_ms.unwrap_or(0))
+                        as f64
+                        / 1000.0,
+                ),
+                // No meaning in apigw (no regions, VPC endpoints, ROMA provider apps or custom
+                // authorizers): present and null when switched on.
+                _ => Value::Null,
+            };
+            m.insert((*f).to_string(), v);
+        }
+        let cd = &self.call_data;
+        let mut call = serde_json::Map::new();
+        let mut truncated = false;
+        if cd.log_request_header {
+            if let Some(h) = r.request_headers {
+                call.insert(
+                    "request_header".into(),
+                    Value::Object(filtered(h, &cd.request_header_filter)),
+                );
+            }
+        }
+        if cd.log_request_query_string {
+            let q = r.query.unwrap_or("");
+            let names: Vec<&str> = cd
+                .request_query_string_filter
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            let kept: Vec<&str> = q
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .filter(|p| {
+                    names.contains(&"*") || names.contains(&p.split('=').next().unwrap_or(""))
+                })
+                .collect();
+            call.insert("request_query_string".into(), Value::from(kept.join("&")));
+        }
+        if cd.log_request_body {
+            let (b, t) = cut(r.request_body.unwrap_or(&[]));
+            truncated |= t;
+            call.insert("request_body".into(), Value::from(b));
+        }
+        if cd.log_response_header {
+            if let Some(h) = r.response_headers {
+                call.insert(
+                    "response_header".into(),
+                    Value::Object(filtered(h, &cd.response_header_filter)),
+                );
+            }
+        }
+        if cd.log_response_body {
+            let (b, t) = cut(r.response_body.unwrap_or(&[]));
+            truncated |= t;
+            call.insert("response_body".into(), Value::from(b));
+        }
+        if !call.is_empty() {
+            m.insert("call_data".into(), Value::Object(call));
+        }
+        if truncated {
+            m.insert("body_truncated".into(), Value::Bool(true));
+        }
+        let mut out = serde_json::to_vec(&Value::Object(m.clone())).unwrap_or_default();
+        if out.len() > MESSAGE_LIMIT {
+            // Too big: drop call data first, marking it.
+            m.remove("call_data");
+            m.insert("call_data_truncated".into(), Value::Bool(true));
+            out = serde_json::to_vec(&Value::Object(m)).unwrap_or_default();
+            out.truncate(MESSAGE_LIMIT);
+        }
+        out
+    }
+
+    /// Queues the message of a call; never waits. A full queue drops it (counted).
+    pub fn log(&self, ctx: &RequestCtx, r: &CallRecord<'_>) {
+        let msg = self.message(ctx, r);
+        match self.tx.try_send(msg) {
+            Ok(()) => {
+                self.stats.queued.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+fn sasl(c: &SaslConfig) -> Option<rskafka::client::SaslConfig> {
+    if !c.security_protocol.starts_with("SASL_") {
+        return None;
+    }
+    let creds = rskafka::client::Credentials::new(c.sasl_username.clone(), c.sasl_password.clone());
+    Some(match c.sasl_mechanisms.as_str() {
+        "SCRAM-SHA-256" => rskafka::client::SaslConfig::ScramSha256(creds),
+        "SCRAM-SHA-512" => rskafka::client::SaslConfig::ScramSha512(creds),
+        _ => rskafka::client::SaslConfig::Plain(creds),
+    })
+}
+
+/// The producer: batches what is queued, sends it with `max_retry_count` retries
+/// `retry_backoff` seconds apart; ends (after sending what is left) when the plug-in instance is
+/// dropped (update or unbinding).
+async fn produce(c: Config, mut rx: tokio::sync::mpsc::Receiver<Vec<u8>>, stats: Arc<Stats>) {
+    let mut partitions: Vec<rskafka::client::partition::PartitionClient> = Vec::new();
+    let mut next = 0usize;
+    let key = (!c.key.is_empty()).then(|| c.key.clone().into_bytes());
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        stats
+            .queued
+            .fetch_sub(batch.len() as u64, Ordering::Relaxed);
+        let mut attempt = 0;
+        loop {
+            if partitions.is_empty() {
+                partitions = connect(&c).await.unwrap_or_default();
+            }
+            let result = match partitions.len() {
+                0 => Err("no broker answered".to_string()),
+                n => {
+                    let p = match &key {
+                        Some(k) => &partitions[(k.iter().map(|b| *b as usize).sum::<usize>()) % n],
+                        None => {
+                            next = next.wrapping_add(1);
+                            &partitions[next % n]
+                        }
+                    };
+                    let records = batch
+                        .iter()
+                        .map(|m| rskafka::record::Record {
+                            key: key.clone(),
+                            value: Some(m.clone()),
+                            headers: Default::default(),
+                            timestamp: chrono::Utc::now(),
+                        })
+                        .collect();
+                    match tokio::time::timeout(
+                        ATTEMPT_TIMEOUT,
+                        p.produce(
+                            records,
+                            rskafka::client::partition::Compression::NoCompression,
+                        ),
+                    )
+                    .await
+                    {
+                        Ok(Ok(_)) => Ok(()),
+                        Ok(Err(e)) => Err(e.to_string()),
+                        Err(_) => Err("produce timed out".to_string()),
+                    }
+                }
+            };
+            match result {
+                Ok(()) => {
+                    stats.sent.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    break;
+                }
+                Err(e) => {
+                    partitions.clear();
+                    if !stats.failed_once.swap(true, Ordering::Relaxed) {
+                        tracing::error!(error = %e, topic = %c.topic, "kafka_log: cannot deliver to the brokers (first failure of this plug-in)");
+                    }
+                    if attempt >= c.max_retry_count {
+                        stats
+                            .dropped
+                            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        break;
+                    }
+                    attempt += 1;
+                    stats
+                        .retried
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_secs(c.retry_backoff.max(1) as u64)).await;
+                }
+            }
+        }
+    }
+}
+
+async fn connect(c: &Config) -> Option<Vec<rskafka::client::partition::PartitionClient>> {
+    let mut builder = rskafka::client::ClientBuilder::new(c.broker_list.clone());
+    if let Some(s) = sasl(&c.sasl_config) {
+        builder = builder.sasl_config(s);
+    }
+    let client = tokio::time::timeout(ATTEMPT_TIMEOUT, builder.build())
+        .await
+        .ok()?
+        .ok()?;
+    let topics = tokio::time::timeout(ATTEMPT_TIMEOUT, client.list_topics())
+        .await
+        .ok()?
+        .ok()?;
+    let count = topics
+        .iter()
+        .find(|t| t.name == c.topic)
+        .map(|t| t.partitions.len())
+        .unwrap_or(1)
+        .max(1);
+    let mut out = Vec::with_capacity(count);
+    for p in 0..count as i32 {
+        let pc = client
+            .partition_client(
+                c.topic.clone(),
+                p,
+                rskafka::client::partition::UnknownTopicHandling::Error,
+            )
+            .await
+            .ok()?;
+        out.push(pc);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod runtime_tests {
+    use super::*;
+    use http::{HeaderValue, Method};
+    use std::net::Ipv4Addr;
+
+    fn plugin(content: Value) -> KafkaLog {
+        let c: Config = serde_json::from_value(content).unwrap();
+        let mut c = c;
+        crate::registry::ContentModel::canonicalize(&mut c);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _guard = rt.enter();
+        KafkaLog::new(&c, "unit")
+    }
+
+    fn ctx() -> RequestCtx {
+        let mut c = RequestCtx::new(
+            "rid-1".into(),
+            Method::POST,
+            "/orders".into(),
+            Ipv4Addr::new(10, 1, 2, 3).into(),
+        );
+        c.api_id = "api-1".into();
+        c.status = 201;
+        c.backend_latency_ms = Some(12);
+        c
+    }
+
+    fn parse(bytes: &[u8]) -> Value {
+        serde_json::from_slice(bytes).unwrap()
+    }
+
+    #[test]
+    fn only_switched_on_fields_are_in_the_message() {
+        let p = plugin(
+            serde_json::json!({"broker_list": ["127.0.0.1:1"], "topic": "t",
+            "meta_config": {"system": {"start_time": false, "request_id": true, "client_ip": true, "api_id": true,
+                "request_time": false, "http_status": true, "scheme": false, "request_method": true, "host": false, "uri": true,
+                "upstream_addr": false, "upstream_status": false, "upstream_response_time": true, "http_x_forwarded_for": false,
+                "http_user_agent": false, "error_type": false, "proxy_protocol_vni": true}}}),
+        );
+        let m = parse(&p.message(&ctx(), &CallRecord::default()));
+        let keys: Vec<&str> = m.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "request_id",
+                "client_ip",
+                "api_id",
+                "http_status",
+                "request_method",
+                "uri",
+                "upstream_response_time",
+                "proxy_protocol_vni"
+            ]
+        );
+        assert_eq!(m["request_id"], "rid-1");
+        assert_eq!(m["client_ip"], "10.1.2.3");
+        assert_eq!(m["http_status"], 201);
+        assert_eq!(m["upstream_response_time"], 0.012);
+        assert!(
+            m["proxy_protocol_vni"].is_null(),
+            "no meaning in apigw: null"
+        );
+    }
+
+    #[test]
+    fn call_data_follows_switches_filters_and_cuts_bodies() {
+        let p = plugin(
+            serde_json::json!({"broker_list": ["127.0.0.1:1"], "topic": "t",
+            "meta_config": {"system": {"start_time": false, "request_id": false, "client_ip": false, "request_time": false,
+                "http_status": false, "scheme": false, "request_method": false, "host": false, "uri": false, "upstream_addr": false,
+                "upstream_status": false, "upstream_response_time": false, "http_x_forwarded_for": false, "http_user_agent": false,
+                "error_type": false},
+                "call_data": {"log_request_header": true, "request_header_filter": "x-a, X-B",
+                    "log_request_query_string": true, "request_query_string_filter": "q",
+                    "log_request_body": true, "log_response_header": true, "response_header_filter": "*"}}}),
+        );
+        let mut req = HeaderMap::new();
+        for (k, v) in [("x-a", "1"), ("x-b", "2"), ("x-c", "3")] {
+            req.insert(
+                http::HeaderName::from_static(k),
+                HeaderValue::from_static(v),
+            );
+        }
+        let mut resp = HeaderMap::new();
+        resp.insert("x-r", HeaderValue::from_static("r"));
+        let body = vec![b'z'; 3000];
+        let r = CallRecord {
+            request_headers: Some(&req),
+            query: Some("q=1&other=2"),
+            request_body: Some(&body),
+            response_headers: Some(&resp),
+            ..Default::default()
+        };
+        let m = parse(&p.message(&ctx(), &r));
+        let cd = &m["call_data"];
+        assert_eq!(
+            cd["request_header"],
+            serde_json::json!({"x-a": "1", "x-b": "2"})
+        );
+        assert_eq!(cd["request_query_string"], "q=1");
+        assert_eq!(
+            cd["request_body"].as_str().unwrap().len(),
+            BODY_LIMIT,
+            "bodies are cut at 1 KB"
+        );
+        assert_eq!(m["body_truncated"], true, "and the cut is marked");
+        assert_eq!(cd["response_header"], serde_json::json!({"x-r": "r"}));
+        assert!(cd.get("response_body").is_none(), "switched off");
+    }
+
+    #[test]
+    fn messages_never_exceed_4_kb() {
+        let p = plugin(
+            serde_json::json!({"broker_list": ["127.0.0.1:1"], "topic": "t",
+            "meta_config": {"call_data": {"log_request_header": true, "request_header_filter": "*"}}}),
+        );
+        let mut req = HeaderMap::new();
+        for i in 0..100 {
+            req.insert(
+                http::HeaderName::from_bytes(format!("x-h{i}").as_bytes()).unwrap(),
+                HeaderValue::from_static("0123456789012345678901234567890123456789"),
+            );
+        }
+        let out = p.message(
+            &ctx(),
+            &CallRecord {
+                request_headers: Some(&req),
+                ..Default::default()
+            },
+        );
+        assert!(out.len() <= MESSAGE_LIMIT);
+        let m = parse(&out);
+        assert_eq!(m["call_data_truncated"], true);
+        assert_eq!(m["request_id"], "rid-1", "the system fields stay");
+    }
+}

@@ -153,7 +153,9 @@ pub fn build(
             &parse(canonical)?,
             ctx.clock.clone(),
         )),
-        other => Instance::NotEnforced(other),
+        PluginType::KafkaLog => {
+            Instance::KafkaLog(kafka_log::KafkaLog::new(&parse(canonical)?, plugin_id))
+        }
     })
 }
 

@@ -174,6 +174,7 @@ impl Registry {
             );
         }
         apigw_plugins::breaker::render_metrics(&mut out);
+        apigw_plugins::kafka_log::render_metrics(&mut out);
         let now = apigw_model::time::now_millis() as u64;
         let last = self.last_reload_ms.load(Relaxed);
         let _ = write!(

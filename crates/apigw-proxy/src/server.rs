@@ -150,6 +150,18 @@ pub async fn handle(
     };
     let route = m.route.clone();
     let mut ctx = context(&request_id, Some(&route), &parts, origin, peer, start);
+    if route.chain.kafka_log.is_some() {
+        ctx.captured = Some(Box::new(apigw_plugins::chain::Captured {
+            headers: parts.headers.clone(),
+            query: parts.uri.query().map(str::to_string),
+            host: parts
+                .headers
+                .get(HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string),
+            ..Default::default()
+        }));
+    }
     if gw.trust_forwarded_for {
         if let Some(ip) = parts
             .headers
@@ -207,6 +219,11 @@ pub async fn handle(
             &mut ctx,
             Decision::BadRequest,
         );
+    }
+    if let Some(c) = ctx.captured.as_mut() {
+        if needs_body {
+            c.body = Some(bytes.clone());
+        }
     }
     let now = apigw_model::time::now_millis() / 1000;
     let caller = match route.auth {
@@ -270,6 +287,9 @@ pub async fn handle(
                         );
                     }
                     auth_body = bytes.clone();
+                    if let Some(c) = ctx.captured.as_mut() {
+                        c.body = Some(bytes.clone());
+                    }
                     body = Either::Right(Full::new(bytes.clone()));
                 }
                 let answer = call_auth_service(gw, *call, auth_body).await;
@@ -535,6 +555,10 @@ async fn proxy(
             Ok(r) => r,
             Err(e) => return fail(e, route, ctx, Decision::BadRequest),
         };
+    if let Some(c) = ctx.captured.as_mut() {
+        c.upstream_addr = Some(b.authority.to_string());
+        c.upstream_uri = backend_req.uri().path_and_query().map(|p| p.to_string());
+    }
     let sent = Instant::now();
     let result = gw.upstream.send(&b.pool, backend_req, b.timeout).await;
     let latency = sent.elapsed().as_millis() as u64;
@@ -617,6 +641,34 @@ fn finish(
     }
     if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
         resp.headers_mut().insert(upstream::X_REQUEST_ID, v);
+    }
+    if let (Some(chain), Some(c)) = (chain, ctx.captured.as_deref()) {
+        let size = hyper::body::Body::size_hint(resp.body()).exact();
+        let record = apigw_plugins::kafka_log::CallRecord {
+            request_headers: Some(&c.headers),
+            query: c.query.as_deref(),
+            request_body: c.body.as_deref(),
+            response_headers: Some(resp.headers()),
+            response_body: None,
+            host: c.host.as_deref(),
+            request_size: c.body.as_ref().map(|b| b.len() as u64),
+            response_size: size,
+            upstream_addr: c.upstream_addr.as_deref(),
+            upstream_uri: c.upstream_uri.as_deref(),
+            error_type: (resp.status().as_u16() >= 400).then(|| {
+                if c.upstream_addr.is_some() {
+                    "backend"
+                } else {
+                    "gateway"
+                }
+            }),
+            response_source: if c.upstream_addr.is_some() {
+                "backend"
+            } else {
+                "apig"
+            },
+        };
+        chain.on_complete(ctx, &record);
     }
     tracing::info!(
         target: "apigw::access",
