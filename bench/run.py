@@ -11,6 +11,8 @@ over several rounds:
   nginx+limit     nginx with limit_req far above the load
   apigw+limit     apigw with a rate_limit plug-in far above the load (local counters)
   apigw+redis     the same with cluster-wide counters in Redis (a second apigw process)
+  apigw+kafka     apigw with kafka_log bound (default fields; tansu broker running)
+  apigw+kafka-dead  the same with the plug-in's broker unreachable
 For each run it reads the CPU time the proxy processes spent (/proc/PID/stat) and divides by
 the requests served: the steadier figure on a shared machine. Prints the medians and the
 ratios apigw / nginx.
@@ -33,6 +35,7 @@ import urllib.request
 
 BACKEND, NGINX, NGINX_H, NGINX_L, APIGW, ADMIN = 18081, 18082, 18083, 18084, 18090, 18190
 APIGW_R, ADMIN_R = 18091, 18191
+KAFKA = 18092
 CLK = os.sysconf("SC_CLK_TCK")
 
 NGINX_MAIN = """
@@ -149,7 +152,8 @@ def setup_apigw(data_dir, port=ADMIN):
 
     group = call("GET", "/api-groups?name=DEFAULT&precise_search=name")["groups"][0]["id"]
     ids = {}
-    for name, uri in [("plain_api", "/plain"), ("plugin_api", "/plugins"), ("limited_api", "/limited")]:
+    for name, uri in [("plain_api", "/plain"), ("plugin_api", "/plugins"), ("limited_api", "/limited"),
+                      ("logged_api", "/logged"), ("dead_log_api", "/dead-logged")]:
         api = call("POST", "/apis", {
             "name": name, "type": 1, "req_protocol": "HTTP", "req_method": "GET", "req_uri": uri,
             "auth_type": "NONE", "backend_type": "HTTP", "group_id": group,
@@ -161,8 +165,10 @@ def setup_apigw(data_dir, port=ADMIN):
         ("cors", {"allow_origin": "*", "allow_credentials": True, "expose_headers": "X-Request-Id,X-Apig-Latency"}, "plugin_api"),
         ("set_resp_headers", {"response_headers": [{"name": "x-demo", "value": "sss", "action": "append"}]}, "plugin_api"),
         ("rate_limit", {"api_limit": 1000000000, "default_time_unit": "day"}, "limited_api"),
+        ("kafka_log", {"broker_list": [f"127.0.0.1:{KAFKA}"], "topic": "bench"}, "logged_api"),
+        ("kafka_log", {"broker_list": ["127.0.0.1:9"], "topic": "bench"}, "dead_log_api"),
     ]:
-        p = call("POST", "/plugins", {"plugin_name": f"bench {ptype}", "plugin_type": ptype,
+        p = call("POST", "/plugins", {"plugin_name": f"bench {ptype} {api}", "plugin_type": ptype,
                                       "plugin_scope": "global", "plugin_content": json.dumps(content)})
         call("POST", f"/plugins/{p['plugin_id']}/attach", {"env_id": "DEFAULT_ENVIRONMENT_RELEASE_ID", "api_ids": [ids[api]]})
 
@@ -192,7 +198,7 @@ def main():
     ap.add_argument("--apigw", default="target/release/apigw")
     ap.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     args = ap.parse_args()
-    for tool in ("nginx", "wrk"):
+    for tool in ("nginx", "wrk", "tansu"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is needed (apt-get install nginx-light wrk)")
     tmp = tempfile.mkdtemp(prefix="apigw-bench-")
@@ -206,6 +212,13 @@ def main():
         data = os.path.join(tmp, "apigw-data")
         env = dict(os.environ, APIGW_DATA_DIR=data, APIGW_ADMIN_ADDR=f"127.0.0.1:{ADMIN}",
                    APIGW_GATEWAY_ADDR=f"127.0.0.1:{APIGW}", APIGW_WORKER_THREADS="1", RUST_LOG="warn")
+        kafka_url = f"tcp://127.0.0.1:{KAFKA}"
+        broker = subprocess.Popen(["tansu", "broker", "--listener-url", kafka_url, "--advertised-listener-url", kafka_url,
+                                   "--storage-engine", "memory://tansu/"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(broker)
+        wait_port(KAFKA)
+        subprocess.run(["tansu", "topic", "create", "bench", "--partitions", "1", "--broker", kafka_url],
+                       check=True, capture_output=True)
         gw = subprocess.Popen([args.apigw, "serve"], env=env, stdout=subprocess.DEVNULL)
         procs.append(gw)
         data_r = os.path.join(tmp, "apigw-data-redis")
@@ -226,6 +239,8 @@ def main():
             "nginx+limit": (f"http://127.0.0.1:{NGINX_L}/", proxy_l.pid),
             "apigw+limit": (f"http://127.0.0.1:{APIGW}/limited", gw.pid),
             "apigw+redis": (f"http://127.0.0.1:{APIGW_R}/limited", gw_r.pid),
+            "apigw+kafka": (f"http://127.0.0.1:{APIGW}/logged", gw.pid),
+            "apigw+kafka-dead": (f"http://127.0.0.1:{APIGW}/dead-logged", gw.pid),
         }
         # A short warm-up of each (connection pools, caches).
         for url, _ in systems.values():
@@ -247,6 +262,8 @@ def main():
         print("\nratios (apigw / nginx; CPU and p99: lower is better, req/s: higher is better)")
         for a, b in [("apigw", "nginx"), ("apigw+plugins", "nginx+headers"), ("apigw+limit", "nginx+limit")]:
             print(f"{a:<14} / {b:<14} CPU/req {med[a][2] / med[b][2]:.2f}  p99 {med[a][1] / med[b][1]:.2f}  req/s {med[a][0] / med[b][0]:.2f}")
+        print(f"kafka_log cost: apigw+kafka / apigw req/s {med['apigw+kafka'][0] / med['apigw'][0]:.3f}, "
+              f"broker down: apigw+kafka-dead / apigw req/s {med['apigw+kafka-dead'][0] / med['apigw'][0]:.3f}")
         print(f"rate_limit cost: apigw+limit / apigw req/s {med['apigw+limit'][0] / med['apigw'][0]:.3f}, "
               f"Redis counters: apigw+redis / apigw req/s {med['apigw+redis'][0] / med['apigw'][0]:.3f}")
     finally:

@@ -8,6 +8,8 @@ if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
   command -v apt-get >/dev/null || { echo "bench: nginx and wrk are needed" >&2; exit 1; }
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk >/dev/null
 fi
+export PATH="$HOME/.cargo/bin:$PATH"
+command -v tansu >/dev/null || cargo install tansu --features dynostore --locked
 echo "== route lookup against the number of APIs"
 cargo bench -q -p apigw-proxy --bench router
 echo

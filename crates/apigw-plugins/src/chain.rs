@@ -227,6 +227,11 @@ impl Chain {
         }
     }
 
+    /// Whether kafka_log needs the request headers kept.
+    pub fn log_wants_request_headers(&self) -> bool {
+        matches!(self.kafka_log.as_deref(), Some(Instance::KafkaLog(k)) if k.wants_request_headers())
+    }
+
     /// The completion phase: queues the call's log (never waits).
     pub fn on_complete(&self, ctx: &RequestCtx, record: &kafka_log::CallRecord<'_>) {
         if let Some(Instance::KafkaLog(k)) = self.kafka_log.as_deref() {

@@ -376,6 +376,11 @@ pub struct Stats {
     pub dropped: AtomicU64,
     pub queued: AtomicU64,
     failed_once: AtomicBool,
+    /// The last delivery failed after its retries: calls drop their message without building it
+    /// until a delivery succeeds again (the producer keeps probing with what is queued).
+    down: AtomicBool,
+    /// Calls seen while down (one in 64 still queues its message).
+    while_down: AtomicU64,
 }
 
 static STATS: Mutex<Map2<String, Arc<Stats>>> = Mutex::new(Map2::new());
@@ -645,8 +650,26 @@ impl KafkaLog {
         out
     }
 
-    /// Queues the message of a call; never waits. A full queue drops it (counted).
+    /// Whether a call's request headers are needed (header logging, or the user-agent /
+    /// forwarded-for fields): the proxy keeps them only then.
+    pub fn wants_request_headers(&self) -> bool {
+        self.call_data.log_request_header
+            || self
+                .system
+                .iter()
+                .any(|f| *f == "http_user_agent" || *f == "http_x_forwarded_for")
+    }
+
+    /// Queues the message of a call; never waits. A full queue drops it (counted); while the
+    /// brokers are known to be down, only one call in 64 still queues a message (to find out
+    /// when they are back) and the others drop theirs without building it.
     pub fn log(&self, ctx: &RequestCtx, r: &CallRecord<'_>) {
+        if self.stats.down.load(Ordering::Relaxed)
+            && self.stats.while_down.fetch_add(1, Ordering::Relaxed) % 64 != 0
+        {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let msg = self.message(ctx, r);
         match self.tx.try_send(msg) {
             Ok(()) => {
@@ -731,6 +754,7 @@ async fn produce(c: Config, mut rx: tokio::sync::mpsc::Receiver<Vec<u8>>, stats:
             match result {
                 Ok(()) => {
                     stats.sent.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    stats.down.store(false, Ordering::Relaxed);
                     break;
                 }
                 Err(e) => {

@@ -152,7 +152,11 @@ pub async fn handle(
     let mut ctx = context(&request_id, Some(&route), &parts, origin, peer, start);
     if route.chain.kafka_log.is_some() {
         ctx.captured = Some(Box::new(apigw_plugins::chain::Captured {
-            headers: parts.headers.clone(),
+            headers: if route.chain.log_wants_request_headers() {
+                parts.headers.clone()
+            } else {
+                Default::default()
+            },
             query: parts.uri.query().map(str::to_string),
             host: parts
                 .headers
