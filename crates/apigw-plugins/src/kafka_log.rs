@@ -665,7 +665,11 @@ impl KafkaLog {
     /// when they are back) and the others drop theirs without building it.
     pub fn log(&self, ctx: &RequestCtx, r: &CallRecord<'_>) {
         if self.stats.down.load(Ordering::Relaxed)
-            && self.stats.while_down.fetch_add(1, Ordering::Relaxed) % 64 != 0
+            && !self
+                .stats
+                .while_down
+                .fetch_add(1, Ordering::Relaxed)
+                .is_multiple_of(64)
         {
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
             return;
