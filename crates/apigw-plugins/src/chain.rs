@@ -63,12 +63,16 @@ pub struct RequestCtx {
     pub captured: Option<Box<Captured>>,
 }
 
-/// The parts of a request kept for its log.
+/// The parts of a request kept for its log (cheap clones: header values and the URI share
+/// their bytes with the request).
 #[derive(Debug, Clone, Default)]
 pub struct Captured {
-    pub headers: HeaderMap,
-    pub query: Option<String>,
-    pub host: Option<String>,
+    /// All request headers, only when header logging is on.
+    pub headers: Option<HeaderMap>,
+    pub user_agent: Option<HeaderValue>,
+    pub forwarded_for: Option<HeaderValue>,
+    pub host: Option<HeaderValue>,
+    pub uri: http::Uri,
     pub body: Option<bytes::Bytes>,
     pub upstream_addr: Option<String>,
     pub upstream_uri: Option<String>,

@@ -422,6 +422,8 @@ pub fn render_metrics(out: &mut String) {
 #[derive(Debug, Default)]
 pub struct CallRecord<'a> {
     pub request_headers: Option<&'a HeaderMap>,
+    pub user_agent: Option<&'a http::HeaderValue>,
+    pub forwarded_for: Option<&'a http::HeaderValue>,
     pub query: Option<&'a str>,
     pub request_body: Option<&'a [u8]>,
     pub response_headers: Option<&'a HeaderMap>,
@@ -563,13 +565,11 @@ impl KafkaLog {
                 | "all_upstream_response_time"
                 | "upstream_header_time" => ms(ctx.backend_latency_ms),
                 "http_x_forwarded_for" => r
-                    .request_headers
-                    .and_then(|h| h.get("x-forwarded-for"))
+                    .forwarded_for
                     .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()))
                     .unwrap_or(Value::Null),
                 "http_user_agent" => r
-                    .request_headers
-                    .and_then(|h| h.get(http::header::USER_AGENT))
+                    .user_agent
                     .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()))
                     .unwrap_or(Value::Null),
                 "error_type" => r.error_type.map(Value::from).unwrap_or(Value::Null),

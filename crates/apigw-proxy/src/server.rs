@@ -152,17 +152,14 @@ pub async fn handle(
     let mut ctx = context(&request_id, Some(&route), &parts, origin, peer, start);
     if route.chain.kafka_log.is_some() {
         ctx.captured = Some(Box::new(apigw_plugins::chain::Captured {
-            headers: if route.chain.log_wants_request_headers() {
-                parts.headers.clone()
-            } else {
-                Default::default()
-            },
-            query: parts.uri.query().map(str::to_string),
-            host: parts
-                .headers
-                .get(HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_string),
+            headers: route
+                .chain
+                .log_wants_request_headers()
+                .then(|| parts.headers.clone()),
+            user_agent: parts.headers.get(http::header::USER_AGENT).cloned(),
+            forwarded_for: parts.headers.get("x-forwarded-for").cloned(),
+            host: parts.headers.get(HOST).cloned(),
+            uri: parts.uri.clone(),
             ..Default::default()
         }));
     }
@@ -649,12 +646,14 @@ fn finish(
     if let (Some(chain), Some(c)) = (chain, ctx.captured.as_deref()) {
         let size = hyper::body::Body::size_hint(resp.body()).exact();
         let record = apigw_plugins::kafka_log::CallRecord {
-            request_headers: Some(&c.headers),
-            query: c.query.as_deref(),
+            request_headers: c.headers.as_ref(),
+            user_agent: c.user_agent.as_ref(),
+            forwarded_for: c.forwarded_for.as_ref(),
+            query: c.uri.query(),
             request_body: c.body.as_deref(),
             response_headers: Some(resp.headers()),
             response_body: None,
-            host: c.host.as_deref(),
+            host: c.host.as_ref().and_then(|h| h.to_str().ok()),
             request_size: c.body.as_ref().map(|b| b.len() as u64),
             response_size: size,
             upstream_addr: c.upstream_addr.as_deref(),
