@@ -64,6 +64,7 @@ impl Context {
     }
 
     pub(crate) fn require_env(&self, env_id: &str) -> Result<&Env, ApiError> {
+        // (A borrow, so not `ApiError::by_id`, which takes the list.)
         self.envs
             .iter()
             .find(|e| e.id == env_id)
@@ -124,13 +125,12 @@ pub(crate) async fn find(
     instance_id: &str,
     api_id: &str,
 ) -> Result<Api, ApiError> {
-    state
-        .store
-        .list_apis(instance_id)
-        .await?
-        .into_iter()
-        .find(|a| a.id == api_id)
-        .ok_or_else(|| ApiError::missing("api", api_id))
+    ApiError::by_id(
+        state.store.list_apis(instance_id).await?,
+        api_id,
+        "api",
+        |a| &a.id,
+    )
 }
 
 fn row(def: &ApiDef, id: String, instance_id: &str, register_time: i64, now: i64) -> Api {

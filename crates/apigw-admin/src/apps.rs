@@ -78,13 +78,12 @@ pub(crate) async fn find(
     instance_id: &str,
     app_id: &str,
 ) -> Result<App, ApiError> {
-    state
-        .store
-        .list_apps(instance_id)
-        .await?
-        .into_iter()
-        .find(|a| a.id == app_id)
-        .ok_or_else(|| ApiError::missing("app", app_id))
+    ApiError::by_id(
+        state.store.list_apps(instance_id).await?,
+        app_id,
+        "app",
+        |a| &a.id,
+    )
 }
 
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/apps", tag = "apps",

@@ -70,16 +70,6 @@ pub(crate) async fn plugin(
         .ok_or_else(|| ApiError::missing("plugin", id))
 }
 
-pub(crate) async fn api(state: &AppState, instance_id: &str, id: &str) -> Result<Api, ApiError> {
-    state
-        .store
-        .list_apis(instance_id)
-        .await?
-        .into_iter()
-        .find(|a| a.id == id)
-        .ok_or_else(|| ApiError::missing("api", id))
-}
-
 /// `PluginApiAttachInfo` of each binding made.
 pub(crate) async fn attach_answer(
     state: &AppState,
@@ -149,7 +139,7 @@ pub(crate) async fn attach_plugins(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let api_id = param(&p, "api_id");
     let (env_id, plugin_ids) = parse_ids(&bytes, "plugin_ids")?;
-    api(&state, &scope.instance_id, &api_id).await?;
+    crate::apis::find(&state, &scope.instance_id, &api_id).await?;
     let mut types: Vec<(PluginType, String)> = Vec::new();
     for id in &plugin_ids {
         let pl = plugin(&state, &scope.instance_id, id).await?;
@@ -214,7 +204,7 @@ pub(crate) async fn detach_plugins(
 ) -> Result<StatusCode, ApiError> {
     let api_id = param(&p, "api_id");
     let (env_id, plugin_ids) = parse_ids(&bytes, "plugin_ids")?;
-    api(&state, &scope.instance_id, &api_id).await?;
+    crate::apis::find(&state, &scope.instance_id, &api_id).await?;
     let pairs: Vec<(String, String)> = plugin_ids
         .into_iter()
         .map(|pl| (pl, api_id.clone()))
@@ -367,7 +357,7 @@ pub(crate) async fn api_attached_plugins(
     let (env_id, env_name) = (q.text("env_id", 64)?, q.text("env_name", 64)?);
     let (plugin_name, plugin_id) = (q.text("plugin_name", 255)?, q.text("plugin_id", 64)?);
     let plugin_type = q.text("plugin_type", 32)?;
-    api(&state, &scope.instance_id, &api_id).await?;
+    crate::apis::find(&state, &scope.instance_id, &api_id).await?;
     let ctx = Context::load(&state, &scope.instance_id).await?;
     let mut items = Vec::new();
     for b in state.store.list_bindings(&scope.instance_id).await? {
@@ -414,7 +404,7 @@ pub(crate) async fn api_attachable_plugins(
     let env_id = q.text("env_id", 64)?;
     let (plugin_name, plugin_id) = (q.text("plugin_name", 255)?, q.text("plugin_id", 64)?);
     let plugin_type = q.text("plugin_type", 32)?;
-    api(&state, &scope.instance_id, &api_id).await?;
+    crate::apis::find(&state, &scope.instance_id, &api_id).await?;
     if let Some(e) = &env_id {
         Context::load(&state, &scope.instance_id)
             .await?

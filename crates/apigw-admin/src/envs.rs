@@ -83,13 +83,12 @@ pub(crate) async fn update(
 ) -> Result<Json<Value>, ApiError> {
     let env_id = p.get("env_id").cloned().unwrap_or_default();
     let (name, remark) = parse(&bytes)?;
-    let old = state
-        .store
-        .list_envs(&scope.instance_id)
-        .await?
-        .into_iter()
-        .find(|e| e.id == env_id)
-        .ok_or_else(|| ApiError::missing("env", &env_id))?;
+    let old = ApiError::by_id(
+        state.store.list_envs(&scope.instance_id).await?,
+        &env_id,
+        "env",
+        |e| &e.id,
+    )?;
     builtin(&env_id)?;
     let e = Env {
         name,

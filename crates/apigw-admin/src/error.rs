@@ -148,6 +148,19 @@ impl ApiError {
         }
     }
 
+    /// The item of `items` whose id is `id`, else 404 for a resource of `kind`.
+    pub fn by_id<T>(
+        items: Vec<T>,
+        id: &str,
+        kind: &'static str,
+        id_of: impl Fn(&T) -> &str,
+    ) -> Result<T, Self> {
+        items
+            .into_iter()
+            .find(|i| id_of(i) == id)
+            .ok_or_else(|| ApiError::missing(kind, id))
+    }
+
     /// Maps a store error about the resource `kind` with `id` (used for `NotFound`).
     pub fn store<'a>(kind: &'static str, id: &'a str) -> impl FnOnce(StoreError) -> ApiError + 'a {
         move |e| match e {

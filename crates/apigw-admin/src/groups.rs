@@ -64,13 +64,12 @@ pub(crate) async fn find(
     instance_id: &str,
     group_id: &str,
 ) -> Result<Group, ApiError> {
-    state
-        .store
-        .list_groups(instance_id)
-        .await?
-        .into_iter()
-        .find(|g| g.id == group_id)
-        .ok_or_else(|| ApiError::missing("group", group_id))
+    ApiError::by_id(
+        state.store.list_groups(instance_id).await?,
+        group_id,
+        "group",
+        |g| &g.id,
+    )
 }
 
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/api-groups", tag = "api-groups",

@@ -346,7 +346,9 @@ async fn app_apis_need_a_valid_signature_of_an_authorised_app() {
         )
         .await;
     let app = w.s.admin.post("/apps", &json!({"name": "caller_app", "app_key": "app-key-0001", "app_secret": "app-secret-0001"})).await.json;
-    let other = w.s.admin.post("/apps", &json!({"name": "other_app", "app_key": "app-key-0002", "app_secret": "app-secret-0002"})).await.json;
+    // An app that exists but is not authorised for the API.
+    let other = w.s.admin.post("/apps", &json!({"name": "other_app", "app_key": "app-key-0002", "app_secret": "app-secret-0002"})).await;
+    assert_eq!(other.status, 201);
     w.s.admin
         .post(
             "/app-auths",
@@ -424,7 +426,6 @@ async fn app_apis_need_a_valid_signature_of_an_authorised_app() {
     );
     let unsigned = w.call("POST", "/app", &[]).await;
     assert_eq!(unsigned.status, 401);
-    let _ = other;
 }
 
 #[tokio::test]
