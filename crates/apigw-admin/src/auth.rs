@@ -123,16 +123,48 @@ pub(crate) async fn require_auth(
     }
 }
 
+/// The authentication middleware of the routes outside `/v2/` that are not public
+/// (`/openapi.json`, and `/metrics` when so configured): valid credentials, nothing else.
+pub async fn require_credentials(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let checked = match read_body(body).await {
+        Ok(bytes) => authenticate(
+            &state.credentials,
+            parts.method.as_str(),
+            parts.uri.path(),
+            parts.uri.query(),
+            &parts.headers,
+            &bytes,
+            (state.clock)(),
+        )
+        .map(|_| bytes),
+        Err(e) => Err(e),
+    };
+    match checked {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
+    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(_) => Err(ApiError::BadBody(format!(
+            "the request body is larger than {MAX_BODY_BYTES} bytes or could not be read"
+        ))),
+    }
+}
+
 async fn check(state: &AppState, req: Request) -> Result<Request, ApiError> {
     let (mut parts, body) = req.into_parts();
-    let bytes = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(_) => {
-            return Err(ApiError::BadBody(format!(
-                "the request body is larger than {MAX_BODY_BYTES} bytes or could not be read"
-            )))
-        }
-    };
+    let bytes = read_body(body).await?;
     let now = (state.clock)();
     let cred = authenticate(
         &state.credentials,

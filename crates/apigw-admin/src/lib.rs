@@ -76,8 +76,7 @@ impl fmt::Debug for AppState {
     }
 }
 
-/// The control-plane router. Everything except `/openapi.json` and `/healthz` needs
-/// credentials.
+/// The control-plane router. Everything except `/healthz` needs credentials.
 pub fn router(state: AppState) -> Router {
     let api = plugins::routes()
         .merge(bindings::routes())
@@ -95,10 +94,18 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(from_fn_with_state(state.clone(), settle))
         .layer(from_fn_with_state(state.clone(), auth::require_auth))
-        .route("/openapi.json", get(openapi::serve))
+        .merge(protect(
+            Router::new().route("/openapi.json", get(openapi::serve)),
+            &state,
+        ))
         .route("/healthz", get(|| async { "ok" }))
         .layer(from_fn(request_id))
         .with_state(state)
+}
+
+/// `routes` behind control-plane credentials (a token or a signature), for routes outside `/v2/`.
+pub fn protect<S: Clone + Send + Sync + 'static>(routes: Router<S>, state: &AppState) -> Router<S> {
+    routes.layer(from_fn_with_state(state.clone(), auth::require_credentials))
 }
 
 /// After a successful write, lets the data plane catch up (at most [`SETTLE_TIMEOUT`]).

@@ -6,8 +6,9 @@ use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Response, StatusCode};
 use http_body_util::{Either, Full};
 
-/// The body of a request to a backend: the client's stream, or bytes read already.
-pub type Body = Either<hyper::body::Incoming, Full<Bytes>>;
+/// The body of a request to a backend: the client's stream (cut at [`MAX_BODY_BYTES`]), or
+/// bytes read already.
+pub type Body = Either<http_body_util::Limited<hyper::body::Incoming>, Full<Bytes>>;
 
 /// The body of every data-plane response: the backend's stream, or bytes made here.
 pub type ResponseBody = Either<crate::upstream::DrivenBody, Full<Bytes>>;
@@ -19,8 +20,16 @@ pub enum GatewayError {
     NoApi,
     /// The body is larger than [`MAX_BODY_BYTES`].
     BodyTooLarge,
-    /// The body could not be read from the client.
+    /// The body could not be read from the client, or its framing is ambiguous.
     BadBody,
+    /// The request URI is longer than [`MAX_URI_BYTES`].
+    UriTooLong,
+    /// One header is longer than [`MAX_HEADER_BYTES`], or all of them than [`MAX_HEADERS_BYTES`].
+    HeadersTooLarge,
+    /// The client did not send its body within the client timeout.
+    ClientTimeout,
+    /// The gateway holds as many client connections as it may.
+    TooManyConnections,
     /// The backend refused the connection or failed.
     BackendUnavailable,
     /// The backend did not answer within the API's timeout.
@@ -47,6 +56,12 @@ pub enum GatewayError {
 
 /// Largest request body (APIG's limit).
 pub const MAX_BODY_BYTES: usize = 12 * 1024 * 1024;
+/// Longest request URI (APIG's limit).
+pub const MAX_URI_BYTES: usize = 32 * 1024;
+/// Longest single request header, name and value (APIG's limit).
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Largest request head: all headers together (APIG's limit).
+pub const MAX_HEADERS_BYTES: usize = 128 * 1024;
 
 impl GatewayError {
     /// Status, code and message.
@@ -64,6 +79,27 @@ impl GatewayError {
                 "Request entity too large",
             ),
             BadBody => (StatusCode::BAD_REQUEST, "APIG.0201", "API request error"),
+            UriTooLong => (
+                StatusCode::URI_TOO_LONG,
+                "APIG.0201",
+                "Request URI too large",
+            ),
+            HeadersTooLarge => (
+                // nginx's and APIG's "Request Header Too Large".
+                StatusCode::from_u16(494).unwrap_or(StatusCode::BAD_REQUEST),
+                "APIG.0201",
+                "Request headers too large",
+            ),
+            ClientTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "APIG.0201",
+                "Request timeout: the body was not received in time",
+            ),
+            TooManyConnections => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "APIG.0201",
+                "Too many connections",
+            ),
             BackendUnavailable => (StatusCode::BAD_GATEWAY, "APIG.0201", "Backend unavailable"),
             BackendTimeout => (StatusCode::GATEWAY_TIMEOUT, "APIG.0201", "Backend timeout"),
             IamAuth => (

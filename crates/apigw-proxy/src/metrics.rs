@@ -81,6 +81,10 @@ pub struct Registry {
     apis: Mutex<BTreeMap<String, (String, Arc<ApiMetrics>)>>,
     /// Calls that matched no API.
     pub unmatched: AtomicU64,
+    /// Calls refused before routing: URI or headers over APIG's limits, ambiguous framing.
+    pub rejected_requests: AtomicU64,
+    /// Connections answered 503 because the connection cap was reached.
+    pub rejected_connections: AtomicU64,
     /// Snapshots built.
     pub reloads: AtomicU64,
     /// Failed snapshot builds.
@@ -96,6 +100,13 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// Records that the data plane now serves the snapshot of store `version`.
+    pub fn snapshot_taken(&self, version: i64) {
+        self.version.store(version as u64, Relaxed);
+        self.last_reload_ms
+            .store(apigw_model::time::now_millis() as u64, Relaxed);
+    }
+
     /// The metrics of an API (created on first use; kept across reloads).
     pub fn api(&self, api_id: &str, api_name: &str) -> Arc<ApiMetrics> {
         let mut apis = self.apis.lock().unwrap_or_else(|p| p.into_inner());
@@ -180,12 +191,16 @@ impl Registry {
         let _ = write!(
             out,
             "# TYPE apigw_unmatched_requests_total counter\napigw_unmatched_requests_total {}\n\
+             # TYPE apigw_rejected_requests_total counter\napigw_rejected_requests_total {}\n\
+             # TYPE apigw_rejected_connections_total counter\napigw_rejected_connections_total {}\n\
              # TYPE apigw_reloads_total counter\napigw_reloads_total {}\n\
              # TYPE apigw_reload_failures_total counter\napigw_reload_failures_total {}\n\
              # TYPE apigw_snapshot_age_seconds gauge\napigw_snapshot_age_seconds {}\n\
              # TYPE apigw_snapshot_version gauge\napigw_snapshot_version {}\n\
              # TYPE apigw_store_up gauge\napigw_store_up {}\n",
             self.unmatched.load(Relaxed),
+            self.rejected_requests.load(Relaxed),
+            self.rejected_connections.load(Relaxed),
             self.reloads.load(Relaxed),
             self.reload_failures.load(Relaxed),
             now.saturating_sub(last) as f64 / 1000.0,

@@ -60,10 +60,7 @@ impl Reloader {
             }
         });
         self.metrics.reloads.fetch_add(1, Relaxed);
-        self.metrics.version.store(version as u64, Relaxed);
-        self.metrics
-            .last_reload_ms
-            .store(apigw_model::time::now_millis() as u64, Relaxed);
+        self.metrics.snapshot_taken(version);
         tracing::debug!(
             version,
             took_ms = started.elapsed().as_millis() as u64,

@@ -2,7 +2,9 @@
 //! authentication → backend (or mock) → response phase (set_resp_headers, cors) → sent.
 
 use crate::auth::{self, Caller};
-use crate::error::{GatewayError, ResponseBody, MAX_BODY_BYTES};
+use crate::error::{
+    GatewayError, ResponseBody, MAX_BODY_BYTES, MAX_HEADERS_BYTES, MAX_HEADER_BYTES, MAX_URI_BYTES,
+};
 use crate::metrics::{Decision, Registry};
 use crate::snapshot::{AuthType, Backend, HttpBackend, PathPart, Route, Snapshot};
 use crate::upstream::{self, Upstream};
@@ -36,13 +38,37 @@ pub struct Gateway {
     pub metrics: Arc<Registry>,
     /// Take the client's IP from the first `X-Forwarded-For` entry (behind a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// What a client may hold and how long it may take.
+    pub limits: Limits,
 }
+
+/// Bounds on clients (`docs/reliability.md`).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Client connections held at once; one more is answered 503 and closed.
+    pub max_connections: usize,
+    /// Longest wait for a request's headers (also the idle keep-alive time) and for a body the
+    /// gateway must read whole.
+    pub client_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 10_000,
+            client_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Largest request head hyper buffers: every head within APIG's limits (128 KiB of headers and a
+/// 32 KiB URI) fits, so the gateway itself answers 494/414; a larger one is cut off by hyper
+/// (431, connection closed) before it costs more memory.
+const MAX_HEAD_BUFFER: usize = 256 * 1024;
 
 /// `X-Stage`: the environment a call is for.
 const X_STAGE: http::header::HeaderName = http::header::HeaderName::from_static("x-stage");
 
-/// Longest wait for a client's request headers.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for in-flight calls.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -51,8 +77,9 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(128 * 1024);
+        .header_read_timeout(gw.limits.client_timeout)
+        .max_buf_size(MAX_HEAD_BUFFER);
+    let slots = Arc::new(tokio::sync::Semaphore::new(gw.limits.max_connections));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -67,6 +94,11 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            gw.metrics.rejected_connections.fetch_add(1, Relaxed);
+            tokio::spawn(refuse(stream));
+            continue;
+        };
         let gw = gw.clone();
         let service = service_fn(move |req| {
             let gw = gw.clone();
@@ -77,6 +109,7 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            drop(slot);
         });
     }
     drop(listener);
@@ -86,6 +119,50 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
     {
         tracing::warn!("in-flight calls still running after the drain timeout");
     }
+}
+
+/// Answers a connection over the cap with 503 and closes it, without reading its request.
+async fn refuse(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let (status, code, msg) = GatewayError::TooManyConnections.parts();
+    let body = format!(r#"{{"error_code":"{code}","error_msg":"{msg}","request_id":""}}"#);
+    let head = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         retry-after: 1\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let write = async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body.as_bytes()).await?;
+        stream.shutdown().await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+}
+
+/// APIG's limits on the request head; hyper has already refused what it cannot frame.
+fn check_head(parts: &http::request::Parts) -> Result<(), GatewayError> {
+    let uri_len = parts.uri.path_and_query().map_or(0, |pq| pq.as_str().len());
+    if uri_len > MAX_URI_BYTES {
+        return Err(GatewayError::UriTooLong);
+    }
+    let mut total = 0;
+    for (name, value) in &parts.headers {
+        let len = name.as_str().len() + value.len() + 4;
+        if len > MAX_HEADER_BYTES {
+            return Err(GatewayError::HeadersTooLarge);
+        }
+        total += len;
+    }
+    if total > MAX_HEADERS_BYTES {
+        return Err(GatewayError::HeadersTooLarge);
+    }
+    // Both framings at once is how requests are smuggled past a proxy: refuse, never guess.
+    if parts.headers.contains_key(http::header::TRANSFER_ENCODING)
+        && parts.headers.contains_key(CONTENT_LENGTH)
+    {
+        return Err(GatewayError::BadBody);
+    }
+    Ok(())
 }
 
 fn full(status: StatusCode, body: impl Into<Bytes>) -> Response<ResponseBody> {
@@ -104,6 +181,17 @@ pub async fn handle(
     let request_id = apigw_model::id::request_id();
     let snap = gw.snapshot.load_full();
     let (mut parts, body) = req.into_parts();
+    if let Err(e) = check_head(&parts) {
+        gw.metrics.rejected_requests.fetch_add(1, Relaxed);
+        let mut ctx = context(&request_id, None, &parts, None, peer, start);
+        let resp = e.response(&request_id);
+        ctx.status = resp.status().as_u16();
+        let mut resp = finish(resp, None, &ctx, false);
+        resp.headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        return resp;
+    }
+    let body = Limited::new(body, MAX_BODY_BYTES);
     let host = parts
         .headers
         .get(HOST)
@@ -190,19 +278,9 @@ pub async fn handle(
     // The body is read up front only when a signature covers it.
     let needs_body = route.auth != AuthType::None && auth::needs_body(&parts);
     let (mut body, mut bytes) = if needs_body {
-        match Limited::new(body, MAX_BODY_BYTES).collect().await {
-            Ok(c) => {
-                let b = c.to_bytes();
-                (Either::Right(Full::new(b.clone())), b)
-            }
-            Err(e) => {
-                let err = if e.is::<http_body_util::LengthLimitError>() {
-                    GatewayError::BodyTooLarge
-                } else {
-                    GatewayError::BadBody
-                };
-                return fail(err, &route, &mut ctx, Decision::BadRequest);
-            }
+        match read_body(body, gw.limits.client_timeout).await {
+            Ok(b) => (Either::Right(Full::new(b.clone())), b),
+            Err(e) => return fail(e, &route, &mut ctx, Decision::BadRequest),
         }
     } else {
         (Either::Left(body), Bytes::new())
@@ -267,16 +345,9 @@ pub async fn handle(
                 let mut auth_body = Bytes::new();
                 if let Some(limit) = call.body_limit {
                     if let Either::Left(incoming) = body {
-                        match Limited::new(incoming, MAX_BODY_BYTES).collect().await {
-                            Ok(c) => bytes = c.to_bytes(),
-                            Err(_) => {
-                                return fail(
-                                    GatewayError::BodyTooLarge,
-                                    &route,
-                                    &mut ctx,
-                                    Decision::BadRequest,
-                                )
-                            }
+                        match read_body(incoming, gw.limits.client_timeout).await {
+                            Ok(b) => bytes = b,
+                            Err(e) => return fail(e, &route, &mut ctx, Decision::BadRequest),
                         }
                     }
                     if bytes.len() > limit {
@@ -507,6 +578,16 @@ async fn call_auth_service(
             _ => return None,
         };
     Some((parts.status.as_u16(), parts.headers, body))
+}
+
+/// Reads a whole client body (cut at [`MAX_BODY_BYTES`]) within the client timeout.
+async fn read_body(body: Limited<Incoming>, timeout: Duration) -> Result<Bytes, GatewayError> {
+    match tokio::time::timeout(timeout, body.collect()).await {
+        Err(_) => Err(GatewayError::ClientTimeout),
+        Ok(Ok(c)) => Ok(c.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(GatewayError::BodyTooLarge),
+        Ok(Err(_)) => Err(GatewayError::BadBody),
+    }
 }
 
 /// The backend of an `http` downgrade.

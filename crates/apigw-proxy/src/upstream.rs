@@ -172,18 +172,20 @@ impl Upstream {
             let mut conn_done = false;
             let resp = poll_fn(|cx| {
                 if let Poll::Ready(r) = response.as_mut().poll(cx) {
-                    return Poll::Ready(r.map_err(|e| {
-                        tracing::debug!(error = %e, "backend exchange failed");
-                        GatewayError::BackendUnavailable
-                    }));
+                    return Poll::Ready(r.map_err(|e| exchange_error(&e)));
                 }
-                if !conn_done && p.conn.as_mut().poll(cx).is_ready() {
-                    conn_done = true;
-                    // The connection ended; the response may still be in the channel.
-                    if let Poll::Ready(r) = response.as_mut().poll(cx) {
-                        return Poll::Ready(r.map_err(|_| GatewayError::BackendUnavailable));
+                if !conn_done {
+                    if let Poll::Ready(ended) = p.conn.as_mut().poll(cx) {
+                        conn_done = true;
+                        // The connection ended; the response may still be in the channel.
+                        if let Poll::Ready(r) = response.as_mut().poll(cx) {
+                            return Poll::Ready(r.map_err(|e| exchange_error(&e)));
+                        }
+                        return Poll::Ready(Err(match ended {
+                            Err(e) => exchange_error(&e),
+                            Ok(()) => GatewayError::BackendUnavailable,
+                        }));
                     }
-                    return Poll::Ready(Err(GatewayError::BackendUnavailable));
                 }
                 Poll::Pending
             })
@@ -204,6 +206,20 @@ impl Upstream {
             Ok(r) => r,
         }
     }
+}
+
+/// Why an exchange with a backend failed: the client's body went over the limit (413), or the
+/// backend failed (502).
+fn exchange_error(e: &hyper::Error) -> GatewayError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return GatewayError::BodyTooLarge;
+        }
+        source = s.source();
+    }
+    tracing::debug!(error = %e, "backend exchange failed");
+    GatewayError::BackendUnavailable
 }
 
 /// A backend response body that drives its connection while it is read, and returns the

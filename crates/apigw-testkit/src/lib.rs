@@ -227,6 +227,9 @@ pub fn serve_args(dir: &Path) -> ServeArgs {
         trust_forwarded_for: false,
         domain_suffix: "apigw.localhost".into(),
         worker_threads: None,
+        max_connections: 10_000,
+        client_timeout_ms: 30_000,
+        metrics_auth: false,
     }
 }
 

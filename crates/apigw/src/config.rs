@@ -61,6 +61,16 @@ pub struct ServeArgs {
     /// Threads serving traffic; the number of cores when unset.
     #[arg(long, env = "APIGW_WORKER_THREADS")]
     pub worker_threads: Option<usize>,
+    /// Data-plane client connections held at once; one more is answered 503 and closed.
+    #[arg(long, env = "APIGW_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Milliseconds a data-plane client may take to send its headers (also the keep-alive idle
+    /// time) and a body the gateway reads whole.
+    #[arg(long, env = "APIGW_CLIENT_TIMEOUT_MS", default_value_t = 30_000)]
+    pub client_timeout_ms: u64,
+    /// Require control-plane authentication for `/metrics` too (health checks stay open).
+    #[arg(long, env = "APIGW_METRICS_AUTH", default_value_t = false)]
+    pub metrics_auth: bool,
 }
 
 impl std::fmt::Debug for ServeArgs {
@@ -77,6 +87,9 @@ impl std::fmt::Debug for ServeArgs {
             .field("domain_suffix", &self.domain_suffix)
             .field("worker_threads", &self.worker_threads)
             .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("max_connections", &self.max_connections)
+            .field("client_timeout_ms", &self.client_timeout_ms)
+            .field("metrics_auth", &self.metrics_auth)
             .finish_non_exhaustive()
     }
 }

@@ -103,6 +103,7 @@ pub async fn serve(
     let first = Snapshot::build(&*store, &snap_cfg, None, &metrics)
         .await
         .context("building the first snapshot")?;
+    metrics.snapshot_taken(first.version);
     let current = Arc::new(ArcSwap::from_pointee(first));
     let reloader = Arc::new(Reloader::new(
         store.clone(),
@@ -125,6 +126,10 @@ pub async fn serve(
         upstream,
         metrics: metrics.clone(),
         trust_forwarded_for: args.trust_forwarded_for,
+        limits: apigw_proxy::server::Limits {
+            max_connections: args.max_connections.max(1),
+            client_timeout: std::time::Duration::from_millis(args.client_timeout_ms.max(1)),
+        },
     });
 
     let admin = TcpListener::bind(args.admin_addr)
@@ -173,6 +178,11 @@ pub async fn serve(
             async move { readiness(&*store, &metrics).await }
         }),
     );
+    let metrics_route = if args.metrics_auth {
+        apigw_admin::protect(metrics_route, &state)
+    } else {
+        metrics_route
+    };
     let admin_router = apigw_admin::router(state)
         .merge(metrics_route)
         .merge(readyz);

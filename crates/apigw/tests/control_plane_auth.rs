@@ -224,9 +224,55 @@ async fn unknown_routes_need_credentials_first() {
 }
 
 #[tokio::test]
-async fn health_and_openapi_need_no_credentials() {
+async fn only_health_and_metrics_are_open_and_openapi_needs_credentials() {
     let s = TestServer::start().await;
     let http = reqwest::Client::new();
+    let get = |path: &str, token: Option<&str>| {
+        let mut r = http.get(format!("{}{path}", s.admin.base));
+        if let Some(t) = token {
+            r = r.header("X-Auth-Token", t);
+        }
+        r.send()
+    };
+    for open in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(get(open, None).await.unwrap().status(), 200, "{open}");
+    }
+    let refused = get("/openapi.json", None).await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(
+        refused.json::<serde_json::Value>().await.unwrap()["error_code"],
+        "APIG.1000"
+    );
+    assert_eq!(
+        get("/openapi.json", Some("not-the-token"))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        get("/openapi.json", Some(apigw_testkit::TOKEN))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn metrics_need_credentials_when_configured() {
+    let s = TestServer::start_with(|a| a.metrics_auth = true).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/metrics", s.admin.base);
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 401);
+    let ok = http
+        .get(&url)
+        .header("X-Auth-Token", apigw_testkit::TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(ok.text().await.unwrap().contains("apigw_store_up"));
     assert_eq!(
         http.get(format!("{}/healthz", s.admin.base))
             .send()
@@ -235,12 +281,58 @@ async fn health_and_openapi_need_no_credentials() {
             .status(),
         200
     );
-    assert_eq!(
-        http.get(format!("{}/openapi.json", s.admin.base))
+}
+
+#[tokio::test]
+async fn a_signature_made_for_another_host_or_body_is_rejected() {
+    let s = TestServer::start().await;
+    let http = reqwest::Client::new();
+    let path = format!("{}/plugins", s.admin.base_path());
+    let host = s.running.admin_addr.to_string();
+    let date = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .unwrap();
+    let body = br#"{"plugin_name":"signed_body","plugin_type":"cors","plugin_scope":"global","plugin_content":"{\"allow_origin\":\"*\"}"}"#;
+    let sign = |host: &str, body: &[u8]| {
+        apigw_model::sign::sign_request(
+            AK,
+            SK,
+            &apigw_model::sign::RequestParts {
+                method: "POST",
+                path: &path,
+                query: None,
+                body,
+            },
+            &[
+                ("host", host),
+                ("x-sdk-date", date.as_str()),
+                ("content-type", "application/json"),
+            ],
+        )
+    };
+    let send = |authz: String, body: &'static [u8]| {
+        http.post(format!("{}{path}", s.admin.base))
+            .header("x-sdk-date", &date)
+            .header("content-type", "application/json")
+            .header("authorization", authz)
+            .body(body)
             .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    };
+    // Signed for another host (a captured request replayed at this gateway).
+    let r = send(sign("apig.example.com", body), body).await.unwrap();
+    assert_eq!(r.status(), 401);
+    // Signed over another body: the name was changed after signing.
+    let tampered: &[u8] = br#"{"plugin_name":"evil_body_x","plugin_type":"cors","plugin_scope":"global","plugin_content":"{\"allow_origin\":\"*\"}"}"#;
+    let r = send(sign(&host, body), tampered).await.unwrap();
+    assert_eq!(r.status(), 401);
+    let err: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(err["error_code"], "APIG.1002");
+    // Nothing was written by either.
+    let list = s.admin.call("GET", &path, b"").await;
+    assert_eq!(list.json["total"], 0, "{}", list.text);
+    // The untampered request goes through.
+    let r = send(sign(&host, body), body).await.unwrap();
+    assert_eq!(r.status(), 201);
 }
