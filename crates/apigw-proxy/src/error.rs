@@ -20,7 +20,7 @@ pub enum GatewayError {
     NoApi,
     /// The body is larger than [`MAX_BODY_BYTES`].
     BodyTooLarge,
-    /// The body could not be read from the client, or its framing is ambiguous.
+    /// The body could not be read from the client.
     BadBody,
     /// The request URI is longer than [`MAX_URI_BYTES`].
     UriTooLong,
@@ -157,6 +157,12 @@ impl GatewayError {
             serde_json::json!({"error_code": code, "error_msg": msg, "request_id": request_id});
         let mut resp = Response::new(Either::Right(Full::new(Bytes::from(body.to_string()))));
         *resp.status_mut() = status;
+        if status.canonical_reason().is_none() {
+            resp.extensions_mut()
+                .insert(hyper::ext::ReasonPhrase::from_static(
+                    b"Request Header Too Large",
+                ));
+        }
         resp.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         resp
