@@ -14,6 +14,7 @@ PROJECT = "0123456789abcdef0123456789abcdef"
 INSTANCE = "fedcba9876543210fedcba9876543210"
 AK = "SDKTESTACCESSKEY0001"
 SK = "sdk-test-secret-key-000000000000000000001"
+TOKEN = "sdk-test-token-000000000000000000000000000000000000000000000001"
 
 
 class Server:
@@ -33,7 +34,7 @@ def server():
     env = dict(os.environ, APIGW_DATA_DIR=data_dir, APIGW_ADMIN_ADDR="127.0.0.1:0",
                APIGW_GATEWAY_ADDR="127.0.0.1:0", APIGW_PROJECT_ID=PROJECT,
                APIGW_INSTANCE_ID=INSTANCE, APIGW_ACCESS_KEY=AK, APIGW_SECRET_KEY=SK,
-               RUST_LOG="warn")
+               APIGW_AUTH_TOKEN=TOKEN, RUST_LOG="warn")
     proc = subprocess.Popen([binary, "serve"], env=env, stdout=subprocess.PIPE, text=True)
     admin = gateway = None
     for line in proc.stdout:

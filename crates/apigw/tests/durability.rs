@@ -1,8 +1,10 @@
 //! An acknowledged change survives kill -9: the real binary is killed with SIGKILL while a
-//! stream of creates, updates and deletes is in flight, restarted on the same data directory,
-//! and every acknowledged change must be there.
+//! stream of creates, updates, binds and deletes is in flight, restarted on the same data
+//! directory, and every acknowledged change must be there, with the store consistent (no
+//! binding to a missing plug-in or API). `APIGW_DURABILITY_ROUNDS` sets the number of kills
+//! (5 by default; `scripts/reliability.sh durability` runs more).
 
-use apigw_testkit::{Admin, Resp, ServerProcess};
+use apigw_testkit::{http_api, Admin, Resp, ServerProcess, RELEASE};
 use serde_json::json;
 use std::collections::HashMap;
 use std::path::Path;
@@ -32,9 +34,18 @@ async fn acknowledged_writes_survive_kill_9_mid_stream() {
     let mut acked: HashMap<String, Option<String>> = HashMap::new();
     // A write sent but not acknowledged when the server died: it may or may not have landed.
     let mut in_flight: HashMap<String, Option<String>> = HashMap::new();
-    for round in 0..5u64 {
+    let rounds: u64 = std::env::var("APIGW_DURABILITY_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let mut group = String::new();
+    for round in 0..rounds {
         let server = ServerProcess::spawn(Path::new(BIN), dir.path());
         let admin = server.admin.clone();
+        if round == 0 {
+            group = admin.create_group("durable").await.0;
+        }
+        let group = group.clone();
         // Kill after a varying delay while writers are busy.
         let kill_after = Duration::from_millis(40 + round * 37);
         let writer = tokio::spawn(async move {
@@ -52,6 +63,35 @@ async fn acknowledged_writes_survive_kill_9_mid_stream() {
                 }
                 let id = r.json["plugin_id"].as_str().unwrap().to_string();
                 acks.push((id.clone(), Some("v1".to_string())));
+                // An API of its own, published, with the plug-in bound to it.
+                let api = http_api(
+                    &format!("a_{round}_{i}"),
+                    &group,
+                    "GET",
+                    &format!("/d/{round}/{i}"),
+                    "127.0.0.1:9",
+                    "/",
+                );
+                let Some(r) = send(&admin, "POST", "/apis", &api).await else {
+                    break;
+                };
+                let Some(api_id) = r.json["id"].as_str().map(str::to_string) else {
+                    break;
+                };
+                let publish = json!({"action": "online", "env_id": RELEASE, "api_id": api_id});
+                if send(&admin, "POST", "/apis/action", &publish)
+                    .await
+                    .is_none()
+                {
+                    break;
+                }
+                let bind = json!({"env_id": RELEASE, "api_ids": [api_id]});
+                if send(&admin, "POST", &format!("/plugins/{id}/attach"), &bind)
+                    .await
+                    .is_none()
+                {
+                    break;
+                }
                 let mut upd = body.clone();
                 upd["remark"] = json!("v2");
                 let Some(r) = send(&admin, "PUT", &format!("/plugins/{id}"), &upd).await else {
@@ -110,6 +150,29 @@ async fn acknowledged_writes_survive_kill_9_mid_stream() {
             );
         }
     }
+    // Consistent: every binding names a plug-in that exists.
+    let apis = server.admin.get("/apis?limit=500").await;
+    assert_eq!(apis.status, 200);
+    let mut bindings = 0;
+    for api in apis.json["apis"].as_array().unwrap() {
+        let id = api["id"].as_str().unwrap();
+        let bound = server
+            .admin
+            .get(&format!(
+                "/apis/{id}/attached-plugins?env_id={RELEASE}&limit=500"
+            ))
+            .await;
+        assert_eq!(bound.status, 200, "{}", bound.text);
+        for p in bound.json["plugins"].as_array().unwrap() {
+            let pid = p["plugin_id"].as_str().unwrap();
+            assert!(
+                stored.contains_key(pid),
+                "API {id} is bound to missing plug-in {pid}"
+            );
+            bindings += 1;
+        }
+    }
+    assert!(bindings > 0, "no binding survived to check");
     assert!(
         acked.len() >= 5,
         "enough writes were acknowledged to mean something: {}",
