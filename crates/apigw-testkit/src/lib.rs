@@ -290,6 +290,8 @@ pub struct ServerProcess {
     pub admin: Admin,
     pub admin_addr: String,
     pub gateway_addr: String,
+    /// Every line the process printed (its log goes to stdout).
+    pub output: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl ServerProcess {
@@ -302,11 +304,7 @@ impl ServerProcess {
     pub fn spawn_with_env(bin: &Path, dir: &Path, env: &[(&str, &str)]) -> Self {
         use std::io::{BufRead, BufReader};
         let mut cmd = std::process::Command::new(bin);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd
-            .arg("serve")
+        cmd.arg("serve")
             .env("APIGW_DATA_DIR", dir)
             .env("APIGW_ADMIN_ADDR", "127.0.0.1:0")
             .env("APIGW_GATEWAY_ADDR", "127.0.0.1:0")
@@ -315,7 +313,12 @@ impl ServerProcess {
             .env("APIGW_ACCESS_KEY", AK)
             .env("APIGW_SECRET_KEY", SK)
             .env("APIGW_AUTH_TOKEN", TOKEN)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn");
+        // The caller's settings win over the defaults above.
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .spawn()
@@ -330,15 +333,30 @@ impl ServerProcess {
                 break (admin.to_string(), gateway.to_string());
             }
         };
-        // Keep draining stdout so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        // Keep draining stdout so the child never blocks on a full pipe, and keep what it says.
+        let output: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            }
+        });
         let admin = Admin::new(format!("http://{admin_addr}"), PROJECT, INSTANCE);
         Self {
             child,
             admin,
             admin_addr,
             gateway_addr,
+            output,
         }
+    }
+
+    /// Everything the process has printed so far.
+    pub fn log(&self) -> String {
+        self.output
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .join("\n")
     }
 
     /// SIGKILL, no goodbye.

@@ -1,0 +1,97 @@
+//! Secrets never reach the log (issue #10): the real binary at debug level, driven through
+//! signed and token-authenticated control-plane calls, a kafka_log plug-in with a SASL
+//! password, an app with its secret and a data-plane call signed with it. None of the secrets
+//! appears in anything the process prints. (Responses: `plugins_api.rs` pins the kafka mask;
+//! file permissions: `durability.rs` pins `credentials.json` at 0600.)
+
+use apigw_testkit::{http_api, Admin, Auth, ServerProcess, RELEASE, SK, TOKEN};
+use serde_json::json;
+use std::path::Path;
+
+const BIN: &str = env!("CARGO_BIN_EXE_apigw");
+
+#[tokio::test]
+async fn no_secret_appears_in_the_log_even_at_debug_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::spawn_with_env(
+        Path::new(BIN),
+        dir.path(),
+        &[("RUST_LOG", "debug,hyper=info,h2=info,rustls=info")],
+    );
+    let admin: Admin = server.admin.clone();
+    let by_token = admin.with_auth(Auth::Token(TOKEN.into()));
+    let kafka = json!({"broker_list": ["127.0.0.1:9"], "topic": "t",
+        "sasl_config": {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanisms": "PLAIN",
+                        "sasl_username": "u", "sasl_password": "kafka-password-4f1c"}});
+    let p = admin
+        .create_plugin("kafka_secret", "kafka_log", kafka)
+        .await;
+    let app_secret = "app-secret-9d2e-0000";
+    let app = by_token
+        .post(
+            "/apps",
+            &json!({"name": "secret_app", "app_key": "app-key-secret-01", "app_secret": app_secret}),
+        )
+        .await;
+    assert_eq!(app.status, 201, "{}", app.text);
+    let (group, host) = admin.create_group("secrets").await;
+    let mut api = http_api("signed", &group, "GET", "/signed", "127.0.0.1:9", "/");
+    api["auth_type"] = json!("APP");
+    let api_id = admin.create_api(api).await;
+    admin.publish(&api_id, RELEASE, true).await;
+    admin.bind(&p, RELEASE, &[&api_id]).await;
+    let auth = admin
+        .post(
+            "/app-auths",
+            &json!({"env_id": RELEASE, "app_ids": [app.json["id"]], "api_ids": [api_id]}),
+        )
+        .await;
+    assert!(auth.status < 300, "{}", auth.text);
+    // A data-plane call signed with the app's secret, and a wrong one.
+    let date = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .unwrap();
+    let parts = apigw_model::sign::RequestParts {
+        method: "GET",
+        path: "/signed",
+        query: None,
+        body: b"",
+    };
+    let http = reqwest::Client::new();
+    for secret in [app_secret, "wrong-secret"] {
+        let authz = apigw_model::sign::sign_request(
+            "app-key-secret-01",
+            secret,
+            &parts,
+            &[("host", host.as_str()), ("x-sdk-date", date.as_str())],
+        );
+        let r = http
+            .get(format!("http://{}/signed", server.gateway_addr))
+            .header("host", &host)
+            .header("x-sdk-date", &date)
+            .header("authorization", authz)
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(r.status(), 500);
+    }
+    // A wrong token and a wrong signature on the control plane.
+    assert_eq!(
+        reqwest::Client::new()
+            .get(format!("{}{}/plugins", admin.base, admin.base_path()))
+            .header("x-auth-token", "not-the-token")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let log = server.log();
+    assert!(log.contains("DEBUG"), "the log is not at debug level");
+    for secret in [SK, TOKEN, "kafka-password-4f1c", app_secret] {
+        assert!(!log.contains(secret), "{secret} is in the log");
+    }
+}
