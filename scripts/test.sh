@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite of apigw, from a fresh machine: checks formatting and lints, builds,
 # runs the Rust tests, prepares a Python venv with the official Huawei Cloud SDK and runs the
-# SDK tests against the real binary. Fails loudly when something it needs cannot be had.
+# SDK tests and schemathesis against the real binary, then fuzzes each parser briefly
+# (scripts/reliability.sh smoke). Fails loudly when something it needs cannot be had.
 #
 #   scripts/test.sh            # everything
 #
@@ -95,5 +96,8 @@ target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import js
 export APIGW_BIN="$target_dir/debug/apigw"
 [ -x "$APIGW_BIN" ] || fail "the apigw binary was not built at $APIGW_BIN"
 (cd tests/sdk && "$venv/bin/python" -m pytest -p no:cacheprovider -q)
+
+step "reliability smoke: each fuzz target for 20 s"
+scripts/reliability.sh smoke
 
 step "all tests passed"
