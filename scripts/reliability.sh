@@ -73,7 +73,7 @@ clients() {
 
 durability() {
   step "kill -9 during control-plane writes, $1 times"
-  APIGW_DURABILITY_ROUNDS=$1 cargo nextest run -p apigw --test durability
+  APIGW_DURABILITY_ROUNDS=$1 cargo nextest run -p apigw --test durability --no-capture
 }
 
 soak() {

@@ -62,15 +62,23 @@ if command -v psql >/dev/null; then
     || fail "could not create the test database"
 fi
 
-# A Kafka-protocol broker for the kafka_log tests: tansu (in-memory storage), built once and
-# kept in ~/.cargo/bin (the first build takes about 15 minutes here).
+# A Kafka-protocol broker for the kafka_log tests: tansu, with in-memory storage and SQLite
+# storage (the SCRAM tests keep their users across a restart), built once and kept in
+# ~/.cargo/bin (the first build takes about 20 minutes here). A stamp records the features.
 export PATH="$HOME/.cargo/bin:$PATH"
-if ! command -v tansu >/dev/null; then
-  step "installing tansu (Kafka-compatible broker) with cargo install"
+tansu_features=dynostore,libsql
+tansu_stamp="$HOME/.cargo/bin/.tansu-features"
+if ! command -v tansu >/dev/null || [ "$(cat "$tansu_stamp" 2>/dev/null)" != "$tansu_features" ]; then
+  step "installing tansu (Kafka-compatible broker, features $tansu_features) with cargo install"
   CARGO_TARGET_DIR="${TANSU_TARGET_DIR:-$HOME/.cache/apigw/tansu-target}" \
-    cargo install tansu --features dynostore --locked || fail "could not install tansu"
+    cargo install tansu --features "$tansu_features" --locked --force || fail "could not install tansu"
+  echo "$tansu_features" > "$tansu_stamp"
 fi
 command -v tansu >/dev/null || fail "tansu is not on PATH"
+command -v openssl >/dev/null || {
+  command -v apt-get >/dev/null || fail "the openssl CLI is needed by the tests (test certificates)"
+  apt-get update -qq && apt-get install -y -qq openssl >/dev/null || fail "could not install openssl"
+}
 
 step "format and lints"
 cargo fmt --all -- --check || fail "cargo fmt --check failed: run cargo fmt --all"

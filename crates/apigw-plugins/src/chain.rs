@@ -236,10 +236,11 @@ impl Chain {
         matches!(self.kafka_log.as_deref(), Some(Instance::KafkaLog(k)) if k.wants_request_headers())
     }
 
-    /// The completion phase: queues the call's log (never waits).
-    pub fn on_complete(&self, ctx: &RequestCtx, record: &kafka_log::CallRecord<'_>) {
-        if let Some(Instance::KafkaLog(k)) = self.kafka_log.as_deref() {
-            k.log(ctx, record);
+    /// The kafka_log plug-in, if bound: whether it logs response headers, and the body.
+    pub fn log_wants_response(&self) -> Option<(bool, bool)> {
+        match self.kafka_log.as_deref() {
+            Some(Instance::KafkaLog(k)) => Some(k.wants_response()),
+            _ => None,
         }
     }
 

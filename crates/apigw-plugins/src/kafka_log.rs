@@ -250,9 +250,9 @@ impl ContentModel for Config {
         }
         if proto == "SASL_SSL" {
             errs.check(
-                s.ssl_ca_content.contains("-----BEGIN CERTIFICATE-----"),
+                s.ssl_ca_content.contains("-----BEGIN CERTIFICATE-----") && tls(s).is_ok(),
                 "sasl_config.ssl_ca_content",
-                "a PEM CA certificate is mandatory for SASL_SSL",
+                "a valid PEM CA certificate is mandatory for SASL_SSL",
             );
         }
         errs.len(&s.ssl_ca_content, 0, 32768, "sasl_config.ssl_ca_content");
@@ -639,15 +639,23 @@ impl KafkaLog {
         if truncated {
             m.insert("body_truncated".into(), Value::Bool(true));
         }
-        let mut out = serde_json::to_vec(&Value::Object(m.clone())).unwrap_or_default();
+        let mut out = serde_json::to_vec(&m).unwrap_or_default();
         if out.len() > MESSAGE_LIMIT {
             // Too big: drop call data first, marking it.
             m.remove("call_data");
             m.insert("call_data_truncated".into(), Value::Bool(true));
-            out = serde_json::to_vec(&Value::Object(m)).unwrap_or_default();
+            out = serde_json::to_vec(&m).unwrap_or_default();
             out.truncate(MESSAGE_LIMIT);
         }
         out
+    }
+
+    /// Whether the message logs the response headers, and the response body.
+    pub fn wants_response(&self) -> (bool, bool) {
+        (
+            self.call_data.log_response_header,
+            self.call_data.log_response_body,
+        )
     }
 
     /// Whether a call's request headers are needed (header logging, or the user-agent /
@@ -783,10 +791,40 @@ async fn produce(c: Config, mut rx: tokio::sync::mpsc::Receiver<Vec<u8>>, stats:
     }
 }
 
+/// The TLS client configuration of `SASL_SSL`: only `ssl_ca_content` is trusted.
+fn tls(c: &SaslConfig) -> Result<Option<Arc<rustls::ClientConfig>>, String> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    if c.security_protocol != "SASL_SSL" {
+        return Ok(None);
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(c.ssl_ca_content.as_bytes()) {
+        let cert = cert.map_err(|e| format!("ssl_ca_content: {e}"))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("ssl_ca_content: {e}"))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Some(Arc::new(config)))
+}
+
 async fn connect(c: &Config) -> Option<Vec<rskafka::client::partition::PartitionClient>> {
     let mut builder = rskafka::client::ClientBuilder::new(c.broker_list.clone());
     if let Some(s) = sasl(&c.sasl_config) {
         builder = builder.sasl_config(s);
+    }
+    match tls(&c.sasl_config) {
+        Ok(Some(config)) => builder = builder.tls_config(config),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "kafka_log: the CA certificate cannot be used");
+            return None;
+        }
     }
     let client = tokio::time::timeout(ATTEMPT_TIMEOUT, builder.build())
         .await

@@ -10,11 +10,13 @@
 //! - `auth`: APP and IAM authentication of calls.
 //! - `upstream`: the pooled backend client and request/response rewriting.
 //! - `error`: the data-plane errors and their APIG codes, in one place.
+//! - `logged`: the response body that queues the call's kafka_log message once sent.
 //! - `metrics`: per-API counters and latency histograms, rendered for Prometheus.
 //! - `server`: the listener, the request path, graceful shutdown.
 
 pub mod auth;
 pub mod error;
+pub mod logged;
 pub mod metrics;
 pub mod reload;
 pub mod router;

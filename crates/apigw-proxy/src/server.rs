@@ -5,6 +5,7 @@ use crate::auth::{self, Caller};
 use crate::error::{
     GatewayError, ResponseBody, MAX_BODY_BYTES, MAX_HEADERS_BYTES, MAX_HEADER_BYTES, MAX_URI_BYTES,
 };
+use crate::logged::{CallBody, PendingLog};
 use crate::metrics::{Decision, Registry};
 use crate::snapshot::{AuthType, Backend, HttpBackend, PathPart, Route, Snapshot};
 use crate::upstream::{self, Upstream};
@@ -12,7 +13,7 @@ use apigw_plugins::breaker::{Action, Ticket};
 use apigw_plugins::chain::{Chain, Flow, RequestCtx};
 use apigw_plugins::third_auth::{AuthCall, Plan, Verdict as AuthVerdict};
 use arc_swap::ArcSwap;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::header::{
     HeaderValue, ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, CONTENT_LENGTH,
     CONTENT_TYPE, HOST, ORIGIN,
@@ -170,11 +171,7 @@ fn full(status: StatusCode, body: impl Into<Bytes>) -> Response<ResponseBody> {
 }
 
 /// One call, start to finish.
-pub async fn handle(
-    gw: &Gateway,
-    req: Request<Incoming>,
-    peer: SocketAddr,
-) -> Response<ResponseBody> {
+pub async fn handle(gw: &Gateway, req: Request<Incoming>, peer: SocketAddr) -> Response<CallBody> {
     let start = Instant::now();
     let request_id = apigw_model::id::request_id();
     let snap = gw.snapshot.load_full();
@@ -629,7 +626,7 @@ async fn proxy(
     ctx: &mut RequestCtx,
     ticket: Option<Ticket>,
     decision: Decision,
-) -> Response<ResponseBody> {
+) -> Response<CallBody> {
     let backend_req =
         match upstream::backend_request(b, parts, body, values, rest, peer.ip(), &ctx.request_id) {
             Ok(r) => r,
@@ -702,56 +699,39 @@ fn fail(
     route: &Route,
     ctx: &mut RequestCtx,
     decision: Decision,
-) -> Response<ResponseBody> {
+) -> Response<CallBody> {
     let resp = err.response(&ctx.request_id);
     ctx.status = resp.status().as_u16();
     route.metrics.record(ctx.status, decision, ctx.start);
     finish(resp, Some(&route.chain), ctx, false)
 }
 
-/// The response phase, `X-Request-Id`, the access log.
+/// The response phase, `X-Request-Id`, the access log; the kafka_log message goes with the
+/// body and is queued once the response has been sent.
 fn finish(
     mut resp: Response<ResponseBody>,
     chain: Option<&Chain>,
     ctx: &RequestCtx,
     preflight: bool,
-) -> Response<ResponseBody> {
+) -> Response<CallBody> {
     if let Some(chain) = chain {
         chain.on_response(resp.headers_mut(), ctx, preflight);
     }
     if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
         resp.headers_mut().insert(upstream::X_REQUEST_ID, v);
     }
-    if let (Some(chain), Some(c)) = (chain, ctx.captured.as_deref()) {
-        let size = hyper::body::Body::size_hint(resp.body()).exact();
-        let record = apigw_plugins::kafka_log::CallRecord {
-            request_headers: c.headers.as_ref(),
-            user_agent: c.user_agent.as_ref(),
-            forwarded_for: c.forwarded_for.as_ref(),
-            query: c.uri.query(),
-            request_body: c.body.as_deref(),
-            response_headers: Some(resp.headers()),
-            response_body: None,
-            host: c.host.as_ref().and_then(|h| h.to_str().ok()),
-            request_size: c.body.as_ref().map(|b| b.len() as u64),
-            response_size: size,
-            upstream_addr: c.upstream_addr.as_deref(),
-            upstream_uri: c.upstream_uri.as_deref(),
-            error_type: (resp.status().as_u16() >= 400).then(|| {
-                if c.upstream_addr.is_some() {
-                    "backend"
-                } else {
-                    "gateway"
-                }
-            }),
-            response_source: if c.upstream_addr.is_some() {
-                "backend"
-            } else {
-                "apig"
-            },
-        };
-        chain.on_complete(ctx, &record);
-    }
+    let log = match (chain, ctx.captured.is_some()) {
+        (Some(chain), true) => chain.log_wants_response().and_then(|(headers, body)| {
+            Some(Box::new(PendingLog {
+                plugin: chain.kafka_log.clone()?,
+                ctx: ctx.clone(),
+                response_headers: headers.then(|| resp.headers().clone()),
+                body: body.then(BytesMut::new),
+                sent: 0,
+            }))
+        }),
+        _ => None,
+    };
     tracing::info!(
         target: "apigw::access",
         request_id = %ctx.request_id,
@@ -766,5 +746,5 @@ fn finish(
         latency_us = ctx.start.elapsed().as_micros() as u64,
         "call"
     );
-    resp
+    resp.map(|b| CallBody::new(b, log))
 }

@@ -173,6 +173,11 @@ async fn acknowledged_writes_survive_kill_9_mid_stream() {
         }
     }
     assert!(bindings > 0, "no binding survived to check");
+    println!(
+        "durability: {rounds} kills, {} plug-ins with acknowledged writes, {} stored, {bindings} bindings checked",
+        acked.len(),
+        stored.len()
+    );
     assert!(
         acked.len() >= 5,
         "enough writes were acknowledged to mean something: {}",

@@ -9,10 +9,28 @@ use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A tansu broker on a free port, storing in memory.
+/// A tansu broker on a free port, storing in memory (or, when it must authenticate clients, in
+/// SQLite: its SCRAM users are created before authentication is switched on, and must outlive
+/// the restart); optionally behind TLS.
 struct Broker {
     port: u16,
+    /// Where clients are sent (the TLS terminator, when there is one).
+    advertised: u16,
+    storage: String,
+    /// `--authentication`: the broker refuses clients that do not authenticate with SCRAM.
+    auth: bool,
+    /// The client TLS configuration when TLS is terminated in front of the broker.
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     child: Option<Child>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn tansu() -> String {
@@ -30,35 +48,123 @@ fn tansu() -> String {
     "tansu".into()
 }
 
+/// The SCRAM accounts of the tests: (user, password, mechanism as tansu names it).
+const SCRAM_256: (&str, &str, &str) = ("apigw256", "scram-256-password", "scram256");
+const SCRAM_512: (&str, &str, &str) = ("apigw512", "scram-512-password", "scram512");
+
 impl Broker {
     fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut b = Self { port, child: None };
+        let port = free_port();
+        let mut b = Self {
+            port,
+            advertised: port,
+            storage: "memory://tansu/".into(),
+            auth: false,
+            tls: None,
+            child: None,
+            _dir: None,
+        };
+        b.restart();
+        b
+    }
+
+    /// A broker that requires SCRAM, with the two test users and `topics`; with `ca`, reached
+    /// through TLS terminated in front of it (tansu 0.6's CLI cannot enable its own TLS:
+    /// `--cert` and `--key` exclude each other).
+    async fn start_scram(topics: &[&str], ca: Option<&apigw_testkit::TestCa>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut b = Self {
+            port,
+            advertised: port,
+            // tansu takes the path relative to its working directory (the temporary one).
+            storage: "sqlite://tansu.db".into(),
+            auth: false,
+            tls: None,
+            child: None,
+            _dir: Some(dir),
+        };
+        b.restart();
+        for (user, password, mechanism) in [SCRAM_256, SCRAM_512] {
+            let url = format!("tcp://127.0.0.1:{port}");
+            let status = Command::new(tansu())
+                .args([
+                    "user",
+                    "create",
+                    user,
+                    password,
+                    "--broker",
+                    &url,
+                    "--mechanism",
+                    mechanism,
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success(), "tansu user create {user}");
+        }
+        for t in topics {
+            b.create_topic(t);
+        }
+        b.stop();
+        b.auth = true;
+        if let Some(ca) = ca {
+            b.advertised = free_port();
+            b.tls = Some(ca.client_config());
+            apigw_testkit::tls_terminator(
+                b.advertised,
+                format!("127.0.0.1:{port}"),
+                ca.server_config(),
+            )
+            .await;
+        }
         b.restart();
         b
     }
 
     fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("127.0.0.1:{}", self.advertised)
+    }
+
+    async fn client(&self) -> rskafka::client::Client {
+        let mut b = ClientBuilder::new(vec![self.addr()]);
+        if self.auth {
+            b = b.sasl_config(rskafka::client::SaslConfig::ScramSha256(
+                rskafka::client::Credentials::new(SCRAM_256.0.into(), SCRAM_256.1.into()),
+            ));
+        }
+        if let Some(tls) = &self.tls {
+            b = b.tls_config(tls.clone());
+        }
+        b.build().await.unwrap()
     }
 
     fn restart(&mut self) {
         let url = format!("tcp://127.0.0.1:{}", self.port);
-        let child = Command::new(tansu())
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "memory://tansu/",
-            ])
-            .stdout(Stdio::null())
+        let advertised = format!("tcp://127.0.0.1:{}", self.advertised);
+        let mut cmd = Command::new(tansu());
+        cmd.args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &advertised,
+            "--storage-engine",
+            &self.storage,
+        ]);
+        if self.auth {
+            cmd.arg("--authentication");
+        }
+        if let Some(dir) = &self._dir {
+            cmd.current_dir(dir.path());
+        }
+        let child = cmd
+            .stdout(match std::env::var("APIGW_TANSU_LOG") {
+                // For debugging: where tansu's log goes.
+                Ok(path) => std::fs::File::create(path).unwrap().into(),
+                Err(_) => Stdio::null(),
+            })
             .stderr(Stdio::null())
             .spawn()
             .expect("tansu is installed (scripts/test.sh installs it with cargo install tansu)");
@@ -100,7 +206,7 @@ impl Broker {
 
     /// Reads the topic until `n` messages arrived (or 10 s passed).
     async fn consume(&self, topic: &str, n: usize) -> Vec<(Option<Vec<u8>>, Value)> {
-        let client = ClientBuilder::new(vec![self.addr()]).build().await.unwrap();
+        let client = self.client().await;
         let pc = client
             .partition_client(topic, 0, UnknownTopicHandling::Retry)
             .await
@@ -339,4 +445,137 @@ async fn the_seed_configuration_is_accepted_and_never_in_the_way() {
             "the seed's broker 0.0.0.0:11 is unreachable; calls still pass"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn response_headers_and_body_are_logged_once_the_response_is_sent() {
+    let broker = Broker::start();
+    broker.create_topic("bodies");
+    let w = World::new().await;
+    w.bind(json!({"broker_list": [broker.addr()], "topic": "bodies",
+        "meta_config": {"system": {"start_time": true, "request_id": true, "response_size": true},
+            "call_data": {"log_response_header": true, "response_header_filter": "x-backend,content-type",
+                          "log_response_body": true}}}))
+        .await;
+    let small = w.gw.get("/logged?size=small").await;
+    assert_eq!(small.status, 200);
+    let big = w.gw.get(&format!("/logged?pad={}", "p".repeat(3000))).await;
+    assert_eq!(big.status, 200);
+    let got = broker.consume("bodies", 2).await;
+    assert_eq!(got.len(), 2);
+    let (_, first) = &got[0];
+    assert_eq!(first["call_data"]["response_body"], small.text.as_str());
+    assert_eq!(first["response_size"], small.text.len() as u64);
+    assert_eq!(
+        first["call_data"]["response_header"],
+        json!({"x-backend": "echo", "content-type": "application/json"})
+    );
+    assert!(first.get("body_truncated").is_none());
+    let (_, second) = &got[1];
+    let logged = second["call_data"]["response_body"].as_str().unwrap();
+    assert_eq!(logged.len(), 1024, "cut at 1 KB");
+    assert!(big.text.starts_with(logged));
+    assert_eq!(
+        second["response_size"],
+        big.text.len() as u64,
+        "the bytes sent"
+    );
+    assert_eq!(second["body_truncated"], true);
+}
+
+/// Content for a broker that requires SCRAM, over TLS when `ca` is given.
+fn scram_content(
+    broker: &Broker,
+    topic: &str,
+    (user, password, mechanism): (&str, &str, &str),
+    ca: Option<&apigw_testkit::TestCa>,
+) -> Value {
+    let mechanism = if mechanism == "scram512" {
+        "SCRAM-SHA-512"
+    } else {
+        "SCRAM-SHA-256"
+    };
+    let mut sasl = json!({"security_protocol": "SASL_PLAINTEXT", "sasl_mechanisms": mechanism,
+        "sasl_username": user, "sasl_password": password});
+    if let Some(ca) = ca {
+        sasl["security_protocol"] = json!("SASL_SSL");
+        sasl["ssl_ca_content"] = json!(ca.ca_pem);
+    }
+    json!({"broker_list": [broker.addr()], "topic": topic, "sasl_config": sasl,
+           "max_retry_count": 0})
+}
+
+impl World {
+    /// Waits until the plug-in counted `n` drops.
+    async fn dropped(&self, plugin_id: &str, n: u64) -> bool {
+        apigw_testkit::within(Duration::from_secs(15), || async {
+            self.metric("apigw_kafka_log_dropped_total", plugin_id)
+                .await
+                == n
+        })
+        .await
+        .is_some()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scram_sha_256_and_512_deliver_to_a_broker_that_requires_authentication() {
+    let broker = Broker::start_scram(&["scram"], None).await;
+    for account in [SCRAM_256, SCRAM_512] {
+        let w = World::new().await;
+        let p = w.bind(scram_content(&broker, "scram", account, None)).await;
+        assert_eq!(w.gw.get("/logged").await.status, 200);
+        let sent = apigw_testkit::within(Duration::from_secs(15), || async {
+            w.metric("apigw_kafka_log_sent_total", &p).await == 1
+        })
+        .await;
+        assert!(sent.is_some(), "{} did not deliver", account.2);
+    }
+    let got = broker.consume("scram", 2).await;
+    assert_eq!(got.len(), 2, "both messages consumed back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_or_no_sasl_is_refused_by_the_broker_and_calls_still_pass() {
+    let broker = Broker::start_scram(&["refused"], None).await;
+    let w = World::new().await;
+    let wrong = (SCRAM_256.0, "not-the-password", SCRAM_256.2);
+    let p = w.bind(scram_content(&broker, "refused", wrong, None)).await;
+    assert_eq!(w.gw.get("/logged").await.status, 200);
+    assert!(w.dropped(&p, 1).await, "a wrong password delivered");
+
+    let w = World::new().await;
+    let p = w
+        .bind(json!({"broker_list": [broker.addr()], "topic": "refused", "max_retry_count": 0}))
+        .await;
+    assert_eq!(w.gw.get("/logged").await.status, 200);
+    assert!(w.dropped(&p, 1).await, "no SASL delivered");
+    assert_eq!(w.metric("apigw_kafka_log_sent_total", &p).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sasl_ssl_delivers_over_tls_trusting_only_ssl_ca_content() {
+    let ca = apigw_testkit::TestCa::new();
+    let broker = Broker::start_scram(&["tls"], Some(&ca)).await;
+    let w = World::new().await;
+    let p = w
+        .bind(scram_content(&broker, "tls", SCRAM_512, Some(&ca)))
+        .await;
+    assert_eq!(w.gw.get("/logged").await.status, 200);
+    let got = broker.consume("tls", 1).await;
+    assert_eq!(got.len(), 1, "the SASL_SSL message consumed back");
+    assert_eq!(w.metric("apigw_kafka_log_sent_total", &p).await, 1);
+
+    // Another CA: the broker's certificate is not trusted, nothing is sent.
+    let other = apigw_testkit::TestCa::new();
+    let w = World::new().await;
+    let p = w
+        .bind(scram_content(&broker, "tls", SCRAM_512, Some(&other)))
+        .await;
+    assert_eq!(w.gw.get("/logged").await.status, 200);
+    assert!(
+        w.dropped(&p, 1).await,
+        "an untrusted broker got the message"
+    );
+    assert_eq!(w.metric("apigw_kafka_log_sent_total", &p).await, 0);
 }
