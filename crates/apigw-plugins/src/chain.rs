@@ -79,6 +79,44 @@ pub struct Captured {
 }
 
 impl RequestCtx {
+    /// The context for the call's log once the response is made: the owned parts (request id,
+    /// path, what was captured) move out, the rest is copied; `self` is not used afterwards.
+    pub fn take_for_log(&mut self) -> RequestCtx {
+        RequestCtx {
+            request_id: std::mem::take(&mut self.request_id),
+            path: std::mem::take(&mut self.path),
+            captured: self.captured.take(),
+            origin: self.origin.take(),
+            request_headers: self.request_headers.take(),
+            rate_limit: self.rate_limit.take(),
+            ..self.clone_light()
+        }
+    }
+
+    /// A copy without the owned parts (reference counts and small values only).
+    fn clone_light(&self) -> RequestCtx {
+        RequestCtx {
+            request_id: String::new(),
+            api_id: self.api_id.clone(),
+            api_name: self.api_name.clone(),
+            stage: self.stage.clone(),
+            app_id: self.app_id.clone(),
+            app_name: self.app_name.clone(),
+            user_id: self.user_id.clone(),
+            client_ip: self.client_ip,
+            method: self.method.clone(),
+            path: String::new(),
+            origin: None,
+            request_headers: None,
+            start: self.start,
+            request_time_ms: self.request_time_ms,
+            status: self.status,
+            backend_latency_ms: self.backend_latency_ms,
+            rate_limit: None,
+            captured: None,
+        }
+    }
+
     /// A context for a call from `client_ip` that matched no API yet; the proxy fills in the
     /// rest as the call goes on.
     pub fn new(request_id: String, method: Method, path: String, client_ip: IpAddr) -> Self {

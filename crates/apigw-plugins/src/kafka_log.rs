@@ -365,6 +365,8 @@ pub const BATCH: usize = 500;
 pub const BODY_LIMIT: usize = 1024;
 /// A message is at most this many bytes.
 pub const MESSAGE_LIMIT: usize = 4096;
+/// Longest client-supplied text in a system field (`uri`, `host`, `http_user_agent`, …).
+pub const FIELD_LIMIT: usize = 512;
 /// One connect or produce attempt may take this long.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -472,6 +474,90 @@ fn filtered(headers: &HeaderMap, filter: &str) -> serde_json::Map<String, Value>
         .collect()
 }
 
+/// A JSON object written field by field (keys are known ASCII names, written as they are).
+struct JsonObject {
+    out: Vec<u8>,
+}
+
+impl JsonObject {
+    fn with_capacity(n: usize) -> Self {
+        let mut out = Vec::with_capacity(n);
+        out.push(b'{');
+        Self { out }
+    }
+
+    fn len(&self) -> usize {
+        self.out.len()
+    }
+
+    fn key(&mut self, k: &str) {
+        if self.out.len() > 1 {
+            self.out.push(b',');
+        }
+        self.out.push(b'"');
+        self.out.extend_from_slice(k.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    fn value<T: serde::Serialize + ?Sized>(&mut self, k: &str, v: &T) {
+        self.key(k);
+        // Writing to a Vec cannot fail; values are strings, numbers and string maps.
+        let _ = serde_json::to_writer(&mut self.out, v);
+    }
+
+    fn str(&mut self, k: &str, v: &str) {
+        self.value(k, v);
+    }
+
+    fn display(&mut self, k: &str, v: &dyn std::fmt::Display) {
+        self.value(k, &v.to_string());
+    }
+
+    fn num<T: serde::Serialize>(&mut self, k: &str, v: T) {
+        self.value(k, &v);
+    }
+
+    fn opt_str(&mut self, k: &str, v: Option<&str>) {
+        self.value(k, &v);
+    }
+
+    fn opt_num<T: serde::Serialize>(&mut self, k: &str, v: Option<T>) {
+        self.value(k, &v);
+    }
+
+    fn opt_lossy(&mut self, k: &str, v: Option<&[u8]>) {
+        self.value(k, &v.map(String::from_utf8_lossy));
+    }
+
+    /// A free-text value of the client's (path, host, user agent, forwarded-for), cut at
+    /// [`FIELD_LIMIT`] bytes so that the system fields always fit in a message; returns
+    /// whether it was cut.
+    fn client_text(&mut self, k: &str, v: Option<&[u8]>) -> bool {
+        let cut = v.is_some_and(|v| v.len() > FIELD_LIMIT);
+        self.opt_lossy(k, v.map(|v| &v[..v.len().min(FIELD_LIMIT)]));
+        cut
+    }
+
+    fn null(&mut self, k: &str) {
+        self.key(k);
+        self.out.extend_from_slice(b"null");
+    }
+
+    fn bool(&mut self, k: &str, v: bool) {
+        self.value(k, &v);
+    }
+
+    fn raw(&mut self, k: &str, json: &[u8]) {
+        self.key(k);
+        self.out.extend_from_slice(json);
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.out.push(b'}');
+        self.out
+    }
+}
+
 fn cut(body: &[u8]) -> (String, bool) {
     let end = body.len().min(BODY_LIMIT);
     (
@@ -509,93 +595,64 @@ impl KafkaLog {
         }
     }
 
-    /// The message of one call (switched-on fields only; bodies cut at 1 KB; at most 4 KB).
+    /// The message of one call (switched-on fields only; bodies cut at 1 KB; at most 4 KB),
+    /// written as JSON directly (no intermediate map: this runs for every call).
     pub fn message(&self, ctx: &RequestCtx, r: &CallRecord<'_>) -> Vec<u8> {
-        let mut m = serde_json::Map::new();
-        let ms = |v: Option<u64>| {
-            v.map(|v| Value::from(v as f64 / 1000.0))
-                .unwrap_or(Value::Null)
-        };
+        let mut m = JsonObject::with_capacity(512);
+        let secs = |ms: u64| ms as f64 / 1000.0;
+        let mut cut_field = false;
         for f in &self.system {
-            let v = match *f {
-                "start_time" => {
-                    Value::String(apigw_model::time::format_millis(ctx.request_time_ms))
-                }
-                "request_id" => Value::String(ctx.request_id.clone()),
-                "client_ip" => Value::String(ctx.client_ip.to_string()),
-                "api_id" => Value::String(ctx.api_id.to_string()),
-                "api_name" => Value::String(ctx.api_name.to_string()),
-                "user_name" => ctx
-                    .user_id
-                    .as_deref()
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
-                "app_id" => ctx
-                    .app_id
-                    .as_deref()
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
-                "app_name" => ctx
-                    .app_name
-                    .as_deref()
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
-                "request_time" => Value::from(ctx.start.elapsed().as_secs_f64()),
-                "http_status" => Value::from(ctx.status),
-                "server_protocol" => Value::from("HTTP/1.1"),
-                "scheme" => Value::from("http"),
-                "request_method" => Value::String(ctx.method.to_string()),
-                "host" => r.host.map(Value::from).unwrap_or(Value::Null),
-                "api_uri_mode" => Value::Null,
-                "uri" => Value::String(ctx.path.clone()),
-                "request_size" => r.request_size.map(Value::from).unwrap_or(Value::Null),
-                "response_size" | "body_bytes_sent" => {
-                    r.response_size.map(Value::from).unwrap_or(Value::Null)
-                }
-                "upstream_uri" => r.upstream_uri.map(Value::from).unwrap_or(Value::Null),
-                "upstream_addr" => r.upstream_addr.map(Value::from).unwrap_or(Value::Null),
-                "upstream_status" => {
-                    if r.upstream_addr.is_some() {
-                        Value::from(ctx.status)
-                    } else {
-                        Value::Null
-                    }
-                }
+            match *f {
+                "start_time" => m.str(f, &apigw_model::time::format_millis(ctx.request_time_ms)),
+                "request_id" => m.str(f, &ctx.request_id),
+                "client_ip" => m.display(f, &ctx.client_ip),
+                "api_id" => m.str(f, &ctx.api_id),
+                "api_name" => m.str(f, &ctx.api_name),
+                "user_name" => m.opt_str(f, ctx.user_id.as_deref()),
+                "app_id" => m.opt_str(f, ctx.app_id.as_deref()),
+                "app_name" => m.opt_str(f, ctx.app_name.as_deref()),
+                "request_time" => m.num(f, ctx.start.elapsed().as_secs_f64()),
+                "http_status" => m.num(f, ctx.status),
+                "server_protocol" => m.str(f, "HTTP/1.1"),
+                "scheme" => m.str(f, "http"),
+                "request_method" => m.str(f, ctx.method.as_str()),
+                "host" => cut_field |= m.client_text(f, r.host.map(str::as_bytes)),
+                "uri" => cut_field |= m.client_text(f, Some(ctx.path.as_bytes())),
+                "request_size" => m.opt_num(f, r.request_size),
+                "response_size" | "body_bytes_sent" => m.opt_num(f, r.response_size),
+                "upstream_uri" => cut_field |= m.client_text(f, r.upstream_uri.map(str::as_bytes)),
+                "upstream_addr" => m.opt_str(f, r.upstream_addr),
+                "upstream_status" => m.opt_num(f, r.upstream_addr.map(|_| ctx.status)),
                 "upstream_response_time"
                 | "all_upstream_response_time"
-                | "upstream_header_time" => ms(ctx.backend_latency_ms),
-                "http_x_forwarded_for" => r
-                    .forwarded_for
-                    .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()))
-                    .unwrap_or(Value::Null),
-                "http_user_agent" => r
-                    .user_agent
-                    .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()))
-                    .unwrap_or(Value::Null),
-                "error_type" => r.error_type.map(Value::from).unwrap_or(Value::Null),
-                "auth_type" => Value::Null,
-                "response_source" => Value::from(r.response_source),
-                "inner_time" => Value::from(
-                    (ctx.start.elapsed().as_millis() as u64)
-                        .saturating_sub(ctx.backend_latency_ms.unwrap_or(0))
-                        as f64
-                        / 1000.0,
+                | "upstream_header_time" => m.opt_num(f, ctx.backend_latency_ms.map(secs)),
+                "http_x_forwarded_for" => {
+                    cut_field |= m.client_text(f, r.forwarded_for.map(|v| v.as_bytes()))
+                }
+                "http_user_agent" => {
+                    cut_field |= m.client_text(f, r.user_agent.map(|v| v.as_bytes()))
+                }
+                "error_type" => m.opt_str(f, r.error_type),
+                "response_source" => m.str(f, r.response_source),
+                "inner_time" => m.num(
+                    f,
+                    secs(
+                        (ctx.start.elapsed().as_millis() as u64)
+                            .saturating_sub(ctx.backend_latency_ms.unwrap_or(0)),
+                    ),
                 ),
                 // No meaning in apigw (no regions, VPC endpoints, ROMA provider apps or custom
-                // authorizers): present and null when switched on.
-                _ => Value::Null,
-            };
-            m.insert((*f).to_string(), v);
+                // authorizers, URI modes or auth types of APIG's own): present and null when
+                // switched on.
+                _ => m.null(f),
+            }
         }
         let cd = &self.call_data;
-        let mut call = serde_json::Map::new();
+        let mut call = JsonObject::with_capacity(0);
         let mut truncated = false;
         if cd.log_request_header {
             if let Some(h) = r.request_headers {
-                call.insert(
-                    "request_header".into(),
-                    Value::Object(filtered(h, &cd.request_header_filter)),
-                );
+                call.value("request_header", &filtered(h, &cd.request_header_filter));
             }
         }
         if cd.log_request_query_string {
@@ -613,41 +670,48 @@ impl KafkaLog {
                     names.contains(&"*") || names.contains(&p.split('=').next().unwrap_or(""))
                 })
                 .collect();
-            call.insert("request_query_string".into(), Value::from(kept.join("&")));
+            call.str("request_query_string", &kept.join("&"));
         }
         if cd.log_request_body {
             let (b, t) = cut(r.request_body.unwrap_or(&[]));
             truncated |= t;
-            call.insert("request_body".into(), Value::from(b));
+            call.str("request_body", &b);
         }
         if cd.log_response_header {
             if let Some(h) = r.response_headers {
-                call.insert(
-                    "response_header".into(),
-                    Value::Object(filtered(h, &cd.response_header_filter)),
-                );
+                call.value("response_header", &filtered(h, &cd.response_header_filter));
             }
         }
         if cd.log_response_body {
             let (b, t) = cut(r.response_body.unwrap_or(&[]));
             truncated |= t;
-            call.insert("response_body".into(), Value::from(b));
-        }
-        if !call.is_empty() {
-            m.insert("call_data".into(), Value::Object(call));
+            call.str("response_body", &b);
         }
         if truncated {
-            m.insert("body_truncated".into(), Value::Bool(true));
+            m.bool("body_truncated", true);
         }
-        let mut out = serde_json::to_vec(&m).unwrap_or_default();
-        if out.len() > MESSAGE_LIMIT {
-            // Too big: drop call data first, marking it.
-            m.remove("call_data");
-            m.insert("call_data_truncated".into(), Value::Bool(true));
-            out = serde_json::to_vec(&m).unwrap_or_default();
-            out.truncate(MESSAGE_LIMIT);
+        if cut_field {
+            m.bool("field_truncated", true);
         }
-        out
+        let call = call.finish();
+        if call.len() > 2 {
+            if m.len() + call.len() + 16 > MESSAGE_LIMIT {
+                // Too big: the call data goes, marked.
+                m.bool("call_data_truncated", true);
+            } else {
+                m.raw("call_data", &call);
+            }
+        }
+        if m.len() >= MESSAGE_LIMIT {
+            // Only control characters (escaped six bytes each) in every client text get here:
+            // the call is still logged, by its id and status.
+            let mut short = JsonObject::with_capacity(128);
+            short.str("request_id", &ctx.request_id);
+            short.num("http_status", ctx.status);
+            short.bool("message_truncated", true);
+            return short.finish();
+        }
+        m.finish()
     }
 
     /// Whether the message logs the response headers, and the response body.
@@ -658,14 +722,10 @@ impl KafkaLog {
         )
     }
 
-    /// Whether a call's request headers are needed (header logging, or the user-agent /
-    /// forwarded-for fields): the proxy keeps them only then.
+    /// Whether all request headers are needed (header logging): the proxy keeps them only then
+    /// (`User-Agent` and `X-Forwarded-For` are kept on their own).
     pub fn wants_request_headers(&self) -> bool {
         self.call_data.log_request_header
-            || self
-                .system
-                .iter()
-                .any(|f| *f == "http_user_agent" || *f == "http_x_forwarded_for")
     }
 
     /// Queues the message of a call; never waits. A full queue drops it (counted); while the
@@ -994,5 +1054,46 @@ mod runtime_tests {
         let m = parse(&out);
         assert_eq!(m["call_data_truncated"], true);
         assert_eq!(m["request_id"], "rid-1", "the system fields stay");
+    }
+
+    #[test]
+    fn huge_client_texts_are_cut_and_the_message_stays_valid_json_within_4_kb() {
+        let all: serde_json::Map<String, Value> = SYSTEM_FIELDS
+            .iter()
+            .map(|(n, _)| (n.to_string(), Value::Bool(true)))
+            .collect();
+        let p = plugin(
+            serde_json::json!({"broker_list": ["127.0.0.1:1"], "topic": "t",
+            "meta_config": {"system": all}}),
+        );
+        let mut c = ctx();
+        c.path = format!("/{}", "p".repeat(20_000));
+        let long = HeaderValue::from_str(&"u".repeat(20_000)).unwrap();
+        let record = CallRecord {
+            user_agent: Some(&long),
+            forwarded_for: Some(&long),
+            host: Some(&"h".repeat(20_000)),
+            upstream_uri: Some(&"b".repeat(20_000)),
+            ..Default::default()
+        };
+        let out = p.message(&c, &record);
+        assert!(out.len() <= MESSAGE_LIMIT, "{}", out.len());
+        let m = parse(&out);
+        assert_eq!(m["field_truncated"], true);
+        assert_eq!(m["uri"].as_str().unwrap().len(), FIELD_LIMIT);
+        assert_eq!(m["http_user_agent"].as_str().unwrap().len(), FIELD_LIMIT);
+
+        // Control characters escape to six bytes each: still valid, still within 4 KB.
+        let ctl = HeaderValue::from_bytes(&[b'\t'; 4000]).unwrap();
+        c.path = "\u{1}".repeat(4000);
+        let record = CallRecord {
+            user_agent: Some(&ctl),
+            forwarded_for: Some(&ctl),
+            ..Default::default()
+        };
+        let out = p.message(&c, &record);
+        assert!(out.len() <= MESSAGE_LIMIT, "{}", out.len());
+        let m = parse(&out);
+        assert_eq!(m["request_id"], "rid-1");
     }
 }

@@ -181,7 +181,7 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>, peer: SocketAddr) -> R
         let mut ctx = context(&request_id, None, &parts, None, peer, start);
         let resp = e.response(&request_id);
         ctx.status = resp.status().as_u16();
-        let mut resp = finish(resp, None, &ctx, false);
+        let mut resp = finish(resp, None, &mut ctx, false);
         resp.headers_mut()
             .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         return resp;
@@ -229,7 +229,7 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>, peer: SocketAddr) -> R
         let mut ctx = context(&request_id, None, &parts, origin, peer, start);
         ctx.status = 404;
         let resp = GatewayError::NoApi.response(&request_id);
-        return finish(resp, chain.as_ref(), &ctx, false);
+        return finish(resp, chain.as_ref(), &mut ctx, false);
     };
     let route = m.route.clone();
     let mut ctx = context(&request_id, Some(&route), &parts, origin, peer, start);
@@ -266,7 +266,7 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>, peer: SocketAddr) -> R
             *resp.headers_mut() = headers;
             ctx.status = status.as_u16();
             route.metrics.record(ctx.status, Decision::Preflight, start);
-            return finish(resp, Some(&route.chain), &ctx, true);
+            return finish(resp, Some(&route.chain), &mut ctx, true);
         }
     }
 
@@ -376,7 +376,7 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>, peer: SocketAddr) -> R
                         }
                         ctx.status = 401;
                         route.metrics.record(401, Decision::AuthRejected, start);
-                        return finish(resp, Some(&route.chain), &ctx, false);
+                        return finish(resp, Some(&route.chain), &mut ctx, false);
                     }
                     AuthVerdict::Fail(None) => {
                         return fail(
@@ -449,7 +449,7 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>, peer: SocketAddr) -> R
                 route
                     .metrics
                     .record(ctx.status, Decision::Downgraded, start);
-                return finish(resp, Some(&route.chain), &ctx, false);
+                return finish(resp, Some(&route.chain), &mut ctx, false);
             }
             Action::Http {
                 https,
@@ -502,7 +502,7 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>, peer: SocketAddr) -> R
                 .insert(CONTENT_TYPE, content_type.clone());
             ctx.status = status.as_u16();
             route.metrics.record(ctx.status, Decision::Mocked, start);
-            finish(resp, Some(&route.chain), &ctx, false)
+            finish(resp, Some(&route.chain), &mut ctx, false)
         }
         Backend::Http(b) => {
             let mut parts = parts;
@@ -711,7 +711,7 @@ fn fail(
 fn finish(
     mut resp: Response<ResponseBody>,
     chain: Option<&Chain>,
-    ctx: &RequestCtx,
+    ctx: &mut RequestCtx,
     preflight: bool,
 ) -> Response<CallBody> {
     if let Some(chain) = chain {
@@ -720,18 +720,6 @@ fn finish(
     if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
         resp.headers_mut().insert(upstream::X_REQUEST_ID, v);
     }
-    let log = match (chain, ctx.captured.is_some()) {
-        (Some(chain), true) => chain.log_wants_response().and_then(|(headers, body)| {
-            Some(Box::new(PendingLog {
-                plugin: chain.kafka_log.clone()?,
-                ctx: ctx.clone(),
-                response_headers: headers.then(|| resp.headers().clone()),
-                body: body.then(BytesMut::new),
-                sent: 0,
-            }))
-        }),
-        _ => None,
-    };
     tracing::info!(
         target: "apigw::access",
         request_id = %ctx.request_id,
@@ -746,5 +734,17 @@ fn finish(
         latency_us = ctx.start.elapsed().as_micros() as u64,
         "call"
     );
+    let log = match (chain, ctx.captured.is_some()) {
+        (Some(chain), true) => chain.log_wants_response().and_then(|(headers, body)| {
+            Some(Box::new(PendingLog {
+                plugin: chain.kafka_log.clone()?,
+                ctx: ctx.take_for_log(),
+                response_headers: headers.then(|| resp.headers().clone()),
+                body: body.then(BytesMut::new),
+                sent: 0,
+            }))
+        }),
+        _ => None,
+    };
     resp.map(|b| CallBody::new(b, log))
 }
