@@ -87,6 +87,18 @@ LIMIT_ZONE = "limit_req_zone $server_name zone=all:1m rate=100000000r/s;"
 LIMIT_REQ = "limit_req zone=all burst=1000000 nodelay;"
 
 
+def stop(procs, tmp):
+    """SIGTERM every process (SIGKILL after 10 s) and remove the scratch directory."""
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def nginx(tmp, name, body):
     conf = os.path.join(tmp, f"{name}.conf")
     os.makedirs(os.path.join(tmp, f"tmp-{name}"), exist_ok=True)
@@ -267,14 +279,7 @@ def main():
         print(f"rate_limit cost: apigw+limit / apigw req/s {med['apigw+limit'][0] / med['apigw'][0]:.3f}, "
               f"Redis counters: apigw+redis / apigw req/s {med['apigw+redis'][0] / med['apigw'][0]:.3f}")
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
+        stop(procs, tmp)
 
 
 if __name__ == "__main__":

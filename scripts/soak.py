@@ -24,7 +24,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -197,14 +196,7 @@ def main():
             sys.exit("soak FAILED: " + "; ".join(failures))
         print("soak passed")
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
+        bench.stop(procs, tmp)
 
 
 if __name__ == "__main__":

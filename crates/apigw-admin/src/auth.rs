@@ -130,27 +130,33 @@ pub async fn require_credentials(
     req: Request,
     next: Next,
 ) -> Response {
-    let (parts, body) = req.into_parts();
-    let checked = match read_body(body).await {
-        Ok(bytes) => authenticate(
-            &state.credentials,
-            parts.method.as_str(),
-            parts.uri.path(),
-            parts.uri.query(),
-            &parts.headers,
-            &bytes,
-            (state.clock)(),
-        )
-        .map(|_| bytes),
-        Err(e) => Err(e),
-    };
-    match checked {
-        Ok(bytes) => {
+    match authenticated(&state, req).await {
+        Ok((parts, bytes, _)) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
         Err(e) => e.into_response(),
     }
+}
+
+/// Reads the body (the signature covers it) and authenticates the call: its parts, its body
+/// and the caller.
+async fn authenticated(
+    state: &AppState,
+    req: Request,
+) -> Result<(axum::http::request::Parts, bytes::Bytes, &Credential), ApiError> {
+    let (parts, body) = req.into_parts();
+    let bytes = read_body(body).await?;
+    let cred = authenticate(
+        &state.credentials,
+        parts.method.as_str(),
+        parts.uri.path(),
+        parts.uri.query(),
+        &parts.headers,
+        &bytes,
+        (state.clock)(),
+    )?;
+    Ok((parts, bytes, cred))
 }
 
 async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
@@ -163,18 +169,7 @@ async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
 }
 
 async fn check(state: &AppState, req: Request) -> Result<Request, ApiError> {
-    let (mut parts, body) = req.into_parts();
-    let bytes = read_body(body).await?;
-    let now = (state.clock)();
-    let cred = authenticate(
-        &state.credentials,
-        parts.method.as_str(),
-        parts.uri.path(),
-        parts.uri.query(),
-        &parts.headers,
-        &bytes,
-        now,
-    )?;
+    let (mut parts, bytes, cred) = authenticated(state, req).await?;
     let Some((project, family, instance)) = parse_base(parts.uri.path()) else {
         return Err(ApiError::NoRoute);
     };

@@ -110,6 +110,18 @@ impl Admin {
         }
     }
 
+    /// The Prometheus text of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// The instance base path.
     pub fn base_path(&self) -> String {
         let fam = match self.family {

@@ -88,12 +88,7 @@ async fn timeouts_open_the_breaker_and_without_downgrade_calls_get_503() {
         calls,
         "an open breaker does not call the backend"
     );
-    let m = reqwest::get(format!("{}/metrics", w.s.admin.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = w.s.admin.metrics().await;
     assert!(
         m.contains(&format!("apigw_breaker_open{{api_id=\"{api}\",rule=\"\"")),
         "{m}"

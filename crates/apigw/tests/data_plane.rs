@@ -522,12 +522,7 @@ async fn metrics_count_calls_by_api_and_status() {
     for _ in 0..3 {
         w.call("GET", "/m", &[]).await;
     }
-    let text = reqwest::get(format!("{}/metrics", w.s.admin.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = w.s.admin.metrics().await;
     assert!(
         text.contains(&format!(
             "apigw_requests_total{{api_id=\"{id}\",api_name=\"metered\",status=\"200\"}} 3"

@@ -304,12 +304,7 @@ async fn connections_over_the_cap_get_503_and_held_ones_keep_working() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(served, "a freed slot was not reused");
-    let metrics = reqwest::get(format!("{}/metrics", w.s.admin.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = w.s.admin.metrics().await;
     assert!(
         !metrics.contains("apigw_rejected_connections_total 0\n"),
         "{metrics}"

@@ -279,12 +279,7 @@ impl World {
 
     /// A metric of one plug-in (the process's tests share the metrics registry).
     async fn metric(&self, name: &str, plugin_id: &str) -> u64 {
-        let m = reqwest::get(format!("{}/metrics", self.s.admin.base))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let m = self.s.admin.metrics().await;
         let prefix = format!("{name}{{plugin_id=\"{plugin_id}\"}}");
         m.lines()
             .filter(|l| l.starts_with(&prefix))

@@ -150,12 +150,7 @@ async fn exactly_the_limit_passes_under_concurrency_with_redis_counters() {
     )
     .await;
     assert_eq!(w.hammer("/busy", 150, 15).await, 40);
-    let metrics = reqwest::get(format!("{}/metrics", w.s.admin.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = w.s.admin.metrics().await;
     assert!(
         metrics.contains("apigw_ratelimit_redis_degraded 0"),
         "{metrics}"
@@ -259,14 +254,7 @@ async fn losing_redis_falls_back_to_local_counters_and_recovers() {
             "calls keep flowing without Redis"
         );
     }
-    let metrics = || async {
-        reqwest::get(format!("{}/metrics", w.s.admin.base))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let metrics = || async { w.s.admin.metrics().await };
     let m = metrics().await;
     assert!(m.contains("apigw_ratelimit_redis_degraded 1"), "{m}");
     assert!(
