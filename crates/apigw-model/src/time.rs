@@ -14,8 +14,66 @@ pub fn now_millis() -> i64 {
         .unwrap_or(0)
 }
 
-/// `millis` as APIG prints times.
+/// `millis` as APIG prints times. Written by hand for years 1970..=9999 (every kafka_log
+/// message carries one); other instants go through the `time` crate.
 pub fn format_millis(millis: i64) -> String {
+    // 10000-01-01T00:00:00Z
+    const END: i64 = 253_402_300_800_000;
+    if !(0..END).contains(&millis) {
+        return format_with_time_crate(millis);
+    }
+    let (days, ms_of_day) = (millis / 86_400_000, millis % 86_400_000);
+    let (y, m, d) = civil_from_days(days);
+    let (h, min, sec, ms) = (
+        ms_of_day / 3_600_000,
+        ms_of_day / 60_000 % 60,
+        ms_of_day / 1000 % 60,
+        ms_of_day % 1000,
+    );
+    let mut out = [0u8; 24];
+    let mut put = |at: usize, v: i64, width: usize| {
+        let mut v = v;
+        for i in (0..width).rev() {
+            out[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, y, 4);
+    put(5, m, 2);
+    put(8, d, 2);
+    put(11, h, 2);
+    put(14, min, 2);
+    put(17, sec, 2);
+    put(20, ms, 3);
+    for (at, c) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+        (23, b'Z'),
+    ] {
+        out[at] = c;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Year, month, day of a day count since 1970-01-01 (H. Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+fn format_with_time_crate(millis: i64) -> String {
     let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
     t.format(RFC3339_MILLIS).unwrap_or_default()
@@ -29,5 +87,28 @@ mod tests {
     fn formats_utc_with_milliseconds() {
         assert_eq!(format_millis(1_667_392_283_353), "2022-11-02T12:31:23.353Z");
         assert_eq!(format_millis(0), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn the_hand_written_format_matches_the_time_crate() {
+        // Leap days, century rules (2000, 2100), the ends of the range, and a spread between.
+        let mut samples = vec![
+            0,
+            951_782_400_000,     // 2000-02-29
+            4_107_542_399_999,   // 2100-02-28T23:59:59.999
+            4_107_542_400_000,   // 2100-03-01
+            253_402_300_799_999, // 9999-12-31T23:59:59.999
+        ];
+        let mut x: i64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            samples.push(x.rem_euclid(253_402_300_800_000));
+        }
+        for ms in samples {
+            assert_eq!(format_millis(ms), format_with_time_crate(ms), "{ms}");
+        }
+        assert_eq!(format_millis(-1), format_with_time_crate(-1));
     }
 }

@@ -509,8 +509,11 @@ impl JsonObject {
         self.value(k, v);
     }
 
+    /// A value whose text needs no JSON escaping (an IP address), written without a copy.
     fn display(&mut self, k: &str, v: &dyn std::fmt::Display) {
-        self.value(k, &v.to_string());
+        use std::io::Write;
+        self.key(k);
+        let _ = write!(self.out, "\"{v}\"");
     }
 
     fn num<T: serde::Serialize>(&mut self, k: &str, v: T) {
@@ -601,6 +604,7 @@ impl KafkaLog {
         let mut m = JsonObject::with_capacity(512);
         let secs = |ms: u64| ms as f64 / 1000.0;
         let mut cut_field = false;
+        let elapsed = ctx.start.elapsed();
         for f in &self.system {
             match *f {
                 "start_time" => m.str(f, &apigw_model::time::format_millis(ctx.request_time_ms)),
@@ -611,7 +615,7 @@ impl KafkaLog {
                 "user_name" => m.opt_str(f, ctx.user_id.as_deref()),
                 "app_id" => m.opt_str(f, ctx.app_id.as_deref()),
                 "app_name" => m.opt_str(f, ctx.app_name.as_deref()),
-                "request_time" => m.num(f, ctx.start.elapsed().as_secs_f64()),
+                "request_time" => m.num(f, elapsed.as_secs_f64()),
                 "http_status" => m.num(f, ctx.status),
                 "server_protocol" => m.str(f, "HTTP/1.1"),
                 "scheme" => m.str(f, "http"),
@@ -637,7 +641,7 @@ impl KafkaLog {
                 "inner_time" => m.num(
                     f,
                     secs(
-                        (ctx.start.elapsed().as_millis() as u64)
+                        (elapsed.as_millis() as u64)
                             .saturating_sub(ctx.backend_latency_ms.unwrap_or(0)),
                     ),
                 ),
