@@ -138,6 +138,14 @@ async fn refuse(mut stream: tokio::net::TcpStream) {
         stream.shutdown().await
     };
     let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+    // Read what the client sent meanwhile (briefly): closing with unread bytes would reset
+    // the connection, and a reset can destroy the answer before the client reads it.
+    let drain = async {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 4096];
+        while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+    };
+    let _ = tokio::time::timeout(Duration::from_millis(100), drain).await;
 }
 
 /// APIG's limits on the request head; hyper has already refused what it cannot frame
