@@ -85,7 +85,6 @@ impl GatewayError {
                 "Request URI too large",
             ),
             HeadersTooLarge => (
-                // nginx's and APIG's "Request Header Too Large".
                 StatusCode::from_u16(494).unwrap_or(StatusCode::BAD_REQUEST),
                 "APIG.0201",
                 "Request headers too large",
@@ -157,7 +156,8 @@ impl GatewayError {
             serde_json::json!({"error_code": code, "error_msg": msg, "request_id": request_id});
         let mut resp = Response::new(Either::Right(Full::new(Bytes::from(body.to_string()))));
         *resp.status_mut() = status;
-        if status.canonical_reason().is_none() {
+        if self == GatewayError::HeadersTooLarge {
+            // 494 has no standard reason phrase: nginx's and APIG's.
             resp.extensions_mut()
                 .insert(hyper::ext::ReasonPhrase::from_static(
                     b"Request Header Too Large",

@@ -53,15 +53,6 @@ pub struct Limits {
     pub client_timeout: Duration,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_connections: 10_000,
-            client_timeout: Duration::from_secs(30),
-        }
-    }
-}
-
 /// Largest request head hyper buffers: every head within APIG's limits (128 KiB of headers and a
 /// 32 KiB URI) fits, so the gateway itself answers 494/414; a larger one is cut off by hyper
 /// (431, connection closed) before it costs more memory.
