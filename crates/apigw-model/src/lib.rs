@@ -11,6 +11,7 @@
 //! - [`api`]: the API definition (`ApiCreate`), its checks and path templates.
 //! - [`expr`]: the rule-expression language used by rate_limit, breaker and third_auth.
 //! - [`sign`]: the SDK-HMAC-SHA256 request signature (control plane and APP auth).
+//! - [`text`]: IP addresses and JSON strings written fast (the data plane's hot path).
 
 pub mod api;
 pub mod credential;
@@ -21,6 +22,7 @@ pub mod page;
 pub mod plugin;
 pub mod resources;
 pub mod sign;
+pub mod text;
 pub mod time;
 
 pub use field::FieldError;

@@ -74,8 +74,8 @@ pub struct Captured {
     pub host: Option<HeaderValue>,
     pub uri: http::Uri,
     pub body: Option<bytes::Bytes>,
-    pub upstream_addr: Option<String>,
-    pub upstream_uri: Option<String>,
+    pub upstream_addr: Option<http::uri::Authority>,
+    pub upstream_uri: Option<http::uri::PathAndQuery>,
 }
 
 impl RequestCtx {

@@ -353,7 +353,7 @@ pub(crate) fn keep_masked_secrets(new: &mut Map<String, Value>, previous: &Map<S
 use crate::chain::RequestCtx;
 use http::HeaderMap;
 use std::collections::BTreeMap as Map2;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -367,6 +367,9 @@ pub const BODY_LIMIT: usize = 1024;
 pub const MESSAGE_LIMIT: usize = 4096;
 /// Longest client-supplied text in a system field (`uri`, `host`, `http_user_agent`, …).
 pub const FIELD_LIMIT: usize = 512;
+/// While the brokers are down, one call in this many milliseconds still sends its message.
+pub const PROBE_INTERVAL_MS: i64 = 100;
+
 /// One connect or produce attempt may take this long.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -381,8 +384,8 @@ pub struct Stats {
     /// The last delivery failed after its retries: calls drop their message without building it
     /// until a delivery succeeds again (the producer keeps probing with what is queued).
     down: AtomicBool,
-    /// Calls seen while down (one in 64 still queues its message).
-    while_down: AtomicU64,
+    /// While down, when the next call may queue its message as a probe (ms since the epoch).
+    next_probe_ms: AtomicI64,
 }
 
 static STATS: Mutex<Map2<String, Arc<Stats>>> = Mutex::new(Map2::new());
@@ -441,7 +444,8 @@ pub struct CallRecord<'a> {
 
 /// A running kafka_log plug-in.
 pub struct KafkaLog {
-    system: Vec<&'static str>,
+    /// The switched-on system fields, in APIG's order, each with what it writes.
+    system: Vec<(&'static str, Field)>,
     call_data: CallData,
     tx: tokio::sync::mpsc::Sender<Vec<u8>>,
     stats: Arc<Stats>,
@@ -472,6 +476,76 @@ fn filtered(headers: &HeaderMap, filter: &str) -> serde_json::Map<String, Value>
             )
         })
         .collect()
+}
+
+/// What a switched-on system field writes (decided when the plug-in is built, not per call).
+#[derive(Debug, Clone, Copy)]
+enum Field {
+    StartTime,
+    RequestId,
+    ClientIp,
+    ApiId,
+    ApiName,
+    UserName,
+    AppId,
+    AppName,
+    RequestTime,
+    HttpStatus,
+    ServerProtocol,
+    Scheme,
+    RequestMethod,
+    Host,
+    Uri,
+    RequestSize,
+    ResponseSize,
+    UpstreamUri,
+    UpstreamAddr,
+    UpstreamStatus,
+    UpstreamTime,
+    ForwardedFor,
+    UserAgent,
+    ErrorType,
+    ResponseSource,
+    InnerTime,
+    /// No meaning in apigw (no regions, VPC endpoints, ROMA provider apps or custom
+    /// authorizers, URI modes or auth types of APIG's own): present and null when switched on.
+    Null,
+}
+
+impl Field {
+    fn of(name: &str) -> Field {
+        match name {
+            "start_time" => Field::StartTime,
+            "request_id" => Field::RequestId,
+            "client_ip" => Field::ClientIp,
+            "api_id" => Field::ApiId,
+            "api_name" => Field::ApiName,
+            "user_name" => Field::UserName,
+            "app_id" => Field::AppId,
+            "app_name" => Field::AppName,
+            "request_time" => Field::RequestTime,
+            "http_status" => Field::HttpStatus,
+            "server_protocol" => Field::ServerProtocol,
+            "scheme" => Field::Scheme,
+            "request_method" => Field::RequestMethod,
+            "host" => Field::Host,
+            "uri" => Field::Uri,
+            "request_size" => Field::RequestSize,
+            "response_size" | "body_bytes_sent" => Field::ResponseSize,
+            "upstream_uri" => Field::UpstreamUri,
+            "upstream_addr" => Field::UpstreamAddr,
+            "upstream_status" => Field::UpstreamStatus,
+            "upstream_response_time" | "all_upstream_response_time" | "upstream_header_time" => {
+                Field::UpstreamTime
+            }
+            "http_x_forwarded_for" => Field::ForwardedFor,
+            "http_user_agent" => Field::UserAgent,
+            "error_type" => Field::ErrorType,
+            "response_source" => Field::ResponseSource,
+            "inner_time" => Field::InnerTime,
+            _ => Field::Null,
+        }
+    }
 }
 
 /// A JSON object written field by field (keys are known ASCII names, written as they are).
@@ -506,22 +580,39 @@ impl JsonObject {
     }
 
     fn str(&mut self, k: &str, v: &str) {
-        self.value(k, v);
+        self.key(k);
+        apigw_model::text::push_json_str(&mut self.out, v);
     }
 
-    /// A value whose text needs no JSON escaping (an IP address), written without a copy.
-    fn display(&mut self, k: &str, v: &dyn std::fmt::Display) {
-        use std::io::Write;
+    fn ip(&mut self, k: &str, ip: std::net::IpAddr) {
         self.key(k);
-        let _ = write!(self.out, "\"{v}\"");
+        self.out.push(b'"');
+        apigw_model::text::push_ip(&mut self.out, ip);
+        self.out.push(b'"');
     }
 
     fn num<T: serde::Serialize>(&mut self, k: &str, v: T) {
         self.value(k, &v);
     }
 
+    fn int(&mut self, k: &str, v: u64) {
+        self.key(k);
+        self.out
+            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    }
+
     fn opt_str(&mut self, k: &str, v: Option<&str>) {
-        self.value(k, &v);
+        match v {
+            Some(v) => self.str(k, v),
+            None => self.null(k),
+        }
+    }
+
+    fn opt_int(&mut self, k: &str, v: Option<u64>) {
+        match v {
+            Some(v) => self.int(k, v),
+            None => self.null(k),
+        }
     }
 
     fn opt_num<T: serde::Serialize>(&mut self, k: &str, v: Option<T>) {
@@ -529,7 +620,10 @@ impl JsonObject {
     }
 
     fn opt_lossy(&mut self, k: &str, v: Option<&[u8]>) {
-        self.value(k, &v.map(String::from_utf8_lossy));
+        match v.map(String::from_utf8_lossy) {
+            Some(v) => self.str(k, &v),
+            None => self.null(k),
+        }
     }
 
     /// A free-text value of the client's (path, host, user agent, forwarded-for), cut at
@@ -547,7 +641,9 @@ impl JsonObject {
     }
 
     fn bool(&mut self, k: &str, v: bool) {
-        self.value(k, &v);
+        self.key(k);
+        self.out
+            .extend_from_slice(if v { b"true" } else { b"false" });
     }
 
     fn raw(&mut self, k: &str, json: &[u8]) {
@@ -581,7 +677,7 @@ impl KafkaLog {
                     .and_then(Value::as_bool)
                     .unwrap_or(false)
             })
-            .map(|(n, _)| *n)
+            .map(|(n, _)| (*n, Field::of(n)))
             .collect();
         let stats = Arc::new(Stats::default());
         STATS
@@ -605,50 +701,49 @@ impl KafkaLog {
         let secs = |ms: u64| ms as f64 / 1000.0;
         let mut cut_field = false;
         let elapsed = ctx.start.elapsed();
-        for f in &self.system {
-            match *f {
-                "start_time" => m.str(f, &apigw_model::time::format_millis(ctx.request_time_ms)),
-                "request_id" => m.str(f, &ctx.request_id),
-                "client_ip" => m.display(f, &ctx.client_ip),
-                "api_id" => m.str(f, &ctx.api_id),
-                "api_name" => m.str(f, &ctx.api_name),
-                "user_name" => m.opt_str(f, ctx.user_id.as_deref()),
-                "app_id" => m.opt_str(f, ctx.app_id.as_deref()),
-                "app_name" => m.opt_str(f, ctx.app_name.as_deref()),
-                "request_time" => m.num(f, elapsed.as_secs_f64()),
-                "http_status" => m.num(f, ctx.status),
-                "server_protocol" => m.str(f, "HTTP/1.1"),
-                "scheme" => m.str(f, "http"),
-                "request_method" => m.str(f, ctx.method.as_str()),
-                "host" => cut_field |= m.client_text(f, r.host.map(str::as_bytes)),
-                "uri" => cut_field |= m.client_text(f, Some(ctx.path.as_bytes())),
-                "request_size" => m.opt_num(f, r.request_size),
-                "response_size" | "body_bytes_sent" => m.opt_num(f, r.response_size),
-                "upstream_uri" => cut_field |= m.client_text(f, r.upstream_uri.map(str::as_bytes)),
-                "upstream_addr" => m.opt_str(f, r.upstream_addr),
-                "upstream_status" => m.opt_num(f, r.upstream_addr.map(|_| ctx.status)),
-                "upstream_response_time"
-                | "all_upstream_response_time"
-                | "upstream_header_time" => m.opt_num(f, ctx.backend_latency_ms.map(secs)),
-                "http_x_forwarded_for" => {
+        for &(f, field) in &self.system {
+            match field {
+                Field::StartTime => {
+                    m.str(f, &apigw_model::time::format_millis(ctx.request_time_ms))
+                }
+                Field::RequestId => m.str(f, &ctx.request_id),
+                Field::ClientIp => m.ip(f, ctx.client_ip),
+                Field::ApiId => m.str(f, &ctx.api_id),
+                Field::ApiName => m.str(f, &ctx.api_name),
+                Field::UserName => m.opt_str(f, ctx.user_id.as_deref()),
+                Field::AppId => m.opt_str(f, ctx.app_id.as_deref()),
+                Field::AppName => m.opt_str(f, ctx.app_name.as_deref()),
+                Field::RequestTime => m.num(f, elapsed.as_secs_f64()),
+                Field::HttpStatus => m.int(f, ctx.status.into()),
+                Field::ServerProtocol => m.str(f, "HTTP/1.1"),
+                Field::Scheme => m.str(f, "http"),
+                Field::RequestMethod => m.str(f, ctx.method.as_str()),
+                Field::Host => cut_field |= m.client_text(f, r.host.map(str::as_bytes)),
+                Field::Uri => cut_field |= m.client_text(f, Some(ctx.path.as_bytes())),
+                Field::RequestSize => m.opt_int(f, r.request_size),
+                Field::ResponseSize => m.opt_int(f, r.response_size),
+                Field::UpstreamUri => {
+                    cut_field |= m.client_text(f, r.upstream_uri.map(str::as_bytes))
+                }
+                Field::UpstreamAddr => m.opt_str(f, r.upstream_addr),
+                Field::UpstreamStatus => m.opt_int(f, r.upstream_addr.map(|_| ctx.status.into())),
+                Field::UpstreamTime => m.opt_num(f, ctx.backend_latency_ms.map(secs)),
+                Field::ForwardedFor => {
                     cut_field |= m.client_text(f, r.forwarded_for.map(|v| v.as_bytes()))
                 }
-                "http_user_agent" => {
+                Field::UserAgent => {
                     cut_field |= m.client_text(f, r.user_agent.map(|v| v.as_bytes()))
                 }
-                "error_type" => m.opt_str(f, r.error_type),
-                "response_source" => m.str(f, r.response_source),
-                "inner_time" => m.num(
+                Field::ErrorType => m.opt_str(f, r.error_type),
+                Field::ResponseSource => m.str(f, r.response_source),
+                Field::InnerTime => m.num(
                     f,
                     secs(
                         (elapsed.as_millis() as u64)
                             .saturating_sub(ctx.backend_latency_ms.unwrap_or(0)),
                     ),
                 ),
-                // No meaning in apigw (no regions, VPC endpoints, ROMA provider apps or custom
-                // authorizers, URI modes or auth types of APIG's own): present and null when
-                // switched on.
-                _ => m.null(f),
+                Field::Null => m.null(f),
             }
         }
         let cd = &self.call_data;
@@ -733,18 +828,27 @@ impl KafkaLog {
     }
 
     /// Queues the message of a call; never waits. A full queue drops it (counted); while the
-    /// brokers are known to be down, only one call in 64 still queues a message (to find out
-    /// when they are back) and the others drop theirs without building it.
+    /// brokers are known to be down, one call every [`PROBE_INTERVAL_MS`] still queues its
+    /// message (to find out when they are back) and the others drop theirs without building it.
     pub fn log(&self, ctx: &RequestCtx, r: &CallRecord<'_>) {
-        if self.stats.down.load(Ordering::Relaxed)
-            && !self
-                .stats
-                .while_down
-                .fetch_add(1, Ordering::Relaxed)
-                .is_multiple_of(64)
-        {
-            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
+        if self.stats.down.load(Ordering::Relaxed) {
+            let now = ctx.request_time_ms;
+            let next = self.stats.next_probe_ms.load(Ordering::Relaxed);
+            let probe = now >= next
+                && self
+                    .stats
+                    .next_probe_ms
+                    .compare_exchange(
+                        next,
+                        now + PROBE_INTERVAL_MS,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok();
+            if !probe {
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
         }
         let msg = self.message(ctx, r);
         match self.tx.try_send(msg) {
@@ -803,13 +907,16 @@ async fn produce(c: Config, mut rx: tokio::sync::mpsc::Receiver<Vec<u8>>, stats:
                             &partitions[next % n]
                         }
                     };
+                    // The last attempt takes the messages; earlier ones send copies.
+                    let last = attempt >= c.max_retry_count;
+                    let timestamp = chrono::Utc::now();
                     let records = batch
-                        .iter()
+                        .iter_mut()
                         .map(|m| rskafka::record::Record {
                             key: key.clone(),
-                            value: Some(m.clone()),
+                            value: Some(if last { std::mem::take(m) } else { m.clone() }),
                             headers: Default::default(),
-                            timestamp: chrono::Utc::now(),
+                            timestamp,
                         })
                         .collect();
                     match tokio::time::timeout(
@@ -842,6 +949,14 @@ async fn produce(c: Config, mut rx: tokio::sync::mpsc::Receiver<Vec<u8>>, stats:
                         stats
                             .dropped
                             .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        stats.down.store(true, Ordering::Relaxed);
+                        // What queued up meanwhile would meet the same brokers: dropped too.
+                        let mut stale = 0;
+                        while rx.try_recv().is_ok() {
+                            stale += 1;
+                        }
+                        stats.queued.fetch_sub(stale, Ordering::Relaxed);
+                        stats.dropped.fetch_add(stale, Ordering::Relaxed);
                         break;
                     }
                     attempt += 1;
@@ -935,6 +1050,48 @@ mod runtime_tests {
             .unwrap();
         let _guard = rt.enter();
         KafkaLog::new(&c, "unit")
+    }
+
+    #[test]
+    fn while_the_brokers_are_down_one_call_per_probe_interval_still_queues_its_message() {
+        // A runtime that is never driven: the producer never takes what is queued.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _guard = rt.enter();
+        let k = KafkaLog::new(
+            &serde_json::from_value(
+                serde_json::json!({"broker_list": ["127.0.0.1:9"], "topic": "t"}),
+            )
+            .unwrap(),
+            "probe-unit",
+        );
+        let mut c = ctx();
+        let at = |c: &mut RequestCtx, ms| c.request_time_ms = ms;
+        let counts = |k: &KafkaLog| {
+            (
+                k.stats.queued.load(Ordering::Relaxed),
+                k.stats.dropped.load(Ordering::Relaxed),
+            )
+        };
+        at(&mut c, 1_000);
+        k.log(&c, &CallRecord::default());
+        assert_eq!(counts(&k), (1, 0), "up: every call queues");
+        k.stats.down.store(true, Ordering::Relaxed);
+        k.log(&c, &CallRecord::default());
+        assert_eq!(counts(&k), (2, 0), "the first call of an outage probes");
+        for ms in [1_000, 1_050, 1_099] {
+            at(&mut c, ms);
+            k.log(&c, &CallRecord::default());
+        }
+        assert_eq!(counts(&k), (2, 3), "within the interval: dropped unbuilt");
+        at(&mut c, 1_000 + PROBE_INTERVAL_MS);
+        k.log(&c, &CallRecord::default());
+        assert_eq!(counts(&k), (3, 3), "the next interval probes again");
+        k.stats.down.store(false, Ordering::Relaxed);
+        k.log(&c, &CallRecord::default());
+        assert_eq!(counts(&k), (4, 3), "back up: every call queues");
     }
 
     fn ctx() -> RequestCtx {

@@ -52,7 +52,7 @@ impl PendingLog {
             return;
         };
         let c = self.ctx.captured.as_deref();
-        let upstream = c.and_then(|c| c.upstream_addr.as_deref());
+        let upstream = c.and_then(|c| c.upstream_addr.as_ref()).map(|a| a.as_str());
         let record = CallRecord {
             request_headers: c.and_then(|c| c.headers.as_ref()),
             user_agent: c.and_then(|c| c.user_agent.as_ref()),
@@ -67,7 +67,7 @@ impl PendingLog {
             request_size: c.and_then(|c| c.body.as_ref()).map(|b| b.len() as u64),
             response_size: Some(self.sent),
             upstream_addr: upstream,
-            upstream_uri: c.and_then(|c| c.upstream_uri.as_deref()),
+            upstream_uri: c.and_then(|c| c.upstream_uri.as_ref()).map(|p| p.as_str()),
             error_type: (self.ctx.status >= 400).then(|| {
                 if upstream.is_some() {
                     "backend"

@@ -177,8 +177,8 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>, peer: SocketAddr) -> R
     let (mut parts, body) = req.into_parts();
     if let Err(e) = check_head(&parts) {
         gw.metrics.rejected_requests.fetch_add(1, Relaxed);
-        let mut ctx = context(&request_id, None, &parts, None, peer, start);
-        let resp = e.response(&request_id);
+        let mut ctx = context(request_id, None, &parts, None, peer, start);
+        let resp = e.response(&ctx.request_id);
         ctx.status = resp.status().as_u16();
         let mut resp = finish(resp, None, &mut ctx, false);
         resp.headers_mut()
@@ -225,13 +225,13 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>, peer: SocketAddr) -> R
         let chain = router
             .and_then(|r| r.lookup_any(path))
             .map(|m| m.route.chain.clone());
-        let mut ctx = context(&request_id, None, &parts, origin, peer, start);
+        let mut ctx = context(request_id, None, &parts, origin, peer, start);
         ctx.status = 404;
-        let resp = GatewayError::NoApi.response(&request_id);
+        let resp = GatewayError::NoApi.response(&ctx.request_id);
         return finish(resp, chain.as_ref(), &mut ctx, false);
     };
     let route = m.route.clone();
-    let mut ctx = context(&request_id, Some(&route), &parts, origin, peer, start);
+    let mut ctx = context(request_id, Some(&route), &parts, origin, peer, start);
     if route.chain.kafka_log.is_some() {
         ctx.captured = Some(Box::new(apigw_plugins::chain::Captured {
             headers: route
@@ -239,7 +239,7 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>, peer: SocketAddr) -> R
                 .log_wants_request_headers()
                 .then(|| parts.headers.clone()),
             user_agent: parts.headers.get(http::header::USER_AGENT).cloned(),
-            forwarded_for: parts.headers.get("x-forwarded-for").cloned(),
+            forwarded_for: parts.headers.get(upstream::X_FORWARDED_FOR).cloned(),
             host: parts.headers.get(HOST).cloned(),
             uri: parts.uri.clone(),
             ..Default::default()
@@ -248,7 +248,7 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>, peer: SocketAddr) -> R
     if gw.trust_forwarded_for {
         if let Some(ip) = parts
             .headers
-            .get("x-forwarded-for")
+            .get(upstream::X_FORWARDED_FOR)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(',').next())
             .and_then(|v| v.trim().parse().ok())
@@ -632,8 +632,8 @@ async fn proxy(
             Err(e) => return fail(e, route, ctx, Decision::BadRequest),
         };
     if let Some(c) = ctx.captured.as_mut() {
-        c.upstream_addr = Some(b.authority.to_string());
-        c.upstream_uri = backend_req.uri().path_and_query().map(|p| p.to_string());
+        c.upstream_addr = Some(b.authority.clone());
+        c.upstream_uri = backend_req.uri().path_and_query().cloned();
     }
     let sent = Instant::now();
     let result = gw.upstream.send(&b.pool, backend_req, b.timeout).await;
@@ -668,7 +668,7 @@ async fn proxy(
 }
 
 fn context(
-    request_id: &str,
+    request_id: String,
     route: Option<&Route>,
     parts: &http::request::Parts,
     origin: Option<HeaderValue>,
@@ -676,7 +676,7 @@ fn context(
     start: Instant,
 ) -> RequestCtx {
     let mut ctx = RequestCtx::new(
-        request_id.to_string(),
+        request_id,
         parts.method.clone(),
         parts.uri.path().to_string(),
         peer.ip(),

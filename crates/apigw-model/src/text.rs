@@ -1,0 +1,100 @@
+//! Text written on every call (the data plane's hot path): IP addresses and JSON strings
+//! without `core::fmt`, which costs more than the work itself at these sizes.
+
+use std::net::IpAddr;
+
+/// Appends `ip` as `Display` writes it (dotted quad; IPv6 through `Display`).
+pub fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                push_u8(out, octet);
+            }
+        }
+        IpAddr::V6(v6) => {
+            use std::io::Write;
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+fn push_u8(out: &mut Vec<u8>, n: u8) {
+    if n >= 100 {
+        out.push(b'0' + n / 100);
+    }
+    if n >= 10 {
+        out.push(b'0' + n / 10 % 10);
+    }
+    out.push(b'0' + n % 10);
+}
+
+/// Bytes a JSON string cannot hold as they are (control characters, `"`, `\\`), and DEL, which
+/// is left to `serde_json` too.
+const NEEDS_CARE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[0x7f] = true;
+    t
+};
+
+/// Appends `s` as a JSON string (quoted, escaped as `serde_json` escapes it).
+pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    let plain = !s.bytes().any(|b| NEEDS_CARE[b as usize]);
+    if plain {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing to a Vec cannot fail.
+        let _ = serde_json::to_writer(out, s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn ip_addresses_are_written_as_display_writes_them() {
+        let mut samples: Vec<IpAddr> = (0..=255u8)
+            .flat_map(|a| {
+                [0u8, 1, 9, 10, 99, 100, 199, 200, 255].map(|b| Ipv4Addr::new(a, b, 7, 255 - a))
+            })
+            .map(IpAddr::V4)
+            .collect();
+        samples.push(IpAddr::V6(Ipv6Addr::LOCALHOST));
+        samples.push("2001:db8::8a2e:370:7334".parse().unwrap());
+        for ip in samples {
+            let mut out = b"x".to_vec();
+            push_ip(&mut out, ip);
+            assert_eq!(out, format!("x{ip}").into_bytes());
+        }
+    }
+
+    #[test]
+    fn json_strings_match_serde_json_for_plain_and_escaped_text() {
+        for s in [
+            "",
+            "/v1/users/42",
+            "Mozilla/5.0 (X11; Linux x86_64)",
+            "quote \" and backslash \\",
+            "tab\tnew line\n bell\u{7} del\u{7f}",
+            "ünïcödé ✓",
+        ] {
+            let mut out = Vec::new();
+            push_json_str(&mut out, s);
+            assert_eq!(out, serde_json::to_vec(s).unwrap(), "{s:?}");
+        }
+    }
+}
