@@ -269,6 +269,12 @@ impl Chain {
         }
     }
 
+    /// Whether this call is logged: kafka_log is bound and its brokers are up (or a probe is
+    /// due). A call that is not logged keeps nothing for the log (its drop is counted).
+    pub fn log_admit(&self, now_ms: i64) -> bool {
+        matches!(self.kafka_log.as_deref(), Some(Instance::KafkaLog(k)) if k.admit(now_ms))
+    }
+
     /// Whether kafka_log needs the request headers kept.
     pub fn log_wants_request_headers(&self) -> bool {
         matches!(self.kafka_log.as_deref(), Some(Instance::KafkaLog(k)) if k.wants_request_headers())

@@ -827,29 +827,34 @@ impl KafkaLog {
         self.call_data.log_request_header
     }
 
-    /// Queues the message of a call; never waits. A full queue drops it (counted); while the
-    /// brokers are known to be down, one call every [`PROBE_INTERVAL_MS`] still queues its
-    /// message (to find out when they are back) and the others drop theirs without building it.
-    pub fn log(&self, ctx: &RequestCtx, r: &CallRecord<'_>) {
-        if self.stats.down.load(Ordering::Relaxed) {
-            let now = ctx.request_time_ms;
-            let next = self.stats.next_probe_ms.load(Ordering::Relaxed);
-            let probe = now >= next
-                && self
-                    .stats
-                    .next_probe_ms
-                    .compare_exchange(
-                        next,
-                        now + PROBE_INTERVAL_MS,
-                        Ordering::Relaxed,
-                        Ordering::Relaxed,
-                    )
-                    .is_ok();
-            if !probe {
-                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
+    /// Whether a call's message is to be built: always while the brokers are up; while they
+    /// are known to be down, one call every [`PROBE_INTERVAL_MS`] (its message finds out when
+    /// they are back), and the others count as dropped and keep nothing for the log.
+    pub fn admit(&self, now_ms: i64) -> bool {
+        if !self.stats.down.load(Ordering::Relaxed) {
+            return true;
         }
+        let next = self.stats.next_probe_ms.load(Ordering::Relaxed);
+        let probe = now_ms >= next
+            && self
+                .stats
+                .next_probe_ms
+                .compare_exchange(
+                    next,
+                    now_ms + PROBE_INTERVAL_MS,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok();
+        if !probe {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        probe
+    }
+
+    /// Queues the message of an admitted call ([`KafkaLog::admit`]); never waits. A full queue
+    /// drops it (counted).
+    pub fn log(&self, ctx: &RequestCtx, r: &CallRecord<'_>) {
         let msg = self.message(ctx, r);
         match self.tx.try_send(msg) {
             Ok(()) => {
@@ -1053,45 +1058,28 @@ mod runtime_tests {
     }
 
     #[test]
-    fn while_the_brokers_are_down_one_call_per_probe_interval_still_queues_its_message() {
-        // A runtime that is never driven: the producer never takes what is queued.
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let _guard = rt.enter();
-        let k = KafkaLog::new(
-            &serde_json::from_value(
-                serde_json::json!({"broker_list": ["127.0.0.1:9"], "topic": "t"}),
-            )
-            .unwrap(),
-            "probe-unit",
-        );
-        let mut c = ctx();
-        let at = |c: &mut RequestCtx, ms| c.request_time_ms = ms;
-        let counts = |k: &KafkaLog| {
-            (
-                k.stats.queued.load(Ordering::Relaxed),
-                k.stats.dropped.load(Ordering::Relaxed),
-            )
-        };
-        at(&mut c, 1_000);
-        k.log(&c, &CallRecord::default());
-        assert_eq!(counts(&k), (1, 0), "up: every call queues");
+    fn while_the_brokers_are_down_one_call_per_probe_interval_is_logged() {
+        let k = plugin(serde_json::json!({"broker_list": ["127.0.0.1:9"], "topic": "t"}));
+        let dropped = |k: &KafkaLog| k.stats.dropped.load(Ordering::Relaxed);
+        assert!(k.admit(1_000), "up: every call is logged");
+        assert!(k.admit(1_000));
         k.stats.down.store(true, Ordering::Relaxed);
-        k.log(&c, &CallRecord::default());
-        assert_eq!(counts(&k), (2, 0), "the first call of an outage probes");
+        assert!(k.admit(1_000), "the first call of an outage probes");
         for ms in [1_000, 1_050, 1_099] {
-            at(&mut c, ms);
-            k.log(&c, &CallRecord::default());
+            assert!(!k.admit(ms), "within the interval: not logged");
         }
-        assert_eq!(counts(&k), (2, 3), "within the interval: dropped unbuilt");
-        at(&mut c, 1_000 + PROBE_INTERVAL_MS);
-        k.log(&c, &CallRecord::default());
-        assert_eq!(counts(&k), (3, 3), "the next interval probes again");
+        assert_eq!(dropped(&k), 3, "calls not logged count as dropped");
+        assert!(
+            k.admit(1_000 + PROBE_INTERVAL_MS),
+            "the next interval probes again"
+        );
+        assert!(!k.admit(1_000 + PROBE_INTERVAL_MS));
         k.stats.down.store(false, Ordering::Relaxed);
-        k.log(&c, &CallRecord::default());
-        assert_eq!(counts(&k), (4, 3), "back up: every call queues");
+        assert!(
+            k.admit(1_001 + PROBE_INTERVAL_MS),
+            "back up: every call is logged"
+        );
+        assert_eq!(dropped(&k), 4);
     }
 
     fn ctx() -> RequestCtx {

@@ -232,7 +232,7 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>, peer: SocketAddr) -> R
     };
     let route = m.route.clone();
     let mut ctx = context(request_id, Some(&route), &parts, origin, peer, start);
-    if route.chain.kafka_log.is_some() {
+    if route.chain.log_admit(ctx.request_time_ms) {
         ctx.captured = Some(Box::new(apigw_plugins::chain::Captured {
             headers: route
                 .chain
