@@ -17,10 +17,18 @@ pub fn now_millis() -> i64 {
 /// `millis` as APIG prints times. Written by hand for years 1970..=9999 (every kafka_log
 /// message carries one); other instants go through the `time` crate.
 pub fn format_millis(millis: i64) -> String {
+    match millis_text(millis) {
+        Some(text) => String::from_utf8_lossy(&text).into_owned(),
+        None => format_with_time_crate(millis),
+    }
+}
+
+/// [`format_millis`]'s text for years 1970..=9999, without an allocation; `None` otherwise.
+pub fn millis_text(millis: i64) -> Option<[u8; 24]> {
     // 10000-01-01T00:00:00Z
     const END: i64 = 253_402_300_800_000;
     if !(0..END).contains(&millis) {
-        return format_with_time_crate(millis);
+        return None;
     }
     let (days, ms_of_day) = (millis / 86_400_000, millis % 86_400_000);
     let (y, m, d) = civil_from_days(days);
@@ -56,7 +64,7 @@ pub fn format_millis(millis: i64) -> String {
     ] {
         out[at] = c;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Some(out)
 }
 
 /// Year, month, day of a day count since 1970-01-01 (H. Hinnant's `civil_from_days`).

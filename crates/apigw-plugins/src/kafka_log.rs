@@ -565,12 +565,22 @@ impl JsonObject {
     }
 
     fn key(&mut self, k: &str) {
+        self.out.reserve(k.len() + 4);
         if self.out.len() > 1 {
             self.out.push(b',');
         }
         self.out.push(b'"');
         self.out.extend_from_slice(k.as_bytes());
         self.out.extend_from_slice(b"\":");
+    }
+
+    /// A string the gateway made that needs no escaping (ids, times, fixed words).
+    fn plain(&mut self, k: &str, v: &[u8]) {
+        self.key(k);
+        self.out.reserve(v.len() + 2);
+        self.out.push(b'"');
+        self.out.extend_from_slice(v);
+        self.out.push(b'"');
     }
 
     fn value<T: serde::Serialize + ?Sized>(&mut self, k: &str, v: &T) {
@@ -703,10 +713,11 @@ impl KafkaLog {
         let elapsed = ctx.start.elapsed();
         for &(f, field) in &self.system {
             match field {
-                Field::StartTime => {
-                    m.str(f, &apigw_model::time::format_millis(ctx.request_time_ms))
-                }
-                Field::RequestId => m.str(f, &ctx.request_id),
+                Field::StartTime => match apigw_model::time::millis_text(ctx.request_time_ms) {
+                    Some(text) => m.plain(f, &text),
+                    None => m.str(f, &apigw_model::time::format_millis(ctx.request_time_ms)),
+                },
+                Field::RequestId => m.plain(f, ctx.request_id.as_bytes()),
                 Field::ClientIp => m.ip(f, ctx.client_ip),
                 Field::ApiId => m.str(f, &ctx.api_id),
                 Field::ApiName => m.str(f, &ctx.api_name),
@@ -715,8 +726,8 @@ impl KafkaLog {
                 Field::AppName => m.opt_str(f, ctx.app_name.as_deref()),
                 Field::RequestTime => m.num(f, elapsed.as_secs_f64()),
                 Field::HttpStatus => m.int(f, ctx.status.into()),
-                Field::ServerProtocol => m.str(f, "HTTP/1.1"),
-                Field::Scheme => m.str(f, "http"),
+                Field::ServerProtocol => m.plain(f, b"HTTP/1.1"),
+                Field::Scheme => m.plain(f, b"http"),
                 Field::RequestMethod => m.str(f, ctx.method.as_str()),
                 Field::Host => cut_field |= m.client_text(f, r.host.map(str::as_bytes)),
                 Field::Uri => cut_field |= m.client_text(f, Some(ctx.path.as_bytes())),
