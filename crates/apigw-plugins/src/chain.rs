@@ -280,6 +280,11 @@ impl Chain {
         matches!(self.kafka_log.as_deref(), Some(Instance::KafkaLog(k)) if k.wants_request_headers())
     }
 
+    /// Whether kafka_log logs the backend path (`upstream_uri`).
+    pub fn log_wants_upstream_uri(&self) -> bool {
+        matches!(self.kafka_log.as_deref(), Some(Instance::KafkaLog(k)) if k.wants_upstream_uri())
+    }
+
     /// The kafka_log plug-in, if bound: whether it logs response headers, and the body.
     pub fn log_wants_response(&self) -> Option<(bool, bool)> {
         match self.kafka_log.as_deref() {

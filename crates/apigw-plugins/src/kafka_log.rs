@@ -838,6 +838,13 @@ impl KafkaLog {
         self.call_data.log_request_header
     }
 
+    /// Whether `upstream_uri` is switched on (the proxy keeps the backend path only then).
+    pub fn wants_upstream_uri(&self) -> bool {
+        self.system
+            .iter()
+            .any(|(_, f)| matches!(f, Field::UpstreamUri))
+    }
+
     /// Whether a call's message is to be built: always while the brokers are up; while they
     /// are known to be down, one call every [`PROBE_INTERVAL_MS`] (its message finds out when
     /// they are back), and the others count as dropped and keep nothing for the log.

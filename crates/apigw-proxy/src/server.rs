@@ -633,7 +633,9 @@ async fn proxy(
         };
     if let Some(c) = ctx.captured.as_mut() {
         c.upstream_addr = Some(b.authority.clone());
-        c.upstream_uri = backend_req.uri().path_and_query().cloned();
+        if route.chain.log_wants_upstream_uri() {
+            c.upstream_uri = backend_req.uri().path_and_query().cloned();
+        }
     }
     let sent = Instant::now();
     let result = gw.upstream.send(&b.pool, backend_req, b.timeout).await;

@@ -294,7 +294,8 @@ async fn each_call_is_one_message_with_the_switched_on_fields() {
     broker.create_topic("calls");
     let w = World::new().await;
     let p = w.bind(json!({"broker_list": [broker.addr()], "topic": "calls", "key": "apigw",
-        "meta_config": {"call_data": {"log_request_header": true, "request_header_filter": "x-trace",
+        "meta_config": {"system": {"upstream_uri": true},
+                        "call_data": {"log_request_header": true, "request_header_filter": "x-trace",
                                       "log_request_query_string": true, "request_query_string_filter": "*"}}})).await;
     let mut ids = Vec::new();
     for i in 0..3 {
@@ -322,6 +323,11 @@ async fn each_call_is_one_message_with_the_switched_on_fields() {
         assert!(m["upstream_addr"]
             .as_str()
             .is_some_and(|a| a.starts_with("127.0.0.1:")));
+        assert_eq!(
+            m["upstream_uri"],
+            format!("/?i={i}"),
+            "the backend path, when on"
+        );
         assert_eq!(m["call_data"]["request_header"], json!({"x-trace": "t1"}));
         assert_eq!(m["call_data"]["request_query_string"], format!("i={i}"));
         assert!(m.get("api_id").is_none(), "api_id is off by default");
