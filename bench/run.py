@@ -288,6 +288,17 @@ def main():
                            ("rate_limit cost", "apigw+limit", "apigw"), ("rate_limit, Redis counters", "apigw+redis", "apigw")]:
             if a in med and b in med:
                 print(f"{what}: {a} / {b} req/s {med[a][0] / med[b][0]:.3f}, CPU/req {med[a][2] / med[b][2]:.3f}")
+        # The same comparisons round by round: the two systems of a pair ran minutes apart at
+        # most, so a machine that slows down during the run moves both. Median and range.
+        print("\npaired by round (median [min..max] of the per-round ratios)")
+        for a, b in [("apigw", "nginx"), ("apigw+plugins", "nginx+headers"), ("apigw+limit", "nginx+limit"),
+                     ("apigw+kafka", "apigw"), ("apigw+kafka-dead", "apigw"), ("apigw+redis", "apigw")]:
+            if a in results and b in results:
+                cols = []
+                for i, label in [(0, "req/s"), (2, "CPU/req"), (1, "p99")]:
+                    r = sorted(x[i] / y[i] for x, y in zip(results[a], results[b]))
+                    cols.append(f"{label} {statistics.median(r):.3f} [{r[0]:.3f}..{r[-1]:.3f}]")
+                print(f"{a:<16} / {b:<14} " + "  ".join(cols))
     finally:
         stop(procs, tmp)
 
