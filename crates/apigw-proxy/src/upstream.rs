@@ -503,5 +503,16 @@ mod tests {
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("x-kept"));
+        // A second `Connection` line still names headers, after a plain `keep-alive` one.
+        let mut two = HeaderMap::new();
+        two.append("connection", HeaderValue::from_static("keep-alive"));
+        two.append("connection", HeaderValue::from_static("x-secret"));
+        two.insert("x-secret", HeaderValue::from_static("1"));
+        two.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut two);
+        assert_eq!(
+            two.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+            ["x-kept"]
+        );
     }
 }
