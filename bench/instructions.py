@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Instructions per call of apigw, per path, under callgrind: the repeatable figure on a shared,
+noisy machine (valgrind counts user-space instructions, whatever else the machine is doing).
+
+Starts the bench's backend (nginx), a tansu broker and a release apigw under
+`valgrind --tool=callgrind`, creates the bench's APIs (bench/run.py), then for each path: a
+warm-up, counters zeroed, N keep-alive calls from T concurrent clients, counters dumped. Prints
+instructions per call and keeps the profiles (callgrind_annotate reads them).
+
+Usage: bench/instructions.py [--calls 4000] [--clients 16] [--apigw PATH] [--out DIR] [PATH ...]
+       (paths default to /plain /plugins /limited /logged /dead-logged)
+"""
+
+import argparse
+import glob
+import http.client
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+import run as bench  # noqa: E402  (nginx, setup_apigw, ports)
+
+
+def calls(path, n, clients):
+    def one(k):
+        c = http.client.HTTPConnection("127.0.0.1", bench.APIGW)
+        for _ in range(k):
+            c.request("GET", path, headers={"Origin": "https://app.example", "User-Agent": "bench"})
+            r = c.getresponse()
+            r.read()
+            if r.status != 200:
+                sys.exit(f"{path}: status {r.status}")
+    ts = [threading.Thread(target=one, args=(n // clients,)) for _ in range(clients)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--calls", type=int, default=4000)
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--apigw", default="target/release/apigw")
+    ap.add_argument("--out", default="target/callgrind")
+    ap.add_argument("paths", nargs="*", default=["/plain", "/plugins", "/limited", "/logged", "/dead-logged"])
+    args = ap.parse_args()
+    for tool in ("nginx", "tansu", "valgrind", "callgrind_control"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is needed (apt-get install nginx-light valgrind; tansu: see README)")
+    tmp = tempfile.mkdtemp(prefix="apigw-instr-")
+    os.makedirs(args.out, exist_ok=True)
+    procs = [bench.nginx(tmp, "backend", bench.BACKEND_BODY.format(port=bench.BACKEND))]
+    try:
+        url = f"tcp://127.0.0.1:{bench.KAFKA}"
+        procs.append(subprocess.Popen(["tansu", "broker", "--listener-url", url, "--advertised-listener-url", url,
+                                       "--storage-engine", "memory://tansu/"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        bench.wait_port(bench.KAFKA)
+        subprocess.run(["tansu", "topic", "create", "bench", "--partitions", "1", "--broker", url],
+                       check=True, capture_output=True)
+        data = os.path.join(tmp, "data")
+        env = dict(os.environ, APIGW_DATA_DIR=data, APIGW_ADMIN_ADDR=f"127.0.0.1:{bench.ADMIN}",
+                   APIGW_GATEWAY_ADDR=f"127.0.0.1:{bench.APIGW}", APIGW_WORKER_THREADS="1", RUST_LOG="warn")
+        prefix = os.path.join(tmp, "cg.out")
+        gw = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={prefix}", args.apigw, "serve"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(gw)
+        bench.wait_port(bench.ADMIN, 120)
+        bench.wait_port(bench.APIGW, 60)
+        bench.wait_port(bench.BACKEND)
+        bench.setup_apigw(data)
+        for path in args.paths:
+            calls(path, 200, min(args.clients, 200))
+            # Long enough for the kafka_log producer of a dead broker to find out (2 s attempts).
+            time.sleep(3)
+            calls(path, 16, 1)
+            subprocess.run(["callgrind_control", "-z", str(gw.pid)], check=True, capture_output=True)
+            calls(path, args.calls, args.clients)
+            time.sleep(1.0)  # the kafka_log producer sends what is queued
+            before = set(glob.glob(prefix + ".*"))
+            # valgrind takes the request when the process runs next: poke it while waiting.
+            ctl = subprocess.Popen(["callgrind_control", "-d", str(gw.pid)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            new = set()
+            for _ in range(200):
+                new = set(glob.glob(prefix + ".*")) - before
+                if new:
+                    break
+                c = http.client.HTTPConnection("127.0.0.1", bench.ADMIN, timeout=5)
+                c.request("GET", "/healthz")
+                c.getresponse().read()
+                time.sleep(0.1)
+            ctl.wait()
+            if not new:
+                sys.exit("callgrind wrote no profile")
+            dump = new.pop()
+            total = 0
+            with open(dump) as f:
+                for line in f:
+                    if line.startswith("summary:") or line.startswith("totals:"):
+                        total = int(line.split()[1])
+            keep = os.path.join(args.out, "callgrind" + path.replace("/", "_") + ".out")
+            shutil.copy(dump, keep)
+            print(f"{path:<14} {total / args.calls:>9.0f} instructions per call   ({keep})", flush=True)
+    finally:
+        bench.stop(procs, tmp)
+
+
+if __name__ == "__main__":
+    main()
