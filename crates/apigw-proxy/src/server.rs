@@ -70,7 +70,8 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(gw.limits.client_timeout)
-        .max_buf_size(MAX_HEAD_BUFFER);
+        .max_buf_size(MAX_HEAD_BUFFER)
+        .writev(false);
     let slots = Arc::new(tokio::sync::Semaphore::new(gw.limits.max_connections));
     tokio::pin!(shutdown);
     loop {

@@ -139,7 +139,9 @@ impl Upstream {
                 tracing::debug!(error = %e, "backend connect failed");
                 GatewayError::BackendUnavailable
             })?;
-        let (sender, conn) = http1::handshake(stream)
+        let (sender, conn) = http1::Builder::new()
+            .writev(false)
+            .handshake(stream)
             .await
             .map_err(|_| GatewayError::BackendUnavailable)?;
         Ok(Pooled {
