@@ -13,6 +13,8 @@ over several rounds:
   apigw+redis     the same with cluster-wide counters in Redis (a second apigw process)
   apigw+kafka     apigw with kafka_log bound (default fields; tansu broker running)
   apigw+kafka-dead  the same with the plug-in's broker unreachable
+  bare            a bare httparse proxy on tokio (crates/apigw-proxy/examples/bare_proxy.rs),
+                  when built: the floor an HTTP/1 codec of apigw's own could reach
 For each run it reads the CPU time the proxy processes spent (/proc/PID/stat) and divides by
 the requests served: the steadier figure on a shared machine. Prints the medians and the
 ratios apigw / nginx.
@@ -34,6 +36,7 @@ import time
 import urllib.request
 
 BACKEND, NGINX, NGINX_H, NGINX_L, APIGW, ADMIN = 18081, 18082, 18083, 18084, 18090, 18190
+BARE = 18095
 APIGW_R, ADMIN_R = 18091, 18191
 KAFKA = 18092
 CLK = os.sysconf("SC_CLK_TCK")
@@ -210,6 +213,9 @@ def main():
     ap.add_argument("--apigw", default="target/release/apigw")
     ap.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     ap.add_argument("--systems", default="", help="comma-separated subset to measure (default: all)")
+    ap.add_argument("--bare", default="target/release/examples/bare_proxy",
+                    help="the bare httparse proxy (cargo build --release -p apigw-proxy --example bare_proxy); "
+                         "measured as 'bare' when built")
     args = ap.parse_args()
     for tool in ("nginx", "wrk", "tansu"):
         if not shutil.which(tool):
@@ -255,6 +261,11 @@ def main():
             "apigw+kafka": (f"http://127.0.0.1:{APIGW}/logged", gw.pid, broker.pid),
             "apigw+kafka-dead": (f"http://127.0.0.1:{APIGW}/dead-logged", gw.pid),
         }
+        if os.path.exists(args.bare):
+            bare = subprocess.Popen([args.bare, f"127.0.0.1:{BARE}", f"127.0.0.1:{BACKEND}"])
+            procs.append(bare)
+            wait_port(BARE)
+            systems["bare"] = (f"http://127.0.0.1:{BARE}/", bare.pid)
         # A short warm-up of each (connection pools, caches).
         if args.systems:
             wanted = args.systems.split(",")
@@ -292,7 +303,7 @@ def main():
         # most, so a machine that slows down during the run moves both. Median and range.
         print("\npaired by round (median [min..max] of the per-round ratios)")
         for a, b in [("apigw", "nginx"), ("apigw+plugins", "nginx+headers"), ("apigw+limit", "nginx+limit"),
-                     ("apigw+kafka", "apigw"), ("apigw+kafka-dead", "apigw"), ("apigw+redis", "apigw")]:
+                     ("bare", "nginx"), ("apigw", "bare"), ("apigw+kafka", "apigw"), ("apigw+kafka-dead", "apigw"), ("apigw+redis", "apigw")]:
             if a in results and b in results:
                 cols = []
                 for i, label in [(0, "req/s"), (2, "CPU/req"), (1, "p99")]:
