@@ -269,26 +269,10 @@ impl Chain {
         }
     }
 
-    /// Whether this call is logged: kafka_log is bound and its brokers are up (or a probe is
-    /// due). A call that is not logged keeps nothing for the log (its drop is counted).
-    pub fn log_admit(&self, now_ms: i64) -> bool {
-        matches!(self.kafka_log.as_deref(), Some(Instance::KafkaLog(k)) if k.admit(now_ms))
-    }
-
-    /// Whether kafka_log needs the request headers kept.
-    pub fn log_wants_request_headers(&self) -> bool {
-        matches!(self.kafka_log.as_deref(), Some(Instance::KafkaLog(k)) if k.wants_request_headers())
-    }
-
-    /// Whether kafka_log logs the backend path (`upstream_uri`).
-    pub fn log_wants_upstream_uri(&self) -> bool {
-        matches!(self.kafka_log.as_deref(), Some(Instance::KafkaLog(k)) if k.wants_upstream_uri())
-    }
-
-    /// The kafka_log plug-in, if bound: whether it logs response headers, and the body.
-    pub fn log_wants_response(&self) -> Option<(bool, bool)> {
+    /// The kafka_log plug-in, if bound.
+    pub fn kafka_log(&self) -> Option<&kafka_log::KafkaLog> {
         match self.kafka_log.as_deref() {
-            Some(Instance::KafkaLog(k)) => Some(k.wants_response()),
+            Some(Instance::KafkaLog(k)) => Some(k),
             _ => None,
         }
     }

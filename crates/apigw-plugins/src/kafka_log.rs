@@ -382,7 +382,7 @@ pub struct Stats {
     pub queued: AtomicU64,
     failed_once: AtomicBool,
     /// The last delivery failed after its retries: calls drop their message without building it
-    /// until a delivery succeeds again (the producer keeps probing with what is queued).
+    /// until a delivery succeeds again (one call per [`PROBE_INTERVAL_MS`] still sends its own).
     down: AtomicBool,
     /// While down, when the next call may queue its message as a probe (ms since the epoch).
     next_probe_ms: AtomicI64,
@@ -446,6 +446,8 @@ pub struct CallRecord<'a> {
 pub struct KafkaLog {
     /// The switched-on system fields, in APIG's order, each with what it writes.
     system: Vec<(&'static str, Field)>,
+    /// Whether `upstream_uri` is among them (the proxy keeps the backend path only then).
+    upstream_uri: bool,
     call_data: CallData,
     tx: tokio::sync::mpsc::Sender<Vec<u8>>,
     stats: Arc<Stats>,
@@ -688,7 +690,8 @@ impl KafkaLog {
                     .unwrap_or(false)
             })
             .map(|(n, _)| (*n, Field::of(n)))
-            .collect();
+            .collect::<Vec<_>>();
+        let upstream_uri = system.iter().any(|(_, f)| matches!(f, Field::UpstreamUri));
         let stats = Arc::new(Stats::default());
         STATS
             .lock()
@@ -698,6 +701,7 @@ impl KafkaLog {
         tokio::spawn(produce(c.clone(), rx, stats.clone()));
         Self {
             system,
+            upstream_uri,
             call_data: c.meta_config.call_data.clone(),
             tx,
             stats,
@@ -840,9 +844,7 @@ impl KafkaLog {
 
     /// Whether `upstream_uri` is switched on (the proxy keeps the backend path only then).
     pub fn wants_upstream_uri(&self) -> bool {
-        self.system
-            .iter()
-            .any(|(_, f)| matches!(f, Field::UpstreamUri))
+        self.upstream_uri
     }
 
     /// Whether a call's message is to be built: always while the brokers are up; while they

@@ -233,12 +233,14 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>, peer: SocketAddr) -> R
     };
     let route = m.route.clone();
     let mut ctx = context(request_id, Some(&route), &parts, origin, peer, start);
-    if route.chain.log_admit(ctx.request_time_ms) {
+    // kafka_log: what the call's message needs is kept, unless the message would be dropped.
+    if let Some(k) = route
+        .chain
+        .kafka_log()
+        .filter(|k| k.admit(ctx.request_time_ms))
+    {
         ctx.captured = Some(Box::new(apigw_plugins::chain::Captured {
-            headers: route
-                .chain
-                .log_wants_request_headers()
-                .then(|| parts.headers.clone()),
+            headers: k.wants_request_headers().then(|| parts.headers.clone()),
             user_agent: parts.headers.get(http::header::USER_AGENT).cloned(),
             forwarded_for: parts.headers.get(upstream::X_FORWARDED_FOR).cloned(),
             host: parts.headers.get(HOST).cloned(),
@@ -634,7 +636,11 @@ async fn proxy(
         };
     if let Some(c) = ctx.captured.as_mut() {
         c.upstream_addr = Some(b.authority.clone());
-        if route.chain.log_wants_upstream_uri() {
+        if route
+            .chain
+            .kafka_log()
+            .is_some_and(|k| k.wants_upstream_uri())
+        {
             c.upstream_uri = backend_req.uri().path_and_query().cloned();
         }
     }
@@ -737,7 +743,8 @@ fn finish(
         "call"
     );
     let log = match (chain, ctx.captured.is_some()) {
-        (Some(chain), true) => chain.log_wants_response().and_then(|(headers, body)| {
+        (Some(chain), true) => chain.kafka_log().and_then(|k| {
+            let (headers, body) = k.wants_response();
             Some(Box::new(PendingLog {
                 plugin: chain.kafka_log.clone()?,
                 ctx: ctx.take_for_log(),
