@@ -53,17 +53,22 @@ const SCRAM_256: (&str, &str, &str) = ("apigw256", "scram-256-password", "scram2
 const SCRAM_512: (&str, &str, &str) = ("apigw512", "scram-512-password", "scram512");
 
 impl Broker {
-    fn start() -> Self {
+    /// A broker on a free port, not started yet.
+    fn new(storage: &str, dir: Option<tempfile::TempDir>) -> Self {
         let port = free_port();
-        let mut b = Self {
+        Self {
             port,
             advertised: port,
-            storage: "memory://tansu/".into(),
+            storage: storage.into(),
             auth: false,
             tls: None,
             child: None,
-            _dir: None,
-        };
+            _dir: dir,
+        }
+    }
+
+    fn start() -> Self {
+        let mut b = Self::new("memory://tansu/", None);
         b.restart();
         b
     }
@@ -72,18 +77,9 @@ impl Broker {
     /// through TLS terminated in front of it (tansu 0.6's CLI cannot enable its own TLS:
     /// `--cert` and `--key` exclude each other).
     async fn start_scram(topics: &[&str], ca: Option<&apigw_testkit::TestCa>) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let mut b = Self {
-            port,
-            advertised: port,
-            // tansu takes the path relative to its working directory (the temporary one).
-            storage: "sqlite://tansu.db".into(),
-            auth: false,
-            tls: None,
-            child: None,
-            _dir: Some(dir),
-        };
+        // tansu takes the path relative to its working directory (the temporary one).
+        let mut b = Self::new("sqlite://tansu.db", Some(tempfile::tempdir().unwrap()));
+        let port = b.port;
         b.restart();
         for (user, password, mechanism) in [SCRAM_256, SCRAM_512] {
             let url = format!("tcp://127.0.0.1:{port}");
