@@ -1,69 +1,50 @@
-//! The backend side: pooled keep-alive connections (HTTP and HTTPS) to every backend, driven
-//! in the task of the call that uses them, and the rewriting of requests and responses on the
-//! way through.
+//! The backend side: pooled keep-alive connections (HTTP and HTTPS) to every backend, used by
+//! the task of the call that holds them, and the rewriting of requests and responses on the way
+//! through. The HTTP/1.1 exchange itself is in [`h1`].
+
+mod h1;
 
 use crate::error::{Body, GatewayError};
 use crate::snapshot::{HttpBackend, PathPart};
 use bytes::Bytes;
+use h1::{BodyState, Conn, ExchangeError, Outgoing, ReqFraming, Stream};
 use http::header::{HeaderName, HeaderValue, HOST};
 use http::request::Parts;
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderMap, Request, Response, Uri};
-use hyper::body::{Frame, Incoming, SizeHint};
-use hyper::client::conn::http1;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioIo;
+use http::{HeaderMap, Method, Request, Response, Uri};
+use http_body_util::{BodyExt, Either};
+use hyper::body::{Body as _, Frame, SizeHint};
 use std::collections::HashMap;
-use std::future::{poll_fn, Future};
+use std::future::poll_fn;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
-type Stream = hyper_rustls::MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
-type Conn = http1::Connection<Stream, Body>;
-
 /// Idle connections kept per backend.
 pub const MAX_IDLE_PER_BACKEND: usize = 256;
 /// Idle connections older than this are closed, not reused.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A backend connection: the request sender and the connection future that does its I/O.
-///
-/// The connection future is polled by whoever uses the connection, in that task: while waiting
-/// for the response, and then by the response body as the client reads it (see
-/// [`DrivenBody`]). No task per connection, no channel hop between tasks per request.
-struct Pooled {
-    sender: http1::SendRequest<Body>,
-    conn: Pin<Box<Conn>>,
-    idle_since: Instant,
-}
-
-impl std::fmt::Debug for Pooled {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pooled")
-            .field("idle_since", &self.idle_since)
-            .finish_non_exhaustive()
-    }
-}
+/// Longest wait for a TCP connection to a backend (within the API's timeout).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The idle connections of one backend (`scheme://authority`).
 #[derive(Debug, Default)]
 pub struct Pool {
-    idle: Mutex<Vec<Pooled>>,
+    idle: Mutex<Vec<Conn>>,
 }
 
 impl Pool {
-    fn put(&self, p: Pooled) {
+    fn put(&self, mut c: Conn) {
+        c.idle_since = Instant::now();
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < MAX_IDLE_PER_BACKEND {
-            idle.push(p);
+            idle.push(c);
         }
     }
 
-    fn take(&self) -> Option<Pooled> {
+    fn take(&self) -> Option<Conn> {
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
     }
 }
@@ -71,11 +52,17 @@ impl Pool {
 /// A backend: scheme and `host:port`.
 type BackendKey = (Scheme, Authority);
 
-/// The backend client: a connector and the pools, one per backend.
-#[derive(Debug, Clone)]
+/// The backend client: TLS settings and the pools, one per backend.
+#[derive(Clone)]
 pub struct Upstream {
-    connector: Connector,
+    tls: tokio_rustls::TlsConnector,
     pools: Arc<Mutex<HashMap<BackendKey, Arc<Pool>>>>,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream").finish_non_exhaustive()
+    }
 }
 
 impl Default for Upstream {
@@ -85,18 +72,38 @@ impl Default for Upstream {
 }
 
 impl Upstream {
+    /// HTTPS backends must present a certificate from a public CA (webpki roots).
     pub fn new() -> Self {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(Duration::from_secs(10)));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        Self::with_trust(web_roots())
+    }
+
+    /// HTTPS backends may also present certificates of the CAs in `pem` (at least one).
+    pub fn with_roots(pem: &[u8]) -> Result<Self, String> {
+        let mut roots = web_roots();
+        let mut added = 0;
+        for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| format!("reading a CA certificate: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("adding a CA certificate: {e}"))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err("no PEM certificate in it".into());
+        }
+        Ok(Self::with_trust(roots))
+    }
+
+    fn with_trust(roots: rustls::RootCertStore) -> Self {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Self {
-            connector,
+            tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
             pools: Arc::default(),
         }
     }
@@ -110,178 +117,238 @@ impl Upstream {
             .clone()
     }
 
-    /// An idle connection that is still usable, or a new one.
-    async fn checkout(&self, pool: &Pool, uri: &Uri) -> Result<Pooled, GatewayError> {
-        while let Some(mut p) = pool.take() {
-            if p.idle_since.elapsed() > IDLE_TIMEOUT {
+    /// An idle connection that is still usable.
+    async fn idle(pool: &Pool) -> Option<Conn> {
+        while let Some(mut c) = pool.take() {
+            if c.idle_since.elapsed() > IDLE_TIMEOUT {
                 continue;
             }
-            // Let the connection notice a close or finish the previous exchange, then ask the
-            // sender whether it can take a request right now.
-            let usable = poll_fn(|cx| {
-                if p.conn.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(false);
-                }
-                Poll::Ready(matches!(p.sender.poll_ready(cx), Poll::Ready(Ok(()))))
-            })
-            .await;
-            if usable {
-                return Ok(p);
+            if poll_fn(|cx| Poll::Ready(c.poll_usable(cx))).await {
+                return Some(c);
             }
         }
-        let mut connector = self.connector.clone();
-        poll_fn(|cx| tower_service::Service::<Uri>::poll_ready(&mut connector, cx))
-            .await
-            .map_err(|_| GatewayError::BackendUnavailable)?;
-        let stream = tower_service::Service::call(&mut connector, uri.clone())
-            .await
-            .map_err(|e| {
-                tracing::debug!(error = %e, "backend connect failed");
+        None
+    }
+
+    /// A new connection to the backend of `uri`.
+    async fn connect(&self, uri: &Uri) -> Result<Conn, GatewayError> {
+        let https = uri.scheme() == Some(&Scheme::HTTPS);
+        let host = uri.host().unwrap_or_default();
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let connect = async {
+            match host.parse::<IpAddr>() {
+                Ok(ip) => tokio::net::TcpStream::connect((ip, port)).await,
+                Err(_) => tokio::net::TcpStream::connect((host, port)).await,
+            }
+        };
+        let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::debug!(backend = %uri, error = %e, "backend connect failed");
+                return Err(GatewayError::BackendUnavailable);
+            }
+            Err(_) => return Err(GatewayError::BackendUnavailable),
+        };
+        let _ = tcp.set_nodelay(true);
+        let io = if https {
+            let name = rustls::pki_types::ServerName::try_from(host.to_string())
+                .map_err(|_| GatewayError::BackendUnavailable)?;
+            let tls = self.tls.connect(name, tcp).await.map_err(|e| {
+                tracing::debug!(backend = %uri, error = %e, "backend TLS handshake failed");
                 GatewayError::BackendUnavailable
             })?;
-        let (sender, conn) = http1::Builder::new()
-            .writev(false)
-            .handshake(stream)
-            .await
-            .map_err(|_| GatewayError::BackendUnavailable)?;
-        Ok(Pooled {
-            sender,
-            conn: Box::pin(conn),
-            idle_since: Instant::now(),
-        })
+            Stream::Tls(Box::new(tls))
+        } else {
+            Stream::Plain(tcp)
+        };
+        Ok(Conn::new(io))
     }
 
     /// Sends `req` over a pooled connection to its backend; the backend must answer with
-    /// headers within `timeout`. The response body drives the connection and hands it back to
-    /// the pool once read to the end.
+    /// headers within `timeout`. The response body reads from the connection and hands it
+    /// back to the pool once read to the end.
+    ///
+    /// A pooled connection the backend closed while it was idle is retried once on a new
+    /// connection when the request's body is at hand (not a stream already partly sent).
     pub async fn send(
         &self,
         pool: &Arc<Pool>,
         req: Request<Body>,
         timeout: Duration,
     ) -> Result<Response<DrivenBody>, GatewayError> {
+        let (parts, body) = req.into_parts();
+        let head_request = parts.method == Method::HEAD;
         let exchange = async {
-            let mut p = self.checkout(pool, req.uri()).await?;
-            let mut req = req;
-            // The connection already knows the backend: send origin-form.
-            *req.uri_mut() = req
-                .uri()
-                .path_and_query()
-                .map(|pq| Uri::from(pq.clone()))
-                .unwrap_or_default();
-            let response = p.sender.send_request(req);
-            tokio::pin!(response);
-            let mut conn_done = false;
-            let resp = poll_fn(|cx| {
-                if let Poll::Ready(r) = response.as_mut().poll(cx) {
-                    return Poll::Ready(r.map_err(|e| exchange_error(&e)));
-                }
-                if !conn_done {
-                    if let Poll::Ready(ended) = p.conn.as_mut().poll(cx) {
-                        conn_done = true;
-                        // The connection ended; the response may still be in the channel.
-                        if let Poll::Ready(r) = response.as_mut().poll(cx) {
-                            return Poll::Ready(r.map_err(|e| exchange_error(&e)));
-                        }
-                        return Poll::Ready(Err(match ended {
-                            Err(e) => exchange_error(&e),
-                            Ok(()) => GatewayError::BackendUnavailable,
-                        }));
+            let (mut body, framing) = outgoing(&parts, body).await;
+            let mut head = Vec::with_capacity(512);
+            let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+            h1::encode_head(&mut head, &parts.method, target, &parts.headers, framing);
+            let mut pooled = Self::idle(pool).await;
+            loop {
+                let reused = pooled.is_some();
+                let mut conn = match pooled.take() {
+                    Some(c) => c,
+                    None => self.connect(&parts.uri).await?,
+                };
+                let out = match &mut body {
+                    Sending::Bytes(b) => Outgoing::Bytes(b),
+                    Sending::Stream(s, chunked) => Outgoing::Stream(s, *chunked),
+                };
+                match conn.exchange(&head, out, head_request).await {
+                    Ok(h) => return Ok((conn, h)),
+                    Err(ExchangeError::Closed) if reused && matches!(body, Sending::Bytes(_)) => {
+                        tracing::debug!("pooled backend connection was closed; retrying");
                     }
+                    Err(e) => return Err(exchange_error(e)),
                 }
-                Poll::Pending
-            })
-            .await?;
-            let (parts, body) = resp.into_parts();
-            let conn = if conn_done { None } else { Some(p) };
-            Ok(Response::from_parts(
-                parts,
-                DrivenBody {
-                    body,
-                    conn,
-                    pool: pool.clone(),
-                },
-            ))
+            }
         };
-        match tokio::time::timeout(timeout, exchange).await {
-            Err(_) => Err(GatewayError::BackendTimeout),
-            Ok(r) => r,
+        let (conn, head) = match tokio::time::timeout(timeout, exchange).await {
+            Err(_) => return Err(GatewayError::BackendTimeout),
+            Ok(r) => r?,
+        };
+        let mut body = DrivenBody {
+            state: BodyState::new(head.body),
+            conn: Some(conn),
+            reusable: head.reusable,
+            pool: pool.clone(),
+        };
+        if body.state.is_done() {
+            body.release();
+        }
+        let mut resp = Response::new(body);
+        *resp.status_mut() = head.status;
+        *resp.version_mut() = head.version;
+        *resp.headers_mut() = head.headers;
+        Ok(resp)
+    }
+}
+
+/// The public web PKI's roots.
+fn web_roots() -> rustls::RootCertStore {
+    rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    }
+}
+
+/// A request body on its way to a backend.
+enum Sending {
+    /// Bytes at hand (empty: no body): can be sent again.
+    Bytes(Bytes),
+    /// The client's stream; `true`: sent in chunks.
+    Stream(http_body_util::Limited<hyper::body::Incoming>, bool),
+}
+
+/// The body to send and its framing: a `Content-Length` when the size is known, chunks when
+/// not; no framing at all for an empty body on a method that carries none.
+async fn outgoing(parts: &Parts, body: Body) -> (Sending, ReqFraming) {
+    let sending = match body {
+        Either::Right(full) => Sending::Bytes(
+            full.collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_else(|never| match never {}),
+        ),
+        Either::Left(s) if s.is_end_stream() => Sending::Bytes(Bytes::new()),
+        Either::Left(s) => match s.size_hint().exact() {
+            Some(_) => Sending::Stream(s, false),
+            None => Sending::Stream(s, true),
+        },
+    };
+    let framing = match &sending {
+        Sending::Stream(_, true) => ReqFraming::Chunked,
+        Sending::Stream(s, false) => ReqFraming::Length(s.size_hint().lower()),
+        Sending::Bytes(b) if !b.is_empty() => ReqFraming::Length(b.len() as u64),
+        Sending::Bytes(_) => {
+            let carries_body = matches!(parts.method, Method::POST | Method::PUT | Method::PATCH);
+            if carries_body || parts.headers.contains_key(http::header::CONTENT_LENGTH) {
+                ReqFraming::Length(0)
+            } else {
+                ReqFraming::None
+            }
+        }
+    };
+    (sending, framing)
+}
+
+/// The gateway's answer to a failed exchange: the client's body went over the limit (413) or
+/// could not be read (400), or the backend failed (502).
+fn exchange_error(e: ExchangeError) -> GatewayError {
+    match e {
+        ExchangeError::BodyTooLarge => GatewayError::BodyTooLarge,
+        ExchangeError::BadBody => GatewayError::BadBody,
+        ExchangeError::Closed => {
+            tracing::debug!("backend closed the connection without answering");
+            GatewayError::BackendUnavailable
+        }
+        ExchangeError::Backend(why) => {
+            tracing::debug!(error = %why, "backend exchange failed");
+            GatewayError::BackendUnavailable
         }
     }
 }
 
-/// Why an exchange with a backend failed: the client's body went over the limit (413), or the
-/// backend failed (502).
-fn exchange_error(e: &hyper::Error) -> GatewayError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if s.is::<http_body_util::LengthLimitError>() {
-            return GatewayError::BodyTooLarge;
-        }
-        source = s.source();
-    }
-    tracing::debug!(error = %e, "backend exchange failed");
-    GatewayError::BackendUnavailable
-}
-
-/// A backend response body that drives its connection while it is read, and returns the
-/// connection to the pool when the body has been read to the end.
+/// A backend response body: reads from its connection as the client takes it, and returns
+/// the connection to the pool once the body has been read to the end.
 pub struct DrivenBody {
-    body: Incoming,
-    conn: Option<Pooled>,
+    state: BodyState,
+    conn: Option<Conn>,
+    reusable: bool,
     pool: Arc<Pool>,
 }
 
 impl std::fmt::Debug for DrivenBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DrivenBody").finish_non_exhaustive()
+        f.debug_struct("DrivenBody")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
     }
 }
 
 impl DrivenBody {
+    /// The body is read whole: the connection goes back to the pool if it can carry more.
     fn release(&mut self) {
-        if let Some(mut p) = self.conn.take() {
-            p.idle_since = Instant::now();
-            self.pool.put(p);
+        if let Some(c) = self.conn.take() {
+            if self.reusable && c.is_clean() {
+                self.pool.put(c);
+            }
         }
     }
 }
 
 impl hyper::body::Body for DrivenBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = std::io::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let this = &mut *self;
-        if let Some(p) = this.conn.as_mut() {
-            if p.conn.as_mut().poll(cx).is_ready() {
-                this.conn = None;
-            }
+        let Some(conn) = this.conn.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let polled = conn.poll_body(cx, &mut this.state);
+        match &polled {
+            Poll::Ready(Some(Err(_))) => this.conn = None,
+            Poll::Ready(_) if this.state.is_done() => this.release(),
+            _ => {}
         }
-        let frame = Pin::new(&mut this.body).poll_frame(cx);
-        if matches!(frame, Poll::Ready(None)) {
-            this.release();
-        }
-        frame
+        polled.map(|o| o.map(|r| r.map(Frame::data)))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.state.is_done()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
-}
-
-impl Drop for DrivenBody {
-    fn drop(&mut self) {
-        // Reusable only if the whole body was read.
-        if hyper::body::Body::is_end_stream(&self.body) {
-            self.release();
+        match self.state.remaining() {
+            Some(n) => SizeHint::with_exact(n),
+            None => SizeHint::default(),
         }
     }
 }

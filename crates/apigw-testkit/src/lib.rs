@@ -242,6 +242,7 @@ pub fn serve_args(dir: &Path) -> ServeArgs {
         max_connections: 10_000,
         client_timeout_ms: 30_000,
         metrics_auth: false,
+        backend_ca_file: None,
     }
 }
 

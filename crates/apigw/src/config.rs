@@ -71,6 +71,10 @@ pub struct ServeArgs {
     /// Require control-plane authentication for `/metrics` too (health checks stay open).
     #[arg(long, env = "APIGW_METRICS_AUTH", default_value_t = false)]
     pub metrics_auth: bool,
+    /// PEM file of CA certificates that HTTPS backends may also be signed by (besides the
+    /// public web PKI roots), for backends with a private CA.
+    #[arg(long, env = "APIGW_BACKEND_CA_FILE")]
+    pub backend_ca_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ServeArgs {
@@ -90,6 +94,7 @@ impl std::fmt::Debug for ServeArgs {
             .field("max_connections", &self.max_connections)
             .field("client_timeout_ms", &self.client_timeout_ms)
             .field("metrics_auth", &self.metrics_auth)
+            .field("backend_ca_file", &self.backend_ca_file)
             .finish_non_exhaustive()
     }
 }

@@ -89,7 +89,15 @@ pub async fn serve(
     };
     let metrics = Arc::new(Registry::default());
     *metrics.redis.lock().unwrap_or_else(|p| p.into_inner()) = redis.clone();
-    let upstream = Upstream::new();
+    let upstream = match &args.backend_ca_file {
+        None => Upstream::new(),
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("reading APIGW_BACKEND_CA_FILE {}", path.display()))?;
+            Upstream::with_roots(&pem)
+                .map_err(|e| anyhow::anyhow!("APIGW_BACKEND_CA_FILE {}: {e}", path.display()))?
+        }
+    };
     let snap_cfg = SnapshotConfig {
         instance_id: identity.instance_id.clone(),
         domain_suffix: args.domain_suffix.clone(),
