@@ -50,7 +50,8 @@ def main():
     ap.add_argument("--out", default="target/callgrind")
     ap.add_argument("paths", nargs="*", default=["/plain", "/plugins", "/limited", "/logged", "/dead-logged"])
     args = ap.parse_args()
-    for tool in ("nginx", "tansu", "valgrind", "callgrind_control"):
+    kafka = any("logged" in p for p in args.paths)  # the broker is only needed for kafka_log paths
+    for tool in ("nginx", "valgrind", "callgrind_control") + (("tansu",) if kafka else ()):
         if not shutil.which(tool):
             sys.exit(f"{tool} is needed (apt-get install nginx-light valgrind; tansu: see README)")
     tmp = tempfile.mkdtemp(prefix="apigw-instr-")
@@ -58,12 +59,13 @@ def main():
     procs = [bench.nginx(tmp, "backend", bench.BACKEND_BODY.format(port=bench.BACKEND))]
     try:
         url = f"tcp://127.0.0.1:{bench.KAFKA}"
-        procs.append(subprocess.Popen(["tansu", "broker", "--listener-url", url, "--advertised-listener-url", url,
-                                       "--storage-engine", "memory://tansu/"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        bench.wait_port(bench.KAFKA)
-        subprocess.run(["tansu", "topic", "create", "bench", "--partitions", "1", "--broker", url],
-                       check=True, capture_output=True)
+        if kafka:
+            procs.append(subprocess.Popen(["tansu", "broker", "--listener-url", url, "--advertised-listener-url",
+                                           url, "--storage-engine", "memory://tansu/"],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            bench.wait_port(bench.KAFKA)
+            subprocess.run(["tansu", "topic", "create", "bench", "--partitions", "1", "--broker", url],
+                           check=True, capture_output=True)
         data = os.path.join(tmp, "data")
         env = dict(os.environ, APIGW_DATA_DIR=data, APIGW_ADMIN_ADDR=f"127.0.0.1:{bench.ADMIN}",
                    APIGW_GATEWAY_ADDR=f"127.0.0.1:{bench.APIGW}", APIGW_WORKER_THREADS="1", RUST_LOG="warn")

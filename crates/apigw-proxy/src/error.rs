@@ -8,7 +8,7 @@ use http_body_util::{Either, Full};
 
 /// The body of a request to a backend: the client's stream (cut at [`MAX_BODY_BYTES`]), or
 /// bytes read already.
-pub type Body = Either<http_body_util::Limited<hyper::body::Incoming>, Full<Bytes>>;
+pub type Body = Either<http_body_util::Limited<crate::server::RequestBody>, Full<Bytes>>;
 
 /// The body of every data-plane response: the backend's stream, or bytes made here.
 pub type ResponseBody = Either<crate::upstream::DrivenBody, Full<Bytes>>;

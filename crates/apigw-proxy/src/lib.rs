@@ -23,5 +23,6 @@ pub mod router;
 pub mod server;
 pub mod snapshot;
 pub mod upstream;
+mod wire;
 
 pub use server::Gateway;

@@ -20,16 +20,15 @@ use http::header::{
 };
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Either, Full, Limited};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
+
+mod h1;
+pub use h1::RequestBody;
 
 /// The data plane: the current snapshot, the backend client and the metrics.
 #[derive(Debug)]
@@ -53,9 +52,9 @@ pub struct Limits {
     pub client_timeout: Duration,
 }
 
-/// Largest request head hyper buffers: every head within APIG's limits (128 KiB of headers and a
-/// 32 KiB URI) fits, so the gateway itself answers 494/414; a larger one is cut off by hyper
-/// (431, connection closed) before it costs more memory.
+/// Largest request head buffered: every head within APIG's limits (128 KiB of headers and a
+/// 32 KiB URI) fits, so the gateway itself answers 494/414; a larger one is cut off (431,
+/// connection closed) before it costs more memory.
 const MAX_HEAD_BUFFER: usize = 256 * 1024;
 
 /// `X-Stage`: the environment a call is for.
@@ -64,15 +63,12 @@ const X_STAGE: http::header::HeaderName = http::header::HeaderName::from_static(
 /// How long shutdown waits for in-flight calls.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Accepts connections until `shutdown` completes, then drains in-flight calls.
+/// Accepts connections until `shutdown` completes, then drains in-flight calls: idle
+/// connections close at once, busy ones after the response in flight.
 pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Future<Output = ()>) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(gw.limits.client_timeout)
-        .max_buf_size(MAX_HEAD_BUFFER)
-        .writev(false);
-    let slots = Arc::new(tokio::sync::Semaphore::new(gw.limits.max_connections));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let max = gw.limits.max_connections.clamp(1, u32::MAX as usize);
+    let slots = Arc::new(tokio::sync::Semaphore::new(max));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -92,24 +88,16 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
             tokio::spawn(refuse(stream));
             continue;
         };
-        let gw = gw.clone();
-        let service = service_fn(move |req| {
-            let gw = gw.clone();
-            async move { Ok::<_, Infallible>(handle(&gw, req, peer).await) }
-        });
-        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let (gw, stopped) = (gw.clone(), stopped.clone());
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
+            h1::serve_connection(gw, stream, peer, stopped, MAX_HEAD_BUFFER).await;
             drop(slot);
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    let _ = stop.send(true);
+    let all_back = slots.acquire_many(max as u32);
+    if tokio::time::timeout(DRAIN_TIMEOUT, all_back).await.is_err() {
         tracing::warn!("in-flight calls still running after the drain timeout");
     }
 }
@@ -140,8 +128,8 @@ async fn refuse(mut stream: tokio::net::TcpStream) {
     let _ = tokio::time::timeout(Duration::from_millis(100), drain).await;
 }
 
-/// APIG's limits on the request head; hyper has already refused what it cannot frame
-/// (400) or buffer (431).
+/// APIG's limits on the request head; the connection (`server/h1.rs`) has already refused
+/// what it cannot frame (400) or buffer (431).
 fn check_head(parts: &http::request::Parts) -> Result<(), GatewayError> {
     let uri_len = parts.uri.path_and_query().map_or(0, |pq| pq.as_str().len());
     if uri_len > MAX_URI_BYTES {
@@ -158,8 +146,8 @@ fn check_head(parts: &http::request::Parts) -> Result<(), GatewayError> {
     if total > MAX_HEADERS_BYTES {
         return Err(GatewayError::HeadersTooLarge);
     }
-    // Content-Length with Transfer-Encoding (the smuggling shape) never gets here: hyper frames
-    // such a request by Transfer-Encoding alone, drops the length and closes the connection
+    // Content-Length with Transfer-Encoding (the smuggling shape) never gets here: the
+    // connection frames such a request by Transfer-Encoding alone, drops the length and closes
     // after answering (RFC 9112 §6.1), so nothing hidden in the body is read as a request.
     Ok(())
 }
@@ -171,7 +159,11 @@ fn full(status: StatusCode, body: impl Into<Bytes>) -> Response<ResponseBody> {
 }
 
 /// One call, start to finish.
-pub async fn handle(gw: &Gateway, req: Request<Incoming>, peer: SocketAddr) -> Response<CallBody> {
+pub async fn handle(
+    gw: &Gateway,
+    req: Request<RequestBody>,
+    peer: SocketAddr,
+) -> Response<CallBody> {
     let start = Instant::now();
     let request_id = apigw_model::id::request_id();
     let snap = gw.snapshot.load_full();
@@ -578,7 +570,7 @@ async fn call_auth_service(
 }
 
 /// Reads a whole client body (cut at [`MAX_BODY_BYTES`]) within the client timeout.
-async fn read_body(body: Limited<Incoming>, timeout: Duration) -> Result<Bytes, GatewayError> {
+async fn read_body(body: Limited<RequestBody>, timeout: Duration) -> Result<Bytes, GatewayError> {
     match tokio::time::timeout(timeout, body.collect()).await {
         Err(_) => Err(GatewayError::ClientTimeout),
         Ok(Ok(c)) => Ok(c.to_bytes()),

@@ -2,12 +2,13 @@
 //! the task of the call that holds them, and the rewriting of requests and responses on the way
 //! through. The HTTP/1.1 exchange itself is in [`h1`].
 
-mod h1;
+pub(crate) mod h1;
 
 use crate::error::{Body, GatewayError};
 use crate::snapshot::{HttpBackend, PathPart};
+use crate::wire::BodyState;
 use bytes::Bytes;
-use h1::{BodyState, Conn, ExchangeError, Outgoing, ReqFraming, Stream};
+use h1::{Conn, ExchangeError, Outgoing, ReqFraming, Stream};
 use http::header::{HeaderName, HeaderValue, HOST};
 use http::request::Parts;
 use http::uri::{Authority, PathAndQuery, Scheme};
@@ -240,7 +241,7 @@ enum Sending {
     /// Bytes at hand (empty: no body): can be sent again.
     Bytes(Bytes),
     /// The client's stream; `true`: sent in chunks.
-    Stream(http_body_util::Limited<hyper::body::Incoming>, bool),
+    Stream(http_body_util::Limited<crate::server::RequestBody>, bool),
 }
 
 /// The body to send and its framing: a `Content-Length` when the size is known, chunks when

@@ -6,6 +6,7 @@
 //! This is the hot path of every proxied call; hyper's client spent about 40 % of the gateway's
 //! user-space instructions per call on it (`docs/benchmarks.md`).
 
+use crate::wire::{content_length, has_token, BodyState};
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::TRANSFER_ENCODING;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH};
@@ -21,10 +22,6 @@ use tokio::net::TcpStream;
 const MAX_HEADERS: usize = 100;
 /// Largest response head (status line and headers) read from a backend.
 pub(crate) const MAX_HEAD_BYTES: usize = 256 * 1024;
-/// Largest trailer section of a chunked response (trailers are read and dropped).
-const MAX_TRAILER_BYTES: usize = 64 * 1024;
-/// Longest chunk-size line (digits and extensions).
-const MAX_CHUNK_LINE: usize = 4096;
 /// Free room the read buffer is given before each read.
 const READ_ROOM: usize = 16 * 1024;
 /// Bodies up to this size are copied behind the head and sent in the same write.
@@ -427,15 +424,6 @@ fn client_body_error(e: Box<dyn std::error::Error + Send + Sync>) -> ExchangeErr
     ExchangeError::BadBody
 }
 
-/// Whether a header's comma-separated values hold `token` (case-insensitive).
-fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
-    headers
-        .get_all(name)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-}
-
 /// The response body's framing and whether the connection outlives it (RFC 9112 §6.3, §9.3).
 fn body_kind(
     status: StatusCode,
@@ -470,21 +458,8 @@ fn body_kind(
             (BodyKind::Close, false)
         });
     }
-    let mut length = None;
-    for v in headers.get_all(CONTENT_LENGTH) {
-        for part in v.as_bytes().split(|b| *b == b',') {
-            let part = part.trim_ascii();
-            let n = std::str::from_utf8(part)
-                .ok()
-                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|s| s.parse::<u64>().ok())
-                .ok_or_else(|| ExchangeError::Backend("bad content-length".into()))?;
-            if length.is_some_and(|l| l != n) {
-                return Err(ExchangeError::Backend("conflicting content-lengths".into()));
-            }
-            length = Some(n);
-        }
-    }
+    let length = content_length(headers)
+        .map_err(|()| ExchangeError::Backend("bad or conflicting content-length".into()))?;
     Ok(match length {
         Some(0) => (BodyKind::Empty, reusable),
         Some(n) => (BodyKind::Length(n), reusable),
@@ -492,205 +467,9 @@ fn body_kind(
     })
 }
 
-/// Where a response body is: its framing and what is left of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BodyState {
-    /// Bytes left of a `Content-Length` body.
-    Length(u64),
-    /// Before a chunk-size line.
-    ChunkSize,
-    /// Bytes left of the current chunk.
-    ChunkData(u64),
-    /// The CRLF after a chunk's data.
-    ChunkEnd,
-    /// Trailer lines after the last chunk; the bytes read of them so far.
-    Trailers(usize),
-    /// Until the connection ends.
-    Close,
-    Done,
-}
-
-impl BodyState {
-    pub(crate) fn new(kind: BodyKind) -> Self {
-        match kind {
-            BodyKind::Empty | BodyKind::Length(0) => BodyState::Done,
-            BodyKind::Length(n) => BodyState::Length(n),
-            BodyKind::Chunked => BodyState::ChunkSize,
-            BodyKind::Close => BodyState::Close,
-        }
-    }
-
-    pub(crate) fn is_done(&self) -> bool {
-        *self == BodyState::Done
-    }
-
-    /// Bytes left, when known.
-    pub(crate) fn remaining(&self) -> Option<u64> {
-        match self {
-            BodyState::Length(n) => Some(*n),
-            BodyState::Done => Some(0),
-            _ => None,
-        }
-    }
-
-    /// Takes the next data from `buf`, stepping over framing; after data, steps over the
-    /// framing that follows it when it is already there, so that the end of a body is seen
-    /// with its last data. `Ok(None)`: done, or more bytes are needed.
-    pub(crate) fn next(&mut self, buf: &mut BytesMut) -> io::Result<Option<Bytes>> {
-        let mut data = None;
-        loop {
-            match *self {
-                BodyState::Done => return Ok(data),
-                BodyState::Length(n) => {
-                    if data.is_some() || buf.is_empty() {
-                        return Ok(data);
-                    }
-                    let take = (buf.len() as u64).min(n) as usize;
-                    data = Some(buf.split_to(take).freeze());
-                    *self = if n == take as u64 {
-                        BodyState::Done
-                    } else {
-                        BodyState::Length(n - take as u64)
-                    };
-                }
-                BodyState::Close => {
-                    if buf.is_empty() {
-                        return Ok(data);
-                    }
-                    return Ok(Some(buf.split().freeze()));
-                }
-                BodyState::ChunkSize => match httparse::parse_chunk_size(buf) {
-                    Ok(httparse::Status::Complete((used, size))) => {
-                        buf.advance(used);
-                        *self = if size == 0 {
-                            BodyState::Trailers(0)
-                        } else {
-                            BodyState::ChunkData(size)
-                        };
-                    }
-                    Ok(httparse::Status::Partial) if buf.len() > MAX_CHUNK_LINE => {
-                        return Err(bad_chunk("chunk-size line too long"))
-                    }
-                    Ok(httparse::Status::Partial) => return Ok(data),
-                    Err(_) => return Err(bad_chunk("bad chunk-size line")),
-                },
-                BodyState::ChunkData(n) => {
-                    if data.is_some() || buf.is_empty() {
-                        return Ok(data);
-                    }
-                    let take = (buf.len() as u64).min(n) as usize;
-                    data = Some(buf.split_to(take).freeze());
-                    *self = if n == take as u64 {
-                        BodyState::ChunkEnd
-                    } else {
-                        BodyState::ChunkData(n - take as u64)
-                    };
-                }
-                BodyState::ChunkEnd => {
-                    if buf.len() < 2 {
-                        return Ok(data);
-                    }
-                    if &buf[..2] != b"\r\n" {
-                        return Err(bad_chunk("chunk data not followed by CRLF"));
-                    }
-                    buf.advance(2);
-                    *self = BodyState::ChunkSize;
-                }
-                BodyState::Trailers(seen) => {
-                    let Some(eol) = buf.windows(2).position(|w| w == b"\r\n") else {
-                        if seen + buf.len() > MAX_TRAILER_BYTES {
-                            return Err(bad_chunk("trailers too large"));
-                        }
-                        return Ok(data);
-                    };
-                    buf.advance(eol + 2);
-                    *self = if eol == 0 {
-                        BodyState::Done
-                    } else if seen + eol + 2 > MAX_TRAILER_BYTES {
-                        return Err(bad_chunk("trailers too large"));
-                    } else {
-                        BodyState::Trailers(seen + eol + 2)
-                    };
-                }
-            }
-        }
-    }
-}
-
-fn bad_chunk(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Feeds `wire` to a fresh state `step` bytes at a time; returns the body and the state.
-    fn decode(kind: BodyKind, wire: &[u8], step: usize) -> (Vec<u8>, BodyState, usize) {
-        let mut state = BodyState::new(kind);
-        let mut buf = BytesMut::new();
-        let mut body = Vec::new();
-        for piece in wire.chunks(step) {
-            buf.extend_from_slice(piece);
-            while let Some(d) = state.next(&mut buf).expect("valid framing") {
-                body.extend_from_slice(&d);
-            }
-        }
-        (body, state, buf.len())
-    }
-
-    #[test]
-    fn chunked_bodies_decode_whatever_the_read_boundaries() {
-        let wire =
-            b"5;ext=1\r\nhello\r\n1\r\n \r\nA\r\n0123456789\r\n0\r\nx-trailer: 1\r\n\r\nNEXT";
-        for step in 1..wire.len() {
-            let (body, state, left) = decode(BodyKind::Chunked, wire, step);
-            assert_eq!(body, b"hello 0123456789", "step {step}");
-            assert_eq!(state, BodyState::Done, "step {step}");
-            assert_eq!(left, 4, "the next response's bytes stay in the buffer");
-        }
-    }
-
-    #[test]
-    fn the_end_of_a_body_is_seen_with_its_last_data() {
-        let mut state = BodyState::new(BodyKind::Chunked);
-        let mut buf = BytesMut::from(&b"3\r\nabc\r\n0\r\n\r\n"[..]);
-        assert_eq!(state.next(&mut buf).unwrap().as_deref(), Some(&b"abc"[..]));
-        assert!(state.is_done());
-        let mut state = BodyState::new(BodyKind::Length(3));
-        let mut buf = BytesMut::from(&b"abcHTTP"[..]);
-        assert_eq!(state.next(&mut buf).unwrap().as_deref(), Some(&b"abc"[..]));
-        assert!(state.is_done());
-        assert_eq!(&buf[..], b"HTTP");
-    }
-
-    #[test]
-    fn broken_chunk_framing_is_an_error() {
-        for wire in [&b"zz\r\n"[..], b"3\r\nabcXY", b"3\r\nabc\r\n0\r\n"] {
-            let mut state = BodyState::new(BodyKind::Chunked);
-            let mut buf = BytesMut::from(wire);
-            let mut failed = false;
-            for _ in 0..8 {
-                match state.next(&mut buf) {
-                    Err(_) => {
-                        failed = true;
-                        break;
-                    }
-                    Ok(Some(_)) => {}
-                    Ok(None) => break,
-                }
-            }
-            // The last case is only incomplete (trailers not ended): it waits, it is not done.
-            if wire.ends_with(b"0\r\n") {
-                assert!(!failed && !state.is_done(), "{wire:?}");
-            } else {
-                assert!(failed, "{wire:?}");
-            }
-        }
-        let mut state = BodyState::new(BodyKind::Chunked);
-        let mut long = BytesMut::from(&[b'1'; MAX_CHUNK_LINE + 1][..]);
-        assert!(state.next(&mut long).is_err(), "an endless chunk-size line");
-    }
 
     fn kind(
         status: u16,

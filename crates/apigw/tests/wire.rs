@@ -1,7 +1,10 @@
-//! The HTTP/1.1 exchange with backends, on the wire: response framing (length, chunks, end of
-//! connection, HEAD, 1xx), connection reuse and its limits, a pooled connection the backend
-//! closed, uploads by length and by chunks, HTTPS backends and their CA. The backends here are
-//! real TCP servers that answer from a script, byte for byte.
+//! HTTP/1.1 on the wire, both sides of the gateway (`server/h1.rs`, `upstream/h1.rs`).
+//!
+//! Backends: response framing (length, chunks, end of connection, HEAD, 1xx), connection reuse
+//! and its limits, a pooled connection the backend closed, uploads by length and by chunks,
+//! HTTPS backends and their CA. Clients: pipelining, `Expect: 100-continue`, HTTP/1.0, unread
+//! bodies. The backends here are real TCP servers that answer from a script, byte for byte;
+//! the clients write raw bytes. (Limits and hostile input: `hostile_clients.rs`.)
 
 use apigw_testkit::{http_api, Backend, GatewayClient, TestCa, TestServer, RELEASE};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -386,4 +389,157 @@ async fn https_backends_are_verified_against_the_public_roots_and_the_configured
         assert_eq!(r.json["query"], "q=1");
     }
     assert_eq!(echo.calls(), 3);
+}
+
+/// Writes `bytes` on `c`, then reads until `count` responses have come (each framed by its
+/// `content-length`) or the connection closes.
+async fn exchange(c: &mut TcpStream, bytes: &[u8], count: usize) -> String {
+    c.write_all(bytes).await.unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 65536];
+    let read = async {
+        loop {
+            if complete_responses(&got) >= count {
+                return;
+            }
+            match c.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .expect("the answers come");
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// How many whole responses with a `content-length` `bytes` holds.
+fn complete_responses(mut bytes: &[u8]) -> usize {
+    let mut n = 0;
+    while let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+        let head = String::from_utf8_lossy(&bytes[..end]).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .map_or(0, |v| v.trim().parse().unwrap());
+        if bytes.len() < end + 4 + len {
+            break;
+        }
+        bytes = &bytes[end + 4 + len..];
+        n += 1;
+    }
+    n
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order_on_one_connection() {
+    let b = RawBackend::start(|_, req| {
+        let body = format!("answer {req}");
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        vec![Step::Write(resp.into_bytes())]
+    })
+    .await;
+    let w = World::new().await;
+    w.api("/pipe", &b.addr, "HTTP").await;
+    let one = format!("GET /pipe HTTP/1.1\r\nhost: {}\r\n\r\n", w.host);
+    let three = one.repeat(3);
+    let mut c = TcpStream::connect(w.s.running.gateway_addr).await.unwrap();
+    let got = exchange(&mut c, three.as_bytes(), 3).await;
+    assert_eq!(got.matches("HTTP/1.1 200 OK\r\n").count(), 3, "{got}");
+    let order: Vec<usize> = ["answer 0", "answer 1", "answer 2"]
+        .iter()
+        .map(|a| got.find(a).expect(a))
+        .collect();
+    assert!(order.windows(2).all(|p| p[0] < p[1]), "{got}");
+    assert_eq!(b.connections(), 1);
+}
+
+#[tokio::test]
+async fn expect_100_continue_gets_the_interim_answer_before_the_body_is_sent() {
+    let b = RawBackend::start(|_, _| vec![write(OK_HELLO)]).await;
+    let w = World::new().await;
+    w.api("/expect", &b.addr, "HTTP").await;
+    let mut c = TcpStream::connect(w.s.running.gateway_addr).await.unwrap();
+    let head = format!(
+        "PUT /expect HTTP/1.1\r\nhost: {}\r\ncontent-length: 4\r\nexpect: 100-continue\r\n\r\n",
+        w.host
+    );
+    c.write_all(head.as_bytes()).await.unwrap();
+    let mut interim = [0u8; 25];
+    tokio::time::timeout(Duration::from_secs(5), c.read_exact(&mut interim))
+        .await
+        .expect("the interim answer comes before the body")
+        .unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    let got = exchange(&mut c, b"data", 1).await;
+    assert!(
+        got.starts_with("HTTP/1.1 200 OK\r\n") && got.ends_with("hello"),
+        "{got}"
+    );
+    assert!(b.request(0).ends_with("\r\n\r\ndata"), "{}", b.request(0));
+}
+
+#[tokio::test]
+async fn http_1_0_clients_keep_the_connection_only_when_they_ask() {
+    let b = RawBackend::start(|_, req| {
+        if req == 0 {
+            vec![write(OK_HELLO)]
+        } else {
+            // Chunked: a 1.0 client cannot read chunks; it gets the body up to the close.
+            vec![write(
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nchunk\r\n0\r\n\r\n",
+            )]
+        }
+    })
+    .await;
+    let w = World::new().await;
+    w.api("/old", &b.addr, "HTTP").await;
+    let mut c = TcpStream::connect(w.s.running.gateway_addr).await.unwrap();
+    let keep = format!(
+        "GET /old HTTP/1.0\r\nhost: {}\r\nconnection: keep-alive\r\n\r\n",
+        w.host
+    );
+    let got = exchange(&mut c, keep.as_bytes(), 1).await;
+    assert!(
+        got.to_ascii_lowercase()
+            .contains("\r\nconnection: keep-alive\r\n"),
+        "{got}"
+    );
+    assert!(got.ends_with("hello"), "{got}");
+    let plain = format!("GET /old HTTP/1.0\r\nhost: {}\r\n\r\n", w.host);
+    c.write_all(plain.as_bytes()).await.unwrap();
+    let mut rest = String::new();
+    tokio::time::timeout(Duration::from_secs(5), c.read_to_string(&mut rest))
+        .await
+        .expect("the gateway closes after a 1.0 answer")
+        .unwrap();
+    let lower = rest.to_ascii_lowercase();
+    assert!(lower.contains("\r\nconnection: close\r\n"), "{rest}");
+    assert!(!lower.contains("transfer-encoding"), "{rest}");
+    assert!(rest.ends_with("\r\n\r\nchunk"), "{rest:?}");
+}
+
+#[tokio::test]
+async fn a_short_body_the_call_did_not_read_is_skipped_and_the_connection_kept() {
+    let b = RawBackend::start(|_, _| vec![write(OK_HELLO)]).await;
+    let w = World::new().await;
+    w.api("/kept", &b.addr, "HTTP").await;
+    let mut c = TcpStream::connect(w.s.running.gateway_addr).await.unwrap();
+    // No API at /nowhere: 404 without reading the body.
+    let unread = format!(
+        "POST /nowhere HTTP/1.1\r\nhost: {}\r\ncontent-length: 10\r\n\r\n0123456789",
+        w.host
+    );
+    let got = exchange(&mut c, unread.as_bytes(), 1).await;
+    assert!(got.starts_with("HTTP/1.1 404 "), "{got}");
+    let next = format!("GET /kept HTTP/1.1\r\nhost: {}\r\n\r\n", w.host);
+    let got = exchange(&mut c, next.as_bytes(), 1).await;
+    assert!(
+        got.starts_with("HTTP/1.1 200 OK\r\n") && got.ends_with("hello"),
+        "{got}"
+    );
 }

@@ -1,0 +1,622 @@
+//! HTTP/1.1 from clients, the server side (RFC 9112): request heads parsed by httparse straight
+//! from the connection's read buffer (header values are slices of it), bodies framed by
+//! `Content-Length` or chunks and read as the call needs them, responses written head and body
+//! together where they fit, keep-alive and pipelining, the client timeout, graceful shutdown.
+//!
+//! This is the other half of the hot path (the backend half is `upstream/h1.rs`); hyper's
+//! server spent about a third of the gateway's user-space instructions per call on it.
+
+use crate::server::{handle, Gateway};
+use crate::wire::{has_token, push_hex, BodyState};
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{
+    HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, EXPECT, TRANSFER_ENCODING,
+};
+use http::{Method, Request, StatusCode, Uri, Version};
+use hyper::body::{Body, Frame, SizeHint};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::{pin, Pin};
+use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+/// Most headers a request may carry (as hyper's default); more is 431.
+const MAX_HEADERS: usize = 100;
+/// Free room the read buffer is given before each read.
+const READ_ROOM: usize = 8 * 1024;
+/// Response bytes gathered before they are written (larger body frames go out on their own).
+const WRITE_GATHER: usize = 64 * 1024;
+/// Unread request body the gateway reads and throws away to keep a connection (beyond it, the
+/// connection is closed).
+const DISCARD_LIMIT: u64 = 64 * 1024;
+/// How long a closing connection keeps reading what the client still sends, so that the close
+/// does not reset the connection before the client has read the answer.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// Serves one client connection until it closes, fails, idles past the client timeout or the
+/// gateway shuts down (after the call in flight, if any).
+pub(crate) async fn serve_connection(
+    gw: Arc<Gateway>,
+    io: TcpStream,
+    peer: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+    max_head: usize,
+) {
+    let io = Arc::new(io);
+    let mut buf = BytesMut::with_capacity(READ_ROOM);
+    let mut out = Vec::with_capacity(1024);
+    let mut names = Vec::new();
+    let timeout = gw.limits.client_timeout;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let idle = buf.is_empty();
+        let read = async {
+            tokio::time::timeout(timeout, read_head(&io, &mut buf, &mut names, max_head)).await
+        };
+        let head = tokio::select! {
+            biased;
+            r = read => r,
+            _ = stop.wait_for(|s| *s), if idle => return,
+        };
+        let head = match head {
+            Err(_elapsed) => return, // slow or idle: closed without an answer
+            Ok(Err(HeadError::Closed)) => return,
+            Ok(Err(HeadError::TooLarge)) => {
+                return refuse(io, &mut out, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).await
+            }
+            Ok(Err(HeadError::Malformed)) => {
+                return refuse(io, &mut out, StatusCode::BAD_REQUEST).await
+            }
+            Ok(Ok(head)) => head,
+        };
+        let Head {
+            request,
+            framing,
+            mut keep_alive,
+            expect_continue,
+        } = head;
+        let head_request = request.method == Method::HEAD;
+        let version = request.version;
+        let shared = match framing {
+            BodyState::Done => None,
+            state => Some(Arc::new(Mutex::new(Reading {
+                buf: std::mem::take(&mut buf),
+                state,
+                continue_pending: expect_continue,
+            }))),
+        };
+        let body = RequestBody {
+            io: shared.as_ref().map(|_| io.clone()),
+            shared: shared.clone(),
+        };
+        let req = request.into_request(body);
+        let resp = handle(&gw, req, peer).await;
+        let (parts, body) = resp.into_parts();
+        if parts
+            .headers
+            .get(CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
+            || *stop.borrow()
+        {
+            keep_alive = false;
+        }
+        // The request body, if any, must have been read to its end for the connection to
+        // carry another request: a short rest is read and dropped after the answer.
+        let mut unread = 0;
+        if let Some(shared) = shared {
+            let mut r = shared.lock().unwrap_or_else(|e| e.into_inner());
+            buf = std::mem::take(&mut r.buf);
+            if !r.state.is_done() {
+                match r.state.remaining() {
+                    Some(left) if left <= DISCARD_LIMIT => unread = left,
+                    _ => keep_alive = false,
+                }
+            }
+        }
+        let written = write_response(
+            &io,
+            &mut out,
+            parts,
+            body,
+            head_request,
+            version,
+            keep_alive,
+        );
+        match written.await {
+            Ok(true) if unread == 0 => {}
+            Ok(true) => {
+                if !discard(&io, &mut buf, unread, timeout).await {
+                    return;
+                }
+            }
+            Ok(false) => return linger(io).await,
+            Err(_) => return,
+        }
+    }
+}
+
+/// The state of a request body shared between the call (which reads it) and the connection
+/// (which takes the read buffer back afterwards).
+#[derive(Debug)]
+struct Reading {
+    buf: BytesMut,
+    state: BodyState,
+    /// `Expect: 100-continue`: the interim answer goes out when the body is first read.
+    continue_pending: bool,
+}
+
+/// A client's request body, read from the connection as the call asks for it.
+#[derive(Debug)]
+pub struct RequestBody {
+    io: Option<Arc<TcpStream>>,
+    shared: Option<Arc<Mutex<Reading>>>,
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let (Some(io), Some(shared)) = (&self.io, &self.shared) else {
+            return Poll::Ready(None);
+        };
+        let mut r = shared.lock().unwrap_or_else(|e| e.into_inner());
+        let r = &mut *r;
+        if r.continue_pending {
+            const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+            ready!(poll_write_all(io, cx, CONTINUE))?;
+            r.continue_pending = false;
+        }
+        loop {
+            match r.state.next(&mut r.buf) {
+                Err(e) => return Poll::Ready(Some(Err(e))),
+                Ok(Some(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+                Ok(None) if r.state.is_done() => return Poll::Ready(None),
+                Ok(None) => {}
+            }
+            match ready!(poll_fill(io, cx, &mut r.buf)) {
+                Ok(0) => {
+                    return Poll::Ready(Some(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the client closed the connection inside the request body",
+                    ))))
+                }
+                Ok(_) => {}
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.shared
+            .as_ref()
+            .is_none_or(|s| s.lock().unwrap_or_else(|e| e.into_inner()).state.is_done())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let Some(s) = &self.shared else {
+            return SizeHint::with_exact(0);
+        };
+        match s
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .state
+            .remaining()
+        {
+            Some(n) => SizeHint::with_exact(n),
+            None => SizeHint::default(),
+        }
+    }
+}
+
+/// Writes `bytes` whole (for the short interim answer; nothing else is written meanwhile).
+fn poll_write_all(io: &TcpStream, cx: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<()>> {
+    // A fresh connection's send buffer takes 25 bytes at once; a partial write is an error
+    // rather than a half-sent status line.
+    loop {
+        ready!(io.poll_write_ready(cx))?;
+        match io.try_write(bytes) {
+            Ok(n) if n == bytes.len() => return Poll::Ready(Ok(())),
+            Ok(_) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Poll::Ready(Err(e)),
+        }
+    }
+}
+
+/// Reads what is there into `buf`: `Ok(0)` at the end of the connection.
+fn poll_fill(io: &TcpStream, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
+    if buf.capacity() - buf.len() < READ_ROOM / 4 {
+        buf.reserve(READ_ROOM);
+    }
+    loop {
+        ready!(io.poll_read_ready(cx))?;
+        match io.try_read_buf(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            r => return Poll::Ready(r),
+        }
+    }
+}
+
+async fn fill(io: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
+    std::future::poll_fn(|cx| poll_fill(io, cx, buf)).await
+}
+
+async fn write_all(io: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        io.writable().await?;
+        match io.try_write(bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Why no request head could be read.
+#[derive(Debug, PartialEq, Eq)]
+enum HeadError {
+    /// The client closed the connection (or it failed).
+    Closed,
+    /// More than the buffer may hold, or too many headers: 431.
+    TooLarge,
+    /// Not HTTP/1.x, or a framing that cannot be trusted: 400.
+    Malformed,
+}
+
+/// A request head, parsed.
+#[derive(Debug)]
+struct Head {
+    request: RequestHead,
+    framing: BodyState,
+    keep_alive: bool,
+    expect_continue: bool,
+}
+
+#[derive(Debug)]
+struct RequestHead {
+    method: Method,
+    uri: Uri,
+    version: Version,
+    headers: HeaderMap,
+}
+
+impl RequestHead {
+    fn into_request(self, body: RequestBody) -> Request<RequestBody> {
+        let mut req = Request::new(body);
+        *req.method_mut() = self.method;
+        *req.uri_mut() = self.uri;
+        *req.version_mut() = self.version;
+        *req.headers_mut() = self.headers;
+        req
+    }
+}
+
+async fn read_head(
+    io: &TcpStream,
+    buf: &mut BytesMut,
+    names: &mut Vec<(HeaderName, usize, usize)>,
+    max: usize,
+) -> Result<Head, HeadError> {
+    loop {
+        if !buf.is_empty() {
+            if let Some(head) = parse_head(buf, names, max)? {
+                return Ok(head);
+            }
+        }
+        match fill(io, buf).await {
+            Ok(0) | Err(_) => return Err(HeadError::Closed),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Parses a request head at the start of `buf` and takes it off; `None` when more bytes are
+/// needed.
+fn parse_head(
+    buf: &mut BytesMut,
+    names: &mut Vec<(HeaderName, usize, usize)>,
+    max: usize,
+) -> Result<Option<Head>, HeadError> {
+    // Empty lines before a request are ignored (RFC 9112 §2.2).
+    while buf.starts_with(b"\r\n") {
+        buf.advance(2);
+    }
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut slots);
+    let len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() > max => return Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
+        Err(_) => return Err(HeadError::Malformed),
+    };
+    if len > max {
+        return Err(HeadError::TooLarge);
+    }
+    let method = Method::from_bytes(req.method.unwrap_or("").as_bytes())
+        .map_err(|_| HeadError::Malformed)?;
+    let version = if req.version == Some(0) {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    let base = buf.as_ptr() as usize;
+    let path = req.path.unwrap_or("");
+    let path_at = path.as_ptr() as usize - base;
+    let path_range = path_at..path_at + path.len();
+    names.clear();
+    for h in req.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| HeadError::Malformed)?;
+        let start = h.value.as_ptr() as usize - base;
+        names.push((name, start, start + h.value.len()));
+    }
+    let head = buf.split_to(len).freeze();
+    let uri = Uri::from_maybe_shared(head.slice(path_range)).map_err(|_| HeadError::Malformed)?;
+    let mut headers = HeaderMap::with_capacity(names.len());
+    for (name, start, end) in names.drain(..) {
+        let value = HeaderValue::from_maybe_shared(head.slice(start..end))
+            .map_err(|_| HeadError::Malformed)?;
+        headers.append(name, value);
+    }
+    let mut keep_alive = if version == Version::HTTP_11 {
+        !has_token(&headers, &CONNECTION, "close")
+    } else {
+        has_token(&headers, &CONNECTION, "keep-alive")
+    };
+    let framing = if headers.contains_key(TRANSFER_ENCODING) {
+        let chunked_last = headers
+            .get_all(TRANSFER_ENCODING)
+            .iter()
+            .next_back()
+            .and_then(|v| v.as_bytes().rsplit(|b| *b == b',').next())
+            .is_some_and(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        if version == Version::HTTP_10 || !chunked_last {
+            return Err(HeadError::Malformed);
+        }
+        // A length beside the chunks (the smuggling shape): the chunks decide, the length
+        // goes, and the connection closes after the answer (RFC 9112 §6.1).
+        if headers.remove(CONTENT_LENGTH).is_some() {
+            keep_alive = false;
+        }
+        BodyState::ChunkSize
+    } else {
+        match crate::wire::content_length(&headers) {
+            Ok(None) | Ok(Some(0)) => BodyState::Done,
+            Ok(Some(n)) => BodyState::Length(n),
+            Err(()) => return Err(HeadError::Malformed),
+        }
+    };
+    let expect_continue = version == Version::HTTP_11
+        && !framing.is_done()
+        && headers
+            .get(EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    Ok(Some(Head {
+        request: RequestHead {
+            method,
+            uri,
+            version,
+            headers,
+        },
+        framing,
+        keep_alive,
+        expect_continue,
+    }))
+}
+
+/// Answers a request that cannot be read with `status` and an empty body, then closes.
+async fn refuse(io: Arc<TcpStream>, out: &mut Vec<u8>, status: StatusCode) {
+    out.clear();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\ncontent-length: 0\r\nconnection: close\r\n");
+    push_date(out);
+    out.extend_from_slice(b"\r\n");
+    if write_all(&io, out).await.is_ok() {
+        linger(io).await;
+    }
+}
+
+/// Closes our side and reads (and drops) what the client still sends for a moment, so the
+/// client reads the answer before the connection goes (closing with unread bytes would reset
+/// it, and a reset can destroy the answer on its way).
+async fn linger(io: Arc<TcpStream>) {
+    let Ok(mut io) = Arc::try_unwrap(io) else {
+        return;
+    };
+    let drain = async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let _ = io.shutdown().await;
+        let mut sink = [0u8; 4096];
+        while matches!(io.read(&mut sink).await, Ok(n) if n > 0) {}
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
+}
+
+/// Reads and drops the `left` bytes of a body the call did not read; `false` if that failed.
+async fn discard(io: &TcpStream, buf: &mut BytesMut, mut left: u64, timeout: Duration) -> bool {
+    let run = async {
+        loop {
+            let take = (buf.len() as u64).min(left) as usize;
+            buf.advance(take);
+            left -= take as u64;
+            if left == 0 {
+                return true;
+            }
+            if !matches!(fill(io, buf).await, Ok(n) if n > 0) {
+                return false;
+            }
+        }
+    };
+    tokio::time::timeout(timeout, run).await.unwrap_or(false)
+}
+
+/// Writes a response: head, then body frames as they come, gathered into few writes.
+/// `Ok(true)`: the connection can carry another request.
+async fn write_response<B>(
+    io: &TcpStream,
+    out: &mut Vec<u8>,
+    parts: http::response::Parts,
+    body: B,
+    head_request: bool,
+    version: Version,
+    mut keep_alive: bool,
+) -> io::Result<bool>
+where
+    B: Body<Data = Bytes>,
+{
+    let mut body = pin!(body);
+    let status = parts.status;
+    let no_body = head_request
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let exact = body.size_hint().exact();
+    let chunked = !no_body && exact.is_none() && version == Version::HTTP_11;
+    if !no_body && exact.is_none() && !chunked {
+        keep_alive = false; // HTTP/1.0: the end of the connection ends the body
+    }
+    out.clear();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    let reason = parts
+        .extensions
+        .get::<hyper::ext::ReasonPhrase>()
+        .map(|r| r.as_bytes())
+        .or(status.canonical_reason().map(str::as_bytes))
+        .unwrap_or(b"");
+    out.extend_from_slice(reason);
+    out.extend_from_slice(b"\r\n");
+    // Where no body follows (HEAD, 304), the length the response carries is kept: it is the
+    // length a GET would have had. Elsewhere the length is ours, from the body.
+    let keep_length = head_request || status == StatusCode::NOT_MODIFIED;
+    let mut has_date = false;
+    let mut has_length = false;
+    for (name, value) in &parts.headers {
+        if name == CONTENT_LENGTH {
+            if !keep_length {
+                continue;
+            }
+            has_length = true;
+        } else if name == TRANSFER_ENCODING || name == CONNECTION {
+            continue;
+        } else if name == DATE {
+            has_date = true;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    let length = match exact {
+        _ if status.is_informational() || status == StatusCode::NO_CONTENT => None,
+        Some(n) if !keep_length => Some(n),
+        Some(n) if head_request && !has_length && n > 0 => Some(n),
+        _ => None,
+    };
+    if let Some(n) = length {
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    } else if chunked {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    if !keep_alive {
+        out.extend_from_slice(b"connection: close\r\n");
+    } else if version == Version::HTTP_10 {
+        out.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    if !has_date {
+        push_date(out);
+    }
+    out.extend_from_slice(b"\r\n");
+    if no_body {
+        write_all(io, out).await?;
+        return Ok(keep_alive);
+    }
+    loop {
+        if body.is_end_stream() {
+            break;
+        }
+        // Take what is ready; write what was gathered only before waiting.
+        let polled = std::future::poll_fn(|cx| Poll::Ready(body.as_mut().poll_frame(cx))).await;
+        let frame = match polled {
+            Poll::Ready(f) => f,
+            Poll::Pending => {
+                if !out.is_empty() {
+                    write_all(io, out).await?;
+                    out.clear();
+                }
+                std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await
+            }
+        };
+        let data = match frame {
+            None => break,
+            Some(Err(_)) => {
+                // The backend failed mid-body: the client must see a cut, not an end.
+                if !out.is_empty() {
+                    let _ = write_all(io, out).await;
+                }
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(d) if !d.is_empty() => d,
+                _ => continue,
+            },
+        };
+        if chunked {
+            push_hex(out, data.len());
+            out.extend_from_slice(b"\r\n");
+        }
+        if out.len() + data.len() > WRITE_GATHER {
+            write_all(io, out).await?;
+            out.clear();
+            write_all(io, &data).await?;
+        } else {
+            out.extend_from_slice(&data);
+        }
+        if chunked {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    if chunked {
+        out.extend_from_slice(b"0\r\n\r\n");
+    }
+    if !out.is_empty() {
+        write_all(io, out).await?;
+    }
+    Ok(keep_alive)
+}
+
+/// `date: <IMF-fixdate>\r\n`, formatted once a second per thread.
+fn push_date(out: &mut Vec<u8>) {
+    use std::cell::RefCell;
+    use std::time::{SystemTime, UNIX_EPOCH};
+    thread_local! {
+        static CACHE: RefCell<(u64, String)> = const { RefCell::new((0, String::new())) };
+    }
+    let now = SystemTime::now();
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.0 != secs || c.1.is_empty() {
+            *c = (secs, httpdate::fmt_http_date(now));
+        }
+        out.extend_from_slice(b"date: ");
+        out.extend_from_slice(c.1.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    });
+}
