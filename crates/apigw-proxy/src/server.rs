@@ -549,10 +549,14 @@ async fn call_auth_service(
     *req.method_mut() = call.method;
     *req.uri_mut() = uri;
     *req.headers_mut() = call.headers;
-    req.headers_mut()
-        .insert(HOST, HeaderValue::from_str(&call.url_domain).ok()?);
+    HeaderValue::from_str(&call.url_domain).ok()?;
+    let host = format!("host: {}\r\n", call.url_domain);
     let pool = gw.upstream.pool(&scheme, &authority);
-    let resp = match gw.upstream.send(&pool, req, call.timeout).await {
+    let resp = match gw
+        .upstream
+        .send(&pool, req, host.as_bytes(), call.timeout)
+        .await
+    {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(auth_service = %call.url_domain, error = ?e, "third-party auth service failed");
@@ -621,11 +625,11 @@ async fn proxy(
     ticket: Option<Ticket>,
     decision: Decision,
 ) -> Response<CallBody> {
-    let backend_req =
-        match upstream::backend_request(b, parts, body, values, rest, peer.ip(), &ctx.request_id) {
-            Ok(r) => r,
-            Err(e) => return fail(e, route, ctx, Decision::BadRequest),
-        };
+    let forwarding = upstream::forwarding_headers(b, &parts.headers, peer.ip(), &ctx.request_id);
+    let backend_req = match upstream::backend_request(b, parts, body, values, rest) {
+        Ok(r) => r,
+        Err(e) => return fail(e, route, ctx, Decision::BadRequest),
+    };
     if let Some(c) = ctx.captured.as_mut() {
         c.upstream_addr = Some(b.authority.clone());
         if route
@@ -637,7 +641,10 @@ async fn proxy(
         }
     }
     let sent = Instant::now();
-    let result = gw.upstream.send(&b.pool, backend_req, b.timeout).await;
+    let result = gw
+        .upstream
+        .send(&b.pool, backend_req, &forwarding, b.timeout)
+        .await;
     let latency = sent.elapsed().as_millis() as u64;
     ctx.backend_latency_ms = Some(latency);
     match result {

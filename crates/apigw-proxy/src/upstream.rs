@@ -9,7 +9,7 @@ use crate::snapshot::{HttpBackend, PathPart};
 use crate::wire::BodyState;
 use bytes::Bytes;
 use h1::{Conn, ExchangeError, Outgoing, ReqFraming, Stream};
-use http::header::{HeaderName, HeaderValue, HOST};
+use http::header::{HeaderName, HOST};
 use http::request::Parts;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Method, Request, Response, Uri};
@@ -175,10 +175,14 @@ impl Upstream {
     ///
     /// A pooled connection the backend closed while it was idle is retried once on a new
     /// connection when the request's body is at hand (not a stream already partly sent).
+    ///
+    /// `extra` holds the header lines the gateway sets (`name: value\r\n`, `Host` among them):
+    /// they replace the request's own; see [`forwarding_headers`].
     pub async fn send(
         &self,
         pool: &Arc<Pool>,
         req: Request<Body>,
+        extra: &[u8],
         timeout: Duration,
     ) -> Result<Response<DrivenBody>, GatewayError> {
         let (parts, body) = req.into_parts();
@@ -187,7 +191,14 @@ impl Upstream {
             let (mut body, framing) = outgoing(&parts, body).await;
             let mut head = Vec::with_capacity(512);
             let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-            h1::encode_head(&mut head, &parts.method, target, &parts.headers, framing);
+            h1::encode_head(
+                &mut head,
+                &parts.method,
+                target,
+                &parts.headers,
+                extra,
+                framing,
+            );
             let mut pooled = Self::idle(pool).await;
             loop {
                 let reused = pooled.is_some();
@@ -367,14 +378,12 @@ static HOP_BY_HOP: [HeaderName; 8] = [
 ];
 /// `X-Forwarded-For`: the client addresses a call came through.
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 /// `X-Request-Id`, sent to backends and on every response.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The place of a hop-by-hop header in [`HOP_BY_HOP`] (a `match` on the name: cheaper than
 /// comparing it with each).
-fn hop_index(name: &str) -> Option<usize> {
+pub(crate) fn hop_index(name: &str) -> Option<usize> {
     Some(match name {
         "connection" => 0,
         "keep-alive" => 1,
@@ -446,15 +455,15 @@ fn backend_path(b: &HttpBackend, values: &[&str], rest: &str) -> String {
     p
 }
 
-/// Rewrites the client's request for the backend.
+/// Rewrites the client's request for the backend: method, URI and body; the headers the gateway
+/// sets go into [`forwarding_headers`], the client's own stay as they are (hop-by-hop ones are
+/// left out when the head is written).
 pub fn backend_request(
     b: &HttpBackend,
     mut parts: Parts,
     body: Body,
     values: &[&str],
     rest: &str,
-    client_ip: IpAddr,
-    request_id: &str,
 ) -> Result<Request<Body>, GatewayError> {
     let mut path = backend_path(b, values, rest);
     if let Some(q) = parts.uri.query() {
@@ -468,26 +477,6 @@ pub fn backend_request(
         .path_and_query(pq)
         .build()
         .map_err(|_| GatewayError::BadBody)?;
-    let original_host = parts.headers.get(HOST).cloned();
-    strip_hop_by_hop(&mut parts.headers);
-    let h = &mut parts.headers;
-    h.insert(HOST, b.host.clone());
-    let mut xff = Vec::with_capacity(48);
-    if let Some(prev) = h.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        xff.extend_from_slice(prev.as_bytes());
-        xff.extend_from_slice(b", ");
-    }
-    apigw_model::text::push_ip(&mut xff, client_ip);
-    if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(xff)) {
-        h.insert(X_FORWARDED_FOR, v);
-    }
-    if let Some(host) = original_host {
-        h.insert(X_FORWARDED_HOST, host);
-    }
-    h.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert(X_REQUEST_ID, v);
-    }
     if let Some(m) = &b.method {
         parts.method = m.clone();
     }
@@ -496,9 +485,44 @@ pub fn backend_request(
     Ok(Request::from_parts(parts, body))
 }
 
+/// The header lines the gateway sets on a proxied request (`name: value\r\n`): `Host` (the
+/// backend's), `X-Forwarded-For` (the client's list with the client's address appended),
+/// `X-Forwarded-Host` (the client's `Host`), `X-Forwarded-Proto` and `X-Request-Id`.
+pub fn forwarding_headers(
+    b: &HttpBackend,
+    client: &HeaderMap,
+    client_ip: IpAddr,
+    request_id: &str,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(160);
+    let mut line = |name: &[u8], value: &[u8]| {
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    };
+    line(b"host", b.host.as_bytes());
+    if let Some(host) = client.get(HOST) {
+        line(b"x-forwarded-host", host.as_bytes());
+    }
+    line(b"x-forwarded-proto", b"http");
+    if request_id.bytes().all(|c| c.is_ascii_graphic()) {
+        line(b"x-request-id", request_id.as_bytes());
+    }
+    out.extend_from_slice(b"x-forwarded-for: ");
+    for prev in client.get_all(X_FORWARDED_FOR) {
+        out.extend_from_slice(prev.as_bytes());
+        out.extend_from_slice(b", ");
+    }
+    apigw_model::text::push_ip(&mut out, client_ip);
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::HeaderValue;
     use http::uri::{Authority, Scheme};
 
     fn backend(path: Vec<PathPart>, trailing: bool) -> HttpBackend {

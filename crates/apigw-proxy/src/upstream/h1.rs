@@ -92,22 +92,25 @@ pub(crate) enum ReqFraming {
     Chunked,
 }
 
-/// Writes a request head: `target` is the origin-form path and query. The request's own
-/// `Content-Length` is replaced by `framing`'s (`Transfer-Encoding` is hop-by-hop and already
-/// gone).
+/// Writes a request head: `target` is the origin-form path and query; `extra` holds header
+/// lines (`name: value\r\n`) the gateway sets, which replace the request's own `Host`,
+/// `X-Forwarded-*` and `X-Request-Id`. Hop-by-hop headers are left out (RFC 9110 §7.6.1), and
+/// the request's `Content-Length` is replaced by `framing`'s.
 pub(crate) fn encode_head(
     out: &mut Vec<u8>,
     method: &Method,
     target: &str,
     headers: &HeaderMap,
+    extra: &[u8],
     framing: ReqFraming,
 ) {
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
+    let named = headers.get(CONNECTION).is_some_and(|_| names_more(headers));
     for (name, value) in headers {
-        if name == CONTENT_LENGTH {
+        if replaced(name.as_str()) || (named && named_by_connection(headers, name)) {
             continue;
         }
         out.extend_from_slice(name.as_str().as_bytes());
@@ -115,6 +118,7 @@ pub(crate) fn encode_head(
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+    out.extend_from_slice(extra);
     match framing {
         ReqFraming::None => {}
         ReqFraming::Length(n) => {
@@ -125,6 +129,39 @@ pub(crate) fn encode_head(
         ReqFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// Headers never forwarded as the client sent them: hop-by-hop, framing, and those the
+/// gateway sets itself.
+fn replaced(name: &str) -> bool {
+    crate::upstream::hop_index(name).is_some()
+        || matches!(
+            name,
+            "content-length"
+                | "host"
+                | "x-forwarded-for"
+                | "x-forwarded-host"
+                | "x-forwarded-proto"
+                | "x-request-id"
+        )
+}
+
+/// Whether a `Connection` header names headers besides `keep-alive` / `close`.
+fn names_more(headers: &HeaderMap) -> bool {
+    headers.get_all(CONNECTION).iter().any(|v| {
+        v.as_bytes()
+            .split(|b| *b == b',')
+            .map(|t| t.trim_ascii())
+            .any(|t| {
+                !t.is_empty()
+                    && !t.eq_ignore_ascii_case(b"keep-alive")
+                    && !t.eq_ignore_ascii_case(b"close")
+            })
+    })
+}
+
+fn named_by_connection(headers: &HeaderMap, name: &HeaderName) -> bool {
+    has_token(headers, &CONNECTION, name.as_str())
 }
 
 /// How a response body is delimited (RFC 9112 §6.3).
@@ -492,6 +529,24 @@ mod tests {
     }
 
     #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_not_forwarded() {
+        let mut h = HeaderMap::new();
+        h.append("connection", "keep-alive".parse().unwrap());
+        h.append("connection", "x-secret, Upgrade".parse().unwrap());
+        h.insert("upgrade", "websocket".parse().unwrap());
+        h.insert("keep-alive", "timeout=5".parse().unwrap());
+        h.insert("te", "trailers".parse().unwrap());
+        h.insert("x-secret", "1".parse().unwrap());
+        h.insert("x-kept", "1".parse().unwrap());
+        let mut out = Vec::new();
+        encode_head(&mut out, &Method::GET, "/", &h, b"", ReqFraming::None);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "GET / HTTP/1.1\r\nx-kept: 1\r\n\r\n"
+        );
+    }
+
+    #[test]
     fn response_framing_follows_rfc_9112() {
         use BodyKind::*;
         assert_eq!(
@@ -550,17 +605,27 @@ mod tests {
     }
 
     #[test]
-    fn the_request_head_carries_our_framing_not_the_clients() {
+    fn the_request_head_carries_our_framing_and_forwarding_not_the_clients() {
         let mut h = HeaderMap::new();
-        h.insert("host", "b:80".parse().unwrap());
+        h.insert("host", "client.example".parse().unwrap());
         h.insert("content-length", "999".parse().unwrap());
+        h.insert("x-request-id", "from-the-client".parse().unwrap());
         h.append("x-two", "1".parse().unwrap());
         h.append("x-two", "2".parse().unwrap());
         let mut out = Vec::new();
-        encode_head(&mut out, &Method::POST, "/p?q=1", &h, ReqFraming::Length(3));
+        let extra = b"host: b:80\r\nx-request-id: ours\r\n";
+        encode_head(
+            &mut out,
+            &Method::POST,
+            "/p?q=1",
+            &h,
+            extra,
+            ReqFraming::Length(3),
+        );
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "POST /p?q=1 HTTP/1.1\r\nhost: b:80\r\nx-two: 1\r\nx-two: 2\r\ncontent-length: 3\r\n\r\n"
+            "POST /p?q=1 HTTP/1.1\r\nx-two: 1\r\nx-two: 2\r\nhost: b:80\r\nx-request-id: ours\r\n\
+             content-length: 3\r\n\r\n"
         );
         let mut out = Vec::new();
         encode_head(
@@ -568,6 +633,7 @@ mod tests {
             &Method::PUT,
             "/",
             &HeaderMap::new(),
+            b"",
             ReqFraming::Chunked,
         );
         assert_eq!(
