@@ -649,8 +649,8 @@ async fn proxy(
     ctx.backend_latency_ms = Some(latency);
     match result {
         Ok(resp) => {
-            let (mut rparts, rbody) = resp.into_parts();
-            upstream::strip_hop_by_hop(&mut rparts.headers);
+            // Hop-by-hop headers were left out when the response head was read.
+            let (rparts, rbody) = resp.into_parts();
             ctx.status = rparts.status.as_u16();
             if let Some(t) = &ticket {
                 route.chain.breaker_record(t, false, ctx.status, latency);

@@ -365,24 +365,14 @@ impl hyper::body::Body for DrivenBody {
     }
 }
 
-/// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded.
-static HOP_BY_HOP: [HeaderName; 8] = [
-    http::header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    http::header::PROXY_AUTHENTICATE,
-    http::header::PROXY_AUTHORIZATION,
-    http::header::TE,
-    http::header::TRAILER,
-    http::header::TRANSFER_ENCODING,
-    http::header::UPGRADE,
-];
 /// `X-Forwarded-For`: the client addresses a call came through.
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// `X-Request-Id`, sent to backends and on every response.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The place of a hop-by-hop header in [`HOP_BY_HOP`] (a `match` on the name: cheaper than
-/// comparing it with each).
+/// The place of a hop-by-hop header (RFC 9110 §7.6.1) in the list below, `None` for an
+/// end-to-end header (a `match` on the name: cheaper than comparing it with each). These are
+/// never forwarded, in either direction.
 pub(crate) fn hop_index(name: &str) -> Option<usize> {
     Some(match name {
         "connection" => 0,
@@ -395,40 +385,6 @@ pub(crate) fn hop_index(name: &str) -> Option<usize> {
         "upgrade" => 7,
         _ => return None,
     })
-}
-
-/// Removes hop-by-hop headers, including those named by `Connection`.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // One pass over the names finds which are present (most messages carry none, or only
-    // `Connection: keep-alive`): removing only those costs less than eight removes.
-    let mut present = [false; 8];
-    for k in headers.keys() {
-        if let Some(i) = hop_index(k.as_str()) {
-            present[i] = true;
-        }
-    }
-    if present[0] {
-        // `Connection` (HOP_BY_HOP[0]) names more headers unless it is `keep-alive` / `close`.
-        let simple = headers.get_all(http::header::CONNECTION).iter().all(|v| {
-            let v = v.as_bytes();
-            v.eq_ignore_ascii_case(b"keep-alive") || v.eq_ignore_ascii_case(b"close")
-        });
-        if !simple {
-            let named: Vec<HeaderName> = headers
-                .get_all(http::header::CONNECTION)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-                .collect();
-            for n in named {
-                headers.remove(n);
-            }
-        }
-    }
-    for (h, _) in HOP_BY_HOP.iter().zip(present).filter(|(_, p)| *p) {
-        headers.remove(h);
-    }
 }
 
 /// The backend path: the template with parameter values, then (SWA) the rest of the path.
@@ -559,54 +515,20 @@ mod tests {
     }
 
     #[test]
-    fn hop_index_follows_the_hop_by_hop_list() {
-        for (i, h) in HOP_BY_HOP.iter().enumerate() {
-            assert_eq!(hop_index(h.as_str()), Some(i), "{h}");
+    fn hop_index_knows_the_eight_hop_by_hop_headers() {
+        let hop = [
+            "connection",
+            "keep-alive",
+            "proxy-authenticate",
+            "proxy-authorization",
+            "te",
+            "trailer",
+            "transfer-encoding",
+            "upgrade",
+        ];
+        for (i, h) in hop.iter().enumerate() {
+            assert_eq!(hop_index(h), Some(i), "{h}");
         }
         assert_eq!(hop_index("x-kept"), None);
-    }
-
-    #[test]
-    fn a_keep_alive_connection_header_goes_with_the_other_hop_by_hop_headers_only() {
-        let mut h = HeaderMap::new();
-        h.insert("connection", HeaderValue::from_static("Keep-Alive"));
-        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
-        h.insert("upgrade", HeaderValue::from_static("websocket"));
-        h.insert("content-type", HeaderValue::from_static("text/plain"));
-        h.insert("x-kept", HeaderValue::from_static("1"));
-        strip_hop_by_hop(&mut h);
-        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
-        left.sort_unstable();
-        assert_eq!(left, ["content-type", "x-kept"]);
-        let mut none = HeaderMap::new();
-        none.insert("x-kept", HeaderValue::from_static("1"));
-        strip_hop_by_hop(&mut none);
-        assert_eq!(none.len(), 1);
-    }
-
-    #[test]
-    fn hop_by_hop_headers_are_removed_with_those_connection_names() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            "connection",
-            HeaderValue::from_static("keep-alive, x-secret"),
-        );
-        h.insert("x-secret", HeaderValue::from_static("1"));
-        h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
-        h.insert("x-kept", HeaderValue::from_static("1"));
-        strip_hop_by_hop(&mut h);
-        assert_eq!(h.len(), 1);
-        assert!(h.contains_key("x-kept"));
-        // A second `Connection` line still names headers, after a plain `keep-alive` one.
-        let mut two = HeaderMap::new();
-        two.append("connection", HeaderValue::from_static("keep-alive"));
-        two.append("connection", HeaderValue::from_static("x-secret"));
-        two.insert("x-secret", HeaderValue::from_static("1"));
-        two.insert("x-kept", HeaderValue::from_static("1"));
-        strip_hop_by_hop(&mut two);
-        assert_eq!(
-            two.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
-            ["x-kept"]
-        );
     }
 }

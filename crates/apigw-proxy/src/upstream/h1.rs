@@ -8,7 +8,6 @@
 
 use crate::wire::{content_length, has_token, BodyState};
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::TRANSFER_ENCODING;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH};
 use http::{Method, StatusCode, Version};
 use std::io;
@@ -417,12 +416,24 @@ fn parse_head(
         }
         let head = buf.split_to(len).freeze();
         let mut headers = HeaderMap::with_capacity(names.len());
+        let mut hop = Hop::default();
         for (name, start, end) in names.drain(..) {
-            let value = HeaderValue::from_maybe_shared(head.slice(start..end))
-                .map_err(|_| ExchangeError::Backend(format!("bad value of {name}")))?;
-            headers.append(name, value);
+            match crate::upstream::hop_index(name.as_str()) {
+                // Hop-by-hop headers are read here and not passed on (RFC 9110 §7.6.1).
+                Some(0) => hop.connection(&head[start..end]),
+                Some(6) => hop.transfer_encoding(&head[start..end]),
+                Some(_) => {}
+                None => {
+                    let value = HeaderValue::from_maybe_shared(head.slice(start..end))
+                        .map_err(|_| ExchangeError::Backend(format!("bad value of {name}")))?;
+                    headers.append(name, value);
+                }
+            }
         }
-        let (body, reusable) = body_kind(status, version, head_request, &mut headers)?;
+        for name in &hop.named {
+            headers.remove(name);
+        }
+        let (body, reusable) = body_kind(status, version, head_request, &hop, &mut headers)?;
         return Ok(Some(Head {
             status,
             version,
@@ -461,35 +472,64 @@ fn client_body_error(e: Box<dyn std::error::Error + Send + Sync>) -> ExchangeErr
     ExchangeError::BadBody
 }
 
+/// What a response's hop-by-hop headers say.
+#[derive(Debug, Default)]
+struct Hop {
+    /// `Connection: close`.
+    close: bool,
+    /// `Connection: keep-alive`.
+    keep_alive: bool,
+    /// Other headers `Connection` names: hop-by-hop too.
+    named: Vec<HeaderName>,
+    /// A `Transfer-Encoding` was sent.
+    transfer_encoding: bool,
+    /// The last transfer coding is `chunked`.
+    chunked: bool,
+}
+
+impl Hop {
+    fn connection(&mut self, value: &[u8]) {
+        for token in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
+            if token.eq_ignore_ascii_case(b"close") {
+                self.close = true;
+            } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                self.keep_alive = true;
+            } else if let Ok(name) = HeaderName::from_bytes(token) {
+                self.named.push(name);
+            }
+        }
+    }
+
+    fn transfer_encoding(&mut self, value: &[u8]) {
+        self.transfer_encoding = true;
+        let last = value.rsplit(|b| *b == b',').next().unwrap_or_default();
+        self.chunked = last.trim_ascii().eq_ignore_ascii_case(b"chunked");
+    }
+}
+
 /// The response body's framing and whether the connection outlives it (RFC 9112 §6.3, §9.3).
 fn body_kind(
     status: StatusCode,
     version: Version,
     head_request: bool,
+    hop: &Hop,
     headers: &mut HeaderMap,
 ) -> Result<(BodyKind, bool), ExchangeError> {
     let mut reusable = if version == Version::HTTP_11 {
-        !has_token(headers, &CONNECTION, "close")
+        !hop.close
     } else {
-        has_token(headers, &CONNECTION, "keep-alive")
+        hop.keep_alive
     };
     if head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         return Ok((BodyKind::Empty, reusable));
     }
-    if headers.contains_key(TRANSFER_ENCODING) {
+    if hop.transfer_encoding {
         // A length beside the chunks is the smuggling shape: the chunks decide and the
         // connection is not trusted with another exchange.
         if headers.remove(CONTENT_LENGTH).is_some() {
             reusable = false;
         }
-        let last = headers
-            .get_all(TRANSFER_ENCODING)
-            .iter()
-            .next_back()
-            .and_then(|v| v.as_bytes().rsplit(|b| *b == b',').next())
-            .map(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"))
-            .unwrap_or(false);
-        return Ok(if last {
+        return Ok(if hop.chunked {
             (BodyKind::Chunked, reusable)
         } else {
             (BodyKind::Close, false)
@@ -508,42 +548,69 @@ fn body_kind(
 mod tests {
     use super::*;
 
+    /// Parses a response head with these headers; its framing and reuse, and the headers kept.
+    fn parsed(
+        status: u16,
+        head: bool,
+        pairs: &[(&str, &str)],
+    ) -> Result<(BodyKind, bool, HeaderMap), ExchangeError> {
+        let mut raw = format!("HTTP/1.1 {status} X\r\n");
+        for (k, v) in pairs {
+            raw.push_str(&format!("{k}: {v}\r\n"));
+        }
+        raw.push_str("\r\n");
+        let mut buf = BytesMut::from(raw.as_bytes());
+        let h = parse_head(&mut buf, &mut Vec::new(), head)?.expect("a whole head");
+        Ok((h.body, h.reusable, h.headers))
+    }
+
     fn kind(
         status: u16,
         head: bool,
         pairs: &[(&str, &str)],
     ) -> Result<(BodyKind, bool), ExchangeError> {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                v.parse().unwrap(),
-            );
-        }
-        body_kind(
-            StatusCode::from_u16(status).unwrap(),
-            Version::HTTP_11,
-            head,
-            &mut h,
-        )
+        parsed(status, head, pairs).map(|(k, r, _)| (k, r))
     }
 
     #[test]
-    fn hop_by_hop_headers_and_those_connection_names_are_not_forwarded() {
-        let mut h = HeaderMap::new();
-        h.append("connection", "keep-alive".parse().unwrap());
-        h.append("connection", "x-secret, Upgrade".parse().unwrap());
-        h.insert("upgrade", "websocket".parse().unwrap());
-        h.insert("keep-alive", "timeout=5".parse().unwrap());
-        h.insert("te", "trailers".parse().unwrap());
-        h.insert("x-secret", "1".parse().unwrap());
-        h.insert("x-kept", "1".parse().unwrap());
-        let mut out = Vec::new();
-        encode_head(&mut out, &Method::GET, "/", &h, b"", ReqFraming::None);
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "GET / HTTP/1.1\r\nx-kept: 1\r\n\r\n"
+    fn hop_by_hop_response_headers_and_those_connection_names_are_dropped() {
+        let (_, reusable, h) = parsed(
+            200,
+            false,
+            &[
+                ("Connection", "keep-alive, X-Secret"),
+                ("Keep-Alive", "timeout=5"),
+                ("X-Secret", "1"),
+                ("Upgrade", "h2c"),
+                ("Proxy-Authenticate", "Basic"),
+                ("Trailer", "x-t"),
+                ("Content-Length", "0"),
+                ("X-Kept", "1"),
+            ],
+        )
+        .unwrap();
+        assert!(reusable);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-length", "x-kept"]);
+    }
+
+    #[test]
+    fn interim_heads_are_skipped_and_the_final_one_parsed() {
+        let mut buf = BytesMut::from(
+            &b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\nok"[..],
         );
+        let h = parse_head(&mut buf, &mut Vec::new(), false)
+            .unwrap()
+            .unwrap();
+        assert_eq!((h.status.as_u16(), h.body), (201, BodyKind::Length(2)));
+        assert_eq!(&buf[..], b"ok");
+        let mut partial = BytesMut::from(&b"HTTP/1.1 200 OK\r\ncontent-le"[..]);
+        assert!(parse_head(&mut partial, &mut Vec::new(), false)
+            .unwrap()
+            .is_none());
+        let mut switch = BytesMut::from(&b"HTTP/1.1 101 Switching Protocols\r\n\r\n"[..]);
+        assert!(parse_head(&mut switch, &mut Vec::new(), false).is_err());
     }
 
     #[test]
@@ -598,8 +665,9 @@ mod tests {
             (Length(5), false)
         );
         let mut h = HeaderMap::new();
+        let hop = Hop::default();
         assert_eq!(
-            body_kind(StatusCode::OK, Version::HTTP_10, false, &mut h).unwrap(),
+            body_kind(StatusCode::OK, Version::HTTP_10, false, &hop, &mut h).unwrap(),
             (Close, false)
         );
     }
