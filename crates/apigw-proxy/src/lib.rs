@@ -15,6 +15,7 @@
 //! - `server`: the listener, the request path, graceful shutdown.
 
 pub mod auth;
+mod deadline;
 pub mod error;
 pub mod logged;
 pub mod metrics;

@@ -4,6 +4,7 @@
 
 pub(crate) mod h1;
 
+use crate::deadline::Deadline;
 use crate::error::{Body, GatewayError};
 use crate::snapshot::{HttpBackend, PathPart};
 use crate::wire::BodyState;
@@ -187,41 +188,54 @@ impl Upstream {
     ) -> Result<Response<DrivenBody>, GatewayError> {
         let (parts, body) = req.into_parts();
         let head_request = parts.method == Method::HEAD;
-        let exchange = async {
-            let (mut body, framing) = outgoing(&parts, body).await;
-            let mut head = Vec::with_capacity(512);
-            let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-            h1::encode_head(
-                &mut head,
-                &parts.method,
-                target,
-                &parts.headers,
-                extra,
-                framing,
-            );
-            let mut pooled = Self::idle(pool).await;
-            loop {
-                let reused = pooled.is_some();
-                let mut conn = match pooled.take() {
-                    Some(c) => c,
-                    None => self.connect(&parts.uri).await?,
-                };
-                let out = match &mut body {
-                    Sending::Bytes(b) => Outgoing::Bytes(b),
-                    Sending::Stream(s, chunked) => Outgoing::Stream(s, *chunked),
-                };
-                match conn.exchange(&head, out, head_request).await {
-                    Ok(h) => return Ok((conn, h)),
-                    Err(ExchangeError::Closed) if reused && matches!(body, Sending::Bytes(_)) => {
-                        tracing::debug!("pooled backend connection was closed; retrying");
+        let deadline_at = tokio::time::Instant::now() + timeout;
+        let (mut body, framing) = outgoing(&parts, body).await;
+        let mut head = Vec::with_capacity(512);
+        let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        h1::encode_head(
+            &mut head,
+            &parts.method,
+            target,
+            &parts.headers,
+            extra,
+            framing,
+        );
+        let mut pooled = Self::idle(pool).await;
+        let (conn, head) = loop {
+            let reused = pooled.is_some();
+            let mut conn = match pooled.take() {
+                Some(c) => c,
+                None => {
+                    match tokio::time::timeout_at(deadline_at, self.connect(&parts.uri)).await {
+                        Err(_) => return Err(GatewayError::BackendTimeout),
+                        Ok(c) => c?,
                     }
-                    Err(e) => return Err(exchange_error(e)),
                 }
+            };
+            let out = match &mut body {
+                Sending::Bytes(b) => Outgoing::Bytes(b),
+                Sending::Stream(s, chunked) => Outgoing::Stream(s, *chunked),
+            };
+            // The connection's own timer, moved lazily (`deadline.rs`).
+            let mut deadline = conn
+                .deadline
+                .take()
+                .unwrap_or_else(|| Deadline::at(deadline_at));
+            deadline.set_at(deadline_at);
+            let result = tokio::select! {
+                biased;
+                r = conn.exchange(&head, out, head_request) => Some(r),
+                () = deadline.expired() => None,
+            };
+            conn.deadline = Some(deadline);
+            match result {
+                None => return Err(GatewayError::BackendTimeout),
+                Some(Ok(h)) => break (conn, h),
+                Some(Err(ExchangeError::Closed)) if reused && matches!(body, Sending::Bytes(_)) => {
+                    tracing::debug!("pooled backend connection was closed; retrying");
+                }
+                Some(Err(e)) => return Err(exchange_error(e)),
             }
-        };
-        let (conn, head) = match tokio::time::timeout(timeout, exchange).await {
-            Err(_) => return Err(GatewayError::BackendTimeout),
-            Ok(r) => r?,
         };
         let mut body = DrivenBody {
             state: BodyState::new(head.body),

@@ -6,6 +6,7 @@
 //! This is the other half of the hot path (the backend half is `upstream/h1.rs`); hyper's
 //! server spent about a third of the gateway's user-space instructions per call on it.
 
+use crate::deadline::Deadline;
 use crate::server::{handle, Gateway};
 use crate::wire::{has_token, push_hex, BodyState};
 use bytes::{Buf, Bytes, BytesMut};
@@ -50,29 +51,28 @@ pub(crate) async fn serve_connection(
     let mut out = Vec::with_capacity(1024);
     let mut names = Vec::new();
     let timeout = gw.limits.client_timeout;
+    let mut deadline = Deadline::after(timeout);
     loop {
         if *stop.borrow() {
             return;
         }
         let idle = buf.is_empty();
-        let read = async {
-            tokio::time::timeout(timeout, read_head(&io, &mut buf, &mut names, max_head)).await
-        };
+        deadline.set_after(timeout);
         let head = tokio::select! {
             biased;
-            r = read => r,
+            r = read_head(&io, &mut buf, &mut names, max_head) => r,
+            () = deadline.expired() => return, // slow or idle: closed without an answer
             _ = stop.wait_for(|s| *s), if idle => return,
         };
         let head = match head {
-            Err(_elapsed) => return, // slow or idle: closed without an answer
-            Ok(Err(HeadError::Closed)) => return,
-            Ok(Err(HeadError::TooLarge)) => {
+            Err(HeadError::Closed) => return,
+            Err(HeadError::TooLarge) => {
                 return refuse(io, &mut out, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).await
             }
-            Ok(Err(HeadError::Malformed)) => {
+            Err(HeadError::Malformed) => {
                 return refuse(io, &mut out, StatusCode::BAD_REQUEST).await
             }
-            Ok(Ok(head)) => head,
+            Ok(head) => head,
         };
         let Head {
             request,

@@ -192,6 +192,8 @@ pub(crate) struct Conn {
     /// Scratch for header names and value positions while a head is parsed.
     names: Vec<(HeaderName, usize, usize)>,
     pub idle_since: Instant,
+    /// The timer of the exchange in progress, kept from one exchange to the next.
+    pub deadline: Option<crate::deadline::Deadline>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -211,6 +213,7 @@ impl Conn {
             buf: BytesMut::with_capacity(READ_ROOM),
             names: Vec::new(),
             idle_since: Instant::now(),
+            deadline: None,
         }
     }
 
