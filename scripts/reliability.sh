@@ -3,7 +3,7 @@
 #
 #   scripts/reliability.sh               # everything below at full length (about 35 minutes)
 #   scripts/reliability.sh smoke         # CI: each fuzz target for 20 s
-#   scripts/reliability.sh fuzz [S]      # cargo fuzz: expr, plugin_content, signature, S s each (300)
+#   scripts/reliability.sh fuzz [S]      # cargo fuzz: expr, plugin_content, signature, http1, S s each (300)
 #   scripts/reliability.sh api [N]       # schemathesis on /openapi.json, N examples per operation (500)
 #   scripts/reliability.sh clients       # hostile clients, faults, control-plane security, secrets
 #   scripts/reliability.sh durability [R] # kill -9 during control-plane writes, R times (50)
@@ -36,7 +36,7 @@ fuzz() {
   # with RUSTC_BOOTSTRAP.
   export RUSTC_BOOTSTRAP=1
   (cd fuzz && cargo fuzz build -O) || fail "the fuzz targets do not build"
-  for t in expr plugin_content signature; do
+  for t in expr plugin_content signature http1; do
     step "fuzzing $t for $seconds s"
     mkdir -p "$work/$t"
     # New inputs go to the work corpus; the committed seeds are read only.

@@ -1,6 +1,7 @@
 //! The fuzz targets' bodies. Each takes arbitrary bytes, must never panic, and checks a
 //! property where one exists: canonical plug-in content is a fixed point, and a request signed
-//! by `sign_request` verifies.
+//! by `sign_request` verifies, and an HTTP/1.1 message reads the same whatever its read
+//! boundaries.
 
 use apigw_model::expr::Expr;
 use apigw_model::plugin::PluginType;
@@ -87,4 +88,9 @@ pub fn signature(data: &[u8]) {
             "a signed request did not verify: {authz}"
         );
     }
+}
+
+/// HTTP/1.1 request and response heads and bodies (`apigw_proxy::fuzzing`).
+pub fn http1(data: &[u8]) {
+    apigw_proxy::fuzzing::http1(data);
 }

@@ -8,11 +8,15 @@
 //! - `reload`: watches the store and rebuilds the snapshot, keeping plug-in instances whose
 //!   content did not change.
 //! - `auth`: APP and IAM authentication of calls.
-//! - `upstream`: the pooled backend client and request/response rewriting.
+//! - `upstream`: the pooled backend client and request/response rewriting; `upstream/h1.rs`
+//!   speaks HTTP/1.1 to backends.
 //! - `error`: the data-plane errors and their APIG codes, in one place.
 //! - `logged`: the response body that queues the call's kafka_log message once sent.
 //! - `metrics`: per-API counters and latency histograms, rendered for Prometheus.
-//! - `server`: the listener, the request path, graceful shutdown.
+//! - `server`: the listener, the request path, graceful shutdown; `server/h1.rs` speaks
+//!   HTTP/1.1 to clients (keep-alive, pipelining, bodies, the client timeout).
+//! - `wire`: HTTP/1.1 framing both sides share (bodies by length or chunks).
+//! - `deadline`: the lazily moved timers of the per-call timeouts.
 
 pub mod auth;
 mod deadline;
@@ -25,5 +29,8 @@ pub mod server;
 pub mod snapshot;
 pub mod upstream;
 mod wire;
+
+#[doc(hidden)]
+pub mod fuzzing;
 
 pub use server::Gateway;

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
-mod h1;
+pub(crate) mod h1;
 pub use h1::RequestBody;
 
 /// The data plane: the current snapshot, the backend client and the metrics.

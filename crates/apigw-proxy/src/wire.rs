@@ -134,10 +134,10 @@ impl BodyState {
                         };
                     }
                     Ok(httparse::Status::Partial) if buf.len() > MAX_CHUNK_LINE => {
-                        return Err(bad_chunk("chunk-size line too long"))
+                        return fail(data, "chunk-size line too long")
                     }
                     Ok(httparse::Status::Partial) => return Ok(data),
-                    Err(_) => return Err(bad_chunk("bad chunk-size line")),
+                    Err(_) => return fail(data, "bad chunk-size line"),
                 },
                 BodyState::ChunkData(n) => {
                     if data.is_some() || buf.is_empty() {
@@ -156,7 +156,7 @@ impl BodyState {
                         return Ok(data);
                     }
                     if &buf[..2] != b"\r\n" {
-                        return Err(bad_chunk("chunk data not followed by CRLF"));
+                        return fail(data, "chunk data not followed by CRLF");
                     }
                     buf.advance(2);
                     *self = BodyState::ChunkSize;
@@ -164,21 +164,31 @@ impl BodyState {
                 BodyState::Trailers(seen) => {
                     let Some(eol) = buf.windows(2).position(|w| w == b"\r\n") else {
                         if seen + buf.len() > MAX_TRAILER_BYTES {
-                            return Err(bad_chunk("trailers too large"));
+                            return fail(data, "trailers too large");
                         }
                         return Ok(data);
                     };
+                    if seen + eol + 2 > MAX_TRAILER_BYTES {
+                        return fail(data, "trailers too large");
+                    }
                     buf.advance(eol + 2);
                     *self = if eol == 0 {
                         BodyState::Done
-                    } else if seen + eol + 2 > MAX_TRAILER_BYTES {
-                        return Err(bad_chunk("trailers too large"));
                     } else {
                         BodyState::Trailers(seen + eol + 2)
                     };
                 }
             }
         }
+    }
+}
+
+/// Data taken before broken framing is handed out first; the framing is still there, so the
+/// next call meets it and fails.
+fn fail(data: Option<Bytes>, what: &str) -> io::Result<Option<Bytes>> {
+    match data {
+        Some(d) => Ok(Some(d)),
+        None => Err(bad_chunk(what)),
     }
 }
 
@@ -228,6 +238,15 @@ mod tests {
         assert_eq!(state.next(&mut buf).unwrap().as_deref(), Some(&b"abc"[..]));
         assert!(state.is_done());
         assert_eq!(&buf[..], b"HTTP");
+    }
+
+    #[test]
+    fn data_before_broken_framing_is_handed_out_then_the_error() {
+        let mut state = BodyState::new(BodyKind::Chunked);
+        let mut buf = BytesMut::from(&b"3\r\nabcXY"[..]);
+        assert_eq!(state.next(&mut buf).unwrap().as_deref(), Some(&b"abc"[..]));
+        assert!(state.next(&mut buf).is_err());
+        assert!(state.next(&mut buf).is_err(), "the error stays");
     }
 
     #[test]

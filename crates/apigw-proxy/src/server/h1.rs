@@ -264,7 +264,7 @@ async fn write_all(io: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
 
 /// Why no request head could be read.
 #[derive(Debug, PartialEq, Eq)]
-enum HeadError {
+pub(crate) enum HeadError {
     /// The client closed the connection (or it failed).
     Closed,
     /// More than the buffer may hold, or too many headers: 431.
@@ -275,9 +275,9 @@ enum HeadError {
 
 /// A request head, parsed.
 #[derive(Debug)]
-struct Head {
+pub(crate) struct Head {
     request: RequestHead,
-    framing: BodyState,
+    pub(crate) framing: BodyState,
     keep_alive: bool,
     expect_continue: bool,
 }
@@ -322,7 +322,7 @@ async fn read_head(
 
 /// Parses a request head at the start of `buf` and takes it off; `None` when more bytes are
 /// needed.
-fn parse_head(
+pub(crate) fn parse_head(
     buf: &mut BytesMut,
     names: &mut Vec<(HeaderName, usize, usize)>,
     max: usize,

@@ -378,7 +378,7 @@ impl Conn {
 
 /// Parses a final response head at the start of `buf` and takes it off (1xx heads are skipped);
 /// `None` when more bytes are needed. `names` is scratch space.
-fn parse_head(
+pub(crate) fn parse_head(
     buf: &mut BytesMut,
     names: &mut Vec<(HeaderName, usize, usize)>,
     head_request: bool,
