@@ -206,7 +206,10 @@ impl Upstream {
             let mut conn = match pooled.take() {
                 Some(c) => c,
                 None => {
-                    match tokio::time::timeout_at(deadline_at, self.connect(&parts.uri)).await {
+                    // Boxed: new connections are rare, and the connect future (TLS included)
+                    // is larger than the rest of an exchange's state.
+                    let connect = Box::pin(self.connect(&parts.uri));
+                    match tokio::time::timeout_at(deadline_at, connect).await {
                         Err(_) => return Err(GatewayError::BackendTimeout),
                         Ok(c) => c?,
                     }
