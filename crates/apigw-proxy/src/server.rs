@@ -8,7 +8,7 @@ use crate::error::{
 use crate::logged::{CallBody, PendingLog};
 use crate::metrics::{Decision, Registry};
 use crate::snapshot::{AuthType, Backend, HttpBackend, PathPart, Route, Snapshot};
-use crate::upstream::{self, Upstream};
+use crate::upstream::{self, GatewayHeaders, Upstream};
 use apigw_plugins::breaker::{Action, Ticket};
 use apigw_plugins::chain::{Chain, Flow, RequestCtx};
 use apigw_plugins::third_auth::{AuthCall, Plan, Verdict as AuthVerdict};
@@ -550,14 +550,9 @@ async fn call_auth_service(
     *req.method_mut() = call.method;
     *req.uri_mut() = uri;
     *req.headers_mut() = call.headers;
-    HeaderValue::from_str(&call.url_domain).ok()?;
-    let host = format!("host: {}\r\n", call.url_domain);
+    let host = GatewayHeaders::host(&HeaderValue::from_str(&call.url_domain).ok()?);
     let pool = gw.upstream.pool(&scheme, &authority);
-    let resp = match gw
-        .upstream
-        .send(&pool, req, host.as_bytes(), call.timeout)
-        .await
-    {
+    let resp = match gw.upstream.send(&pool, req, &host, call.timeout).await {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(auth_service = %call.url_domain, error = ?e, "third-party auth service failed");
@@ -626,7 +621,7 @@ async fn proxy(
     ticket: Option<Ticket>,
     decision: Decision,
 ) -> Response<CallBody> {
-    let forwarding = upstream::forwarding_headers(b, &parts.headers, peer.ip(), &ctx.request_id);
+    let forwarding = GatewayHeaders::forwarding(b, &parts.headers, peer.ip(), &ctx.request_id);
     let backend_req = match upstream::backend_request(b, parts, body, values, rest) {
         Ok(r) => r,
         Err(e) => return fail(e, route, ctx, Decision::BadRequest),

@@ -10,7 +10,7 @@ use crate::snapshot::{HttpBackend, PathPart};
 use crate::wire::BodyState;
 use bytes::Bytes;
 use h1::{Conn, ExchangeError, Outgoing, ReqFraming, Stream};
-use http::header::{HeaderName, HOST};
+use http::header::{HeaderName, HeaderValue, HOST};
 use http::request::Parts;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Method, Request, Response, Uri};
@@ -177,13 +177,13 @@ impl Upstream {
     /// A pooled connection the backend closed while it was idle is retried once on a new
     /// connection when the request's body is at hand (not a stream already partly sent).
     ///
-    /// `extra` holds the header lines the gateway sets (`name: value\r\n`, `Host` among them):
-    /// they replace the request's own; see [`forwarding_headers`].
+    /// `gateway` holds the headers the gateway sets (`Host` among them), which replace the
+    /// request's own.
     pub async fn send(
         &self,
         pool: &Arc<Pool>,
         req: Request<Body>,
-        extra: &[u8],
+        gateway: &GatewayHeaders,
         timeout: Duration,
     ) -> Result<Response<DrivenBody>, GatewayError> {
         let (parts, body) = req.into_parts();
@@ -197,7 +197,7 @@ impl Upstream {
             &parts.method,
             target,
             &parts.headers,
-            extra,
+            (&gateway.lines, gateway.replaces),
             framing,
         );
         let mut pooled = Self::idle(pool).await;
@@ -429,7 +429,7 @@ fn backend_path(b: &HttpBackend, values: &[&str], rest: &str) -> String {
 }
 
 /// Rewrites the client's request for the backend: method, URI and body; the headers the gateway
-/// sets go into [`forwarding_headers`], the client's own stay as they are (hop-by-hop ones are
+/// sets go into [`GatewayHeaders::forwarding`], the client's own stay as they are (hop-by-hop ones are
 /// left out when the head is written).
 pub fn backend_request(
     b: &HttpBackend,
@@ -458,44 +458,77 @@ pub fn backend_request(
     Ok(Request::from_parts(parts, body))
 }
 
-/// The header lines the gateway sets on a proxied request (`name: value\r\n`): `Host` (the
-/// backend's), `X-Forwarded-For` (the client's list with the client's address appended),
-/// `X-Forwarded-Host` (the client's `Host`), `X-Forwarded-Proto` and `X-Request-Id`.
-pub fn forwarding_headers(
-    b: &HttpBackend,
-    client: &HeaderMap,
-    client_ip: IpAddr,
-    request_id: &str,
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(160);
-    let mut line = |name: &[u8], value: &[u8]| {
-        out.extend_from_slice(name);
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
+/// The header lines the gateway sets on a request to a backend (`name: value\r\n`), and which
+/// of the request's own headers they replace.
+#[derive(Debug)]
+pub struct GatewayHeaders {
+    lines: Vec<u8>,
+    replaces: fn(&str) -> bool,
+}
+
+impl GatewayHeaders {
+    /// A proxied call's: `Host` (the backend's), `X-Forwarded-For` (the client's list with the
+    /// client's address appended), `X-Forwarded-Host` (the client's `Host`),
+    /// `X-Forwarded-Proto` and `X-Request-Id`.
+    pub fn forwarding(
+        b: &HttpBackend,
+        client: &HeaderMap,
+        client_ip: IpAddr,
+        request_id: &str,
+    ) -> Self {
+        let mut out = Vec::with_capacity(160);
+        push_line(&mut out, b"host", b.host.as_bytes());
+        if let Some(host) = client.get(HOST) {
+            push_line(&mut out, b"x-forwarded-host", host.as_bytes());
+        }
+        push_line(&mut out, b"x-forwarded-proto", b"http");
+        if request_id.bytes().all(|c| c.is_ascii_graphic()) {
+            push_line(&mut out, b"x-request-id", request_id.as_bytes());
+        }
+        out.extend_from_slice(b"x-forwarded-for: ");
+        for prev in client.get_all(X_FORWARDED_FOR) {
+            out.extend_from_slice(prev.as_bytes());
+            out.extend_from_slice(b", ");
+        }
+        apigw_model::text::push_ip(&mut out, client_ip);
         out.extend_from_slice(b"\r\n");
-    };
-    line(b"host", b.host.as_bytes());
-    if let Some(host) = client.get(HOST) {
-        line(b"x-forwarded-host", host.as_bytes());
+        Self {
+            lines: out,
+            replaces: |name| {
+                matches!(
+                    name,
+                    "host"
+                        | "x-forwarded-for"
+                        | "x-forwarded-host"
+                        | "x-forwarded-proto"
+                        | "x-request-id"
+                )
+            },
+        }
     }
-    line(b"x-forwarded-proto", b"http");
-    if request_id.bytes().all(|c| c.is_ascii_graphic()) {
-        line(b"x-request-id", request_id.as_bytes());
+
+    /// `Host` alone (a call the gateway makes itself, to an auth service): every other header
+    /// goes as the request has it.
+    pub fn host(host: &HeaderValue) -> Self {
+        let mut lines = Vec::with_capacity(host.len() + 8);
+        push_line(&mut lines, b"host", host.as_bytes());
+        Self {
+            lines,
+            replaces: |name| name == "host",
+        }
     }
-    out.extend_from_slice(b"x-forwarded-for: ");
-    for prev in client.get_all(X_FORWARDED_FOR) {
-        out.extend_from_slice(prev.as_bytes());
-        out.extend_from_slice(b", ");
-    }
-    apigw_model::text::push_ip(&mut out, client_ip);
+}
+
+fn push_line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::header::HeaderValue;
     use http::uri::{Authority, Scheme};
 
     fn backend(path: Vec<PathPart>, trailing: bool) -> HttpBackend {

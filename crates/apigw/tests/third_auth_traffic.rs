@@ -258,7 +258,12 @@ async fn without_identities_every_header_and_the_query_go_along() {
         w.call(
             "GET",
             "/g?a=1&b=2",
-            &[("token", "good"), ("x-any", "v")],
+            &[
+                ("token", "good"),
+                ("x-any", "v"),
+                ("x-request-id", "client-correlation"),
+                ("x-forwarded-for", "10.9.9.9"),
+            ],
             b""
         )
         .await
@@ -270,6 +275,10 @@ async fn without_identities_every_header_and_the_query_go_along() {
         (seen["query"].as_str(), seen["headers"]["x-any"].as_str()),
         (Some("a=1&b=2"), Some("v"))
     );
+    // The gateway's own forwarding headers are for backends: the auth service gets the
+    // client's as they came.
+    assert_eq!(seen["headers"]["x-request-id"], "client-correlation");
+    assert_eq!(seen["headers"]["x-forwarded-for"], "10.9.9.9");
 }
 
 #[tokio::test]

@@ -91,25 +91,31 @@ pub(crate) enum ReqFraming {
     Chunked,
 }
 
-/// Writes a request head: `target` is the origin-form path and query; `extra` holds header
-/// lines (`name: value\r\n`) the gateway sets, which replace the request's own `Host`,
-/// `X-Forwarded-*` and `X-Request-Id`. Hop-by-hop headers are left out (RFC 9110 §7.6.1), and
-/// the request's `Content-Length` is replaced by `framing`'s.
+/// Writes a request head: `target` is the origin-form path and query; `gateway` holds header
+/// lines (`name: value\r\n`) the gateway sets and tells which of the request's own headers they
+/// replace. Hop-by-hop headers are left out (RFC 9110 §7.6.1), and the request's
+/// `Content-Length` is replaced by `framing`'s.
 pub(crate) fn encode_head(
     out: &mut Vec<u8>,
     method: &Method,
     target: &str,
     headers: &HeaderMap,
-    extra: &[u8],
+    gateway: (&[u8], fn(&str) -> bool),
     framing: ReqFraming,
 ) {
+    let (extra, replaces) = gateway;
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     let named = headers.get(CONNECTION).is_some_and(|_| names_more(headers));
     for (name, value) in headers {
-        if replaced(name.as_str()) || (named && named_by_connection(headers, name)) {
+        let n = name.as_str();
+        if crate::upstream::hop_index(n).is_some()
+            || n == "content-length"
+            || replaces(n)
+            || (named && named_by_connection(headers, name))
+        {
             continue;
         }
         out.extend_from_slice(name.as_str().as_bytes());
@@ -128,21 +134,6 @@ pub(crate) fn encode_head(
         ReqFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
     }
     out.extend_from_slice(b"\r\n");
-}
-
-/// Headers never forwarded as the client sent them: hop-by-hop, framing, and those the
-/// gateway sets itself.
-fn replaced(name: &str) -> bool {
-    crate::upstream::hop_index(name).is_some()
-        || matches!(
-            name,
-            "content-length"
-                | "host"
-                | "x-forwarded-for"
-                | "x-forwarded-host"
-                | "x-forwarded-proto"
-                | "x-request-id"
-        )
 }
 
 /// Whether a `Connection` header names headers besides `keep-alive` / `close`.
@@ -685,12 +676,13 @@ mod tests {
         h.append("x-two", "2".parse().unwrap());
         let mut out = Vec::new();
         let extra = b"host: b:80\r\nx-request-id: ours\r\n";
+        let replaces: fn(&str) -> bool = |n| n == "host" || n == "x-request-id";
         encode_head(
             &mut out,
             &Method::POST,
             "/p?q=1",
             &h,
-            extra,
+            (extra, replaces),
             ReqFraming::Length(3),
         );
         assert_eq!(
@@ -704,7 +696,7 @@ mod tests {
             &Method::PUT,
             "/",
             &HeaderMap::new(),
-            b"",
+            (b"", |_| false),
             ReqFraming::Chunked,
         );
         assert_eq!(
