@@ -215,10 +215,6 @@ impl Upstream {
                     }
                 }
             };
-            let out = match &mut body {
-                Sending::Bytes(b) => Outgoing::Bytes(b),
-                Sending::Stream(s, chunked) => Outgoing::Stream(s, *chunked),
-            };
             // The connection's own timer, moved lazily (`deadline.rs`).
             let mut deadline = conn
                 .deadline
@@ -227,14 +223,16 @@ impl Upstream {
             deadline.set_at(deadline_at);
             let result = tokio::select! {
                 biased;
-                r = conn.exchange(&head, out, head_request) => Some(r),
+                r = conn.exchange(&head, &mut body, head_request) => Some(r),
                 () = deadline.expired() => None,
             };
             conn.deadline = Some(deadline);
             match result {
                 None => return Err(GatewayError::BackendTimeout),
                 Some(Ok(h)) => break (conn, h),
-                Some(Err(ExchangeError::Closed)) if reused && matches!(body, Sending::Bytes(_)) => {
+                Some(Err(ExchangeError::Closed))
+                    if reused && matches!(body, Outgoing::Bytes(_)) =>
+                {
                     tracing::debug!("pooled backend connection was closed; retrying");
                 }
                 Some(Err(e)) => return Err(exchange_error(e)),
@@ -265,34 +263,29 @@ fn web_roots() -> rustls::RootCertStore {
 }
 
 /// A request body on its way to a backend.
-enum Sending {
-    /// Bytes at hand (empty: no body): can be sent again.
-    Bytes(Bytes),
-    /// The client's stream; `true`: sent in chunks.
-    Stream(http_body_util::Limited<crate::server::RequestBody>, bool),
-}
+type Sending = Outgoing<http_body_util::Limited<crate::server::RequestBody>>;
 
 /// The body to send and its framing: a `Content-Length` when the size is known, chunks when
 /// not; no framing at all for an empty body on a method that carries none.
 async fn outgoing(parts: &Parts, body: Body) -> (Sending, ReqFraming) {
     let sending = match body {
-        Either::Right(full) => Sending::Bytes(
+        Either::Right(full) => Outgoing::Bytes(
             full.collect()
                 .await
                 .map(|c| c.to_bytes())
                 .unwrap_or_else(|never| match never {}),
         ),
-        Either::Left(s) if s.is_end_stream() => Sending::Bytes(Bytes::new()),
+        Either::Left(s) if s.is_end_stream() => Outgoing::Bytes(Bytes::new()),
         Either::Left(s) => match s.size_hint().exact() {
-            Some(_) => Sending::Stream(s, false),
-            None => Sending::Stream(s, true),
+            Some(_) => Outgoing::Stream(s, false),
+            None => Outgoing::Stream(s, true),
         },
     };
     let framing = match &sending {
-        Sending::Stream(_, true) => ReqFraming::Chunked,
-        Sending::Stream(s, false) => ReqFraming::Length(s.size_hint().lower()),
-        Sending::Bytes(b) if !b.is_empty() => ReqFraming::Length(b.len() as u64),
-        Sending::Bytes(_) => {
+        Outgoing::Stream(_, true) => ReqFraming::Chunked,
+        Outgoing::Stream(s, false) => ReqFraming::Length(s.size_hint().lower()),
+        Outgoing::Bytes(b) if !b.is_empty() => ReqFraming::Length(b.len() as u64),
+        Outgoing::Bytes(_) => {
             let carries_body = matches!(parts.method, Method::POST | Method::PUT | Method::PATCH);
             if carries_body || parts.headers.contains_key(http::header::CONTENT_LENGTH) {
                 ReqFraming::Length(0)

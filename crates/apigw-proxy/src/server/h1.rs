@@ -85,13 +85,13 @@ pub(crate) async fn serve_connection(
         let shared = match framing {
             BodyState::Done => None,
             state => Some(Arc::new(Mutex::new(Reading {
+                io: io.clone(),
                 buf: std::mem::take(&mut buf),
                 state,
                 continue_pending: expect_continue,
             }))),
         };
         let body = RequestBody {
-            io: shared.as_ref().map(|_| io.clone()),
             shared: shared.clone(),
         };
         let req = request.into_request(body);
@@ -144,6 +144,7 @@ pub(crate) async fn serve_connection(
 /// (which takes the read buffer back afterwards).
 #[derive(Debug)]
 struct Reading {
+    io: Arc<TcpStream>,
     buf: BytesMut,
     state: BodyState,
     /// `Expect: 100-continue`: the interim answer goes out when the body is first read.
@@ -153,7 +154,7 @@ struct Reading {
 /// A client's request body, read from the connection as the call asks for it.
 #[derive(Debug)]
 pub struct RequestBody {
-    io: Option<Arc<TcpStream>>,
+    /// `None`: the request has no body.
     shared: Option<Arc<Mutex<Reading>>>,
 }
 
@@ -165,11 +166,12 @@ impl Body for RequestBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        let (Some(io), Some(shared)) = (&self.io, &self.shared) else {
+        let Some(shared) = &self.shared else {
             return Poll::Ready(None);
         };
         let mut r = shared.lock().unwrap_or_else(|e| e.into_inner());
         let r = &mut *r;
+        let io = &*r.io;
         if r.continue_pending {
             const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
             ready!(poll_write_all(io, cx, CONTINUE))?;

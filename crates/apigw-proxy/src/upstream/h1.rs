@@ -6,7 +6,7 @@
 //! This is the hot path of every proxied call; hyper's client spent about 40 % of the gateway's
 //! user-space instructions per call on it (`docs/benchmarks.md`).
 
-use crate::wire::{content_length, has_token, BodyState};
+use crate::wire::{content_length, has_token, push_hex, BodyState};
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH};
 use http::{Method, StatusCode, Version};
@@ -227,7 +227,7 @@ impl Conn {
     pub(crate) async fn exchange<B>(
         &mut self,
         head: &[u8],
-        body: Outgoing<'_, B>,
+        body: &mut Outgoing<B>,
         head_request: bool,
     ) -> Result<Head, ExchangeError>
     where
@@ -253,13 +253,16 @@ impl Conn {
         self.read_head(head_request).await
     }
 
-    async fn write_request<B>(&mut self, head: &[u8], body: Outgoing<'_, B>) -> Result<(), Write>
+    async fn write_request<B>(&mut self, head: &[u8], body: &mut Outgoing<B>) -> Result<(), Write>
     where
         B: hyper::body::Body<Data = Bytes> + Unpin,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let io = &mut self.io;
         match body {
+            Outgoing::Bytes(b) if b.is_empty() => {
+                io.write_all(head).await.map_err(|_| Write::Io)?;
+            }
             Outgoing::Bytes(b) if b.len() <= COALESCE_BYTES => {
                 let mut all = Vec::with_capacity(head.len() + b.len());
                 all.extend_from_slice(head);
@@ -283,9 +286,10 @@ impl Conn {
                     if data.is_empty() {
                         continue;
                     }
-                    if chunked {
+                    if *chunked {
                         framed.clear();
-                        framed.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+                        push_hex(&mut framed, data.len());
+                        framed.extend_from_slice(b"\r\n");
                         framed.extend_from_slice(&data);
                         framed.extend_from_slice(b"\r\n");
                         io.write_all(&framed).await.map_err(|_| Write::Io)?;
@@ -293,7 +297,7 @@ impl Conn {
                         io.write_all(&data).await.map_err(|_| Write::Io)?;
                     }
                 }
-                if chunked {
+                if *chunked {
                     io.write_all(b"0\r\n\r\n").await.map_err(|_| Write::Io)?;
                 }
             }
@@ -440,11 +444,11 @@ pub(crate) fn parse_head(
 
 /// What a request sends after its head.
 #[derive(Debug)]
-pub(crate) enum Outgoing<'a, B> {
-    /// Bytes at hand (empty: no body).
-    Bytes(&'a Bytes),
-    /// A stream, framed by its length (`false`) or by chunks (`true`).
-    Stream(&'a mut B, bool),
+pub(crate) enum Outgoing<B> {
+    /// Bytes at hand (empty: no body): can be sent again.
+    Bytes(Bytes),
+    /// A stream (the client's), framed by its length (`false`) or by chunks (`true`).
+    Stream(B, bool),
 }
 
 /// Why writing a request stopped.
