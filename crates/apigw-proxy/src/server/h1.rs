@@ -235,15 +235,32 @@ fn poll_write_all(io: &TcpStream, cx: &mut Context<'_>, bytes: &[u8]) -> Poll<io
 }
 
 /// Reads what is there into `buf`: `Ok(0)` at the end of the connection.
+///
+/// A read shorter than the room offered emptied the socket: its readiness is cleared then
+/// (as tokio's own `poll_read` does), so the next wait parks on the event loop instead of
+/// costing a `recvfrom` that finds nothing — one system call per keep-alive request.
 fn poll_fill(io: &TcpStream, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
     if buf.capacity() - buf.len() < READ_ROOM / 4 {
         buf.reserve(READ_ROOM);
     }
+    let room = buf.capacity() - buf.len();
     loop {
         ready!(io.poll_read_ready(cx))?;
-        match io.try_read_buf(buf) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            r => return Poll::Ready(r),
+        // The outer `try_io` takes the readiness it may clear before the read, so an event
+        // that arrives after the read is never cleared by it (no lost wake-up).
+        let mut got = None;
+        let r = io.try_io(tokio::io::Interest::READABLE, || {
+            let n = io.try_read_buf(buf)?;
+            got = Some(n);
+            if n > 0 && n < room {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(n)
+        });
+        match (got, r) {
+            (Some(n), _) => return Poll::Ready(Ok(n)),
+            (None, Err(e)) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            (None, r) => return Poll::Ready(r),
         }
     }
 }
