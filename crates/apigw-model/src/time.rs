@@ -14,6 +14,32 @@ pub fn now_millis() -> i64 {
         .unwrap_or(0)
 }
 
+/// Milliseconds since the Unix epoch at `at`, without reading the wall clock on every call: a
+/// per-thread anchor (an `Instant` and the wall clock read together) is renewed when `at` is a
+/// second or more away from it, so a step of the wall clock shows within a second. The data
+/// plane stamps each call this way from the `Instant` it reads anyway.
+pub fn millis_at(at: std::time::Instant) -> i64 {
+    use std::cell::Cell;
+    use std::time::{Duration, Instant};
+    thread_local! {
+        static ANCHOR: Cell<Option<(Instant, i64)>> = const { Cell::new(None) };
+    }
+    const RENEW: Duration = Duration::from_secs(1);
+    ANCHOR.with(|anchor| {
+        if let Some((base, base_ms)) = anchor.get() {
+            if let Some(ahead) = at.checked_duration_since(base).filter(|d| *d < RENEW) {
+                return base_ms + ahead.as_millis() as i64;
+            }
+        }
+        let (base, base_ms) = (Instant::now(), now_millis());
+        anchor.set(Some((base, base_ms)));
+        match at.checked_duration_since(base) {
+            Some(ahead) => base_ms + ahead.as_millis() as i64,
+            None => base_ms - base.duration_since(at).as_millis() as i64,
+        }
+    })
+}
+
 /// `millis` as APIG prints times. Written by hand for years 1970..=9999 (every kafka_log
 /// message carries one); other instants go through the `time` crate.
 pub fn format_millis(millis: i64) -> String {
@@ -90,6 +116,23 @@ fn format_with_time_crate(millis: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn millis_at_follows_the_wall_clock_and_the_instants_given() {
+        use std::time::{Duration, Instant};
+        let now = Instant::now();
+        let (before, at, after) = (now_millis(), millis_at(now), now_millis());
+        assert!(
+            before - 1 <= at && at <= after + 1,
+            "{before} <= {at} <= {after}"
+        );
+        // Instants later and earlier than the anchor, within and beyond its second.
+        // (A renewed anchor may round the other way: a millisecond either side.)
+        let close = |got: i64, want: i64| assert!((got - want).abs() <= 1, "{got} vs {want}");
+        close(millis_at(now + Duration::from_millis(250)) - at, 250);
+        close(millis_at(now + Duration::from_millis(5_000)) - at, 5_000);
+        close(at - millis_at(now - Duration::from_millis(1_500)), 1_500);
+    }
 
     #[test]
     fn formats_utc_with_milliseconds() {

@@ -120,12 +120,24 @@ impl RequestCtx {
     /// A context for a call from `client_ip` that matched no API yet; the proxy fills in the
     /// rest as the call goes on.
     pub fn new(request_id: String, method: Method, path: String, client_ip: IpAddr) -> Self {
-        let empty: Arc<str> = Arc::from("");
+        Self::at(request_id, method, path, client_ip, Instant::now())
+    }
+
+    /// [`RequestCtx::new`] for a call that arrived at `start` (the data plane reads the clock
+    /// once per call and stamps everything from it).
+    pub fn at(
+        request_id: String,
+        method: Method,
+        path: String,
+        client_ip: IpAddr,
+        start: Instant,
+    ) -> Self {
         Self {
             request_id,
-            api_id: empty.clone(),
-            api_name: empty.clone(),
-            stage: empty,
+            // Empty `Arc<str>`s share one static allocation.
+            api_id: Arc::default(),
+            api_name: Arc::default(),
+            stage: Arc::default(),
             app_id: None,
             app_name: None,
             user_id: None,
@@ -134,8 +146,8 @@ impl RequestCtx {
             path,
             origin: None,
             request_headers: None,
-            start: Instant::now(),
-            request_time_ms: apigw_model::time::now_millis(),
+            start,
+            request_time_ms: apigw_model::time::millis_at(start),
             status: 0,
             backend_latency_ms: None,
             rate_limit: None,

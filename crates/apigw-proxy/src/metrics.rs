@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::Duration;
 
 /// Statuses counted on their own; others count as `other`.
 const STATUSES: [u16; 17] = [
@@ -57,15 +57,15 @@ pub struct ApiMetrics {
 }
 
 impl ApiMetrics {
-    /// Records one finished call.
-    pub fn record(&self, status: u16, decision: Decision, started: Instant) {
+    /// Records one finished call that took `took`.
+    pub fn record(&self, status: u16, decision: Decision, took: Duration) {
         let i = STATUSES
             .iter()
             .position(|s| *s == status)
             .unwrap_or(STATUSES.len());
         self.statuses[i].fetch_add(1, Relaxed);
         self.decisions[decision as usize].fetch_add(1, Relaxed);
-        let us = started.elapsed().as_micros() as u64;
+        let us = took.as_micros() as u64;
         let b = BUCKETS_MS
             .iter()
             .position(|ms| us <= ms * 1000)

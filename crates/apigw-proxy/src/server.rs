@@ -259,7 +259,9 @@ pub async fn handle(
             let mut resp = full(status, body);
             *resp.headers_mut() = headers;
             ctx.status = status.as_u16();
-            route.metrics.record(ctx.status, Decision::Preflight, start);
+            route
+                .metrics
+                .record(ctx.status, Decision::Preflight, start.elapsed());
             return finish(resp, Some(&route.chain), &mut ctx, true);
         }
     }
@@ -293,11 +295,11 @@ pub async fn handle(
             c.body = Some(bytes.clone());
         }
     }
-    let now = apigw_model::time::now_millis() / 1000;
+    let now = || apigw_model::time::millis_at(start) / 1000;
     let caller = match route.auth {
         AuthType::None => Ok(Caller::default()),
-        AuthType::App => auth::app(&snap, &route, &parts, &bytes, now),
-        AuthType::Iam => auth::iam(&snap.credentials, &parts, &bytes, now),
+        AuthType::App => auth::app(&snap, &route, &parts, &bytes, now()),
+        AuthType::Iam => auth::iam(&snap.credentials, &parts, &bytes, now()),
     };
     match caller {
         Ok(c) => {
@@ -370,7 +372,9 @@ pub async fn handle(
                             }
                         }
                         ctx.status = 401;
-                        route.metrics.record(401, Decision::AuthRejected, start);
+                        route
+                            .metrics
+                            .record(401, Decision::AuthRejected, start.elapsed());
                         return finish(resp, Some(&route.chain), &mut ctx, false);
                     }
                     AuthVerdict::Fail(None) => {
@@ -443,7 +447,7 @@ pub async fn handle(
                 ctx.status = resp.status().as_u16();
                 route
                     .metrics
-                    .record(ctx.status, Decision::Downgraded, start);
+                    .record(ctx.status, Decision::Downgraded, start.elapsed());
                 return finish(resp, Some(&route.chain), &mut ctx, false);
             }
             Action::Http {
@@ -496,7 +500,9 @@ pub async fn handle(
             resp.headers_mut()
                 .insert(CONTENT_TYPE, content_type.clone());
             ctx.status = status.as_u16();
-            route.metrics.record(ctx.status, Decision::Mocked, start);
+            route
+                .metrics
+                .record(ctx.status, Decision::Mocked, start.elapsed());
             finish(resp, Some(&route.chain), &mut ctx, false)
         }
         Backend::Http(b) => {
@@ -552,7 +558,11 @@ async fn call_auth_service(
     *req.headers_mut() = call.headers;
     let host = GatewayHeaders::host(&HeaderValue::from_str(&call.url_domain).ok()?);
     let pool = gw.upstream.pool(&scheme, &authority);
-    let resp = match gw.upstream.send(&pool, req, &host, call.timeout).await {
+    let resp = match gw
+        .upstream
+        .send(&pool, req, &host, Instant::now(), call.timeout)
+        .await
+    {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(auth_service = %call.url_domain, error = ?e, "third-party auth service failed");
@@ -639,9 +649,10 @@ async fn proxy(
     let sent = Instant::now();
     let result = gw
         .upstream
-        .send(&b.pool, backend_req, &forwarding, b.timeout)
+        .send(&b.pool, backend_req, &forwarding, sent, b.timeout)
         .await;
-    let latency = sent.elapsed().as_millis() as u64;
+    let answered = Instant::now();
+    let latency = answered.duration_since(sent).as_millis() as u64;
     ctx.backend_latency_ms = Some(latency);
     match result {
         Ok(resp) => {
@@ -651,7 +662,8 @@ async fn proxy(
             if let Some(t) = &ticket {
                 route.chain.breaker_record(t, false, ctx.status, latency);
             }
-            route.metrics.record(ctx.status, decision, ctx.start);
+            let took = answered.duration_since(ctx.start);
+            route.metrics.record(ctx.status, decision, took);
             finish(
                 Response::from_parts(rparts, Either::Left(rbody)),
                 Some(&route.chain),
@@ -679,11 +691,12 @@ fn context(
     peer: SocketAddr,
     start: Instant,
 ) -> RequestCtx {
-    let mut ctx = RequestCtx::new(
+    let mut ctx = RequestCtx::at(
         request_id,
         parts.method.clone(),
         parts.uri.path().to_string(),
         peer.ip(),
+        start,
     );
     if let Some(r) = route {
         ctx.api_id = r.api_id.clone();
@@ -692,7 +705,6 @@ fn context(
     }
     ctx.origin = origin;
     ctx.request_headers = parts.headers.get(ACCESS_CONTROL_REQUEST_HEADERS).cloned();
-    ctx.start = start;
     ctx
 }
 
@@ -705,7 +717,9 @@ fn fail(
 ) -> Response<CallBody> {
     let resp = err.response(&ctx.request_id);
     ctx.status = resp.status().as_u16();
-    route.metrics.record(ctx.status, decision, ctx.start);
+    route
+        .metrics
+        .record(ctx.status, decision, ctx.start.elapsed());
     finish(resp, Some(&route.chain), ctx, false)
 }
 

@@ -38,8 +38,7 @@ pub struct Pool {
 }
 
 impl Pool {
-    fn put(&self, mut c: Conn) {
-        c.idle_since = Instant::now();
+    fn put(&self, c: Conn) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < MAX_IDLE_PER_BACKEND {
             idle.push(c);
@@ -119,10 +118,10 @@ impl Upstream {
             .clone()
     }
 
-    /// An idle connection that is still usable.
-    async fn idle(pool: &Pool) -> Option<Conn> {
+    /// An idle connection that is still usable at `now`.
+    async fn idle(pool: &Pool, now: Instant) -> Option<Conn> {
         while let Some(mut c) = pool.take() {
-            if c.idle_since.elapsed() > IDLE_TIMEOUT {
+            if now.saturating_duration_since(c.idle_since) > IDLE_TIMEOUT {
                 continue;
             }
             if poll_fn(|cx| Poll::Ready(c.poll_usable(cx))).await {
@@ -178,17 +177,19 @@ impl Upstream {
     /// connection when the request's body is at hand (not a stream already partly sent).
     ///
     /// `gateway` holds the headers the gateway sets (`Host` among them), which replace the
-    /// request's own.
+    /// request's own. `sent` is when the call leaves (read once by the caller, who also times
+    /// the exchange with it).
     pub async fn send(
         &self,
         pool: &Arc<Pool>,
         req: Request<Body>,
         gateway: &GatewayHeaders,
+        sent: Instant,
         timeout: Duration,
     ) -> Result<Response<DrivenBody>, GatewayError> {
         let (parts, body) = req.into_parts();
         let head_request = parts.method == Method::HEAD;
-        let deadline_at = tokio::time::Instant::now() + timeout;
+        let deadline_at = tokio::time::Instant::from_std(sent) + timeout;
         let (mut body, framing) = outgoing(&parts, body).await;
         let mut head = Vec::with_capacity(512);
         let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
@@ -200,7 +201,7 @@ impl Upstream {
             (&gateway.lines, gateway.replaces),
             framing,
         );
-        let mut pooled = Self::idle(pool).await;
+        let mut pooled = Self::idle(pool, sent).await;
         let (conn, head) = loop {
             let reused = pooled.is_some();
             let mut conn = match pooled.take() {
@@ -227,6 +228,8 @@ impl Upstream {
                 () = deadline.expired() => None,
             };
             conn.deadline = Some(deadline);
+            // Its idle time, once pooled, counts from its last request (no clock read).
+            conn.idle_since = sent;
             match result {
                 None => return Err(GatewayError::BackendTimeout),
                 Some(Ok(h)) => break (conn, h),

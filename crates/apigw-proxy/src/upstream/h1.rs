@@ -182,6 +182,7 @@ pub(crate) struct Conn {
     buf: BytesMut,
     /// Scratch for header names and value positions while a head is parsed.
     names: Vec<(HeaderName, usize, usize)>,
+    /// When its last request was sent: its idle time in the pool counts from then.
     pub idle_since: Instant,
     /// The timer of the exchange in progress, kept from one exchange to the next.
     pub deadline: Option<crate::deadline::Deadline>,
