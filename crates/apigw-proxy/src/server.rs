@@ -8,7 +8,7 @@ use crate::error::{
 use crate::logged::{CallBody, PendingLog};
 use crate::metrics::{Decision, Registry};
 use crate::snapshot::{AuthType, Backend, HttpBackend, PathPart, Route, Snapshot};
-use crate::upstream::{self, GatewayHeaders, Upstream};
+use crate::upstream::{self, GatewayHeaders, Outbound, Upstream};
 use apigw_plugins::breaker::{Action, Ticket};
 use apigw_plugins::chain::{Chain, Flow, RequestCtx};
 use apigw_plugins::third_auth::{AuthCall, Plan, Verdict as AuthVerdict};
@@ -475,7 +475,7 @@ pub async fn handle(
                 return proxy(
                     gw,
                     &b,
-                    parts,
+                    &parts,
                     body,
                     &[],
                     "",
@@ -515,11 +515,11 @@ pub async fn handle(
                     parts.headers.insert(k, v);
                 }
             }
-            let ticket = ticket.filter(|t| t.open.is_none());
+            let ticket = ticket.as_ref().filter(|t| t.open.is_none());
             proxy(
                 gw,
                 b,
-                parts,
+                &parts,
                 body,
                 &m.values,
                 m.rest,
@@ -546,21 +546,19 @@ async fn call_auth_service(
         http::uri::Scheme::HTTP
     };
     let authority: http::uri::Authority = call.url_domain.parse().ok()?;
-    let uri = http::Uri::builder()
-        .scheme(scheme.clone())
-        .authority(authority.clone())
-        .path_and_query(call.path_and_query.as_str())
-        .build()
-        .ok()?;
-    let mut req = Request::new(Either::Right(Full::new(body)));
-    *req.method_mut() = call.method;
-    *req.uri_mut() = uri;
-    *req.headers_mut() = call.headers;
+    let out = Outbound {
+        scheme: &scheme,
+        authority: &authority,
+        method: &call.method,
+        target: call.path_and_query.as_str(),
+        headers: &call.headers,
+    };
     let host = GatewayHeaders::host(&HeaderValue::from_str(&call.url_domain).ok()?);
     let pool = gw.upstream.pool(&scheme, &authority);
+    let body = Either::Right(Full::new(body));
     let resp = match gw
         .upstream
-        .send(&pool, req, &host, Instant::now(), call.timeout)
+        .send(&pool, &out, body, &host, Instant::now(), call.timeout)
         .await
     {
         Ok(r) => r,
@@ -621,19 +619,19 @@ fn downgrade_backend(
 async fn proxy(
     gw: &Gateway,
     b: &HttpBackend,
-    parts: http::request::Parts,
+    parts: &http::request::Parts,
     body: crate::error::Body,
     values: &[&str],
     rest: &str,
     peer: SocketAddr,
     route: &Route,
     ctx: &mut RequestCtx,
-    ticket: Option<Ticket>,
+    ticket: Option<&Ticket>,
     decision: Decision,
 ) -> Response<CallBody> {
     let forwarding = GatewayHeaders::forwarding(b, &parts.headers, peer.ip(), &ctx.request_id);
-    let backend_req = match upstream::backend_request(b, parts, body, values, rest) {
-        Ok(r) => r,
+    let target = match upstream::backend_target(b, values, rest, parts.uri.query()) {
+        Ok(t) => t,
         Err(e) => return fail(e, route, ctx, Decision::BadRequest),
     };
     if let Some(c) = ctx.captured.as_mut() {
@@ -643,13 +641,20 @@ async fn proxy(
             .kafka_log()
             .is_some_and(|k| k.wants_upstream_uri())
         {
-            c.upstream_uri = backend_req.uri().path_and_query().cloned();
+            c.upstream_uri = http::uri::PathAndQuery::try_from(target.as_str()).ok();
         }
     }
+    let out = Outbound {
+        scheme: &b.scheme,
+        authority: &b.authority,
+        method: b.method.as_ref().unwrap_or(&parts.method),
+        target: &target,
+        headers: &parts.headers,
+    };
     let sent = Instant::now();
     let result = gw
         .upstream
-        .send(&b.pool, backend_req, &forwarding, sent, b.timeout)
+        .send(&b.pool, &out, body, &forwarding, sent, b.timeout)
         .await;
     let answered = Instant::now();
     let latency = answered.duration_since(sent).as_millis() as u64;
@@ -659,7 +664,7 @@ async fn proxy(
             // Hop-by-hop headers were left out when the response head was read.
             let (rparts, rbody) = resp.into_parts();
             ctx.status = rparts.status.as_u16();
-            if let Some(t) = &ticket {
+            if let Some(t) = ticket {
                 route.chain.breaker_record(t, false, ctx.status, latency);
             }
             let took = answered.duration_since(ctx.start);
@@ -672,7 +677,7 @@ async fn proxy(
             )
         }
         Err(e) => {
-            if let Some(t) = &ticket {
+            if let Some(t) = ticket {
                 let (status, _, _) = e.parts();
                 route
                     .chain

@@ -11,9 +11,8 @@ use crate::wire::BodyState;
 use bytes::Bytes;
 use h1::{Conn, ExchangeError, Outgoing, ReqFraming, Stream};
 use http::header::{HeaderName, HeaderValue, HOST};
-use http::request::Parts;
-use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderMap, Method, Request, Response, Uri};
+use http::uri::{Authority, Scheme};
+use http::{HeaderMap, Method, Response};
 use http_body_util::{BodyExt, Either};
 use hyper::body::{Body as _, Frame, SizeHint};
 use std::collections::HashMap;
@@ -34,18 +33,21 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The idle connections of one backend (`scheme://authority`).
 #[derive(Debug, Default)]
 pub struct Pool {
-    idle: Mutex<Vec<Conn>>,
+    /// Boxed: a connection moves with every response it carries (pool, exchange, body), and
+    /// a box is one word to move.
+    #[allow(clippy::vec_box)]
+    idle: Mutex<Vec<Box<Conn>>>,
 }
 
 impl Pool {
-    fn put(&self, c: Conn) {
+    fn put(&self, c: Box<Conn>) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < MAX_IDLE_PER_BACKEND {
             idle.push(c);
         }
     }
 
-    fn take(&self) -> Option<Conn> {
+    fn take(&self) -> Option<Box<Conn>> {
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
     }
 }
@@ -119,7 +121,7 @@ impl Upstream {
     }
 
     /// An idle connection that is still usable at `now`.
-    async fn idle(pool: &Pool, now: Instant) -> Option<Conn> {
+    async fn idle(pool: &Pool, now: Instant) -> Option<Box<Conn>> {
         while let Some(mut c) = pool.take() {
             if now.saturating_duration_since(c.idle_since) > IDLE_TIMEOUT {
                 continue;
@@ -131,15 +133,19 @@ impl Upstream {
         None
     }
 
-    /// A new connection to the backend of `uri`.
-    async fn connect(&self, uri: &Uri) -> Result<Conn, GatewayError> {
-        let https = uri.scheme() == Some(&Scheme::HTTPS);
-        let host = uri.host().unwrap_or_default();
+    /// A new connection to the backend at `authority`.
+    async fn connect(
+        &self,
+        scheme: &Scheme,
+        authority: &Authority,
+    ) -> Result<Box<Conn>, GatewayError> {
+        let https = *scheme == Scheme::HTTPS;
+        let host = authority.host();
         let host = host
             .strip_prefix('[')
             .and_then(|h| h.strip_suffix(']'))
             .unwrap_or(host);
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
         let connect = async {
             match host.parse::<IpAddr>() {
                 Ok(ip) => tokio::net::TcpStream::connect((ip, port)).await,
@@ -149,7 +155,7 @@ impl Upstream {
         let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
-                tracing::debug!(backend = %uri, error = %e, "backend connect failed");
+                tracing::debug!(backend = %authority, error = %e, "backend connect failed");
                 return Err(GatewayError::BackendUnavailable);
             }
             Err(_) => return Err(GatewayError::BackendUnavailable),
@@ -159,14 +165,14 @@ impl Upstream {
             let name = rustls::pki_types::ServerName::try_from(host.to_string())
                 .map_err(|_| GatewayError::BackendUnavailable)?;
             let tls = self.tls.connect(name, tcp).await.map_err(|e| {
-                tracing::debug!(backend = %uri, error = %e, "backend TLS handshake failed");
+                tracing::debug!(backend = %authority, error = %e, "backend TLS handshake failed");
                 GatewayError::BackendUnavailable
             })?;
             Stream::Tls(Box::new(tls))
         } else {
             Stream::Plain(tcp)
         };
-        Ok(Conn::new(io))
+        Ok(Box::new(Conn::new(io)))
     }
 
     /// Sends `req` over a pooled connection to its backend; the backend must answer with
@@ -182,22 +188,21 @@ impl Upstream {
     pub async fn send(
         &self,
         pool: &Arc<Pool>,
-        req: Request<Body>,
+        out: &Outbound<'_>,
+        body: Body,
         gateway: &GatewayHeaders,
         sent: Instant,
         timeout: Duration,
     ) -> Result<Response<DrivenBody>, GatewayError> {
-        let (parts, body) = req.into_parts();
-        let head_request = parts.method == Method::HEAD;
+        let head_request = *out.method == Method::HEAD;
         let deadline_at = tokio::time::Instant::from_std(sent) + timeout;
-        let (mut body, framing) = outgoing(&parts, body).await;
+        let (mut body, framing) = outgoing(out, body).await;
         let mut head = Vec::with_capacity(512);
-        let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
         h1::encode_head(
             &mut head,
-            &parts.method,
-            target,
-            &parts.headers,
+            out.method,
+            out.target,
+            out.headers,
             (&gateway.lines, gateway.replaces),
             framing,
         );
@@ -209,7 +214,7 @@ impl Upstream {
                 None => {
                     // Boxed: new connections are rare, and the connect future (TLS included)
                     // is larger than the rest of an exchange's state.
-                    let connect = Box::pin(self.connect(&parts.uri));
+                    let connect = Box::pin(self.connect(out.scheme, out.authority));
                     match tokio::time::timeout_at(deadline_at, connect).await {
                         Err(_) => return Err(GatewayError::BackendTimeout),
                         Ok(c) => c?,
@@ -270,7 +275,7 @@ type Sending = Outgoing<http_body_util::Limited<crate::server::RequestBody>>;
 
 /// The body to send and its framing: a `Content-Length` when the size is known, chunks when
 /// not; no framing at all for an empty body on a method that carries none.
-async fn outgoing(parts: &Parts, body: Body) -> (Sending, ReqFraming) {
+async fn outgoing(out: &Outbound<'_>, body: Body) -> (Sending, ReqFraming) {
     let sending = match body {
         Either::Right(full) => Outgoing::Bytes(
             full.collect()
@@ -289,8 +294,8 @@ async fn outgoing(parts: &Parts, body: Body) -> (Sending, ReqFraming) {
         Outgoing::Stream(s, false) => ReqFraming::Length(s.size_hint().lower()),
         Outgoing::Bytes(b) if !b.is_empty() => ReqFraming::Length(b.len() as u64),
         Outgoing::Bytes(_) => {
-            let carries_body = matches!(parts.method, Method::POST | Method::PUT | Method::PATCH);
-            if carries_body || parts.headers.contains_key(http::header::CONTENT_LENGTH) {
+            let carries_body = matches!(*out.method, Method::POST | Method::PUT | Method::PATCH);
+            if carries_body || out.headers.contains_key(http::header::CONTENT_LENGTH) {
                 ReqFraming::Length(0)
             } else {
                 ReqFraming::None
@@ -321,7 +326,7 @@ fn exchange_error(e: ExchangeError) -> GatewayError {
 /// the connection to the pool once the body has been read to the end.
 pub struct DrivenBody {
     state: BodyState,
-    conn: Option<Conn>,
+    conn: Option<Box<Conn>>,
     reusable: bool,
     pool: Arc<Pool>,
 }
@@ -424,34 +429,37 @@ fn backend_path(b: &HttpBackend, values: &[&str], rest: &str) -> String {
     p
 }
 
-/// Rewrites the client's request for the backend: method, URI and body; the headers the gateway
-/// sets go into [`GatewayHeaders::forwarding`], the client's own stay as they are (hop-by-hop ones are
-/// left out when the head is written).
-pub fn backend_request(
+/// A request to a backend, borrowed from the call it serves (only its body moves): the
+/// backend, the method and request target, and the client's headers (the headers the gateway
+/// sets go in [`GatewayHeaders`]; hop-by-hop ones are left out when the head is written).
+#[derive(Debug, Clone, Copy)]
+pub struct Outbound<'a> {
+    pub scheme: &'a Scheme,
+    pub authority: &'a Authority,
+    pub method: &'a Method,
+    /// Path and query.
+    pub target: &'a str,
+    pub headers: &'a HeaderMap,
+}
+
+/// The backend's request target for a call: its path (the template with the call's parameter
+/// values, then the SWA rest) and the client's query. Whatever would break the request line
+/// (controls, spaces) is refused.
+pub fn backend_target(
     b: &HttpBackend,
-    mut parts: Parts,
-    body: Body,
     values: &[&str],
     rest: &str,
-) -> Result<Request<Body>, GatewayError> {
-    let mut path = backend_path(b, values, rest);
-    if let Some(q) = parts.uri.query() {
-        path.push('?');
-        path.push_str(q);
+    query: Option<&str>,
+) -> Result<String, GatewayError> {
+    let mut target = backend_path(b, values, rest);
+    if let Some(q) = query {
+        target.push('?');
+        target.push_str(q);
     }
-    let pq = PathAndQuery::try_from(path).map_err(|_| GatewayError::BadBody)?;
-    let uri = Uri::builder()
-        .scheme(b.scheme.clone())
-        .authority(b.authority.clone())
-        .path_and_query(pq)
-        .build()
-        .map_err(|_| GatewayError::BadBody)?;
-    if let Some(m) = &b.method {
-        parts.method = m.clone();
+    if target.bytes().any(|c| c <= b' ' || c == 0x7f) {
+        return Err(GatewayError::BadBody);
     }
-    parts.uri = uri;
-    parts.version = http::Version::HTTP_11;
-    Ok(Request::from_parts(parts, body))
+    Ok(target)
 }
 
 /// The header lines the gateway sets on a request to a backend (`name: value\r\n`), and which
@@ -558,6 +566,22 @@ mod tests {
         let slash = backend(vec![PathPart::Literal("/v1".into())], true);
         assert_eq!(backend_path(&slash, &[], ""), "/v1/");
         assert_eq!(backend_path(&slash, &[], "/z"), "/v1/z");
+    }
+
+    #[test]
+    fn the_backend_target_is_the_path_and_the_query_and_never_breaks_the_request_line() {
+        let b = backend(
+            vec![PathPart::Literal("/u/".into()), PathPart::Param(0)],
+            false,
+        );
+        assert_eq!(
+            backend_target(&b, &["7"], "", Some("a=1&b")).unwrap(),
+            "/u/7?a=1&b"
+        );
+        assert_eq!(backend_target(&b, &["7"], "", None).unwrap(), "/u/7");
+        for bad in ["x y", "x\r\nHost: evil", "x\x7f", "x\t"] {
+            assert!(backend_target(&b, &[bad], "", None).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
