@@ -458,7 +458,9 @@ async fn linger(io: Arc<TcpStream>) {
     let drain = async {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let _ = io.shutdown().await;
-        let mut sink = [0u8; 4096];
+        // On the heap: a buffer here would be part of every connection's state (this future
+        // is inside `serve_connection`'s), 4 KiB of memory each call would carry around.
+        let mut sink = vec![0u8; 4096];
         while matches!(io.read(&mut sink).await, Ok(n) if n > 0) {}
     };
     let _ = tokio::time::timeout(LINGER, drain).await;
