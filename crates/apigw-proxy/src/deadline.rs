@@ -2,10 +2,12 @@
 //! backend's answer): moving it later costs a clock read, not a trip through the timer wheel.
 //! The timer keeps its earlier expiry; when it fires before the deadline it is moved once, so a
 //! busy keep-alive connection touches the wheel about once per timeout period, not per call.
+//! Polling it again for the task it already wakes is skipped too (a flag read, not a trip
+//! through the timer's waker registration).
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::time::{Instant, Sleep};
 
@@ -13,6 +15,8 @@ use tokio::time::{Instant, Sleep};
 pub(crate) struct Deadline {
     sleep: Pin<Box<Sleep>>,
     at: Instant,
+    /// The waker the timer was last polled with, while it has not fired or moved since.
+    armed: Option<Waker>,
 }
 
 impl Deadline {
@@ -24,6 +28,7 @@ impl Deadline {
         Self {
             sleep: Box::pin(tokio::time::sleep_until(at)),
             at,
+            armed: None,
         }
     }
 
@@ -36,12 +41,21 @@ impl Deadline {
         self.at = at;
         if at < self.sleep.deadline() {
             self.sleep.as_mut().reset(at);
+            self.armed = None;
         }
     }
 
     pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
-            ready!(self.sleep.as_mut().poll(cx));
+            let waker = cx.waker();
+            if self.armed.as_ref().is_some_and(|w| w.will_wake(waker)) && !self.sleep.is_elapsed() {
+                return Poll::Pending;
+            }
+            if self.sleep.as_mut().poll(cx).is_pending() {
+                self.armed = Some(waker.clone());
+                return Poll::Pending;
+            }
+            self.armed = None;
             if Instant::now() >= self.at {
                 return Poll::Ready(());
             }
@@ -67,6 +81,19 @@ mod tests {
         d.set_after(Duration::from_secs(10));
         d.expired().await;
         assert_eq!(start.elapsed(), Duration::from_secs(15));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_polled_again_by_the_same_task_still_fires() {
+        let start = Instant::now();
+        let mut d = Deadline::after(Duration::from_secs(3));
+        // Polled (and skipped) many times before it fires, as a select! does.
+        for _ in 0..5 {
+            let r = tokio::time::timeout(Duration::from_millis(100), d.expired()).await;
+            assert!(r.is_err());
+        }
+        d.expired().await;
+        assert_eq!(start.elapsed(), Duration::from_secs(3));
     }
 
     #[tokio::test(start_paused = true)]

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
 pub(crate) mod h1;
+mod stop;
 pub use h1::RequestBody;
 
 /// The data plane: the current snapshot, the backend client and the metrics.
@@ -66,7 +67,7 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Accepts connections until `shutdown` completes, then drains in-flight calls: idle
 /// connections close at once, busy ones after the response in flight.
 pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Future<Output = ()>) {
-    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stop = Arc::new(stop::Stop::default());
     let max = gw.limits.max_connections.clamp(1, u32::MAX as usize);
     let slots = Arc::new(tokio::sync::Semaphore::new(max));
     tokio::pin!(shutdown);
@@ -88,14 +89,14 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
             tokio::spawn(refuse(stream));
             continue;
         };
-        let (gw, stopped) = (gw.clone(), stopped.clone());
+        let (gw, stopped) = (gw.clone(), stop.listener());
         tokio::spawn(async move {
             h1::serve_connection(gw, stream, peer, stopped, MAX_HEAD_BUFFER).await;
             drop(slot);
         });
     }
     drop(listener);
-    let _ = stop.send(true);
+    stop.stop();
     let all_back = slots.acquire_many(max as u32);
     if tokio::time::timeout(DRAIN_TIMEOUT, all_back).await.is_err() {
         tracing::warn!("in-flight calls still running after the drain timeout");

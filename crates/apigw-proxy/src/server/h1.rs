@@ -6,6 +6,7 @@
 //! This is the other half of the hot path (the backend half is `upstream/h1.rs`); hyper's
 //! server spent about a third of the gateway's user-space instructions per call on it.
 
+use super::stop::StopListener;
 use crate::deadline::Deadline;
 use crate::server::{handle, Gateway};
 use crate::wire::{has_token, push_hex, BodyState};
@@ -22,7 +23,6 @@ use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tokio::sync::watch;
 
 /// Most headers a request may carry (as hyper's default); more is 431.
 const MAX_HEADERS: usize = 100;
@@ -43,7 +43,7 @@ pub(crate) async fn serve_connection(
     gw: Arc<Gateway>,
     io: TcpStream,
     peer: SocketAddr,
-    mut stop: watch::Receiver<bool>,
+    mut stop: StopListener,
     max_head: usize,
 ) {
     let io = Arc::new(io);
@@ -53,7 +53,7 @@ pub(crate) async fn serve_connection(
     let timeout = gw.limits.client_timeout;
     let mut deadline = Deadline::after(timeout);
     loop {
-        if *stop.borrow() {
+        if stop.is_stopping() {
             return;
         }
         let idle = buf.is_empty();
@@ -62,7 +62,7 @@ pub(crate) async fn serve_connection(
             biased;
             r = read_head(&io, &mut buf, &mut names, max_head) => r,
             () = deadline.expired() => return, // slow or idle: closed without an answer
-            _ = stop.wait_for(|s| *s), if idle => return,
+            () = stop.stopped(), if idle => return,
         };
         let head = match head {
             Err(HeadError::Closed) => return,
@@ -101,7 +101,7 @@ pub(crate) async fn serve_connection(
             .headers
             .get(CONNECTION)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
-            || *stop.borrow()
+            || stop.is_stopping()
         {
             keep_alive = false;
         }
