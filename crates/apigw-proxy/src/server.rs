@@ -554,7 +554,8 @@ async fn call_auth_service(
         target: call.path_and_query.as_str(),
         headers: &call.headers,
     };
-    let host = GatewayHeaders::host(&HeaderValue::from_str(&call.url_domain).ok()?);
+    let host_value = HeaderValue::from_str(&call.url_domain).ok()?;
+    let host = GatewayHeaders::Host(&host_value);
     let pool = gw.upstream.pool(&scheme, &authority);
     let body = Either::Right(Full::new(body));
     let resp = match gw

@@ -190,7 +190,7 @@ impl Upstream {
         pool: &Arc<Pool>,
         out: &Outbound<'_>,
         body: Body,
-        gateway: &GatewayHeaders,
+        gateway: &GatewayHeaders<'_>,
         sent: Instant,
         timeout: Duration,
     ) -> Result<Response<DrivenBody>, GatewayError> {
@@ -203,7 +203,7 @@ impl Upstream {
             out.method,
             out.target,
             out.headers,
-            (&gateway.lines, gateway.replaces),
+            gateway,
             framing,
         );
         let mut pooled = Self::idle(pool, sent).await;
@@ -462,63 +462,81 @@ pub fn backend_target(
     Ok(target)
 }
 
-/// The header lines the gateway sets on a request to a backend (`name: value\r\n`), and which
-/// of the request's own headers they replace.
-#[derive(Debug)]
-pub struct GatewayHeaders {
-    lines: Vec<u8>,
-    replaces: fn(&str) -> bool,
+/// The headers the gateway sets on a request to a backend — written straight into its head —
+/// and which of the request's own headers they replace.
+#[derive(Debug, Clone, Copy)]
+pub enum GatewayHeaders<'a> {
+    /// A proxied call's: `Host` (the backend's), `X-Forwarded-Host` (the client's `Host`),
+    /// `X-Forwarded-Proto`, `X-Request-Id` and `X-Forwarded-For` (the client's list with the
+    /// client's address appended).
+    Forwarding {
+        host: &'a HeaderValue,
+        client: &'a HeaderMap,
+        client_ip: IpAddr,
+        request_id: &'a str,
+    },
+    /// `Host` alone (a call the gateway makes itself, to an auth service): every other header
+    /// goes as the request has it.
+    Host(&'a HeaderValue),
 }
 
-impl GatewayHeaders {
-    /// A proxied call's: `Host` (the backend's), `X-Forwarded-For` (the client's list with the
-    /// client's address appended), `X-Forwarded-Host` (the client's `Host`),
-    /// `X-Forwarded-Proto` and `X-Request-Id`.
+impl<'a> GatewayHeaders<'a> {
+    /// A proxied call's headers to backend `b`.
     pub fn forwarding(
-        b: &HttpBackend,
-        client: &HeaderMap,
+        b: &'a HttpBackend,
+        client: &'a HeaderMap,
         client_ip: IpAddr,
-        request_id: &str,
+        request_id: &'a str,
     ) -> Self {
-        let mut out = Vec::with_capacity(160);
-        push_line(&mut out, b"host", b.host.as_bytes());
-        if let Some(host) = client.get(HOST) {
-            push_line(&mut out, b"x-forwarded-host", host.as_bytes());
-        }
-        push_line(&mut out, b"x-forwarded-proto", b"http");
-        if request_id.bytes().all(|c| c.is_ascii_graphic()) {
-            push_line(&mut out, b"x-request-id", request_id.as_bytes());
-        }
-        out.extend_from_slice(b"x-forwarded-for: ");
-        for prev in client.get_all(X_FORWARDED_FOR) {
-            out.extend_from_slice(prev.as_bytes());
-            out.extend_from_slice(b", ");
-        }
-        apigw_model::text::push_ip(&mut out, client_ip);
-        out.extend_from_slice(b"\r\n");
-        Self {
-            lines: out,
-            replaces: |name| {
-                matches!(
-                    name,
-                    "host"
-                        | "x-forwarded-for"
-                        | "x-forwarded-host"
-                        | "x-forwarded-proto"
-                        | "x-request-id"
-                )
-            },
+        Self::Forwarding {
+            host: &b.host,
+            client,
+            client_ip,
+            request_id,
         }
     }
 
-    /// `Host` alone (a call the gateway makes itself, to an auth service): every other header
-    /// goes as the request has it.
-    pub fn host(host: &HeaderValue) -> Self {
-        let mut lines = Vec::with_capacity(host.len() + 8);
-        push_line(&mut lines, b"host", host.as_bytes());
-        Self {
-            lines,
-            replaces: |name| name == "host",
+    /// Writes the header lines (`name: value\r\n`).
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        match *self {
+            Self::Host(host) => push_line(out, b"host", host.as_bytes()),
+            Self::Forwarding {
+                host,
+                client,
+                client_ip,
+                request_id,
+            } => {
+                push_line(out, b"host", host.as_bytes());
+                if let Some(host) = client.get(HOST) {
+                    push_line(out, b"x-forwarded-host", host.as_bytes());
+                }
+                push_line(out, b"x-forwarded-proto", b"http");
+                if request_id.bytes().all(|c| c.is_ascii_graphic()) {
+                    push_line(out, b"x-request-id", request_id.as_bytes());
+                }
+                out.extend_from_slice(b"x-forwarded-for: ");
+                for prev in client.get_all(X_FORWARDED_FOR) {
+                    out.extend_from_slice(prev.as_bytes());
+                    out.extend_from_slice(b", ");
+                }
+                apigw_model::text::push_ip(out, client_ip);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+
+    /// Whether the request's own header `name` (lowercase) gives way to these.
+    pub(crate) fn replaces(&self, name: &str) -> bool {
+        match self {
+            Self::Host(_) => name == "host",
+            Self::Forwarding { .. } => matches!(
+                name,
+                "host"
+                    | "x-forwarded-for"
+                    | "x-forwarded-host"
+                    | "x-forwarded-proto"
+                    | "x-request-id"
+            ),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! This is the hot path of every proxied call; hyper's client spent about 40 % of the gateway's
 //! user-space instructions per call on it (`docs/benchmarks.md`).
 
+use crate::upstream::GatewayHeaders;
 use crate::wire::{content_length, has_token, push_hex, BodyState};
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH};
@@ -91,19 +92,18 @@ pub(crate) enum ReqFraming {
     Chunked,
 }
 
-/// Writes a request head: `target` is the origin-form path and query; `gateway` holds header
-/// lines (`name: value\r\n`) the gateway sets and tells which of the request's own headers they
-/// replace. Hop-by-hop headers are left out (RFC 9110 §7.6.1), and the request's
-/// `Content-Length` is replaced by `framing`'s.
+/// Writes a request head: `target` is the origin-form path and query; `gateway` writes the
+/// headers the gateway sets and tells which of the request's own headers they replace.
+/// Hop-by-hop headers are left out (RFC 9110 §7.6.1), and the request's `Content-Length` is
+/// replaced by `framing`'s.
 pub(crate) fn encode_head(
     out: &mut Vec<u8>,
     method: &Method,
     target: &str,
     headers: &HeaderMap,
-    gateway: (&[u8], fn(&str) -> bool),
+    gateway: &GatewayHeaders<'_>,
     framing: ReqFraming,
 ) {
-    let (extra, replaces) = gateway;
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
@@ -113,7 +113,7 @@ pub(crate) fn encode_head(
         let n = name.as_str();
         if crate::upstream::hop_index(n).is_some()
             || n == "content-length"
-            || replaces(n)
+            || gateway.replaces(n)
             || (named && named_by_connection(headers, name))
         {
             continue;
@@ -123,7 +123,7 @@ pub(crate) fn encode_head(
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(extra);
+    gateway.write(out);
     match framing {
         ReqFraming::None => {}
         ReqFraming::Length(n) => {
@@ -679,20 +679,28 @@ mod tests {
         h.insert("x-request-id", "from-the-client".parse().unwrap());
         h.append("x-two", "1".parse().unwrap());
         h.append("x-two", "2".parse().unwrap());
+        h.append("x-forwarded-for", "10.0.0.1".parse().unwrap());
         let mut out = Vec::new();
-        let extra = b"host: b:80\r\nx-request-id: ours\r\n";
-        let replaces: fn(&str) -> bool = |n| n == "host" || n == "x-request-id";
+        let backend_host = HeaderValue::from_static("b:80");
+        let gateway = GatewayHeaders::Forwarding {
+            host: &backend_host,
+            client: &h,
+            client_ip: [192, 0, 2, 7].into(),
+            request_id: "ours",
+        };
         encode_head(
             &mut out,
             &Method::POST,
             "/p?q=1",
             &h,
-            (extra, replaces),
+            &gateway,
             ReqFraming::Length(3),
         );
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "POST /p?q=1 HTTP/1.1\r\nx-two: 1\r\nx-two: 2\r\nhost: b:80\r\nx-request-id: ours\r\n\
+            "POST /p?q=1 HTTP/1.1\r\nx-two: 1\r\nx-two: 2\r\nhost: b:80\r\n\
+             x-forwarded-host: client.example\r\nx-forwarded-proto: http\r\n\
+             x-request-id: ours\r\nx-forwarded-for: 10.0.0.1, 192.0.2.7\r\n\
              content-length: 3\r\n\r\n"
         );
         let mut out = Vec::new();
@@ -701,12 +709,12 @@ mod tests {
             &Method::PUT,
             "/",
             &HeaderMap::new(),
-            (b"", |_| false),
+            &GatewayHeaders::Host(&HeaderValue::from_static("auth:9")),
             ReqFraming::Chunked,
         );
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "PUT / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n"
+            "PUT / HTTP/1.1\r\nhost: auth:9\r\ntransfer-encoding: chunked\r\n\r\n"
         );
     }
 }
