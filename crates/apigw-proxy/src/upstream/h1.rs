@@ -154,6 +154,9 @@ fn named_by_connection(headers: &HeaderMap, name: &HeaderName) -> bool {
     has_token(headers, &CONNECTION, name.as_str())
 }
 
+/// Headers the gateway may add to a backend's response (see [`parse_head`]).
+const RESPONSE_PHASE_ROOM: usize = 6;
+
 /// How a response body is delimited (RFC 9112 §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BodyKind {
@@ -414,7 +417,9 @@ pub(crate) fn parse_head(
             names.push((name, start, start + h.value.len()));
         }
         let head = buf.split_to(len).freeze();
-        let mut headers = HeaderMap::with_capacity(names.len());
+        // Room for what the response phase adds (X-Request-Id, CORS, set_resp_headers): a
+        // map sized to the backend's headers alone grows (reallocates and rehashes) per call.
+        let mut headers = HeaderMap::with_capacity(names.len() + RESPONSE_PHASE_ROOM);
         let mut hop = Hop::default();
         for (name, start, end) in names.drain(..) {
             match crate::upstream::hop_index(name.as_str()) {
