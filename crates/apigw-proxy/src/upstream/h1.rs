@@ -213,9 +213,20 @@ impl Conn {
     }
 
     /// Whether an idle connection can take a request: nothing unread, not closed by the
-    /// backend. Reads at most once, without waiting.
+    /// backend. Reads at most once, without waiting. A plain connection is asked without
+    /// registering for a wake-up (the exchange that follows registers anyway): nothing to read
+    /// is what tokio's readiness already says for a usable one, with no system call.
     pub(crate) fn poll_usable(&mut self, cx: &mut Context<'_>) -> bool {
-        self.buf.is_empty() && self.poll_fill(cx).is_pending()
+        if !self.buf.is_empty() {
+            return false;
+        }
+        match &self.io {
+            Stream::Plain(tcp) => matches!(
+                tcp.try_read(&mut [0u8; 1]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock
+            ),
+            Stream::Tls(_) => self.poll_fill(cx).is_pending(),
+        }
     }
 
     /// Reads what is there into the buffer: `Ok(0)` at the end of the connection.
