@@ -21,6 +21,7 @@
 pub mod auth;
 mod deadline;
 pub mod error;
+pub mod fnv;
 pub mod logged;
 pub mod metrics;
 pub mod reload;

@@ -5,9 +5,9 @@
 //! only when no NORMAL route matches do SWA (prefix) routes apply, the longest prefix winning.
 //! At each place a route for the request's method beats an `ANY` route.
 
+use crate::fnv::FnvMap;
 use apigw_model::api::Segment;
 use http::Method;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Routes by method at one place of the trie.
@@ -52,7 +52,7 @@ impl<T> Methods<T> {
 
 #[derive(Debug)]
 struct Node<T> {
-    literal: HashMap<Box<str>, Node<T>>,
+    literal: FnvMap<Box<str>, Node<T>>,
     /// A `{param}` segment at this place (parameter names live in the routes' templates).
     param: Option<Box<Node<T>>>,
     /// `{name+}` at this place.
@@ -66,7 +66,7 @@ struct Node<T> {
 impl<T> Default for Node<T> {
     fn default() -> Self {
         Self {
-            literal: HashMap::new(),
+            literal: FnvMap::default(),
             param: None,
             rest: None,
             exact: Methods::default(),
@@ -100,20 +100,25 @@ impl<T> Default for Router<T> {
     }
 }
 
-/// The segments of a request path (`/a/b/` → `a`, `b`), each with the byte offset after it.
-fn split(path: &str) -> Vec<(&str, usize)> {
-    let mut out = Vec::new();
-    let mut start = 1;
+/// The next segment of a request path at or after byte `from` (empty segments are skipped:
+/// `/a//b/` has `a` and `b`), with the byte offset after it. A path's first byte is its `/`, so
+/// the first segment is looked for from 1. Read as the lookup goes, with no list to allocate.
+fn next_segment(path: &str, from: usize) -> Option<(&str, usize)> {
     let bytes = path.as_bytes();
-    for i in 1..=bytes.len() {
-        if i == bytes.len() || bytes[i] == b'/' {
-            if i > start {
-                out.push((&path[start..i], i));
-            }
-            start = i + 1;
-        }
+    let start = from
+        + bytes
+            .get(from..)?
+            .iter()
+            .take_while(|b| **b == b'/')
+            .count();
+    if start >= bytes.len() {
+        return None;
     }
-    out
+    let end = bytes[start..]
+        .iter()
+        .position(|b| *b == b'/')
+        .map_or(bytes.len(), |i| start + i);
+    Some((&path[start..end], end))
 }
 
 impl<T> Router<T> {
@@ -160,9 +165,8 @@ impl<T> Router<T> {
         path: &'p str,
         pick: &dyn Fn(&Methods<T>) -> Option<Arc<T>>,
     ) -> Option<Match<'p, T>> {
-        let segs = split(path);
         let mut values = Vec::new();
-        if let Some(route) = exact(&self.root, path, &segs, 0, pick, &mut values) {
+        if let Some(route) = exact(&self.root, path, 1, pick, &mut values) {
             return Some(Match {
                 route,
                 values,
@@ -173,17 +177,19 @@ impl<T> Router<T> {
         let mut node = &self.root;
         let mut values = Vec::new();
         let mut best: Option<(Arc<T>, usize, usize)> = pick(&node.prefix).map(|r| (r, 0, 0));
-        for (seg, end) in &segs {
-            node = match (node.literal.get(*seg), &node.param) {
+        let mut at = 1;
+        while let Some((seg, end)) = next_segment(path, at) {
+            at = end;
+            node = match (node.literal.get(seg), &node.param) {
                 (Some(n), _) => n,
                 (None, Some(n)) => {
-                    values.push(*seg);
+                    values.push(seg);
                     n
                 }
                 (None, None) => break,
             };
             if let Some(r) = pick(&node.prefix) {
-                best = Some((r, *end, values.len()));
+                best = Some((r, end, values.len()));
             }
         }
         best.map(|(route, end, n)| {
@@ -200,23 +206,21 @@ impl<T> Router<T> {
 fn exact<'p, T>(
     node: &Node<T>,
     path: &'p str,
-    segs: &[(&'p str, usize)],
-    i: usize,
+    at: usize,
     pick: &dyn Fn(&Methods<T>) -> Option<Arc<T>>,
     values: &mut Vec<&'p str>,
 ) -> Option<Arc<T>> {
-    if i == segs.len() {
+    let Some((seg, end)) = next_segment(path, at) else {
         return pick(&node.exact);
-    }
-    let (seg, end) = segs[i];
+    };
     if let Some(child) = node.literal.get(seg) {
-        if let Some(r) = exact(child, path, segs, i + 1, pick, values) {
+        if let Some(r) = exact(child, path, end, pick, values) {
             return Some(r);
         }
     }
     if let Some(child) = &node.param {
         values.push(seg);
-        if let Some(r) = exact(child, path, segs, i + 1, pick, values) {
+        if let Some(r) = exact(child, path, end, pick, values) {
             return Some(r);
         }
         values.pop();
@@ -232,6 +236,26 @@ fn exact<'p, T>(
 mod tests {
     use super::*;
     use apigw_model::api::parse_template;
+
+    #[test]
+    fn segments_are_read_in_order_skipping_empty_ones() {
+        let walk = |path: &str| {
+            let (mut at, mut out) = (1, Vec::new());
+            while let Some((seg, end)) = next_segment(path, at) {
+                out.push((seg.to_string(), end));
+                at = end;
+            }
+            out
+        };
+        let own = |v: &[(&str, usize)]| -> Vec<(String, usize)> {
+            v.iter().map(|(s, e)| (s.to_string(), *e)).collect()
+        };
+        assert_eq!(walk("/a//bc/"), own(&[("a", 2), ("bc", 6)]));
+        assert_eq!(walk("/x"), own(&[("x", 2)]));
+        assert!(walk("/").is_empty());
+        assert!(walk("//").is_empty());
+        assert!(walk("").is_empty());
+    }
 
     fn router(routes: &[(&str, Option<Method>, bool, &'static str)]) -> Router<&'static str> {
         let mut r = Router::default();

@@ -2,6 +2,7 @@
 //! environments → routers, routes with their backend, authentication, compiled plug-in chain
 //! and metrics, and the apps. Built from the store; swapped atomically by the reloader.
 
+use crate::fnv::FnvMap;
 use crate::metrics::{ApiMetrics, Registry};
 use crate::router::Router;
 use apigw_model::api::{ApiDef, Segment};
@@ -15,7 +16,6 @@ use http::header::HeaderValue;
 use http::uri::{Authority, Scheme};
 use http::{Method, StatusCode};
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -93,34 +93,6 @@ pub struct AppEntry {
 #[derive(Debug, Default)]
 pub struct GroupRoutes {
     pub envs: FnvMap<String, Router<Route>>,
-}
-
-/// A map looked up on every request with keys of a few bytes (hosts, environment names):
-/// FNV-1a instead of SipHash. The maps are built from the configuration; a client only picks
-/// which key to look up, which cannot lengthen the probes of a table it did not fill.
-pub type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
-
-/// The FNV-1a hash (64 bits).
-#[derive(Debug, Clone, Copy)]
-pub struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }
 
 /// Everything a request needs, immutable.
