@@ -21,7 +21,7 @@ pub fn http1(data: &[u8]) {
 /// Reads a head, then the body, from `pieces` arriving one after another: what was read.
 fn run(request: bool, pieces: &[&[u8]]) -> Option<(String, Vec<u8>, bool)> {
     let mut buf = BytesMut::new();
-    let mut names = Vec::new();
+    let mut names = crate::wire::HeadScratch::default();
     let mut rest = pieces.iter();
     let (head, mut state) = loop {
         if !buf.is_empty() {

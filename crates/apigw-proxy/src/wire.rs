@@ -10,6 +10,36 @@ const MAX_TRAILER_BYTES: usize = 64 * 1024;
 /// Longest chunk-size line (digits and extensions).
 const MAX_CHUNK_LINE: usize = 4096;
 
+/// Header names a connection's cache keeps (a peer repeats the same few on every message).
+const NAMES_SEEN: usize = 16;
+
+/// What a connection keeps for parsing heads: the names and value positions of the head being
+/// parsed, and the header names it has already seen, by their bytes as sent. A peer sends the
+/// same headers on every message; a name found here costs a comparison, where
+/// `HeaderName::from_bytes` lowercases and looks it up again (and allocates a custom one).
+#[derive(Debug, Default)]
+pub(crate) struct HeadScratch {
+    pub(crate) names: Vec<(HeaderName, usize, usize)>,
+    seen: Vec<(Box<[u8]>, HeaderName)>,
+}
+
+impl HeadScratch {
+    /// The header name spelled `raw`.
+    pub(crate) fn name(
+        &mut self,
+        raw: &[u8],
+    ) -> Result<HeaderName, http::header::InvalidHeaderName> {
+        if let Some((_, name)) = self.seen.iter().find(|(r, _)| **r == *raw) {
+            return Ok(name.clone());
+        }
+        let name = HeaderName::from_bytes(raw)?;
+        if self.seen.len() < NAMES_SEEN {
+            self.seen.push((raw.into(), name.clone()));
+        }
+        Ok(name)
+    }
+}
+
 /// Whether a header's comma-separated values hold `token` (case-insensitive).
 pub(crate) fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
     headers
@@ -199,6 +229,24 @@ fn bad_chunk(what: &str) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_names_seen_before_come_from_the_cache_which_stays_bounded() {
+        let mut s = HeadScratch::default();
+        assert_eq!(s.name(b"Content-Type").unwrap(), http::header::CONTENT_TYPE);
+        assert_eq!(s.name(b"Content-Type").unwrap(), http::header::CONTENT_TYPE);
+        assert_eq!(s.name(b"content-TYPE").unwrap(), http::header::CONTENT_TYPE);
+        assert_eq!(s.name(b"X-Own").unwrap().as_str(), "x-own");
+        assert_eq!(s.seen.len(), 3, "one entry per spelling");
+        assert!(s.name(b"bad name").is_err());
+        for i in 0..100 {
+            assert_eq!(
+                s.name(format!("X-{i}").as_bytes()).unwrap().as_str(),
+                format!("x-{i}")
+            );
+        }
+        assert_eq!(s.seen.len(), NAMES_SEEN);
+    }
     use crate::upstream::h1::BodyKind;
 
     /// Feeds `wire` to a fresh state `step` bytes at a time; returns the body and the state.

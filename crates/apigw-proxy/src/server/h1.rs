@@ -9,10 +9,10 @@
 use super::stop::StopListener;
 use crate::deadline::Deadline;
 use crate::server::{handle, Gateway};
-use crate::wire::{has_token, push_hex, BodyState};
+use crate::wire::{has_token, push_hex, BodyState, HeadScratch};
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{
-    HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, EXPECT, TRANSFER_ENCODING,
+    HeaderMap, HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, EXPECT, TRANSFER_ENCODING,
 };
 use http::{Method, Request, StatusCode, Uri, Version};
 use hyper::body::{Body, Frame, SizeHint};
@@ -49,7 +49,7 @@ pub(crate) async fn serve_connection(
     let io = Arc::new(io);
     let mut buf = BytesMut::with_capacity(READ_ROOM);
     let mut out = Vec::with_capacity(1024);
-    let mut names = Vec::new();
+    let mut scratch = HeadScratch::default();
     let timeout = gw.limits.client_timeout;
     let mut deadline = Deadline::after(timeout);
     loop {
@@ -60,7 +60,7 @@ pub(crate) async fn serve_connection(
         deadline.set_after(timeout);
         let head = tokio::select! {
             biased;
-            r = read_head(&io, &mut buf, &mut names, max_head) => r,
+            r = read_head(&io, &mut buf, &mut scratch, max_head) => r,
             () = deadline.expired() => return, // slow or idle: closed without an answer
             () = stop.stopped(), if idle => return,
         };
@@ -323,12 +323,12 @@ impl RequestHead {
 async fn read_head(
     io: &TcpStream,
     buf: &mut BytesMut,
-    names: &mut Vec<(HeaderName, usize, usize)>,
+    scratch: &mut HeadScratch,
     max: usize,
 ) -> Result<Head, HeadError> {
     loop {
         if !buf.is_empty() {
-            if let Some(head) = parse_head(buf, names, max)? {
+            if let Some(head) = parse_head(buf, scratch, max)? {
                 return Ok(head);
             }
         }
@@ -343,7 +343,7 @@ async fn read_head(
 /// needed.
 pub(crate) fn parse_head(
     buf: &mut BytesMut,
-    names: &mut Vec<(HeaderName, usize, usize)>,
+    scratch: &mut HeadScratch,
     max: usize,
 ) -> Result<Option<Head>, HeadError> {
     // Empty lines before a request are ignored (RFC 9112 §2.2).
@@ -373,16 +373,18 @@ pub(crate) fn parse_head(
     let path = req.path.unwrap_or("");
     let path_at = path.as_ptr() as usize - base;
     let path_range = path_at..path_at + path.len();
-    names.clear();
+    scratch.names.clear();
     for h in req.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| HeadError::Malformed)?;
+        let name = scratch
+            .name(h.name.as_bytes())
+            .map_err(|_| HeadError::Malformed)?;
         let start = h.value.as_ptr() as usize - base;
-        names.push((name, start, start + h.value.len()));
+        scratch.names.push((name, start, start + h.value.len()));
     }
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(path_range)).map_err(|_| HeadError::Malformed)?;
-    let mut headers = HeaderMap::with_capacity(names.len());
-    for (name, start, end) in names.drain(..) {
+    let mut headers = HeaderMap::with_capacity(scratch.names.len());
+    for (name, start, end) in scratch.names.drain(..) {
         let value = HeaderValue::from_maybe_shared(head.slice(start..end))
             .map_err(|_| HeadError::Malformed)?;
         headers.append(name, value);

@@ -7,7 +7,7 @@
 //! user-space instructions per call on it (`docs/benchmarks.md`).
 
 use crate::upstream::GatewayHeaders;
-use crate::wire::{content_length, has_token, push_hex, BodyState};
+use crate::wire::{content_length, has_token, push_hex, BodyState, HeadScratch};
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH};
 use http::{Method, StatusCode, Version};
@@ -186,7 +186,7 @@ pub(crate) struct Conn {
     io: Stream,
     buf: BytesMut,
     /// Scratch for header names and value positions while a head is parsed.
-    names: Vec<(HeaderName, usize, usize)>,
+    scratch: HeadScratch,
     /// When its last request was sent: its idle time in the pool counts from then.
     pub idle_since: Instant,
     /// The timer of the exchange in progress, kept from one exchange to the next.
@@ -208,7 +208,7 @@ impl Conn {
         Self {
             io,
             buf: BytesMut::with_capacity(READ_ROOM),
-            names: Vec::new(),
+            scratch: HeadScratch::default(),
             idle_since: Instant::now(),
             deadline: None,
         }
@@ -327,7 +327,7 @@ impl Conn {
         let mut got_bytes = !self.buf.is_empty();
         loop {
             if !self.buf.is_empty() {
-                if let Some(h) = parse_head(&mut self.buf, &mut self.names, head_request)? {
+                if let Some(h) = parse_head(&mut self.buf, &mut self.scratch, head_request)? {
                     return Ok(h);
                 }
             }
@@ -392,7 +392,7 @@ impl Conn {
 /// `None` when more bytes are needed. `names` is scratch space.
 pub(crate) fn parse_head(
     buf: &mut BytesMut,
-    names: &mut Vec<(HeaderName, usize, usize)>,
+    scratch: &mut HeadScratch,
     head_request: bool,
 ) -> Result<Option<Head>, ExchangeError> {
     loop {
@@ -422,19 +422,20 @@ pub(crate) fn parse_head(
         let status = StatusCode::from_u16(code)
             .map_err(|_| ExchangeError::Backend(format!("bad status {code}")))?;
         let base = buf.as_ptr() as usize;
-        names.clear();
+        scratch.names.clear();
         for h in resp.headers.iter() {
-            let name = HeaderName::from_bytes(h.name.as_bytes())
+            let name = scratch
+                .name(h.name.as_bytes())
                 .map_err(|_| ExchangeError::Backend(format!("bad header name {:?}", h.name)))?;
             let start = h.value.as_ptr() as usize - base;
-            names.push((name, start, start + h.value.len()));
+            scratch.names.push((name, start, start + h.value.len()));
         }
         let head = buf.split_to(len).freeze();
         // Room for what the response phase adds (X-Request-Id, CORS, set_resp_headers): a
         // map sized to the backend's headers alone grows (reallocates and rehashes) per call.
-        let mut headers = HeaderMap::with_capacity(names.len() + RESPONSE_PHASE_ROOM);
+        let mut headers = HeaderMap::with_capacity(scratch.names.len() + RESPONSE_PHASE_ROOM);
         let mut hop = Hop::default();
-        for (name, start, end) in names.drain(..) {
+        for (name, start, end) in scratch.names.drain(..) {
             match crate::upstream::hop_index(name.as_str()) {
                 // Hop-by-hop headers are read here and not passed on (RFC 9110 §7.6.1).
                 Some(0) => hop.connection(&head[start..end]),
@@ -577,7 +578,7 @@ mod tests {
         }
         raw.push_str("\r\n");
         let mut buf = BytesMut::from(raw.as_bytes());
-        let h = parse_head(&mut buf, &mut Vec::new(), head)?.expect("a whole head");
+        let h = parse_head(&mut buf, &mut HeadScratch::default(), head)?.expect("a whole head");
         Ok((h.body, h.reusable, h.headers))
     }
 
@@ -617,17 +618,17 @@ mod tests {
         let mut buf = BytesMut::from(
             &b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\nok"[..],
         );
-        let h = parse_head(&mut buf, &mut Vec::new(), false)
+        let h = parse_head(&mut buf, &mut HeadScratch::default(), false)
             .unwrap()
             .unwrap();
         assert_eq!((h.status.as_u16(), h.body), (201, BodyKind::Length(2)));
         assert_eq!(&buf[..], b"ok");
         let mut partial = BytesMut::from(&b"HTTP/1.1 200 OK\r\ncontent-le"[..]);
-        assert!(parse_head(&mut partial, &mut Vec::new(), false)
+        assert!(parse_head(&mut partial, &mut HeadScratch::default(), false)
             .unwrap()
             .is_none());
         let mut switch = BytesMut::from(&b"HTTP/1.1 101 Switching Protocols\r\n\r\n"[..]);
-        assert!(parse_head(&mut switch, &mut Vec::new(), false).is_err());
+        assert!(parse_head(&mut switch, &mut HeadScratch::default(), false).is_err());
     }
 
     #[test]
