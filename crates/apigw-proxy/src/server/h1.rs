@@ -384,17 +384,24 @@ pub(crate) fn parse_head(
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(path_range)).map_err(|_| HeadError::Malformed)?;
     let mut headers = HeaderMap::with_capacity(scratch.names.len());
+    // Which of the headers that frame the message are there at all: the lookups below are
+    // made only for those (most requests carry none of them).
+    let (mut connection, mut chunks, mut length, mut expect) = (false, false, false, false);
     for (name, start, end) in scratch.names.drain(..) {
         let value = HeaderValue::from_maybe_shared(head.slice(start..end))
             .map_err(|_| HeadError::Malformed)?;
+        connection |= name == CONNECTION;
+        chunks |= name == TRANSFER_ENCODING;
+        length |= name == CONTENT_LENGTH;
+        expect |= name == EXPECT;
         headers.append(name, value);
     }
     let mut keep_alive = if version == Version::HTTP_11 {
-        !has_token(&headers, &CONNECTION, "close")
+        !(connection && has_token(&headers, &CONNECTION, "close"))
     } else {
-        has_token(&headers, &CONNECTION, "keep-alive")
+        connection && has_token(&headers, &CONNECTION, "keep-alive")
     };
-    let framing = if headers.contains_key(TRANSFER_ENCODING) {
+    let framing = if chunks {
         let chunked_last = headers
             .get_all(TRANSFER_ENCODING)
             .iter()
@@ -410,14 +417,17 @@ pub(crate) fn parse_head(
             keep_alive = false;
         }
         BodyState::ChunkSize
-    } else {
+    } else if length {
         match crate::wire::content_length(&headers) {
             Ok(None) | Ok(Some(0)) => BodyState::Done,
             Ok(Some(n)) => BodyState::Length(n),
             Err(()) => return Err(HeadError::Malformed),
         }
+    } else {
+        BodyState::Done
     };
-    let expect_continue = version == Version::HTTP_11
+    let expect_continue = expect
+        && version == Version::HTTP_11
         && !framing.is_done()
         && headers
             .get(EXPECT)

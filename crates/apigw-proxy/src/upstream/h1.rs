@@ -444,6 +444,7 @@ pub(crate) fn parse_head(
                 None => {
                     let value = HeaderValue::from_maybe_shared(head.slice(start..end))
                         .map_err(|_| ExchangeError::Backend(format!("bad value of {name}")))?;
+                    hop.length |= name == CONTENT_LENGTH;
                     headers.append(name, value);
                 }
             }
@@ -503,6 +504,8 @@ struct Hop {
     transfer_encoding: bool,
     /// The last transfer coding is `chunked`.
     chunked: bool,
+    /// A `Content-Length` was sent (not hop-by-hop; noted so that it is looked up only then).
+    length: bool,
 }
 
 impl Hop {
@@ -553,8 +556,11 @@ fn body_kind(
             (BodyKind::Close, false)
         });
     }
-    let length = content_length(headers)
-        .map_err(|()| ExchangeError::Backend("bad or conflicting content-length".into()))?;
+    let length = match hop.length {
+        true => content_length(headers)
+            .map_err(|()| ExchangeError::Backend("bad or conflicting content-length".into()))?,
+        false => None,
+    };
     Ok(match length {
         Some(0) => (BodyKind::Empty, reusable),
         Some(n) => (BodyKind::Length(n), reusable),
