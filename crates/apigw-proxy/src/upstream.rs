@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 /// Idle connections kept per backend.
 pub const MAX_IDLE_PER_BACKEND: usize = 256;
-/// Idle connections older than this are closed, not reused.
+/// Idle connections whose last request went out longer ago than this are closed, not reused.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest wait for a TCP connection to a backend (within the API's timeout).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -175,7 +175,7 @@ impl Upstream {
         Ok(Box::new(Conn::new(io)))
     }
 
-    /// Sends `req` over a pooled connection to its backend; the backend must answer with
+    /// Sends `out` with `body` over a pooled connection to its backend; the backend must answer with
     /// headers within `timeout`. The response body reads from the connection and hands it
     /// back to the pool once read to the end.
     ///
