@@ -653,3 +653,32 @@ fn push_date(out: &mut Vec<u8>) {
         out.extend_from_slice(b"\r\n");
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn a_short_read_clears_the_readiness_so_the_next_wait_parks_without_a_read() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        client.write_all(b"hello").await.unwrap();
+        let mut buf = BytesMut::new();
+        assert_eq!(fill(&server, &mut buf).await.unwrap(), 5);
+        // Readiness still set would make the next wait a recvfrom that finds nothing.
+        let ready = std::future::poll_fn(|cx| Poll::Ready(server.poll_read_ready(cx))).await;
+        assert!(
+            ready.is_pending(),
+            "readiness kept after the socket was emptied"
+        );
+        // Data arriving later still wakes the wait.
+        client.write_all(b"more").await.unwrap();
+        let woke = tokio::time::timeout(Duration::from_secs(5), fill(&server, &mut buf)).await;
+        assert_eq!(woke.expect("woken by new data").unwrap(), 4);
+        assert_eq!(&buf[..], b"hellomore");
+    }
+}
