@@ -8,6 +8,12 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// How long an idle blocking-pool thread (SQLite, DNS) is kept. Short: between store calls the
+/// process is back to its runtime's threads alone, and a process with one thread takes the
+/// kernel's cheaper path on every socket call (`fdget` without a reference count;
+/// `docs/benchmarks.md`). Starting a thread for the next store call costs tens of µs.
+const BLOCKING_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_millis(20);
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -30,6 +36,7 @@ fn main() -> anyhow::Result<()> {
                 None => tokio::runtime::Builder::new_multi_thread(),
             };
             rt.enable_all()
+                .thread_keep_alive(BLOCKING_KEEP_ALIVE)
                 .build()?
                 .block_on(apigw::serve(args, apigw::shutdown_signal(), |_| {}))
         }
