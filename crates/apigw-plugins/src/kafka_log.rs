@@ -187,6 +187,17 @@ pub struct CallData {
     pub custom_authorizer: CustomAuthorizer,
 }
 
+impl CallData {
+    /// Whether anything of the call itself is logged.
+    fn any(&self) -> bool {
+        self.log_request_header
+            || self.log_request_query_string
+            || self.log_request_body
+            || self.log_response_header
+            || self.log_response_body
+    }
+}
+
 /// `call_data.custom_authorizer`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -353,7 +364,7 @@ pub(crate) fn keep_masked_secrets(new: &mut Map<String, Value>, previous: &Map<S
 use crate::chain::RequestCtx;
 use http::HeaderMap;
 use std::collections::BTreeMap as Map2;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -451,6 +462,9 @@ pub struct KafkaLog {
     call_data: CallData,
     tx: tokio::sync::mpsc::Sender<Vec<u8>>,
     stats: Arc<Stats>,
+    /// The length of the last message: the next one's buffer is allocated that large, so
+    /// that it is written without growing (and copied) on the way.
+    last_len: AtomicUsize,
 }
 
 impl std::fmt::Debug for KafkaLog {
@@ -705,13 +719,16 @@ impl KafkaLog {
             call_data: c.meta_config.call_data.clone(),
             tx,
             stats,
+            last_len: AtomicUsize::new(512),
         }
     }
 
     /// The message of one call (switched-on fields only; bodies cut at 1 KB; at most 4 KB),
     /// written as JSON directly (no intermediate map: this runs for every call).
     pub fn message(&self, ctx: &RequestCtx, r: &CallRecord<'_>) -> Vec<u8> {
-        let mut m = JsonObject::with_capacity(512);
+        // Room for a message like the last one, and a little more (texts vary in length).
+        let room = self.last_len.load(Ordering::Relaxed) + 64;
+        let mut m = JsonObject::with_capacity(room.min(MESSAGE_LIMIT + 64));
         let secs = |ms: u64| ms as f64 / 1000.0;
         let mut cut_field = false;
         let elapsed = ctx.start.elapsed();
@@ -762,7 +779,43 @@ impl KafkaLog {
             }
         }
         let cd = &self.call_data;
-        let mut call = JsonObject::with_capacity(0);
+        let mut truncated = false;
+        if cd.any() {
+            let mut call = JsonObject::with_capacity(0);
+            truncated = self.call_data(&mut call, r);
+            let call = call.finish();
+            if call.len() > 2 {
+                if m.len() + call.len() + 16 > MESSAGE_LIMIT {
+                    // Too big: the call data goes, marked.
+                    m.bool("call_data_truncated", true);
+                } else {
+                    m.raw("call_data", &call);
+                }
+            }
+        }
+        if truncated {
+            m.bool("body_truncated", true);
+        }
+        if cut_field {
+            m.bool("field_truncated", true);
+        }
+        if m.len() >= MESSAGE_LIMIT {
+            // Only control characters (escaped six bytes each) in every client text get here:
+            // the call is still logged, by its id and status.
+            let mut short = JsonObject::with_capacity(128);
+            short.str("request_id", &ctx.request_id);
+            short.num("http_status", ctx.status);
+            short.bool("message_truncated", true);
+            return short.finish();
+        }
+        let out = m.finish();
+        self.last_len.store(out.len(), Ordering::Relaxed);
+        out
+    }
+
+    /// The switched-on call data (`call_data`) into `call`; returns whether a body was cut.
+    fn call_data(&self, call: &mut JsonObject, r: &CallRecord<'_>) -> bool {
+        let cd = &self.call_data;
         let mut truncated = false;
         if cd.log_request_header {
             if let Some(h) = r.request_headers {
@@ -801,31 +854,7 @@ impl KafkaLog {
             truncated |= t;
             call.str("response_body", &b);
         }
-        if truncated {
-            m.bool("body_truncated", true);
-        }
-        if cut_field {
-            m.bool("field_truncated", true);
-        }
-        let call = call.finish();
-        if call.len() > 2 {
-            if m.len() + call.len() + 16 > MESSAGE_LIMIT {
-                // Too big: the call data goes, marked.
-                m.bool("call_data_truncated", true);
-            } else {
-                m.raw("call_data", &call);
-            }
-        }
-        if m.len() >= MESSAGE_LIMIT {
-            // Only control characters (escaped six bytes each) in every client text get here:
-            // the call is still logged, by its id and status.
-            let mut short = JsonObject::with_capacity(128);
-            short.str("request_id", &ctx.request_id);
-            short.num("http_status", ctx.status);
-            short.bool("message_truncated", true);
-            return short.finish();
-        }
-        m.finish()
+        truncated
     }
 
     /// Whether the message logs the response headers, and the response body.
@@ -906,13 +935,11 @@ async fn produce(c: Config, mut rx: tokio::sync::mpsc::Receiver<Vec<u8>>, stats:
     let mut partitions: Vec<rskafka::client::partition::PartitionClient> = Vec::new();
     let mut next = 0usize;
     let key = (!c.key.is_empty()).then(|| c.key.clone().into_bytes());
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(m) => batch.push(m),
-                Err(_) => break,
-            }
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        batch.clear();
+        if rx.recv_many(&mut batch, BATCH).await == 0 {
+            return; // the plug-in instance is gone and everything queued is sent
         }
         stats
             .queued
