@@ -159,7 +159,7 @@ impl ContentModel for Config {
 // Runtime
 
 use crate::chain::RequestCtx;
-use http::header::{HeaderName, HeaderValue};
+use http::header::{Entry, HeaderName, HeaderValue};
 use http::HeaderMap;
 
 /// Where a header's value comes from at run time.
@@ -209,18 +209,23 @@ impl SetRespHeaders {
                         headers.insert(name.clone(), v);
                     }
                 }
+                // One lookup each (the entry), not a lookup and then an insert.
                 Action::Append => {
                     let Some(v) = value() else { continue };
-                    let existing: Vec<&[u8]> =
-                        headers.get_all(name).iter().map(|x| x.as_bytes()).collect();
-                    if existing.is_empty() {
-                        headers.insert(name.clone(), v);
-                    } else {
-                        let mut joined = existing.join(&b","[..]);
-                        joined.push(b',');
-                        joined.extend_from_slice(v.as_bytes());
-                        if let Ok(j) = HeaderValue::from_bytes(&joined) {
-                            headers.insert(name.clone(), j);
+                    match headers.entry(name) {
+                        Entry::Vacant(e) => {
+                            e.insert(v);
+                        }
+                        Entry::Occupied(mut e) => {
+                            let mut joined = Vec::new();
+                            for x in e.iter() {
+                                joined.extend_from_slice(x.as_bytes());
+                                joined.push(b',');
+                            }
+                            joined.extend_from_slice(v.as_bytes());
+                            if let Ok(j) = HeaderValue::from_bytes(&joined) {
+                                e.insert(j);
+                            }
                         }
                     }
                 }
@@ -228,9 +233,9 @@ impl SetRespHeaders {
                     headers.remove(name);
                 }
                 Action::Skip => {
-                    if !headers.contains_key(name) {
+                    if let Entry::Vacant(e) = headers.entry(name) {
                         if let Some(v) = value() {
-                            headers.insert(name.clone(), v);
+                            e.insert(v);
                         }
                     }
                 }
