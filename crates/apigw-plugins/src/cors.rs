@@ -237,16 +237,17 @@ impl Cors {
         }
         let Some(origin) = &ctx.origin else { return };
         self.vary(headers);
+        // No access-control-* header is left: appending adds each without looking for one.
         if let Some((allow, _)) = self.allow(origin) {
-            headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allow);
+            headers.append(ACCESS_CONTROL_ALLOW_ORIGIN, allow);
             if self.credentials {
-                headers.insert(
+                headers.append(
                     ACCESS_CONTROL_ALLOW_CREDENTIALS,
                     HeaderValue::from_static("true"),
                 );
             }
             if let Some(e) = &self.expose {
-                headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, e.clone());
+                headers.append(ACCESS_CONTROL_EXPOSE_HEADERS, e.clone());
             }
         }
     }
