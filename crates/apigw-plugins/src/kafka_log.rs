@@ -456,7 +456,7 @@ pub struct CallRecord<'a> {
 /// A running kafka_log plug-in.
 pub struct KafkaLog {
     /// The switched-on system fields, in APIG's order, each with what it writes.
-    system: Vec<(&'static str, Field)>,
+    system: Vec<(Box<[u8]>, Field)>,
     /// Whether `upstream_uri` is among them (the proxy keeps the backend path only then).
     upstream_uri: bool,
     call_data: CallData,
@@ -565,8 +565,14 @@ impl Field {
 }
 
 /// A JSON object written field by field (keys are known ASCII names, written as they are).
+/// A field is its key (`key`, or `field` with the key already encoded) and then one value.
 struct JsonObject {
     out: Vec<u8>,
+}
+
+/// A system field's key as written after another field: `,"name":`.
+fn encoded_key(name: &str) -> Box<[u8]> {
+    format!(",\"{name}\":").into_bytes().into_boxed_slice()
 }
 
 impl JsonObject {
@@ -590,90 +596,82 @@ impl JsonObject {
         self.out.extend_from_slice(b"\":");
     }
 
+    /// A key made by [`encoded_key`] (one copy instead of four pushes).
+    fn field(&mut self, encoded: &[u8]) {
+        let skip = usize::from(self.out.len() == 1); // the first field has no comma
+        self.out.extend_from_slice(&encoded[skip..]);
+    }
+
     /// A string the gateway made that needs no escaping (ids, times, fixed words).
-    fn plain(&mut self, k: &str, v: &[u8]) {
-        self.key(k);
+    fn plain(&mut self, v: &[u8]) {
         self.out.reserve(v.len() + 2);
         self.out.push(b'"');
         self.out.extend_from_slice(v);
         self.out.push(b'"');
     }
 
-    fn value<T: serde::Serialize + ?Sized>(&mut self, k: &str, v: &T) {
-        self.key(k);
+    fn value<T: serde::Serialize + ?Sized>(&mut self, v: &T) {
         // Writing to a Vec cannot fail; values are strings, numbers and string maps.
         let _ = serde_json::to_writer(&mut self.out, v);
     }
 
-    fn str(&mut self, k: &str, v: &str) {
-        self.key(k);
+    fn str(&mut self, v: &str) {
         apigw_model::text::push_json_str(&mut self.out, v);
     }
 
-    fn ip(&mut self, k: &str, ip: std::net::IpAddr) {
-        self.key(k);
+    fn ip(&mut self, ip: std::net::IpAddr) {
         self.out.push(b'"');
         apigw_model::text::push_ip(&mut self.out, ip);
         self.out.push(b'"');
     }
 
-    fn num<T: serde::Serialize>(&mut self, k: &str, v: T) {
-        self.value(k, &v);
-    }
-
-    fn int(&mut self, k: &str, v: u64) {
-        self.key(k);
+    fn int(&mut self, v: u64) {
         self.out
             .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
     }
 
-    fn opt_str(&mut self, k: &str, v: Option<&str>) {
+    fn opt_str(&mut self, v: Option<&str>) {
         match v {
-            Some(v) => self.str(k, v),
-            None => self.null(k),
+            Some(v) => self.str(v),
+            None => self.null(),
         }
     }
 
-    fn opt_int(&mut self, k: &str, v: Option<u64>) {
+    fn opt_int(&mut self, v: Option<u64>) {
         match v {
-            Some(v) => self.int(k, v),
-            None => self.null(k),
-        }
-    }
-
-    fn opt_num<T: serde::Serialize>(&mut self, k: &str, v: Option<T>) {
-        self.value(k, &v);
-    }
-
-    fn opt_lossy(&mut self, k: &str, v: Option<&[u8]>) {
-        match v.map(String::from_utf8_lossy) {
-            Some(v) => self.str(k, &v),
-            None => self.null(k),
+            Some(v) => self.int(v),
+            None => self.null(),
         }
     }
 
     /// A free-text value of the client's (path, host, user agent, forwarded-for), cut at
     /// [`FIELD_LIMIT`] bytes so that the system fields always fit in a message; returns
-    /// whether it was cut.
-    fn client_text(&mut self, k: &str, v: Option<&[u8]>) -> bool {
-        let cut = v.is_some_and(|v| v.len() > FIELD_LIMIT);
-        self.opt_lossy(k, v.map(|v| &v[..v.len().min(FIELD_LIMIT)]));
+    /// whether it was cut. Bytes that are not UTF-8 become U+FFFD.
+    fn client_text(&mut self, v: Option<&[u8]>) -> bool {
+        let Some(v) = v else {
+            self.null();
+            return false;
+        };
+        let cut = v.len() > FIELD_LIMIT;
+        let v = &v[..v.len().min(FIELD_LIMIT)];
+        match std::str::from_utf8(v) {
+            Ok(text) => self.str(text),
+            Err(_) => self.str(&String::from_utf8_lossy(v)),
+        }
         cut
     }
 
-    fn null(&mut self, k: &str) {
-        self.key(k);
+    fn null(&mut self) {
         self.out.extend_from_slice(b"null");
     }
 
-    fn bool(&mut self, k: &str, v: bool) {
-        self.key(k);
+    fn bool(&mut self, v: bool) {
         self.out
             .extend_from_slice(if v { b"true" } else { b"false" });
     }
 
-    fn raw(&mut self, k: &str, json: &[u8]) {
-        self.key(k);
+    /// JSON written elsewhere, as it is.
+    fn raw(&mut self, json: &[u8]) {
         self.out.extend_from_slice(json);
     }
 
@@ -703,7 +701,7 @@ impl KafkaLog {
                     .and_then(Value::as_bool)
                     .unwrap_or(false)
             })
-            .map(|(n, _)| (*n, Field::of(n)))
+            .map(|(n, _)| (encoded_key(n), Field::of(n)))
             .collect::<Vec<_>>();
         let upstream_uri = system.iter().any(|(_, f)| matches!(f, Field::UpstreamUri));
         let stats = Arc::new(Stats::default());
@@ -732,50 +730,44 @@ impl KafkaLog {
         let secs = |ms: u64| ms as f64 / 1000.0;
         let mut cut_field = false;
         let elapsed = ctx.start.elapsed();
-        for &(f, field) in &self.system {
-            match field {
+        for (key, field) in &self.system {
+            m.field(key);
+            match *field {
                 Field::StartTime => match apigw_model::time::millis_text(ctx.request_time_ms) {
-                    Some(text) => m.plain(f, &text),
-                    None => m.str(f, &apigw_model::time::format_millis(ctx.request_time_ms)),
+                    Some(text) => m.plain(&text),
+                    None => m.str(&apigw_model::time::format_millis(ctx.request_time_ms)),
                 },
-                Field::RequestId => m.plain(f, ctx.request_id.as_bytes()),
-                Field::ClientIp => m.ip(f, ctx.client_ip),
-                Field::ApiId => m.str(f, &ctx.api_id),
-                Field::ApiName => m.str(f, &ctx.api_name),
-                Field::UserName => m.opt_str(f, ctx.user_id.as_deref()),
-                Field::AppId => m.opt_str(f, ctx.app_id.as_deref()),
-                Field::AppName => m.opt_str(f, ctx.app_name.as_deref()),
-                Field::RequestTime => m.num(f, elapsed.as_secs_f64()),
-                Field::HttpStatus => m.int(f, ctx.status.into()),
-                Field::ServerProtocol => m.plain(f, b"HTTP/1.1"),
-                Field::Scheme => m.plain(f, b"http"),
-                Field::RequestMethod => m.str(f, ctx.method.as_str()),
-                Field::Host => cut_field |= m.client_text(f, r.host.map(str::as_bytes)),
-                Field::Uri => cut_field |= m.client_text(f, Some(ctx.path.as_bytes())),
-                Field::RequestSize => m.opt_int(f, r.request_size),
-                Field::ResponseSize => m.opt_int(f, r.response_size),
-                Field::UpstreamUri => {
-                    cut_field |= m.client_text(f, r.upstream_uri.map(str::as_bytes))
-                }
-                Field::UpstreamAddr => m.opt_str(f, r.upstream_addr),
-                Field::UpstreamStatus => m.opt_int(f, r.upstream_addr.map(|_| ctx.status.into())),
-                Field::UpstreamTime => m.opt_num(f, ctx.backend_latency_ms.map(secs)),
+                Field::RequestId => m.plain(ctx.request_id.as_bytes()),
+                Field::ClientIp => m.ip(ctx.client_ip),
+                Field::ApiId => m.str(&ctx.api_id),
+                Field::ApiName => m.str(&ctx.api_name),
+                Field::UserName => m.opt_str(ctx.user_id.as_deref()),
+                Field::AppId => m.opt_str(ctx.app_id.as_deref()),
+                Field::AppName => m.opt_str(ctx.app_name.as_deref()),
+                Field::RequestTime => m.value(&elapsed.as_secs_f64()),
+                Field::HttpStatus => m.int(ctx.status.into()),
+                Field::ServerProtocol => m.plain(b"HTTP/1.1"),
+                Field::Scheme => m.plain(b"http"),
+                Field::RequestMethod => m.str(ctx.method.as_str()),
+                Field::Host => cut_field |= m.client_text(r.host.map(str::as_bytes)),
+                Field::Uri => cut_field |= m.client_text(Some(ctx.path.as_bytes())),
+                Field::RequestSize => m.opt_int(r.request_size),
+                Field::ResponseSize => m.opt_int(r.response_size),
+                Field::UpstreamUri => cut_field |= m.client_text(r.upstream_uri.map(str::as_bytes)),
+                Field::UpstreamAddr => m.opt_str(r.upstream_addr),
+                Field::UpstreamStatus => m.opt_int(r.upstream_addr.map(|_| ctx.status.into())),
+                Field::UpstreamTime => m.value(&ctx.backend_latency_ms.map(secs)),
                 Field::ForwardedFor => {
-                    cut_field |= m.client_text(f, r.forwarded_for.map(|v| v.as_bytes()))
+                    cut_field |= m.client_text(r.forwarded_for.map(|v| v.as_bytes()))
                 }
-                Field::UserAgent => {
-                    cut_field |= m.client_text(f, r.user_agent.map(|v| v.as_bytes()))
-                }
-                Field::ErrorType => m.opt_str(f, r.error_type),
-                Field::ResponseSource => m.str(f, r.response_source),
-                Field::InnerTime => m.num(
-                    f,
-                    secs(
-                        (elapsed.as_millis() as u64)
-                            .saturating_sub(ctx.backend_latency_ms.unwrap_or(0)),
-                    ),
-                ),
-                Field::Null => m.null(f),
+                Field::UserAgent => cut_field |= m.client_text(r.user_agent.map(|v| v.as_bytes())),
+                Field::ErrorType => m.opt_str(r.error_type),
+                Field::ResponseSource => m.str(r.response_source),
+                Field::InnerTime => m.value(&secs(
+                    (elapsed.as_millis() as u64)
+                        .saturating_sub(ctx.backend_latency_ms.unwrap_or(0)),
+                )),
+                Field::Null => m.null(),
             }
         }
         let cd = &self.call_data;
@@ -787,25 +779,32 @@ impl KafkaLog {
             if call.len() > 2 {
                 if m.len() + call.len() + 16 > MESSAGE_LIMIT {
                     // Too big: the call data goes, marked.
-                    m.bool("call_data_truncated", true);
+                    m.key("call_data_truncated");
+                    m.bool(true);
                 } else {
-                    m.raw("call_data", &call);
+                    m.key("call_data");
+                    m.raw(&call);
                 }
             }
         }
         if truncated {
-            m.bool("body_truncated", true);
+            m.key("body_truncated");
+            m.bool(true);
         }
         if cut_field {
-            m.bool("field_truncated", true);
+            m.key("field_truncated");
+            m.bool(true);
         }
         if m.len() >= MESSAGE_LIMIT {
             // Only control characters (escaped six bytes each) in every client text get here:
             // the call is still logged, by its id and status.
             let mut short = JsonObject::with_capacity(128);
-            short.str("request_id", &ctx.request_id);
-            short.num("http_status", ctx.status);
-            short.bool("message_truncated", true);
+            short.key("request_id");
+            short.str(&ctx.request_id);
+            short.key("http_status");
+            short.int(ctx.status.into());
+            short.key("message_truncated");
+            short.bool(true);
             return short.finish();
         }
         let out = m.finish();
@@ -819,7 +818,8 @@ impl KafkaLog {
         let mut truncated = false;
         if cd.log_request_header {
             if let Some(h) = r.request_headers {
-                call.value("request_header", &filtered(h, &cd.request_header_filter));
+                call.key("request_header");
+                call.value(&filtered(h, &cd.request_header_filter));
             }
         }
         if cd.log_request_query_string {
@@ -837,22 +837,26 @@ impl KafkaLog {
                     names.contains(&"*") || names.contains(&p.split('=').next().unwrap_or(""))
                 })
                 .collect();
-            call.str("request_query_string", &kept.join("&"));
+            call.key("request_query_string");
+            call.str(&kept.join("&"));
         }
         if cd.log_request_body {
             let (b, t) = cut(r.request_body.unwrap_or(&[]));
             truncated |= t;
-            call.str("request_body", &b);
+            call.key("request_body");
+            call.str(&b);
         }
         if cd.log_response_header {
             if let Some(h) = r.response_headers {
-                call.value("response_header", &filtered(h, &cd.response_header_filter));
+                call.key("response_header");
+                call.value(&filtered(h, &cd.response_header_filter));
             }
         }
         if cd.log_response_body {
             let (b, t) = cut(r.response_body.unwrap_or(&[]));
             truncated |= t;
-            call.str("response_body", &b);
+            call.key("response_body");
+            call.str(&b);
         }
         truncated
     }
