@@ -107,6 +107,38 @@ pub(crate) enum BodyState {
 impl BodyState {
     pub(crate) fn new(kind: crate::upstream::h1::BodyKind) -> Self {
         use crate::upstream::h1::BodyKind;
+
+        #[test]
+        fn chunk_size_lines_are_read_strictly() {
+            assert_eq!(chunk_size_line(b"5\r\n"), Ok(Some((3, 5))));
+            assert_eq!(chunk_size_line(b"0005\r\nab"), Ok(Some((6, 5))));
+            assert_eq!(chunk_size_line(b"1F;a=b\r\n"), Ok(Some((9, 31))));
+            assert_eq!(chunk_size_line(b"a ;x\t\r\n"), Ok(Some((7, 10))));
+            assert_eq!(
+                chunk_size_line(b"ffffffffffffffff\r\n").unwrap().unwrap().1,
+                u64::MAX
+            );
+            assert_eq!(chunk_size_line(b"5"), Ok(None));
+            assert_eq!(chunk_size_line(b"5;ext\r"), Ok(None));
+            for bad in [
+                &b"\r\n"[..], // no size is not the last chunk
+                b";x\r\n",
+                b"\t\r\n",
+                b"5;a\nXX\r\n", // a bare LF inside an extension
+                b"5\n",
+                b"5;a\rb\r\n", // a lone CR
+                b"5;\0\r\n",
+                b"1ffffffffffffffff\r\n", // 17 digits
+                b"5x\r\n",
+                b"-5\r\n",
+            ] {
+                assert!(
+                    chunk_size_line(bad).is_err(),
+                    "{:?}",
+                    String::from_utf8_lossy(bad)
+                );
+            }
+        }
         match kind {
             BodyKind::Empty | BodyKind::Length(0) => BodyState::Done,
             BodyKind::Length(n) => BodyState::Length(n),
@@ -154,8 +186,8 @@ impl BodyState {
                     }
                     return Ok(Some(buf.split().freeze()));
                 }
-                BodyState::ChunkSize => match httparse::parse_chunk_size(buf) {
-                    Ok(httparse::Status::Complete((used, size))) => {
+                BodyState::ChunkSize => match chunk_size_line(buf) {
+                    Ok(Some((used, size))) => {
                         buf.advance(used);
                         *self = if size == 0 {
                             BodyState::Trailers(0)
@@ -163,11 +195,11 @@ impl BodyState {
                             BodyState::ChunkData(size)
                         };
                     }
-                    Ok(httparse::Status::Partial) if buf.len() > MAX_CHUNK_LINE => {
+                    Ok(None) if buf.len() > MAX_CHUNK_LINE => {
                         return fail(data, "chunk-size line too long")
                     }
-                    Ok(httparse::Status::Partial) => return Ok(data),
-                    Err(_) => return fail(data, "bad chunk-size line"),
+                    Ok(None) => return Ok(data),
+                    Err(what) => return fail(data, what),
                 },
                 BodyState::ChunkData(n) => {
                     if data.is_some() || buf.is_empty() {
@@ -211,6 +243,46 @@ impl BodyState {
             }
         }
     }
+}
+
+/// A chunk-size line (RFC 9112 §7.1): `Ok(Some((line length with its CRLF, size)))`, `Ok(None)`
+/// while it is incomplete. Strict where peers differ, since a proxy that reads a line one way
+/// and its neighbour another is how chunked bodies get smuggled: one to sixteen hex digits
+/// (an empty size is not a last chunk), then only `;` extensions, and no control character
+/// anywhere — a bare LF or a lone CR never ends (or hides inside) the line.
+fn chunk_size_line(buf: &[u8]) -> Result<Option<(usize, u64)>, &'static str> {
+    let mut eol = None;
+    for (i, &b) in buf.iter().enumerate() {
+        match b {
+            b'\r' if i + 1 == buf.len() => return Ok(None),
+            b'\r' if buf[i + 1] == b'\n' => {
+                eol = Some(i);
+                break;
+            }
+            b'\t' => {}
+            0..=0x1f | 0x7f => return Err("control character in a chunk-size line"),
+            _ => {}
+        }
+    }
+    let Some(eol) = eol else { return Ok(None) };
+    let line = &buf[..eol];
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 || digits > 16 {
+        return Err("bad chunk size");
+    }
+    let rest = line[digits..].trim_ascii_start();
+    if !rest.is_empty() && rest[0] != b';' {
+        return Err("bad chunk extension");
+    }
+    let size = line[..digits].iter().fold(0u64, |n, d| {
+        let v = match d {
+            b'0'..=b'9' => d - b'0',
+            b'a'..=b'f' => d - b'a' + 10,
+            _ => d - b'A' + 10,
+        };
+        (n << 4) | u64::from(v)
+    });
+    Ok(Some((eol + 2, size)))
 }
 
 /// Data taken before broken framing is handed out first; the framing is still there, so the
