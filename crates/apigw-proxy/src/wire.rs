@@ -69,6 +69,37 @@ pub(crate) fn content_length(headers: &HeaderMap) -> Result<Option<u64>, ()> {
     Ok(length)
 }
 
+/// The transfer codings of a message, over all its `Transfer-Encoding` lines (RFC 9112 §6.1).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct TransferCodings {
+    count: u32,
+    chunked: u32,
+    last_chunked: bool,
+}
+
+impl TransferCodings {
+    /// One `Transfer-Encoding` line's codings, in order.
+    pub(crate) fn add(&mut self, value: &[u8]) {
+        let tokens = value.split(|b| *b == b',').map(<[u8]>::trim_ascii);
+        for t in tokens.filter(|t| !t.is_empty()) {
+            self.count += 1;
+            self.last_chunked = t.eq_ignore_ascii_case(b"chunked");
+            self.chunked += u32::from(self.last_chunked);
+        }
+    }
+
+    /// Framed by chunks and nothing else: `chunked`, once, alone.
+    pub(crate) fn only_chunked(&self) -> bool {
+        self.count == 1 && self.last_chunked
+    }
+
+    /// The body's end cannot be told: `chunked` is not the last coding (or there is none), or
+    /// it is applied twice.
+    pub(crate) fn malformed(&self) -> bool {
+        !self.last_chunked || self.chunked > 1
+    }
+}
+
 /// `n` in hexadecimal (a chunk-size line's number).
 pub(crate) fn push_hex(out: &mut Vec<u8>, n: usize) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -107,38 +138,6 @@ pub(crate) enum BodyState {
 impl BodyState {
     pub(crate) fn new(kind: crate::upstream::h1::BodyKind) -> Self {
         use crate::upstream::h1::BodyKind;
-
-        #[test]
-        fn chunk_size_lines_are_read_strictly() {
-            assert_eq!(chunk_size_line(b"5\r\n"), Ok(Some((3, 5))));
-            assert_eq!(chunk_size_line(b"0005\r\nab"), Ok(Some((6, 5))));
-            assert_eq!(chunk_size_line(b"1F;a=b\r\n"), Ok(Some((9, 31))));
-            assert_eq!(chunk_size_line(b"a ;x\t\r\n"), Ok(Some((7, 10))));
-            assert_eq!(
-                chunk_size_line(b"ffffffffffffffff\r\n").unwrap().unwrap().1,
-                u64::MAX
-            );
-            assert_eq!(chunk_size_line(b"5"), Ok(None));
-            assert_eq!(chunk_size_line(b"5;ext\r"), Ok(None));
-            for bad in [
-                &b"\r\n"[..], // no size is not the last chunk
-                b";x\r\n",
-                b"\t\r\n",
-                b"5;a\nXX\r\n", // a bare LF inside an extension
-                b"5\n",
-                b"5;a\rb\r\n", // a lone CR
-                b"5;\0\r\n",
-                b"1ffffffffffffffff\r\n", // 17 digits
-                b"5x\r\n",
-                b"-5\r\n",
-            ] {
-                assert!(
-                    chunk_size_line(bad).is_err(),
-                    "{:?}",
-                    String::from_utf8_lossy(bad)
-                );
-            }
-        }
         match kind {
             BodyKind::Empty | BodyKind::Length(0) => BodyState::Done,
             BodyKind::Length(n) => BodyState::Length(n),
@@ -301,6 +300,38 @@ fn bad_chunk(what: &str) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunk_size_lines_are_read_strictly() {
+        assert_eq!(chunk_size_line(b"5\r\n"), Ok(Some((3, 5))));
+        assert_eq!(chunk_size_line(b"0005\r\nab"), Ok(Some((6, 5))));
+        assert_eq!(chunk_size_line(b"1F;a=b\r\n"), Ok(Some((8, 31))));
+        assert_eq!(chunk_size_line(b"a ;x\t\r\n"), Ok(Some((7, 10))));
+        assert_eq!(
+            chunk_size_line(b"ffffffffffffffff\r\n").unwrap().unwrap().1,
+            u64::MAX
+        );
+        assert_eq!(chunk_size_line(b"5"), Ok(None));
+        assert_eq!(chunk_size_line(b"5;ext\r"), Ok(None));
+        for bad in [
+            &b"\r\n"[..], // no size is not the last chunk
+            b";x\r\n",
+            b"\t\r\n",
+            b"5;a\nXX\r\n", // a bare LF inside an extension
+            b"5\n",
+            b"5;a\rb\r\n", // a lone CR
+            b"5;\0\r\n",
+            b"1ffffffffffffffff\r\n", // 17 digits
+            b"5x\r\n",
+            b"-5\r\n",
+        ] {
+            assert!(
+                chunk_size_line(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
 
     #[test]
     fn header_names_seen_before_come_from_the_cache_which_stays_bounded() {

@@ -203,6 +203,53 @@ async fn content_length_with_transfer_encoding_smuggles_nothing() {
 }
 
 #[tokio::test]
+async fn transfer_codings_besides_chunked_are_refused_not_forwarded_undecoded() {
+    let w = World::new(|_| {}).await;
+    let before = w.backend.calls();
+    // gzip before chunked, on one line or two: the gateway cannot forward the body with its
+    // own framing without decoding it (RFC 9112 §6.1: 501).
+    for te in [
+        "transfer-encoding: gzip, chunked\r\n",
+        "transfer-encoding: gzip\r\ntransfer-encoding: chunked\r\n",
+    ] {
+        let req = format!(
+            "POST /open HTTP/1.1\r\nhost: {}\r\n{te}\r\n3\r\nabc\r\n0\r\n\r\n",
+            w.host
+        );
+        assert_eq!(status(&w.raw(req.as_bytes()).await), 501, "{te}");
+    }
+    // chunked applied twice: the body's end cannot be told.
+    let twice = format!(
+        "POST /open HTTP/1.1\r\nhost: {}\r\ntransfer-encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
+        w.host
+    );
+    assert_eq!(status(&w.raw(twice.as_bytes()).await), 400);
+    assert_eq!(w.backend.calls(), before, "nothing reached the backend");
+    assert_eq!(status(&w.ok_call().await), 200);
+}
+
+#[tokio::test]
+async fn chunk_size_lines_that_peers_could_read_differently_break_the_body() {
+    let w = World::new(|_| {}).await;
+    // An empty size (read by some as the last chunk), a bare LF inside an extension (read by
+    // some as the end of the line): either could hide a request in a body.
+    for bad in [
+        "\r\n",
+        "3;a\nXX\r\nabc\r\n0\r\n\r\n",
+        "3;\0\r\nabc\r\n0\r\n\r\n",
+    ] {
+        let req = format!(
+            "POST /open HTTP/1.1\r\nhost: {}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n{bad}",
+            w.host
+        );
+        let r = w.raw(req.as_bytes()).await;
+        // The body streams to the backend: the call is cut there, never completed.
+        assert_eq!(status(&r), 400, "{bad:?}: {r:.300}");
+    }
+    assert_eq!(status(&w.ok_call().await), 200);
+}
+
+#[tokio::test]
 async fn bad_bytes_in_headers_are_answered_cleanly() {
     let w = World::new(|_| {}).await;
     // Not UTF-8 (obs-text): legal bytes on the wire, forwarded untouched.

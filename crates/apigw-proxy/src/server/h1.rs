@@ -9,7 +9,7 @@
 use super::stop::StopListener;
 use crate::deadline::Deadline;
 use crate::server::{handle, Gateway};
-use crate::wire::{has_token, push_hex, BodyState, HeadScratch};
+use crate::wire::{has_token, push_hex, BodyState, HeadScratch, TransferCodings};
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{
     HeaderMap, HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, EXPECT, TRANSFER_ENCODING,
@@ -71,6 +71,9 @@ pub(crate) async fn serve_connection(
             }
             Err(HeadError::Malformed) => {
                 return refuse(io, &mut out, StatusCode::BAD_REQUEST).await
+            }
+            Err(HeadError::UnknownCoding) => {
+                return refuse(io, &mut out, StatusCode::NOT_IMPLEMENTED).await
             }
             Ok(head) => head,
         };
@@ -290,6 +293,8 @@ pub(crate) enum HeadError {
     TooLarge,
     /// Not HTTP/1.x, or a framing that cannot be trusted: 400.
     Malformed,
+    /// A transfer coding other than `chunked`: 501.
+    UnknownCoding,
 }
 
 /// A request head, parsed.
@@ -402,14 +407,17 @@ pub(crate) fn parse_head(
         connection && has_token(&headers, &CONNECTION, "keep-alive")
     };
     let framing = if chunks {
-        let chunked_last = headers
-            .get_all(TRANSFER_ENCODING)
-            .iter()
-            .next_back()
-            .and_then(|v| v.as_bytes().rsplit(|b| *b == b',').next())
-            .is_some_and(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        if version == Version::HTTP_10 || !chunked_last {
+        let mut codings = TransferCodings::default();
+        for v in headers.get_all(TRANSFER_ENCODING) {
+            codings.add(v.as_bytes());
+        }
+        if version == Version::HTTP_10 || codings.malformed() {
             return Err(HeadError::Malformed);
+        }
+        // A coding besides `chunked` (gzip, …): the gateway would have to decode it to
+        // forward the body with its own framing, and does not (RFC 9112 §6.1: 501).
+        if !codings.only_chunked() {
+            return Err(HeadError::UnknownCoding);
         }
         // A length beside the chunks (the smuggling shape): the chunks decide, the length
         // goes, and the connection closes after the answer (RFC 9112 §6.1).

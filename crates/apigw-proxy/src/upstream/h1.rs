@@ -7,7 +7,7 @@
 //! user-space instructions per call on it (`docs/benchmarks.md`).
 
 use crate::upstream::GatewayHeaders;
-use crate::wire::{content_length, has_token, push_hex, BodyState, HeadScratch};
+use crate::wire::{content_length, has_token, push_hex, BodyState, HeadScratch, TransferCodings};
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH};
 use http::{Method, StatusCode, Version};
@@ -502,8 +502,8 @@ struct Hop {
     named: Vec<HeaderName>,
     /// A `Transfer-Encoding` was sent.
     transfer_encoding: bool,
-    /// The last transfer coding is `chunked`.
-    chunked: bool,
+    /// The transfer codings, over every `Transfer-Encoding` line.
+    codings: TransferCodings,
     /// A `Content-Length` was sent (not hop-by-hop; noted so that it is looked up only then).
     length: bool,
 }
@@ -523,8 +523,7 @@ impl Hop {
 
     fn transfer_encoding(&mut self, value: &[u8]) {
         self.transfer_encoding = true;
-        let last = value.rsplit(|b| *b == b',').next().unwrap_or_default();
-        self.chunked = last.trim_ascii().eq_ignore_ascii_case(b"chunked");
+        self.codings.add(value);
     }
 }
 
@@ -550,11 +549,14 @@ fn body_kind(
         if headers.remove(CONTENT_LENGTH).is_some() {
             reusable = false;
         }
-        return Ok(if hop.chunked {
-            (BodyKind::Chunked, reusable)
-        } else {
-            (BodyKind::Close, false)
-        });
+        // Only `chunked` is undone here; a body in another coding (gzip, …) would reach the
+        // client decoded of its chunks but still gzip, with nothing saying so (RFC 9112 §6.1).
+        if !hop.codings.only_chunked() {
+            return Err(ExchangeError::Backend(
+                "a transfer coding other than chunked".into(),
+            ));
+        }
+        return Ok((BodyKind::Chunked, reusable));
     }
     let length = match hop.length {
         true => content_length(headers)
@@ -665,10 +667,17 @@ mod tests {
             (Chunked, false),
             "chunks win over a length, and the connection is not reused"
         );
-        assert_eq!(
-            kind(200, false, &[("transfer-encoding", "gzip")]).unwrap(),
-            (Close, false)
-        );
+        // Only chunks are undone: a body in another transfer coding cannot be forwarded as it
+        // is (the client would get gzip bytes with nothing saying so).
+        for codings in [
+            &["gzip"][..],
+            &["gzip, chunked"],
+            &["gzip", "chunked"],
+            &["chunked, chunked"],
+        ] {
+            let headers: Vec<_> = codings.iter().map(|c| ("transfer-encoding", *c)).collect();
+            assert!(kind(200, false, &headers).is_err(), "{codings:?}");
+        }
         assert_eq!(kind(200, false, &[]).unwrap(), (Close, false));
         assert_eq!(
             kind(200, true, &[("content-length", "5")]).unwrap(),
