@@ -15,8 +15,8 @@ use apigw_plugins::third_auth::{AuthCall, Plan, Verdict as AuthVerdict};
 use arc_swap::ArcSwap;
 use bytes::{Bytes, BytesMut};
 use http::header::{
-    HeaderValue, ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, CONTENT_LENGTH,
-    CONTENT_TYPE, HOST, ORIGIN,
+    HeaderValue, ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, CONTENT_TYPE, HOST,
+    ORIGIN,
 };
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Either, Full, Limited};
@@ -179,6 +179,9 @@ pub async fn handle(
             .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         return resp;
     }
+    // The body's length as the connection framed it (a `Content-Length` list of equal values
+    // is one length): read from the framing, not the header's text.
+    let declared = hyper::body::Body::size_hint(&body).exact();
     let body = Limited::new(body, MAX_BODY_BYTES);
     let host = parts
         .headers
@@ -277,13 +280,7 @@ pub async fn handle(
     } else {
         (Either::Left(body), Bytes::new())
     };
-    if parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|n| n > MAX_BODY_BYTES)
-    {
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return fail(
             GatewayError::BodyTooLarge,
             &route,

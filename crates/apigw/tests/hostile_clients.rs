@@ -136,6 +136,17 @@ async fn bodies_over_12_mib_are_413_whether_announced_or_chunked() {
     let r = w.raw(announced.as_bytes()).await;
     assert_eq!(status(&r), 413, "{r:.200}");
     assert_eq!(apig_body(&r)["error_msg"], "Request entity too large");
+    // The same length twice, as a list (one length, RFC 9110 §8.6): refused up front as well,
+    // before the backend is called with a body cut at 12 MiB.
+    let before = w.backend.calls();
+    let listed = format!(
+        "POST /open HTTP/1.1\r\nhost: {}\r\ncontent-length: {n}, {n}\r\nconnection: close\r\n\r\n",
+        w.host,
+        n = 13 * 1024 * 1024
+    );
+    let r = w.raw(listed.as_bytes()).await;
+    assert_eq!(status(&r), 413, "{r:.200}");
+    assert_eq!(w.backend.calls(), before, "the backend was not called");
 
     // Chunked: no length up front, so the gateway counts while streaming and stops at 12 MiB.
     let mut c = TcpStream::connect(w.addr()).await.unwrap();
