@@ -385,3 +385,46 @@ async fn a_good_client_is_served_while_slow_clients_hold_connections() {
     }
     drop(slow);
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_after_the_client_timeout() {
+    let w = World::new(|a| {
+        a.max_connections = 1;
+        a.client_timeout_ms = 300;
+    })
+    .await;
+    // Large answers (the backend echoes each 1 MiB body), pipelined, never read: the gateway's
+    // writes back up once the socket buffers are full.
+    let mut c = TcpStream::connect(w.addr()).await.unwrap();
+    let body = vec![b'a'; 1024 * 1024];
+    let head = format!(
+        "POST /open HTTP/1.1\r\nhost: {}\r\ncontent-length: {}\r\n\r\n",
+        w.host,
+        body.len()
+    );
+    let request = [head.into_bytes(), body].concat();
+    let writer = tokio::spawn(async move {
+        for _ in 0..64 {
+            if c.write_all(&request).await.is_err() {
+                break;
+            }
+        }
+        c
+    });
+    // It holds the only connection slot (others get 503) until the gateway gives up on it.
+    let start = Instant::now();
+    let mut served = false;
+    while start.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if status(&w.ok_call().await) == 200 {
+            served = true;
+            break;
+        }
+    }
+    writer.abort();
+    assert!(
+        served,
+        "a client that reads nothing still holds its connection after {:?}",
+        start.elapsed()
+    );
+}

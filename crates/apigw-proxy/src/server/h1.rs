@@ -67,13 +67,19 @@ pub(crate) async fn serve_connection(
         let head = match head {
             Err(HeadError::Closed) => return,
             Err(HeadError::TooLarge) => {
-                return refuse(io, &mut out, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).await
+                return refuse(
+                    io,
+                    &mut out,
+                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    timeout,
+                )
+                .await
             }
             Err(HeadError::Malformed) => {
-                return refuse(io, &mut out, StatusCode::BAD_REQUEST).await
+                return refuse(io, &mut out, StatusCode::BAD_REQUEST, timeout).await
             }
             Err(HeadError::UnknownCoding) => {
-                return refuse(io, &mut out, StatusCode::NOT_IMPLEMENTED).await
+                return refuse(io, &mut out, StatusCode::NOT_IMPLEMENTED, timeout).await
             }
             Ok(head) => head,
         };
@@ -122,7 +128,10 @@ pub(crate) async fn serve_connection(
             }
         }
         let written = write_response(
-            &io,
+            Answering {
+                io: &io,
+                stall: timeout,
+            },
             &mut out,
             parts,
             body,
@@ -272,16 +281,32 @@ async fn fill(io: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
     std::future::poll_fn(|cx| poll_fill(io, cx, buf)).await
 }
 
-async fn write_all(io: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        io.writable().await?;
-        match io.try_write(bytes) {
-            Ok(n) => bytes = &bytes[n..],
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
+/// The client's socket as answers are written to it: a client that stops reading may hold a
+/// write up to the client timeout (as a slow sender may hold a read), then it is cut — its
+/// connection slot and any backend connection streaming to it are not held forever.
+#[derive(Clone, Copy)]
+struct Answering<'a> {
+    io: &'a TcpStream,
+    stall: Duration,
+}
+
+impl Answering<'_> {
+    async fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            match self.io.try_write(bytes) {
+                Ok(n) => bytes = &bytes[n..],
+                // Only a full send buffer waits, and only then is a timer armed.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    match tokio::time::timeout(self.stall, self.io.writable()).await {
+                        Ok(ready) => ready?,
+                        Err(_) => return Err(io::ErrorKind::TimedOut.into()),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Why no request head could be read.
@@ -454,7 +479,7 @@ pub(crate) fn parse_head(
 }
 
 /// Answers a request that cannot be read with `status` and an empty body, then closes.
-async fn refuse(io: Arc<TcpStream>, out: &mut Vec<u8>, status: StatusCode) {
+async fn refuse(io: Arc<TcpStream>, out: &mut Vec<u8>, status: StatusCode, stall: Duration) {
     out.clear();
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
@@ -463,7 +488,8 @@ async fn refuse(io: Arc<TcpStream>, out: &mut Vec<u8>, status: StatusCode) {
     out.extend_from_slice(b"\r\ncontent-length: 0\r\nconnection: close\r\n");
     push_date(out);
     out.extend_from_slice(b"\r\n");
-    if write_all(&io, out).await.is_ok() {
+    let answering = Answering { io: &io, stall };
+    if answering.write_all(out).await.is_ok() {
         linger(io).await;
     }
 }
@@ -507,7 +533,7 @@ async fn discard(io: &TcpStream, buf: &mut BytesMut, mut left: u64, timeout: Dur
 /// Writes a response: head, then body frames as they come, gathered into few writes.
 /// `Ok(true)`: the connection can carry another request.
 async fn write_response<B>(
-    io: &TcpStream,
+    io: Answering<'_>,
     out: &mut Vec<u8>,
     parts: http::response::Parts,
     body: B,
@@ -585,7 +611,7 @@ where
     }
     out.extend_from_slice(b"\r\n");
     if no_body {
-        write_all(io, out).await?;
+        io.write_all(out).await?;
         return Ok(keep_alive);
     }
     loop {
@@ -598,7 +624,7 @@ where
             Poll::Ready(f) => f,
             Poll::Pending => {
                 if !out.is_empty() {
-                    write_all(io, out).await?;
+                    io.write_all(out).await?;
                     out.clear();
                 }
                 std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await
@@ -609,7 +635,7 @@ where
             Some(Err(_)) => {
                 // The backend failed mid-body: the client must see a cut, not an end.
                 if !out.is_empty() {
-                    let _ = write_all(io, out).await;
+                    let _ = io.write_all(out).await;
                 }
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
@@ -623,9 +649,9 @@ where
             out.extend_from_slice(b"\r\n");
         }
         if out.len() + data.len() > WRITE_GATHER {
-            write_all(io, out).await?;
+            io.write_all(out).await?;
             out.clear();
-            write_all(io, &data).await?;
+            io.write_all(&data).await?;
         } else {
             out.extend_from_slice(&data);
         }
@@ -637,7 +663,7 @@ where
         out.extend_from_slice(b"0\r\n\r\n");
     }
     if !out.is_empty() {
-        write_all(io, out).await?;
+        io.write_all(out).await?;
     }
     Ok(keep_alive)
 }
