@@ -238,8 +238,13 @@ impl Upstream {
             match result {
                 None => return Err(GatewayError::BackendTimeout),
                 Some(Ok(h)) => break (conn, h),
+                // Sent again only when that cannot do twice what was done once: the backend
+                // may have read the request before it closed (RFC 9110 §9.2.2: a proxy must
+                // not retry a non-idempotent request by itself — POST, PATCH get 502).
                 Some(Err(ExchangeError::Closed))
-                    if reused && matches!(body, Outgoing::Bytes(_)) =>
+                    if reused
+                        && out.method.is_idempotent()
+                        && matches!(body, Outgoing::Bytes(_)) =>
                 {
                     tracing::debug!("pooled backend connection was closed; retrying");
                 }

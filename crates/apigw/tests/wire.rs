@@ -275,6 +275,31 @@ async fn a_pooled_connection_the_backend_closed_is_retried_on_a_new_one() {
 }
 
 #[tokio::test]
+async fn a_post_on_a_pooled_connection_the_backend_closed_is_not_sent_twice() {
+    // The backend read the second request and closed without answering: it may have acted
+    // on it, so a POST is not retried (RFC 9110 §9.2.2) — 502, and the backend saw it once.
+    let b = RawBackend::start(|conn, req| {
+        if conn == 0 && req == 1 {
+            vec![Step::Close]
+        } else {
+            vec![write(OK_HELLO)]
+        }
+    })
+    .await;
+    let w = World::new().await;
+    w.api("/stale", &b.addr, "HTTP").await;
+    let first = w.call("POST", "/stale", b"one").await;
+    assert_eq!((first.status, first.text.as_str()), (200, "hello"));
+    let second = w.call("POST", "/stale", b"two").await;
+    assert_eq!(second.status, 502, "{}", second.text);
+    assert_eq!(
+        b.requests.lock().unwrap().len(),
+        2,
+        "no second copy of the POST"
+    );
+}
+
+#[tokio::test]
 async fn a_length_beside_chunks_is_ignored_and_the_connection_not_reused() {
     let b = RawBackend::start(|_, _| {
         vec![write(
