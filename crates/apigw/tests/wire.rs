@@ -288,9 +288,10 @@ async fn a_post_on_a_pooled_connection_the_backend_closed_is_not_sent_twice() {
     .await;
     let w = World::new().await;
     w.api("/stale", &b.addr, "HTTP").await;
-    let first = w.call("POST", "/stale", b"one").await;
+    // Without a body, so it is at hand to be sent again (a streamed body never is).
+    let first = w.call("POST", "/stale", b"").await;
     assert_eq!((first.status, first.text.as_str()), (200, "hello"));
-    let second = w.call("POST", "/stale", b"two").await;
+    let second = w.call("POST", "/stale", b"").await;
     assert_eq!(second.status, 502, "{}", second.text);
     assert_eq!(
         b.requests.lock().unwrap().len(),
