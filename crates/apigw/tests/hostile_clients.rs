@@ -428,3 +428,29 @@ async fn a_client_that_stops_reading_is_cut_after_the_client_timeout() {
         start.elapsed()
     );
 }
+
+#[tokio::test]
+async fn an_answer_before_an_expected_body_was_asked_for_closes_the_connection() {
+    let w = World::new(|_| {}).await;
+    // `Expect: 100-continue`, answered (404) before the body was asked for: the client may
+    // send the body or skip it, so the bytes that follow cannot be told from a next request.
+    let req = format!(
+        "POST /nowhere HTTP/1.1\r\nhost: {}\r\nexpect: 100-continue\r\ncontent-length: 10\r\n\r\n",
+        w.host
+    );
+    let started = Instant::now();
+    let r = w.raw(req.as_bytes()).await;
+    assert_eq!(status(&r), 404, "{r:.300}");
+    assert!(
+        !r.contains("100 Continue"),
+        "the body was never asked for: {r:.300}"
+    );
+    assert!(
+        r.to_ascii_lowercase().contains("connection: close"),
+        "{r:.300}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the gateway waited for a body it never asked for"
+    );
+}

@@ -98,6 +98,7 @@ pub(crate) async fn serve_connection(
                 buf: std::mem::take(&mut buf),
                 state,
                 continue_pending: expect_continue,
+                continue_written: 0,
             }))),
         };
         let body = RequestBody {
@@ -120,6 +121,11 @@ pub(crate) async fn serve_connection(
         if let Some(shared) = shared {
             let mut r = shared.lock().unwrap_or_else(|e| e.into_inner());
             buf = std::mem::take(&mut r.buf);
+            // Answered before the body was asked for (`Expect: 100-continue`): the client may
+            // send it or not, so what follows cannot be told from a next request — close.
+            if r.continue_pending {
+                keep_alive = false;
+            }
             if !r.state.is_done() {
                 match r.state.remaining() {
                     Some(left) if left <= DISCARD_LIMIT => unread = left,
@@ -161,6 +167,8 @@ struct Reading {
     state: BodyState,
     /// `Expect: 100-continue`: the interim answer goes out when the body is first read.
     continue_pending: bool,
+    /// Bytes of the interim answer written so far.
+    continue_written: usize,
 }
 
 /// A client's request body, read from the connection as the call asks for it.
@@ -186,7 +194,16 @@ impl Body for RequestBody {
         let io = &*r.io;
         if r.continue_pending {
             const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
-            ready!(poll_write_all(io, cx, CONTINUE))?;
+            // Written whole, however the socket takes it: a half-written interim line would
+            // corrupt the answer that follows it.
+            while r.continue_written < CONTINUE.len() {
+                ready!(io.poll_write_ready(cx))?;
+                match io.try_write(&CONTINUE[r.continue_written..]) {
+                    Ok(n) => r.continue_written += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Poll::Ready(Some(Err(e))),
+                }
+            }
             r.continue_pending = false;
         }
         loop {
@@ -227,21 +244,6 @@ impl Body for RequestBody {
         {
             Some(n) => SizeHint::with_exact(n),
             None => SizeHint::default(),
-        }
-    }
-}
-
-/// Writes `bytes` whole (for the short interim answer; nothing else is written meanwhile).
-fn poll_write_all(io: &TcpStream, cx: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<()>> {
-    // A fresh connection's send buffer takes 25 bytes at once; a partial write is an error
-    // rather than a half-sent status line.
-    loop {
-        ready!(io.poll_write_ready(cx))?;
-        match io.try_write(bytes) {
-            Ok(n) if n == bytes.len() => return Poll::Ready(Ok(())),
-            Ok(_) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Poll::Ready(Err(e)),
         }
     }
 }
