@@ -183,11 +183,12 @@ pub async fn handle(
     // is one length): read from the framing, not the header's text.
     let declared = hyper::body::Body::size_hint(&body).exact();
     let body = Limited::new(body, MAX_BODY_BYTES);
+    // A target in absolute form names the host itself, and it wins over `Host` (RFC 9112
+    // §3.2.2).
     let host = parts
-        .headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .or(parts.uri.host());
+        .uri
+        .host()
+        .or_else(|| parts.headers.get(HOST).and_then(|h| h.to_str().ok()));
     let stage = parts
         .headers
         .get(X_STAGE)

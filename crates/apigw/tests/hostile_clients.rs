@@ -454,3 +454,24 @@ async fn an_answer_before_an_expected_body_was_asked_for_closes_the_connection()
         "the gateway waited for a body it never asked for"
     );
 }
+
+#[tokio::test]
+async fn a_request_must_name_its_host_once_and_an_absolute_target_names_it() {
+    let w = World::new(|_| {}).await;
+    // No Host in HTTP/1.1, or two: 400 (RFC 9112 §3.2) — two hosts could be routed by one and
+    // read by the backend by the other.
+    let none = "GET /open HTTP/1.1\r\n\r\n".to_string();
+    assert_eq!(status(&w.raw(none.as_bytes()).await), 400);
+    let two = format!(
+        "GET /open HTTP/1.1\r\nhost: {}\r\nhost: elsewhere.example\r\n\r\n",
+        w.host
+    );
+    assert_eq!(status(&w.raw(two.as_bytes()).await), 400);
+    // A target in absolute form names the host, over the Host header (RFC 9112 §3.2.2).
+    let absolute = format!(
+        "GET http://{}/open HTTP/1.1\r\nhost: elsewhere.example\r\nconnection: close\r\n\r\n",
+        w.host
+    );
+    assert_eq!(status(&w.raw(absolute.as_bytes()).await), 200);
+    assert_eq!(status(&w.ok_call().await), 200);
+}

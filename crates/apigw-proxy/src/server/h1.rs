@@ -12,7 +12,7 @@ use crate::server::{handle, Gateway};
 use crate::wire::{has_token, push_hex, BodyState, HeadScratch, TransferCodings};
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{
-    HeaderMap, HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, EXPECT, TRANSFER_ENCODING,
+    HeaderMap, HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, EXPECT, HOST, TRANSFER_ENCODING,
 };
 use http::{Method, Request, StatusCode, Uri, Version};
 use hyper::body::{Body, Frame, SizeHint};
@@ -419,14 +419,21 @@ pub(crate) fn parse_head(
     // Which of the headers that frame the message are there at all: the lookups below are
     // made only for those (most requests carry none of them).
     let (mut connection, mut chunks, mut length, mut expect) = (false, false, false, false);
+    let mut hosts = 0;
     for (name, start, end) in scratch.names.drain(..) {
         let value = HeaderValue::from_maybe_shared(head.slice(start..end))
             .map_err(|_| HeadError::Malformed)?;
+        hosts += usize::from(name == HOST);
         connection |= name == CONNECTION;
         chunks |= name == TRANSFER_ENCODING;
         length |= name == CONTENT_LENGTH;
         expect |= name == EXPECT;
         headers.append(name, value);
+    }
+    // Exactly one `Host` in HTTP/1.1, at most one in 1.0 (RFC 9112 §3.2: 400 otherwise): a
+    // request that names two hosts could be routed by one and read by the backend by the other.
+    if hosts > 1 || (hosts == 0 && version == Version::HTTP_11) {
+        return Err(HeadError::Malformed);
     }
     let mut keep_alive = if version == Version::HTTP_11 {
         !(connection && has_token(&headers, &CONNECTION, "close"))
