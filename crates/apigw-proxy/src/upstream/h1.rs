@@ -516,7 +516,11 @@ impl Hop {
             } else if token.eq_ignore_ascii_case(b"keep-alive") {
                 self.keep_alive = true;
             } else if let Ok(name) = HeaderName::from_bytes(token) {
-                self.named.push(name);
+                // The body's length is never an option of the connection: dropping it would
+                // leave the body to be read to the close (and the connection unusable).
+                if name != CONTENT_LENGTH {
+                    self.named.push(name);
+                }
             }
         }
     }
@@ -684,6 +688,16 @@ mod tests {
             (Empty, true)
         );
         assert_eq!(kind(204, false, &[]).unwrap(), (Empty, true));
+        assert_eq!(
+            kind(
+                200,
+                false,
+                &[("content-length", "5"), ("connection", "content-length")]
+            )
+            .unwrap(),
+            (Length(5), true),
+            "a Connection option does not take the body's length away"
+        );
         assert_eq!(
             kind(304, false, &[("content-length", "5")]).unwrap(),
             (Empty, true)
