@@ -49,6 +49,11 @@ impl ContentModel for Config {
     fn validate(&self) -> Vec<FieldError> {
         let mut errs = Errors::default();
         errs.len(&self.allow_origin, 1, MAX_LIST_CHARS, "allow_origin");
+        errs.check(
+            self.allow_origin.is_empty() || !self.allow_origin.trim().is_empty(),
+            "allow_origin",
+            "must name at least one origin (or *)",
+        );
         check_csv(
             &self.allow_origin,
             "allow_origin",
@@ -118,6 +123,10 @@ pub struct Cors {
     expose: Option<HeaderValue>,
     max_age: HeaderValue,
     credentials: bool,
+    /// `expose_headers` / `allow_methods` are `*`: with credentials a browser reads `*` as a
+    /// name, so the answer lists the response's headers / echoes the method asked about.
+    expose_all: bool,
+    methods_all: bool,
 }
 
 fn csv_value(s: &str) -> Option<HeaderValue> {
@@ -132,6 +141,15 @@ fn csv_value(s: &str) -> Option<HeaderValue> {
     } else {
         HeaderValue::from_str(&joined).ok()
     }
+}
+
+/// The names of a response's headers, for `Access-Control-Expose-Headers: *` with credentials
+/// (`None` when there are none).
+fn exposed_names(headers: &HeaderMap) -> Option<HeaderValue> {
+    let names: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
+    (!names.is_empty())
+        .then(|| HeaderValue::from_str(&names.join(",")).ok())
+        .flatten()
 }
 
 impl Cors {
@@ -159,6 +177,8 @@ impl Cors {
             expose: csv_value(&c.expose_headers),
             max_age: HeaderValue::from(c.max_age),
             credentials: c.allow_credentials,
+            expose_all: c.expose_headers.split(',').any(|h| h.trim() == "*"),
+            methods_all: c.allow_methods.split(',').any(|m| m.trim() == "*"),
         }
     }
 
@@ -195,8 +215,17 @@ impl Cors {
         self.vary(&mut h);
         if let Some((allow, _)) = self.allow(origin) {
             h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allow);
-            if let Some(m) = &self.methods {
-                h.insert(ACCESS_CONTROL_ALLOW_METHODS, m.clone());
+            match (&self.methods, self.methods_all && self.credentials) {
+                // `*` with credentials: the method asked about (a literal `*` means nothing).
+                (_, true) => {
+                    if let Some(asked) = req.get(ACCESS_CONTROL_REQUEST_METHOD) {
+                        h.insert(ACCESS_CONTROL_ALLOW_METHODS, asked.clone());
+                    }
+                }
+                (Some(m), false) => {
+                    h.insert(ACCESS_CONTROL_ALLOW_METHODS, m.clone());
+                }
+                (None, false) => {}
             }
             match &self.headers {
                 Some(Some(list)) => {
@@ -235,8 +264,11 @@ impl Cors {
         for k in backend_cors {
             headers.remove(k);
         }
-        let Some(origin) = &ctx.origin else { return };
+        // The answer depends on the origin even when none was sent: a cache must not hand
+        // this one to a request that has one.
         self.vary(headers);
+        let Some(origin) = &ctx.origin else { return };
+        let exposed = (self.expose_all && self.credentials).then(|| exposed_names(headers));
         // No access-control-* header is left: appending adds each without looking for one.
         if let Some((allow, _)) = self.allow(origin) {
             headers.append(ACCESS_CONTROL_ALLOW_ORIGIN, allow);
@@ -246,8 +278,17 @@ impl Cors {
                     HeaderValue::from_static("true"),
                 );
             }
-            if let Some(e) = &self.expose {
-                headers.append(ACCESS_CONTROL_EXPOSE_HEADERS, e.clone());
+            match exposed {
+                Some(names) => {
+                    if let Some(v) = names {
+                        headers.append(ACCESS_CONTROL_EXPOSE_HEADERS, v);
+                    }
+                }
+                None => {
+                    if let Some(e) = &self.expose {
+                        headers.append(ACCESS_CONTROL_EXPOSE_HEADERS, e.clone());
+                    }
+                }
             }
         }
     }
@@ -267,6 +308,49 @@ mod tests {
         c.origin = origin.map(|o| HeaderValue::from_str(o).unwrap());
         c.request_headers = Some(HeaderValue::from_static("x-a, x-b"));
         c
+    }
+
+    #[test]
+    fn vary_origin_goes_out_even_without_an_origin_when_the_answer_depends_on_it() {
+        let c = cors(serde_json::json!({"allow_origin": "https://a.com"}));
+        let mut h = HeaderMap::new();
+        c.apply(&mut h, &ctx(Method::GET, None));
+        assert_eq!(h[VARY], "Origin");
+        assert!(h.get(ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+    }
+
+    #[test]
+    fn star_with_credentials_lists_the_exposed_headers_and_allows_the_asked_method() {
+        // A browser reads `*` as a name when credentials are sent.
+        let c = cors(
+            serde_json::json!({"allow_origin": "*", "allow_methods": "*",
+            "expose_headers": "*", "allow_credentials": true}),
+        );
+        let mut h = HeaderMap::new();
+        h.insert("x-total", HeaderValue::from_static("3"));
+        h.insert("content-type", HeaderValue::from_static("text/plain"));
+        c.apply(&mut h, &ctx(Method::GET, Some("https://b.com")));
+        let exposed = h[ACCESS_CONTROL_EXPOSE_HEADERS].to_str().unwrap();
+        assert!(
+            exposed.contains("x-total") && exposed.contains("content-type"),
+            "{exposed}"
+        );
+        assert!(!exposed.contains('*'));
+        let Flow::Respond(_, p, _) = c.preflight(
+            &Method::OPTIONS,
+            &preflight_headers(),
+            &ctx(Method::OPTIONS, Some("https://b.com")),
+        ) else {
+            panic!("a preflight is answered");
+        };
+        assert_eq!(p[ACCESS_CONTROL_ALLOW_METHODS], "PUT");
+        // Without credentials `*` means every method and header, as configured.
+        let open = cors(
+            serde_json::json!({"allow_origin": "*", "allow_methods": "*", "expose_headers": "*"}),
+        );
+        let mut h = HeaderMap::new();
+        open.apply(&mut h, &ctx(Method::GET, Some("https://b.com")));
+        assert_eq!(h[ACCESS_CONTROL_EXPOSE_HEADERS], "*");
     }
 
     fn preflight_headers() -> HeaderMap {

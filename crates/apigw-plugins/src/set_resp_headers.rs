@@ -121,12 +121,13 @@ impl ContentModel for Config {
                 errs.add(format!("{f}.name"), "duplicate header name");
             }
             errs.len(&h.value, 0, MAX_VALUE_CHARS, &format!("{f}.value"));
-            errs.check(
-                !h.value.contains(['\r', '\n', '\0']),
-                format!("{f}.value"),
-                "must not contain CR, LF or NUL",
-            );
             let action = Action::parse(&h.action);
+            // The value of a `delete` rule takes no effect (APIG's page): anything goes there.
+            errs.check(
+                action == Some(Action::Delete) || HeaderValue::from_str(&h.value).is_ok(),
+                format!("{f}.value"),
+                "must not contain control characters (CR, LF, NUL, DEL, …)",
+            );
             errs.check(
                 action.is_some(),
                 format!("{f}.action"),
@@ -184,9 +185,13 @@ impl SetRespHeaders {
             .filter_map(|h| {
                 let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
                 let action = Action::parse(&h.action)?;
-                let value = match h.value_type {
-                    ValueType::CustomValue => Value::Fixed(HeaderValue::from_str(&h.value).ok()?),
-                    ValueType::SystemParameter => Value::Context(h.value.clone()),
+                let value = match (h.value_type, action) {
+                    // A delete rule's value is never used (and need not be a header value).
+                    (_, Action::Delete) => Value::Fixed(HeaderValue::from_static("")),
+                    (ValueType::CustomValue, _) => {
+                        Value::Fixed(HeaderValue::from_str(&h.value).ok()?)
+                    }
+                    (ValueType::SystemParameter, _) => Value::Context(h.value.clone()),
                 };
                 Some((name, action, value))
             })
@@ -277,6 +282,17 @@ mod tests {
             .iter()
             .map(|v| v.to_str().unwrap().to_string())
             .collect()
+    }
+
+    #[test]
+    fn a_delete_rule_deletes_whatever_its_value() {
+        let p = plugin(serde_json::json!([
+            {"name": "server", "value": "\u{1}", "action": "delete"}
+        ]));
+        let mut h = HeaderMap::new();
+        h.insert("server", HeaderValue::from_static("nginx"));
+        p.apply(&mut h, &ctx());
+        assert!(h.get("server").is_none());
     }
 
     fn backend() -> HeaderMap {

@@ -146,6 +146,11 @@ fn cors_ranges_and_lists() {
         ["plugin_content.allow_origin"]
     );
     assert_eq!(
+        bad(PluginType::Cors, json!({"allow_origin": "   "})),
+        ["plugin_content.allow_origin"],
+        "blank is no origin"
+    );
+    assert_eq!(
         bad(
             PluginType::Cors,
             json!({"allow_origin": "*", "allow_methods": "GET,FETCH"})
@@ -189,6 +194,22 @@ fn set_resp_headers_limits() {
     );
     let one = |v: Value| json!({"response_headers": [v]});
     let field = |f: &str| vec![format!("plugin_content.response_headers[0].{f}")];
+    // A value the response could not carry is refused, unless the rule deletes (its value
+    // takes no effect).
+    for v in ["a\u{1}b", "a\u{7f}b", "a\rb"] {
+        assert_eq!(
+            bad(
+                PluginType::SetRespHeaders,
+                one(json!({"name": "x-a", "value": v, "action": "override"}))
+            ),
+            field("value"),
+            "{v:?}"
+        );
+    }
+    ok(
+        PluginType::SetRespHeaders,
+        one(json!({"name": "server", "value": "\u{1}", "action": "delete"})),
+    );
     assert_eq!(
         bad(
             PluginType::SetRespHeaders,

@@ -153,6 +153,11 @@ async fn cors_headers_replace_the_backends_on_actual_requests() {
         header(&r, "access-control-allow-origin").is_none(),
         "no Origin, no CORS headers (the backend's are dropped)"
     );
+    assert_eq!(
+        header(&r, "vary"),
+        Some("Origin"),
+        "the answer still depends on the origin: a cache must not serve it to one that has one"
+    );
 }
 
 #[tokio::test]
