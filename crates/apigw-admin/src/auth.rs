@@ -78,9 +78,12 @@ fn authenticate<'a>(
             .iter()
             .find(|c| c.access_key == ak)
             .ok_or_else(|| ApiError::BadCredentials("unknown access key".into())),
-        Err(e @ (SignError::Malformed | SignError::BadDate | SignError::Expired)) => {
-            Err(ApiError::BadCredentials(e.to_string()))
-        }
+        Err(
+            e @ (SignError::Malformed
+            | SignError::BadDate
+            | SignError::Expired
+            | SignError::BodyHash),
+        ) => Err(ApiError::BadCredentials(e.to_string())),
         Err(SignError::MissingHeader(h)) => Err(ApiError::BadCredentials(format!(
             "signed header {h} is missing"
         ))),

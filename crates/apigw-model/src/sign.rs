@@ -38,6 +38,10 @@ pub enum SignError {
     /// The signature does not match.
     #[error("signature mismatch")]
     Mismatch,
+    /// `X-Sdk-Content-Sha256` names a hash that is not the body's (the header is not signed:
+    /// trusting its value would let a captured signature carry any body).
+    #[error("X-Sdk-Content-Sha256 does not match the body")]
+    BodyHash,
 }
 
 /// The parsed `Authorization` header.
@@ -106,6 +110,9 @@ pub struct RequestParts<'a> {
     pub body: &'a [u8],
 }
 
+/// `X-Sdk-Content-Sha256` of a request whose body is not signed.
+pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+
 /// Characters kept as they are in canonical URIs and queries; everything else is `%XX`.
 const SIGN_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
@@ -171,9 +178,18 @@ pub fn canonical_request(
         canonical_headers.push_str(value.trim());
         canonical_headers.push('\n');
     }
+    let body_hash = || hex::encode(Sha256::digest(req.body));
     let payload_hash = match header("x-sdk-content-sha256") {
-        Some(v) => v.trim().to_string(),
-        None => hex::encode(Sha256::digest(req.body)),
+        Some(v) if v.trim() == UNSIGNED_PAYLOAD => UNSIGNED_PAYLOAD.to_string(),
+        // A hash given in the header counts only as the body's own.
+        Some(v) => {
+            let actual = body_hash();
+            if !v.trim().eq_ignore_ascii_case(&actual) {
+                return Err(SignError::BodyHash);
+            }
+            v.trim().to_string()
+        }
+        None => body_hash(),
     };
     Ok(format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
@@ -205,6 +221,27 @@ pub fn parse_sdk_date(s: &str) -> Option<i64> {
         .map(|t| t.assume_utc().unix_timestamp())
 }
 
+/// What can be checked of a signature before the body is read: the `Authorization` header's
+/// shape, a signed `X-Sdk-Date` within [`MAX_CLOCK_SKEW_SECS`]. Returns the parsed header and
+/// the date. (A gateway checks this, and the key, before it buffers a body to hash.)
+pub fn precheck(
+    authorization: &str,
+    header: &dyn Fn(&str) -> Option<String>,
+    now: i64,
+) -> Result<(Authorization, String), SignError> {
+    let auth = Authorization::parse(authorization)?;
+    if !auth.signed_headers.iter().any(|h| h == "x-sdk-date") {
+        return Err(SignError::BadDate);
+    }
+    let date = header("x-sdk-date").ok_or(SignError::BadDate)?;
+    let date = date.trim().to_string();
+    let at = parse_sdk_date(&date).ok_or(SignError::BadDate)?;
+    if (now - at).abs() > MAX_CLOCK_SKEW_SECS {
+        return Err(SignError::Expired);
+    }
+    Ok((auth, date))
+}
+
 /// Verifies a signed request. `secret_of(ak)` looks up the secret of an access key; `now` is
 /// the server's clock in seconds since the epoch. Returns the access key on success.
 pub fn verify(
@@ -214,19 +251,10 @@ pub fn verify(
     secret_of: &dyn Fn(&str) -> Option<String>,
     now: i64,
 ) -> Result<String, SignError> {
-    let auth = Authorization::parse(authorization)?;
-    if !auth.signed_headers.iter().any(|h| h == "x-sdk-date") {
-        return Err(SignError::BadDate);
-    }
-    let date = header("x-sdk-date").ok_or(SignError::BadDate)?;
-    let date = date.trim();
-    let at = parse_sdk_date(date).ok_or(SignError::BadDate)?;
-    if (now - at).abs() > MAX_CLOCK_SKEW_SECS {
-        return Err(SignError::Expired);
-    }
+    let (auth, date) = precheck(authorization, header, now)?;
     let sk = secret_of(&auth.access).ok_or(SignError::UnknownKey)?;
     let canonical = canonical_request(req, &auth.signed_headers, header)?;
-    let expected = signature(&sk, date, &canonical);
+    let expected = signature(&sk, &date, &canonical);
     if bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
         Ok(auth.access)
     } else {
@@ -386,6 +414,37 @@ mod tests {
             verify(V3_AUTH, &v3_req(), &lookup(&wrong_host), &secret, now),
             Err(SignError::Mismatch)
         );
+    }
+
+    #[test]
+    fn a_body_hash_in_the_unsigned_header_must_be_the_bodys_own() {
+        let now = parse_sdk_date("20261125T202836Z").unwrap();
+        let secret = |ak: &str| (ak == "AK").then(|| "SK".to_string());
+        let post = |body: &'static [u8]| RequestParts {
+            method: "POST",
+            path: "/p",
+            query: None,
+            body,
+        };
+        let signed = [("host", "h"), ("x-sdk-date", "20261125T202836Z")];
+        let auth = sign_request("AK", "SK", &post(b"{\"a\":1}"), &signed);
+        let hash_a = hex::encode(Sha256::digest(b"{\"a\":1}"));
+        let with_hash = |n: &str| match n {
+            "x-sdk-content-sha256" => Some(hash_a.clone()),
+            "host" => Some("h".to_string()),
+            "x-sdk-date" => Some("20261125T202836Z".to_string()),
+            _ => None,
+        };
+        // The captured request's own body: fine, with or without the header.
+        assert_eq!(
+            verify(&auth, &post(b"{\"a\":1}"), &with_hash, &secret, now).ok(),
+            Some("AK".to_string())
+        );
+        // Another body behind the first body's hash: refused.
+        assert!(matches!(
+            verify(&auth, &post(b"{\"a\":2}"), &with_hash, &secret, now),
+            Err(SignError::BodyHash)
+        ));
     }
 
     #[test]

@@ -271,16 +271,7 @@ pub async fn handle(
         }
     }
 
-    // The body is read up front only when a signature covers it.
-    let needs_body = route.auth != AuthType::None && auth::needs_body(&parts);
-    let (mut body, mut bytes) = if needs_body {
-        match read_body(body, gw.limits.client_timeout).await {
-            Ok(b) => (Either::Right(Full::new(b.clone())), b),
-            Err(e) => return fail(e, &route, &mut ctx, Decision::BadRequest),
-        }
-    } else {
-        (Either::Left(body), Bytes::new())
-    };
+    // Too large as declared: refused before anything of it is read.
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return fail(
             GatewayError::BodyTooLarge,
@@ -289,12 +280,28 @@ pub async fn handle(
             Decision::BadRequest,
         );
     }
+    let now = || apigw_model::time::millis_at(start) / 1000;
+    // The body is read up front only when a signature covers it, and only once what can be
+    // checked without it (the header, the date, the key) has passed.
+    let needs_body = route.auth != AuthType::None && auth::needs_body(&parts);
+    if needs_body {
+        if let Err(e) = auth::precheck(&snap, &route, &parts, now()) {
+            return fail(e, &route, &mut ctx, Decision::AuthRejected);
+        }
+    }
+    let (mut body, mut bytes) = if needs_body {
+        match read_body(body, gw.limits.client_timeout).await {
+            Ok(b) => (Either::Right(Full::new(b.clone())), b),
+            Err(e) => return fail(e, &route, &mut ctx, Decision::BadRequest),
+        }
+    } else {
+        (Either::Left(body), Bytes::new())
+    };
     if let Some(c) = ctx.captured.as_mut() {
         if needs_body {
             c.body = Some(bytes.clone());
         }
     }
-    let now = || apigw_model::time::millis_at(start) / 1000;
     let caller = match route.auth {
         AuthType::None => Ok(Caller::default()),
         AuthType::App => auth::app(&snap, &route, &parts, &bytes, now()),

@@ -3,6 +3,7 @@
 
 use apigw_testkit::{http_api, within, Backend, GatewayClient, TestServer, AK, RELEASE, SK, TOKEN};
 use serde_json::{json, Value};
+use sha2::Digest;
 use std::time::Duration;
 
 struct World {
@@ -426,6 +427,89 @@ async fn app_apis_need_a_valid_signature_of_an_authorised_app() {
     );
     let unsigned = w.call("POST", "/app", &[]).await;
     assert_eq!(unsigned.status, 401);
+    // X-Sdk-Content-Sha256 is not signed: naming the captured body's hash there does not let
+    // another body through.
+    let hash = hex::encode(sha2::Sha256::digest(body));
+    let swapped =
+        w.gw.call(
+            "POST",
+            "/app?q=1",
+            &[
+                ("host", &w.host),
+                ("x-sdk-date", &date),
+                ("authorization", &auth),
+                ("x-sdk-content-sha256", &hash),
+            ],
+            b"{\"x\":666}",
+        )
+        .await;
+    assert_eq!(
+        (swapped.status, swapped.json["error_code"].as_str()),
+        (401, Some("APIG.0303"))
+    );
+    // The official SDKs send UNSIGNED-PAYLOAD on a request without a body and sign the empty
+    // body's hash: accepted.
+    let (date3, auth3) = sign(
+        "POST",
+        "/app",
+        None,
+        b"",
+        &w.host,
+        "app-key-0001",
+        "app-secret-0001",
+    );
+    let sdk_empty =
+        w.gw.call(
+            "POST",
+            "/app",
+            &[
+                ("host", &w.host),
+                ("x-sdk-date", &date3),
+                ("authorization", &auth3),
+                ("x-sdk-content-sha256", "UNSIGNED-PAYLOAD"),
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(sdk_empty.status, 200, "{}", sdk_empty.text);
+}
+
+#[tokio::test]
+async fn a_signed_body_is_not_read_before_the_signature_could_be_valid() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let w = World::new().await;
+    w.api(
+        "app_body_api",
+        "POST",
+        "/app-body",
+        "/app",
+        json!({"auth_type": "APP"}),
+    )
+    .await;
+    // A head announcing a body that never comes: an unknown key or a malformed header is
+    // answered at once, without waiting for (and buffering) the body.
+    for authorization in [
+        "x",
+        "SDK-HMAC-SHA256 Access=nobody, SignedHeaders=host;x-sdk-date, Signature=00",
+    ] {
+        let mut c = tokio::net::TcpStream::connect(w.s.running.gateway_addr)
+            .await
+            .unwrap();
+        let head = format!(
+            "POST /app-body HTTP/1.1\r\nhost: {}\r\nx-sdk-date: 20261126T000000Z\r\n\
+             authorization: {authorization}\r\ncontent-length: 1000000\r\n\r\n",
+            w.host
+        );
+        c.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(3), c.read(&mut answer))
+            .await
+            .expect("answered without the body")
+            .unwrap();
+        let text = String::from_utf8_lossy(&answer[..n]);
+        assert!(text.starts_with("HTTP/1.1 401"), "{authorization}: {text}");
+        assert!(text.contains("APIG.0303"), "{text}");
+    }
 }
 
 #[tokio::test]
