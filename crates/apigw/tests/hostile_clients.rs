@@ -472,6 +472,13 @@ async fn a_request_must_name_its_host_once_and_an_absolute_target_names_it() {
         "GET http://{}/open HTTP/1.1\r\nhost: elsewhere.example\r\nconnection: close\r\n\r\n",
         w.host
     );
-    assert_eq!(status(&w.raw(absolute.as_bytes()).await), 200);
+    let r = w.raw(absolute.as_bytes()).await;
+    assert_eq!(status(&r), 200, "{r:.300}");
+    // ...and Host becomes it, for the signature and the backend alike.
+    assert_eq!(
+        apig_body(&r)["headers"]["x-forwarded-host"],
+        json!([w.host]),
+        "{r:.600}"
+    );
     assert_eq!(status(&w.ok_call().await), 200);
 }

@@ -435,6 +435,13 @@ pub(crate) fn parse_head(
     if hosts > 1 || (hosts == 0 && version == Version::HTTP_11) {
         return Err(HeadError::Malformed);
     }
+    // A target in absolute form names the host, and `Host` becomes it (RFC 9112 §3.2.2): the
+    // route, the signature (which covers `host`) and the backend's `X-Forwarded-Host` all see
+    // the same one.
+    if let Some(authority) = uri.authority() {
+        let host = HeaderValue::from_str(authority.as_str()).map_err(|_| HeadError::Malformed)?;
+        headers.insert(HOST, host);
+    }
     let mut keep_alive = if version == Version::HTTP_11 {
         !(connection && has_token(&headers, &CONNECTION, "close"))
     } else {
