@@ -312,6 +312,11 @@ pub async fn handle(
             ctx.app_id = c.app_id;
             ctx.app_name = c.app_name;
             ctx.user_id = c.user_id;
+            // The token IAM authentication took is the gateway's own admin credential: it is
+            // not handed on to the backend (nor to a log that captures headers).
+            if route.auth == AuthType::Iam {
+                parts.headers.remove("x-auth-token");
+            }
         }
         Err(e) => return fail(e, &route, &mut ctx, Decision::AuthRejected),
     }
