@@ -163,6 +163,44 @@ pub fn canonical_query(query: Option<&str>) -> String {
         .join("&")
 }
 
+/// The canonical URI as the official SDKs make it: the whole path decoded, then split (an
+/// encoded `/` becomes a separator), each segment encoded.
+fn canonical_uri_sdk(path: &str) -> String {
+    let decoded = decode(path);
+    let mut out = decoded
+        .split(|b| *b == b'/')
+        .map(encode)
+        .collect::<Vec<_>>()
+        .join("/");
+    if !out.ends_with('/') {
+        out.push('/');
+    }
+    out
+}
+
+/// The canonical query as the official SDKs make it: pairs sorted by their decoded bytes, then
+/// encoded (the order differs from sorting the encoded text for keys with reserved or
+/// non-ASCII characters).
+fn canonical_query_sdk(query: Option<&str>) -> String {
+    let Some(q) = query.filter(|q| !q.is_empty()) else {
+        return String::new();
+    };
+    let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = q
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect();
+    pairs.sort();
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// Builds the canonical request. `header(name)` returns the first value of a header by
 /// lowercase name (for `host`, the request's Host).
 pub fn canonical_request(
@@ -254,12 +292,26 @@ pub fn verify(
     let (auth, date) = precheck(authorization, header, now)?;
     let sk = secret_of(&auth.access).ok_or(SignError::UnknownKey)?;
     let canonical = canonical_request(req, &auth.signed_headers, header)?;
-    let expected = signature(&sk, &date, &canonical);
-    if bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
-        Ok(auth.access)
-    } else {
-        Err(SignError::Mismatch)
+    let matches = |canonical: &str| {
+        let expected = signature(&sk, &date, canonical);
+        bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes()))
+    };
+    if matches(&canonical) {
+        return Ok(auth.access);
     }
+    // The official SDKs read an encoded `/` in the path, and order query keys with reserved or
+    // non-ASCII characters, differently from the rule above: their form is accepted too (it
+    // differs only for such requests; the rest of the canonical request is the same).
+    let (uri, query) = (canonical_uri(req.path), canonical_query(req.query));
+    let (sdk_uri, sdk_query) = (canonical_uri_sdk(req.path), canonical_query_sdk(req.query));
+    if (sdk_uri != uri || sdk_query != query) && {
+        let head = format!("{}\n{uri}\n{query}\n", req.method);
+        let rest = &canonical[head.len()..];
+        matches(&format!("{}\n{sdk_uri}\n{sdk_query}\n{rest}", req.method))
+    } {
+        return Ok(auth.access);
+    }
+    Err(SignError::Mismatch)
 }
 
 /// Signs a request the way the SDKs do: returns the `Authorization` header value for a request
@@ -444,6 +496,57 @@ mod tests {
         assert!(matches!(
             verify(&auth, &post(b"{\"a\":2}"), &with_hash, &secret, now),
             Err(SignError::BodyHash)
+        ));
+    }
+
+    #[test]
+    fn the_official_sdks_forms_of_encoded_slashes_and_query_order_verify() {
+        let now = parse_sdk_date("20261125T202836Z").unwrap();
+        let secret = |ak: &str| (ak == "AK").then(|| "SK".to_string());
+        let req = RequestParts {
+            method: "GET",
+            path: "/files/a%2Fb",
+            query: Some("z=1&%C3%A9=2&a0=1&a%5B0%5D=2"),
+            body: b"",
+        };
+        let lookup = |n: &str| match n {
+            "host" => Some("h".to_string()),
+            "x-sdk-date" => Some("20261125T202836Z".to_string()),
+            _ => None,
+        };
+        let names = ["host".to_string(), "x-sdk-date".to_string()];
+        // The SDKs decode the path before splitting it and sort the decoded pairs.
+        assert_eq!(canonical_uri_sdk(req.path), "/files/a/b/");
+        assert_eq!(canonical_uri(req.path), "/files/a%2Fb/");
+        assert_eq!(
+            canonical_query_sdk(req.query),
+            "a0=1&a%5B0%5D=2&z=1&%C3%A9=2"
+        );
+        assert_eq!(canonical_query(req.query), "%C3%A9=2&a%5B0%5D=2&a0=1&z=1");
+        let spec = canonical_request(&req, &names, &lookup).unwrap();
+        let rest = spec.splitn(4, '\n').nth(3).unwrap();
+        let sdk = format!(
+            "GET\n{}\n{}\n{rest}",
+            canonical_uri_sdk(req.path),
+            canonical_query_sdk(req.query)
+        );
+        for canonical in [&spec, &sdk] {
+            let auth = format!(
+                "{ALGORITHM} Access=AK, SignedHeaders=host;x-sdk-date, Signature={}",
+                signature("SK", "20261125T202836Z", canonical)
+            );
+            assert_eq!(
+                verify(&auth, &req, &lookup, &secret, now).ok(),
+                Some("AK".to_string())
+            );
+        }
+        let wrong = format!(
+            "{ALGORITHM} Access=AK, SignedHeaders=host;x-sdk-date, Signature={}",
+            signature("SK", "20261125T202836Z", &sdk.replace("z=1", "z=2"))
+        );
+        assert!(matches!(
+            verify(&wrong, &req, &lookup, &secret, now),
+            Err(SignError::Mismatch)
         ));
     }
 
