@@ -36,10 +36,11 @@ def setup_app_api(client):
     return group, app, outsider
 
 
-def signed_call(server, group, key, secret, body=b'{"n": 1}', tamper=None):
-    req = SdkRequest(method="POST", schema="http", host=server.gateway, resource_path="/signed/42",
-                     query_params=[("b", "2"), ("a", "x y")],
-                     header_params={"Content-Type": "application/json", "Host": group.sl_domain},
+def signed_call(server, group, key, secret, body=b'{"n": 1}', tamper=None, path="/signed/42",
+                query=(("b", "2"), ("a", "x y")), content_type="application/json"):
+    req = SdkRequest(method="POST", schema="http", host=server.gateway, resource_path=path,
+                     query_params=list(query),
+                     header_params={"Content-Type": content_type, "Host": group.sl_domain},
                      body=body)
     Signer(BasicCredentials(key, secret)).sign(req)
     sent_body = tamper if tamper is not None else req.body
@@ -63,3 +64,17 @@ def test_wrong_secrets_tampered_bodies_and_unauthorised_apps_are_refused(client,
     r = signed_call(server, group, outsider.app_key, outsider.app_secret)
     assert (r.status_code, r.json()["error_code"]) == (403, "APIG.0304")
     assert json.loads(r.text)["request_id"] == r.headers["X-Request-Id"]
+
+
+def test_the_sdk_signer_passes_with_odd_queries_encoded_slashes_and_unsigned_empty_bodies(client, server):
+    group, app, _ = setup_app_api(client)
+    # Query keys whose order differs before and after encoding (the SDK sorts them decoded).
+    r = signed_call(server, group, app.app_key, app.app_secret,
+                    query=(("z", "1"), ("\u00e9", "2"), ("a0", "1"), ("a[0]", "2")))
+    assert r.status_code == 200, r.text
+    # A path parameter with an encoded slash (the SDK decodes the path before splitting it).
+    r = signed_call(server, group, app.app_key, app.app_secret, path="/signed/a%2Fb")
+    assert r.status_code == 200, r.text
+    # Not JSON and no body: the SDK says UNSIGNED-PAYLOAD and signs the empty body's hash.
+    r = signed_call(server, group, app.app_key, app.app_secret, body=b"", content_type="text/plain")
+    assert r.status_code == 200, r.text

@@ -208,6 +208,16 @@ pub fn canonical_request(
     signed_headers: &[String],
     header: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, SignError> {
+    canonical_request_paying(req, signed_headers, header, None)
+}
+
+/// [`canonical_request`] with the payload hash given (`None`: from the request).
+fn canonical_request_paying(
+    req: &RequestParts<'_>,
+    signed_headers: &[String],
+    header: &dyn Fn(&str) -> Option<String>,
+    payload: Option<&str>,
+) -> Result<String, SignError> {
     let mut canonical_headers = String::new();
     for name in signed_headers {
         let value = header(name).ok_or_else(|| SignError::MissingHeader(name.clone()))?;
@@ -217,7 +227,11 @@ pub fn canonical_request(
         canonical_headers.push('\n');
     }
     let body_hash = || hex::encode(Sha256::digest(req.body));
-    let payload_hash = match header("x-sdk-content-sha256") {
+    let given = match payload {
+        Some(_) => None,
+        None => header("x-sdk-content-sha256"),
+    };
+    let payload_hash = match given {
         Some(v) if v.trim() == UNSIGNED_PAYLOAD => UNSIGNED_PAYLOAD.to_string(),
         // A hash given in the header counts only as the body's own.
         Some(v) => {
@@ -227,7 +241,7 @@ pub fn canonical_request(
             }
             v.trim().to_string()
         }
-        None => body_hash(),
+        None => payload.map_or_else(body_hash, str::to_string),
     };
     Ok(format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
@@ -289,9 +303,34 @@ pub fn verify(
     secret_of: &dyn Fn(&str) -> Option<String>,
     now: i64,
 ) -> Result<String, SignError> {
+    verify_paying(authorization, req, header, secret_of, now, None)
+}
+
+/// [`verify`] for a request that has no body but says `UNSIGNED-PAYLOAD`: the official SDKs
+/// sign such a request over the empty body's hash. Only for requests known to have no body
+/// (a request whose body was not read would otherwise pass with any body).
+pub fn verify_bodyless_unsigned(
+    authorization: &str,
+    req: &RequestParts<'_>,
+    header: &dyn Fn(&str) -> Option<String>,
+    secret_of: &dyn Fn(&str) -> Option<String>,
+    now: i64,
+) -> Result<String, SignError> {
+    let empty = hex::encode(Sha256::digest(b""));
+    verify_paying(authorization, req, header, secret_of, now, Some(&empty))
+}
+
+fn verify_paying(
+    authorization: &str,
+    req: &RequestParts<'_>,
+    header: &dyn Fn(&str) -> Option<String>,
+    secret_of: &dyn Fn(&str) -> Option<String>,
+    now: i64,
+    payload: Option<&str>,
+) -> Result<String, SignError> {
     let (auth, date) = precheck(authorization, header, now)?;
     let sk = secret_of(&auth.access).ok_or(SignError::UnknownKey)?;
-    let canonical = canonical_request(req, &auth.signed_headers, header)?;
+    let canonical = canonical_request_paying(req, &auth.signed_headers, header, payload)?;
     let matches = |canonical: &str| {
         let expected = signature(&sk, &date, canonical);
         bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes()))

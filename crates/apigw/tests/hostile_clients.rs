@@ -21,6 +21,9 @@ impl World {
         let s = TestServer::start_with(adjust).await;
         let backend = Backend::start().await;
         let (group, host) = s.admin.create_group("hostile").await;
+        // An app whose key a signed call can name (its signature may still be wrong).
+        let app = json!({"name": "slow_app", "app_key": "slow-app-key-01", "app_secret": "slow-app-secret-01"});
+        assert_eq!(s.admin.post("/apps", &app).await.status, 201);
         let addr = backend.addr.to_string();
         for (name, auth) in [("open", "NONE"), ("signed", "APP")] {
             let mut body = http_api(name, &group, "ANY", &format!("/{name}"), &addr, "/echo");
@@ -306,12 +309,20 @@ async fn slow_clients_are_cut_off_after_the_client_timeout() {
         "{waited:?}"
     );
 
-    // A slow body the gateway must read whole (a signed call covers its body): 408.
+    // A slow body the gateway must read whole (a signed call covers its body): 408. The
+    // signature's header, date and key are good (so the body is read), its value is not.
+    let date = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .unwrap();
     let mut c = TcpStream::connect(w.addr()).await.unwrap();
     let head = format!(
-        "POST /signed HTTP/1.1\r\nhost: {}\r\nauthorization: SDK-HMAC-SHA256 Access=a, \
-         SignedHeaders=host, Signature=00\r\ncontent-length: 100\r\nconnection: close\r\n\r\n0123456789",
-        w.host
+        "POST /signed HTTP/1.1\r\nhost: {}\r\nx-sdk-date: {date}\r\nauthorization: SDK-HMAC-SHA256 \
+         Access=slow-app-key-01, SignedHeaders=host;x-sdk-date, Signature={zeros}\r\n\
+         content-length: 100\r\nconnection: close\r\n\r\n0123456789",
+        w.host,
+        zeros = "0".repeat(64)
     );
     c.write_all(head.as_bytes()).await.unwrap();
     let r = read_all(&mut c).await;
