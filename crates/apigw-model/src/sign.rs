@@ -142,18 +142,20 @@ pub fn canonical_uri(path: &str) -> String {
     out
 }
 
+/// A query's `key=value` pairs as sent (`key` alone is an empty value).
+fn query_pairs(q: &str) -> impl Iterator<Item = (&str, &str)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+}
+
 /// The canonical query: pairs decoded, re-encoded, sorted by key then value, joined by `&`.
 pub fn canonical_query(query: Option<&str>) -> String {
     let Some(q) = query.filter(|q| !q.is_empty()) else {
         return String::new();
     };
-    let mut pairs: Vec<(String, String)> = q
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (encode(&decode(k)), encode(&decode(v)))
-        })
+    let mut pairs: Vec<(String, String)> = query_pairs(q)
+        .map(|(k, v)| (encode(&decode(k)), encode(&decode(v))))
         .collect();
     pairs.sort();
     pairs
@@ -185,13 +187,8 @@ fn canonical_query_sdk(query: Option<&str>) -> String {
     let Some(q) = query.filter(|q| !q.is_empty()) else {
         return String::new();
     };
-    let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = q
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
+    let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = query_pairs(q)
+        .map(|(k, v)| (decode(k), decode(v)))
         .collect();
     pairs.sort();
     pairs
