@@ -429,6 +429,10 @@ use std::sync::{Arc, Mutex};
 
 /// Probe calls let through at once while half-open.
 pub const HALF_OPEN_PROBES: u32 = 1;
+/// A probe that has not reported after this long (its client went away, say) no longer holds
+/// the half-open breaker: the next call probes instead. At least APIG's longest backend
+/// timeout (60 s), so a slow probe that is still running is not doubled.
+const PROBE_STALE_MS: u64 = 60_000;
 
 /// When a call counts as unhealthy, and when that opens the breaker.
 #[derive(Debug)]
@@ -547,6 +551,8 @@ enum State {
     },
     HalfOpen {
         probes: u32,
+        /// When the last probe was let through.
+        since: u64,
     },
 }
 
@@ -649,10 +655,11 @@ fn roll(state: &mut State, spec: &Spec, now: u64) {
     } = state
     {
         if w != *window {
-            if *calls >= min_calls && *unhealthy * 100 >= percent * *calls {
-                *state = State::Open {
-                    until: now + spec.open_ms,
-                };
+            // The window is judged when it has ended; the breaker is open from its end for
+            // the open time — already over when the next call comes much later.
+            let until = (*window + 1) * spec.window_ms + spec.open_ms;
+            if *calls >= min_calls && *unhealthy * 100 >= percent * *calls && now < until {
+                *state = State::Open { until };
             } else {
                 *window = w;
                 *calls = 0;
@@ -728,14 +735,21 @@ impl Breaker {
         let open = match state {
             State::Closed { .. } => false,
             State::Open { until } if now >= *until => {
-                *state = State::HalfOpen { probes: 1 };
+                *state = State::HalfOpen {
+                    probes: 1,
+                    since: now,
+                };
                 note(api, rule_name, &self.plugin_id, "open", "half_open");
                 probe = true;
                 false
             }
             State::Open { .. } => true,
-            State::HalfOpen { probes } if *probes < HALF_OPEN_PROBES => {
-                *probes += 1;
+            State::HalfOpen { probes, since }
+                if *probes < HALF_OPEN_PROBES
+                    || now >= *since + PROBE_STALE_MS.max(spec.open_ms) =>
+            {
+                *probes = (*probes + 1).min(HALF_OPEN_PROBES);
+                *since = now;
                 probe = true;
                 false
             }
@@ -1010,6 +1024,44 @@ mod runtime_tests {
             !f.call("a", "/", false, 200, 1),
             "75 % >= 50 % with 4 calls: open at the window's end"
         );
+    }
+
+    #[test]
+    fn percentage_mode_does_not_open_for_a_window_long_past() {
+        let f = fixture(
+            serde_json::json!({"breaker_condition": {"breaker_type": "timeout", "breaker_mode": "percentage",
+            "min_call_threshold": 4, "unhealthy_percentage": 50, "time_window": 10, "open_breaker_time": 5}}),
+        );
+        for _ in 0..4 {
+            assert!(f.call("a", "/", true, 504, 0));
+        }
+        // An hour without calls: the failing window ended long ago, and so did its open time.
+        f.secs(3600);
+        assert!(
+            f.call("a", "/", false, 200, 1),
+            "open time counts from the window's end, not from the next call"
+        );
+    }
+
+    #[test]
+    fn a_probe_that_never_reports_stops_holding_the_half_open_breaker() {
+        let f = fixture(timeout_counter(1));
+        f.call("a", "/", true, 504, 0);
+        f.secs(5);
+        // The probe's client goes away: it never reports.
+        let lost = f.b.admit(&req("/"), &ctx("a"));
+        assert!(lost.open.is_none() && lost.probe);
+        assert!(f.b.admit(&req("/"), &ctx("a")).open.is_some());
+        f.secs(59);
+        assert!(
+            f.b.admit(&req("/"), &ctx("a")).open.is_some(),
+            "a probe may take the longest backend timeout"
+        );
+        f.secs(1);
+        let next = f.b.admit(&req("/"), &ctx("a"));
+        assert!(next.open.is_none() && next.probe, "a new probe after 60 s");
+        f.b.record(&next, false);
+        assert!(f.call("a", "/", false, 200, 1), "the good probe closed it");
     }
 
     #[test]

@@ -691,9 +691,15 @@ async fn proxy(
         Err(e) => {
             if let Some(t) = ticket {
                 let (status, _, _) = e.parts();
+                // Only the backend's failures count against it: a body too large, broken or
+                // too slow from the client says nothing about the backend.
+                let backend_failed = matches!(
+                    e,
+                    GatewayError::BackendTimeout | GatewayError::BackendUnavailable
+                );
                 route
                     .chain
-                    .breaker_record(t, true, status.as_u16(), latency);
+                    .breaker_record(t, backend_failed, status.as_u16(), latency);
             }
             fail(e, route, ctx, Decision::BackendError)
         }
