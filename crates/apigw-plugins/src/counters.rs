@@ -48,8 +48,11 @@ const SWEEP_AT: usize = 4096;
 /// sharded maps are locked only to find or create a counter.
 #[derive(Debug)]
 pub struct LocalCounters {
-    shards: Vec<Mutex<HashMap<String, Arc<AtomicU64>>>>,
+    shards: Vec<Mutex<Shard>>,
 }
+
+/// Counters by key, each with its window length (counters of different lengths share a shard).
+type Shard = HashMap<String, (Arc<AtomicU64>, u64)>;
 
 impl Default for LocalCounters {
     fn default() -> Self {
@@ -68,21 +71,26 @@ fn unpack(v: u64) -> (u64, u64) {
 }
 
 impl LocalCounters {
-    fn counter(&self, key: &str, current_window: u64) -> Arc<AtomicU64> {
+    fn counter(&self, key: &str, window_ms: u64, now_ms: u64) -> Arc<AtomicU64> {
         let mut h = DefaultHasher::new();
         key.hash(&mut h);
         let shard = &self.shards[(h.finish() as usize) % SHARDS];
         let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = map.get(key) {
+        if let Some((c, _)) = map.get(key) {
             return c.clone();
         }
         if map.len() >= SWEEP_AT {
-            // Bounded memory: forget counters whose window is over (only their low 32 bits of
-            // window index are kept, so compare those).
-            let w = current_window & 0xffff_ffff;
-            map.retain(|_, c| unpack(c.load(Ordering::Relaxed)).0 >= w.saturating_sub(1));
+            // Bounded memory: forget counters whose window is over, each by its own window
+            // length (only the low 32 bits of a window index are kept, so compare those).
+            map.retain(|_, (c, len)| {
+                let current = (now_ms / (*len).max(1)) & 0xffff_ffff;
+                unpack(c.load(Ordering::Relaxed)).0 >= current.saturating_sub(1)
+            });
         }
-        map.entry(key.to_string()).or_default().clone()
+        map.entry(key.to_string())
+            .or_insert_with(|| (Arc::default(), window_ms))
+            .0
+            .clone()
     }
 
     /// Checks every limit and counts the call in all of them, or in none.
@@ -93,7 +101,7 @@ impl LocalCounters {
             let window = now_ms / l.window_ms.max(1);
             let w32 = window & 0xffff_ffff;
             let reset_secs = ((window + 1) * l.window_ms.max(1) - now_ms).div_ceil(1000);
-            let c = self.counter(&l.key, window);
+            let c = self.counter(&l.key, l.window_ms.max(1), now_ms);
             let result = c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
                 let (w, n) = unpack(v);
                 let n = if w == w32 { n } else { 0 };
@@ -301,6 +309,24 @@ mod tests {
         assert_eq!((v.allowed, v.reset_secs), (false, 1));
         let next = c.check(&l, 11_000);
         assert_eq!((next.allowed, next.remaining, next.limit), (true, 2, 3));
+    }
+
+    #[test]
+    fn sweeping_short_windows_keeps_a_long_window_s_count() {
+        let c = LocalCounters::default();
+        let day = [lim("rule:day", 3, 86_400_000)];
+        let now = 1_800_000_000_000; // late in a day window, early in second windows
+        for _ in 0..3 {
+            assert!(c.check(&day, now).allowed);
+        }
+        // Many one-second counters (distinct clients): every shard fills and is swept.
+        for i in 0..(SHARDS * SWEEP_AT + SWEEP_AT) {
+            c.check(&[lim(&format!("ip:{i}"), 5, 1000)], now + 5_000);
+        }
+        assert!(
+            !c.check(&day, now + 6_000).allowed,
+            "the day's count survived the sweeps"
+        );
     }
 
     #[test]
