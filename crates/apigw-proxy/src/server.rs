@@ -568,9 +568,12 @@ async fn call_auth_service(
     let host = GatewayHeaders::Host(&host_value);
     let pool = gw.upstream.pool(&scheme, &authority);
     let body = Either::Right(Full::new(body));
+    // One deadline for the whole answer, headers and body.
+    let sent = Instant::now();
+    let deadline = tokio::time::Instant::from_std(sent + call.timeout);
     let resp = match gw
         .upstream
-        .send(&pool, &out, body, &host, Instant::now(), call.timeout)
+        .send(&pool, &out, body, &host, sent, call.timeout)
         .await
     {
         Ok(r) => r,
@@ -580,13 +583,17 @@ async fn call_auth_service(
         }
     };
     let (parts, body) = resp.into_parts();
-    // The auth service's body is only ever returned to the caller: 64 KiB is plenty.
+    let status = parts.status.as_u16();
+    // The auth service's body is only ever returned to the caller: 64 KiB is plenty. A body
+    // that cannot be kept (too large, too slow) leaves the answer as it is: a refusal stays a
+    // refusal (only an outage or a 5xx may be relaxed by downgrade), without its body.
     let body =
-        match tokio::time::timeout(call.timeout, Limited::new(body, 64 * 1024).collect()).await {
+        match tokio::time::timeout_at(deadline, Limited::new(body, 64 * 1024).collect()).await {
             Ok(Ok(c)) => c.to_bytes(),
+            _ if status < 500 => Bytes::new(),
             _ => return None,
         };
-    Some((parts.status.as_u16(), parts.headers, body))
+    Some((status, parts.headers, body))
 }
 
 /// Reads a whole client body (cut at [`MAX_BODY_BYTES`]) within the client timeout.

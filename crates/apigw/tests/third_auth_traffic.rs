@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 /// The auth service: the `token` header decides. `good` → 200 with `x-message-result: success`
 /// and `x-user: alice`; `deny` → 200 with `x-message-result: fail` and a JSON body; `boom` → 500;
-/// `slow` → answers after 2 s; anything else → 403. It remembers the last request it saw.
+/// `slow` → answers after 2 s; `huge` → 403 with a 100 KiB body; anything else → 403. It remembers the last request it saw.
 struct AuthService {
     addr: String,
     seen: Arc<Mutex<Vec<Value>>>,
@@ -44,6 +44,10 @@ impl AuthService {
                         *resp.body_mut() = axum::body::Body::from("{\"reason\":\"denied\"}");
                     }
                     "boom" => *resp.status_mut() = axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "huge" => {
+                        *resp.status_mut() = axum::http::StatusCode::FORBIDDEN;
+                        *resp.body_mut() = axum::body::Body::from(vec![b'x'; 100 * 1024]);
+                    }
                     "slow" => tokio::time::sleep(std::time::Duration::from_secs(2)).await,
                     _ => *resp.status_mut() = axum::http::StatusCode::FORBIDDEN,
                 }
@@ -407,6 +411,11 @@ async fn an_unavailable_auth_service_is_500_unless_downgrade_is_on() {
         code(&w.call("GET", "/g", &[("token", "bad")], b"").await),
         (401, "APIG.0312"),
         "a real refusal still refuses"
+    );
+    assert_eq!(
+        code(&w.call("GET", "/g", &[("token", "huge")], b"").await),
+        (401, "APIG.0312"),
+        "a refusal with a body too large to keep is still a refusal, not an outage"
     );
 }
 
