@@ -493,3 +493,37 @@ async fn a_request_must_name_its_host_once_and_an_absolute_target_names_it() {
     );
     assert_eq!(status(&w.ok_call().await), 200);
 }
+
+#[tokio::test]
+async fn naming_the_framing_in_connection_does_not_unframe_the_body() {
+    let w = World::new(|_| {}).await;
+    // `Connection: content-length` must not make the body's bytes read as a next request.
+    let req = format!(
+        "POST /open HTTP/1.1\r\nhost: {h}\r\nconnection: content-length\r\ncontent-length: 39\r\n\r\n\
+         GET /open HTTP/1.1\r\nhost: x.example\r\n\r\n",
+        h = w.host
+    );
+    let before = w.backend.calls();
+    let mut c = TcpStream::connect(w.addr()).await.unwrap();
+    c.write_all(req.as_bytes()).await.unwrap();
+    c.write_all(
+        format!(
+            "GET /open HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\r\n",
+            w.host
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let r = read_all(&mut c).await;
+    assert_eq!(r.matches("HTTP/1.1 200").count(), 2, "{r}");
+    assert_eq!(
+        w.backend.calls(),
+        before + 2,
+        "the body was read as a request"
+    );
+    assert!(
+        r.contains("GET /open HTTP/1.1"),
+        "the body reached the backend as a body: {r:.600}"
+    );
+}

@@ -163,6 +163,17 @@ async fn a_matching_answer_passes_and_carries_headers_that_clients_cannot_inject
         &json!(["alice"]),
         "the auth service's value, never the client's"
     );
+    // Nor can a client have it dropped by naming it as an option of its connection.
+    let r = w
+        .call(
+            "GET",
+            "/g",
+            &[("token", "good"), ("connection", "x-user")],
+            b"",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["headers"]["x-user"], json!(["alice"]), "{}", r.text);
     // A refused call has the client's copy removed as well.
     let r = w
         .call(
