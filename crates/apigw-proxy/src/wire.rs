@@ -2,7 +2,7 @@
 //! length or by chunks, `Content-Length` and token lists.
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{HeaderMap, HeaderName, CONTENT_LENGTH};
+use http::header::{HeaderMap, HeaderName, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use std::io;
 
 /// Largest trailer section of a chunked body (trailers are read and dropped).
@@ -40,13 +40,32 @@ impl HeadScratch {
     }
 }
 
-/// Whether a header's comma-separated values hold `token` (case-insensitive).
-pub(crate) fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
-    headers
-        .get_all(name)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+/// What a message's `Connection` lines say (RFC 9110 §7.6.1): `close`, `keep-alive`, and the
+/// other headers they name, which belong to this connection alone. A message's framing
+/// (`Content-Length`, `Transfer-Encoding`) and `Host` are never such an option: naming them
+/// does not take them away (that would unframe the body).
+#[derive(Debug, Default)]
+pub(crate) struct ConnectionOptions {
+    pub(crate) close: bool,
+    pub(crate) keep_alive: bool,
+    pub(crate) named: Vec<HeaderName>,
+}
+
+impl ConnectionOptions {
+    /// One `Connection` line's tokens.
+    pub(crate) fn add(&mut self, value: &[u8]) {
+        for token in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
+            if token.eq_ignore_ascii_case(b"close") {
+                self.close = true;
+            } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                self.keep_alive = true;
+            } else if let Ok(name) = HeaderName::from_bytes(token) {
+                if name != CONTENT_LENGTH && name != TRANSFER_ENCODING && name != HOST {
+                    self.named.push(name);
+                }
+            }
+        }
+    }
 }
 
 /// The message's `Content-Length`: `Ok(None)` when absent; an error when a value is not a

@@ -9,11 +9,10 @@
 use super::stop::StopListener;
 use crate::deadline::Deadline;
 use crate::server::{handle, Gateway};
-use crate::wire::{has_token, push_hex, BodyState, HeadScratch, TransferCodings};
+use crate::wire::{push_hex, BodyState, ConnectionOptions, HeadScratch, TransferCodings};
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{
-    HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, EXPECT, HOST,
-    TRANSFER_ENCODING,
+    HeaderMap, HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, EXPECT, HOST, TRANSFER_ENCODING,
 };
 use http::{Method, Request, StatusCode, Uri, Version};
 use hyper::body::{Body, Frame, SizeHint};
@@ -443,28 +442,24 @@ pub(crate) fn parse_head(
         let host = HeaderValue::from_str(authority.as_str()).map_err(|_| HeadError::Malformed)?;
         headers.insert(HOST, host);
     }
-    let mut keep_alive = if version == Version::HTTP_11 {
-        !(connection && has_token(&headers, &CONNECTION, "close"))
-    } else {
-        connection && has_token(&headers, &CONNECTION, "keep-alive")
-    };
+    let mut options = ConnectionOptions::default();
     if connection {
-        // The headers `Connection` names are this connection's alone (RFC 9110 §7.6.1): they go
-        // now, with `Connection` itself, so that nothing the gateway adds later under such a
-        // name (a carried identity, say) can be dropped by a client naming it.
-        let named: Vec<HeaderName> = headers
-            .get_all(CONNECTION)
-            .iter()
-            .flat_map(|v| v.as_bytes().split(|b| *b == b','))
-            .filter_map(|t| HeaderName::from_bytes(t.trim_ascii()).ok())
-            // The message's own framing and host are never a connection's option.
-            .filter(|n| *n != CONTENT_LENGTH && *n != TRANSFER_ENCODING && *n != HOST)
-            .collect();
-        for name in named {
+        for v in headers.get_all(CONNECTION) {
+            options.add(v.as_bytes());
+        }
+        // The headers `Connection` names are this connection's alone: they go now, with
+        // `Connection` itself, so that nothing the gateway adds later under such a name (a
+        // carried identity, say) can be dropped by a client naming it.
+        for name in &options.named {
             headers.remove(name);
         }
         headers.remove(CONNECTION);
     }
+    let mut keep_alive = if version == Version::HTTP_11 {
+        !options.close
+    } else {
+        options.keep_alive
+    };
     let framing = if chunks {
         let mut codings = TransferCodings::default();
         for v in headers.get_all(TRANSFER_ENCODING) {

@@ -7,9 +7,11 @@
 //! user-space instructions per call on it (`docs/benchmarks.md`).
 
 use crate::upstream::GatewayHeaders;
-use crate::wire::{content_length, has_token, push_hex, BodyState, HeadScratch, TransferCodings};
+use crate::wire::{
+    content_length, push_hex, BodyState, ConnectionOptions, HeadScratch, TransferCodings,
+};
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH};
+use http::header::{HeaderMap, HeaderValue, CONTENT_LENGTH};
 use http::{Method, StatusCode, Version};
 use std::io;
 use std::pin::Pin;
@@ -95,7 +97,8 @@ pub(crate) enum ReqFraming {
 /// Writes a request head: `target` is the origin-form path and query; `gateway` writes the
 /// headers the gateway sets and tells which of the request's own headers they replace.
 /// Hop-by-hop headers are left out (RFC 9110 §7.6.1), and the request's `Content-Length` is
-/// replaced by `framing`'s.
+/// replaced by `framing`'s. (The headers a client's `Connection` names are gone already: the
+/// server removes them as it reads the request, before anything is added under those names.)
 pub(crate) fn encode_head(
     out: &mut Vec<u8>,
     method: &Method,
@@ -108,14 +111,9 @@ pub(crate) fn encode_head(
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    let named = headers.get(CONNECTION).is_some_and(|_| names_more(headers));
     for (name, value) in headers {
         let n = name.as_str();
-        if crate::upstream::hop_index(n).is_some()
-            || n == "content-length"
-            || gateway.replaces(n)
-            || (named && named_by_connection(headers, name))
-        {
+        if crate::upstream::hop_index(n).is_some() || n == "content-length" || gateway.replaces(n) {
             continue;
         }
         out.extend_from_slice(name.as_str().as_bytes());
@@ -134,24 +132,6 @@ pub(crate) fn encode_head(
         ReqFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
     }
     out.extend_from_slice(b"\r\n");
-}
-
-/// Whether a `Connection` header names headers besides `keep-alive` / `close`.
-fn names_more(headers: &HeaderMap) -> bool {
-    headers.get_all(CONNECTION).iter().any(|v| {
-        v.as_bytes()
-            .split(|b| *b == b',')
-            .map(|t| t.trim_ascii())
-            .any(|t| {
-                !t.is_empty()
-                    && !t.eq_ignore_ascii_case(b"keep-alive")
-                    && !t.eq_ignore_ascii_case(b"close")
-            })
-    })
-}
-
-fn named_by_connection(headers: &HeaderMap, name: &HeaderName) -> bool {
-    has_token(headers, &CONNECTION, name.as_str())
 }
 
 /// Headers the gateway may add to a backend's response (see [`parse_head`]). Kept small: a
@@ -438,7 +418,7 @@ pub(crate) fn parse_head(
         for (name, start, end) in scratch.names.drain(..) {
             match crate::upstream::hop_index(name.as_str()) {
                 // Hop-by-hop headers are read here and not passed on (RFC 9110 §7.6.1).
-                Some(0) => hop.connection(&head[start..end]),
+                Some(0) => hop.connection.add(&head[start..end]),
                 Some(6) => hop.transfer_encoding(&head[start..end]),
                 Some(_) => {}
                 None => {
@@ -449,7 +429,7 @@ pub(crate) fn parse_head(
                 }
             }
         }
-        for name in &hop.named {
+        for name in &hop.connection.named {
             headers.remove(name);
         }
         let (body, reusable) = body_kind(status, version, head_request, &hop, &mut headers)?;
@@ -494,12 +474,8 @@ fn client_body_error(e: Box<dyn std::error::Error + Send + Sync>) -> ExchangeErr
 /// What a response's hop-by-hop headers say.
 #[derive(Debug, Default)]
 struct Hop {
-    /// `Connection: close`.
-    close: bool,
-    /// `Connection: keep-alive`.
-    keep_alive: bool,
-    /// Other headers `Connection` names: hop-by-hop too.
-    named: Vec<HeaderName>,
+    /// What `Connection` says; the other headers it names are hop-by-hop too.
+    connection: ConnectionOptions,
     /// A `Transfer-Encoding` was sent.
     transfer_encoding: bool,
     /// The transfer codings, over every `Transfer-Encoding` line.
@@ -509,22 +485,6 @@ struct Hop {
 }
 
 impl Hop {
-    fn connection(&mut self, value: &[u8]) {
-        for token in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
-            if token.eq_ignore_ascii_case(b"close") {
-                self.close = true;
-            } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                self.keep_alive = true;
-            } else if let Ok(name) = HeaderName::from_bytes(token) {
-                // The body's length is never an option of the connection: dropping it would
-                // leave the body to be read to the close (and the connection unusable).
-                if name != CONTENT_LENGTH {
-                    self.named.push(name);
-                }
-            }
-        }
-    }
-
     fn transfer_encoding(&mut self, value: &[u8]) {
         self.transfer_encoding = true;
         self.codings.add(value);
@@ -540,9 +500,9 @@ fn body_kind(
     headers: &mut HeaderMap,
 ) -> Result<(BodyKind, bool), ExchangeError> {
     let mut reusable = if version == Version::HTTP_11 {
-        !hop.close
+        !hop.connection.close
     } else {
-        hop.keep_alive
+        hop.connection.keep_alive
     };
     if head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         return Ok((BodyKind::Empty, reusable));
