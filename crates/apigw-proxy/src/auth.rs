@@ -24,9 +24,12 @@ fn header(parts: &Parts, name: &str) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
+/// `body`: the bytes the signature may cover (empty when not read); `bodyless`: the request
+/// has no body at all (as its connection framed it).
 fn verify(
     parts: &Parts,
     body: &[u8],
+    bodyless: bool,
     secret_of: &dyn Fn(&str) -> Option<String>,
     now: i64,
 ) -> Option<String> {
@@ -42,7 +45,7 @@ fn verify(
         // The official SDKs send `UNSIGNED-PAYLOAD` with a request that has no body but sign
         // the empty body's hash. Accepted for a request that has no body at all — there is
         // nothing a changed payload could carry.
-        Err(sign::SignError::Mismatch) if unsigned(parts) && !has_body(parts) => {
+        Err(sign::SignError::Mismatch) if unsigned(parts) && bodyless => {
             let headers = |n: &str| header(parts, n);
             sign::verify_bodyless_unsigned(&authorization, &req, &headers, secret_of, now).ok()
         }
@@ -55,15 +58,6 @@ fn unsigned(parts: &Parts) -> bool {
         .headers
         .get("x-sdk-content-sha256")
         .is_some_and(|v| v.as_bytes().trim_ascii() == sign::UNSIGNED_PAYLOAD.as_bytes())
-}
-
-/// Whether the request carries a body (chunks, or a length above 0).
-fn has_body(parts: &Parts) -> bool {
-    parts.headers.contains_key(http::header::TRANSFER_ENCODING)
-        || parts
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes().iter().any(|b| (b'1'..=b'9').contains(b)))
 }
 
 /// What can be checked before a signed body is read and buffered (up to 12 MiB): the
@@ -96,10 +90,11 @@ pub fn app(
     route: &Route,
     parts: &Parts,
     body: &[u8],
+    bodyless: bool,
     now: i64,
 ) -> Result<Caller, GatewayError> {
     let secret_of = |key: &str| snap.apps.get(key).map(|a| a.secret.clone());
-    let key = verify(parts, body, &secret_of, now).ok_or(GatewayError::AppAuth)?;
+    let key = verify(parts, body, bodyless, &secret_of, now).ok_or(GatewayError::AppAuth)?;
     let app = snap.apps.get(&key).ok_or(GatewayError::AppAuth)?;
     if !route.apps.contains(&*app.id) {
         return Err(GatewayError::AppNotAuthorized);
@@ -116,6 +111,7 @@ pub fn iam(
     creds: &[Credential],
     parts: &Parts,
     body: &[u8],
+    bodyless: bool,
     now: i64,
 ) -> Result<Caller, GatewayError> {
     let cred = if let Some(token) = parts.headers.get("x-auth-token") {
@@ -127,7 +123,7 @@ pub fn iam(
                 .find(|c| c.access_key == ak)
                 .map(|c| c.secret_key.clone())
         };
-        verify(parts, body, &secret_of, now)
+        verify(parts, body, bodyless, &secret_of, now)
             .and_then(|ak| creds.iter().find(|c| c.access_key == ak))
     };
     let cred = cred.ok_or(GatewayError::IamAuth)?;

@@ -182,13 +182,14 @@ pub async fn handle(
     // The body's length as the connection framed it (a `Content-Length` list of equal values
     // is one length): read from the framing, not the header's text.
     let declared = hyper::body::Body::size_hint(&body).exact();
+    let bodyless = declared == Some(0);
     let body = Limited::new(body, MAX_BODY_BYTES);
-    // A target in absolute form names the host itself, and it wins over `Host` (RFC 9112
-    // §3.2.2).
+    // (A target in absolute form has already replaced `Host`: `server/h1.rs`.)
     let host = parts
-        .uri
-        .host()
-        .or_else(|| parts.headers.get(HOST).and_then(|h| h.to_str().ok()));
+        .headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .or(parts.uri.host());
     let stage = parts
         .headers
         .get(X_STAGE)
@@ -304,8 +305,8 @@ pub async fn handle(
     }
     let caller = match route.auth {
         AuthType::None => Ok(Caller::default()),
-        AuthType::App => auth::app(&snap, &route, &parts, &bytes, now()),
-        AuthType::Iam => auth::iam(&snap.credentials, &parts, &bytes, now()),
+        AuthType::App => auth::app(&snap, &route, &parts, &bytes, bodyless, now()),
+        AuthType::Iam => auth::iam(&snap.credentials, &parts, &bytes, bodyless, now()),
     };
     match caller {
         Ok(c) => {
