@@ -205,11 +205,18 @@ pub fn canonical_request(
     signed_headers: &[String],
     header: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, SignError> {
-    canonical_request_paying(req, signed_headers, header, None)
+    let tail = canonical_tail(req, signed_headers, header, None)?;
+    Ok(format!(
+        "{}\n{}\n{}\n{tail}",
+        req.method,
+        canonical_uri(req.path),
+        canonical_query(req.query)
+    ))
 }
 
-/// [`canonical_request`] with the payload hash given (`None`: from the request).
-fn canonical_request_paying(
+/// The canonical request after its URI and query: the canonical headers, the signed headers and
+/// the payload hash (`payload`: given; `None`: from the request).
+fn canonical_tail(
     req: &RequestParts<'_>,
     signed_headers: &[String],
     header: &dyn Fn(&str) -> Option<String>,
@@ -224,30 +231,22 @@ fn canonical_request_paying(
         canonical_headers.push('\n');
     }
     let body_hash = || hex::encode(Sha256::digest(req.body));
-    let given = match payload {
-        Some(_) => None,
-        None => header("x-sdk-content-sha256"),
-    };
-    let payload_hash = match given {
-        Some(v) if v.trim() == UNSIGNED_PAYLOAD => UNSIGNED_PAYLOAD.to_string(),
-        // A hash given in the header counts only as the body's own.
-        Some(v) => {
+    let payload_hash = match (payload, header("x-sdk-content-sha256")) {
+        (Some(given), _) => given.to_string(),
+        (None, Some(v)) if v.trim() == UNSIGNED_PAYLOAD => UNSIGNED_PAYLOAD.to_string(),
+        // The header is not signed: a hash in it counts only as the body's own.
+        (None, Some(v)) => {
             let actual = body_hash();
             if !v.trim().eq_ignore_ascii_case(&actual) {
                 return Err(SignError::BodyHash);
             }
             v.trim().to_string()
         }
-        None => payload.map_or_else(body_hash, str::to_string),
+        (None, None) => body_hash(),
     };
     Ok(format!(
-        "{}\n{}\n{}\n{}\n{}\n{}",
-        req.method,
-        canonical_uri(req.path),
-        canonical_query(req.query),
-        canonical_headers,
-        signed_headers.join(";"),
-        payload_hash
+        "{canonical_headers}\n{}\n{payload_hash}",
+        signed_headers.join(";")
     ))
 }
 
@@ -327,24 +326,21 @@ fn verify_paying(
 ) -> Result<String, SignError> {
     let (auth, date) = precheck(authorization, header, now)?;
     let sk = secret_of(&auth.access).ok_or(SignError::UnknownKey)?;
-    let canonical = canonical_request_paying(req, &auth.signed_headers, header, payload)?;
-    let matches = |canonical: &str| {
-        let expected = signature(&sk, &date, canonical);
+    let tail = canonical_tail(req, &auth.signed_headers, header, payload)?;
+    let matches = |uri: &str, query: &str| {
+        let canonical = format!("{}\n{uri}\n{query}\n{tail}", req.method);
+        let expected = signature(&sk, &date, &canonical);
         bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes()))
     };
-    if matches(&canonical) {
+    let (uri, query) = (canonical_uri(req.path), canonical_query(req.query));
+    if matches(&uri, &query) {
         return Ok(auth.access);
     }
     // The official SDKs read an encoded `/` in the path, and order query keys with reserved or
     // non-ASCII characters, differently from the rule above: their form is accepted too (it
-    // differs only for such requests; the rest of the canonical request is the same).
-    let (uri, query) = (canonical_uri(req.path), canonical_query(req.query));
+    // differs only for such requests).
     let (sdk_uri, sdk_query) = (canonical_uri_sdk(req.path), canonical_query_sdk(req.query));
-    if (sdk_uri != uri || sdk_query != query) && {
-        let head = format!("{}\n{uri}\n{query}\n", req.method);
-        let rest = &canonical[head.len()..];
-        matches(&format!("{}\n{sdk_uri}\n{sdk_query}\n{rest}", req.method))
-    } {
+    if (sdk_uri != uri || sdk_query != query) && matches(&sdk_uri, &sdk_query) {
         return Ok(auth.access);
     }
     Err(SignError::Mismatch)
