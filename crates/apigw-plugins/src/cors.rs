@@ -215,17 +215,14 @@ impl Cors {
         self.vary(&mut h);
         if let Some((allow, _)) = self.allow(origin) {
             h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allow);
-            match (&self.methods, self.methods_all && self.credentials) {
-                // `*` with credentials: the method asked about (a literal `*` means nothing).
-                (_, true) => {
-                    if let Some(asked) = req.get(ACCESS_CONTROL_REQUEST_METHOD) {
-                        h.insert(ACCESS_CONTROL_ALLOW_METHODS, asked.clone());
-                    }
-                }
-                (Some(m), false) => {
-                    h.insert(ACCESS_CONTROL_ALLOW_METHODS, m.clone());
-                }
-                (None, false) => {}
+            // `*` with credentials: the method asked about (a literal `*` means nothing then).
+            let methods = if self.methods_all && self.credentials {
+                req.get(ACCESS_CONTROL_REQUEST_METHOD).cloned()
+            } else {
+                self.methods.clone()
+            };
+            if let Some(m) = methods {
+                h.insert(ACCESS_CONTROL_ALLOW_METHODS, m);
             }
             match &self.headers {
                 Some(Some(list)) => {
@@ -268,9 +265,14 @@ impl Cors {
         // this one to a request that has one.
         self.vary(headers);
         let Some(origin) = &ctx.origin else { return };
-        let exposed = (self.expose_all && self.credentials).then(|| exposed_names(headers));
         // No access-control-* header is left: appending adds each without looking for one.
         if let Some((allow, _)) = self.allow(origin) {
+            // Read before ours are added: `*` with credentials names the response's own.
+            let expose = if self.expose_all && self.credentials {
+                exposed_names(headers)
+            } else {
+                self.expose.clone()
+            };
             headers.append(ACCESS_CONTROL_ALLOW_ORIGIN, allow);
             if self.credentials {
                 headers.append(
@@ -278,17 +280,8 @@ impl Cors {
                     HeaderValue::from_static("true"),
                 );
             }
-            match exposed {
-                Some(names) => {
-                    if let Some(v) = names {
-                        headers.append(ACCESS_CONTROL_EXPOSE_HEADERS, v);
-                    }
-                }
-                None => {
-                    if let Some(e) = &self.expose {
-                        headers.append(ACCESS_CONTROL_EXPOSE_HEADERS, e.clone());
-                    }
-                }
+            if let Some(e) = expose {
+                headers.append(ACCESS_CONTROL_EXPOSE_HEADERS, e);
             }
         }
     }
