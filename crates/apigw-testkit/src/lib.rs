@@ -615,6 +615,37 @@ impl Backend {
     }
 }
 
+/// Sends `method path` with a chunked body of 13 one-MiB chunks (past APIG's 12 MiB) on a new
+/// connection to `addr` and returns everything the gateway answers until it closes.
+pub async fn oversize_chunked_upload(
+    addr: impl tokio::net::ToSocketAddrs,
+    method: &str,
+    path: &str,
+    host: &str,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {host}\r\ntransfer-encoding: chunked\r\n\
+         connection: close\r\n\r\n"
+    );
+    c.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b'e'; 1024 * 1024];
+    for _ in 0..13 {
+        let mut frame = format!("{:x}\r\n", chunk.len()).into_bytes();
+        frame.extend_from_slice(&chunk);
+        frame.extend_from_slice(b"\r\n");
+        // The gateway may answer and close before it has read everything.
+        if c.write_all(&frame).await.is_err() {
+            break;
+        }
+    }
+    let _ = c.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = c.read_to_end(&mut answer).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
 /// Polls `f` every 5 ms until it holds or `within` passes; returns how long it took.
 pub async fn within<F, Fut>(within: std::time::Duration, mut f: F) -> Option<std::time::Duration>
 where

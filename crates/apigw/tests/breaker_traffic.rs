@@ -3,7 +3,7 @@
 //! the seed's configuration. Open duration and half-open probing are pinned with an injected
 //! clock in the plug-in's unit tests.
 
-use apigw_testkit::{Backend, GatewayClient, Resp, TestServer, RELEASE};
+use apigw_testkit::{oversize_chunked_upload, Backend, GatewayClient, Resp, TestServer, RELEASE};
 use serde_json::{json, Value};
 
 struct World {
@@ -156,36 +156,12 @@ async fn the_seed_breaker_configuration_runs() {
 
 #[tokio::test]
 async fn a_client_s_own_errors_do_not_count_against_the_backend() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let w = World::new().await;
     let api = w.api("sturdy", "/t/{ms}", "/slow/{ms}").await;
     w.breaker(timeout_breaker(1, Value::Null), &[&api]).await;
     // A streamed body that grows past 12 MiB: 413, the backend call cut by the gateway.
-    let mut c = tokio::net::TcpStream::connect(w.s.running.gateway_addr)
-        .await
-        .unwrap();
-    let head = format!(
-        "GET /t/1 HTTP/1.1\r\nhost: {}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n",
-        w.host
-    );
-    c.write_all(head.as_bytes()).await.unwrap();
-    let chunk = vec![b'e'; 1024 * 1024];
-    for _ in 0..13 {
-        let mut frame = format!("{:x}\r\n", chunk.len()).into_bytes();
-        frame.extend_from_slice(&chunk);
-        frame.extend_from_slice(b"\r\n");
-        if c.write_all(&frame).await.is_err() {
-            break;
-        }
-    }
-    let _ = c.write_all(b"0\r\n\r\n").await;
-    let mut answer = Vec::new();
-    let _ = c.read_to_end(&mut answer).await;
-    assert!(
-        answer.starts_with(b"HTTP/1.1 413"),
-        "{}",
-        String::from_utf8_lossy(&answer[..answer.len().min(200)])
-    );
+    let r = oversize_chunked_upload(w.s.running.gateway_addr, "GET", "/t/1", &w.host).await;
+    assert!(r.starts_with("HTTP/1.1 413"), "{r:.200}");
     // A breaker that opens on the first backend failure is still closed.
     assert_eq!(w.get("/t/1").await.status, 200);
 }

@@ -3,7 +3,7 @@
 //! APIG's code (or, where the request cannot be framed, its plain status) and a well-behaved client
 //! keeps being served meanwhile. Raw TCP, so the bytes are exactly what a hostile client sends.
 
-use apigw_testkit::{http_api, Backend, TestServer, RELEASE};
+use apigw_testkit::{http_api, oversize_chunked_upload, Backend, TestServer, RELEASE};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -152,23 +152,7 @@ async fn bodies_over_12_mib_are_413_whether_announced_or_chunked() {
     assert_eq!(w.backend.calls(), before, "the backend was not called");
 
     // Chunked: no length up front, so the gateway counts while streaming and stops at 12 MiB.
-    let mut c = TcpStream::connect(w.addr()).await.unwrap();
-    let head = format!(
-        "POST /open HTTP/1.1\r\nhost: {}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n",
-        w.host
-    );
-    c.write_all(head.as_bytes()).await.unwrap();
-    let chunk = vec![b'e'; 1024 * 1024];
-    for _ in 0..13 {
-        let mut frame = format!("{:x}\r\n", chunk.len()).into_bytes();
-        frame.extend_from_slice(&chunk);
-        frame.extend_from_slice(b"\r\n");
-        if c.write_all(&frame).await.is_err() {
-            break;
-        }
-    }
-    let _ = c.write_all(b"0\r\n\r\n").await;
-    let r = read_all(&mut c).await;
+    let r = oversize_chunked_upload(w.addr(), "POST", "/open", &w.host).await;
     assert_eq!(status(&r), 413, "{r:.200}");
     assert_eq!(apig_body(&r)["error_code"], "APIG.0201");
     assert_eq!(status(&w.ok_call().await), 200);
