@@ -61,6 +61,23 @@ impl World {
         h.extend_from_slice(headers);
         self.gw.call(method, path, &h, b"").await
     }
+
+    /// `POST path` with the `(x-sdk-date, authorization)` of [`sign`], `extra` headers and `body`.
+    async fn signed_post(
+        &self,
+        path: &str,
+        (date, auth): &(String, String),
+        extra: &[(&str, &str)],
+        body: &[u8],
+    ) -> apigw_testkit::Resp {
+        let mut h = vec![
+            ("host", self.host.as_str()),
+            ("x-sdk-date", date.as_str()),
+            ("authorization", auth.as_str()),
+        ];
+        h.extend_from_slice(extra);
+        self.gw.call("POST", path, &h, body).await
+    }
 }
 
 /// The backend's echo of what it received.
@@ -304,6 +321,15 @@ async fn iam_apis_take_the_admin_token_or_signature() {
     );
 }
 
+/// Now, as `X-Sdk-Date` writes it.
+fn sdk_date() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .unwrap()
+}
+
 /// Signs a request the way the SDKs do (host and x-sdk-date signed).
 fn sign(
     method: &str,
@@ -314,12 +340,7 @@ fn sign(
     key: &str,
     secret: &str,
 ) -> (String, String) {
-    let now = time::OffsetDateTime::now_utc();
-    let date = now
-        .format(time::macros::format_description!(
-            "[year][month][day]T[hour][minute][second]Z"
-        ))
-        .unwrap();
+    let date = sdk_date();
     let parts = apigw_model::sign::RequestParts {
         method,
         path,
@@ -358,7 +379,7 @@ async fn app_apis_need_a_valid_signature_of_an_authorised_app() {
         )
         .await;
     let body = b"{\"x\":1}";
-    let (date, auth) = sign(
+    let signed = sign(
         "POST",
         "/app",
         Some("q=1"),
@@ -367,41 +388,19 @@ async fn app_apis_need_a_valid_signature_of_an_authorised_app() {
         "app-key-0001",
         "app-secret-0001",
     );
-    let ok =
-        w.gw.call(
-            "POST",
-            "/app?q=1",
-            &[
-                ("host", &w.host),
-                ("x-sdk-date", &date),
-                ("authorization", &auth),
-            ],
-            body,
-        )
-        .await;
+    let ok = w.signed_post("/app?q=1", &signed, &[], body).await;
     assert_eq!(ok.status, 200, "{}", ok.text);
     assert_eq!(
         echo(&ok)["body"],
         "{\"x\":1}",
         "the body read for the signature still reaches the backend"
     );
-    let tampered =
-        w.gw.call(
-            "POST",
-            "/app?q=1",
-            &[
-                ("host", &w.host),
-                ("x-sdk-date", &date),
-                ("authorization", &auth),
-            ],
-            b"{\"x\":2}",
-        )
-        .await;
+    let tampered = w.signed_post("/app?q=1", &signed, &[], b"{\"x\":2}").await;
     assert_eq!(
         (tampered.status, tampered.json["error_code"].as_str()),
         (401, Some("APIG.0303"))
     );
-    let (date2, auth2) = sign(
+    let outsider = sign(
         "POST",
         "/app",
         None,
@@ -410,18 +409,7 @@ async fn app_apis_need_a_valid_signature_of_an_authorised_app() {
         "app-key-0002",
         "app-secret-0002",
     );
-    let denied =
-        w.gw.call(
-            "POST",
-            "/app",
-            &[
-                ("host", &w.host),
-                ("x-sdk-date", &date2),
-                ("authorization", &auth2),
-            ],
-            b"",
-        )
-        .await;
+    let denied = w.signed_post("/app", &outsider, &[], b"").await;
     assert_eq!(
         (denied.status, denied.json["error_code"].as_str()),
         (403, Some("APIG.0304"))
@@ -431,16 +419,11 @@ async fn app_apis_need_a_valid_signature_of_an_authorised_app() {
     // X-Sdk-Content-Sha256 is not signed: naming the captured body's hash there does not let
     // another body through.
     let hash = hex::encode(sha2::Sha256::digest(body));
-    let swapped =
-        w.gw.call(
-            "POST",
+    let swapped = w
+        .signed_post(
             "/app?q=1",
-            &[
-                ("host", &w.host),
-                ("x-sdk-date", &date),
-                ("authorization", &auth),
-                ("x-sdk-content-sha256", &hash),
-            ],
+            &signed,
+            &[("x-sdk-content-sha256", &hash)],
             b"{\"x\":666}",
         )
         .await;
@@ -450,7 +433,7 @@ async fn app_apis_need_a_valid_signature_of_an_authorised_app() {
     );
     // The official SDKs send UNSIGNED-PAYLOAD on a request without a body and sign the empty
     // body's hash: accepted.
-    let (date3, auth3) = sign(
+    let bodyless = sign(
         "POST",
         "/app",
         None,
@@ -459,16 +442,11 @@ async fn app_apis_need_a_valid_signature_of_an_authorised_app() {
         "app-key-0001",
         "app-secret-0001",
     );
-    let sdk_empty =
-        w.gw.call(
-            "POST",
+    let sdk_empty = w
+        .signed_post(
             "/app",
-            &[
-                ("host", &w.host),
-                ("x-sdk-date", &date3),
-                ("authorization", &auth3),
-                ("x-sdk-content-sha256", "UNSIGNED-PAYLOAD"),
-            ],
+            &bodyless,
+            &[("x-sdk-content-sha256", "UNSIGNED-PAYLOAD")],
             b"",
         )
         .await;
@@ -493,7 +471,7 @@ async fn a_signed_body_is_not_read_before_the_signature_could_be_valid() {
         "SDK-HMAC-SHA256 Access=nobody, SignedHeaders=host;x-sdk-date, Signature={}",
         "0".repeat(64)
     );
-    let (date, _) = sign("POST", "/app-body", None, b"", &w.host, "nobody", "none");
+    let date = sdk_date();
     for authorization in ["x", unknown_key.as_str()] {
         let mut c = tokio::net::TcpStream::connect(w.s.running.gateway_addr)
             .await

@@ -248,10 +248,9 @@ async fn head_and_204_responses_carry_no_body_and_keep_the_connection() {
     assert_eq!(b.connections(), 1);
 }
 
-#[tokio::test]
-async fn a_pooled_connection_the_backend_closed_is_retried_on_a_new_one() {
-    // The first connection answers once, then closes when the next request arrives: the
-    // race of a backend's idle timeout with a new request.
+/// `/stale` on a backend whose first connection answers once, then closes when the next
+/// request arrives (the race of a backend's idle timeout with a new request).
+async fn closes_under_the_second_request() -> (RawBackend, World) {
     let b = RawBackend::start(|conn, req| {
         if conn == 0 && req == 1 {
             vec![Step::Close]
@@ -262,6 +261,12 @@ async fn a_pooled_connection_the_backend_closed_is_retried_on_a_new_one() {
     .await;
     let w = World::new().await;
     w.api("/stale", &b.addr, "HTTP").await;
+    (b, w)
+}
+
+#[tokio::test]
+async fn a_pooled_connection_the_backend_closed_is_retried_on_a_new_one() {
+    let (b, w) = closes_under_the_second_request().await;
     let first = w.call("GET", "/stale", b"").await;
     assert_eq!((first.status, first.text.as_str()), (200, "hello"));
     let second = w.call("GET", "/stale", b"").await;
@@ -278,16 +283,7 @@ async fn a_pooled_connection_the_backend_closed_is_retried_on_a_new_one() {
 async fn a_post_on_a_pooled_connection_the_backend_closed_is_not_sent_twice() {
     // The backend read the second request and closed without answering: it may have acted
     // on it, so a POST is not retried (RFC 9110 §9.2.2) — 502, and the backend saw it once.
-    let b = RawBackend::start(|conn, req| {
-        if conn == 0 && req == 1 {
-            vec![Step::Close]
-        } else {
-            vec![write(OK_HELLO)]
-        }
-    })
-    .await;
-    let w = World::new().await;
-    w.api("/stale", &b.addr, "HTTP").await;
+    let (b, w) = closes_under_the_second_request().await;
     // Without a body, so it is at hand to be sent again (a streamed body never is).
     let first = w.call("POST", "/stale", b"").await;
     assert_eq!((first.status, first.text.as_str()), (200, "hello"));
