@@ -61,9 +61,10 @@ pub fn signature(data: &[u8]) {
         body: body.as_bytes(),
     };
     let headers = |n: &str| match n {
-        "x-sdk-date" => Some(date.to_string()),
-        "host" => Some("apig.example.com".to_string()),
-        _ => Some(extra.to_string()),
+        "x-sdk-date" => vec![date.to_string()],
+        "host" => vec!["apig.example.com".to_string()],
+        // A header sent twice, to reach the repeated-value form.
+        _ => vec![extra.to_string(), date.to_string()],
     };
     let secret = |_: &str| Some("secret".to_string());
     let now = sign::parse_sdk_date(date).unwrap_or(0);
@@ -79,8 +80,9 @@ pub fn signature(data: &[u8]) {
         let lookup = |n: &str| {
             signed
                 .iter()
-                .find(|(k, _)| *k == n)
+                .filter(|(k, _)| *k == n)
                 .map(|(_, v)| v.to_string())
+                .collect()
         };
         assert_eq!(
             sign::verify(&authz, &req, &lookup, &secret, now),

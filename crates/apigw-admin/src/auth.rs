@@ -66,7 +66,13 @@ fn authenticate<'a>(
         query,
         body,
     };
-    let lookup = |name: &str| header_value(headers, name);
+    let lookup = |name: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect()
+    };
     let secret_of = |ak: &str| {
         creds
             .iter()

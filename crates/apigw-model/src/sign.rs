@@ -98,6 +98,14 @@ impl Authorization {
     }
 }
 
+/// A request's headers as the signature reads them: every value of a header, by lowercase name,
+/// in the order sent (empty when absent).
+pub type HeaderValues<'a> = dyn Fn(&str) -> Vec<String> + 'a;
+
+fn first(header: &HeaderValues, name: &str) -> Option<String> {
+    header(name).into_iter().next()
+}
+
 /// The parts of a request that enter the signature.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestParts<'a> {
@@ -198,12 +206,12 @@ fn canonical_query_sdk(query: Option<&str>) -> String {
         .join("&")
 }
 
-/// Builds the canonical request. `header(name)` returns the first value of a header by
-/// lowercase name (for `host`, the request's Host).
+/// Builds the canonical request. `header(name)` returns every value of a header, by lowercase
+/// name, in the order sent (for `host`, the request's Host).
 pub fn canonical_request(
     req: &RequestParts<'_>,
     signed_headers: &[String],
-    header: &dyn Fn(&str) -> Option<String>,
+    header: &HeaderValues,
 ) -> Result<String, SignError> {
     let tail = canonical_tail(req, signed_headers, header, None)?;
     Ok(format!(
@@ -219,19 +227,29 @@ pub fn canonical_request(
 fn canonical_tail(
     req: &RequestParts<'_>,
     signed_headers: &[String],
-    header: &dyn Fn(&str) -> Option<String>,
+    header: &HeaderValues,
     payload: Option<&str>,
 ) -> Result<String, SignError> {
     let mut canonical_headers = String::new();
     for name in signed_headers {
-        let value = header(name).ok_or_else(|| SignError::MissingHeader(name.clone()))?;
-        canonical_headers.push_str(name);
-        canonical_headers.push(':');
-        canonical_headers.push_str(value.trim());
-        canonical_headers.push('\n');
+        let values = header(name);
+        if values.is_empty() {
+            return Err(SignError::MissingHeader(name.clone()));
+        }
+        // Every value of a repeated header, sorted, a line each: the official Go signer's form
+        // (one value gives the same line in every SDK). Signing only the first would let a
+        // value be added to a captured request without breaking its signature.
+        let mut values: Vec<&str> = values.iter().map(|v| v.trim()).collect();
+        values.sort_unstable();
+        for value in values {
+            canonical_headers.push_str(name);
+            canonical_headers.push(':');
+            canonical_headers.push_str(value);
+            canonical_headers.push('\n');
+        }
     }
     let body_hash = || hex::encode(Sha256::digest(req.body));
-    let payload_hash = match (payload, header("x-sdk-content-sha256")) {
+    let payload_hash = match (payload, first(header, "x-sdk-content-sha256")) {
         (Some(given), _) => given.to_string(),
         (None, Some(v)) if v.trim() == UNSIGNED_PAYLOAD => UNSIGNED_PAYLOAD.to_string(),
         // The header is not signed: a hash in it counts only as the body's own.
@@ -274,14 +292,14 @@ pub fn parse_sdk_date(s: &str) -> Option<i64> {
 /// the date. (A gateway checks this, and the key, before it buffers a body to hash.)
 pub fn precheck(
     authorization: &str,
-    header: &dyn Fn(&str) -> Option<String>,
+    header: &HeaderValues,
     now: i64,
 ) -> Result<(Authorization, String), SignError> {
     let auth = Authorization::parse(authorization)?;
     if !auth.signed_headers.iter().any(|h| h == "x-sdk-date") {
         return Err(SignError::BadDate);
     }
-    let date = header("x-sdk-date").ok_or(SignError::BadDate)?;
+    let date = first(header, "x-sdk-date").ok_or(SignError::BadDate)?;
     let date = date.trim().to_string();
     let at = parse_sdk_date(&date).ok_or(SignError::BadDate)?;
     if (now - at).abs() > MAX_CLOCK_SKEW_SECS {
@@ -295,7 +313,7 @@ pub fn precheck(
 pub fn verify(
     authorization: &str,
     req: &RequestParts<'_>,
-    header: &dyn Fn(&str) -> Option<String>,
+    header: &HeaderValues,
     secret_of: &dyn Fn(&str) -> Option<String>,
     now: i64,
 ) -> Result<String, SignError> {
@@ -308,7 +326,7 @@ pub fn verify(
 pub fn verify_bodyless_unsigned(
     authorization: &str,
     req: &RequestParts<'_>,
-    header: &dyn Fn(&str) -> Option<String>,
+    header: &HeaderValues,
     secret_of: &dyn Fn(&str) -> Option<String>,
     now: i64,
 ) -> Result<String, SignError> {
@@ -319,7 +337,7 @@ pub fn verify_bodyless_unsigned(
 fn verify_paying(
     authorization: &str,
     req: &RequestParts<'_>,
-    header: &dyn Fn(&str) -> Option<String>,
+    header: &HeaderValues,
     secret_of: &dyn Fn(&str) -> Option<String>,
     now: i64,
     payload: Option<&str>,
@@ -363,10 +381,11 @@ pub fn sign_request(
     let lookup = |n: &str| {
         headers
             .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .filter(|(k, _)| k.eq_ignore_ascii_case(n))
             .map(|(_, v)| v.to_string())
+            .collect()
     };
-    let date = lookup("x-sdk-date").unwrap_or_default();
+    let date = first(&lookup, "x-sdk-date").unwrap_or_default();
     let canonical = canonical_request(req, &names, &lookup).expect("all signed headers given");
     format!(
         "{ALGORITHM} Access={ak}, SignedHeaders={}, Signature={}",
@@ -379,11 +398,12 @@ pub fn sign_request(
 mod tests {
     use super::*;
 
-    fn lookup<'a>(h: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+    fn lookup<'a>(h: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Vec<String> + 'a {
         move |n| {
             h.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                .filter(|(k, _)| k.eq_ignore_ascii_case(n))
                 .map(|(_, v)| v.to_string())
+                .collect()
         }
     }
 
@@ -514,10 +534,10 @@ mod tests {
         let auth = sign_request("AK", "SK", &post(b"{\"a\":1}"), &signed);
         let hash_a = hex::encode(Sha256::digest(b"{\"a\":1}"));
         let with_hash = |n: &str| match n {
-            "x-sdk-content-sha256" => Some(hash_a.clone()),
-            "host" => Some("h".to_string()),
-            "x-sdk-date" => Some("20261125T202836Z".to_string()),
-            _ => None,
+            "x-sdk-content-sha256" => vec![hash_a.clone()],
+            "host" => vec!["h".to_string()],
+            "x-sdk-date" => vec!["20261125T202836Z".to_string()],
+            _ => vec![],
         };
         // The captured request's own body: fine, with or without the header.
         assert_eq!(
@@ -542,9 +562,9 @@ mod tests {
             body: b"",
         };
         let lookup = |n: &str| match n {
-            "host" => Some("h".to_string()),
-            "x-sdk-date" => Some("20261125T202836Z".to_string()),
-            _ => None,
+            "host" => vec!["h".to_string()],
+            "x-sdk-date" => vec!["20261125T202836Z".to_string()],
+            _ => vec![],
         };
         let names = ["host".to_string(), "x-sdk-date".to_string()];
         // The SDKs decode the path before splitting it and sort the decoded pairs.
@@ -580,6 +600,46 @@ mod tests {
             verify(&wrong, &req, &lookup, &secret, now),
             Err(SignError::Mismatch)
         ));
+    }
+
+    #[test]
+    fn every_value_of_a_repeated_signed_header_is_signed_sorted_one_line_each() {
+        let req = RequestParts {
+            method: "GET",
+            path: "/",
+            query: None,
+            body: b"",
+        };
+        let names = ["x-role".to_string(), "x-sdk-date".to_string()];
+        let h = [
+            ("x-role", "user"),
+            ("x-sdk-date", DATE1),
+            ("x-role", " admin "),
+        ];
+        let cr = canonical_request(&req, &names, &lookup(&h)).unwrap();
+        assert!(
+            cr.contains("\nx-role:admin\nx-role:user\nx-sdk-date:20060102T150405Z\n\n"),
+            "{cr}"
+        );
+        // Signed with one value, sent with a second: the signature no longer holds.
+        let auth = sign_request("AK", "SK", &req, &h[..2]);
+        let secret = |ak: &str| (ak == "AK").then(|| "SK".to_string());
+        let now = parse_sdk_date(DATE1).unwrap();
+        assert_eq!(
+            verify(&auth, &req, &lookup(&h[..2]), &secret, now),
+            Ok("AK".to_string())
+        );
+        assert_eq!(
+            verify(&auth, &req, &lookup(&h), &secret, now),
+            Err(SignError::Mismatch)
+        );
+        // Signed with both, in any order: it holds.
+        let both = sign_request("AK", "SK", &req, &h);
+        let reordered = [h[2], h[1], h[0]];
+        assert_eq!(
+            verify(&both, &req, &lookup(&reordered), &secret, now),
+            Ok("AK".to_string())
+        );
     }
 
     #[test]

@@ -17,11 +17,19 @@ pub struct Caller {
     pub user_id: Option<Arc<str>>,
 }
 
+/// A header's first value as text (the SDKs sign the UTF-8 text of values and send its bytes).
 fn header(parts: &Parts, name: &str) -> Option<String> {
+    values(parts, name).into_iter().next()
+}
+
+/// Every value of a header, as the signature reads them.
+fn values(parts: &Parts, name: &str) -> Vec<String> {
     parts
         .headers
-        .get(name)
+        .get_all(name)
+        .iter()
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect()
 }
 
 /// `body`: the bytes the signature may cover (empty when not read); `bodyless`: the request
@@ -40,13 +48,13 @@ fn verify(
         query: parts.uri.query(),
         body,
     };
-    match sign::verify(&authorization, &req, &|n| header(parts, n), secret_of, now) {
+    match sign::verify(&authorization, &req, &|n| values(parts, n), secret_of, now) {
         Ok(key) => Some(key),
         // The official SDKs send `UNSIGNED-PAYLOAD` with a request that has no body but sign
         // the empty body's hash. Accepted for a request that has no body at all — there is
         // nothing a changed payload could carry.
         Err(sign::SignError::Mismatch) if unsigned(parts) && bodyless => {
-            let headers = |n: &str| header(parts, n);
+            let headers = |n: &str| values(parts, n);
             sign::verify_bodyless_unsigned(&authorization, &req, &headers, secret_of, now).ok()
         }
         Err(_) => None,
@@ -77,7 +85,7 @@ pub fn precheck(
         crate::snapshot::AuthType::None => return Ok(()),
     };
     let authorization = header(parts, "authorization").ok_or(refused)?;
-    match sign::precheck(&authorization, &|n| header(parts, n), now) {
+    match sign::precheck(&authorization, &|n| values(parts, n), now) {
         Ok((auth, _)) if known(&auth.access) => Ok(()),
         _ => Err(refused),
     }

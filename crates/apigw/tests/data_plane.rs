@@ -431,6 +431,20 @@ async fn app_apis_need_a_valid_signature_of_an_authorised_app() {
         (swapped.status, swapped.json["error_code"].as_str()),
         (401, Some("APIG.0303"))
     );
+    // A signed header sent twice: every value is signed, so a value added to a captured
+    // request (which the backend might read instead of the first) breaks the signature.
+    let doubled = w
+        .signed_post(
+            "/app?q=1",
+            &signed,
+            &[("x-sdk-date", "20991231T000000Z")],
+            body,
+        )
+        .await;
+    assert_eq!(
+        (doubled.status, doubled.json["error_code"].as_str()),
+        (401, Some("APIG.0303"))
+    );
     // The official SDKs send UNSIGNED-PAYLOAD on a request without a body and sign the empty
     // body's hash: accepted.
     let bodyless = sign(
