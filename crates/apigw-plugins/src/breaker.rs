@@ -12,6 +12,7 @@
 use crate::common::{
     check_expr, is_host_port, null_default, validate_parameters, Parameter, Scope,
 };
+use crate::headers::RequestHead;
 use crate::registry::{max_items, ContentModel};
 use apigw_model::field::Errors;
 use apigw_model::FieldError;
@@ -706,13 +707,13 @@ impl Breaker {
         }
     }
 
-    fn param(&self, name: &str, req: &http::request::Parts, ctx: &RequestCtx) -> Option<String> {
+    fn param(&self, name: &str, req: &RequestHead, ctx: &RequestCtx) -> Option<String> {
         crate::common::param_value(&self.parameters, name, req, ctx)
     }
 
     /// Admits a call: which breaker it belongs to (the first matching rule's, else the
     /// default), and whether that breaker lets it through.
-    pub fn admit(&self, req: &http::request::Parts, ctx: &RequestCtx) -> Ticket {
+    pub fn admit(&self, req: &RequestHead, ctx: &RequestCtx) -> Ticket {
         let rule = self
             .rules
             .iter()
@@ -883,13 +884,14 @@ mod runtime_tests {
         c
     }
 
-    fn req(path: &str) -> http::request::Parts {
+    fn req(path: &str) -> RequestHead {
         http::Request::builder()
             .uri(path)
             .body(())
             .unwrap()
             .into_parts()
             .0
+            .into()
     }
 
     impl Fixture {

@@ -8,12 +8,13 @@
 //! The plug-in types are a closed list, so a chain holds an enum and dispatches with `match`:
 //! no boxing, no virtual calls on the hot path.
 
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::{HeaderValue, Method, StatusCode};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::counters::{Clock, RedisCounters, Verdict};
+use crate::headers::{Headers, RequestHead};
 use crate::{breaker, cors, kafka_log, rate_limit, set_resp_headers, third_auth};
 
 /// What a request phase decided.
@@ -22,7 +23,7 @@ pub enum Flow {
     /// Go on with the next phase.
     Continue,
     /// Answer now with this status, headers and body (the response phase still runs).
-    Respond(StatusCode, HeaderMap, Vec<u8>),
+    Respond(StatusCode, Headers, Vec<u8>),
 }
 
 /// What the plug-ins know about the call; filled by the proxy as the call goes on.
@@ -68,7 +69,7 @@ pub struct RequestCtx {
 #[derive(Debug, Clone, Default)]
 pub struct Captured {
     /// All request headers, only when header logging is on.
-    pub headers: Option<HeaderMap>,
+    pub headers: Option<Headers>,
     pub user_agent: Option<HeaderValue>,
     pub forwarded_for: Option<HeaderValue>,
     pub host: Option<HeaderValue>,
@@ -257,7 +258,7 @@ impl Chain {
     }
 
     /// The preflight phase: a cors preflight is answered here, before authentication.
-    pub fn preflight(&self, method: &Method, headers: &HeaderMap, ctx: &RequestCtx) -> Flow {
+    pub fn preflight(&self, method: &Method, headers: &Headers, ctx: &RequestCtx) -> Flow {
         match self.cors.as_deref() {
             Some(Instance::Cors(c)) => c.preflight(method, headers, ctx),
             _ => Flow::Continue,
@@ -266,7 +267,7 @@ impl Chain {
 
     /// The throttling phase (after authentication): counts the call; `Some` verdict when a
     /// rate_limit plug-in with a limit for this call is bound.
-    pub async fn throttle(&self, req: &http::request::Parts, ctx: &RequestCtx) -> Option<Verdict> {
+    pub async fn throttle(&self, req: &RequestHead, ctx: &RequestCtx) -> Option<Verdict> {
         match self.rate_limit.as_deref() {
             Some(Instance::RateLimit(r)) => r.check(req, ctx).await,
             _ => None,
@@ -291,11 +292,7 @@ impl Chain {
 
     /// The breaker phase, before the backend: `Some` ticket when a breaker is bound; its
     /// `open` says what to do instead of calling the backend.
-    pub fn breaker_admit(
-        &self,
-        req: &http::request::Parts,
-        ctx: &RequestCtx,
-    ) -> Option<breaker::Ticket> {
+    pub fn breaker_admit(&self, req: &RequestHead, ctx: &RequestCtx) -> Option<breaker::Ticket> {
         match self.breaker.as_deref() {
             Some(Instance::Breaker(b)) => Some(b.admit(req, ctx)),
             _ => None,
@@ -320,7 +317,7 @@ impl Chain {
 
     /// The response-header phase: set_resp_headers, then cors. Runs on every response; a
     /// preflight answered by cors already carries its CORS headers.
-    pub fn on_response(&self, headers: &mut HeaderMap, ctx: &RequestCtx, preflight: bool) {
+    pub fn on_response(&self, headers: &mut Headers, ctx: &RequestCtx, preflight: bool) {
         if let Some(v) = ctx.rate_limit {
             headers.insert(X_RATELIMIT_LIMIT, HeaderValue::from(v.limit));
             headers.insert(X_RATELIMIT_REMAINING, HeaderValue::from(v.remaining));

@@ -1,5 +1,6 @@
 //! Pieces shared by several plug-in content models.
 
+use crate::headers::RequestHead;
 use apigw_model::expr::Expr;
 use apigw_model::field::Errors;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -178,7 +179,7 @@ pub fn is_host_port(s: &str) -> bool {
 pub fn param_value(
     parameters: &[Parameter],
     name: &str,
-    req: &http::request::Parts,
+    req: &RequestHead,
     ctx: &crate::chain::RequestCtx,
 ) -> Option<String> {
     let Some(p) = parameters.iter().find(|p| p.name == name) else {

@@ -96,12 +96,13 @@ impl ContentModel for Config {
 // Runtime
 
 use crate::chain::{Flow, RequestCtx};
+use crate::headers::Headers;
 use http::header::{
     ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
     ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
     ACCESS_CONTROL_REQUEST_METHOD, VARY,
 };
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::{HeaderValue, Method, StatusCode};
 
 /// Which origins are allowed.
 #[derive(Debug)]
@@ -145,8 +146,8 @@ fn csv_value(s: &str) -> Option<HeaderValue> {
 
 /// The names of a response's headers, for `Access-Control-Expose-Headers: *` with credentials
 /// (`None` when there are none).
-fn exposed_names(headers: &HeaderMap) -> Option<HeaderValue> {
-    let names: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
+fn exposed_names(headers: &Headers) -> Option<HeaderValue> {
+    let names: Vec<&str> = headers.names().map(|k| k.as_str()).collect();
     (!names.is_empty())
         .then(|| HeaderValue::from_str(&names.join(",")).ok())
         .flatten()
@@ -196,7 +197,7 @@ impl Cors {
         }
     }
 
-    fn vary(&self, headers: &mut HeaderMap) {
+    fn vary(&self, headers: &mut Headers) {
         if !matches!(self.origins, Origins::Any) || self.credentials {
             headers.append(VARY, HeaderValue::from_static("Origin"));
         }
@@ -204,14 +205,14 @@ impl Cors {
 
     /// Answers a preflight (`OPTIONS` + `Origin` + `Access-Control-Request-Method`) without
     /// calling the backend; anything else continues.
-    pub fn preflight(&self, method: &Method, req: &HeaderMap, ctx: &RequestCtx) -> Flow {
+    pub fn preflight(&self, method: &Method, req: &Headers, ctx: &RequestCtx) -> Flow {
         let (Some(origin), true) = (
             &ctx.origin,
             method == Method::OPTIONS && req.contains_key(ACCESS_CONTROL_REQUEST_METHOD),
         ) else {
             return Flow::Continue;
         };
-        let mut h = HeaderMap::new();
+        let mut h = Headers::with_capacity(7);
         self.vary(&mut h);
         if let Some((allow, _)) = self.allow(origin) {
             h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allow);
@@ -252,15 +253,8 @@ impl Cors {
     }
 
     /// The response phase: the plug-in's CORS headers replace whatever the backend sent.
-    pub fn apply(&self, headers: &mut HeaderMap, ctx: &RequestCtx) {
-        let backend_cors: Vec<_> = headers
-            .keys()
-            .filter(|k| k.as_str().starts_with("access-control-"))
-            .cloned()
-            .collect();
-        for k in backend_cors {
-            headers.remove(k);
-        }
+    pub fn apply(&self, headers: &mut Headers, ctx: &RequestCtx) {
+        headers.retain(|k, _| !k.as_str().starts_with("access-control-"));
         // The answer depends on the origin even when none was sent: a cache must not hand
         // this one to a request that has one.
         self.vary(headers);
@@ -290,6 +284,7 @@ impl Cors {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::HeaderName;
     use std::net::Ipv4Addr;
 
     fn cors(v: serde_json::Value) -> Cors {
@@ -306,7 +301,7 @@ mod tests {
     #[test]
     fn vary_origin_goes_out_even_without_an_origin_when_the_answer_depends_on_it() {
         let c = cors(serde_json::json!({"allow_origin": "https://a.com"}));
-        let mut h = HeaderMap::new();
+        let mut h = Headers::new();
         c.apply(&mut h, &ctx(Method::GET, None));
         assert_eq!(h[VARY], "Origin");
         assert!(h.get(ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
@@ -319,9 +314,15 @@ mod tests {
             serde_json::json!({"allow_origin": "*", "allow_methods": "*",
             "expose_headers": "*", "allow_credentials": true}),
         );
-        let mut h = HeaderMap::new();
-        h.insert("x-total", HeaderValue::from_static("3"));
-        h.insert("content-type", HeaderValue::from_static("text/plain"));
+        let mut h = Headers::new();
+        h.insert(
+            HeaderName::from_static("x-total"),
+            HeaderValue::from_static("3"),
+        );
+        h.insert(
+            HeaderName::from_static("content-type"),
+            HeaderValue::from_static("text/plain"),
+        );
         c.apply(&mut h, &ctx(Method::GET, Some("https://b.com")));
         let exposed = h[ACCESS_CONTROL_EXPOSE_HEADERS].to_str().unwrap();
         assert!(
@@ -341,13 +342,13 @@ mod tests {
         let open = cors(
             serde_json::json!({"allow_origin": "*", "allow_methods": "*", "expose_headers": "*"}),
         );
-        let mut h = HeaderMap::new();
+        let mut h = Headers::new();
         open.apply(&mut h, &ctx(Method::GET, Some("https://b.com")));
         assert_eq!(h[ACCESS_CONTROL_EXPOSE_HEADERS], "*");
     }
 
-    fn preflight_headers() -> HeaderMap {
-        let mut h = HeaderMap::new();
+    fn preflight_headers() -> Headers {
+        let mut h = Headers::new();
         h.insert(
             ACCESS_CONTROL_REQUEST_METHOD,
             HeaderValue::from_static("PUT"),
@@ -389,7 +390,7 @@ mod tests {
             panic!();
         };
         assert!(!h.contains_key(ACCESS_CONTROL_ALLOW_ORIGIN));
-        let mut resp = HeaderMap::new();
+        let mut resp = Headers::new();
         resp.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
         c.apply(&mut resp, &ctx(Method::GET, Some("https://evil.com")));
         assert!(
@@ -417,7 +418,7 @@ mod tests {
             "* echoes the requested headers"
         );
         let plain = cors(serde_json::json!({"allow_origin": "*"}));
-        let mut resp = HeaderMap::new();
+        let mut resp = Headers::new();
         plain.apply(&mut resp, &ctx(Method::GET, Some("https://x.com")));
         assert_eq!(resp[ACCESS_CONTROL_ALLOW_ORIGIN], "*");
         assert!(
@@ -432,7 +433,7 @@ mod tests {
         assert!(matches!(
             c.preflight(
                 &Method::OPTIONS,
-                &HeaderMap::new(),
+                &Headers::new(),
                 &ctx(Method::OPTIONS, Some("https://x.com"))
             ),
             Flow::Continue
@@ -460,7 +461,7 @@ mod tests {
         let c = cors(
             serde_json::json!({"allow_origin": "https://a.com", "expose_headers": "X-Request-Id", "allow_credentials": true}),
         );
-        let mut resp = HeaderMap::new();
+        let mut resp = Headers::new();
         resp.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
         resp.insert(
             ACCESS_CONTROL_EXPOSE_HEADERS,

@@ -362,7 +362,7 @@ pub(crate) fn keep_masked_secrets(new: &mut Map<String, Value>, previous: &Map<S
 // counted.
 
 use crate::chain::RequestCtx;
-use http::HeaderMap;
+use crate::headers::Headers;
 use std::collections::BTreeMap as Map2;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -437,12 +437,12 @@ pub fn render_metrics(out: &mut String) {
 /// What a call leaves for the log besides its context.
 #[derive(Debug, Default)]
 pub struct CallRecord<'a> {
-    pub request_headers: Option<&'a HeaderMap>,
+    pub request_headers: Option<&'a Headers>,
     pub user_agent: Option<&'a http::HeaderValue>,
     pub forwarded_for: Option<&'a http::HeaderValue>,
     pub query: Option<&'a str>,
     pub request_body: Option<&'a [u8]>,
-    pub response_headers: Option<&'a HeaderMap>,
+    pub response_headers: Option<&'a Headers>,
     pub response_body: Option<&'a [u8]>,
     pub host: Option<&'a str>,
     pub request_size: Option<u64>,
@@ -475,7 +475,10 @@ impl std::fmt::Debug for KafkaLog {
     }
 }
 
-fn filtered(headers: &HeaderMap, filter: &str) -> serde_json::Map<String, Value> {
+fn filtered<'h>(
+    headers: impl IntoIterator<Item = (&'h http::HeaderName, &'h http::HeaderValue)>,
+    filter: &str,
+) -> serde_json::Map<String, Value> {
     let names: Vec<String> = filter
         .split(',')
         .map(|s| s.trim().to_ascii_lowercase())
@@ -483,7 +486,7 @@ fn filtered(headers: &HeaderMap, filter: &str) -> serde_json::Map<String, Value>
         .collect();
     let all = names.iter().any(|n| n == "*");
     headers
-        .iter()
+        .into_iter()
         .filter(|(k, _)| all || names.iter().any(|n| n == k.as_str()))
         .map(|(k, v)| {
             (
@@ -1196,15 +1199,18 @@ mod runtime_tests {
                     "log_request_query_string": true, "request_query_string_filter": "q",
                     "log_request_body": true, "log_response_header": true, "response_header_filter": "*"}}}),
         );
-        let mut req = HeaderMap::new();
+        let mut req = Headers::new();
         for (k, v) in [("x-a", "1"), ("x-b", "2"), ("x-c", "3")] {
             req.insert(
                 http::HeaderName::from_static(k),
                 HeaderValue::from_static(v),
             );
         }
-        let mut resp = HeaderMap::new();
-        resp.insert("x-r", HeaderValue::from_static("r"));
+        let mut resp = Headers::new();
+        resp.insert(
+            http::HeaderName::from_static("x-r"),
+            HeaderValue::from_static("r"),
+        );
         let body = vec![b'z'; 3000];
         let r = CallRecord {
             request_headers: Some(&req),
@@ -1236,7 +1242,7 @@ mod runtime_tests {
             serde_json::json!({"broker_list": ["127.0.0.1:1"], "topic": "t",
             "meta_config": {"call_data": {"log_request_header": true, "request_header_filter": "*"}}}),
         );
-        let mut req = HeaderMap::new();
+        let mut req = Headers::new();
         for i in 0..100 {
             req.insert(
                 http::HeaderName::from_bytes(format!("x-h{i}").as_bytes()).unwrap(),

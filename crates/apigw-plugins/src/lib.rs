@@ -8,6 +8,7 @@
 //!   dispatched on the closed list of plug-in types.
 //! - [`chain`]: the phases (preflight, response, completion), the request context and the
 //!   chain of a route's bound plug-ins.
+//! - [`headers`]: the response's header list the response phase works on.
 //! - [`common`]: what several plug-ins share: request parameters, rule lists, time units, the
 //!   `$context` variables.
 //! - one file per type: [`cors`], [`set_resp_headers`], [`rate_limit`], [`breaker`],
@@ -18,6 +19,7 @@ pub mod chain;
 pub mod common;
 pub mod cors;
 pub mod counters;
+pub mod headers;
 pub mod kafka_log;
 pub mod rate_limit;
 pub mod registry;

@@ -7,6 +7,7 @@
 //! ```
 
 use crate::common::{check_expr, null_default, validate_parameters, Parameter, Scope, TimeUnit};
+use crate::headers::RequestHead;
 use crate::registry::{max_items, ContentModel};
 use apigw_model::field::Errors;
 use apigw_model::FieldError;
@@ -298,16 +299,12 @@ impl RateLimit {
         }
     }
 
-    fn param(&self, name: &str, req: &http::request::Parts, ctx: &RequestCtx) -> Option<String> {
+    fn param(&self, name: &str, req: &RequestHead, ctx: &RequestCtx) -> Option<String> {
         crate::common::param_value(&self.parameters, name, req, ctx)
     }
 
     /// The counters this call counts in.
-    pub fn limits(
-        &self,
-        req: &http::request::Parts,
-        ctx: &RequestCtx,
-    ) -> Vec<crate::counters::Limit> {
+    pub fn limits(&self, req: &RequestHead, ctx: &RequestCtx) -> Vec<crate::counters::Limit> {
         use crate::counters::Limit;
         let scope = if self.share { "*" } else { &ctx.api_id };
         // `{generation}:{scope}:{kind}:{who}`, joined without `core::fmt` (its machinery was
@@ -364,7 +361,7 @@ impl RateLimit {
     }
 
     /// Checks and counts the call; `None` when no limit applies to it.
-    pub async fn check(&self, req: &http::request::Parts, ctx: &RequestCtx) -> Option<Verdict> {
+    pub async fn check(&self, req: &RequestHead, ctx: &RequestCtx) -> Option<Verdict> {
         let limits = self.limits(req, ctx);
         if limits.is_empty() {
             return None;
@@ -424,16 +421,16 @@ mod runtime_tests {
         c
     }
 
-    fn req(method: &str, uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
+    fn req(method: &str, uri: &str, headers: &[(&str, &str)]) -> RequestHead {
         let mut b = http::Request::builder().method(method).uri(uri);
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
-        b.body(()).unwrap().into_parts().0
+        b.body(()).unwrap().into_parts().0.into()
     }
 
     impl Fixture {
-        fn run(&self, n: usize, r: &http::request::Parts, c: &RequestCtx) -> usize {
+        fn run(&self, n: usize, r: &RequestHead, c: &RequestCtx) -> usize {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .build()
                 .unwrap();

@@ -160,8 +160,8 @@ impl ContentModel for Config {
 // Runtime
 
 use crate::chain::RequestCtx;
-use http::header::{Entry, HeaderName, HeaderValue};
-use http::HeaderMap;
+use crate::headers::Headers;
+use http::header::{HeaderName, HeaderValue};
 
 /// Where a header's value comes from at run time.
 #[derive(Debug)]
@@ -200,7 +200,7 @@ impl SetRespHeaders {
     }
 
     /// Applies every rule to the response headers, in order.
-    pub fn apply(&self, headers: &mut HeaderMap, ctx: &RequestCtx) {
+    pub fn apply(&self, headers: &mut Headers, ctx: &RequestCtx) {
         for (name, action, value) in &self.rules {
             let value = || match value {
                 Value::Fixed(v) => Some(v.clone()),
@@ -214,33 +214,30 @@ impl SetRespHeaders {
                         headers.insert(name.clone(), v);
                     }
                 }
-                // One lookup each (the entry), not a lookup and then an insert.
+                // The values it has and this one, joined by commas into one.
                 Action::Append => {
                     let Some(v) = value() else { continue };
-                    match headers.entry(name) {
-                        Entry::Vacant(e) => {
-                            e.insert(v);
-                        }
-                        Entry::Occupied(mut e) => {
-                            let mut joined = Vec::new();
-                            for x in e.iter() {
-                                joined.extend_from_slice(x.as_bytes());
-                                joined.push(b',');
-                            }
-                            joined.extend_from_slice(v.as_bytes());
-                            if let Ok(j) = HeaderValue::from_bytes(&joined) {
-                                e.insert(j);
-                            }
-                        }
+                    if !headers.contains_key(name) {
+                        headers.append(name.clone(), v);
+                        continue;
+                    }
+                    let mut joined = Vec::new();
+                    for x in headers.get_all(name) {
+                        joined.extend_from_slice(x.as_bytes());
+                        joined.push(b',');
+                    }
+                    joined.extend_from_slice(v.as_bytes());
+                    if let Ok(j) = HeaderValue::from_bytes(&joined) {
+                        headers.insert(name.clone(), j);
                     }
                 }
                 Action::Delete => {
                     headers.remove(name);
                 }
                 Action::Skip => {
-                    if let Entry::Vacant(e) = headers.entry(name) {
+                    if !headers.contains_key(name) {
                         if let Some(v) = value() {
-                            e.insert(v);
+                            headers.append(name.clone(), v);
                         }
                     }
                 }
@@ -277,9 +274,8 @@ mod tests {
         c
     }
 
-    fn values(h: &HeaderMap, name: &str) -> Vec<String> {
+    fn values(h: &Headers, name: &str) -> Vec<String> {
         h.get_all(name)
-            .iter()
             .map(|v| v.to_str().unwrap().to_string())
             .collect()
     }
@@ -289,14 +285,17 @@ mod tests {
         let p = plugin(serde_json::json!([
             {"name": "server", "value": "\u{1}", "action": "delete"}
         ]));
-        let mut h = HeaderMap::new();
-        h.insert("server", HeaderValue::from_static("nginx"));
+        let mut h = Headers::new();
+        h.insert(
+            HeaderName::from_static("server"),
+            HeaderValue::from_static("nginx"),
+        );
         p.apply(&mut h, &ctx());
         assert!(h.get("server").is_none());
     }
 
-    fn backend() -> HeaderMap {
-        let mut h = HeaderMap::new();
+    fn backend() -> Headers {
+        let mut h = Headers::new();
         for (k, v) in [
             ("x-o", "1"),
             ("x-o", "2"),
@@ -342,7 +341,7 @@ mod tests {
             {"name": "n-s", "value": "v", "action": "skip"},
             {"name": "n-add", "value": "v", "action": "add"},
         ]));
-        let mut h = HeaderMap::new();
+        let mut h = Headers::new();
         p.apply(&mut h, &ctx());
         for n in ["n-o", "n-a", "n-s", "n-add"] {
             assert_eq!(values(&h, n), ["v"], "{n}");
@@ -357,7 +356,7 @@ mod tests {
             {"name": "x-ip", "value": "$context.sourceIp", "value_type": "system_parameter", "action": "append"},
             {"name": "x-app", "value": "$context.appId", "value_type": "system_parameter", "action": "add"},
         ]));
-        let mut h = HeaderMap::new();
+        let mut h = Headers::new();
         p.apply(&mut h, &ctx());
         assert_eq!(values(&h, "x-rid"), ["req-1"]);
         assert_eq!(values(&h, "x-ip"), ["10.0.0.1"]);

@@ -318,9 +318,10 @@ impl ContentModel for Config {
 
 use crate::chain::RequestCtx;
 use crate::counters::Clock;
+use crate::headers::{Headers, RequestHead};
 use apigw_model::expr::Expr;
 use http::header::{HeaderName, HeaderValue};
-use http::{HeaderMap, Method};
+use http::Method;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -389,7 +390,7 @@ pub struct AuthCall {
     pub url_domain: String,
     /// Path and query.
     pub path_and_query: String,
-    pub headers: HeaderMap,
+    pub headers: Headers,
     /// Read and send the request body, at most this many bytes (bigger: 413).
     pub body_limit: Option<usize>,
     pub timeout: Duration,
@@ -492,7 +493,7 @@ impl ThirdAuth {
     }
 
     /// Decides what to do with a call.
-    pub fn plan(&self, req: &http::request::Parts, ctx: &RequestCtx) -> Plan {
+    pub fn plan(&self, req: &RequestHead, ctx: &RequestCtx) -> Plan {
         if let Some((rule_type, exprs)) = &self.rules {
             let matched = exprs.iter().any(|e| {
                 e.eval(&mut |p| crate::common::param_value(&self.parameters, p, req, ctx))
@@ -508,7 +509,7 @@ impl ThirdAuth {
         if self.forbidden(ctx.client_ip) {
             return Plan::Forbidden;
         }
-        let mut headers = HeaderMap::new();
+        let mut headers = Headers::new();
         let mut query: Vec<String> = Vec::new();
         match &self.identities {
             None => {
@@ -523,7 +524,7 @@ impl ThirdAuth {
             }
             Some((hs, qs)) => {
                 for (name, essential) in hs {
-                    let values: Vec<&HeaderValue> = req.headers.get_all(name).iter().collect();
+                    let values: Vec<&HeaderValue> = req.headers.get_all(name).collect();
                     if values.is_empty() && *essential {
                         return Plan::MissingIdentity;
                     }
@@ -573,7 +574,7 @@ impl ThirdAuth {
     /// timeout), else its status, headers and body.
     pub fn judge(
         &self,
-        answer: Option<(u16, &HeaderMap, bytes::Bytes)>,
+        answer: Option<(u16, &Headers, bytes::Bytes)>,
         ctx: &RequestCtx,
     ) -> Verdict {
         let Some((status, headers, body)) = answer.filter(|(s, _, _)| *s < 500) else {
@@ -597,7 +598,6 @@ impl ThirdAuth {
                 .flat_map(|name| {
                     headers
                         .get_all(name)
-                        .iter()
                         .map(move |v| (name.clone(), v.clone()))
                 })
                 .collect();

@@ -6,7 +6,7 @@ use crate::error::GatewayError;
 use crate::snapshot::{Route, Snapshot};
 use apigw_model::credential::Credential;
 use apigw_model::sign::{self, RequestParts};
-use http::request::Parts;
+use apigw_plugins::headers::RequestHead;
 use std::sync::Arc;
 
 /// Who called.
@@ -18,16 +18,15 @@ pub struct Caller {
 }
 
 /// A header's first value as text (the SDKs sign the UTF-8 text of values and send its bytes).
-fn header(parts: &Parts, name: &str) -> Option<String> {
+fn header(parts: &RequestHead, name: &str) -> Option<String> {
     values(parts, name).into_iter().next()
 }
 
 /// Every value of a header, as the signature reads them.
-fn values(parts: &Parts, name: &str) -> Vec<String> {
+fn values(parts: &RequestHead, name: &str) -> Vec<String> {
     parts
         .headers
         .get_all(name)
-        .iter()
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .collect()
 }
@@ -35,7 +34,7 @@ fn values(parts: &Parts, name: &str) -> Vec<String> {
 /// `body`: the bytes the signature may cover (empty when not read); `bodyless`: the request
 /// has no body at all (as its connection framed it).
 fn verify(
-    parts: &Parts,
+    parts: &RequestHead,
     body: &[u8],
     bodyless: bool,
     secret_of: &dyn Fn(&str) -> Option<String>,
@@ -61,7 +60,7 @@ fn verify(
     }
 }
 
-fn unsigned(parts: &Parts) -> bool {
+fn unsigned(parts: &RequestHead) -> bool {
     parts
         .headers
         .get("x-sdk-content-sha256")
@@ -74,7 +73,7 @@ fn unsigned(parts: &Parts) -> bool {
 pub fn precheck(
     snap: &Snapshot,
     route: &Route,
-    parts: &Parts,
+    parts: &RequestHead,
     now: i64,
 ) -> Result<(), GatewayError> {
     let (refused, known): (GatewayError, &dyn Fn(&str) -> bool) = match route.auth {
@@ -96,7 +95,7 @@ pub fn precheck(
 pub fn app(
     snap: &Snapshot,
     route: &Route,
-    parts: &Parts,
+    parts: &RequestHead,
     body: &[u8],
     bodyless: bool,
     now: i64,
@@ -117,7 +116,7 @@ pub fn app(
 /// IAM authentication: an admin `X-Auth-Token` or an admin AK/SK signature; else 401 APIG.0301.
 pub fn iam(
     creds: &[Credential],
-    parts: &Parts,
+    parts: &RequestHead,
     body: &[u8],
     bodyless: bool,
     now: i64,
@@ -142,6 +141,6 @@ pub fn iam(
 }
 
 /// Whether verifying the request needs its body: a signature without `UNSIGNED-PAYLOAD`.
-pub fn needs_body(parts: &Parts) -> bool {
+pub fn needs_body(parts: &RequestHead) -> bool {
     parts.headers.contains_key("authorization") && !unsigned(parts)
 }

@@ -1,9 +1,10 @@
 //! Data-plane errors and their APIG codes (`guide-published_api_calling_error_codes.rst`), in
 //! one place. The body is `{"error_code", "error_msg", "request_id"}` (SPEC §4).
 
+use crate::answer::Answer;
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
-use http::{Response, StatusCode};
+use http::StatusCode;
 use http_body_util::{Either, Full};
 
 /// The body of a request to a backend: the client's stream (cut at [`MAX_BODY_BYTES`]), or
@@ -150,20 +151,19 @@ impl GatewayError {
     }
 
     /// The error's response (without `X-Request-Id`, which every response gets later).
-    pub fn response(self, request_id: &str) -> Response<ResponseBody> {
+    pub fn response(self, request_id: &str) -> Answer<ResponseBody> {
         let (status, code, msg) = self.parts();
         let body =
             serde_json::json!({"error_code": code, "error_msg": msg, "request_id": request_id});
-        let mut resp = Response::new(Either::Right(Full::new(Bytes::from(body.to_string()))));
-        *resp.status_mut() = status;
+        let mut resp = Answer::new(
+            status,
+            Either::Right(Full::new(Bytes::from(body.to_string()))),
+        );
         if self == GatewayError::HeadersTooLarge {
             // 494 has no standard reason phrase: nginx's and APIG's.
-            resp.extensions_mut()
-                .insert(hyper::ext::ReasonPhrase::from_static(
-                    b"Request Header Too Large",
-                ));
+            resp.reason = Some("Request Header Too Large");
         }
-        resp.headers_mut()
+        resp.headers
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         resp
     }

@@ -10,6 +10,7 @@
 //! - `auth`: APP and IAM authentication of calls.
 //! - `upstream`: the pooled backend client and request/response rewriting; `upstream/h1.rs`
 //!   speaks HTTP/1.1 to backends.
+//! - `answer`: a response on its way to the client (status, header list, body).
 //! - `error`: the data-plane errors and their APIG codes, in one place.
 //! - `logged`: the response body that queues the call's kafka_log message once sent.
 //! - `metrics`: per-API counters and latency histograms, rendered for Prometheus.
@@ -18,6 +19,7 @@
 //! - `wire`: HTTP/1.1 framing both sides share (bodies by length or chunks).
 //! - `deadline`: the lazily moved timers of the per-call timeouts.
 
+pub mod answer;
 pub mod auth;
 mod deadline;
 pub mod error;

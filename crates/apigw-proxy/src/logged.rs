@@ -5,9 +5,9 @@
 
 use crate::error::ResponseBody;
 use apigw_plugins::chain::{Instance, RequestCtx};
+use apigw_plugins::headers::Headers;
 use apigw_plugins::kafka_log::{CallRecord, BODY_LIMIT};
 use bytes::{Bytes, BytesMut};
-use http::HeaderMap;
 use hyper::body::{Body, Frame, SizeHint};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -27,7 +27,7 @@ pub struct PendingLog {
     pub plugin: Arc<Instance>,
     pub ctx: RequestCtx,
     /// The response headers, when logged.
-    pub response_headers: Option<HeaderMap>,
+    pub response_headers: Option<Headers>,
     /// The start of the response body, when logged.
     pub body: Option<BytesMut>,
     /// Body bytes sent so far.

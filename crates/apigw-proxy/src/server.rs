@@ -1,6 +1,7 @@
 //! The data-plane listener and the request path (SPEC §2 order): route → cors preflight → API
 //! authentication → backend (or mock) → response phase (set_resp_headers, cors) → sent.
 
+use crate::answer::Answer;
 use crate::auth::{self, Caller};
 use crate::error::{
     GatewayError, ResponseBody, MAX_BODY_BYTES, MAX_HEADERS_BYTES, MAX_HEADER_BYTES, MAX_URI_BYTES,
@@ -11,6 +12,7 @@ use crate::snapshot::{AuthType, Backend, HttpBackend, PathPart, Route, Snapshot}
 use crate::upstream::{self, GatewayHeaders, Outbound, Upstream};
 use apigw_plugins::breaker::{Action, Ticket};
 use apigw_plugins::chain::{Chain, Flow, RequestCtx};
+use apigw_plugins::headers::{Headers, RequestHead};
 use apigw_plugins::third_auth::{AuthCall, Plan, Verdict as AuthVerdict};
 use arc_swap::ArcSwap;
 use bytes::{Bytes, BytesMut};
@@ -18,7 +20,7 @@ use http::header::{
     HeaderValue, ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, CONTENT_TYPE, HOST,
     ORIGIN,
 };
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Either, Full, Limited};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -131,7 +133,7 @@ async fn refuse(mut stream: tokio::net::TcpStream) {
 
 /// APIG's limits on the request head; the connection (`server/h1.rs`) has already refused
 /// what it cannot frame (400) or buffer (431).
-fn check_head(parts: &http::request::Parts) -> Result<(), GatewayError> {
+fn check_head(parts: &RequestHead) -> Result<(), GatewayError> {
     let uri_len = parts.uri.path_and_query().map_or(0, |pq| pq.as_str().len());
     if uri_len > MAX_URI_BYTES {
         return Err(GatewayError::UriTooLong);
@@ -153,29 +155,27 @@ fn check_head(parts: &http::request::Parts) -> Result<(), GatewayError> {
     Ok(())
 }
 
-fn full(status: StatusCode, body: impl Into<Bytes>) -> Response<ResponseBody> {
-    let mut r = Response::new(Either::Right(Full::new(body.into())));
-    *r.status_mut() = status;
-    r
+fn full(status: StatusCode, body: impl Into<Bytes>) -> Answer<ResponseBody> {
+    Answer::new(status, Either::Right(Full::new(body.into())))
 }
 
 /// One call, start to finish.
 pub async fn handle(
     gw: &Gateway,
-    req: Request<RequestBody>,
+    mut parts: RequestHead,
+    body: RequestBody,
     peer: SocketAddr,
-) -> Response<CallBody> {
+) -> Answer<CallBody> {
     let start = Instant::now();
     let request_id = apigw_model::id::request_id();
     let snap = gw.snapshot.load_full();
-    let (mut parts, body) = req.into_parts();
     if let Err(e) = check_head(&parts) {
         gw.metrics.rejected_requests.fetch_add(1, Relaxed);
         let mut ctx = context(request_id, None, &parts, None, peer, start);
         let resp = e.response(&ctx.request_id);
-        ctx.status = resp.status().as_u16();
+        ctx.status = resp.status.as_u16();
         let mut resp = finish(resp, None, &mut ctx, false);
-        resp.headers_mut()
+        resp.headers
             .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         return resp;
     }
@@ -263,7 +263,7 @@ pub async fn handle(
             route.chain.preflight(&parts.method, &parts.headers, &ctx)
         {
             let mut resp = full(status, body);
-            *resp.headers_mut() = headers;
+            resp.headers = headers;
             ctx.status = status.as_u16();
             route
                 .metrics
@@ -380,7 +380,7 @@ pub async fn handle(
                         let mut resp = full(StatusCode::UNAUTHORIZED, auth_body);
                         if let Some((_, h, _)) = &answer {
                             if let Some(ct) = h.get(CONTENT_TYPE) {
-                                resp.headers_mut().insert(CONTENT_TYPE, ct.clone());
+                                resp.headers.insert(CONTENT_TYPE, ct.clone());
                             }
                         }
                         ctx.status = 401;
@@ -418,7 +418,7 @@ pub async fn handle(
                 &mut ctx,
                 Decision::Throttled,
             );
-            resp.headers_mut().insert(
+            resp.headers.insert(
                 http::header::RETRY_AFTER,
                 HeaderValue::from(verdict.reset_secs.max(1)),
             );
@@ -453,10 +453,10 @@ pub async fn handle(
                         http::header::HeaderName::from_bytes(k.as_bytes()),
                         HeaderValue::from_str(v),
                     ) {
-                        resp.headers_mut().append(k, v);
+                        resp.headers.append(k, v);
                     }
                 }
-                ctx.status = resp.status().as_u16();
+                ctx.status = resp.status.as_u16();
                 route
                     .metrics
                     .record(ctx.status, Decision::Downgraded, start.elapsed());
@@ -509,8 +509,7 @@ pub async fn handle(
             content_type,
         } => {
             let mut resp = full(*status, body.clone());
-            resp.headers_mut()
-                .insert(CONTENT_TYPE, content_type.clone());
+            resp.headers.insert(CONTENT_TYPE, content_type.clone());
             ctx.status = status.as_u16();
             route
                 .metrics
@@ -551,7 +550,7 @@ async fn call_auth_service(
     gw: &Gateway,
     call: AuthCall,
     body: Bytes,
-) -> Option<(u16, http::HeaderMap, Bytes)> {
+) -> Option<(u16, Headers, Bytes)> {
     let scheme = if call.https {
         http::uri::Scheme::HTTPS
     } else {
@@ -583,8 +582,13 @@ async fn call_auth_service(
             return None;
         }
     };
-    let (parts, body) = resp.into_parts();
-    let status = parts.status.as_u16();
+    let Answer {
+        status,
+        headers,
+        body,
+        ..
+    } = resp;
+    let status = status.as_u16();
     // The auth service's body is only ever returned to the caller: 64 KiB is plenty. A body
     // that cannot be kept (too large, too slow) leaves the answer as it is: a refusal stays a
     // refusal (only an outage or a 5xx may be relaxed by downgrade), without its body.
@@ -594,7 +598,7 @@ async fn call_auth_service(
             _ if status < 500 => Bytes::new(),
             _ => return None,
         };
-    Some((status, parts.headers, body))
+    Some((status, headers, body))
 }
 
 /// Reads a whole client body (cut at [`MAX_BODY_BYTES`]) within the client timeout.
@@ -639,7 +643,7 @@ fn downgrade_backend(
 async fn proxy(
     gw: &Gateway,
     b: &HttpBackend,
-    parts: &http::request::Parts,
+    parts: &RequestHead,
     body: crate::error::Body,
     values: &[&str],
     rest: &str,
@@ -648,7 +652,7 @@ async fn proxy(
     ctx: &mut RequestCtx,
     ticket: Option<&Ticket>,
     decision: Decision,
-) -> Response<CallBody> {
+) -> Answer<CallBody> {
     let forwarding = GatewayHeaders::forwarding(b, &parts.headers, peer.ip(), &ctx.request_id);
     let target = match upstream::backend_target(b, values, rest, parts.uri.query()) {
         Ok(t) => t,
@@ -682,19 +686,13 @@ async fn proxy(
     match result {
         Ok(resp) => {
             // Hop-by-hop headers were left out when the response head was read.
-            let (rparts, rbody) = resp.into_parts();
-            ctx.status = rparts.status.as_u16();
+            ctx.status = resp.status.as_u16();
             if let Some(t) = ticket {
                 route.chain.breaker_record(t, false, ctx.status, latency);
             }
             let took = answered.duration_since(ctx.start);
             route.metrics.record(ctx.status, decision, took);
-            finish(
-                Response::from_parts(rparts, Either::Left(rbody)),
-                Some(&route.chain),
-                ctx,
-                false,
-            )
+            finish(resp.map(Either::Left), Some(&route.chain), ctx, false)
         }
         Err(e) => {
             if let Some(t) = ticket {
@@ -717,7 +715,7 @@ async fn proxy(
 fn context(
     request_id: String,
     route: Option<&Route>,
-    parts: &http::request::Parts,
+    parts: &RequestHead,
     origin: Option<HeaderValue>,
     peer: SocketAddr,
     start: Instant,
@@ -745,9 +743,9 @@ fn fail(
     route: &Route,
     ctx: &mut RequestCtx,
     decision: Decision,
-) -> Response<CallBody> {
+) -> Answer<CallBody> {
     let resp = err.response(&ctx.request_id);
-    ctx.status = resp.status().as_u16();
+    ctx.status = resp.status.as_u16();
     route
         .metrics
         .record(ctx.status, decision, ctx.start.elapsed());
@@ -757,16 +755,16 @@ fn fail(
 /// The response phase, `X-Request-Id`, the access log; the kafka_log message goes with the
 /// body and is queued once the response has been sent.
 fn finish(
-    mut resp: Response<ResponseBody>,
+    mut resp: Answer<ResponseBody>,
     chain: Option<&Chain>,
     ctx: &mut RequestCtx,
     preflight: bool,
-) -> Response<CallBody> {
+) -> Answer<CallBody> {
     if let Some(chain) = chain {
-        chain.on_response(resp.headers_mut(), ctx, preflight);
+        chain.on_response(&mut resp.headers, ctx, preflight);
     }
     if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
-        resp.headers_mut().insert(upstream::X_REQUEST_ID, v);
+        resp.headers.insert(upstream::X_REQUEST_ID, v);
     }
     tracing::info!(
         target: "apigw::access",
@@ -775,7 +773,7 @@ fn finish(
         stage = %ctx.stage,
         method = %ctx.method,
         path = %ctx.path,
-        status = resp.status().as_u16(),
+        status = resp.status.as_u16(),
         client_ip = %ctx.client_ip,
         app_id = ctx.app_id.as_deref().unwrap_or(""),
         backend_ms = ctx.backend_latency_ms.unwrap_or(0),
@@ -788,7 +786,7 @@ fn finish(
             Some(Box::new(PendingLog {
                 plugin: chain.kafka_log.clone()?,
                 ctx: ctx.take_for_log(),
-                response_headers: headers.then(|| resp.headers().clone()),
+                response_headers: headers.then(|| resp.headers.clone()),
                 body: body.then(BytesMut::new),
                 sent: 0,
             }))

@@ -4,15 +4,17 @@
 
 pub(crate) mod h1;
 
+use crate::answer::Answer;
 use crate::deadline::Deadline;
 use crate::error::{Body, GatewayError};
 use crate::snapshot::{HttpBackend, PathPart};
 use crate::wire::BodyState;
+use apigw_plugins::headers::Headers;
 use bytes::Bytes;
 use h1::{Conn, ExchangeError, Outgoing, ReqFraming, Stream};
 use http::header::{HeaderName, HeaderValue, HOST};
 use http::uri::{Authority, Scheme};
-use http::{HeaderMap, Method, Response};
+use http::Method;
 use http_body_util::{BodyExt, Either};
 use hyper::body::{Body as _, Frame, SizeHint};
 use std::collections::HashMap;
@@ -193,7 +195,7 @@ impl Upstream {
         gateway: &GatewayHeaders<'_>,
         sent: Instant,
         timeout: Duration,
-    ) -> Result<Response<DrivenBody>, GatewayError> {
+    ) -> Result<Answer<DrivenBody>, GatewayError> {
         let head_request = *out.method == Method::HEAD;
         let deadline_at = tokio::time::Instant::from_std(sent) + timeout;
         let (mut body, framing) = outgoing(out, body).await;
@@ -260,11 +262,12 @@ impl Upstream {
         if body.state.is_done() {
             body.release();
         }
-        let mut resp = Response::new(body);
-        *resp.status_mut() = head.status;
-        *resp.version_mut() = head.version;
-        *resp.headers_mut() = head.headers;
-        Ok(resp)
+        Ok(Answer {
+            status: head.status,
+            reason: None,
+            headers: head.headers,
+            body,
+        })
     }
 }
 
@@ -444,7 +447,7 @@ pub struct Outbound<'a> {
     pub method: &'a Method,
     /// Path and query.
     pub target: &'a str,
-    pub headers: &'a HeaderMap,
+    pub headers: &'a Headers,
 }
 
 /// The backend's request target for a call: its path (the template with the call's parameter
@@ -476,7 +479,7 @@ pub enum GatewayHeaders<'a> {
     /// client's address appended).
     Forwarding {
         host: &'a HeaderValue,
-        client: &'a HeaderMap,
+        client: &'a Headers,
         client_ip: IpAddr,
         request_id: &'a str,
     },
@@ -489,7 +492,7 @@ impl<'a> GatewayHeaders<'a> {
     /// A proxied call's headers to backend `b`.
     pub fn forwarding(
         b: &'a HttpBackend,
-        client: &'a HeaderMap,
+        client: &'a Headers,
         client_ip: IpAddr,
         request_id: &'a str,
     ) -> Self {

@@ -7,14 +7,16 @@
 //! server spent about a third of the gateway's user-space instructions per call on it.
 
 use super::stop::StopListener;
+use crate::answer::Answer;
 use crate::deadline::Deadline;
 use crate::server::{handle, Gateway};
 use crate::wire::{push_hex, BodyState, ConnectionOptions, HeadScratch, TransferCodings};
+use apigw_plugins::headers::{Headers, RequestHead};
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{
-    HeaderMap, HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, EXPECT, HOST, TRANSFER_ENCODING,
+    HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, EXPECT, HOST, TRANSFER_ENCODING,
 };
-use http::{Method, Request, StatusCode, Uri, Version};
+use http::{Method, StatusCode, Uri, Version};
 use hyper::body::{Body, Frame, SizeHint};
 use std::io;
 use std::net::SocketAddr;
@@ -104,10 +106,8 @@ pub(crate) async fn serve_connection(
         let body = RequestBody {
             shared: shared.clone(),
         };
-        let req = request.into_request(body);
-        let resp = handle(&gw, req, peer).await;
-        let (parts, body) = resp.into_parts();
-        if parts
+        let resp = handle(&gw, request, body, peer).await;
+        if resp
             .headers
             .get(CONNECTION)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
@@ -139,8 +139,7 @@ pub(crate) async fn serve_connection(
                 stall: timeout,
             },
             &mut out,
-            parts,
-            body,
+            resp,
             head_request,
             version,
             keep_alive,
@@ -333,25 +332,6 @@ pub(crate) struct Head {
     expect_continue: bool,
 }
 
-#[derive(Debug)]
-struct RequestHead {
-    method: Method,
-    uri: Uri,
-    version: Version,
-    headers: HeaderMap,
-}
-
-impl RequestHead {
-    fn into_request(self, body: RequestBody) -> Request<RequestBody> {
-        let mut req = Request::new(body);
-        *req.method_mut() = self.method;
-        *req.uri_mut() = self.uri;
-        *req.version_mut() = self.version;
-        *req.headers_mut() = self.headers;
-        req
-    }
-}
-
 async fn read_head(
     io: &TcpStream,
     buf: &mut BytesMut,
@@ -415,7 +395,7 @@ pub(crate) fn parse_head(
     }
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(path_range)).map_err(|_| HeadError::Malformed)?;
-    let mut headers = HeaderMap::with_capacity(scratch.names.len());
+    let mut headers = Headers::with_capacity(scratch.names.len());
     // Which of the headers that frame the message are there at all: the lookups below are
     // made only for those (most requests carry none of them).
     let (mut connection, mut chunks, mut length, mut expect) = (false, false, false, false);
@@ -480,7 +460,7 @@ pub(crate) fn parse_head(
         }
         BodyState::ChunkSize
     } else if length {
-        match crate::wire::content_length(&headers) {
+        match crate::wire::content_length(headers.get_all(CONTENT_LENGTH)) {
             Ok(None) | Ok(Some(0)) => BodyState::Done,
             Ok(Some(n)) => BodyState::Length(n),
             Err(()) => return Err(HeadError::Malformed),
@@ -564,8 +544,7 @@ async fn discard(io: &TcpStream, buf: &mut BytesMut, mut left: u64, timeout: Dur
 async fn write_response<B>(
     io: Answering<'_>,
     out: &mut Vec<u8>,
-    parts: http::response::Parts,
-    body: B,
+    answer: Answer<B>,
     head_request: bool,
     version: Version,
     mut keep_alive: bool,
@@ -573,8 +552,13 @@ async fn write_response<B>(
 where
     B: Body<Data = Bytes>,
 {
+    let Answer {
+        status,
+        reason,
+        headers,
+        body,
+    } = answer;
     let mut body = pin!(body);
-    let status = parts.status;
     let no_body = head_request
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
@@ -588,20 +572,15 @@ where
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
-    let reason = parts
-        .extensions
-        .get::<hyper::ext::ReasonPhrase>()
-        .map(|r| r.as_bytes())
-        .or(status.canonical_reason().map(str::as_bytes))
-        .unwrap_or(b"");
-    out.extend_from_slice(reason);
+    let reason = reason.or(status.canonical_reason()).unwrap_or("");
+    out.extend_from_slice(reason.as_bytes());
     out.extend_from_slice(b"\r\n");
     // Where no body follows (HEAD, 304), the length the response carries is kept: it is the
     // length a GET would have had. Elsewhere the length is ours, from the body.
     let keep_length = head_request || status == StatusCode::NOT_MODIFIED;
     let mut has_date = false;
     let mut has_length = false;
-    for (name, value) in &parts.headers {
+    for (name, value) in &headers {
         if name == CONTENT_LENGTH {
             if !keep_length {
                 continue;
