@@ -142,7 +142,8 @@ impl Headers {
         self.list.iter().map(|(n, v)| (n, v))
     }
 
-    /// The names, in the order of their first value, each once.
+    /// The names, in the order of their first value, each once (each name is compared with
+    /// those before it: for a message's few dozen headers, not for long lists).
     pub fn names(&self) -> impl Iterator<Item = &HeaderName> {
         self.list
             .iter()

@@ -8,7 +8,7 @@
 //!   dispatched on the closed list of plug-in types.
 //! - [`chain`]: the phases (preflight, response, completion), the request context and the
 //!   chain of a route's bound plug-ins.
-//! - [`headers`]: the response's header list the response phase works on.
+//! - [`headers`]: the header lists of a call (request and response) and the request's head.
 //! - [`common`]: what several plug-ins share: request parameters, rule lists, time units, the
 //!   `$context` variables.
 //! - one file per type: [`cors`], [`set_resp_headers`], [`rate_limit`], [`breaker`],

@@ -40,6 +40,11 @@ impl HeadScratch {
     }
 }
 
+/// Most tokens a message's `Connection` lines may hold: each named header is looked for in the
+/// message, and real peers send one to three (`close`, `keep-alive, Upgrade`). More is refused
+/// rather than read: a 256 KiB list would cost a scan of the headers per name.
+pub(crate) const MAX_CONNECTION_OPTIONS: usize = 32;
+
 /// What a message's `Connection` lines say (RFC 9110 §7.6.1): `close`, `keep-alive`, and the
 /// other headers they name, which belong to this connection alone. A message's framing
 /// (`Content-Length`, `Transfer-Encoding`) and `Host` are never such an option: naming them
@@ -48,23 +53,38 @@ impl HeadScratch {
 pub(crate) struct ConnectionOptions {
     pub(crate) close: bool,
     pub(crate) keep_alive: bool,
+    /// The headers named, each once.
     pub(crate) named: Vec<HeaderName>,
+    tokens: usize,
 }
 
 impl ConnectionOptions {
     /// One `Connection` line's tokens.
     pub(crate) fn add(&mut self, value: &[u8]) {
         for token in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
+            self.tokens += usize::from(!token.is_empty());
+            if self.too_many() {
+                return;
+            }
             if token.eq_ignore_ascii_case(b"close") {
                 self.close = true;
             } else if token.eq_ignore_ascii_case(b"keep-alive") {
                 self.keep_alive = true;
             } else if let Ok(name) = HeaderName::from_bytes(token) {
-                if name != CONTENT_LENGTH && name != TRANSFER_ENCODING && name != HOST {
+                if name != CONTENT_LENGTH
+                    && name != TRANSFER_ENCODING
+                    && name != HOST
+                    && !self.named.contains(&name)
+                {
                     self.named.push(name);
                 }
             }
         }
+    }
+
+    /// More tokens than [`MAX_CONNECTION_OPTIONS`]: the message is refused.
+    pub(crate) fn too_many(&self) -> bool {
+        self.tokens > MAX_CONNECTION_OPTIONS
     }
 }
 
@@ -321,6 +341,18 @@ fn bad_chunk(what: &str) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connection_options_are_named_once_and_capped() {
+        let mut o = ConnectionOptions::default();
+        o.add(b"close, X-A, x-a, content-length, host");
+        o.add(b"keep-alive,,x-b");
+        assert!(o.close && o.keep_alive && !o.too_many());
+        assert_eq!(o.named, ["x-a", "x-b"]);
+        let long = vec!["x-c"; MAX_CONNECTION_OPTIONS].join(",");
+        o.add(long.as_bytes());
+        assert!(o.too_many(), "a list longer than any peer sends is refused");
+    }
 
     #[test]
     fn chunk_size_lines_are_read_strictly() {

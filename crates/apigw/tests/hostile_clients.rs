@@ -511,3 +511,25 @@ async fn naming_the_framing_in_connection_does_not_unframe_the_body() {
         "the body reached the backend as a body: {r:.600}"
     );
 }
+
+#[tokio::test]
+async fn a_connection_header_naming_more_than_any_peer_does_is_refused() {
+    let w = World::new(|_| {}).await;
+    // Each named header is looked for among the request's: a list of thousands is refused
+    // before it is read, not scanned once per name.
+    let names: Vec<String> = (0..5000).map(|i| format!("x-{i}")).collect();
+    let req = format!(
+        "GET /open HTTP/1.1\r\nhost: {}\r\nconnection: {}\r\n\r\n",
+        w.host,
+        names.join(",")
+    );
+    assert_eq!(status(&w.raw(req.as_bytes()).await), 400);
+    // A real one still works: the header it names goes, the call is served.
+    let ok = format!(
+        "GET /open HTTP/1.1\r\nhost: {}\r\nconnection: close, x-drop\r\nx-drop: 1\r\n\r\n",
+        w.host
+    );
+    let r = w.raw(ok.as_bytes()).await;
+    assert_eq!(status(&r), 200, "{r:.300}");
+    assert!(apig_body(&r)["headers"].get("x-drop").is_none(), "{r:.600}");
+}

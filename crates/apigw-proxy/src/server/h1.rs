@@ -427,13 +427,13 @@ pub(crate) fn parse_head(
         for v in headers.get_all(CONNECTION) {
             options.add(v.as_bytes());
         }
+        if options.too_many() {
+            return Err(HeadError::Malformed);
+        }
         // The headers `Connection` names are this connection's alone: they go now, with
         // `Connection` itself, so that nothing the gateway adds later under such a name (a
-        // carried identity, say) can be dropped by a client naming it.
-        for name in &options.named {
-            headers.remove(name);
-        }
-        headers.remove(CONNECTION);
+        // carried identity, say) can be dropped by a client naming it. One pass.
+        headers.retain(|n, _| *n != CONNECTION && !options.named.contains(n));
     }
     let mut keep_alive = if version == Version::HTTP_11 {
         !options.close

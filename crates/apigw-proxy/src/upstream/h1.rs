@@ -135,10 +135,10 @@ pub(crate) fn encode_head(
     out.extend_from_slice(b"\r\n");
 }
 
-/// Headers the gateway may add to a backend's response (see [`parse_head`]), so that the
-/// response phase (X-Request-Id, the X-RateLimit-* three, CORS, set_resp_headers) does not
-/// grow the list — a reallocation and copy per call. (72 bytes an entry: a head of eight lines
-/// with this room takes 1 152 bytes.)
+/// Headers the gateway may add to a backend's response (see [`parse_head`]): X-Request-Id,
+/// the X-RateLimit-* three, the CORS headers and a few set_resp_headers rules fit without the
+/// list reallocating (more rules may grow it once). 72 bytes an entry: a head of eight lines
+/// with this room takes 1 152 bytes.
 const RESPONSE_PHASE_ROOM: usize = 8;
 
 /// How a response body is delimited (RFC 9112 §6.3).
@@ -412,8 +412,8 @@ pub(crate) fn parse_head(
             scratch.names.push((name, start, start + h.value.len()));
         }
         let head = buf.split_to(len).freeze();
-        // Room for what the response phase adds (X-Request-Id, CORS, set_resp_headers): a
-        // map sized to the backend's headers alone grows (reallocates and rehashes) per call.
+        // Room for what the response phase adds (X-Request-Id, X-RateLimit-*, CORS,
+        // set_resp_headers): a list sized to the backend's headers alone would reallocate.
         let mut headers = Headers::with_capacity(scratch.names.len() + RESPONSE_PHASE_ROOM);
         let mut hop = Hop::default();
         for (name, start, end) in scratch.names.drain(..) {
@@ -430,8 +430,11 @@ pub(crate) fn parse_head(
                 }
             }
         }
-        for name in &hop.connection.named {
-            headers.remove(name);
+        if hop.connection.too_many() {
+            return Err(ExchangeError::Backend("too many Connection options".into()));
+        }
+        if !hop.connection.named.is_empty() {
+            headers.retain(|n, _| !hop.connection.named.contains(n));
         }
         let (body, reusable) = body_kind(status, version, head_request, &hop, &mut headers)?;
         return Ok(Some(Head {
