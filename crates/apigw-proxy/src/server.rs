@@ -237,8 +237,17 @@ pub async fn handle(
         .kafka_log()
         .filter(|k| k.admit(ctx.request_time_ms))
     {
+        // An IAM route's `X-Auth-Token` is the gateway's own admin credential (right or
+        // wrong): it is never logged.
+        let headers = k.wants_request_headers().then(|| {
+            let mut h = parts.headers.clone();
+            if route.auth == AuthType::Iam {
+                h.remove("x-auth-token");
+            }
+            h
+        });
         ctx.captured = Some(Box::new(apigw_plugins::chain::Captured {
-            headers: k.wants_request_headers().then(|| parts.headers.clone()),
+            headers,
             user_agent: parts.headers.get(http::header::USER_AGENT).cloned(),
             forwarded_for: parts.headers.get(upstream::X_FORWARDED_FOR).cloned(),
             host: parts.headers.get(HOST).cloned(),
@@ -314,7 +323,7 @@ pub async fn handle(
             ctx.app_name = c.app_name;
             ctx.user_id = c.user_id;
             // The token IAM authentication took is the gateway's own admin credential: it is
-            // not handed on to the backend (nor to a log that captures headers).
+            // not handed on to the backend (the log's copy went without it above).
             if route.auth == AuthType::Iam {
                 parts.headers.remove("x-auth-token");
             }

@@ -332,6 +332,64 @@ async fn each_call_is_one_message_with_the_switched_on_fields() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_token_of_an_iam_call_is_never_logged() {
+    let broker = Broker::start();
+    broker.create_topic("iam-calls");
+    let w = World::new().await;
+    let group = w.s.admin.default_group().await;
+    let mut iam = http_api(
+        "iam_logged",
+        &group,
+        "GET",
+        "/iam-logged",
+        "127.0.0.1:9",
+        "/",
+    );
+    iam["auth_type"] = json!("IAM");
+    iam["backend_type"] = json!("MOCK");
+    iam["mock_info"] = json!({"status_code": 200, "result_content": "ok"});
+    iam.as_object_mut().unwrap().remove("backend_api");
+    let api = w.s.admin.create_api(iam).await;
+    w.s.admin.publish(&api, RELEASE, true).await;
+    let p = w
+        .s
+        .admin
+        .create_plugin(
+            "iam kafka",
+            "kafka_log",
+            json!({"broker_list": [broker.addr()], "topic": "iam-calls",
+                "meta_config": {"call_data": {"log_request_header": true, "request_header_filter": "*"}}}),
+        )
+        .await;
+    w.s.admin.bind(&p, RELEASE, &[&api]).await;
+    let ok =
+        w.gw.call(
+            "GET",
+            "/iam-logged",
+            &[("x-auth-token", apigw_testkit::TOKEN), ("x-trace", "t")],
+            b"",
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    let wrong =
+        w.gw.call(
+            "GET",
+            "/iam-logged",
+            &[("x-auth-token", "a-guess"), ("x-trace", "t")],
+            b"",
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    let got = broker.consume("iam-calls", 2).await;
+    assert_eq!(got.len(), 2);
+    for (_, m) in &got {
+        let logged = &m["call_data"]["request_header"];
+        assert_eq!(logged["x-trace"], "t", "other headers are logged: {m}");
+        assert!(logged.get("x-auth-token").is_none(), "{m}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_broker_never_slows_or_fails_calls_and_drops_are_counted() {
     let dead = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
