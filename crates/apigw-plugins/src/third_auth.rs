@@ -525,7 +525,9 @@ impl ThirdAuth {
             Some((hs, qs)) => {
                 for (name, essential) in hs {
                     let values: Vec<&HeaderValue> = req.headers.get_all(name).collect();
-                    if values.is_empty() && *essential {
+                    // An empty value identifies no one: an essential identity needs a value.
+                    let given = values.iter().any(|v| !v.as_bytes().trim_ascii().is_empty());
+                    if !given && *essential {
                         return Plan::MissingIdentity;
                     }
                     for v in values {
@@ -544,7 +546,7 @@ impl ThirdAuth {
                 for (name, essential) in qs {
                     let found: Vec<&(&str, &str)> =
                         pairs.iter().filter(|(k, _)| k == name).collect();
-                    if found.is_empty() && *essential {
+                    if !found.iter().any(|(_, v)| !v.is_empty()) && *essential {
                         return Plan::MissingIdentity;
                     }
                     query.extend(found.iter().map(|(k, v)| format!("{k}={v}")));
@@ -612,6 +614,7 @@ impl ThirdAuth {
         if self.forbid_limit == 0 {
             return false;
         }
+        let ip = client_of(ip);
         let now = (self.clock)();
         let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         failures
@@ -623,6 +626,7 @@ impl ThirdAuth {
         if self.forbid_limit == 0 {
             return;
         }
+        let ip = client_of(ip);
         let now = (self.clock)();
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         if failures.len() >= MAX_TRACKED_IPS && !failures.contains_key(&ip) {
@@ -636,6 +640,19 @@ impl ThirdAuth {
             *e = (now, 0);
         }
         e.1 += 1;
+    }
+}
+
+/// Whom the brute-force guard counts for an address: an IPv4 address (also written as an
+/// IPv4-mapped IPv6 one), or an IPv6 address's /64 — one host (one customer line) holds a whole
+/// /64 and could otherwise take a fresh address for every few guesses.
+fn client_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
     }
 }
 
@@ -677,6 +694,54 @@ mod runtime_tests {
         assert!(!p.forbidden(ip), "the window ended");
         p.failed(ip);
         assert!(!p.forbidden(ip), "a new window starts counting from one");
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64_and_a_mapped_ipv4_as_ipv4() {
+        let (p, _) = plugin(1);
+        for ip in ["2001:db8:1:2::1", "2001:db8:1:2:ffff::9"] {
+            p.failed(ip.parse().unwrap());
+        }
+        assert!(
+            p.forbidden("2001:db8:1:2::77".parse().unwrap()),
+            "another address of the same /64 is the same client"
+        );
+        assert!(!p.forbidden("2001:db8:1:3::1".parse().unwrap()));
+        p.failed("::ffff:10.0.0.5".parse().unwrap());
+        p.failed("10.0.0.5".parse().unwrap());
+        assert!(p.forbidden("10.0.0.5".parse().unwrap()));
+    }
+
+    #[test]
+    fn an_empty_essential_identity_is_missing() {
+        let c: Config = serde_json::from_value(serde_json::json!({
+            "auth_request": {"method": "GET", "protocol": "HTTP", "url_domain": "auth:80", "path": "/a"},
+            "simple_auth_mode_enabled": true,
+            "identities": {"headers": [{"name": "token", "essential": true}],
+                           "queries": [{"name": "user", "essential": true}]}}))
+        .unwrap();
+        let p = ThirdAuth::new(&c, Arc::new(|| 0));
+        let ctx = RequestCtx::new(
+            "r".into(),
+            http::Method::GET,
+            "/".into(),
+            "10.0.0.1".parse().unwrap(),
+        );
+        let plan = |uri: &str, token: &str| {
+            let req: RequestHead = http::Request::builder()
+                .uri(uri)
+                .header("token", token)
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0
+                .into();
+            p.plan(&req, &ctx)
+        };
+        assert!(matches!(plan("/?user=u", "t"), Plan::Call(_)));
+        assert!(matches!(plan("/?user=u", " "), Plan::MissingIdentity));
+        assert!(matches!(plan("/?user=", "t"), Plan::MissingIdentity));
+        assert!(matches!(plan("/?user", "t"), Plan::MissingIdentity));
     }
 
     #[test]
