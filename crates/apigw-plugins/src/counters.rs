@@ -93,6 +93,31 @@ impl LocalCounters {
             .clone()
     }
 
+    /// A refusal reports the exhausted limit that frees last: a call retried when the first
+    /// one frees would be refused again by the others (`Retry-After` must be the longest wait).
+    fn longest_wait(&self, refused: Verdict, limits: &[Limit], now_ms: u64) -> Verdict {
+        let mut longest = refused;
+        for l in limits {
+            let window = now_ms / l.window_ms.max(1);
+            let reset_secs = ((window + 1) * l.window_ms.max(1) - now_ms).div_ceil(1000);
+            if reset_secs <= longest.reset_secs {
+                continue;
+            }
+            let (w, n) = unpack(
+                self.counter(&l.key, l.window_ms.max(1), now_ms)
+                    .load(Ordering::Acquire),
+            );
+            if w == window & 0xffff_ffff && n >= l.limit {
+                longest = Verdict {
+                    limit: l.limit,
+                    reset_secs,
+                    ..refused
+                };
+            }
+        }
+        longest
+    }
+
     /// Checks every limit and counts the call in all of them, or in none.
     pub fn check(&self, limits: &[Limit], now_ms: u64) -> Verdict {
         let mut taken: Vec<(Arc<AtomicU64>, u64)> = Vec::with_capacity(limits.len());
@@ -130,12 +155,13 @@ impl LocalCounters {
                             (cw == w && n > 0).then(|| pack(cw, n - 1))
                         });
                     }
-                    return Verdict {
+                    let refused = Verdict {
                         allowed: false,
                         limit: l.limit,
                         remaining: 0,
                         reset_secs,
                     };
+                    return self.longest_wait(refused, limits, now_ms);
                 }
             }
         }
@@ -150,15 +176,18 @@ impl LocalCounters {
 
 /// The Lua script: check every key against its limit, then count the call in all of them.
 /// KEYS: counter keys (window included). ARGV: limit1, ttl1_ms, limit2, ttl2_ms, ...
-/// Returns {allowed (1/0), index of the refusing or tightest key (1-based), its count}.
+/// Returns {1, index of the tightest key (1-based), calls it has left} when counted, or
+/// {0, the exhausted keys as a bit mask (bit i-1 for key i), 0} when refused.
 const SCRIPT: &str = r#"
-local counts = {}
+local exhausted = 0
 for i, key in ipairs(KEYS) do
   local n = tonumber(redis.call('GET', key) or '0')
   if n >= tonumber(ARGV[2 * i - 1]) then
-    return {0, i, n}
+    exhausted = exhausted + 2 ^ (i - 1)
   end
-  counts[i] = n
+end
+if exhausted > 0 then
+  return {0, exhausted, 0}
 end
 local best, best_left = 0, -1
 for i, key in ipairs(KEYS) do
@@ -253,22 +282,25 @@ impl RedisCounters {
                     tracing::warn!("Redis is back: rate limits are cluster-wide again");
                 }
                 *self.down_since.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                let i = (index.max(1) - 1) as usize;
-                let l = limits.get(i)?;
-                Some(if allowed == 1 {
-                    Verdict {
+                if allowed == 1 {
+                    let i = (index.max(1) - 1) as usize;
+                    let l = limits.get(i)?;
+                    return Some(Verdict {
                         allowed: true,
                         limit: l.limit,
                         remaining: n.max(0) as u64,
                         reset_secs: resets[i],
-                    }
-                } else {
-                    Verdict {
-                        allowed: false,
-                        limit: l.limit,
-                        remaining: 0,
-                        reset_secs: resets[i],
-                    }
+                    });
+                }
+                // Refused: the exhausted limit that frees last (`Retry-After`: the longest wait).
+                let i = (0..limits.len().min(63))
+                    .filter(|i| (index >> i) & 1 == 1)
+                    .max_by_key(|i| resets[*i])?;
+                Some(Verdict {
+                    allowed: false,
+                    limit: limits[i].limit,
+                    remaining: 0,
+                    reset_secs: resets[i],
                 })
             }
             Ok(Err(e)) => self.failed(&e.to_string()),
@@ -355,6 +387,56 @@ mod tests {
             !c.check(&[lim("api", 10, 60_000), lim("ip:z", 1, 60_000)], 0)
                 .allowed
         );
+    }
+
+    #[test]
+    fn a_refusal_waits_for_the_exhausted_limit_that_frees_last() {
+        let c = LocalCounters::default();
+        let limits = [
+            lim("ip:a", 1, 1000),
+            lim("api", 10, 60_000),
+            lim("app", 1, 60_000),
+        ];
+        assert!(c.check(&limits, 0).allowed);
+        // Both the second's and the minute's app limits are spent: retrying after one second
+        // would be refused again.
+        let v = c.check(&limits, 500);
+        assert_eq!((v.allowed, v.limit, v.reset_secs), (false, 1, 60));
+        // Only the per-second one spent: its own second.
+        let only_ip = [lim("ip:b", 1, 1000), lim("api", 10, 60_000)];
+        assert!(c.check(&only_ip, 0).allowed);
+        let v = c.check(&only_ip, 500);
+        assert_eq!((v.allowed, v.reset_secs), (false, 1));
+    }
+
+    #[test]
+    fn redis_refusals_wait_for_the_exhausted_limit_that_frees_last() {
+        let url = std::env::var("APIGW_TEST_REDIS_URL")
+            .expect("APIGW_TEST_REDIS_URL must name the test Redis (scripts/test.sh sets it)");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos();
+            let prefix = format!("test:longest:{}:{nanos}:", std::process::id());
+            let c = RedisCounters::connect(&url, &prefix).await.unwrap();
+            let limits = [
+                lim("ip:a", 1, 1000),
+                lim("api", 10, 60_000),
+                lim("app", 1, 60_000),
+            ];
+            assert!(c.check(&limits, 0).await.unwrap().allowed);
+            let v = c.check(&limits, 500).await.unwrap();
+            assert_eq!((v.allowed, v.limit, v.reset_secs), (false, 1, 60));
+            let only_ip = [lim("ip:b", 1, 1000), lim("api", 10, 60_000)];
+            assert!(c.check(&only_ip, 0).await.unwrap().allowed);
+            let v = c.check(&only_ip, 500).await.unwrap();
+            assert_eq!((v.allowed, v.reset_secs), (false, 1));
+        });
     }
 
     #[test]
