@@ -192,14 +192,17 @@ pub fn param_value(
             .headers
             .get(p.value.as_str())
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        // The first pair whose key, decoded, is the parameter's name (`a%5B0%5D` is `a[0]`).
         ParamType::Query => req.uri.query().and_then(|q| {
             q.split('&').find_map(|pair| {
                 let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                (k == p.value).then(|| {
-                    percent_encoding::percent_decode_str(v)
-                        .decode_utf8_lossy()
-                        .into_owned()
-                })
+                (percent_encoding::percent_decode_str(k).decode_utf8_lossy() == p.value).then(
+                    || {
+                        percent_encoding::percent_decode_str(v)
+                            .decode_utf8_lossy()
+                            .into_owned()
+                    },
+                )
             })
         }),
         ParamType::System => match p.value.as_str() {
@@ -218,6 +221,37 @@ pub fn param_value(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_parameters_are_found_by_their_decoded_key() {
+        let params: Vec<Parameter> = serde_json::from_value(serde_json::json!([
+            {"name": "first", "type": "query", "value": "a[0]"},
+            {"name": "user", "type": "query", "value": "user"}
+        ]))
+        .unwrap();
+        let req: RequestHead = http::Request::builder()
+            .uri("/p?a%5B0%5D=x%20y&user=u1&user=u2")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+            .into();
+        let ctx = crate::chain::RequestCtx::new(
+            "r".into(),
+            http::Method::GET,
+            "/p".into(),
+            "10.0.0.1".parse().unwrap(),
+        );
+        assert_eq!(
+            param_value(&params, "first", &req, &ctx).as_deref(),
+            Some("x y")
+        );
+        assert_eq!(
+            param_value(&params, "user", &req, &ctx).as_deref(),
+            Some("u1"),
+            "the first value"
+        );
+    }
 
     #[test]
     fn host_port_accepts_names_ips_and_ports() {
