@@ -330,8 +330,14 @@ pub fn verify_bodyless_unsigned(
     secret_of: &dyn Fn(&str) -> Option<String>,
     now: i64,
 ) -> Result<String, SignError> {
-    let empty = hex::encode(Sha256::digest(b""));
-    verify_paying(authorization, req, header, secret_of, now, Some(&empty))
+    verify_paying(
+        authorization,
+        req,
+        header,
+        secret_of,
+        now,
+        Some(EMPTY_BODY_SHA256),
+    )
 }
 
 fn verify_paying(

@@ -139,7 +139,7 @@ impl Headers {
 
     /// The headers in order.
     pub fn iter(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
-        self.list.iter().map(|(n, v)| (n, v))
+        self.into_iter()
     }
 
     /// The names, in the order of their first value, each once (each name is compared with

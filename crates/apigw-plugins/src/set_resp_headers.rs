@@ -217,18 +217,18 @@ impl SetRespHeaders {
                 // The values it has and this one, joined by commas into one.
                 Action::Append => {
                     let Some(v) = value() else { continue };
-                    if !headers.contains_key(name) {
-                        headers.append(name.clone(), v);
-                        continue;
-                    }
                     let mut joined = Vec::new();
                     for x in headers.get_all(name) {
                         joined.extend_from_slice(x.as_bytes());
                         joined.push(b',');
                     }
-                    joined.extend_from_slice(v.as_bytes());
-                    if let Ok(j) = HeaderValue::from_bytes(&joined) {
-                        headers.insert(name.clone(), j);
+                    if joined.is_empty() {
+                        headers.append(name.clone(), v);
+                    } else {
+                        joined.extend_from_slice(v.as_bytes());
+                        if let Ok(j) = HeaderValue::from_bytes(&joined) {
+                            headers.insert(name.clone(), j);
+                        }
                     }
                 }
                 Action::Delete => {

@@ -19,7 +19,10 @@ pub struct Caller {
 
 /// A header's first value as text (the SDKs sign the UTF-8 text of values and send its bytes).
 fn header(parts: &RequestHead, name: &str) -> Option<String> {
-    values(parts, name).into_iter().next()
+    parts
+        .headers
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
 /// Every value of a header, as the signature reads them.
