@@ -29,6 +29,15 @@ pub struct Limit {
     pub window_ms: u64,
 }
 
+impl Limit {
+    /// The window `now_ms` falls in and the seconds until it ends (rounded up).
+    fn window_at(&self, now_ms: u64) -> (u64, u64) {
+        let len = self.window_ms.max(1);
+        let window = now_ms / len;
+        (window, ((window + 1) * len - now_ms).div_ceil(1000))
+    }
+}
+
 /// What the counters said about a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verdict {
@@ -98,8 +107,7 @@ impl LocalCounters {
     fn longest_wait(&self, refused: Verdict, limits: &[Limit], now_ms: u64) -> Verdict {
         let mut longest = refused;
         for l in limits {
-            let window = now_ms / l.window_ms.max(1);
-            let reset_secs = ((window + 1) * l.window_ms.max(1) - now_ms).div_ceil(1000);
+            let (window, reset_secs) = l.window_at(now_ms);
             if reset_secs <= longest.reset_secs {
                 continue;
             }
@@ -123,9 +131,8 @@ impl LocalCounters {
         let mut taken: Vec<(Arc<AtomicU64>, u64)> = Vec::with_capacity(limits.len());
         let mut tightest: Option<Verdict> = None;
         for l in limits {
-            let window = now_ms / l.window_ms.max(1);
+            let (window, reset_secs) = l.window_at(now_ms);
             let w32 = window & 0xffff_ffff;
-            let reset_secs = ((window + 1) * l.window_ms.max(1) - now_ms).div_ceil(1000);
             let c = self.counter(&l.key, l.window_ms.max(1), now_ms);
             let result = c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
                 let (w, n) = unpack(v);
@@ -267,11 +274,10 @@ impl RedisCounters {
         let mut inv = self.script.prepare_invoke();
         let mut resets = Vec::with_capacity(limits.len());
         for l in limits {
-            let w = l.window_ms.max(1);
-            let window = now_ms / w;
+            let (window, reset_secs) = l.window_at(now_ms);
             inv.key(format!("{}{}:{window}", self.prefix, l.key));
-            inv.arg(l.limit).arg(w * 2);
-            resets.push(((window + 1) * w - now_ms).div_ceil(1000));
+            inv.arg(l.limit).arg(l.window_ms.max(1) * 2);
+            resets.push(reset_secs);
         }
         let mut conn = self.manager.clone();
         let result: Result<Result<(i64, i64, i64), _>, _> =
@@ -389,21 +395,29 @@ mod tests {
         );
     }
 
+    /// Limits for the longest-wait tests: a second's, a roomy minute's and a minute's of one
+    /// call (both single-call ones spent by a first call); and a second's with a roomy minute's.
+    fn waits() -> ([Limit; 3], [Limit; 2]) {
+        (
+            [
+                lim("ip:a", 1, 1000),
+                lim("api", 10, 60_000),
+                lim("app", 1, 60_000),
+            ],
+            [lim("ip:b", 1, 1000), lim("api", 10, 60_000)],
+        )
+    }
+
     #[test]
     fn a_refusal_waits_for_the_exhausted_limit_that_frees_last() {
         let c = LocalCounters::default();
-        let limits = [
-            lim("ip:a", 1, 1000),
-            lim("api", 10, 60_000),
-            lim("app", 1, 60_000),
-        ];
-        assert!(c.check(&limits, 0).allowed);
+        let (both, only_ip) = waits();
+        assert!(c.check(&both, 0).allowed);
         // Both the second's and the minute's app limits are spent: retrying after one second
         // would be refused again.
-        let v = c.check(&limits, 500);
+        let v = c.check(&both, 500);
         assert_eq!((v.allowed, v.limit, v.reset_secs), (false, 1, 60));
         // Only the per-second one spent: its own second.
-        let only_ip = [lim("ip:b", 1, 1000), lim("api", 10, 60_000)];
         assert!(c.check(&only_ip, 0).allowed);
         let v = c.check(&only_ip, 500);
         assert_eq!((v.allowed, v.reset_secs), (false, 1));
@@ -424,15 +438,10 @@ mod tests {
                 .as_nanos();
             let prefix = format!("test:longest:{}:{nanos}:", std::process::id());
             let c = RedisCounters::connect(&url, &prefix).await.unwrap();
-            let limits = [
-                lim("ip:a", 1, 1000),
-                lim("api", 10, 60_000),
-                lim("app", 1, 60_000),
-            ];
-            assert!(c.check(&limits, 0).await.unwrap().allowed);
-            let v = c.check(&limits, 500).await.unwrap();
+            let (both, only_ip) = waits();
+            assert!(c.check(&both, 0).await.unwrap().allowed);
+            let v = c.check(&both, 500).await.unwrap();
             assert_eq!((v.allowed, v.limit, v.reset_secs), (false, 1, 60));
-            let only_ip = [lim("ip:b", 1, 1000), lim("api", 10, 60_000)];
             assert!(c.check(&only_ip, 0).await.unwrap().allowed);
             let v = c.check(&only_ip, 500).await.unwrap();
             assert_eq!((v.allowed, v.reset_secs), (false, 1));
