@@ -567,6 +567,19 @@ mod tests {
     }
 
     #[test]
+    fn a_backend_connection_list_longer_than_any_peer_sends_is_a_backend_error() {
+        let long = vec!["x-a"; crate::wire::MAX_CONNECTION_OPTIONS + 1].join(",");
+        assert!(matches!(
+            kind(
+                200,
+                false,
+                &[("content-length", "0"), ("connection", &long)]
+            ),
+            Err(ExchangeError::Backend(_))
+        ));
+    }
+
+    #[test]
     fn hop_by_hop_response_headers_and_those_connection_names_are_dropped() {
         let (_, reusable, h) = parsed(
             200,
