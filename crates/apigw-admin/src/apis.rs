@@ -64,7 +64,6 @@ impl Context {
     }
 
     pub(crate) fn require_env(&self, env_id: &str) -> Result<&Env, ApiError> {
-        // (A borrow, so not `ApiError::by_id`, which takes the list.)
         self.envs
             .iter()
             .find(|e| e.id == env_id)
@@ -125,12 +124,11 @@ pub(crate) async fn find(
     instance_id: &str,
     api_id: &str,
 ) -> Result<Api, ApiError> {
-    ApiError::by_id(
-        state.store.list_apis(instance_id).await?,
-        api_id,
-        "api",
-        |a| &a.id,
-    )
+    state
+        .store
+        .get_api(instance_id, api_id)
+        .await?
+        .ok_or_else(|| ApiError::missing("api", api_id))
 }
 
 fn row(def: &ApiDef, id: String, instance_id: &str, register_time: i64, now: i64) -> Api {

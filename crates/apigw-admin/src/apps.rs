@@ -78,12 +78,11 @@ pub(crate) async fn find(
     instance_id: &str,
     app_id: &str,
 ) -> Result<App, ApiError> {
-    ApiError::by_id(
-        state.store.list_apps(instance_id).await?,
-        app_id,
-        "app",
-        |a| &a.id,
-    )
+    state
+        .store
+        .get_app(instance_id, app_id)
+        .await?
+        .ok_or_else(|| ApiError::missing("app", app_id))
 }
 
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/apps", tag = "apps",

@@ -83,12 +83,11 @@ pub(crate) async fn update(
 ) -> Result<Json<Value>, ApiError> {
     let env_id = p.get("env_id").cloned().unwrap_or_default();
     let (name, remark) = parse(&bytes)?;
-    let old = ApiError::by_id(
-        state.store.list_envs(&scope.instance_id).await?,
-        &env_id,
-        "env",
-        |e| &e.id,
-    )?;
+    let old = state
+        .store
+        .get_env(&scope.instance_id, &env_id)
+        .await?
+        .ok_or_else(|| ApiError::missing("env", &env_id))?;
     builtin(&env_id)?;
     let e = Env {
         name,

@@ -2,7 +2,7 @@
 //! it into the status and `{"error_code", "error_msg"}` body that APIG (and so the SDKs) use.
 
 use apigw_model::FieldError;
-use apigw_store::StoreError;
+use apigw_store::{Resource, StoreError, Unique};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -148,19 +148,6 @@ impl ApiError {
         }
     }
 
-    /// The item of `items` whose id is `id`, else 404 for a resource of `kind`.
-    pub fn by_id<T>(
-        items: Vec<T>,
-        id: &str,
-        kind: &'static str,
-        id_of: impl Fn(&T) -> &str,
-    ) -> Result<T, Self> {
-        items
-            .into_iter()
-            .find(|i| id_of(i) == id)
-            .ok_or_else(|| ApiError::missing(kind, id))
-    }
-
     /// Maps a store error about the resource `kind` with `id` (used for `NotFound`).
     pub fn store<'a>(kind: &'static str, id: &'a str) -> impl FnOnce(StoreError) -> ApiError + 'a {
         move |e| match e {
@@ -174,23 +161,22 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         let bad = StatusCode::BAD_REQUEST;
         match e {
-            StoreError::Missing(kind, id) => ApiError::missing(kind, &id),
-            StoreError::Conflict(what) => match what {
-                "plugin_name" => ApiError::PluginNameExists,
-                "group_name" => ApiError::Coded(bad, "APIG.3201", "The API group name already exists.".into()),
-                "api_name" => ApiError::Coded(bad, "APIG.3202", "The API name already exists.".into()),
-                "route" => ApiError::Coded(bad, "APIG.3301", "The API already exists.".into()),
-                "app_name" => ApiError::Coded(bad, "APIG.3203", "The app name already exists.".into()),
-                "app_key" => ApiError::Coded(bad, "APIG.3310", "The AppKey already exists.".into()),
-                "env_name" => ApiError::Coded(bad, "APIG.3205", "The environment name already exists.".into()),
-                other => ApiError::Internal(format!("unmapped conflict {other}")),
+            StoreError::Missing(kind, id) => ApiError::missing(kind.as_str(), &id),
+            StoreError::Conflict(rule) => match rule {
+                Unique::PluginName => ApiError::PluginNameExists,
+                Unique::GroupName => ApiError::Coded(bad, "APIG.3201", "The API group name already exists.".into()),
+                Unique::ApiName => ApiError::Coded(bad, "APIG.3202", "The API name already exists.".into()),
+                Unique::Route => ApiError::Coded(bad, "APIG.3301", "The API already exists.".into()),
+                Unique::AppName => ApiError::Coded(bad, "APIG.3203", "The app name already exists.".into()),
+                Unique::AppKey => ApiError::Coded(bad, "APIG.3310", "The AppKey already exists.".into()),
+                Unique::EnvName => ApiError::Coded(bad, "APIG.3205", "The environment name already exists.".into()),
             },
-            StoreError::InUse("bindings") => ApiError::Coded(
+            StoreError::InUse(Resource::Binding) => ApiError::Coded(
                 StatusCode::CONFLICT,
                 "APIG.3462",
                 "The plugin has been attached to the APIs and cannot perform the current operation".into(),
             ),
-            StoreError::InUse("apis") => ApiError::Coded(
+            StoreError::InUse(Resource::Api) => ApiError::Coded(
                 StatusCode::FORBIDDEN,
                 "APIG.3415",
                 "The API group cannot be deleted because it contains APIs.".into(),
@@ -205,10 +191,10 @@ impl From<StoreError> for ApiError {
                 "APIG.3707",
                 format!("Only published APIs can be bound with plug-ins.;id:{api_id}"),
             ),
-            StoreError::Quota(what) => ApiError::Coded(
+            StoreError::Quota(max) => ApiError::Coded(
                 StatusCode::FORBIDDEN,
                 "APIG.3100",
-                format!("The number of resources exceeds the maximum allowed limit.: at most 5 {what} plug-ins per instance"),
+                format!("The number of resources exceeds the maximum allowed limit.: at most {max} plug-ins of this type per instance"),
             ),
             StoreError::NotFound => ApiError::NoRoute,
             StoreError::Backend(detail) => ApiError::Internal(detail),

@@ -64,12 +64,11 @@ pub(crate) async fn find(
     instance_id: &str,
     group_id: &str,
 ) -> Result<Group, ApiError> {
-    ApiError::by_id(
-        state.store.list_groups(instance_id).await?,
-        group_id,
-        "group",
-        |g| &g.id,
-    )
+    state
+        .store
+        .get_group(instance_id, group_id)
+        .await?
+        .ok_or_else(|| ApiError::missing("group", group_id))
 }
 
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/api-groups", tag = "api-groups",

@@ -188,7 +188,7 @@ pub(crate) async fn create(
     };
     state
         .store
-        .create_plugin(&plugin)
+        .create_plugin(&plugin, registry::max_per_instance(plugin.plugin_type))
         .await
         .map_err(ApiError::store("plugin", &plugin.id))?;
     tracing::info!(plugin_id = %plugin.id, plugin_type = %plugin.plugin_type, "plug-in created");

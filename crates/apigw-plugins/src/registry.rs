@@ -15,6 +15,15 @@ pub const FIELD: &str = "plugin_content";
 /// What a secret looks like in a response; sending it back on update keeps the stored secret.
 pub const MASK: &str = "******";
 
+/// The most plug-ins of a type one instance may have, where APIG limits it (APIG.3100): five
+/// kafka_log plug-ins.
+pub fn max_per_instance(plugin_type: PluginType) -> Option<u64> {
+    match plugin_type {
+        PluginType::KafkaLog => Some(5),
+        _ => None,
+    }
+}
+
 /// A plug-in content model: deserialized strictly, then checked as a whole.
 pub trait ContentModel: DeserializeOwned + Serialize {
     /// Every problem of the decoded content, each naming its field (relative to the content).

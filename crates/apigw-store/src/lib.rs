@@ -1,6 +1,16 @@
-//! Persistence of apigw's control-plane state behind one [`Store`] trait, one file per engine
-//! (`sqlite.rs` embedded, `postgres.rs` for clusters; the engine is chosen by URL in [`open`]). Migrations are numbered SQL
-//! files under `migrations/{engine}/`, applied in order at start-up.
+//! Persistence of apigw's control-plane state behind one [`Store`] trait.
+//!
+//! # Layout
+//! - [`Store`]: what the control and data planes ask of the state; [`StoreError`], with the
+//!   [`Resource`] and [`Unique`] constraint it concerns as types.
+//! - `sql`: the query layer both engines speak — values, rows, a connection trait, and the
+//!   rewriting of the one SQL dialect we write (SQLite's: `?N`, `rowid`, `instr`) into
+//!   PostgreSQL's (`$N`, `seq`, `strpos`).
+//! - `store`: [`SqlStore`], the one implementation of [`Store`]: every resource's statements,
+//!   row mapping and existence checks, written once.
+//! - `sqlite` and `postgres`: the two engines (connections, transactions, migrations, the
+//!   change feed), chosen by URL in [`open`]. Migrations are numbered SQL files under
+//!   `migrations/{engine}/`, applied in order at start-up.
 //!
 //! Every write runs in one transaction that also bumps a version counter, so a reader of
 //! [`Store::version`] learns that something changed (the data plane's change feed).
@@ -13,12 +23,71 @@ use std::path::Path;
 use std::sync::Arc;
 
 mod postgres;
+mod sql;
 mod sqlite;
-pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+mod store;
+pub use postgres::Postgres;
+pub use sqlite::Sqlite;
+pub use store::SqlStore;
 
-/// Most kafka_log plug-ins per instance (APIG.3100).
-pub const MAX_KAFKA_LOG_PLUGINS: i64 = 5;
+/// The store on an embedded SQLite file.
+pub type SqliteStore = SqlStore<Sqlite>;
+/// The store on a PostgreSQL database shared by a cluster.
+pub type PgStore = SqlStore<Postgres>;
+
+/// A kind of stored resource: what a [`StoreError`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Plugin,
+    Group,
+    Env,
+    Api,
+    App,
+    AppAuth,
+    Publication,
+    Binding,
+}
+
+impl Resource {
+    /// The name the control plane's messages use (`plugin`, `api`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resource::Plugin => "plugin",
+            Resource::Group => "group",
+            Resource::Env => "env",
+            Resource::Api => "api",
+            Resource::App => "app",
+            Resource::AppAuth => "app_auth",
+            Resource::Publication => "publication",
+            Resource::Binding => "binding",
+        }
+    }
+}
+
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A uniqueness rule of the state, one per APIG "already exists" error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unique {
+    /// Plug-in names, per instance (APIG.3326).
+    PluginName,
+    /// Group names, per instance.
+    GroupName,
+    /// Environment names, per instance.
+    EnvName,
+    /// API names, per group.
+    ApiName,
+    /// An API's method + match mode + path, per group.
+    Route,
+    /// App names, per instance.
+    AppName,
+    /// App keys, per instance.
+    AppKey,
+}
 
 /// What can go wrong in a store call.
 #[derive(Debug, thiserror::Error)]
@@ -26,22 +95,21 @@ pub enum StoreError {
     /// The row addressed does not exist.
     #[error("not found")]
     NotFound,
-    /// A unique constraint was hit; the payload names it (`plugin_name`).
-    #[error("conflict on {0}")]
-    Conflict(&'static str),
-    /// A resource referred to does not exist: (kind, id), kind being `plugin`, `api`, `env`,
-    /// `group` or `app`.
+    /// A uniqueness rule was hit.
+    #[error("conflict on {0:?}")]
+    Conflict(Unique),
+    /// A resource referred to does not exist.
     #[error("{0} {1} does not exist")]
-    Missing(&'static str, String),
-    /// The row is still referred to (`bindings`, `apis`, `publications`).
+    Missing(Resource, String),
+    /// The row is still referred to by rows of this resource.
     #[error("still in use by {0}")]
-    InUse(&'static str),
+    InUse(Resource),
     /// Binding needs the API to be published in the environment.
     #[error("API {0} is not published in the environment")]
     NotPublished(String),
-    /// A per-instance quota is full (`kafka_log` plug-ins).
-    #[error("quota of {0} reached")]
-    Quota(&'static str),
+    /// The instance already has the most plug-ins of the type that its caller allows.
+    #[error("at most {0} plug-ins of the type")]
+    Quota(u64),
     /// The engine failed (I/O, disk full, lost connection).
     #[error("store failure: {0}")]
     Backend(String),
@@ -63,13 +131,18 @@ pub struct PluginFilter {
 /// The control-plane state of apigw.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
-    /// Inserts a new plug-in. `Conflict("plugin_name")` when the name is taken;
-    /// `Quota("kafka_log")` for a sixth kafka_log plug-in of the instance.
-    async fn create_plugin(&self, plugin: &Plugin) -> Result<(), StoreError>;
+    /// Inserts a new plug-in. `Conflict(PluginName)` when the name is taken; `Quota(max)` when
+    /// the instance already has `max_of_type` plug-ins of its type (the quota is the caller's
+    /// rule; the store checks it in the same transaction as the insert).
+    async fn create_plugin(
+        &self,
+        plugin: &Plugin,
+        max_of_type: Option<u64>,
+    ) -> Result<(), StoreError>;
     /// Replaces the mutable fields of an existing plug-in (name, content, remark, ROMA app, update
-    /// time). `NotFound`, or `Conflict("plugin_name")`.
+    /// time). `NotFound`, or `Conflict(PluginName)`.
     async fn update_plugin(&self, plugin: &Plugin) -> Result<(), StoreError>;
-    /// Deletes a plug-in. `NotFound` when absent, `InUse("bindings")` while bound.
+    /// Deletes a plug-in. `NotFound` when absent, `InUse(Binding)` while bound.
     async fn delete_plugin(&self, instance_id: &str, id: &str) -> Result<(), StoreError>;
     /// One plug-in, if it exists in that instance.
     async fn get_plugin(&self, instance_id: &str, id: &str) -> Result<Option<Plugin>, StoreError>;
@@ -90,26 +163,32 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Creates the instance's built-in `DEFAULT` group and `RELEASE` environment if missing.
     async fn ensure_defaults(&self, instance_id: &str, now: i64) -> Result<(), StoreError>;
 
-    /// Inserts a group. `Conflict("group_name")`.
+    /// One group, if it exists in that instance.
+    async fn get_group(&self, instance_id: &str, id: &str) -> Result<Option<Group>, StoreError>;
+    /// Inserts a group. `Conflict(GroupName)`.
     async fn create_group(&self, group: &Group) -> Result<(), StoreError>;
-    /// Updates name, remark and update time. `NotFound`, `Conflict("group_name")`.
+    /// Updates name, remark and update time. `NotFound`, `Conflict(GroupName)`.
     async fn update_group(&self, group: &Group) -> Result<(), StoreError>;
-    /// Deletes a group. `NotFound`, `InUse("apis")` while it has APIs.
+    /// Deletes a group. `NotFound`, `InUse(Api)` while it has APIs.
     async fn delete_group(&self, instance_id: &str, id: &str) -> Result<(), StoreError>;
     /// Every group of the instance, oldest first.
     async fn list_groups(&self, instance_id: &str) -> Result<Vec<Group>, StoreError>;
 
-    /// Inserts an environment. `Conflict("env_name")`.
+    /// One environment, if it exists in that instance.
+    async fn get_env(&self, instance_id: &str, id: &str) -> Result<Option<Env>, StoreError>;
+    /// Inserts an environment. `Conflict(EnvName)`.
     async fn create_env(&self, env: &Env) -> Result<(), StoreError>;
-    /// Updates name and remark. `NotFound`, `Conflict("env_name")`.
+    /// Updates name and remark. `NotFound`, `Conflict(EnvName)`.
     async fn update_env(&self, env: &Env) -> Result<(), StoreError>;
     /// Deletes an environment with its bindings and authorisations. `NotFound`,
-    /// `InUse("publications")` while APIs are published in it.
+    /// `InUse(Publication)` while APIs are published in it.
     async fn delete_env(&self, instance_id: &str, id: &str) -> Result<(), StoreError>;
     /// Every environment of the instance, oldest first.
     async fn list_envs(&self, instance_id: &str) -> Result<Vec<Env>, StoreError>;
 
-    /// Inserts an API. `Missing("group", id)`, `Conflict("api_name")`, `Conflict("route")`.
+    /// One API, if it exists in that instance.
+    async fn get_api(&self, instance_id: &str, id: &str) -> Result<Option<Api>, StoreError>;
+    /// Inserts an API. `Missing(Group, id)`, `Conflict(ApiName)`, `Conflict(Route)`.
     async fn create_api(&self, api: &Api) -> Result<(), StoreError>;
     /// Replaces an API's definition. As create, plus `NotFound`.
     async fn update_api(&self, api: &Api) -> Result<(), StoreError>;
@@ -119,7 +198,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn list_apis(&self, instance_id: &str) -> Result<Vec<Api>, StoreError>;
 
     /// Publishes an API in an environment, replacing an earlier publication there.
-    /// `Missing("api" | "env", id)`. (Routes are unique within a group already, so two
+    /// `Missing(Api | Env, id)`. (Routes are unique within a group already, so two
     /// publications of a group never clash.)
     async fn publish(&self, publication: &Publication) -> Result<(), StoreError>;
     /// Takes an API offline in an environment (its bindings stay). `NotFound` when it was not
@@ -133,7 +212,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Every publication of the instance.
     async fn list_publications(&self, instance_id: &str) -> Result<Vec<Publication>, StoreError>;
 
-    /// Inserts an app. `Conflict("app_name" | "app_key")`.
+    /// One app, if it exists in that instance.
+    async fn get_app(&self, instance_id: &str, id: &str) -> Result<Option<App>, StoreError>;
+    /// Inserts an app. `Conflict(AppName | AppKey)`.
     async fn create_app(&self, app: &App) -> Result<(), StoreError>;
     /// Updates an app. `NotFound`, `Conflict(..)`.
     async fn update_app(&self, app: &App) -> Result<(), StoreError>;
@@ -143,7 +224,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn list_apps(&self, instance_id: &str) -> Result<Vec<App>, StoreError>;
 
     /// Authorises apps for APIs in an environment, all or nothing; existing authorisations are
-    /// kept. Returns the authorisations asked for. `Missing("app" | "api" | "env", id)`.
+    /// kept. Returns the authorisations asked for. `Missing(App | Api | Env, id)`.
     async fn authorize(
         &self,
         instance_id: &str,
@@ -156,8 +237,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Binds plug-ins to APIs in one environment, all or nothing: each `(plugin_id, api_id)`
     /// replaces the API's binding of the same type there; an existing identical binding is
-    /// kept. Returns the resulting bindings, in the order asked. `Missing("plugin" | "api" |
-    /// "env", id)`, `NotPublished(api_id)`.
+    /// kept. Returns the resulting bindings, in the order asked. `Missing(Plugin | Api | Env,
+    /// id)`, `NotPublished(api_id)`.
     async fn attach(
         &self,
         instance_id: &str,
@@ -166,7 +247,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now: i64,
     ) -> Result<Vec<Binding>, StoreError>;
     /// Removes the bindings of `(plugin_id, api_id)` pairs in one environment, all or nothing;
-    /// a pair that is not bound is ignored. `Missing("plugin" | "api" | "env", id)`.
+    /// a pair that is not bound is ignored. `Missing(Plugin | Api | Env, id)`.
     async fn detach(
         &self,
         instance_id: &str,

@@ -1,9 +1,11 @@
-//! The store contract, written once and run against every engine (SQLite here; PostgreSQL joins
-//! when its engine exists).
+//! The store contract: each test is written once, generic over [`Store`], and the `contract!`
+//! list at the end runs it against every engine (SQLite in a temporary file, PostgreSQL in a
+//! schema of its own).
 
 use apigw_model::page::Page;
+use apigw_model::resources::*;
 use apigw_model::{Plugin, PluginScope, PluginType};
-use apigw_store::{PluginFilter, SqliteStore, Store, StoreError};
+use apigw_store::{PluginFilter, Resource, SqliteStore, Store, StoreError, Unique};
 
 fn plugin(instance: &str, name: &str, t: PluginType, at: i64) -> Plugin {
     Plugin {
@@ -67,7 +69,7 @@ async fn sqlite() -> (tempfile::TempDir, SqliteStore) {
 async fn plugin_crud_round_trips(s: &dyn Store) {
     let v0 = s.version().await.unwrap();
     let mut p = plugin("i1", "alpha", PluginType::Cors, 1);
-    s.create_plugin(&p).await.unwrap();
+    s.create_plugin(&p, None).await.unwrap();
     assert_eq!(s.get_plugin("i1", &p.id).await.unwrap(), Some(p.clone()));
     assert_eq!(
         s.get_plugin("i2", &p.id).await.unwrap(),
@@ -97,22 +99,22 @@ async fn plugin_crud_round_trips(s: &dyn Store) {
 }
 
 async fn plugin_names_are_unique_per_instance(s: &dyn Store) {
-    s.create_plugin(&plugin("i1", "same", PluginType::Cors, 1))
+    s.create_plugin(&plugin("i1", "same", PluginType::Cors, 1), None)
         .await
         .unwrap();
     let dup = s
-        .create_plugin(&plugin("i1", "same", PluginType::Breaker, 2))
+        .create_plugin(&plugin("i1", "same", PluginType::Breaker, 2), None)
         .await;
-    assert!(matches!(dup, Err(StoreError::Conflict("plugin_name"))));
-    s.create_plugin(&plugin("i2", "same", PluginType::Cors, 1))
+    assert!(matches!(dup, Err(StoreError::Conflict(Unique::PluginName))));
+    s.create_plugin(&plugin("i2", "same", PluginType::Cors, 1), None)
         .await
         .unwrap();
     let mut other = plugin("i1", "other", PluginType::Cors, 3);
-    s.create_plugin(&other).await.unwrap();
+    s.create_plugin(&other, None).await.unwrap();
     other.name = "same".into();
     assert!(matches!(
         s.update_plugin(&other).await,
-        Err(StoreError::Conflict("plugin_name"))
+        Err(StoreError::Conflict(Unique::PluginName))
     ));
 }
 
@@ -125,7 +127,7 @@ async fn list_filters_and_pages(s: &dyn Store) {
     .into_iter()
     .enumerate()
     {
-        s.create_plugin(&plugin("i1", name, t, i as i64))
+        s.create_plugin(&plugin("i1", name, t, i as i64), None)
             .await
             .unwrap();
     }
@@ -202,24 +204,6 @@ async fn list_filters_and_pages(s: &dyn Store) {
 }
 
 #[tokio::test]
-async fn sqlite_plugin_crud_round_trips() {
-    let (_d, s) = sqlite().await;
-    plugin_crud_round_trips(&s).await;
-}
-
-#[tokio::test]
-async fn sqlite_plugin_names_are_unique_per_instance() {
-    let (_d, s) = sqlite().await;
-    plugin_names_are_unique_per_instance(&s).await;
-}
-
-#[tokio::test]
-async fn sqlite_list_filters_and_pages() {
-    let (_d, s) = sqlite().await;
-    list_filters_and_pages(&s).await;
-}
-
-#[tokio::test]
 async fn sqlite_reopening_keeps_data_and_does_not_reapply_migrations() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
@@ -227,365 +211,373 @@ async fn sqlite_reopening_keeps_data_and_does_not_reapply_migrations() {
     SqliteStore::open(&path)
         .await
         .unwrap()
-        .create_plugin(&p)
+        .create_plugin(&p, None)
         .await
         .unwrap();
     let again = SqliteStore::open(&path).await.unwrap();
     assert_eq!(again.get_plugin("i1", &p.id).await.unwrap(), Some(p));
 }
 
-#[tokio::test]
-async fn postgres_plugin_crud_round_trips() {
-    let (schema, s) = postgres().await;
-    plugin_crud_round_trips(&s).await;
-    schema.drop_schema().await;
-}
+const I: &str = "i1";
 
-#[tokio::test]
-async fn postgres_plugin_names_are_unique_per_instance() {
-    let (schema, s) = postgres().await;
-    plugin_names_are_unique_per_instance(&s).await;
-    schema.drop_schema().await;
-}
-
-#[tokio::test]
-async fn postgres_list_filters_and_pages() {
-    let (schema, s) = postgres().await;
-    list_filters_and_pages(&s).await;
-    schema.drop_schema().await;
-}
-
-mod resources {
-    use super::*;
-    use apigw_model::resources::*;
-
-    const I: &str = "i1";
-
-    fn api(group: &str, name: &str, route: &str) -> Api {
-        Api {
-            id: apigw_model::id::new_id(),
-            instance_id: I.into(),
-            group_id: group.into(),
-            name: name.into(),
-            route_key: route.into(),
-            def: "{}".into(),
-            register_time: 1,
-            update_time: 1,
-        }
+fn api(group: &str, name: &str, route: &str) -> Api {
+    Api {
+        id: apigw_model::id::new_id(),
+        instance_id: I.into(),
+        group_id: group.into(),
+        name: name.into(),
+        route_key: route.into(),
+        def: "{}".into(),
+        register_time: 1,
+        update_time: 1,
     }
+}
 
-    fn publication(api_id: &str, env_id: &str) -> Publication {
-        Publication {
-            publish_id: apigw_model::id::new_id(),
+fn publication(api_id: &str, env_id: &str) -> Publication {
+    Publication {
+        publish_id: apigw_model::id::new_id(),
+        instance_id: I.into(),
+        api_id: api_id.into(),
+        env_id: env_id.into(),
+        remark: String::new(),
+        publish_time: 1,
+    }
+}
+
+/// A store with the defaults, one published API and its default group's id.
+async fn setup(s: &dyn Store) -> (String, Api) {
+    s.ensure_defaults(I, 1).await.unwrap();
+    s.ensure_defaults(I, 2).await.unwrap();
+    let groups = s.list_groups(I).await.unwrap();
+    assert_eq!(groups.len(), 1, "defaults are created once");
+    assert!(groups[0].is_default && groups[0].name == DEFAULT_GROUP_NAME);
+    let envs = s.list_envs(I).await.unwrap();
+    assert_eq!(
+        (envs.len(), envs[0].id.as_str(), envs[0].name.as_str()),
+        (1, RELEASE_ENV_ID, RELEASE_ENV_NAME)
+    );
+    let a = api(&groups[0].id, "api1", "GET NORMAL /a");
+    s.create_api(&a).await.unwrap();
+    s.publish(&publication(&a.id, RELEASE_ENV_ID))
+        .await
+        .unwrap();
+    (groups[0].id.clone(), a)
+}
+
+async fn binding_replaces_by_type_and_blocks_plugin_deletion(s: &dyn Store) {
+    let (_, a) = setup(s).await;
+    let p1 = plugin(I, "cors1", PluginType::Cors, 1);
+    let p2 = plugin(I, "cors2", PluginType::Cors, 2);
+    let p3 = plugin(I, "rl", PluginType::RateLimit, 3);
+    for p in [&p1, &p2, &p3] {
+        s.create_plugin(p, None).await.unwrap();
+    }
+    let pairs = |p: &Plugin| vec![(p.id.clone(), a.id.clone())];
+    let b1 = s.attach(I, RELEASE_ENV_ID, &pairs(&p1), 10).await.unwrap();
+    let again = s.attach(I, RELEASE_ENV_ID, &pairs(&p1), 11).await.unwrap();
+    assert_eq!(b1, again, "binding the same pair again keeps the binding");
+    s.attach(I, RELEASE_ENV_ID, &pairs(&p3), 12).await.unwrap();
+    s.attach(I, RELEASE_ENV_ID, &pairs(&p2), 13).await.unwrap();
+    let mut bound: Vec<_> = s
+        .list_bindings(I)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.plugin_id)
+        .collect();
+    bound.sort();
+    let mut expected = vec![p2.id.clone(), p3.id.clone()];
+    expected.sort();
+    assert_eq!(bound, expected, "cors2 replaced cors1; rate_limit stays");
+    assert!(matches!(
+        s.delete_plugin(I, &p2.id).await,
+        Err(StoreError::InUse(Resource::Binding))
+    ));
+    s.delete_plugin(I, &p1.id).await.unwrap();
+    s.detach(I, RELEASE_ENV_ID, &pairs(&p2)).await.unwrap();
+    s.detach(I, RELEASE_ENV_ID, &pairs(&p2)).await.unwrap();
+    s.delete_plugin(I, &p2.id).await.unwrap();
+}
+
+async fn only_published_apis_bind_and_batches_are_all_or_nothing(s: &dyn Store) {
+    let (group, a) = setup(s).await;
+    let unpublished = api(&group, "api2", "GET NORMAL /b");
+    s.create_api(&unpublished).await.unwrap();
+    let p = plugin(I, "cors", PluginType::Cors, 1);
+    s.create_plugin(&p, None).await.unwrap();
+    let batch = vec![
+        (p.id.clone(), a.id.clone()),
+        (p.id.clone(), unpublished.id.clone()),
+    ];
+    let r = s.attach(I, RELEASE_ENV_ID, &batch, 1).await;
+    assert!(matches!(r, Err(StoreError::NotPublished(id)) if id == unpublished.id));
+    assert!(
+        s.list_bindings(I).await.unwrap().is_empty(),
+        "nothing half-written"
+    );
+    let r = s
+        .attach(I, RELEASE_ENV_ID, &[(p.id.clone(), "nope".into())], 1)
+        .await;
+    assert!(matches!(r, Err(StoreError::Missing(Resource::Api, _))));
+    let r = s
+        .attach(I, "nope", &[(p.id.clone(), a.id.clone())], 1)
+        .await;
+    assert!(matches!(r, Err(StoreError::Missing(Resource::Env, _))));
+    let r = s
+        .attach(I, RELEASE_ENV_ID, &[("nope".into(), a.id.clone())], 1)
+        .await;
+    assert!(matches!(r, Err(StoreError::Missing(Resource::Plugin, _))));
+}
+
+async fn offline_keeps_bindings_and_api_deletion_removes_them(s: &dyn Store) {
+    let (_, a) = setup(s).await;
+    let p = plugin(I, "cors", PluginType::Cors, 1);
+    s.create_plugin(&p, None).await.unwrap();
+    s.attach(I, RELEASE_ENV_ID, &[(p.id.clone(), a.id.clone())], 1)
+        .await
+        .unwrap();
+    s.unpublish(I, &a.id, RELEASE_ENV_ID).await.unwrap();
+    assert!(matches!(
+        s.unpublish(I, &a.id, RELEASE_ENV_ID).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        s.list_bindings(I).await.unwrap().len(),
+        1,
+        "offline keeps bindings"
+    );
+    s.delete_api(I, &a.id).await.unwrap();
+    assert!(s.list_bindings(I).await.unwrap().is_empty());
+    assert!(s.list_publications(I).await.unwrap().is_empty());
+    s.delete_plugin(I, &p.id).await.unwrap();
+}
+
+async fn groups_envs_and_apis_keep_their_uniqueness_and_references(s: &dyn Store) {
+    let (group, a) = setup(s).await;
+    let dup_name = api(&group, "api1", "GET NORMAL /other");
+    assert!(matches!(
+        s.create_api(&dup_name).await,
+        Err(StoreError::Conflict(Unique::ApiName))
+    ));
+    let dup_route = api(&group, "api9", "GET NORMAL /a");
+    assert!(matches!(
+        s.create_api(&dup_route).await,
+        Err(StoreError::Conflict(Unique::Route))
+    ));
+    assert!(matches!(
+        s.create_api(&api("nogroup", "x", "GET NORMAL /x")).await,
+        Err(StoreError::Missing(Resource::Group, _))
+    ));
+    assert!(matches!(
+        s.delete_group(I, &group).await,
+        Err(StoreError::InUse(Resource::Api))
+    ));
+    let env = Env {
+        id: "e1".into(),
+        instance_id: I.into(),
+        name: "TEST".into(),
+        remark: String::new(),
+        create_time: 5,
+    };
+    s.create_env(&env).await.unwrap();
+    assert!(matches!(
+        s.create_env(&Env {
+            id: "e2".into(),
+            ..env.clone()
+        })
+        .await,
+        Err(StoreError::Conflict(Unique::EnvName))
+    ));
+    s.publish(&publication(&a.id, "e1")).await.unwrap();
+    assert!(matches!(
+        s.delete_env(I, "e1").await,
+        Err(StoreError::InUse(Resource::Publication))
+    ));
+    s.unpublish(I, &a.id, "e1").await.unwrap();
+    s.delete_env(I, "e1").await.unwrap();
+    assert_eq!(s.list_envs(I).await.unwrap().len(), 1);
+}
+
+async fn a_sixth_kafka_log_plugin_is_over_quota(s: &dyn Store) {
+    for i in 0..5 {
+        s.create_plugin(
+            &plugin(I, &format!("k{i}"), PluginType::KafkaLog, i),
+            Some(5),
+        )
+        .await
+        .unwrap();
+    }
+    let r = s
+        .create_plugin(&plugin(I, "k5", PluginType::KafkaLog, 6), Some(5))
+        .await;
+    assert!(matches!(r, Err(StoreError::Quota(5))));
+    s.create_plugin(&plugin("other", "k5", PluginType::KafkaLog, 6), Some(5))
+        .await
+        .unwrap();
+}
+
+async fn apps_and_authorisations(s: &dyn Store) {
+    let (_, a) = setup(s).await;
+    let app = App {
+        id: "app1".into(),
+        instance_id: I.into(),
+        name: "app one".into(),
+        remark: String::new(),
+        app_key: "key1".into(),
+        app_secret: "secret1".into(),
+        register_time: 1,
+        update_time: 1,
+    };
+    s.create_app(&app).await.unwrap();
+    let clash = App {
+        id: "app2".into(),
+        name: "other".into(),
+        ..app.clone()
+    };
+    assert!(matches!(
+        s.create_app(&clash).await,
+        Err(StoreError::Conflict(Unique::AppKey))
+    ));
+    let auth = AppAuth {
+        id: "au1".into(),
+        instance_id: I.into(),
+        app_id: "app1".into(),
+        api_id: a.id.clone(),
+        env_id: RELEASE_ENV_ID.into(),
+        auth_time: 1,
+    };
+    let first = s.authorize(I, std::slice::from_ref(&auth)).await.unwrap();
+    let second = s
+        .authorize(
+            I,
+            &[AppAuth {
+                id: "au2".into(),
+                ..auth.clone()
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        first, second,
+        "authorising twice keeps the first authorisation"
+    );
+    let bad = AppAuth {
+        app_id: "nope".into(),
+        ..auth
+    };
+    assert!(matches!(
+        s.authorize(I, &[bad]).await,
+        Err(StoreError::Missing(Resource::App, _))
+    ));
+    s.delete_app(I, "app1").await.unwrap();
+    assert!(s.list_app_auths(I).await.unwrap().is_empty());
+}
+
+async fn resources_are_found_by_id_in_their_instance_only(s: &dyn Store) {
+    let (group_id, api) = setup(s).await;
+    let env_id = RELEASE_ENV_ID;
+    let app = App {
+        id: "app1".into(),
+        instance_id: I.into(),
+        name: "app one".into(),
+        remark: String::new(),
+        app_key: "key1".into(),
+        app_secret: "secret1".into(),
+        register_time: 1,
+        update_time: 1,
+    };
+    s.create_app(&app).await.unwrap();
+    assert_eq!(s.get_api(I, &api.id).await.unwrap(), Some(api.clone()));
+    assert_eq!(s.get_app(I, "app1").await.unwrap(), Some(app));
+    assert_eq!(
+        s.get_group(I, &group_id).await.unwrap().map(|g| g.id),
+        Some(group_id.clone())
+    );
+    assert_eq!(
+        s.get_env(I, env_id).await.unwrap().map(|e| e.id),
+        Some(env_id.to_string())
+    );
+    assert_eq!(s.get_api("other", &api.id).await.unwrap(), None);
+    assert_eq!(s.get_app("other", "app1").await.unwrap(), None);
+    assert_eq!(s.get_group("other", &group_id).await.unwrap(), None);
+    assert_eq!(s.get_env("other", env_id).await.unwrap(), None);
+    assert_eq!(s.get_api(I, "nope").await.unwrap(), None);
+}
+
+/// A write abandoned at any point (its caller went away) commits whole or not at all — the
+/// row and the version bump together — and the next call finds the store usable.
+async fn an_abandoned_write_commits_whole_or_not_at_all(s: &dyn Store) {
+    let v0 = s.version().await.unwrap();
+    for k in 0..40u64 {
+        let g = Group {
+            id: format!("g{k}"),
             instance_id: I.into(),
-            api_id: api_id.into(),
-            env_id: env_id.into(),
+            name: format!("group {k}"),
             remark: String::new(),
-            publish_time: 1,
-        }
-    }
-
-    /// A store with the defaults, one published API and its default group's id.
-    async fn setup(s: &dyn Store) -> (String, Api) {
-        s.ensure_defaults(I, 1).await.unwrap();
-        s.ensure_defaults(I, 2).await.unwrap();
-        let groups = s.list_groups(I).await.unwrap();
-        assert_eq!(groups.len(), 1, "defaults are created once");
-        assert!(groups[0].is_default && groups[0].name == DEFAULT_GROUP_NAME);
-        let envs = s.list_envs(I).await.unwrap();
-        assert_eq!(
-            (envs.len(), envs[0].id.as_str(), envs[0].name.as_str()),
-            (1, RELEASE_ENV_ID, RELEASE_ENV_NAME)
-        );
-        let a = api(&groups[0].id, "api1", "GET NORMAL /a");
-        s.create_api(&a).await.unwrap();
-        s.publish(&publication(&a.id, RELEASE_ENV_ID))
-            .await
-            .unwrap();
-        (groups[0].id.clone(), a)
-    }
-
-    async fn binding_replaces_by_type_and_blocks_plugin_deletion(s: &dyn Store) {
-        let (_, a) = setup(s).await;
-        let p1 = plugin(I, "cors1", PluginType::Cors, 1);
-        let p2 = plugin(I, "cors2", PluginType::Cors, 2);
-        let p3 = plugin(I, "rl", PluginType::RateLimit, 3);
-        for p in [&p1, &p2, &p3] {
-            s.create_plugin(p).await.unwrap();
-        }
-        let pairs = |p: &Plugin| vec![(p.id.clone(), a.id.clone())];
-        let b1 = s.attach(I, RELEASE_ENV_ID, &pairs(&p1), 10).await.unwrap();
-        let again = s.attach(I, RELEASE_ENV_ID, &pairs(&p1), 11).await.unwrap();
-        assert_eq!(b1, again, "binding the same pair again keeps the binding");
-        s.attach(I, RELEASE_ENV_ID, &pairs(&p3), 12).await.unwrap();
-        s.attach(I, RELEASE_ENV_ID, &pairs(&p2), 13).await.unwrap();
-        let mut bound: Vec<_> = s
-            .list_bindings(I)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|b| b.plugin_id)
-            .collect();
-        bound.sort();
-        let mut expected = vec![p2.id.clone(), p3.id.clone()];
-        expected.sort();
-        assert_eq!(bound, expected, "cors2 replaced cors1; rate_limit stays");
-        assert!(matches!(
-            s.delete_plugin(I, &p2.id).await,
-            Err(StoreError::InUse("bindings"))
-        ));
-        s.delete_plugin(I, &p1.id).await.unwrap();
-        s.detach(I, RELEASE_ENV_ID, &pairs(&p2)).await.unwrap();
-        s.detach(I, RELEASE_ENV_ID, &pairs(&p2)).await.unwrap();
-        s.delete_plugin(I, &p2.id).await.unwrap();
-    }
-
-    async fn only_published_apis_bind_and_batches_are_all_or_nothing(s: &dyn Store) {
-        let (group, a) = setup(s).await;
-        let unpublished = api(&group, "api2", "GET NORMAL /b");
-        s.create_api(&unpublished).await.unwrap();
-        let p = plugin(I, "cors", PluginType::Cors, 1);
-        s.create_plugin(&p).await.unwrap();
-        let batch = vec![
-            (p.id.clone(), a.id.clone()),
-            (p.id.clone(), unpublished.id.clone()),
-        ];
-        let r = s.attach(I, RELEASE_ENV_ID, &batch, 1).await;
-        assert!(matches!(r, Err(StoreError::NotPublished(id)) if id == unpublished.id));
-        assert!(
-            s.list_bindings(I).await.unwrap().is_empty(),
-            "nothing half-written"
-        );
-        let r = s
-            .attach(I, RELEASE_ENV_ID, &[(p.id.clone(), "nope".into())], 1)
-            .await;
-        assert!(matches!(r, Err(StoreError::Missing("api", _))));
-        let r = s
-            .attach(I, "nope", &[(p.id.clone(), a.id.clone())], 1)
-            .await;
-        assert!(matches!(r, Err(StoreError::Missing("env", _))));
-        let r = s
-            .attach(I, RELEASE_ENV_ID, &[("nope".into(), a.id.clone())], 1)
-            .await;
-        assert!(matches!(r, Err(StoreError::Missing("plugin", _))));
-    }
-
-    async fn offline_keeps_bindings_and_api_deletion_removes_them(s: &dyn Store) {
-        let (_, a) = setup(s).await;
-        let p = plugin(I, "cors", PluginType::Cors, 1);
-        s.create_plugin(&p).await.unwrap();
-        s.attach(I, RELEASE_ENV_ID, &[(p.id.clone(), a.id.clone())], 1)
-            .await
-            .unwrap();
-        s.unpublish(I, &a.id, RELEASE_ENV_ID).await.unwrap();
-        assert!(matches!(
-            s.unpublish(I, &a.id, RELEASE_ENV_ID).await,
-            Err(StoreError::NotFound)
-        ));
-        assert_eq!(
-            s.list_bindings(I).await.unwrap().len(),
-            1,
-            "offline keeps bindings"
-        );
-        s.delete_api(I, &a.id).await.unwrap();
-        assert!(s.list_bindings(I).await.unwrap().is_empty());
-        assert!(s.list_publications(I).await.unwrap().is_empty());
-        s.delete_plugin(I, &p.id).await.unwrap();
-    }
-
-    async fn groups_envs_and_apis_keep_their_uniqueness_and_references(s: &dyn Store) {
-        let (group, a) = setup(s).await;
-        let dup_name = api(&group, "api1", "GET NORMAL /other");
-        assert!(matches!(
-            s.create_api(&dup_name).await,
-            Err(StoreError::Conflict("api_name"))
-        ));
-        let dup_route = api(&group, "api9", "GET NORMAL /a");
-        assert!(matches!(
-            s.create_api(&dup_route).await,
-            Err(StoreError::Conflict("route"))
-        ));
-        assert!(matches!(
-            s.create_api(&api("nogroup", "x", "GET NORMAL /x")).await,
-            Err(StoreError::Missing("group", _))
-        ));
-        assert!(matches!(
-            s.delete_group(I, &group).await,
-            Err(StoreError::InUse("apis"))
-        ));
-        let env = Env {
-            id: "e1".into(),
-            instance_id: I.into(),
-            name: "TEST".into(),
-            remark: String::new(),
-            create_time: 5,
+            is_default: false,
+            roma_app_id: None,
+            register_time: k as i64,
+            update_time: k as i64,
         };
-        s.create_env(&env).await.unwrap();
-        assert!(matches!(
-            s.create_env(&Env {
-                id: "e2".into(),
-                ..env.clone()
-            })
-            .await,
-            Err(StoreError::Conflict("env_name"))
-        ));
-        s.publish(&publication(&a.id, "e1")).await.unwrap();
-        assert!(matches!(
-            s.delete_env(I, "e1").await,
-            Err(StoreError::InUse("publications"))
-        ));
-        s.unpublish(I, &a.id, "e1").await.unwrap();
-        s.delete_env(I, "e1").await.unwrap();
-        assert_eq!(s.list_envs(I).await.unwrap().len(), 1);
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_micros(k * k * 10),
+            s.create_group(&g),
+        )
+        .await;
     }
-
-    async fn a_sixth_kafka_log_plugin_is_over_quota(s: &dyn Store) {
-        for i in 0..5 {
-            s.create_plugin(&plugin(I, &format!("k{i}"), PluginType::KafkaLog, i))
-                .await
-                .unwrap();
-        }
-        let r = s
-            .create_plugin(&plugin(I, "k5", PluginType::KafkaLog, 6))
-            .await;
-        assert!(matches!(r, Err(StoreError::Quota("kafka_log"))));
-        s.create_plugin(&plugin("other", "k5", PluginType::KafkaLog, 6))
-            .await
-            .unwrap();
-    }
-
-    async fn apps_and_authorisations(s: &dyn Store) {
-        let (_, a) = setup(s).await;
-        let app = App {
-            id: "app1".into(),
-            instance_id: I.into(),
-            name: "app one".into(),
-            remark: String::new(),
-            app_key: "key1".into(),
-            app_secret: "secret1".into(),
-            register_time: 1,
-            update_time: 1,
-        };
-        s.create_app(&app).await.unwrap();
-        let clash = App {
-            id: "app2".into(),
-            name: "other".into(),
-            ..app.clone()
-        };
-        assert!(matches!(
-            s.create_app(&clash).await,
-            Err(StoreError::Conflict("app_key"))
-        ));
-        let auth = AppAuth {
-            id: "au1".into(),
-            instance_id: I.into(),
-            app_id: "app1".into(),
-            api_id: a.id.clone(),
-            env_id: RELEASE_ENV_ID.into(),
-            auth_time: 1,
-        };
-        let first = s.authorize(I, std::slice::from_ref(&auth)).await.unwrap();
-        let second = s
-            .authorize(
-                I,
-                &[AppAuth {
-                    id: "au2".into(),
-                    ..auth.clone()
-                }],
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            first, second,
-            "authorising twice keeps the first authorisation"
-        );
-        let bad = AppAuth {
-            app_id: "nope".into(),
-            ..auth
-        };
-        assert!(matches!(
-            s.authorize(I, &[bad]).await,
-            Err(StoreError::Missing("app", _))
-        ));
-        s.delete_app(I, "app1").await.unwrap();
-        assert!(s.list_app_auths(I).await.unwrap().is_empty());
-    }
-
-    #[tokio::test]
-    async fn sqlite_binding_replaces_by_type_and_blocks_plugin_deletion() {
-        let (_d, s) = sqlite().await;
-        binding_replaces_by_type_and_blocks_plugin_deletion(&s).await;
-    }
-
-    #[tokio::test]
-    async fn sqlite_only_published_apis_bind_and_batches_are_all_or_nothing() {
-        let (_d, s) = sqlite().await;
-        only_published_apis_bind_and_batches_are_all_or_nothing(&s).await;
-    }
-
-    #[tokio::test]
-    async fn sqlite_offline_keeps_bindings_and_api_deletion_removes_them() {
-        let (_d, s) = sqlite().await;
-        offline_keeps_bindings_and_api_deletion_removes_them(&s).await;
-    }
-
-    #[tokio::test]
-    async fn sqlite_groups_envs_and_apis_keep_their_uniqueness_and_references() {
-        let (_d, s) = sqlite().await;
-        groups_envs_and_apis_keep_their_uniqueness_and_references(&s).await;
-    }
-
-    #[tokio::test]
-    async fn sqlite_a_sixth_kafka_log_plugin_is_over_quota() {
-        let (_d, s) = sqlite().await;
-        a_sixth_kafka_log_plugin_is_over_quota(&s).await;
-    }
-
-    #[tokio::test]
-    async fn sqlite_apps_and_authorisations() {
-        let (_d, s) = sqlite().await;
-        apps_and_authorisations(&s).await;
-    }
-
-    #[tokio::test]
-    async fn postgres_binding_replaces_by_type_and_blocks_plugin_deletion() {
-        let (schema, s) = postgres().await;
-        binding_replaces_by_type_and_blocks_plugin_deletion(&s).await;
-        schema.drop_schema().await;
-    }
-
-    #[tokio::test]
-    async fn postgres_only_published_apis_bind_and_batches_are_all_or_nothing() {
-        let (schema, s) = postgres().await;
-        only_published_apis_bind_and_batches_are_all_or_nothing(&s).await;
-        schema.drop_schema().await;
-    }
-
-    #[tokio::test]
-    async fn postgres_offline_keeps_bindings_and_api_deletion_removes_them() {
-        let (schema, s) = postgres().await;
-        offline_keeps_bindings_and_api_deletion_removes_them(&s).await;
-        schema.drop_schema().await;
-    }
-
-    #[tokio::test]
-    async fn postgres_groups_envs_and_apis_keep_their_uniqueness_and_references() {
-        let (schema, s) = postgres().await;
-        groups_envs_and_apis_keep_their_uniqueness_and_references(&s).await;
-        schema.drop_schema().await;
-    }
-
-    #[tokio::test]
-    async fn postgres_a_sixth_kafka_log_plugin_is_over_quota() {
-        let (schema, s) = postgres().await;
-        a_sixth_kafka_log_plugin_is_over_quota(&s).await;
-        schema.drop_schema().await;
-    }
-
-    #[tokio::test]
-    async fn postgres_apps_and_authorisations() {
-        let (schema, s) = postgres().await;
-        apps_and_authorisations(&s).await;
-        schema.drop_schema().await;
-    }
+    let stored = s.list_groups(I).await.unwrap().len() as i64;
+    assert_eq!(
+        s.version().await.unwrap(),
+        v0 + stored,
+        "one version bump per stored group"
+    );
+    let e = Env {
+        id: "after".into(),
+        instance_id: I.into(),
+        name: "after".into(),
+        remark: String::new(),
+        create_time: 1,
+    };
+    s.create_env(&e).await.unwrap();
+    assert_eq!(s.get_env(I, "after").await.unwrap(), Some(e));
+    assert_eq!(s.version().await.unwrap(), v0 + stored + 1);
 }
+
+/// Runs each contract test against every engine, one `#[tokio::test]` per engine and test.
+macro_rules! contract {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let (_dir, s) = super::sqlite().await;
+                    super::$test(&s).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let (schema, s) = super::postgres().await;
+                    super::$test(&s).await;
+                    schema.drop_schema().await;
+                }
+            )*
+        }
+    };
+}
+
+contract![
+    plugin_crud_round_trips,
+    plugin_names_are_unique_per_instance,
+    list_filters_and_pages,
+    binding_replaces_by_type_and_blocks_plugin_deletion,
+    only_published_apis_bind_and_batches_are_all_or_nothing,
+    offline_keeps_bindings_and_api_deletion_removes_them,
+    groups_envs_and_apis_keep_their_uniqueness_and_references,
+    a_sixth_kafka_log_plugin_is_over_quota,
+    apps_and_authorisations,
+    resources_are_found_by_id_in_their_instance_only,
+    an_abandoned_write_commits_whole_or_not_at_all,
+];

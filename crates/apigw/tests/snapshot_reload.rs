@@ -132,7 +132,7 @@ async fn plugin_instances_survive_unrelated_reloads_and_not_content_changes() {
     store.create_api(&a).await.unwrap();
     store.publish(&publication(&a)).await.unwrap();
     let mut p = cors_plugin(r#"{"allow_origin":"*"}"#);
-    store.create_plugin(&p).await.unwrap();
+    store.create_plugin(&p, None).await.unwrap();
     let bound: Vec<Binding> = store
         .attach(I, RELEASE_ENV_ID, &[(p.id.clone(), a.id.clone())], 1)
         .await

@@ -1,0 +1,286 @@
+//! The query layer both engines speak. Statements are written once, in SQLite's dialect with
+//! numbered placeholders (`?1`); [`to_postgres`] rewrites the few words in which PostgreSQL
+//! differs. Arguments are [`Value`]s, rows come back as [`Row`]s of values, so a resource's
+//! row mapping is written once too.
+
+use crate::{StoreError, Unique};
+use async_trait::async_trait;
+
+/// A statement argument or a column value. The schema only has integers and text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Int(v.into())
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_string())
+    }
+}
+
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Text(v.clone())
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+impl From<&Option<String>> for Value {
+    fn from(v: &Option<String>) -> Self {
+        v.as_deref().map_or(Value::Null, Value::from)
+    }
+}
+
+/// The arguments of a statement: `args![a, b]` is `[Value::from(a), Value::from(b)]`.
+macro_rules! args {
+    ($($v:expr),* $(,)?) => { [$($crate::sql::Value::from($v)),*] };
+}
+pub(crate) use args;
+
+/// One result row.
+#[derive(Debug)]
+pub struct Row(pub(crate) Vec<Value>);
+
+impl Row {
+    fn value(&self, i: usize) -> Result<&Value, StoreError> {
+        self.0
+            .get(i)
+            .ok_or_else(|| StoreError::Backend(format!("no column {i}")))
+    }
+
+    /// Column `i` as text.
+    pub fn text(&self, i: usize) -> Result<String, StoreError> {
+        self.opt_text(i)?
+            .ok_or_else(|| StoreError::Backend(format!("column {i} is NULL")))
+    }
+
+    /// Column `i` as text, `None` for NULL.
+    pub fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        match self.value(i)? {
+            Value::Null => Ok(None),
+            Value::Text(s) => Ok(Some(s.clone())),
+            Value::Int(_) => Err(StoreError::Backend(format!("column {i} is not text"))),
+        }
+    }
+
+    /// Column `i` as an integer.
+    pub fn int(&self, i: usize) -> Result<i64, StoreError> {
+        match self.value(i)? {
+            Value::Int(n) => Ok(*n),
+            _ => Err(StoreError::Backend(format!("column {i} is not an integer"))),
+        }
+    }
+
+    /// Column `i` parsed from its text (a stored enum such as a plug-in type).
+    pub fn parsed<T: std::str::FromStr>(&self, i: usize) -> Result<T, StoreError> {
+        self.text(i)?
+            .parse()
+            .map_err(|_| StoreError::Backend(format!("bad stored value in column {i}")))
+    }
+}
+
+/// A type stored as one row of a table.
+pub(crate) trait FromRow: Sized {
+    /// The columns [`FromRow::from_row`] reads, in order, for `SELECT {COLUMNS} FROM …`.
+    const COLUMNS: &'static str;
+    fn from_row(row: &Row) -> Result<Self, StoreError>;
+}
+
+/// How an engine reports a failed statement.
+#[derive(Debug)]
+pub enum DbError {
+    /// A unique constraint failed; the text names it (SQLite: `table.column, …`; PostgreSQL:
+    /// the constraint's name, which names the column too).
+    Unique(String),
+    /// Anything else.
+    Other(String),
+}
+
+impl From<DbError> for StoreError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Unique(what) => StoreError::Backend(format!("unexpected conflict on {what}")),
+            DbError::Other(detail) => StoreError::Backend(detail),
+        }
+    }
+}
+
+/// Maps a unique violation to `Conflict`: `special` lists (column, rule) pairs for tables with
+/// more than one rule, `rule` is the table's other one.
+pub(crate) fn unique(
+    rule: Unique,
+    special: &'static [(&'static str, Unique)],
+) -> impl Fn(DbError) -> StoreError {
+    move |e| match e {
+        DbError::Unique(what) => StoreError::Conflict(
+            special
+                .iter()
+                .find(|(column, _)| what.contains(column))
+                .map_or(rule, |(_, r)| *r),
+        ),
+        other => other.into(),
+    }
+}
+
+/// A connection of an engine, in a transaction or not.
+#[async_trait]
+pub trait Conn: Send {
+    /// Runs a statement; the number of rows it changed.
+    async fn execute(&mut self, sql: &str, args: &[Value]) -> Result<u64, DbError>;
+    /// Runs a query; its rows.
+    async fn query(&mut self, sql: &str, args: &[Value]) -> Result<Vec<Row>, DbError>;
+}
+
+/// An engine: hands out connections and transactions, and feeds changes.
+#[async_trait]
+pub trait Engine: Send + Sync + std::fmt::Debug + 'static {
+    /// A connection in an open write transaction.
+    type Tx: Conn;
+    /// A connection for reads outside a transaction.
+    type Reader: Conn;
+    /// Begins a write transaction. One dropped without [`Engine::commit`] is rolled back.
+    async fn begin(&self) -> Result<Self::Tx, StoreError>;
+    /// Commits it (PostgreSQL also announces the change to the other nodes).
+    async fn commit(&self, tx: Self::Tx) -> Result<(), StoreError>;
+    /// Rolls it back now (a transaction dropped without either is rolled back before the
+    /// connection's next use).
+    async fn rollback(&self, tx: Self::Tx);
+    /// A connection for reads.
+    async fn reader(&self) -> Result<Self::Reader, StoreError>;
+    /// Ticks after every write this engine commits, and writes of other nodes it hears of.
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64>;
+}
+
+/// Reads and maps rows (an extension of every [`Conn`]).
+#[async_trait]
+pub(crate) trait ConnExt: Conn {
+    /// Every row of a query, mapped.
+    async fn all<T: FromRow + Send>(
+        &mut self,
+        sql: &str,
+        args: &[Value],
+    ) -> Result<Vec<T>, StoreError> {
+        self.query(sql, args)
+            .await?
+            .iter()
+            .map(T::from_row)
+            .collect()
+    }
+
+    /// The first row of a query, mapped, if any.
+    async fn first<T: FromRow + Send>(
+        &mut self,
+        sql: &str,
+        args: &[Value],
+    ) -> Result<Option<T>, StoreError> {
+        self.query(sql, args)
+            .await?
+            .first()
+            .map(T::from_row)
+            .transpose()
+    }
+
+    /// Whether a query has a row.
+    async fn exists(&mut self, sql: &str, args: &[Value]) -> Result<bool, StoreError> {
+        Ok(!self.query(sql, args).await?.is_empty())
+    }
+
+    /// The first column of the first row, an integer (`COUNT(*)`).
+    async fn count(&mut self, sql: &str, args: &[Value]) -> Result<i64, StoreError> {
+        self.query(sql, args)
+            .await?
+            .first()
+            .ok_or_else(|| StoreError::Backend("no row".into()))?
+            .int(0)
+    }
+}
+
+impl<C: Conn> ConnExt for C {}
+
+/// Rewrites a statement from SQLite's dialect into PostgreSQL's: placeholders `?N` → `$N`,
+/// `rowid` (insertion order) → the `seq` column each PostgreSQL table has for it, `instr(` →
+/// `strpos(` (same arguments). The statements are our own, so a word-level rewrite is exact.
+pub(crate) fn to_postgres(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        out.push_str(match word.as_str() {
+            "rowid" => "seq",
+            "instr" => "strpos",
+            w => w,
+        });
+        word.clear();
+    };
+    for c in sql.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(if c == '?' { '$' } else { c });
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_dialect_rewrites_placeholders_rowid_and_instr_only() {
+        assert_eq!(
+            to_postgres(
+                "SELECT rowid, growid FROM t WHERE a=?1 AND instr(name, ?12) > 0 ORDER BY rowid"
+            ),
+            "SELECT seq, growid FROM t WHERE a=$1 AND strpos(name, $12) > 0 ORDER BY seq"
+        );
+    }
+
+    #[test]
+    fn unique_violations_map_to_the_rule_of_their_column() {
+        const SPECIAL: &[(&str, Unique)] = &[("route_key", Unique::Route)];
+        let map = unique(Unique::ApiName, SPECIAL);
+        assert!(matches!(
+            map(DbError::Unique("apis.group_id, apis.route_key".into())),
+            StoreError::Conflict(Unique::Route)
+        ));
+        assert!(matches!(
+            map(DbError::Unique("apis_route_key".into())),
+            StoreError::Conflict(Unique::Route)
+        ));
+        assert!(matches!(
+            map(DbError::Unique("apis_name_key".into())),
+            StoreError::Conflict(Unique::ApiName)
+        ));
+        assert!(matches!(
+            map(DbError::Other("disk full".into())),
+            StoreError::Backend(_)
+        ));
+    }
+}
