@@ -66,7 +66,86 @@ pub(crate) use args;
 #[derive(Debug)]
 pub struct Row(pub(crate) Vec<Value>);
 
+/// Reads a row's columns in order (see [`table!`]).
+#[derive(Debug)]
+pub(crate) struct Columns<'r> {
+    row: &'r Row,
+    next: usize,
+}
+
+impl Columns<'_> {
+    fn take(&mut self) -> usize {
+        self.next += 1;
+        self.next - 1
+    }
+    pub(crate) fn text(&mut self) -> Result<String, StoreError> {
+        let i = self.take();
+        self.row.text(i)
+    }
+    pub(crate) fn opt_text(&mut self) -> Result<Option<String>, StoreError> {
+        let i = self.take();
+        self.row.opt_text(i)
+    }
+    pub(crate) fn int(&mut self) -> Result<i64, StoreError> {
+        let i = self.take();
+        self.row.int(i)
+    }
+    pub(crate) fn flag(&mut self) -> Result<bool, StoreError> {
+        Ok(self.int()? != 0)
+    }
+    pub(crate) fn parsed<T: std::str::FromStr>(&mut self) -> Result<T, StoreError> {
+        let i = self.take();
+        self.row.parsed(i)
+    }
+}
+
+/// How each kind of column is given as a statement argument (see [`table!`]).
+pub(crate) mod put {
+    use super::Value;
+    pub(crate) fn text(v: &str) -> Value {
+        Value::from(v)
+    }
+    pub(crate) fn opt_text(v: &Option<String>) -> Value {
+        Value::from(v)
+    }
+    pub(crate) fn int(v: &i64) -> Value {
+        Value::Int(*v)
+    }
+    pub(crate) fn flag(v: &bool) -> Value {
+        Value::from(*v)
+    }
+    pub(crate) fn parsed(v: &impl std::fmt::Display) -> Value {
+        Value::Text(v.to_string())
+    }
+}
+
+/// Declares how a model type is stored: its table and its columns in order, each with its
+/// kind (`text`, `opt_text`, `int`, `flag`, or `parsed` for an enum stored as its name).
+/// The column list, the row mapping and the insert's values all come from this one list.
+macro_rules! table {
+    ($t:ident in $table:literal { $first:ident: $fk:ident $(, $field:ident: $kind:ident)* $(,)? }) => {
+        impl $crate::sql::Table for $t {
+            const TABLE: &'static str = $table;
+            const COLUMNS: &'static str =
+                concat!(stringify!($first) $(, ", ", stringify!($field))*);
+            fn from_row(r: &$crate::sql::Row) -> Result<Self, $crate::StoreError> {
+                let mut c = r.columns();
+                Ok(Self { $first: c.$fk()?, $($field: c.$kind()?),* })
+            }
+            fn values(&self) -> Vec<$crate::sql::Value> {
+                vec![$crate::sql::put::$fk(&self.$first) $(, $crate::sql::put::$kind(&self.$field))*]
+            }
+        }
+    };
+}
+pub(crate) use table;
+
 impl Row {
+    /// The columns in order, for [`table!`].
+    pub(crate) fn columns(&self) -> Columns<'_> {
+        Columns { row: self, next: 0 }
+    }
+
     fn value(&self, i: usize) -> Result<&Value, StoreError> {
         self.0
             .get(i)
@@ -105,10 +184,14 @@ impl Row {
 }
 
 /// A type stored as one row of a table.
-pub(crate) trait FromRow: Sized {
-    /// The columns [`FromRow::from_row`] reads, in order, for `SELECT {COLUMNS} FROM …`.
+pub(crate) trait Table: Sized {
+    /// The table's name.
+    const TABLE: &'static str;
+    /// The columns [`Table::from_row`] reads and [`Table::values`] gives, in order.
     const COLUMNS: &'static str;
     fn from_row(row: &Row) -> Result<Self, StoreError>;
+    /// The values of [`Table::COLUMNS`], for an insert.
+    fn values(&self) -> Vec<Value>;
 }
 
 /// How an engine reports a failed statement.
@@ -179,8 +262,19 @@ pub trait Engine: Send + Sync + std::fmt::Debug + 'static {
 /// Reads and maps rows (an extension of every [`Conn`]).
 #[async_trait]
 pub(crate) trait ConnExt: Conn {
+    /// Inserts `row` into its table.
+    async fn insert<T: Table + Sync>(&mut self, row: &T) -> Result<u64, DbError> {
+        self.execute(&insert_sql::<T>(""), &row.values()).await
+    }
+
+    /// Inserts `row` unless it would break a unique constraint (then keeps what is there).
+    async fn insert_unless_present<T: Table + Sync>(&mut self, row: &T) -> Result<u64, DbError> {
+        self.execute(&insert_sql::<T>(" ON CONFLICT DO NOTHING"), &row.values())
+            .await
+    }
+
     /// Every row of a query, mapped.
-    async fn all<T: FromRow + Send>(
+    async fn all<T: Table + Send>(
         &mut self,
         sql: &str,
         args: &[Value],
@@ -193,7 +287,7 @@ pub(crate) trait ConnExt: Conn {
     }
 
     /// The first row of a query, mapped, if any.
-    async fn first<T: FromRow + Send>(
+    async fn first<T: Table + Send>(
         &mut self,
         sql: &str,
         args: &[Value],
@@ -221,6 +315,18 @@ pub(crate) trait ConnExt: Conn {
 }
 
 impl<C: Conn> ConnExt for C {}
+
+fn insert_sql<T: Table>(tail: &str) -> String {
+    let placeholders: Vec<String> = (1..=T::COLUMNS.split(',').count())
+        .map(|i| format!("?{i}"))
+        .collect();
+    format!(
+        "INSERT INTO {} ({}) VALUES ({}){tail}",
+        T::TABLE,
+        T::COLUMNS,
+        placeholders.join(",")
+    )
+}
 
 /// Rewrites a statement from SQLite's dialect into PostgreSQL's: placeholders `?N` → `$N`,
 /// `rowid` (insertion order) → the `seq` column each PostgreSQL table has for it, `instr(` →

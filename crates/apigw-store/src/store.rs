@@ -1,8 +1,8 @@
 //! [`SqlStore`]: the one implementation of [`Store`], over either engine. Each resource's
-//! statements (in the dialect of `sql.rs`), its row mapping ([`FromRow`]) and its existence
+//! statements (in the dialect of `sql.rs`), its row mapping ([`Table`]) and its existence
 //! check ([`require`]) are written here once.
 
-use crate::sql::{args, unique, Conn, ConnExt, Engine, FromRow, Row};
+use crate::sql::{args, table, unique, Conn, ConnExt, DbError, Engine, Table, Value};
 use crate::{PluginFilter, Resource, Store, StoreError, Unique};
 use apigw_model::page::Page;
 use apigw_model::resources::{
@@ -60,15 +60,15 @@ impl<E: Engine> SqlStore<E> {
     }
 
     /// Every row of `T` in the instance, in `order`.
-    async fn list<T: FromRow + Send>(
+    async fn list<T: Table + Send>(
         &self,
-        table: &str,
         instance_id: &str,
         order: &str,
     ) -> Result<Vec<T>, StoreError> {
         let sql = format!(
-            "SELECT {} FROM {table} WHERE instance_id=?1 {order}",
-            T::COLUMNS
+            "SELECT {} FROM {} WHERE instance_id=?1 {order}",
+            T::COLUMNS,
+            T::TABLE
         );
         self.engine
             .reader()
@@ -78,21 +78,49 @@ impl<E: Engine> SqlStore<E> {
     }
 
     /// The row of `T` with that id in the instance.
-    async fn get<T: FromRow + Send>(
+    async fn get<T: Table + Send>(
         &self,
-        table: &str,
         instance_id: &str,
         id: &str,
     ) -> Result<Option<T>, StoreError> {
         let sql = format!(
-            "SELECT {} FROM {table} WHERE instance_id=?1 AND id=?2",
-            T::COLUMNS
+            "SELECT {} FROM {} WHERE instance_id=?1 AND id=?2",
+            T::COLUMNS,
+            T::TABLE
         );
         self.engine
             .reader()
             .await?
             .first(&sql, &args![instance_id, id])
             .await
+    }
+
+    /// Inserts `row` in a write of its own; a unique violation is mapped by `conflict`.
+    async fn insert<T: Table + Sync>(
+        &self,
+        row: &T,
+        conflict: impl Fn(DbError) -> StoreError + Send,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.engine.begin().await?;
+        let result = tx.insert(row).await.map(drop).map_err(conflict);
+        self.end(tx, result).await
+    }
+
+    /// One statement in a write of its own; `NotFound` when it changed no row, a unique
+    /// violation mapped by `conflict`.
+    async fn change(
+        &self,
+        sql: &str,
+        args: &[Value],
+        conflict: impl Fn(DbError) -> StoreError + Send,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.engine.begin().await?;
+        let result = tx
+            .execute(sql, args)
+            .await
+            .map_err(conflict)
+            .and_then(changed);
+        self.end(tx, result).await
     }
 }
 
@@ -122,6 +150,22 @@ async fn require<C: Conn>(
     }
 }
 
+/// `InUse(by)` when `sql` (a `SELECT 1` over rows of `by`, with the instance and the id as
+/// its arguments) finds a row still referring to the one about to go.
+async fn unused<C: Conn>(
+    c: &mut C,
+    by: Resource,
+    sql: &str,
+    instance_id: &str,
+    id: &str,
+) -> Result<(), StoreError> {
+    if c.exists(sql, &args![instance_id, id]).await? {
+        Err(StoreError::InUse(by))
+    } else {
+        Ok(())
+    }
+}
+
 /// `NotFound` when a statement changed no row.
 fn changed(n: u64) -> Result<(), StoreError> {
     if n == 0 {
@@ -131,133 +175,37 @@ fn changed(n: u64) -> Result<(), StoreError> {
     }
 }
 
-impl FromRow for Plugin {
-    const COLUMNS: &'static str = "id, instance_id, name, plugin_type, scope, content, remark, \
-        roma_app_id, roma_app_name, create_time, update_time";
-    fn from_row(r: &Row) -> Result<Self, StoreError> {
-        Ok(Plugin {
-            id: r.text(0)?,
-            instance_id: r.text(1)?,
-            name: r.text(2)?,
-            plugin_type: r.parsed(3)?,
-            scope: r.parsed(4)?,
-            content: r.text(5)?,
-            remark: r.text(6)?,
-            roma_app_id: r.opt_text(7)?,
-            roma_app_name: r.opt_text(8)?,
-            create_time: r.int(9)?,
-            update_time: r.int(10)?,
-        })
-    }
-}
-
-impl FromRow for Group {
-    const COLUMNS: &'static str =
-        "id, instance_id, name, remark, is_default, roma_app_id, register_time, update_time";
-    fn from_row(r: &Row) -> Result<Self, StoreError> {
-        Ok(Group {
-            id: r.text(0)?,
-            instance_id: r.text(1)?,
-            name: r.text(2)?,
-            remark: r.text(3)?,
-            is_default: r.int(4)? != 0,
-            roma_app_id: r.opt_text(5)?,
-            register_time: r.int(6)?,
-            update_time: r.int(7)?,
-        })
-    }
-}
-
-impl FromRow for Env {
-    const COLUMNS: &'static str = "id, instance_id, name, remark, create_time";
-    fn from_row(r: &Row) -> Result<Self, StoreError> {
-        Ok(Env {
-            id: r.text(0)?,
-            instance_id: r.text(1)?,
-            name: r.text(2)?,
-            remark: r.text(3)?,
-            create_time: r.int(4)?,
-        })
-    }
-}
-
-impl FromRow for Api {
-    const COLUMNS: &'static str =
-        "id, instance_id, group_id, name, route_key, def, register_time, update_time";
-    fn from_row(r: &Row) -> Result<Self, StoreError> {
-        Ok(Api {
-            id: r.text(0)?,
-            instance_id: r.text(1)?,
-            group_id: r.text(2)?,
-            name: r.text(3)?,
-            route_key: r.text(4)?,
-            def: r.text(5)?,
-            register_time: r.int(6)?,
-            update_time: r.int(7)?,
-        })
-    }
-}
-
-impl FromRow for Publication {
-    const COLUMNS: &'static str = "publish_id, instance_id, api_id, env_id, remark, publish_time";
-    fn from_row(r: &Row) -> Result<Self, StoreError> {
-        Ok(Publication {
-            publish_id: r.text(0)?,
-            instance_id: r.text(1)?,
-            api_id: r.text(2)?,
-            env_id: r.text(3)?,
-            remark: r.text(4)?,
-            publish_time: r.int(5)?,
-        })
-    }
-}
-
-impl FromRow for App {
-    const COLUMNS: &'static str =
-        "id, instance_id, name, remark, app_key, app_secret, register_time, update_time";
-    fn from_row(r: &Row) -> Result<Self, StoreError> {
-        Ok(App {
-            id: r.text(0)?,
-            instance_id: r.text(1)?,
-            name: r.text(2)?,
-            remark: r.text(3)?,
-            app_key: r.text(4)?,
-            app_secret: r.text(5)?,
-            register_time: r.int(6)?,
-            update_time: r.int(7)?,
-        })
-    }
-}
-
-impl FromRow for AppAuth {
-    const COLUMNS: &'static str = "id, instance_id, app_id, api_id, env_id, auth_time";
-    fn from_row(r: &Row) -> Result<Self, StoreError> {
-        Ok(AppAuth {
-            id: r.text(0)?,
-            instance_id: r.text(1)?,
-            app_id: r.text(2)?,
-            api_id: r.text(3)?,
-            env_id: r.text(4)?,
-            auth_time: r.int(5)?,
-        })
-    }
-}
-
-impl FromRow for Binding {
-    const COLUMNS: &'static str =
-        "id, instance_id, plugin_id, plugin_type, api_id, env_id, attached_time";
-    fn from_row(r: &Row) -> Result<Self, StoreError> {
-        Ok(Binding {
-            id: r.text(0)?,
-            instance_id: r.text(1)?,
-            plugin_id: r.text(2)?,
-            plugin_type: r.parsed(3)?,
-            api_id: r.text(4)?,
-            env_id: r.text(5)?,
-            attached_time: r.int(6)?,
-        })
-    }
-}
+table!(Plugin in "plugins" {
+    id: text, instance_id: text, name: text, plugin_type: parsed, scope: parsed, content: text,
+    remark: text, roma_app_id: opt_text, roma_app_name: opt_text, create_time: int,
+    update_time: int,
+});
+table!(Group in "groups" {
+    id: text, instance_id: text, name: text, remark: text, is_default: flag,
+    roma_app_id: opt_text, register_time: int, update_time: int,
+});
+table!(Env in "envs" {
+    id: text, instance_id: text, name: text, remark: text, create_time: int,
+});
+table!(Api in "apis" {
+    id: text, instance_id: text, group_id: text, name: text, route_key: text, def: text,
+    register_time: int, update_time: int,
+});
+table!(Publication in "publications" {
+    publish_id: text, instance_id: text, api_id: text, env_id: text, remark: text,
+    publish_time: int,
+});
+table!(App in "apps" {
+    id: text, instance_id: text, name: text, remark: text, app_key: text, app_secret: text,
+    register_time: int, update_time: int,
+});
+table!(AppAuth in "app_auths" {
+    id: text, instance_id: text, app_id: text, api_id: text, env_id: text, auth_time: int,
+});
+table!(Binding in "bindings" {
+    id: text, instance_id: text, plugin_id: text, plugin_type: parsed, api_id: text,
+    env_id: text, attached_time: int,
+});
 
 /// The uniqueness rules of the tables with two.
 const API_UNIQUE: &[(&str, Unique)] = &[("route_key", Unique::Route)];
@@ -279,27 +227,9 @@ impl<E: Engine> Store for SqlStore<E> {
                     return Err(StoreError::Quota(max));
                 }
             }
-            tx.execute(
-                &format!(
-                    "INSERT INTO plugins ({}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
-                    Plugin::COLUMNS
-                ),
-                &args![
-                    &p.id,
-                    &p.instance_id,
-                    &p.name,
-                    p.plugin_type.as_str(),
-                    p.scope.as_str(),
-                    &p.content,
-                    &p.remark,
-                    &p.roma_app_id,
-                    &p.roma_app_name,
-                    p.create_time,
-                    p.update_time
-                ],
-            )
-            .await
-            .map_err(unique(Unique::PluginName, &[]))?;
+            tx.insert(p)
+                .await
+                .map_err(unique(Unique::PluginName, &[]))?;
             Ok(())
         }
         .await;
@@ -307,43 +237,35 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn update_plugin(&self, p: &Plugin) -> Result<(), StoreError> {
-        let mut tx = self.engine.begin().await?;
-        let result = async {
-            changed(
-                tx.execute(
-                    "UPDATE plugins SET name=?3, content=?4, remark=?5, roma_app_id=?6,
-                     roma_app_name=?7, update_time=?8 WHERE instance_id=?1 AND id=?2",
-                    &args![
-                        &p.instance_id,
-                        &p.id,
-                        &p.name,
-                        &p.content,
-                        &p.remark,
-                        &p.roma_app_id,
-                        &p.roma_app_name,
-                        p.update_time
-                    ],
-                )
-                .await
-                .map_err(unique(Unique::PluginName, &[]))?,
-            )
-        }
-        .await;
-        self.end(tx, result).await
+        self.change(
+            "UPDATE plugins SET name=?3, content=?4, remark=?5, roma_app_id=?6,
+             roma_app_name=?7, update_time=?8 WHERE instance_id=?1 AND id=?2",
+            &args![
+                &p.instance_id,
+                &p.id,
+                &p.name,
+                &p.content,
+                &p.remark,
+                &p.roma_app_id,
+                &p.roma_app_name,
+                p.update_time
+            ],
+            unique(Unique::PluginName, &[]),
+        )
+        .await
     }
 
     async fn delete_plugin(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
         let mut tx = self.engine.begin().await?;
         let result = async {
-            if tx
-                .exists(
-                    "SELECT 1 FROM bindings WHERE instance_id=?1 AND plugin_id=?2",
-                    &args![instance_id, id],
-                )
-                .await?
-            {
-                return Err(StoreError::InUse(Resource::Binding));
-            }
+            unused(
+                &mut tx,
+                Resource::Binding,
+                "SELECT 1 FROM bindings WHERE instance_id=?1 AND plugin_id=?2",
+                instance_id,
+                id,
+            )
+            .await?;
             changed(
                 tx.execute(
                     "DELETE FROM plugins WHERE instance_id=?1 AND id=?2",
@@ -357,7 +279,7 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn get_plugin(&self, instance_id: &str, id: &str) -> Result<Option<Plugin>, StoreError> {
-        self.get("plugins", instance_id, id).await
+        self.get(instance_id, id).await
     }
 
     async fn list_plugins(
@@ -464,45 +386,20 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn get_group(&self, instance_id: &str, id: &str) -> Result<Option<Group>, StoreError> {
-        self.get("groups", instance_id, id).await
+        self.get(instance_id, id).await
     }
 
     async fn create_group(&self, g: &Group) -> Result<(), StoreError> {
-        let mut tx = self.engine.begin().await?;
-        let result = tx
-            .execute(
-                &format!(
-                    "INSERT INTO groups ({}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
-                    Group::COLUMNS
-                ),
-                &args![
-                    &g.id,
-                    &g.instance_id,
-                    &g.name,
-                    &g.remark,
-                    g.is_default,
-                    &g.roma_app_id,
-                    g.register_time,
-                    g.update_time
-                ],
-            )
-            .await
-            .map(drop)
-            .map_err(unique(Unique::GroupName, &[]));
-        self.end(tx, result).await
+        self.insert(g, unique(Unique::GroupName, &[])).await
     }
 
     async fn update_group(&self, g: &Group) -> Result<(), StoreError> {
-        let mut tx = self.engine.begin().await?;
-        let result = tx
-            .execute(
-                "UPDATE groups SET name=?3, remark=?4, update_time=?5 WHERE instance_id=?1 AND id=?2",
-                &args![&g.instance_id, &g.id, &g.name, &g.remark, g.update_time],
-            )
-            .await
-            .map_err(unique(Unique::GroupName, &[]))
-            .and_then(changed);
-        self.end(tx, result).await
+        self.change(
+            "UPDATE groups SET name=?3, remark=?4, update_time=?5 WHERE instance_id=?1 AND id=?2",
+            &args![&g.instance_id, &g.id, &g.name, &g.remark, g.update_time],
+            unique(Unique::GroupName, &[]),
+        )
+        .await
     }
 
     async fn delete_group(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
@@ -511,15 +408,14 @@ impl<E: Engine> Store for SqlStore<E> {
             require(&mut tx, Resource::Group, instance_id, id)
                 .await
                 .map_err(|_| StoreError::NotFound)?;
-            if tx
-                .exists(
-                    "SELECT 1 FROM apis WHERE instance_id=?1 AND group_id=?2",
-                    &args![instance_id, id],
-                )
-                .await?
-            {
-                return Err(StoreError::InUse(Resource::Api));
-            }
+            unused(
+                &mut tx,
+                Resource::Api,
+                "SELECT 1 FROM apis WHERE instance_id=?1 AND group_id=?2",
+                instance_id,
+                id,
+            )
+            .await?;
             changed(
                 tx.execute(
                     "DELETE FROM groups WHERE instance_id=?1 AND id=?2",
@@ -533,41 +429,25 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn list_groups(&self, instance_id: &str) -> Result<Vec<Group>, StoreError> {
-        self.list("groups", instance_id, "ORDER BY register_time, rowid")
+        self.list(instance_id, "ORDER BY register_time, rowid")
             .await
     }
 
     async fn get_env(&self, instance_id: &str, id: &str) -> Result<Option<Env>, StoreError> {
-        self.get("envs", instance_id, id).await
+        self.get(instance_id, id).await
     }
 
     async fn create_env(&self, e: &Env) -> Result<(), StoreError> {
-        let mut tx = self.engine.begin().await?;
-        let result = tx
-            .execute(
-                &format!(
-                    "INSERT INTO envs ({}) VALUES (?1,?2,?3,?4,?5)",
-                    Env::COLUMNS
-                ),
-                &args![&e.id, &e.instance_id, &e.name, &e.remark, e.create_time],
-            )
-            .await
-            .map(drop)
-            .map_err(unique(Unique::EnvName, &[]));
-        self.end(tx, result).await
+        self.insert(e, unique(Unique::EnvName, &[])).await
     }
 
     async fn update_env(&self, e: &Env) -> Result<(), StoreError> {
-        let mut tx = self.engine.begin().await?;
-        let result = tx
-            .execute(
-                "UPDATE envs SET name=?3, remark=?4 WHERE instance_id=?1 AND id=?2",
-                &args![&e.instance_id, &e.id, &e.name, &e.remark],
-            )
-            .await
-            .map_err(unique(Unique::EnvName, &[]))
-            .and_then(changed);
-        self.end(tx, result).await
+        self.change(
+            "UPDATE envs SET name=?3, remark=?4 WHERE instance_id=?1 AND id=?2",
+            &args![&e.instance_id, &e.id, &e.name, &e.remark],
+            unique(Unique::EnvName, &[]),
+        )
+        .await
     }
 
     async fn delete_env(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
@@ -576,15 +456,14 @@ impl<E: Engine> Store for SqlStore<E> {
             require(&mut tx, Resource::Env, instance_id, id)
                 .await
                 .map_err(|_| StoreError::NotFound)?;
-            if tx
-                .exists(
-                    "SELECT 1 FROM publications WHERE instance_id=?1 AND env_id=?2",
-                    &args![instance_id, id],
-                )
-                .await?
-            {
-                return Err(StoreError::InUse(Resource::Publication));
-            }
+            unused(
+                &mut tx,
+                Resource::Publication,
+                "SELECT 1 FROM publications WHERE instance_id=?1 AND env_id=?2",
+                instance_id,
+                id,
+            )
+            .await?;
             for sql in [
                 "DELETE FROM bindings WHERE instance_id=?1 AND env_id=?2",
                 "DELETE FROM app_auths WHERE instance_id=?1 AND env_id=?2",
@@ -599,36 +478,20 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn list_envs(&self, instance_id: &str) -> Result<Vec<Env>, StoreError> {
-        self.list("envs", instance_id, "ORDER BY create_time, rowid")
-            .await
+        self.list(instance_id, "ORDER BY create_time, rowid").await
     }
 
     async fn get_api(&self, instance_id: &str, id: &str) -> Result<Option<Api>, StoreError> {
-        self.get("apis", instance_id, id).await
+        self.get(instance_id, id).await
     }
 
     async fn create_api(&self, a: &Api) -> Result<(), StoreError> {
         let mut tx = self.engine.begin().await?;
         let result = async {
             require(&mut tx, Resource::Group, &a.instance_id, &a.group_id).await?;
-            tx.execute(
-                &format!(
-                    "INSERT INTO apis ({}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
-                    Api::COLUMNS
-                ),
-                &args![
-                    &a.id,
-                    &a.instance_id,
-                    &a.group_id,
-                    &a.name,
-                    &a.route_key,
-                    &a.def,
-                    a.register_time,
-                    a.update_time
-                ],
-            )
-            .await
-            .map_err(unique(Unique::ApiName, API_UNIQUE))?;
+            tx.insert(a)
+                .await
+                .map_err(unique(Unique::ApiName, API_UNIQUE))?;
             Ok(())
         }
         .await;
@@ -665,25 +528,17 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn delete_api(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.engine.begin().await?;
-        let result = tx
-            .execute(
-                "DELETE FROM apis WHERE instance_id=?1 AND id=?2",
-                &args![instance_id, id],
-            )
-            .await
-            .map_err(StoreError::from)
-            .and_then(changed);
-        self.end(tx, result).await
+        self.change(
+            "DELETE FROM apis WHERE instance_id=?1 AND id=?2",
+            &args![instance_id, id],
+            StoreError::from,
+        )
+        .await
     }
 
     async fn list_apis(&self, instance_id: &str) -> Result<Vec<Api>, StoreError> {
-        self.list(
-            "apis",
-            instance_id,
-            "ORDER BY register_time DESC, rowid DESC",
-        )
-        .await
+        self.list(instance_id, "ORDER BY register_time DESC, rowid DESC")
+            .await
     }
 
     async fn publish(&self, p: &Publication) -> Result<(), StoreError> {
@@ -696,21 +551,7 @@ impl<E: Engine> Store for SqlStore<E> {
                 &args![&p.api_id, &p.env_id],
             )
             .await?;
-            tx.execute(
-                &format!(
-                    "INSERT INTO publications ({}) VALUES (?1,?2,?3,?4,?5,?6)",
-                    Publication::COLUMNS
-                ),
-                &args![
-                    &p.publish_id,
-                    &p.instance_id,
-                    &p.api_id,
-                    &p.env_id,
-                    &p.remark,
-                    p.publish_time
-                ],
-            )
-            .await?;
+            tx.insert(p).await?;
             Ok(())
         }
         .await;
@@ -747,80 +588,47 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn list_publications(&self, instance_id: &str) -> Result<Vec<Publication>, StoreError> {
-        self.list("publications", instance_id, "").await
+        self.list(instance_id, "").await
     }
 
     async fn get_app(&self, instance_id: &str, id: &str) -> Result<Option<App>, StoreError> {
-        self.get("apps", instance_id, id).await
+        self.get(instance_id, id).await
     }
 
     async fn create_app(&self, a: &App) -> Result<(), StoreError> {
-        let mut tx = self.engine.begin().await?;
-        let result = tx
-            .execute(
-                &format!(
-                    "INSERT INTO apps ({}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
-                    App::COLUMNS
-                ),
-                &args![
-                    &a.id,
-                    &a.instance_id,
-                    &a.name,
-                    &a.remark,
-                    &a.app_key,
-                    &a.app_secret,
-                    a.register_time,
-                    a.update_time
-                ],
-            )
-            .await
-            .map(drop)
-            .map_err(unique(Unique::AppName, APP_UNIQUE));
-        self.end(tx, result).await
+        self.insert(a, unique(Unique::AppName, APP_UNIQUE)).await
     }
 
     async fn update_app(&self, a: &App) -> Result<(), StoreError> {
-        let mut tx = self.engine.begin().await?;
-        let result = tx
-            .execute(
-                "UPDATE apps SET name=?3, remark=?4, app_key=?5, app_secret=?6, update_time=?7
-                 WHERE instance_id=?1 AND id=?2",
-                &args![
-                    &a.instance_id,
-                    &a.id,
-                    &a.name,
-                    &a.remark,
-                    &a.app_key,
-                    &a.app_secret,
-                    a.update_time
-                ],
-            )
-            .await
-            .map_err(unique(Unique::AppName, APP_UNIQUE))
-            .and_then(changed);
-        self.end(tx, result).await
+        self.change(
+            "UPDATE apps SET name=?3, remark=?4, app_key=?5, app_secret=?6, update_time=?7
+             WHERE instance_id=?1 AND id=?2",
+            &args![
+                &a.instance_id,
+                &a.id,
+                &a.name,
+                &a.remark,
+                &a.app_key,
+                &a.app_secret,
+                a.update_time
+            ],
+            unique(Unique::AppName, APP_UNIQUE),
+        )
+        .await
     }
 
     async fn delete_app(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.engine.begin().await?;
-        let result = tx
-            .execute(
-                "DELETE FROM apps WHERE instance_id=?1 AND id=?2",
-                &args![instance_id, id],
-            )
-            .await
-            .map_err(StoreError::from)
-            .and_then(changed);
-        self.end(tx, result).await
+        self.change(
+            "DELETE FROM apps WHERE instance_id=?1 AND id=?2",
+            &args![instance_id, id],
+            StoreError::from,
+        )
+        .await
     }
 
     async fn list_apps(&self, instance_id: &str) -> Result<Vec<App>, StoreError> {
-        self.list(
-            "apps",
-            instance_id,
-            "ORDER BY register_time DESC, rowid DESC",
-        )
-        .await
+        self.list(instance_id, "ORDER BY register_time DESC, rowid DESC")
+            .await
     }
 
     async fn authorize(
@@ -835,20 +643,10 @@ impl<E: Engine> Store for SqlStore<E> {
                 require(&mut tx, Resource::App, instance_id, &a.app_id).await?;
                 require(&mut tx, Resource::Api, instance_id, &a.api_id).await?;
                 require(&mut tx, Resource::Env, instance_id, &a.env_id).await?;
-                tx.execute(
-                    &format!(
-                        "INSERT INTO app_auths ({}) VALUES (?1,?2,?3,?4,?5,?6) ON CONFLICT DO NOTHING",
-                        AppAuth::COLUMNS
-                    ),
-                    &args![
-                        &a.id,
-                        instance_id,
-                        &a.app_id,
-                        &a.api_id,
-                        &a.env_id,
-                        a.auth_time
-                    ],
-                )
+                tx.insert_unless_present(&AppAuth {
+                    instance_id: instance_id.to_string(),
+                    ..a.clone()
+                })
                 .await?;
                 let stored = tx
                     .first(
@@ -869,20 +667,16 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn delete_app_auth(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.engine.begin().await?;
-        let result = tx
-            .execute(
-                "DELETE FROM app_auths WHERE instance_id=?1 AND id=?2",
-                &args![instance_id, id],
-            )
-            .await
-            .map_err(StoreError::from)
-            .and_then(changed);
-        self.end(tx, result).await
+        self.change(
+            "DELETE FROM app_auths WHERE instance_id=?1 AND id=?2",
+            &args![instance_id, id],
+            StoreError::from,
+        )
+        .await
     }
 
     async fn list_app_auths(&self, instance_id: &str) -> Result<Vec<AppAuth>, StoreError> {
-        self.list("app_auths", instance_id, "").await
+        self.list(instance_id, "").await
     }
 
     async fn attach(
@@ -898,15 +692,16 @@ impl<E: Engine> Store for SqlStore<E> {
             let mut out = Vec::with_capacity(pairs.len());
             for (plugin_id, api_id) in pairs {
                 let plugin_type = tx
-                    .query(
-                        "SELECT plugin_type FROM plugins WHERE instance_id=?1 AND id=?2",
+                    .first::<Plugin>(
+                        &format!(
+                            "SELECT {} FROM plugins WHERE instance_id=?1 AND id=?2",
+                            Plugin::COLUMNS
+                        ),
                         &args![instance_id, plugin_id],
                     )
                     .await?
-                    .first()
-                    .map(|r| r.text(0))
-                    .transpose()?
-                    .ok_or_else(|| StoreError::Missing(Resource::Plugin, plugin_id.clone()))?;
+                    .ok_or_else(|| StoreError::Missing(Resource::Plugin, plugin_id.clone()))?
+                    .plugin_type;
                 require(&mut tx, Resource::Api, instance_id, api_id).await?;
                 if !tx
                     .exists(
@@ -920,24 +715,18 @@ impl<E: Engine> Store for SqlStore<E> {
                 // One plug-in per type per API per environment: replace another of the same type.
                 tx.execute(
                     "DELETE FROM bindings WHERE api_id=?1 AND env_id=?2 AND plugin_type=?3 AND plugin_id<>?4",
-                    &args![api_id, env_id, &plugin_type, plugin_id],
+                    &args![api_id, env_id, plugin_type.as_str(), plugin_id],
                 )
                 .await?;
-                tx.execute(
-                    &format!(
-                        "INSERT INTO bindings ({}) VALUES (?1,?2,?3,?4,?5,?6,?7) ON CONFLICT DO NOTHING",
-                        Binding::COLUMNS
-                    ),
-                    &args![
-                        id::new_id(),
-                        instance_id,
-                        plugin_id,
-                        &plugin_type,
-                        api_id,
-                        env_id,
-                        now
-                    ],
-                )
+                tx.insert_unless_present(&Binding {
+                    id: id::new_id(),
+                    instance_id: instance_id.to_string(),
+                    plugin_id: plugin_id.clone(),
+                    plugin_type,
+                    api_id: api_id.clone(),
+                    env_id: env_id.to_string(),
+                    attached_time: now,
+                })
                 .await?;
                 let bound = tx
                     .first(
@@ -945,7 +734,7 @@ impl<E: Engine> Store for SqlStore<E> {
                             "SELECT {} FROM bindings WHERE api_id=?1 AND env_id=?2 AND plugin_type=?3",
                             Binding::COLUMNS
                         ),
-                        &args![api_id, env_id, &plugin_type],
+                        &args![api_id, env_id, plugin_type.as_str()],
                     )
                     .await?
                     .ok_or_else(|| StoreError::Backend("binding not stored".into()))?;
@@ -982,11 +771,7 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn list_bindings(&self, instance_id: &str) -> Result<Vec<Binding>, StoreError> {
-        self.list(
-            "bindings",
-            instance_id,
-            "ORDER BY attached_time DESC, rowid DESC",
-        )
-        .await
+        self.list(instance_id, "ORDER BY attached_time DESC, rowid DESC")
+            .await
     }
 }
