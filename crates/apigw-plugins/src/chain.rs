@@ -234,7 +234,7 @@ pub struct Chain {
     pub third_auth: Option<Arc<Instance>>,
     /// The kafka_log plug-in, if bound.
     pub kafka_log: Option<Arc<Instance>>,
-    /// Every bound instance (for metrics and later phases).
+    /// Every bound instance, in the order bound ([`Chain::is_empty`] reads it).
     pub all: Vec<Arc<Instance>>,
 }
 

@@ -3,9 +3,8 @@
 //! and the request's head, which the phases read.
 //!
 //! A message carries a dozen headers and a call looks up a few of them: scanning a dozen names
-//! costs less than hashing each into an `http::HeaderMap` and building its index, which was the
-//! largest single item of a proxied call's user time (`docs/benchmarks.md`). The list also
-//! keeps the order of the wire.
+//! costs fewer instructions than hashing each into an `http::HeaderMap` and building its index,
+//! and a list is cheap to move between futures. The list also keeps the order of the wire.
 
 use http::header::{HeaderName, HeaderValue};
 use http::{Method, Uri, Version};

@@ -307,8 +307,8 @@ impl RateLimit {
     pub fn limits(&self, req: &RequestHead, ctx: &RequestCtx) -> Vec<crate::counters::Limit> {
         use crate::counters::Limit;
         let scope = if self.share { "*" } else { &ctx.api_id };
-        // `{generation}:{scope}:{kind}:{who}`, joined without `core::fmt` (its machinery was
-        // ~1 000 instructions of every limited call).
+        // `{generation}:{scope}:{kind}:{who}`, joined without `core::fmt` (its machinery would
+        // add ~1 000 instructions to every limited call).
         let key = |kind: &str, who: &str| [self.generation.as_str(), scope, kind, who].join(":");
         let mut out = Vec::with_capacity(4);
         let rule = self

@@ -1,8 +1,8 @@
 //! A measuring stick, not a product: the least an HTTP/1 reverse proxy on tokio can do per call
 //! (httparse on both sides, heads written into one buffer, no `HeaderMap`, no routing, no
 //! plug-ins, one keep-alive backend connection per client connection, Content-Length bodies
-//! only). `docs/benchmarks.md` compares its CPU per request with nginx's and apigw's, to size
-//! what an HTTP/1 codec of apigw's own could win.
+//! only). `docs/benchmarks.md` compares its CPU per request with nginx's and apigw's: it is
+//! the floor under what apigw's own HTTP/1 code spends per call.
 //!
 //! `cargo run --release -p apigw-proxy --example bare_proxy -- LISTEN_ADDR BACKEND_ADDR`
 

@@ -376,7 +376,7 @@ pub async fn handle(
                     }
                     body = Either::Right(Full::new(bytes.clone()));
                 }
-                // Boxed: a rare path, kept out of every call's state (`docs/benchmarks.md`).
+                // Boxed: a rare path, kept out of the state every call's future carries.
                 let answer = Box::pin(call_auth_service(gw, *call, auth_body)).await;
                 let answer_ref = answer.as_ref().map(|(s, h, b)| (*s, h, b.clone()));
                 match ta.judge(answer_ref, &ctx) {

@@ -3,8 +3,9 @@
 //! `Content-Length` or chunks and read as the call needs them, responses written head and body
 //! together where they fit, keep-alive and pipelining, the client timeout, graceful shutdown.
 //!
-//! This is the other half of the hot path (the backend half is `upstream/h1.rs`); hyper's
-//! server spent about a third of the gateway's user-space instructions per call on it.
+//! This is the other half of the hot path (the backend half is `upstream/h1.rs`), code of our
+//! own rather than hyper's server for the same reasons: one task per client connection, no
+//! dispatch channel, no `HeaderMap` (`docs/architecture.md`).
 
 use super::stop::StopListener;
 use crate::answer::Answer;

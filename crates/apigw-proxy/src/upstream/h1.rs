@@ -3,8 +3,9 @@
 //! read buffer (header values are slices of that buffer, not copies), and the response body
 //! framed by `Content-Length`, chunks or the end of the connection.
 //!
-//! This is the hot path of every proxied call; hyper's client spent about 40 % of the gateway's
-//! user-space instructions per call on it (`docs/benchmarks.md`).
+//! This is half of the hot path of every proxied call (the client half is `server/h1.rs`), hence
+//! code of our own rather than hyper's client: it runs in the calling task, with no dispatch
+//! channel and no `HeaderMap` (`docs/architecture.md`).
 
 use crate::upstream::GatewayHeaders;
 use crate::wire::{
