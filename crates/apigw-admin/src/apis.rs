@@ -5,17 +5,17 @@
 use crate::auth::CallScope;
 use crate::body::{self, contains, eq, paginate, Fields, Query};
 use crate::error::ApiError;
+use crate::path::{ApiPath, Path};
 use crate::AppState;
 use apigw_model::api::ApiDef;
 use apigw_model::resources::{Api, Env, Group, Publication};
 use apigw_model::{id, time};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -170,10 +170,9 @@ pub(crate) async fn create(
 pub(crate) async fn update(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Path(ApiPath { api_id }): Path<ApiPath>,
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let api_id = p.get("api_id").cloned().unwrap_or_default();
     let def = parse(&bytes)?;
     let old = find(&state, &scope.instance_id, &api_id).await?;
     let api = row(
@@ -198,9 +197,8 @@ pub(crate) async fn update(
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Path(ApiPath { api_id }): Path<ApiPath>,
 ) -> Result<StatusCode, ApiError> {
-    let api_id = p.get("api_id").cloned().unwrap_or_default();
     state
         .store
         .delete_api(&scope.instance_id, &api_id)
@@ -215,9 +213,8 @@ pub(crate) async fn delete(
 pub(crate) async fn show(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Path(ApiPath { api_id }): Path<ApiPath>,
 ) -> Result<Json<Value>, ApiError> {
-    let api_id = p.get("api_id").cloned().unwrap_or_default();
     let api = find(&state, &scope.instance_id, &api_id).await?;
     let ctx = Context::load(&state, &scope.instance_id).await?;
     Ok(Json(info(&api, &ctx, None)))

@@ -5,17 +5,17 @@
 use crate::auth::CallScope;
 use crate::body::{self, contains, eq, paginate, Fields, Query};
 use crate::error::ApiError;
+use crate::path::{AppAuthPath, AppPath, Path};
 use crate::AppState;
 use apigw_model::api::check_name;
 use apigw_model::resources::{App, AppAuth};
 use apigw_model::{id, time};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
-use std::collections::HashMap;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -118,10 +118,9 @@ pub(crate) async fn create(
 pub(crate) async fn update(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Path(AppPath { app_id }): Path<AppPath>,
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let app_id = p.get("app_id").cloned().unwrap_or_default();
     let (name, remark, key, secret) = parse(&bytes)?;
     let old = find(&state, &scope.instance_id, &app_id).await?;
     let app = App {
@@ -146,9 +145,8 @@ pub(crate) async fn update(
 pub(crate) async fn remove(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Path(AppPath { app_id }): Path<AppPath>,
 ) -> Result<StatusCode, ApiError> {
-    let app_id = p.get("app_id").cloned().unwrap_or_default();
     state
         .store
         .delete_app(&scope.instance_id, &app_id)
@@ -163,9 +161,8 @@ pub(crate) async fn remove(
 pub(crate) async fn show(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Path(AppPath { app_id }): Path<AppPath>,
 ) -> Result<Json<Value>, ApiError> {
-    let app_id = p.get("app_id").cloned().unwrap_or_default();
     Ok(Json(info(
         &find(&state, &scope.instance_id, &app_id).await?,
     )))
@@ -266,9 +263,8 @@ pub(crate) async fn authorize(
 pub(crate) async fn unauthorize(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Path(AppAuthPath { app_auth_id: id }): Path<AppAuthPath>,
 ) -> Result<StatusCode, ApiError> {
-    let id = p.get("app_auth_id").cloned().unwrap_or_default();
     state
         .store
         .delete_app_auth(&scope.instance_id, &id)

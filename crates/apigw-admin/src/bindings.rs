@@ -8,18 +8,18 @@ use crate::apis::{def_map, Context};
 use crate::auth::CallScope;
 use crate::body::{self, contains, eq, paginate, Fields, Query};
 use crate::error::ApiError;
+use crate::path::{ApiPath, Path, PluginPath};
 use crate::plugins::PluginInfo;
 use crate::AppState;
 use apigw_model::resources::{Api, Binding};
 use apigw_model::{time, Plugin, PluginType};
 use apigw_plugins::registry;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
-use std::collections::HashMap;
 
 /// Most ids in one bind or unbind call.
 pub(crate) const MAX_IDS: usize = 500;
@@ -43,10 +43,6 @@ pub(crate) fn routes() -> Router<AppState> {
             "/apis/{api_id}/attachable-plugins",
             get(api_attachable_plugins),
         )
-}
-
-fn param(p: &HashMap<String, String>, k: &str) -> String {
-    p.get(k).cloned().unwrap_or_default()
 }
 
 /// `{env_id, <ids_field>: [...]}`.
@@ -108,10 +104,9 @@ pub(crate) async fn attach_answer(
 pub(crate) async fn attach_apis(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Path(PluginPath { plugin_id }): Path<PluginPath>,
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let plugin_id = param(&p, "plugin_id");
     let (env_id, api_ids) = parse_ids(&bytes, "api_ids")?;
     plugin(&state, &scope.instance_id, &plugin_id).await?;
     let pairs: Vec<(String, String)> = api_ids
@@ -134,10 +129,9 @@ pub(crate) async fn attach_apis(
 pub(crate) async fn attach_plugins(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Path(ApiPath { api_id }): Path<ApiPath>,
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let api_id = param(&p, "api_id");
     let (env_id, plugin_ids) = parse_ids(&bytes, "plugin_ids")?;
     crate::apis::find(&state, &scope.instance_id, &api_id).await?;
     let mut types: Vec<(PluginType, String)> = Vec::new();
@@ -173,10 +167,9 @@ pub(crate) async fn attach_plugins(
 pub(crate) async fn detach_apis(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Path(PluginPath { plugin_id }): Path<PluginPath>,
     bytes: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let plugin_id = param(&p, "plugin_id");
     let (env_id, api_ids) = parse_ids(&bytes, "api_ids")?;
     plugin(&state, &scope.instance_id, &plugin_id).await?;
     let pairs: Vec<(String, String)> = api_ids
@@ -199,10 +192,9 @@ pub(crate) async fn detach_apis(
 pub(crate) async fn detach_plugins(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Path(ApiPath { api_id }): Path<ApiPath>,
     bytes: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let api_id = param(&p, "api_id");
     let (env_id, plugin_ids) = parse_ids(&bytes, "plugin_ids")?;
     crate::apis::find(&state, &scope.instance_id, &api_id).await?;
     let pairs: Vec<(String, String)> = plugin_ids
@@ -275,10 +267,9 @@ impl ApiFilter {
 pub(crate) async fn plugin_attached_apis(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Path(PluginPath { plugin_id }): Path<PluginPath>,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    let plugin_id = param(&p, "plugin_id");
     let q = Query::parse(uri.query());
     let env_id = q.text("env_id", 64)?;
     let filter = ApiFilter::parse(&q)?;
@@ -309,10 +300,9 @@ pub(crate) async fn plugin_attached_apis(
 pub(crate) async fn plugin_attachable_apis(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Path(PluginPath { plugin_id }): Path<PluginPath>,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    let plugin_id = param(&p, "plugin_id");
     let q = Query::parse(uri.query());
     let env_id = q
         .text("env_id", 64)?
@@ -349,10 +339,9 @@ pub(crate) async fn plugin_attachable_apis(
 pub(crate) async fn api_attached_plugins(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Path(ApiPath { api_id }): Path<ApiPath>,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    let api_id = param(&p, "api_id");
     let q = Query::parse(uri.query());
     let (env_id, env_name) = (q.text("env_id", 64)?, q.text("env_name", 64)?);
     let (plugin_name, plugin_id) = (q.text("plugin_name", 255)?, q.text("plugin_id", 64)?);
@@ -396,10 +385,9 @@ pub(crate) async fn api_attached_plugins(
 pub(crate) async fn api_attachable_plugins(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Path(ApiPath { api_id }): Path<ApiPath>,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    let api_id = param(&p, "api_id");
     let q = Query::parse(uri.query());
     let env_id = q.text("env_id", 64)?;
     let (plugin_name, plugin_id) = (q.text("plugin_name", 255)?, q.text("plugin_id", 64)?);

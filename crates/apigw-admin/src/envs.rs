@@ -4,17 +4,17 @@
 use crate::auth::CallScope;
 use crate::body::{self, contains, paginate, Fields, Query};
 use crate::error::ApiError;
+use crate::path::{EnvPath, Path};
 use crate::AppState;
 use apigw_model::api::check_name;
 use apigw_model::resources::{Env, RELEASE_ENV_ID};
 use apigw_model::{id, time};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{post, put};
 use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
-use std::collections::HashMap;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -78,10 +78,9 @@ pub(crate) async fn create(
 pub(crate) async fn update(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Path(EnvPath { env_id }): Path<EnvPath>,
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let env_id = p.get("env_id").cloned().unwrap_or_default();
     let (name, remark) = parse(&bytes)?;
     let old = ApiError::by_id(
         state.store.list_envs(&scope.instance_id).await?,
@@ -109,9 +108,8 @@ pub(crate) async fn update(
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Path(EnvPath { env_id }): Path<EnvPath>,
 ) -> Result<StatusCode, ApiError> {
-    let env_id = p.get("env_id").cloned().unwrap_or_default();
     builtin(&env_id)?;
     state
         .store

@@ -3,6 +3,8 @@
 
 use apigw_model::FieldError;
 use apigw_store::StoreError;
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -32,7 +34,7 @@ pub enum ApiError {
     MethodNotAllowed,
     /// Any other APIG error: status, code, message.
     Coded(StatusCode, &'static str, String),
-    /// 500 APIG.9999: the store failed; the detail is logged, not returned.
+    /// 500 APIG.9999: the store failed (or a bug); the detail is logged, not returned.
     Internal(String),
 }
 
@@ -216,10 +218,27 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<PathRejection> for ApiError {
+    /// A path parameter that cannot be read (not UTF-8 once percent-decoded) is an invalid
+    /// parameter named by its key. Any other rejection means a route and its path type disagree:
+    /// a bug, answered as 500 and logged.
+    fn from(rejection: PathRejection) -> Self {
+        if let PathRejection::FailedToDeserializePathParams(e) = &rejection {
+            if let ErrorKind::InvalidUtf8InPathParam { key }
+            | ErrorKind::ParseErrorAtKey { key, .. }
+            | ErrorKind::DeserializeError { key, .. } = e.kind()
+            {
+                return ApiError::invalid(key.as_str(), e.kind().to_string());
+            }
+        }
+        ApiError::Internal(rejection.body_text())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal(detail) = &self {
-            tracing::error!(%detail, "control-plane call failed in the store");
+            tracing::error!(%detail, "control-plane call failed");
         }
         let (status, code, msg) = self.parts();
         (

@@ -4,17 +4,17 @@
 use crate::auth::CallScope;
 use crate::body::{self, contains, eq, paginate, Fields, Query};
 use crate::error::ApiError;
+use crate::path::{GroupPath, Path};
 use crate::AppState;
 use apigw_model::api::check_name;
 use apigw_model::resources::Group;
 use apigw_model::{id, time};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
-use std::collections::HashMap;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -104,10 +104,9 @@ pub(crate) async fn create(
 pub(crate) async fn update(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Path(GroupPath { group_id }): Path<GroupPath>,
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let group_id = p.get("group_id").cloned().unwrap_or_default();
     let (name, remark, _) = parse(&bytes, false)?;
     let old = find(&state, &scope.instance_id, &group_id).await?;
     if old.is_default && name != old.name {
@@ -136,9 +135,8 @@ pub(crate) async fn update(
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Path(GroupPath { group_id }): Path<GroupPath>,
 ) -> Result<StatusCode, ApiError> {
-    let group_id = p.get("group_id").cloned().unwrap_or_default();
     let g = find(&state, &scope.instance_id, &group_id).await?;
     if g.is_default {
         return Err(ApiError::invalid(
@@ -160,9 +158,8 @@ pub(crate) async fn delete(
 pub(crate) async fn show(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Path(GroupPath { group_id }): Path<GroupPath>,
 ) -> Result<Json<Value>, ApiError> {
-    let group_id = p.get("group_id").cloned().unwrap_or_default();
     let g = find(&state, &scope.instance_id, &group_id).await?;
     Ok(Json(info(&g, &state.domain_suffix)))
 }

@@ -4,6 +4,7 @@
 use crate::auth::{CallScope, Family};
 use crate::body::{self, Fields, Query};
 use crate::error::ApiError;
+use crate::path::{Path, PluginPath};
 use crate::AppState;
 use apigw_model::page::Page;
 use apigw_model::plugin::{validate_plugin_name, MAX_REMARK_CHARS};
@@ -11,13 +12,12 @@ use apigw_model::{id, time, Plugin, PluginScope, PluginType};
 use apigw_plugins::registry;
 use apigw_store::PluginFilter;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::Serialize;
-use std::collections::HashMap;
 use utoipa::ToSchema;
 
 /// The plug-in routes, relative to the instance base path.
@@ -207,10 +207,9 @@ pub(crate) async fn create(
 pub(crate) async fn update(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
-    Path(params): Path<HashMap<String, String>>,
+    Path(PluginPath { plugin_id }): Path<PluginPath>,
     bytes: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    let plugin_id = params.get("plugin_id").cloned().unwrap_or_default();
     let env = parse_envelope(&bytes, scope.family)?;
     let Some(old) = state
         .store
@@ -264,9 +263,8 @@ pub(crate) async fn update(
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
-    Path(params): Path<HashMap<String, String>>,
+    Path(PluginPath { plugin_id }): Path<PluginPath>,
 ) -> Result<StatusCode, ApiError> {
-    let plugin_id = params.get("plugin_id").cloned().unwrap_or_default();
     state
         .store
         .delete_plugin(&scope.instance_id, &plugin_id)
@@ -285,9 +283,8 @@ pub(crate) async fn delete(
 pub(crate) async fn show(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
-    Path(params): Path<HashMap<String, String>>,
+    Path(PluginPath { plugin_id }): Path<PluginPath>,
 ) -> Result<Json<PluginInfo>, ApiError> {
-    let plugin_id = params.get("plugin_id").cloned().unwrap_or_default();
     match state
         .store
         .get_plugin(&scope.instance_id, &plugin_id)
