@@ -5,6 +5,7 @@
 use crate::auth::CallScope;
 use crate::body::{self, contains, eq, paginate, Fields, Query};
 use crate::error::ApiError;
+use crate::openapi::{Errors, InstancePath};
 use crate::path::{ApiPath, Path};
 use crate::AppState;
 use apigw_model::api::ApiDef;
@@ -148,8 +149,8 @@ fn row(def: &ApiDef, id: String, instance_id: &str, register_time: i64, now: i64
 
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis", tag = "apis",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path)),
-    responses((status = 201, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath),
+    responses((status = 201, description = "success", body = Object), Errors))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -165,8 +166,8 @@ pub(crate) async fn create(
 
 #[utoipa::path(put, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis/{api_id}", tag = "apis",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("api_id" = String, Path)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, ApiPath),
+    responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -192,8 +193,8 @@ pub(crate) async fn update(
 }
 
 #[utoipa::path(delete, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis/{api_id}", tag = "apis",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("api_id" = String, Path)),
-    responses((status = 204, description = "success"), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, ApiPath),
+    responses((status = 204, description = "success"), Errors))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -208,8 +209,8 @@ pub(crate) async fn delete(
 }
 
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis/{api_id}", tag = "apis",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("api_id" = String, Path)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, ApiPath),
+    responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn show(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -224,8 +225,8 @@ pub(crate) async fn show(
 /// `req_protocol`, `req_method`, `req_uri` (substring), `auth_type`, `type`, `env_id`
 /// (published there).
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis", tag = "apis",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("id" = Option<String>, Query), ("name" = Option<String>, Query), ("group_id" = Option<String>, Query), ("req_protocol" = Option<String>, Query), ("req_method" = Option<String>, Query), ("req_uri" = Option<String>, Query), ("auth_type" = Option<String>, Query), ("env_id" = Option<String>, Query), ("type" = Option<i64>, Query), ("precise_search" = Option<String>, Query)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("id" = Option<String>, Query), ("name" = Option<String>, Query), ("group_id" = Option<String>, Query), ("req_protocol" = Option<String>, Query), ("req_method" = Option<String>, Query), ("req_uri" = Option<String>, Query), ("auth_type" = Option<String>, Query), ("env_id" = Option<String>, Query), ("type" = Option<i64>, Query), ("precise_search" = Option<String>, Query)),
+    responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -339,8 +340,8 @@ fn parse_action(f: &mut Fields, v: Option<&str>) -> Option<bool> {
 /// `POST /apis/action` {action, env_id, api_id, remark}.
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis/action", tag = "apis",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path)),
-    responses((status = 201, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath),
+    responses((status = 201, description = "success", body = Object), Errors))]
 pub(crate) async fn action(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -373,8 +374,8 @@ pub(crate) async fn action(
 /// own; failures are reported per API.
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis/publish", tag = "apis",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("action" = Option<String>, Query)),
-    responses((status = 201, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, ("action" = Option<String>, Query)),
+    responses((status = 201, description = "success", body = Object), Errors))]
 pub(crate) async fn batch_publish(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,

@@ -5,6 +5,7 @@
 use crate::auth::CallScope;
 use crate::body::{self, contains, eq, paginate, Fields, Query};
 use crate::error::ApiError;
+use crate::openapi::{Errors, InstancePath};
 use crate::path::{AppAuthPath, AppPath, Path};
 use crate::AppState;
 use apigw_model::api::check_name;
@@ -88,8 +89,8 @@ pub(crate) async fn find(
 
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/apps", tag = "apps",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path)),
-    responses((status = 201, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath),
+    responses((status = 201, description = "success", body = Object), Errors))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -113,8 +114,8 @@ pub(crate) async fn create(
 
 #[utoipa::path(put, path = "/v2/{project_id}/apigw/instances/{instance_id}/apps/{app_id}", tag = "apps",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("app_id" = String, Path)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, AppPath),
+    responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -140,8 +141,8 @@ pub(crate) async fn update(
 }
 
 #[utoipa::path(delete, path = "/v2/{project_id}/apigw/instances/{instance_id}/apps/{app_id}", tag = "apps",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("app_id" = String, Path)),
-    responses((status = 204, description = "success"), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, AppPath),
+    responses((status = 204, description = "success"), Errors))]
 pub(crate) async fn remove(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -156,8 +157,8 @@ pub(crate) async fn remove(
 }
 
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/apps/{app_id}", tag = "apps",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("app_id" = String, Path)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, AppPath),
+    responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn show(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -170,8 +171,8 @@ pub(crate) async fn show(
 
 /// Filters: `id`, `name` (substring; exact with `precise_search=name`), `app_key`.
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/apps", tag = "apps",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("id" = Option<String>, Query), ("name" = Option<String>, Query), ("app_key" = Option<String>, Query), ("precise_search" = Option<String>, Query)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("id" = Option<String>, Query), ("name" = Option<String>, Query), ("app_key" = Option<String>, Query), ("precise_search" = Option<String>, Query)),
+    responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -217,8 +218,8 @@ pub(crate) async fn list(
 /// `POST /app-auths` {env_id, app_ids, api_ids}: every app for every API, all or nothing.
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/app-auths", tag = "apps",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path)),
-    responses((status = 201, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath),
+    responses((status = 201, description = "success", body = Object), Errors))]
 pub(crate) async fn authorize(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -258,8 +259,8 @@ pub(crate) async fn authorize(
 
 /// `DELETE /app-auths/{app_auth_id}`: cancels one authorisation.
 #[utoipa::path(delete, path = "/v2/{project_id}/apigw/instances/{instance_id}/app-auths/{app_auth_id}", tag = "apps",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("app_auth_id" = String, Path)),
-    responses((status = 204, description = "success"), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, AppAuthPath),
+    responses((status = 204, description = "success"), Errors))]
 pub(crate) async fn unauthorize(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,

@@ -8,6 +8,7 @@ use crate::apis::{def_map, Context};
 use crate::auth::CallScope;
 use crate::body::{self, contains, eq, paginate, Fields, Query};
 use crate::error::ApiError;
+use crate::openapi::{Errors, ErrorsOrConflict, InstancePath};
 use crate::path::{ApiPath, Path, PluginPath};
 use crate::plugins::PluginInfo;
 use crate::AppState;
@@ -99,8 +100,8 @@ pub(crate) async fn attach_answer(
 /// AttachApiToPlugin: `POST /plugins/{plugin_id}/attach` {env_id, api_ids}.
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/plugins/{plugin_id}/attach", tag = "bindings",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("plugin_id" = String, Path)),
-    responses((status = 201, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, PluginPath),
+    responses((status = 201, description = "success", body = Object), ErrorsOrConflict))]
 pub(crate) async fn attach_apis(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -124,8 +125,8 @@ pub(crate) async fn attach_apis(
 /// of one type in one call are refused: the API can hold only one of them.
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis/{api_id}/plugins/attach", tag = "bindings",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("api_id" = String, Path)),
-    responses((status = 201, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, ApiPath),
+    responses((status = 201, description = "success", body = Object), ErrorsOrConflict))]
 pub(crate) async fn attach_plugins(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -162,8 +163,8 @@ pub(crate) async fn attach_plugins(
 /// DetachApiFromPlugin: `PUT /plugins/{plugin_id}/detach` {env_id, api_ids}.
 #[utoipa::path(put, path = "/v2/{project_id}/apigw/instances/{instance_id}/plugins/{plugin_id}/detach", tag = "bindings",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("plugin_id" = String, Path)),
-    responses((status = 204, description = "success"), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, PluginPath),
+    responses((status = 204, description = "success"), Errors))]
 pub(crate) async fn detach_apis(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -187,8 +188,8 @@ pub(crate) async fn detach_apis(
 /// DetachPluginFromApi: `PUT /apis/{api_id}/plugins/detach` {env_id, plugin_ids}.
 #[utoipa::path(put, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis/{api_id}/plugins/detach", tag = "bindings",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("api_id" = String, Path)),
-    responses((status = 204, description = "success"), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, ApiPath),
+    responses((status = 204, description = "success"), Errors))]
 pub(crate) async fn detach_plugins(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -262,8 +263,8 @@ impl ApiFilter {
 
 /// ListPluginAttachedApis: the APIs the plug-in is bound to (offline ones included).
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/plugins/{plugin_id}/attached-apis", tag = "bindings",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("plugin_id" = String, Path), ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("env_id" = Option<String>, Query), ("api_name" = Option<String>, Query), ("api_id" = Option<String>, Query), ("group_id" = Option<String>, Query), ("req_method" = Option<String>, Query), ("req_uri" = Option<String>, Query)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, PluginPath, ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("env_id" = Option<String>, Query), ("api_name" = Option<String>, Query), ("api_id" = Option<String>, Query), ("group_id" = Option<String>, Query), ("req_method" = Option<String>, Query), ("req_uri" = Option<String>, Query)),
+    responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn plugin_attached_apis(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -295,8 +296,8 @@ pub(crate) async fn plugin_attached_apis(
 /// ListPluginAttachableApis: APIs published in `env_id` (mandatory) that the plug-in is not
 /// bound to there; APIs bound to other plug-ins are included.
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/plugins/{plugin_id}/attachable-apis", tag = "bindings",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("plugin_id" = String, Path), ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("env_id" = Option<String>, Query), ("api_name" = Option<String>, Query), ("api_id" = Option<String>, Query), ("group_id" = Option<String>, Query), ("req_method" = Option<String>, Query), ("req_uri" = Option<String>, Query)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, PluginPath, ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("env_id" = Option<String>, Query), ("api_name" = Option<String>, Query), ("api_id" = Option<String>, Query), ("group_id" = Option<String>, Query), ("req_method" = Option<String>, Query), ("req_uri" = Option<String>, Query)),
+    responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn plugin_attachable_apis(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -334,8 +335,8 @@ pub(crate) async fn plugin_attachable_apis(
 
 /// ListApiAttachedPlugins: the plug-ins bound to the API (`AttachedPluginInfo`).
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis/{api_id}/attached-plugins", tag = "bindings",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("api_id" = String, Path), ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("env_id" = Option<String>, Query), ("plugin_name" = Option<String>, Query), ("plugin_id" = Option<String>, Query), ("env_name" = Option<String>, Query), ("plugin_type" = Option<String>, Query)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, ApiPath, ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("env_id" = Option<String>, Query), ("plugin_name" = Option<String>, Query), ("plugin_id" = Option<String>, Query), ("env_name" = Option<String>, Query), ("plugin_type" = Option<String>, Query)),
+    responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn api_attached_plugins(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -380,8 +381,8 @@ pub(crate) async fn api_attached_plugins(
 /// ListApiAttachablePlugins: plug-ins not bound to the API in `env_id` (in any environment
 /// when `env_id` is absent).
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis/{api_id}/attachable-plugins", tag = "bindings",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("api_id" = String, Path), ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("env_id" = Option<String>, Query), ("plugin_name" = Option<String>, Query), ("plugin_type" = Option<String>, Query), ("plugin_id" = Option<String>, Query)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, ApiPath, ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("env_id" = Option<String>, Query), ("plugin_name" = Option<String>, Query), ("plugin_type" = Option<String>, Query), ("plugin_id" = Option<String>, Query)),
+    responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn api_attachable_plugins(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,

@@ -4,6 +4,7 @@
 use crate::auth::CallScope;
 use crate::body::{self, contains, paginate, Fields, Query};
 use crate::error::ApiError;
+use crate::openapi::{Errors, InstancePath};
 use crate::path::{EnvPath, Path};
 use crate::AppState;
 use apigw_model::api::check_name;
@@ -52,8 +53,8 @@ fn builtin(env_id: &str) -> Result<(), ApiError> {
 
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/envs", tag = "envs",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path)),
-    responses((status = 201, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath),
+    responses((status = 201, description = "success", body = Object), Errors))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -73,8 +74,8 @@ pub(crate) async fn create(
 
 #[utoipa::path(put, path = "/v2/{project_id}/apigw/instances/{instance_id}/envs/{env_id}", tag = "envs",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("env_id" = String, Path)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, EnvPath),
+    responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -103,8 +104,8 @@ pub(crate) async fn update(
 }
 
 #[utoipa::path(delete, path = "/v2/{project_id}/apigw/instances/{instance_id}/envs/{env_id}", tag = "envs",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("env_id" = String, Path)),
-    responses((status = 204, description = "success"), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, EnvPath),
+    responses((status = 204, description = "success"), Errors))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -121,8 +122,8 @@ pub(crate) async fn delete(
 
 /// Filter: `name` (substring).
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/envs", tag = "envs",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("name" = Option<String>, Query)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("name" = Option<String>, Query)),
+    responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,

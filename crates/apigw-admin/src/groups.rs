@@ -4,6 +4,7 @@
 use crate::auth::CallScope;
 use crate::body::{self, contains, eq, paginate, Fields, Query};
 use crate::error::ApiError;
+use crate::openapi::{Errors, InstancePath};
 use crate::path::{GroupPath, Path};
 use crate::AppState;
 use apigw_model::api::check_name;
@@ -74,8 +75,8 @@ pub(crate) async fn find(
 
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/api-groups", tag = "api-groups",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path)),
-    responses((status = 201, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath),
+    responses((status = 201, description = "success", body = Object), Errors))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -99,8 +100,8 @@ pub(crate) async fn create(
 
 #[utoipa::path(put, path = "/v2/{project_id}/apigw/instances/{instance_id}/api-groups/{group_id}", tag = "api-groups",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("group_id" = String, Path)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, GroupPath),
+    responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -130,8 +131,8 @@ pub(crate) async fn update(
 }
 
 #[utoipa::path(delete, path = "/v2/{project_id}/apigw/instances/{instance_id}/api-groups/{group_id}", tag = "api-groups",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("group_id" = String, Path)),
-    responses((status = 204, description = "success"), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, GroupPath),
+    responses((status = 204, description = "success"), Errors))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -153,8 +154,8 @@ pub(crate) async fn delete(
 }
 
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/api-groups/{group_id}", tag = "api-groups",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("group_id" = String, Path)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, GroupPath),
+    responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn show(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -166,8 +167,8 @@ pub(crate) async fn show(
 
 /// Filters: `id`, `name` (substring; exact with `precise_search=name`).
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/api-groups", tag = "api-groups",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("id" = Option<String>, Query), ("name" = Option<String>, Query), ("precise_search" = Option<String>, Query)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("id" = Option<String>, Query), ("name" = Option<String>, Query), ("precise_search" = Option<String>, Query)),
+    responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,

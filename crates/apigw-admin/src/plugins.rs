@@ -4,6 +4,7 @@
 use crate::auth::{CallScope, Family};
 use crate::body::{self, Fields, Query};
 use crate::error::ApiError;
+use crate::openapi::{Errors, ErrorsOrConflict, InstancePath};
 use crate::path::{Path, PluginPath};
 use crate::AppState;
 use apigw_model::page::Page;
@@ -160,10 +161,8 @@ fn parse_envelope(bytes: &[u8], family: Family) -> Result<Envelope, ApiError> {
 /// CreatePlugin.
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/plugins",
     tag = "plugins", request_body = PluginCreate,
-    params(("project_id" = String, Path), ("instance_id" = String, Path)),
-    responses((status = 201, body = PluginInfo), (status = 400, body = crate::openapi::ErrorBody),
-              (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
-              (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath),
+    responses((status = 201, body = PluginInfo), Errors))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -201,9 +200,8 @@ pub(crate) async fn create(
 /// UpdatePlugin. Type and scope cannot change.
 #[utoipa::path(put, path = "/v2/{project_id}/apigw/instances/{instance_id}/plugins/{plugin_id}",
     tag = "plugins", request_body = PluginCreate,
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("plugin_id" = String, Path)),
-    responses((status = 200, body = PluginInfo), (status = 400, body = crate::openapi::ErrorBody),
-              (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, PluginPath),
+    responses((status = 200, body = PluginInfo), Errors))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -257,9 +255,8 @@ pub(crate) async fn update(
 /// DeletePlugin.
 #[utoipa::path(delete, path = "/v2/{project_id}/apigw/instances/{instance_id}/plugins/{plugin_id}",
     tag = "plugins",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("plugin_id" = String, Path)),
-    responses((status = 204), (status = 401, body = crate::openapi::ErrorBody),
-              (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, PluginPath),
+    responses((status = 204), ErrorsOrConflict))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -277,9 +274,8 @@ pub(crate) async fn delete(
 /// ShowPlugin.
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/plugins/{plugin_id}",
     tag = "plugins",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("plugin_id" = String, Path)),
-    responses((status = 200, body = PluginInfo), (status = 401, body = crate::openapi::ErrorBody),
-              (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, PluginPath),
+    responses((status = 200, body = PluginInfo), Errors))]
 pub(crate) async fn show(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
@@ -299,15 +295,14 @@ pub(crate) async fn show(
 /// `precise_search=plugin_name`), and pages.
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/plugins",
     tag = "plugins",
-    params(("project_id" = String, Path), ("instance_id" = String, Path),
+    params(InstancePath,
         ("offset" = Option<i64>, Query, description = "default 0; negative = 0"),
         ("limit" = Option<i64>, Query, description = "1..500, default 20"),
         ("plugin_type" = Option<String>, Query), ("plugin_scope" = Option<String>, Query),
         ("plugin_id" = Option<String>, Query),
         ("plugin_name" = Option<String>, Query, description = "substring match"),
         ("precise_search" = Option<String>, Query, description = "plugin_name: match plugin_name exactly")),
-    responses((status = 200, body = ListPluginsResponse), (status = 400, body = crate::openapi::ErrorBody),
-              (status = 401, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = ListPluginsResponse), Errors))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Extension(scope): Extension<CallScope>,
