@@ -21,11 +21,21 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub use apigw_model::credential::Credential;
 
 /// The API family of a path: `/apigw/` (APIG) or `/apic/` (ROMA Connect, which adds the
-/// `roma_app_*` fields).
+/// `roma_app_*` fields and names some plug-in content fields its own way).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
     Apigw,
     Apic,
+}
+
+impl Family {
+    /// The field names `plugin_content` is answered in on this family.
+    pub fn naming(self) -> apigw_plugins::naming::Naming {
+        match self {
+            Family::Apigw => apigw_plugins::naming::Naming::Apig,
+            Family::Apic => apigw_plugins::naming::Naming::Roma,
+        }
+    }
 }
 
 /// What the middleware established about a call, for the handlers.

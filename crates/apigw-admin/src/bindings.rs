@@ -367,7 +367,7 @@ pub(crate) async fn api_attached_plugins(
             "plugin_type": pl.plugin_type.as_str(), "plugin_scope": pl.scope.as_str(),
             "env_id": b.env_id, "env_name": ctx.env_name(&b.env_id),
             "attached_time": time::format_millis(b.attached_time),
-            "plugin_content": registry::masked_content(pl.plugin_type, &pl.content),
+            "plugin_content": registry::shown_content(pl.plugin_type, &pl.content, scope.family.naming()),
             "remark": pl.remark, "create_time": time::format_millis(pl.create_time),
             "update_time": time::format_millis(pl.update_time),
         }));

@@ -39,7 +39,8 @@ pub struct PluginCreate {
     plugin_type: String,
     /// global or app. Not changeable.
     plugin_scope: String,
-    /// The type's content model as a JSON string, at most 65535 characters.
+    /// The type's content model as a JSON string, at most 65535 characters. Fields may use
+    /// APIG's or ROMA Connect's names on either family.
     plugin_content: String,
     /// At most 255 characters.
     remark: Option<String>,
@@ -56,7 +57,8 @@ pub struct PluginInfo {
     plugin_name: String,
     plugin_type: String,
     plugin_scope: String,
-    /// Canonical JSON of the content, with secrets masked as `******`.
+    /// The content as a JSON string, in the family's field names (ROMA's under `/apic/`),
+    /// with secrets masked as `******`.
     plugin_content: String,
     remark: String,
     /// RFC 3339 UTC with milliseconds.
@@ -79,7 +81,7 @@ impl PluginInfo {
             plugin_name: p.name.clone(),
             plugin_type: p.plugin_type.to_string(),
             plugin_scope: p.scope.to_string(),
-            plugin_content: registry::masked_content(p.plugin_type, &p.content),
+            plugin_content: registry::shown_content(p.plugin_type, &p.content, family.naming()),
             remark: p.remark.clone(),
             create_time: time::format_millis(p.create_time),
             update_time: time::format_millis(p.update_time),
