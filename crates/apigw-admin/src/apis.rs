@@ -65,7 +65,6 @@ impl Context {
     }
 
     pub(crate) fn require_env(&self, env_id: &str) -> Result<&Env, ApiError> {
-        // (A borrow, so not `ApiError::by_id`, which takes the list.)
         self.envs
             .iter()
             .find(|e| e.id == env_id)

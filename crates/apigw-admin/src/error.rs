@@ -3,8 +3,6 @@
 
 use apigw_model::FieldError;
 use apigw_store::StoreError;
-use axum::extract::path::ErrorKind;
-use axum::extract::rejection::PathRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -119,7 +117,8 @@ fn invalid_message(errs: &[FieldError]) -> String {
 }
 
 impl ApiError {
-    /// 404 for a resource of `kind` (`plugin`, `api`, `env`, `group`, `app`) that does not exist.
+    /// 404 for a resource of `kind` (`plugin`, `api`, `env`, `group`, `app`, `publication`,
+    /// `app_auth`) that does not exist.
     pub fn missing(kind: &str, id: &str) -> Self {
         let nf = StatusCode::NOT_FOUND;
         match kind {
@@ -218,11 +217,13 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<PathRejection> for ApiError {
+impl From<axum::extract::rejection::PathRejection> for ApiError {
     /// A path parameter that cannot be read (not UTF-8 once percent-decoded) is an invalid
     /// parameter named by its key. Any other rejection means a route and its path type disagree:
     /// a bug, answered as 500 and logged.
-    fn from(rejection: PathRejection) -> Self {
+    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
+        use axum::extract::path::ErrorKind;
+        use axum::extract::rejection::PathRejection;
         if let PathRejection::FailedToDeserializePathParams(e) = &rejection {
             if let ErrorKind::InvalidUtf8InPathParam { key }
             | ErrorKind::ParseErrorAtKey { key, .. }
