@@ -2,9 +2,9 @@
 //! `POST /apis/publish`). Taking an API offline keeps its plug-in bindings; deleting an API
 //! removes its publications, bindings and app authorisations.
 
-use crate::auth::CallScope;
+use crate::auth::Call;
 use crate::body::{self, contains, eq, paginate, Fields, Query};
-use crate::error::ApiError;
+use crate::error::{deleted, ApiError};
 use crate::openapi::{Errors, InstancePath};
 use crate::path::{ApiPath, Path};
 use crate::AppState;
@@ -12,10 +12,9 @@ use apigw_model::api::ApiDef;
 use apigw_model::resources::{Api, Env, Group, Publication};
 use apigw_model::{id, time};
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -151,8 +150,7 @@ fn row(def: &ApiDef, id: String, instance_id: &str, register_time: i64, now: i64
     params(InstancePath),
     responses((status = 201, description = "success", body = Object), Errors))]
 pub(crate) async fn create(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let def = parse(&bytes)?;
@@ -168,8 +166,7 @@ pub(crate) async fn create(
     params(InstancePath, ApiPath),
     responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn update(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     Path(ApiPath { api_id }): Path<ApiPath>,
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -195,24 +192,18 @@ pub(crate) async fn update(
     params(InstancePath, ApiPath),
     responses((status = 204, description = "success"), Errors))]
 pub(crate) async fn delete(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     Path(ApiPath { api_id }): Path<ApiPath>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .store
-        .delete_api(&scope.instance_id, &api_id)
-        .await
-        .map_err(ApiError::store("api", &api_id))?;
-    Ok(StatusCode::NO_CONTENT)
+    let result = state.store.delete_api(&scope.instance_id, &api_id).await;
+    deleted(result, "api", &api_id)
 }
 
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis/{api_id}", tag = "apis",
     params(InstancePath, ApiPath),
     responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn show(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     Path(ApiPath { api_id }): Path<ApiPath>,
 ) -> Result<Json<Value>, ApiError> {
     let api = find(&state, &scope.instance_id, &api_id).await?;
@@ -226,11 +217,7 @@ pub(crate) async fn show(
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis", tag = "apis",
     params(InstancePath, ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("id" = Option<String>, Query), ("name" = Option<String>, Query), ("group_id" = Option<String>, Query), ("req_protocol" = Option<String>, Query), ("req_method" = Option<String>, Query), ("req_uri" = Option<String>, Query), ("auth_type" = Option<String>, Query), ("env_id" = Option<String>, Query), ("type" = Option<i64>, Query), ("precise_search" = Option<String>, Query)),
     responses((status = 200, description = "success", body = Object), Errors))]
-pub(crate) async fn list(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    uri: Uri,
-) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn list(Call { state, scope }: Call, uri: Uri) -> Result<Json<Value>, ApiError> {
     let q = Query::parse(uri.query());
     let ctx = Context::load(&state, &scope.instance_id).await?;
     let [id, name, group_id, proto, method, req_uri, auth, env_id] = [
@@ -342,8 +329,7 @@ fn parse_action(f: &mut Fields, v: Option<&str>) -> Option<bool> {
     params(InstancePath),
     responses((status = 201, description = "success", body = Object), Errors))]
 pub(crate) async fn action(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let mut f = Fields::new(body::object(&bytes)?);
@@ -376,8 +362,7 @@ pub(crate) async fn action(
     params(InstancePath, ("action" = Option<String>, Query)),
     responses((status = 201, description = "success", body = Object), Errors))]
 pub(crate) async fn batch_publish(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     uri: Uri,
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {

@@ -2,20 +2,18 @@
 //! `app_key`/`app_secret` sign APP-authenticated calls on the data plane; rate_limit's
 //! `app_limit` and kafka_log's `app_id` refer to it.
 
-use crate::auth::CallScope;
+use crate::auth::Call;
 use crate::body::{self, contains, eq, paginate, Fields, Query};
-use crate::error::ApiError;
+use crate::error::{deleted, ApiError};
 use crate::openapi::{Errors, InstancePath};
 use crate::path::{AppAuthPath, AppPath, Path};
 use crate::AppState;
-use apigw_model::api::check_name;
 use apigw_model::resources::{App, AppAuth};
 use apigw_model::{id, time};
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{delete, get, post};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use serde_json::{json, Value};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -45,12 +43,7 @@ fn key_ok(s: &str, extra: &str) -> bool {
 /// Name, remark, and the key/secret when given.
 fn parse(bytes: &[u8]) -> Result<(String, String, Option<String>, Option<String>), ApiError> {
     let mut f = Fields::new(body::object(bytes)?);
-    let name = f.string("name");
-    if !f.errs.0.iter().any(|e| e.field == "name") {
-        check_name(&mut f.errs, &name, "name", 3, 64, "_");
-    }
-    let remark = f.opt_string("remark").unwrap_or_default();
-    f.errs.len(&remark, 0, 255, "remark");
+    let (name, remark) = f.name_and_remark();
     let key = f.opt_string("app_key");
     let secret = f.opt_string("app_secret");
     for field in ["related_domain_id", "related_project_id"] {
@@ -92,8 +85,7 @@ pub(crate) async fn find(
     params(InstancePath),
     responses((status = 201, description = "success", body = Object), Errors))]
 pub(crate) async fn create(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (name, remark, key, secret) = parse(&bytes)?;
@@ -117,8 +109,7 @@ pub(crate) async fn create(
     params(InstancePath, AppPath),
     responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn update(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     Path(AppPath { app_id }): Path<AppPath>,
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -144,24 +135,18 @@ pub(crate) async fn update(
     params(InstancePath, AppPath),
     responses((status = 204, description = "success"), Errors))]
 pub(crate) async fn remove(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     Path(AppPath { app_id }): Path<AppPath>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .store
-        .delete_app(&scope.instance_id, &app_id)
-        .await
-        .map_err(ApiError::store("app", &app_id))?;
-    Ok(StatusCode::NO_CONTENT)
+    let result = state.store.delete_app(&scope.instance_id, &app_id).await;
+    deleted(result, "app", &app_id)
 }
 
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/apps/{app_id}", tag = "apps",
     params(InstancePath, AppPath),
     responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn show(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     Path(AppPath { app_id }): Path<AppPath>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(info(
@@ -173,11 +158,7 @@ pub(crate) async fn show(
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/apps", tag = "apps",
     params(InstancePath, ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("id" = Option<String>, Query), ("name" = Option<String>, Query), ("app_key" = Option<String>, Query), ("precise_search" = Option<String>, Query)),
     responses((status = 200, description = "success", body = Object), Errors))]
-pub(crate) async fn list(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    uri: Uri,
-) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn list(Call { state, scope }: Call, uri: Uri) -> Result<Json<Value>, ApiError> {
     let q = Query::parse(uri.query());
     let (id, name, key) = (
         q.text("id", 64)?,
@@ -221,8 +202,7 @@ pub(crate) async fn list(
     params(InstancePath),
     responses((status = 201, description = "success", body = Object), Errors))]
 pub(crate) async fn authorize(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let mut f = Fields::new(body::object(&bytes)?);
@@ -262,14 +242,9 @@ pub(crate) async fn authorize(
     params(InstancePath, AppAuthPath),
     responses((status = 204, description = "success"), Errors))]
 pub(crate) async fn unauthorize(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     Path(AppAuthPath { app_auth_id: id }): Path<AppAuthPath>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .store
-        .delete_app_auth(&scope.instance_id, &id)
-        .await
-        .map_err(ApiError::store("app_auth", &id))?;
-    Ok(StatusCode::NO_CONTENT)
+    let result = state.store.delete_app_auth(&scope.instance_id, &id).await;
+    deleted(result, "app_auth", &id)
 }

@@ -9,7 +9,8 @@ use crate::error::ApiError;
 use crate::AppState;
 use apigw_model::sign::{self, RequestParts, SignError};
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -43,6 +44,30 @@ impl Family {
 pub struct CallScope {
     pub instance_id: String,
     pub family: Family,
+}
+
+/// An authenticated call on the instance served, as the handlers take it: the state, and the
+/// [`CallScope`] that [`require_auth`] established.
+#[derive(Debug)]
+pub(crate) struct Call {
+    pub(crate) state: AppState,
+    pub(crate) scope: CallScope,
+}
+
+impl FromRequestParts<AppState> for Call {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match parts.extensions.get::<CallScope>() {
+            Some(scope) => Ok(Call {
+                state: state.clone(),
+                scope: scope.clone(),
+            }),
+            None => Err(ApiError::Internal(
+                "a /v2/ route ran without the authentication middleware".into(),
+            )),
+        }
+    }
 }
 
 /// A header's value as text. The SDKs sign the UTF-8 text of values and send its bytes, so the

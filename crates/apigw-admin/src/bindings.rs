@@ -5,7 +5,7 @@
 //! replaces it; each call is all or nothing.
 
 use crate::apis::{def_map, Context};
-use crate::auth::CallScope;
+use crate::auth::Call;
 use crate::body::{self, contains, eq, paginate, Fields, Query};
 use crate::error::ApiError;
 use crate::openapi::{Errors, ErrorsOrConflict, InstancePath};
@@ -16,10 +16,9 @@ use apigw_model::resources::{Api, Binding};
 use apigw_model::{time, Plugin, PluginType};
 use apigw_plugins::registry;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{get, post, put};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use serde_json::{json, Value};
 
 /// Most ids in one bind or unbind call.
@@ -46,13 +45,41 @@ pub(crate) fn routes() -> Router<AppState> {
         )
 }
 
-/// `{env_id, <ids_field>: [...]}`.
-fn parse_ids(bytes: &[u8], ids_field: &str) -> Result<(String, Vec<String>), ApiError> {
+/// What the path of a bind or unbind call names; its body lists ids of the other kind.
+enum Side {
+    /// `/plugins/{plugin_id}/...`: the body has `api_ids`.
+    Plugin(String),
+    /// `/apis/{api_id}/plugins/...`: the body has `plugin_ids`.
+    Api(String),
+}
+
+/// Reads a bind or unbind body (`{env_id, api_ids}` or `{env_id, plugin_ids}`) and checks that
+/// the plug-in or API of the path exists: the environment and the (plug-in, API) pairs named.
+async fn parse_pairs(
+    call: &Call,
+    side: Side,
+    bytes: &[u8],
+) -> Result<(String, Vec<(String, String)>), ApiError> {
+    let ids_field = match side {
+        Side::Plugin(_) => "api_ids",
+        Side::Api(_) => "plugin_ids",
+    };
     let mut f = Fields::new(body::object(bytes)?);
     let env_id = f.string("env_id");
     let ids = f.ids(ids_field, MAX_IDS);
     f.finish()?;
-    Ok((env_id, ids))
+    let instance_id = &call.scope.instance_id;
+    let pairs = match side {
+        Side::Plugin(plugin_id) => {
+            plugin(&call.state, instance_id, &plugin_id).await?;
+            ids.into_iter().map(|a| (plugin_id.clone(), a)).collect()
+        }
+        Side::Api(api_id) => {
+            crate::apis::find(&call.state, instance_id, &api_id).await?;
+            ids.into_iter().map(|p| (p, api_id.clone())).collect()
+        }
+    };
+    Ok((env_id, pairs))
 }
 
 pub(crate) async fn plugin(
@@ -67,17 +94,23 @@ pub(crate) async fn plugin(
         .ok_or_else(|| ApiError::missing("plugin", id))
 }
 
+/// Binds the (plug-in, API) `pairs` in `env_id`, all or nothing; answers the
 /// `PluginApiAttachInfo` of each binding made.
-pub(crate) async fn attach_answer(
-    state: &AppState,
-    scope: &CallScope,
-    made: Vec<Binding>,
+async fn attach(
+    call: &Call,
+    env_id: &str,
+    pairs: &[(String, String)],
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let ctx = Context::load(state, &scope.instance_id).await?;
-    let apis = state.store.list_apis(&scope.instance_id).await?;
+    let (state, instance_id) = (&call.state, &call.scope.instance_id);
+    let made = state
+        .store
+        .attach(instance_id, env_id, pairs, time::now_millis())
+        .await?;
+    let ctx = Context::load(state, instance_id).await?;
+    let apis = state.store.list_apis(instance_id).await?;
     let mut items = Vec::with_capacity(made.len());
     for b in &made {
-        let p = plugin(state, &scope.instance_id, &b.plugin_id).await?;
+        let p = plugin(state, instance_id, &b.plugin_id).await?;
         let api_name = apis
             .iter()
             .find(|a| a.id == b.api_id)
@@ -90,11 +123,25 @@ pub(crate) async fn attach_answer(
             "api_name": api_name, "attached_time": time::format_millis(b.attached_time),
         }));
     }
-    tracing::info!(bindings = made.len(), "plug-ins bound");
+    tracing::info!(bindings = made.len(), %env_id, "plug-ins bound");
     Ok((
         StatusCode::CREATED,
         Json(json!({"attached_plugins": items})),
     ))
+}
+
+/// Unbinds the (plug-in, API) `pairs` in `env_id`, all or nothing.
+async fn detach(
+    call: &Call,
+    env_id: &str,
+    pairs: &[(String, String)],
+) -> Result<StatusCode, ApiError> {
+    call.state
+        .store
+        .detach(&call.scope.instance_id, env_id, pairs)
+        .await?;
+    tracing::info!(bindings = pairs.len(), %env_id, "plug-ins unbound");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// AttachApiToPlugin: `POST /plugins/{plugin_id}/attach` {env_id, api_ids}.
@@ -103,22 +150,12 @@ pub(crate) async fn attach_answer(
     params(InstancePath, PluginPath),
     responses((status = 201, description = "success", body = Object), ErrorsOrConflict))]
 pub(crate) async fn attach_apis(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    call: Call,
     Path(PluginPath { plugin_id }): Path<PluginPath>,
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let (env_id, api_ids) = parse_ids(&bytes, "api_ids")?;
-    plugin(&state, &scope.instance_id, &plugin_id).await?;
-    let pairs: Vec<(String, String)> = api_ids
-        .into_iter()
-        .map(|a| (plugin_id.clone(), a))
-        .collect();
-    let made = state
-        .store
-        .attach(&scope.instance_id, &env_id, &pairs, time::now_millis())
-        .await?;
-    attach_answer(&state, &scope, made).await
+    let (env_id, pairs) = parse_pairs(&call, Side::Plugin(plugin_id), &bytes).await?;
+    attach(&call, &env_id, &pairs).await
 }
 
 /// AttachPluginToApi: `POST /apis/{api_id}/plugins/attach` {env_id, plugin_ids}. Two plug-ins
@@ -128,16 +165,14 @@ pub(crate) async fn attach_apis(
     params(InstancePath, ApiPath),
     responses((status = 201, description = "success", body = Object), ErrorsOrConflict))]
 pub(crate) async fn attach_plugins(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    call: Call,
     Path(ApiPath { api_id }): Path<ApiPath>,
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let (env_id, plugin_ids) = parse_ids(&bytes, "plugin_ids")?;
-    crate::apis::find(&state, &scope.instance_id, &api_id).await?;
-    let mut types: Vec<(PluginType, String)> = Vec::new();
-    for id in &plugin_ids {
-        let pl = plugin(&state, &scope.instance_id, id).await?;
+    let (env_id, pairs) = parse_pairs(&call, Side::Api(api_id), &bytes).await?;
+    let mut types: Vec<(PluginType, &str)> = Vec::new();
+    for (id, _) in &pairs {
+        let pl = plugin(&call.state, &call.scope.instance_id, id).await?;
         if let Some((_, other)) = types.iter().find(|(t, _)| *t == pl.plugin_type) {
             return Err(ApiError::invalid(
                 "plugin_ids",
@@ -147,17 +182,9 @@ pub(crate) async fn attach_plugins(
                 ),
             ));
         }
-        types.push((pl.plugin_type, id.clone()));
+        types.push((pl.plugin_type, id));
     }
-    let pairs: Vec<(String, String)> = plugin_ids
-        .into_iter()
-        .map(|pl| (pl, api_id.clone()))
-        .collect();
-    let made = state
-        .store
-        .attach(&scope.instance_id, &env_id, &pairs, time::now_millis())
-        .await?;
-    attach_answer(&state, &scope, made).await
+    attach(&call, &env_id, &pairs).await
 }
 
 /// DetachApiFromPlugin: `PUT /plugins/{plugin_id}/detach` {env_id, api_ids}.
@@ -166,23 +193,12 @@ pub(crate) async fn attach_plugins(
     params(InstancePath, PluginPath),
     responses((status = 204, description = "success"), Errors))]
 pub(crate) async fn detach_apis(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    call: Call,
     Path(PluginPath { plugin_id }): Path<PluginPath>,
     bytes: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let (env_id, api_ids) = parse_ids(&bytes, "api_ids")?;
-    plugin(&state, &scope.instance_id, &plugin_id).await?;
-    let pairs: Vec<(String, String)> = api_ids
-        .into_iter()
-        .map(|a| (plugin_id.clone(), a))
-        .collect();
-    state
-        .store
-        .detach(&scope.instance_id, &env_id, &pairs)
-        .await?;
-    tracing::info!(%plugin_id, %env_id, "plug-in unbound");
-    Ok(StatusCode::NO_CONTENT)
+    let (env_id, pairs) = parse_pairs(&call, Side::Plugin(plugin_id), &bytes).await?;
+    detach(&call, &env_id, &pairs).await
 }
 
 /// DetachPluginFromApi: `PUT /apis/{api_id}/plugins/detach` {env_id, plugin_ids}.
@@ -191,23 +207,12 @@ pub(crate) async fn detach_apis(
     params(InstancePath, ApiPath),
     responses((status = 204, description = "success"), Errors))]
 pub(crate) async fn detach_plugins(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    call: Call,
     Path(ApiPath { api_id }): Path<ApiPath>,
     bytes: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let (env_id, plugin_ids) = parse_ids(&bytes, "plugin_ids")?;
-    crate::apis::find(&state, &scope.instance_id, &api_id).await?;
-    let pairs: Vec<(String, String)> = plugin_ids
-        .into_iter()
-        .map(|pl| (pl, api_id.clone()))
-        .collect();
-    state
-        .store
-        .detach(&scope.instance_id, &env_id, &pairs)
-        .await?;
-    tracing::info!(%api_id, %env_id, "plug-ins unbound");
-    Ok(StatusCode::NO_CONTENT)
+    let (env_id, pairs) = parse_pairs(&call, Side::Api(api_id), &bytes).await?;
+    detach(&call, &env_id, &pairs).await
 }
 
 /// `PluginApiInfo` of an API in an environment, with its binding when there is one.
@@ -266,8 +271,7 @@ impl ApiFilter {
     params(InstancePath, PluginPath, ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("env_id" = Option<String>, Query), ("api_name" = Option<String>, Query), ("api_id" = Option<String>, Query), ("group_id" = Option<String>, Query), ("req_method" = Option<String>, Query), ("req_uri" = Option<String>, Query)),
     responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn plugin_attached_apis(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     Path(PluginPath { plugin_id }): Path<PluginPath>,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
@@ -299,8 +303,7 @@ pub(crate) async fn plugin_attached_apis(
     params(InstancePath, PluginPath, ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("env_id" = Option<String>, Query), ("api_name" = Option<String>, Query), ("api_id" = Option<String>, Query), ("group_id" = Option<String>, Query), ("req_method" = Option<String>, Query), ("req_uri" = Option<String>, Query)),
     responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn plugin_attachable_apis(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     Path(PluginPath { plugin_id }): Path<PluginPath>,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
@@ -338,8 +341,7 @@ pub(crate) async fn plugin_attachable_apis(
     params(InstancePath, ApiPath, ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("env_id" = Option<String>, Query), ("plugin_name" = Option<String>, Query), ("plugin_id" = Option<String>, Query), ("env_name" = Option<String>, Query), ("plugin_type" = Option<String>, Query)),
     responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn api_attached_plugins(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     Path(ApiPath { api_id }): Path<ApiPath>,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
@@ -384,8 +386,7 @@ pub(crate) async fn api_attached_plugins(
     params(InstancePath, ApiPath, ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("env_id" = Option<String>, Query), ("plugin_name" = Option<String>, Query), ("plugin_type" = Option<String>, Query), ("plugin_id" = Option<String>, Query)),
     responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn api_attachable_plugins(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     Path(ApiPath { api_id }): Path<ApiPath>,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {

@@ -1,20 +1,18 @@
 //! Environments (`EnvCreate`, `EnvInfo`). `RELEASE` (id `DEFAULT_ENVIRONMENT_RELEASE_ID`) is
 //! built in and cannot be changed or deleted.
 
-use crate::auth::CallScope;
+use crate::auth::Call;
 use crate::body::{self, contains, paginate, Fields, Query};
-use crate::error::ApiError;
+use crate::error::{deleted, ApiError};
 use crate::openapi::{Errors, InstancePath};
 use crate::path::{EnvPath, Path};
 use crate::AppState;
-use apigw_model::api::check_name;
 use apigw_model::resources::{Env, RELEASE_ENV_ID};
 use apigw_model::{id, time};
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{post, put};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use serde_json::{json, Value};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -30,12 +28,7 @@ pub(crate) fn info(e: &Env) -> Value {
 
 fn parse(bytes: &[u8]) -> Result<(String, String), ApiError> {
     let mut f = Fields::new(body::object(bytes)?);
-    let name = f.string("name");
-    if !f.errs.0.iter().any(|e| e.field == "name") {
-        check_name(&mut f.errs, &name, "name", 3, 64, "_");
-    }
-    let remark = f.opt_string("remark").unwrap_or_default();
-    f.errs.len(&remark, 0, 255, "remark");
+    let (name, remark) = f.name_and_remark();
     f.finish()?;
     Ok((name, remark))
 }
@@ -56,8 +49,7 @@ fn builtin(env_id: &str) -> Result<(), ApiError> {
     params(InstancePath),
     responses((status = 201, description = "success", body = Object), Errors))]
 pub(crate) async fn create(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (name, remark) = parse(&bytes)?;
@@ -77,8 +69,7 @@ pub(crate) async fn create(
     params(InstancePath, EnvPath),
     responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn update(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     Path(EnvPath { env_id }): Path<EnvPath>,
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -107,28 +98,19 @@ pub(crate) async fn update(
     params(InstancePath, EnvPath),
     responses((status = 204, description = "success"), Errors))]
 pub(crate) async fn delete(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     Path(EnvPath { env_id }): Path<EnvPath>,
 ) -> Result<StatusCode, ApiError> {
     builtin(&env_id)?;
-    state
-        .store
-        .delete_env(&scope.instance_id, &env_id)
-        .await
-        .map_err(ApiError::store("env", &env_id))?;
-    Ok(StatusCode::NO_CONTENT)
+    let result = state.store.delete_env(&scope.instance_id, &env_id).await;
+    deleted(result, "env", &env_id)
 }
 
 /// Filter: `name` (substring).
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/envs", tag = "envs",
     params(InstancePath, ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("name" = Option<String>, Query)),
     responses((status = 200, description = "success", body = Object), Errors))]
-pub(crate) async fn list(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    uri: Uri,
-) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn list(Call { state, scope }: Call, uri: Uri) -> Result<Json<Value>, ApiError> {
     let q = Query::parse(uri.query());
     let name = q.text("name", 64)?;
     let envs: Vec<Env> = state

@@ -249,3 +249,14 @@ impl IntoResponse for ApiError {
             .into_response()
     }
 }
+
+/// The answer to a delete: 204, or the store's error about the `kind` with `id`.
+pub(crate) fn deleted(
+    result: Result<(), StoreError>,
+    kind: &'static str,
+    id: &str,
+) -> Result<StatusCode, ApiError> {
+    result.map_err(ApiError::store(kind, id))?;
+    tracing::info!(kind, id, "deleted");
+    Ok(StatusCode::NO_CONTENT)
+}

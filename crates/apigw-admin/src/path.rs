@@ -33,53 +33,41 @@ where
     }
 }
 
-/// `/plugins/{plugin_id}...`
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Path)]
-pub(crate) struct PluginPath {
-    /// The plug-in's id.
-    pub(crate) plugin_id: String,
+/// Declares the path struct `$name` holding the one id `$id` (described by `$what`) of the
+/// routes `$routes`.
+macro_rules! id_path {
+    ($name:ident, $id:ident, $what:literal, $routes:literal) => {
+        #[doc = $routes]
+        #[derive(Debug, Deserialize, IntoParams)]
+        #[into_params(parameter_in = Path)]
+        pub(crate) struct $name {
+            #[doc = $what]
+            pub(crate) $id: String,
+        }
+    };
 }
 
-/// `/apis/{api_id}...`
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Path)]
-pub(crate) struct ApiPath {
-    /// The API's id.
-    pub(crate) api_id: String,
-}
-
-/// `/api-groups/{group_id}`
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Path)]
-pub(crate) struct GroupPath {
-    /// The API group's id.
-    pub(crate) group_id: String,
-}
-
-/// `/envs/{env_id}`
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Path)]
-pub(crate) struct EnvPath {
-    /// The environment's id.
-    pub(crate) env_id: String,
-}
-
-/// `/apps/{app_id}`
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Path)]
-pub(crate) struct AppPath {
-    /// The app's id.
-    pub(crate) app_id: String,
-}
-
-/// `/app-auths/{app_auth_id}`
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Path)]
-pub(crate) struct AppAuthPath {
-    /// The authorisation's id.
-    pub(crate) app_auth_id: String,
-}
+id_path!(
+    PluginPath,
+    plugin_id,
+    "The plug-in's id.",
+    "`/plugins/{plugin_id}...`"
+);
+id_path!(ApiPath, api_id, "The API's id.", "`/apis/{api_id}...`");
+id_path!(
+    GroupPath,
+    group_id,
+    "The API group's id.",
+    "`/api-groups/{group_id}`"
+);
+id_path!(EnvPath, env_id, "The environment's id.", "`/envs/{env_id}`");
+id_path!(AppPath, app_id, "The app's id.", "`/apps/{app_id}`");
+id_path!(
+    AppAuthPath,
+    app_auth_id,
+    "The authorisation's id.",
+    "`/app-auths/{app_auth_id}`"
+);
 
 #[cfg(test)]
 mod tests {

@@ -1,9 +1,9 @@
 //! The five plug-in calls of APIG (`otc-docs/api-plugin_*.rst`, SPEC §1.3): CreatePlugin,
 //! UpdatePlugin, DeletePlugin, ListPlugins, ShowPlugin.
 
-use crate::auth::{CallScope, Family};
+use crate::auth::{Call, Family};
 use crate::body::{self, Fields, Query};
-use crate::error::ApiError;
+use crate::error::{deleted, ApiError};
 use crate::openapi::{Errors, ErrorsOrConflict, InstancePath};
 use crate::path::{Path, PluginPath};
 use crate::AppState;
@@ -13,11 +13,10 @@ use apigw_model::{id, time, Plugin, PluginScope, PluginType};
 use apigw_plugins::registry;
 use apigw_store::PluginFilter;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -166,8 +165,7 @@ fn parse_envelope(bytes: &[u8], family: Family) -> Result<Envelope, ApiError> {
     params(InstancePath),
     responses((status = 201, body = PluginInfo), Errors))]
 pub(crate) async fn create(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     bytes: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
     let env = parse_envelope(&bytes, scope.family)?;
@@ -205,8 +203,7 @@ pub(crate) async fn create(
     params(InstancePath, PluginPath),
     responses((status = 200, body = PluginInfo), Errors))]
 pub(crate) async fn update(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     Path(PluginPath { plugin_id }): Path<PluginPath>,
     bytes: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -260,17 +257,14 @@ pub(crate) async fn update(
     params(InstancePath, PluginPath),
     responses((status = 204), ErrorsOrConflict))]
 pub(crate) async fn delete(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     Path(PluginPath { plugin_id }): Path<PluginPath>,
 ) -> Result<StatusCode, ApiError> {
-    state
+    let result = state
         .store
         .delete_plugin(&scope.instance_id, &plugin_id)
-        .await
-        .map_err(ApiError::store("plugin", &plugin_id))?;
-    tracing::info!(%plugin_id, "plug-in deleted");
-    Ok(StatusCode::NO_CONTENT)
+        .await;
+    deleted(result, "plugin", &plugin_id)
 }
 
 /// ShowPlugin.
@@ -279,8 +273,7 @@ pub(crate) async fn delete(
     params(InstancePath, PluginPath),
     responses((status = 200, body = PluginInfo), Errors))]
 pub(crate) async fn show(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     Path(PluginPath { plugin_id }): Path<PluginPath>,
 ) -> Result<Json<PluginInfo>, ApiError> {
     match state
@@ -306,8 +299,7 @@ pub(crate) async fn show(
         ("precise_search" = Option<String>, Query, description = "plugin_name: match plugin_name exactly")),
     responses((status = 200, body = ListPluginsResponse), Errors))]
 pub(crate) async fn list(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     uri: Uri,
 ) -> Result<Json<ListPluginsResponse>, ApiError> {
     let q = Query::parse(uri.query());
