@@ -9,6 +9,7 @@ import pytest
 from huaweicloudsdkapig.v2 import ApigClient
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.http.http_config import HttpConfig
+from huaweicloudsdkroma.v2 import RomaClient
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 INSTANCE = "fedcba9876543210fedcba9876543210"
@@ -52,10 +53,10 @@ def server():
     proc.wait(timeout=10)
 
 
-def make_client(server, ak=AK, sk=SK, project=PROJECT):
+def make_client(server, ak=AK, sk=SK, project=PROJECT, client_class=ApigClient):
     config = HttpConfig.get_default_config()
     config.timeout = (5, 10)
-    return (ApigClient.new_builder()
+    return (client_class.new_builder()
             .with_http_config(config)
             .with_credentials(BasicCredentials(ak, sk, project))
             .with_endpoint(f"http://{server.admin}")
@@ -65,3 +66,9 @@ def make_client(server, ak=AK, sk=SK, project=PROJECT):
 @pytest.fixture()
 def client(server):
     return make_client(server)
+
+
+@pytest.fixture()
+def roma_client(server):
+    """The ROMA Connect SDK's client: the same calls under /v2/{project_id}/apic/..."""
+    return make_client(server, client_class=RomaClient)

@@ -2,20 +2,20 @@
 //! `POST /apis/publish`). Taking an API offline keeps its plug-in bindings; deleting an API
 //! removes its publications, bindings and app authorisations.
 
-use crate::auth::CallScope;
+use crate::auth::Call;
 use crate::body::{self, contains, eq, paginate, Fields, Query};
-use crate::error::ApiError;
+use crate::error::{deleted, ApiError};
+use crate::openapi::{Errors, InstancePath};
+use crate::path::{ApiPath, Path};
 use crate::AppState;
 use apigw_model::api::ApiDef;
 use apigw_model::resources::{Api, Env, Group, Publication};
 use apigw_model::{id, time};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -146,11 +146,10 @@ fn row(def: &ApiDef, id: String, instance_id: &str, register_time: i64, now: i64
 
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis", tag = "apis",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path)),
-    responses((status = 201, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath),
+    responses((status = 201, description = "success", body = Object), Errors))]
 pub(crate) async fn create(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let def = parse(&bytes)?;
@@ -163,15 +162,13 @@ pub(crate) async fn create(
 
 #[utoipa::path(put, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis/{api_id}", tag = "apis",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("api_id" = String, Path)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, ApiPath),
+    responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn update(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Call { state, scope }: Call,
+    Path(ApiPath { api_id }): Path<ApiPath>,
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let api_id = p.get("api_id").cloned().unwrap_or_default();
     let def = parse(&bytes)?;
     let old = find(&state, &scope.instance_id, &api_id).await?;
     let api = row(
@@ -191,31 +188,23 @@ pub(crate) async fn update(
 }
 
 #[utoipa::path(delete, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis/{api_id}", tag = "apis",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("api_id" = String, Path)),
-    responses((status = 204, description = "success"), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, ApiPath),
+    responses((status = 204, description = "success"), Errors))]
 pub(crate) async fn delete(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Call { state, scope }: Call,
+    Path(ApiPath { api_id }): Path<ApiPath>,
 ) -> Result<StatusCode, ApiError> {
-    let api_id = p.get("api_id").cloned().unwrap_or_default();
-    state
-        .store
-        .delete_api(&scope.instance_id, &api_id)
-        .await
-        .map_err(ApiError::store("api", &api_id))?;
-    Ok(StatusCode::NO_CONTENT)
+    let result = state.store.delete_api(&scope.instance_id, &api_id).await;
+    deleted(result, "api", &api_id)
 }
 
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis/{api_id}", tag = "apis",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("api_id" = String, Path)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, ApiPath),
+    responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn show(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Call { state, scope }: Call,
+    Path(ApiPath { api_id }): Path<ApiPath>,
 ) -> Result<Json<Value>, ApiError> {
-    let api_id = p.get("api_id").cloned().unwrap_or_default();
     let api = find(&state, &scope.instance_id, &api_id).await?;
     let ctx = Context::load(&state, &scope.instance_id).await?;
     Ok(Json(info(&api, &ctx, None)))
@@ -225,13 +214,9 @@ pub(crate) async fn show(
 /// `req_protocol`, `req_method`, `req_uri` (substring), `auth_type`, `type`, `env_id`
 /// (published there).
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis", tag = "apis",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("id" = Option<String>, Query), ("name" = Option<String>, Query), ("group_id" = Option<String>, Query), ("req_protocol" = Option<String>, Query), ("req_method" = Option<String>, Query), ("req_uri" = Option<String>, Query), ("auth_type" = Option<String>, Query), ("env_id" = Option<String>, Query), ("type" = Option<i64>, Query), ("precise_search" = Option<String>, Query)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
-pub(crate) async fn list(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    uri: Uri,
-) -> Result<Json<Value>, ApiError> {
+    params(InstancePath, ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("id" = Option<String>, Query), ("name" = Option<String>, Query), ("group_id" = Option<String>, Query), ("req_protocol" = Option<String>, Query), ("req_method" = Option<String>, Query), ("req_uri" = Option<String>, Query), ("auth_type" = Option<String>, Query), ("env_id" = Option<String>, Query), ("type" = Option<i64>, Query), ("precise_search" = Option<String>, Query)),
+    responses((status = 200, description = "success", body = Object), Errors))]
+pub(crate) async fn list(Call { state, scope }: Call, uri: Uri) -> Result<Json<Value>, ApiError> {
     let q = Query::parse(uri.query());
     let ctx = Context::load(&state, &scope.instance_id).await?;
     let [id, name, group_id, proto, method, req_uri, auth, env_id] = [
@@ -340,11 +325,10 @@ fn parse_action(f: &mut Fields, v: Option<&str>) -> Option<bool> {
 /// `POST /apis/action` {action, env_id, api_id, remark}.
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis/action", tag = "apis",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path)),
-    responses((status = 201, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath),
+    responses((status = 201, description = "success", body = Object), Errors))]
 pub(crate) async fn action(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let mut f = Fields::new(body::object(&bytes)?);
@@ -374,11 +358,10 @@ pub(crate) async fn action(
 /// own; failures are reported per API.
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis/publish", tag = "apis",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("action" = Option<String>, Query)),
-    responses((status = 201, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, ("action" = Option<String>, Query)),
+    responses((status = 201, description = "success", body = Object), Errors))]
 pub(crate) async fn batch_publish(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     uri: Uri,
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {

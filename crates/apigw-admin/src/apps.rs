@@ -2,20 +2,19 @@
 //! `app_key`/`app_secret` sign APP-authenticated calls on the data plane; rate_limit's
 //! `app_limit` and kafka_log's `app_id` refer to it.
 
-use crate::auth::CallScope;
+use crate::auth::Call;
 use crate::body::{self, contains, eq, paginate, Fields, Query};
-use crate::error::ApiError;
+use crate::error::{deleted, ApiError};
+use crate::openapi::{Errors, InstancePath};
+use crate::path::{AppAuthPath, AppPath, Path};
 use crate::AppState;
-use apigw_model::api::check_name;
 use apigw_model::resources::{App, AppAuth};
 use apigw_model::{id, time};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::routing::{delete, get, post};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use serde_json::{json, Value};
-use std::collections::HashMap;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -44,12 +43,7 @@ fn key_ok(s: &str, extra: &str) -> bool {
 /// Name, remark, and the key/secret when given.
 fn parse(bytes: &[u8]) -> Result<(String, String, Option<String>, Option<String>), ApiError> {
     let mut f = Fields::new(body::object(bytes)?);
-    let name = f.string("name");
-    if !f.errs.0.iter().any(|e| e.field == "name") {
-        check_name(&mut f.errs, &name, "name", 3, 64, "_");
-    }
-    let remark = f.opt_string("remark").unwrap_or_default();
-    f.errs.len(&remark, 0, 255, "remark");
+    let (name, remark) = f.name_and_remark();
     let key = f.opt_string("app_key");
     let secret = f.opt_string("app_secret");
     for field in ["related_domain_id", "related_project_id"] {
@@ -87,11 +81,10 @@ pub(crate) async fn find(
 
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/apps", tag = "apps",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path)),
-    responses((status = 201, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath),
+    responses((status = 201, description = "success", body = Object), Errors))]
 pub(crate) async fn create(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (name, remark, key, secret) = parse(&bytes)?;
@@ -112,15 +105,13 @@ pub(crate) async fn create(
 
 #[utoipa::path(put, path = "/v2/{project_id}/apigw/instances/{instance_id}/apps/{app_id}", tag = "apps",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("app_id" = String, Path)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, AppPath),
+    responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn update(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Call { state, scope }: Call,
+    Path(AppPath { app_id }): Path<AppPath>,
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let app_id = p.get("app_id").cloned().unwrap_or_default();
     let (name, remark, key, secret) = parse(&bytes)?;
     let old = find(&state, &scope.instance_id, &app_id).await?;
     let app = App {
@@ -140,31 +131,23 @@ pub(crate) async fn update(
 }
 
 #[utoipa::path(delete, path = "/v2/{project_id}/apigw/instances/{instance_id}/apps/{app_id}", tag = "apps",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("app_id" = String, Path)),
-    responses((status = 204, description = "success"), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, AppPath),
+    responses((status = 204, description = "success"), Errors))]
 pub(crate) async fn remove(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Call { state, scope }: Call,
+    Path(AppPath { app_id }): Path<AppPath>,
 ) -> Result<StatusCode, ApiError> {
-    let app_id = p.get("app_id").cloned().unwrap_or_default();
-    state
-        .store
-        .delete_app(&scope.instance_id, &app_id)
-        .await
-        .map_err(ApiError::store("app", &app_id))?;
-    Ok(StatusCode::NO_CONTENT)
+    let result = state.store.delete_app(&scope.instance_id, &app_id).await;
+    deleted(result, "app", &app_id)
 }
 
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/apps/{app_id}", tag = "apps",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("app_id" = String, Path)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, AppPath),
+    responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn show(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Call { state, scope }: Call,
+    Path(AppPath { app_id }): Path<AppPath>,
 ) -> Result<Json<Value>, ApiError> {
-    let app_id = p.get("app_id").cloned().unwrap_or_default();
     Ok(Json(info(
         &find(&state, &scope.instance_id, &app_id).await?,
     )))
@@ -172,13 +155,9 @@ pub(crate) async fn show(
 
 /// Filters: `id`, `name` (substring; exact with `precise_search=name`), `app_key`.
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/apps", tag = "apps",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("id" = Option<String>, Query), ("name" = Option<String>, Query), ("app_key" = Option<String>, Query), ("precise_search" = Option<String>, Query)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
-pub(crate) async fn list(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    uri: Uri,
-) -> Result<Json<Value>, ApiError> {
+    params(InstancePath, ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("id" = Option<String>, Query), ("name" = Option<String>, Query), ("app_key" = Option<String>, Query), ("precise_search" = Option<String>, Query)),
+    responses((status = 200, description = "success", body = Object), Errors))]
+pub(crate) async fn list(Call { state, scope }: Call, uri: Uri) -> Result<Json<Value>, ApiError> {
     let q = Query::parse(uri.query());
     let (id, name, key) = (
         q.text("id", 64)?,
@@ -219,11 +198,10 @@ pub(crate) async fn list(
 /// `POST /app-auths` {env_id, app_ids, api_ids}: every app for every API, all or nothing.
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/app-auths", tag = "apps",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path)),
-    responses((status = 201, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath),
+    responses((status = 201, description = "success", body = Object), Errors))]
 pub(crate) async fn authorize(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let mut f = Fields::new(body::object(&bytes)?);
@@ -260,18 +238,12 @@ pub(crate) async fn authorize(
 
 /// `DELETE /app-auths/{app_auth_id}`: cancels one authorisation.
 #[utoipa::path(delete, path = "/v2/{project_id}/apigw/instances/{instance_id}/app-auths/{app_auth_id}", tag = "apps",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("app_auth_id" = String, Path)),
-    responses((status = 204, description = "success"), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, AppAuthPath),
+    responses((status = 204, description = "success"), Errors))]
 pub(crate) async fn unauthorize(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Call { state, scope }: Call,
+    Path(AppAuthPath { app_auth_id: id }): Path<AppAuthPath>,
 ) -> Result<StatusCode, ApiError> {
-    let id = p.get("app_auth_id").cloned().unwrap_or_default();
-    state
-        .store
-        .delete_app_auth(&scope.instance_id, &id)
-        .await
-        .map_err(ApiError::store("app_auth", &id))?;
-    Ok(StatusCode::NO_CONTENT)
+    let result = state.store.delete_app_auth(&scope.instance_id, &id).await;
+    deleted(result, "app_auth", &id)
 }

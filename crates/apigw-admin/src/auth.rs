@@ -9,7 +9,8 @@ use crate::error::ApiError;
 use crate::AppState;
 use apigw_model::sign::{self, RequestParts, SignError};
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -21,11 +22,21 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub use apigw_model::credential::Credential;
 
 /// The API family of a path: `/apigw/` (APIG) or `/apic/` (ROMA Connect, which adds the
-/// `roma_app_*` fields).
+/// `roma_app_*` fields and names some plug-in content fields its own way).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
     Apigw,
     Apic,
+}
+
+impl Family {
+    /// The field names `plugin_content` is answered in on this family.
+    pub fn naming(self) -> apigw_plugins::naming::Naming {
+        match self {
+            Family::Apigw => apigw_plugins::naming::Naming::Apig,
+            Family::Apic => apigw_plugins::naming::Naming::Roma,
+        }
+    }
 }
 
 /// What the middleware established about a call, for the handlers.
@@ -33,6 +44,30 @@ pub enum Family {
 pub struct CallScope {
     pub instance_id: String,
     pub family: Family,
+}
+
+/// An authenticated call on the instance served, as the handlers take it: the state, and the
+/// [`CallScope`] that [`require_auth`] established.
+#[derive(Debug)]
+pub(crate) struct Call {
+    pub(crate) state: AppState,
+    pub(crate) scope: CallScope,
+}
+
+impl FromRequestParts<AppState> for Call {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match parts.extensions.get::<CallScope>() {
+            Some(scope) => Ok(Call {
+                state: state.clone(),
+                scope: scope.clone(),
+            }),
+            None => Err(ApiError::Internal(
+                "a /v2/ route ran without the authentication middleware".into(),
+            )),
+        }
+    }
 }
 
 /// A header's value as text. The SDKs sign the UTF-8 text of values and send its bytes, so the

@@ -5,21 +5,21 @@
 //! replaces it; each call is all or nothing.
 
 use crate::apis::{def_map, Context};
-use crate::auth::CallScope;
+use crate::auth::Call;
 use crate::body::{self, contains, eq, paginate, Fields, Query};
 use crate::error::ApiError;
+use crate::openapi::{Errors, ErrorsOrConflict, InstancePath};
+use crate::path::{ApiPath, Path, PluginPath};
 use crate::plugins::PluginInfo;
 use crate::AppState;
 use apigw_model::resources::{Api, Binding};
 use apigw_model::{time, Plugin, PluginType};
 use apigw_plugins::registry;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::routing::{get, post, put};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use serde_json::{json, Value};
-use std::collections::HashMap;
 
 /// Most ids in one bind or unbind call.
 pub(crate) const MAX_IDS: usize = 500;
@@ -45,17 +45,41 @@ pub(crate) fn routes() -> Router<AppState> {
         )
 }
 
-fn param(p: &HashMap<String, String>, k: &str) -> String {
-    p.get(k).cloned().unwrap_or_default()
+/// What the path of a bind or unbind call names; its body lists ids of the other kind.
+enum Side {
+    /// `/plugins/{plugin_id}/...`: the body has `api_ids`.
+    Plugin(String),
+    /// `/apis/{api_id}/plugins/...`: the body has `plugin_ids`.
+    Api(String),
 }
 
-/// `{env_id, <ids_field>: [...]}`.
-fn parse_ids(bytes: &[u8], ids_field: &str) -> Result<(String, Vec<String>), ApiError> {
+/// Reads a bind or unbind body (`{env_id, api_ids}` or `{env_id, plugin_ids}`) and checks that
+/// the plug-in or API of the path exists: the environment and the (plug-in, API) pairs named.
+async fn parse_pairs(
+    call: &Call,
+    side: Side,
+    bytes: &[u8],
+) -> Result<(String, Vec<(String, String)>), ApiError> {
+    let ids_field = match side {
+        Side::Plugin(_) => "api_ids",
+        Side::Api(_) => "plugin_ids",
+    };
     let mut f = Fields::new(body::object(bytes)?);
     let env_id = f.string("env_id");
     let ids = f.ids(ids_field, MAX_IDS);
     f.finish()?;
-    Ok((env_id, ids))
+    let instance_id = &call.scope.instance_id;
+    let pairs = match side {
+        Side::Plugin(plugin_id) => {
+            plugin(&call.state, instance_id, &plugin_id).await?;
+            ids.into_iter().map(|a| (plugin_id.clone(), a)).collect()
+        }
+        Side::Api(api_id) => {
+            crate::apis::find(&call.state, instance_id, &api_id).await?;
+            ids.into_iter().map(|p| (p, api_id.clone())).collect()
+        }
+    };
+    Ok((env_id, pairs))
 }
 
 pub(crate) async fn plugin(
@@ -70,17 +94,23 @@ pub(crate) async fn plugin(
         .ok_or_else(|| ApiError::missing("plugin", id))
 }
 
+/// Binds the (plug-in, API) `pairs` in `env_id`, all or nothing; answers the
 /// `PluginApiAttachInfo` of each binding made.
-pub(crate) async fn attach_answer(
-    state: &AppState,
-    scope: &CallScope,
-    made: Vec<Binding>,
+async fn attach(
+    call: &Call,
+    env_id: &str,
+    pairs: &[(String, String)],
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let ctx = Context::load(state, &scope.instance_id).await?;
-    let apis = state.store.list_apis(&scope.instance_id).await?;
+    let (state, instance_id) = (&call.state, &call.scope.instance_id);
+    let made = state
+        .store
+        .attach(instance_id, env_id, pairs, time::now_millis())
+        .await?;
+    let ctx = Context::load(state, instance_id).await?;
+    let apis = state.store.list_apis(instance_id).await?;
     let mut items = Vec::with_capacity(made.len());
     for b in &made {
-        let p = plugin(state, &scope.instance_id, &b.plugin_id).await?;
+        let p = plugin(state, instance_id, &b.plugin_id).await?;
         let api_name = apis
             .iter()
             .find(|a| a.id == b.api_id)
@@ -93,56 +123,56 @@ pub(crate) async fn attach_answer(
             "api_name": api_name, "attached_time": time::format_millis(b.attached_time),
         }));
     }
-    tracing::info!(bindings = made.len(), "plug-ins bound");
+    tracing::info!(bindings = made.len(), %env_id, "plug-ins bound");
     Ok((
         StatusCode::CREATED,
         Json(json!({"attached_plugins": items})),
     ))
 }
 
+/// Unbinds the (plug-in, API) `pairs` in `env_id`, all or nothing.
+async fn detach(
+    call: &Call,
+    env_id: &str,
+    pairs: &[(String, String)],
+) -> Result<StatusCode, ApiError> {
+    call.state
+        .store
+        .detach(&call.scope.instance_id, env_id, pairs)
+        .await?;
+    tracing::info!(bindings = pairs.len(), %env_id, "plug-ins unbound");
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// AttachApiToPlugin: `POST /plugins/{plugin_id}/attach` {env_id, api_ids}.
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/plugins/{plugin_id}/attach", tag = "bindings",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("plugin_id" = String, Path)),
-    responses((status = 201, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, PluginPath),
+    responses((status = 201, description = "success", body = Object), ErrorsOrConflict))]
 pub(crate) async fn attach_apis(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    call: Call,
+    Path(PluginPath { plugin_id }): Path<PluginPath>,
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let plugin_id = param(&p, "plugin_id");
-    let (env_id, api_ids) = parse_ids(&bytes, "api_ids")?;
-    plugin(&state, &scope.instance_id, &plugin_id).await?;
-    let pairs: Vec<(String, String)> = api_ids
-        .into_iter()
-        .map(|a| (plugin_id.clone(), a))
-        .collect();
-    let made = state
-        .store
-        .attach(&scope.instance_id, &env_id, &pairs, time::now_millis())
-        .await?;
-    attach_answer(&state, &scope, made).await
+    let (env_id, pairs) = parse_pairs(&call, Side::Plugin(plugin_id), &bytes).await?;
+    attach(&call, &env_id, &pairs).await
 }
 
 /// AttachPluginToApi: `POST /apis/{api_id}/plugins/attach` {env_id, plugin_ids}. Two plug-ins
 /// of one type in one call are refused: the API can hold only one of them.
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis/{api_id}/plugins/attach", tag = "bindings",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("api_id" = String, Path)),
-    responses((status = 201, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, ApiPath),
+    responses((status = 201, description = "success", body = Object), ErrorsOrConflict))]
 pub(crate) async fn attach_plugins(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    call: Call,
+    Path(ApiPath { api_id }): Path<ApiPath>,
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let api_id = param(&p, "api_id");
-    let (env_id, plugin_ids) = parse_ids(&bytes, "plugin_ids")?;
-    crate::apis::find(&state, &scope.instance_id, &api_id).await?;
-    let mut types: Vec<(PluginType, String)> = Vec::new();
-    for id in &plugin_ids {
-        let pl = plugin(&state, &scope.instance_id, id).await?;
+    let (env_id, pairs) = parse_pairs(&call, Side::Api(api_id), &bytes).await?;
+    let mut types: Vec<(PluginType, &str)> = Vec::new();
+    for (id, _) in &pairs {
+        let pl = plugin(&call.state, &call.scope.instance_id, id).await?;
         if let Some((_, other)) = types.iter().find(|(t, _)| *t == pl.plugin_type) {
             return Err(ApiError::invalid(
                 "plugin_ids",
@@ -152,69 +182,37 @@ pub(crate) async fn attach_plugins(
                 ),
             ));
         }
-        types.push((pl.plugin_type, id.clone()));
+        types.push((pl.plugin_type, id));
     }
-    let pairs: Vec<(String, String)> = plugin_ids
-        .into_iter()
-        .map(|pl| (pl, api_id.clone()))
-        .collect();
-    let made = state
-        .store
-        .attach(&scope.instance_id, &env_id, &pairs, time::now_millis())
-        .await?;
-    attach_answer(&state, &scope, made).await
+    attach(&call, &env_id, &pairs).await
 }
 
 /// DetachApiFromPlugin: `PUT /plugins/{plugin_id}/detach` {env_id, api_ids}.
 #[utoipa::path(put, path = "/v2/{project_id}/apigw/instances/{instance_id}/plugins/{plugin_id}/detach", tag = "bindings",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("plugin_id" = String, Path)),
-    responses((status = 204, description = "success"), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, PluginPath),
+    responses((status = 204, description = "success"), Errors))]
 pub(crate) async fn detach_apis(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    call: Call,
+    Path(PluginPath { plugin_id }): Path<PluginPath>,
     bytes: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let plugin_id = param(&p, "plugin_id");
-    let (env_id, api_ids) = parse_ids(&bytes, "api_ids")?;
-    plugin(&state, &scope.instance_id, &plugin_id).await?;
-    let pairs: Vec<(String, String)> = api_ids
-        .into_iter()
-        .map(|a| (plugin_id.clone(), a))
-        .collect();
-    state
-        .store
-        .detach(&scope.instance_id, &env_id, &pairs)
-        .await?;
-    tracing::info!(%plugin_id, %env_id, "plug-in unbound");
-    Ok(StatusCode::NO_CONTENT)
+    let (env_id, pairs) = parse_pairs(&call, Side::Plugin(plugin_id), &bytes).await?;
+    detach(&call, &env_id, &pairs).await
 }
 
 /// DetachPluginFromApi: `PUT /apis/{api_id}/plugins/detach` {env_id, plugin_ids}.
 #[utoipa::path(put, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis/{api_id}/plugins/detach", tag = "bindings",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("api_id" = String, Path)),
-    responses((status = 204, description = "success"), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, ApiPath),
+    responses((status = 204, description = "success"), Errors))]
 pub(crate) async fn detach_plugins(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    call: Call,
+    Path(ApiPath { api_id }): Path<ApiPath>,
     bytes: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let api_id = param(&p, "api_id");
-    let (env_id, plugin_ids) = parse_ids(&bytes, "plugin_ids")?;
-    crate::apis::find(&state, &scope.instance_id, &api_id).await?;
-    let pairs: Vec<(String, String)> = plugin_ids
-        .into_iter()
-        .map(|pl| (pl, api_id.clone()))
-        .collect();
-    state
-        .store
-        .detach(&scope.instance_id, &env_id, &pairs)
-        .await?;
-    tracing::info!(%api_id, %env_id, "plug-ins unbound");
-    Ok(StatusCode::NO_CONTENT)
+    let (env_id, pairs) = parse_pairs(&call, Side::Api(api_id), &bytes).await?;
+    detach(&call, &env_id, &pairs).await
 }
 
 /// `PluginApiInfo` of an API in an environment, with its binding when there is one.
@@ -270,15 +268,13 @@ impl ApiFilter {
 
 /// ListPluginAttachedApis: the APIs the plug-in is bound to (offline ones included).
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/plugins/{plugin_id}/attached-apis", tag = "bindings",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("plugin_id" = String, Path), ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("env_id" = Option<String>, Query), ("api_name" = Option<String>, Query), ("api_id" = Option<String>, Query), ("group_id" = Option<String>, Query), ("req_method" = Option<String>, Query), ("req_uri" = Option<String>, Query)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, PluginPath, ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("env_id" = Option<String>, Query), ("api_name" = Option<String>, Query), ("api_id" = Option<String>, Query), ("group_id" = Option<String>, Query), ("req_method" = Option<String>, Query), ("req_uri" = Option<String>, Query)),
+    responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn plugin_attached_apis(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Call { state, scope }: Call,
+    Path(PluginPath { plugin_id }): Path<PluginPath>,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    let plugin_id = param(&p, "plugin_id");
     let q = Query::parse(uri.query());
     let env_id = q.text("env_id", 64)?;
     let filter = ApiFilter::parse(&q)?;
@@ -304,15 +300,13 @@ pub(crate) async fn plugin_attached_apis(
 /// ListPluginAttachableApis: APIs published in `env_id` (mandatory) that the plug-in is not
 /// bound to there; APIs bound to other plug-ins are included.
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/plugins/{plugin_id}/attachable-apis", tag = "bindings",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("plugin_id" = String, Path), ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("env_id" = Option<String>, Query), ("api_name" = Option<String>, Query), ("api_id" = Option<String>, Query), ("group_id" = Option<String>, Query), ("req_method" = Option<String>, Query), ("req_uri" = Option<String>, Query)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, PluginPath, ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("env_id" = Option<String>, Query), ("api_name" = Option<String>, Query), ("api_id" = Option<String>, Query), ("group_id" = Option<String>, Query), ("req_method" = Option<String>, Query), ("req_uri" = Option<String>, Query)),
+    responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn plugin_attachable_apis(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Call { state, scope }: Call,
+    Path(PluginPath { plugin_id }): Path<PluginPath>,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    let plugin_id = param(&p, "plugin_id");
     let q = Query::parse(uri.query());
     let env_id = q
         .text("env_id", 64)?
@@ -344,15 +338,13 @@ pub(crate) async fn plugin_attachable_apis(
 
 /// ListApiAttachedPlugins: the plug-ins bound to the API (`AttachedPluginInfo`).
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis/{api_id}/attached-plugins", tag = "bindings",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("api_id" = String, Path), ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("env_id" = Option<String>, Query), ("plugin_name" = Option<String>, Query), ("plugin_id" = Option<String>, Query), ("env_name" = Option<String>, Query), ("plugin_type" = Option<String>, Query)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, ApiPath, ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("env_id" = Option<String>, Query), ("plugin_name" = Option<String>, Query), ("plugin_id" = Option<String>, Query), ("env_name" = Option<String>, Query), ("plugin_type" = Option<String>, Query)),
+    responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn api_attached_plugins(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Call { state, scope }: Call,
+    Path(ApiPath { api_id }): Path<ApiPath>,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    let api_id = param(&p, "api_id");
     let q = Query::parse(uri.query());
     let (env_id, env_name) = (q.text("env_id", 64)?, q.text("env_name", 64)?);
     let (plugin_name, plugin_id) = (q.text("plugin_name", 255)?, q.text("plugin_id", 64)?);
@@ -377,7 +369,7 @@ pub(crate) async fn api_attached_plugins(
             "plugin_type": pl.plugin_type.as_str(), "plugin_scope": pl.scope.as_str(),
             "env_id": b.env_id, "env_name": ctx.env_name(&b.env_id),
             "attached_time": time::format_millis(b.attached_time),
-            "plugin_content": registry::masked_content(pl.plugin_type, &pl.content),
+            "plugin_content": registry::shown_content(pl.plugin_type, &pl.content, scope.family.naming()),
             "remark": pl.remark, "create_time": time::format_millis(pl.create_time),
             "update_time": time::format_millis(pl.update_time),
         }));
@@ -391,15 +383,13 @@ pub(crate) async fn api_attached_plugins(
 /// ListApiAttachablePlugins: plug-ins not bound to the API in `env_id` (in any environment
 /// when `env_id` is absent).
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis/{api_id}/attachable-plugins", tag = "bindings",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("api_id" = String, Path), ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("env_id" = Option<String>, Query), ("plugin_name" = Option<String>, Query), ("plugin_type" = Option<String>, Query), ("plugin_id" = Option<String>, Query)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, ApiPath, ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("env_id" = Option<String>, Query), ("plugin_name" = Option<String>, Query), ("plugin_type" = Option<String>, Query), ("plugin_id" = Option<String>, Query)),
+    responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn api_attachable_plugins(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Call { state, scope }: Call,
+    Path(ApiPath { api_id }): Path<ApiPath>,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    let api_id = param(&p, "api_id");
     let q = Query::parse(uri.query());
     let env_id = q.text("env_id", 64)?;
     let (plugin_name, plugin_id) = (q.text("plugin_name", 255)?, q.text("plugin_id", 64)?);

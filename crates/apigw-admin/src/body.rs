@@ -3,6 +3,7 @@
 //! unknown field is APIG.2012. Nothing here panics on any input.
 
 use crate::error::ApiError;
+use apigw_model::api::check_name;
 use apigw_model::field::Errors;
 use serde_json::{Map, Value};
 
@@ -132,6 +133,18 @@ impl Fields {
             }
         }
         out
+    }
+
+    /// The mandatory `name` of a group, environment or app (3..64 characters: a letter first,
+    /// then letters, digits, `_` or CJK) and its optional `remark` (at most 255 characters).
+    pub fn name_and_remark(&mut self) -> (String, String) {
+        let name = self.string("name");
+        if !self.errs.0.iter().any(|e| e.field == "name") {
+            check_name(&mut self.errs, &name, "name", 3, 64, "_");
+        }
+        let remark = self.opt_string("remark").unwrap_or_default();
+        self.errs.len(&remark, 0, 255, "remark");
+        (name, remark)
     }
 
     /// The whole remaining object (for definitions validated elsewhere).

@@ -1,20 +1,19 @@
 //! Environments (`EnvCreate`, `EnvInfo`). `RELEASE` (id `DEFAULT_ENVIRONMENT_RELEASE_ID`) is
 //! built in and cannot be changed or deleted.
 
-use crate::auth::CallScope;
+use crate::auth::Call;
 use crate::body::{self, contains, paginate, Fields, Query};
-use crate::error::ApiError;
+use crate::error::{deleted, ApiError};
+use crate::openapi::{Errors, InstancePath};
+use crate::path::{EnvPath, Path};
 use crate::AppState;
-use apigw_model::api::check_name;
 use apigw_model::resources::{Env, RELEASE_ENV_ID};
 use apigw_model::{id, time};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::routing::{post, put};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use serde_json::{json, Value};
-use std::collections::HashMap;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -29,12 +28,7 @@ pub(crate) fn info(e: &Env) -> Value {
 
 fn parse(bytes: &[u8]) -> Result<(String, String), ApiError> {
     let mut f = Fields::new(body::object(bytes)?);
-    let name = f.string("name");
-    if !f.errs.0.iter().any(|e| e.field == "name") {
-        check_name(&mut f.errs, &name, "name", 3, 64, "_");
-    }
-    let remark = f.opt_string("remark").unwrap_or_default();
-    f.errs.len(&remark, 0, 255, "remark");
+    let (name, remark) = f.name_and_remark();
     f.finish()?;
     Ok((name, remark))
 }
@@ -52,11 +46,10 @@ fn builtin(env_id: &str) -> Result<(), ApiError> {
 
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/envs", tag = "envs",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path)),
-    responses((status = 201, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath),
+    responses((status = 201, description = "success", body = Object), Errors))]
 pub(crate) async fn create(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (name, remark) = parse(&bytes)?;
@@ -73,15 +66,13 @@ pub(crate) async fn create(
 
 #[utoipa::path(put, path = "/v2/{project_id}/apigw/instances/{instance_id}/envs/{env_id}", tag = "envs",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("env_id" = String, Path)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, EnvPath),
+    responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn update(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Call { state, scope }: Call,
+    Path(EnvPath { env_id }): Path<EnvPath>,
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let env_id = p.get("env_id").cloned().unwrap_or_default();
     let (name, remark) = parse(&bytes)?;
     let old = state
         .store
@@ -103,32 +94,22 @@ pub(crate) async fn update(
 }
 
 #[utoipa::path(delete, path = "/v2/{project_id}/apigw/instances/{instance_id}/envs/{env_id}", tag = "envs",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("env_id" = String, Path)),
-    responses((status = 204, description = "success"), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, EnvPath),
+    responses((status = 204, description = "success"), Errors))]
 pub(crate) async fn delete(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Call { state, scope }: Call,
+    Path(EnvPath { env_id }): Path<EnvPath>,
 ) -> Result<StatusCode, ApiError> {
-    let env_id = p.get("env_id").cloned().unwrap_or_default();
     builtin(&env_id)?;
-    state
-        .store
-        .delete_env(&scope.instance_id, &env_id)
-        .await
-        .map_err(ApiError::store("env", &env_id))?;
-    Ok(StatusCode::NO_CONTENT)
+    let result = state.store.delete_env(&scope.instance_id, &env_id).await;
+    deleted(result, "env", &env_id)
 }
 
 /// Filter: `name` (substring).
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/envs", tag = "envs",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("name" = Option<String>, Query)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
-pub(crate) async fn list(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    uri: Uri,
-) -> Result<Json<Value>, ApiError> {
+    params(InstancePath, ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("name" = Option<String>, Query)),
+    responses((status = 200, description = "success", body = Object), Errors))]
+pub(crate) async fn list(Call { state, scope }: Call, uri: Uri) -> Result<Json<Value>, ApiError> {
     let q = Query::parse(uri.query());
     let name = q.text("name", 64)?;
     let envs: Vec<Env> = state

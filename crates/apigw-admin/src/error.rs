@@ -32,7 +32,7 @@ pub enum ApiError {
     MethodNotAllowed,
     /// Any other APIG error: status, code, message.
     Coded(StatusCode, &'static str, String),
-    /// 500 APIG.9999: the store failed; the detail is logged, not returned.
+    /// 500 APIG.9999: the store failed (or a bug); the detail is logged, not returned.
     Internal(String),
 }
 
@@ -117,7 +117,8 @@ fn invalid_message(errs: &[FieldError]) -> String {
 }
 
 impl ApiError {
-    /// 404 for a resource of `kind` (`plugin`, `api`, `env`, `group`, `app`) that does not exist.
+    /// 404 for a resource of `kind` (`plugin`, `api`, `env`, `group`, `app`, `publication`,
+    /// `app_auth`) that does not exist.
     pub fn missing(kind: &str, id: &str) -> Self {
         let nf = StatusCode::NOT_FOUND;
         match kind {
@@ -202,10 +203,29 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    /// A path parameter that cannot be read (not UTF-8 once percent-decoded) is an invalid
+    /// parameter named by its key. Any other rejection means a route and its path type disagree:
+    /// a bug, answered as 500 and logged.
+    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
+        use axum::extract::path::ErrorKind;
+        use axum::extract::rejection::PathRejection;
+        if let PathRejection::FailedToDeserializePathParams(e) = &rejection {
+            if let ErrorKind::InvalidUtf8InPathParam { key }
+            | ErrorKind::ParseErrorAtKey { key, .. }
+            | ErrorKind::DeserializeError { key, .. } = e.kind()
+            {
+                return ApiError::invalid(key.as_str(), e.kind().to_string());
+            }
+        }
+        ApiError::Internal(rejection.body_text())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal(detail) = &self {
-            tracing::error!(%detail, "control-plane call failed in the store");
+            tracing::error!(%detail, "control-plane call failed");
         }
         let (status, code, msg) = self.parts();
         (
@@ -214,4 +234,15 @@ impl IntoResponse for ApiError {
         )
             .into_response()
     }
+}
+
+/// The answer to a delete: 204, or the store's error about the `kind` with `id`.
+pub(crate) fn deleted(
+    result: Result<(), StoreError>,
+    kind: &'static str,
+    id: &str,
+) -> Result<StatusCode, ApiError> {
+    result.map_err(ApiError::store(kind, id))?;
+    tracing::info!(kind, id, "deleted");
+    Ok(StatusCode::NO_CONTENT)
 }

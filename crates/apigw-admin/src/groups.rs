@@ -1,20 +1,19 @@
 //! API groups (`ApiGroupCreate`, `ApiGroupInfo`): each has `sl_domain` = `{id}.{domain suffix}`,
 //! the Host that selects it on the data plane. Each instance has a built-in `DEFAULT` group.
 
-use crate::auth::CallScope;
+use crate::auth::Call;
 use crate::body::{self, contains, eq, paginate, Fields, Query};
-use crate::error::ApiError;
+use crate::error::{deleted, ApiError};
+use crate::openapi::{Errors, InstancePath};
+use crate::path::{GroupPath, Path};
 use crate::AppState;
-use apigw_model::api::check_name;
 use apigw_model::resources::Group;
 use apigw_model::{id, time};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use serde_json::{json, Value};
-use std::collections::HashMap;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -41,12 +40,7 @@ pub(crate) fn info(g: &Group, suffix: &str) -> Value {
 
 fn parse(bytes: &[u8], create: bool) -> Result<(String, String, Option<String>), ApiError> {
     let mut f = Fields::new(body::object(bytes)?);
-    let name = f.string("name");
-    if !f.errs.0.iter().any(|e| e.field == "name") {
-        check_name(&mut f.errs, &name, "name", 3, 64, "_");
-    }
-    let remark = f.opt_string("remark").unwrap_or_default();
-    f.errs.len(&remark, 0, 255, "remark");
+    let (name, remark) = f.name_and_remark();
     let roma_app_id = if create {
         f.opt_string("roma_app_id")
     } else {
@@ -73,11 +67,10 @@ pub(crate) async fn find(
 
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/api-groups", tag = "api-groups",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path)),
-    responses((status = 201, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath),
+    responses((status = 201, description = "success", body = Object), Errors))]
 pub(crate) async fn create(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (name, remark, roma_app_id) = parse(&bytes, true)?;
@@ -98,15 +91,13 @@ pub(crate) async fn create(
 
 #[utoipa::path(put, path = "/v2/{project_id}/apigw/instances/{instance_id}/api-groups/{group_id}", tag = "api-groups",
     request_body(content = Object, content_type = "application/json"),
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("group_id" = String, Path)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, GroupPath),
+    responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn update(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Call { state, scope }: Call,
+    Path(GroupPath { group_id }): Path<GroupPath>,
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let group_id = p.get("group_id").cloned().unwrap_or_default();
     let (name, remark, _) = parse(&bytes, false)?;
     let old = find(&state, &scope.instance_id, &group_id).await?;
     if old.is_default && name != old.name {
@@ -130,14 +121,12 @@ pub(crate) async fn update(
 }
 
 #[utoipa::path(delete, path = "/v2/{project_id}/apigw/instances/{instance_id}/api-groups/{group_id}", tag = "api-groups",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("group_id" = String, Path)),
-    responses((status = 204, description = "success"), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, GroupPath),
+    responses((status = 204, description = "success"), Errors))]
 pub(crate) async fn delete(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Call { state, scope }: Call,
+    Path(GroupPath { group_id }): Path<GroupPath>,
 ) -> Result<StatusCode, ApiError> {
-    let group_id = p.get("group_id").cloned().unwrap_or_default();
     let g = find(&state, &scope.instance_id, &group_id).await?;
     if g.is_default {
         return Err(ApiError::invalid(
@@ -145,36 +134,29 @@ pub(crate) async fn delete(
             "the DEFAULT group cannot be deleted",
         ));
     }
-    state
+    let result = state
         .store
         .delete_group(&scope.instance_id, &group_id)
-        .await
-        .map_err(ApiError::store("group", &group_id))?;
-    Ok(StatusCode::NO_CONTENT)
+        .await;
+    deleted(result, "group", &group_id)
 }
 
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/api-groups/{group_id}", tag = "api-groups",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("group_id" = String, Path)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, GroupPath),
+    responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn show(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    Path(p): Path<HashMap<String, String>>,
+    Call { state, scope }: Call,
+    Path(GroupPath { group_id }): Path<GroupPath>,
 ) -> Result<Json<Value>, ApiError> {
-    let group_id = p.get("group_id").cloned().unwrap_or_default();
     let g = find(&state, &scope.instance_id, &group_id).await?;
     Ok(Json(info(&g, &state.domain_suffix)))
 }
 
 /// Filters: `id`, `name` (substring; exact with `precise_search=name`).
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/api-groups", tag = "api-groups",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("id" = Option<String>, Query), ("name" = Option<String>, Query), ("precise_search" = Option<String>, Query)),
-    responses((status = 200, description = "success", body = Object), (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
-pub(crate) async fn list(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    uri: Uri,
-) -> Result<Json<Value>, ApiError> {
+    params(InstancePath, ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("id" = Option<String>, Query), ("name" = Option<String>, Query), ("precise_search" = Option<String>, Query)),
+    responses((status = 200, description = "success", body = Object), Errors))]
+pub(crate) async fn list(Call { state, scope }: Call, uri: Uri) -> Result<Json<Value>, ApiError> {
     let q = Query::parse(uri.query());
     let id = q.text("id", 64)?;
     let name = q.text("name", 255)?;

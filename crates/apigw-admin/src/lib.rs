@@ -4,6 +4,7 @@
 //! - [`auth`]: X-Auth-Token and SDK-HMAC-SHA256 authentication, project and instance checks.
 //! - [`error`]: the one error type, mapped to APIG's error codes.
 //! - [`body`]: strict parsing of JSON bodies and query strings with field-named errors.
+//! - `path`: typed path parameters (`PluginPath`, `ApiPath`, …) whose rejection is an APIG error.
 //! - [`plugins`]: the five plug-in calls (create, update, delete, list, show).
 //! - `bindings`: the eight calls that bind plug-ins to published APIs and list bindings.
 //! - `groups`, `envs`, `apis` (with publishing), `apps` (with app authorisation): what a
@@ -22,6 +23,7 @@ mod envs;
 pub mod error;
 mod groups;
 pub mod openapi;
+mod path;
 pub mod plugins;
 
 use apigw_store::Store;

@@ -1,11 +1,20 @@
 //! The OpenAPI 3 document of the control plane, generated from the handlers' annotations and
 //! the response types, served at `GET /openapi.json`. A test checks that every documented
-//! operation is routed and every routed operation documented.
+//! operation is routed and every routed operation documented, and that every status an
+//! operation answers is documented.
+//!
+//! What every operation shares is declared here once: its [`InstancePath`] parameters and its
+//! error answers ([`Errors`], or [`ErrorsOrConflict`] where the state of what it changes can
+//! refuse it).
 
 use axum::Json;
 use serde::Serialize;
+use std::collections::BTreeMap;
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToSchema};
 
 /// The error body of every failed call.
 #[derive(Debug, Serialize, ToSchema)]
@@ -14,6 +23,90 @@ pub struct ErrorBody {
     pub error_code: String,
     /// What went wrong; names the field for invalid parameters.
     pub error_msg: String,
+}
+
+/// The path parameters of every operation, checked by the authentication middleware before the
+/// handler runs (so the handlers do not read them).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct InstancePath {
+    /// The caller's project; another project's is 403 APIG.1005.
+    pub project_id: String,
+    /// The instance this gateway serves; any other is 404 APIG.3030.
+    pub instance_id: String,
+}
+
+/// The error answers of every operation under `/v2/`: the authentication middleware
+/// can answer 400 (body too large), 401, 403 and 404 (instance) to any of them, the handlers
+/// add their own 400s and 404s, and a failing store is 500.
+#[derive(Debug)]
+pub struct Errors;
+
+/// [`Errors`] and 409: the operation can be refused by the state of what it changes.
+#[derive(Debug)]
+pub struct ErrorsOrConflict;
+
+/// Status and description of each error answer in [`Errors`].
+const ERRORS: [(&str, &str); 5] = [
+    (
+        "400",
+        "APIG.2000: the body is not a JSON object, or is larger than 1 MiB. APIG.2012: an \
+         invalid parameter (path, query or body), named in error_msg. APIG.3326 / 3201 / 3202 / \
+         3203 / 3205 / 3301 / 3310: a name, route or key already taken.",
+    ),
+    (
+        "401",
+        "APIG.1000: neither X-Auth-Token nor a signature. APIG.1002: a wrong token or signature.",
+    ),
+    (
+        "403",
+        "APIG.1005: credentials of another project. APIG.3100: at most 5 kafka_log plug-ins. \
+         APIG.3415: the group still has APIs. APIG.3418: the environment has published APIs.",
+    ),
+    (
+        "404",
+        "APIG.3030: the instance is not served here. APIG.3068 plug-in, 3002 API, 3003 \
+         environment, 3001 group, 3004 app, 3009 app authorisation, 3015 publication: the \
+         resource named in the path or the body does not exist.",
+    ),
+    ("500", "APIG.9999: the store failed; the detail is logged."),
+];
+
+/// The 409 of [`ErrorsOrConflict`].
+const CONFLICT: (&str, &str) = (
+    "409",
+    "APIG.3462: the plug-in is bound to APIs. APIG.3707: only APIs published in the \
+     environment can be bound.",
+);
+
+/// `{status: response}` for each `(status, description)`, the body an [`ErrorBody`].
+fn error_answers<'a>(
+    list: impl IntoIterator<Item = &'a (&'a str, &'a str)>,
+) -> BTreeMap<String, RefOr<Response>> {
+    list.into_iter()
+        .map(|(status, description)| {
+            let body = ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build();
+            let answer = ResponseBuilder::new()
+                .description(*description)
+                .content("application/json", body)
+                .build();
+            (status.to_string(), RefOr::T(answer))
+        })
+        .collect()
+}
+
+impl IntoResponses for Errors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        error_answers(&ERRORS)
+    }
+}
+
+impl IntoResponses for ErrorsOrConflict {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        error_answers(ERRORS.iter().chain([&CONFLICT]))
+    }
 }
 
 #[derive(Debug)]

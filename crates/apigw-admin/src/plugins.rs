@@ -1,9 +1,11 @@
 //! The five plug-in calls of APIG (`otc-docs/api-plugin_*.rst`, SPEC §1.3): CreatePlugin,
 //! UpdatePlugin, DeletePlugin, ListPlugins, ShowPlugin.
 
-use crate::auth::{CallScope, Family};
+use crate::auth::{Call, Family};
 use crate::body::{self, Fields, Query};
-use crate::error::ApiError;
+use crate::error::{deleted, ApiError};
+use crate::openapi::{Errors, ErrorsOrConflict, InstancePath};
+use crate::path::{Path, PluginPath};
 use crate::AppState;
 use apigw_model::page::Page;
 use apigw_model::plugin::{validate_plugin_name, MAX_REMARK_CHARS};
@@ -11,13 +13,11 @@ use apigw_model::{id, time, Plugin, PluginScope, PluginType};
 use apigw_plugins::registry;
 use apigw_store::PluginFilter;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use serde::Serialize;
-use std::collections::HashMap;
 use utoipa::ToSchema;
 
 /// The plug-in routes, relative to the instance base path.
@@ -38,7 +38,8 @@ pub struct PluginCreate {
     plugin_type: String,
     /// global or app. Not changeable.
     plugin_scope: String,
-    /// The type's content model as a JSON string, at most 65535 characters.
+    /// The type's content model as a JSON string, at most 65535 characters. Fields may use
+    /// APIG's or ROMA Connect's names on either family.
     plugin_content: String,
     /// At most 255 characters.
     remark: Option<String>,
@@ -55,7 +56,8 @@ pub struct PluginInfo {
     plugin_name: String,
     plugin_type: String,
     plugin_scope: String,
-    /// Canonical JSON of the content, with secrets masked as `******`.
+    /// The content as a JSON string, in the family's field names (ROMA's under `/apic/`),
+    /// with secrets masked as `******`.
     plugin_content: String,
     remark: String,
     /// RFC 3339 UTC with milliseconds.
@@ -78,7 +80,7 @@ impl PluginInfo {
             plugin_name: p.name.clone(),
             plugin_type: p.plugin_type.to_string(),
             plugin_scope: p.scope.to_string(),
-            plugin_content: registry::masked_content(p.plugin_type, &p.content),
+            plugin_content: registry::shown_content(p.plugin_type, &p.content, family.naming()),
             remark: p.remark.clone(),
             create_time: time::format_millis(p.create_time),
             update_time: time::format_millis(p.update_time),
@@ -160,13 +162,10 @@ fn parse_envelope(bytes: &[u8], family: Family) -> Result<Envelope, ApiError> {
 /// CreatePlugin.
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/plugins",
     tag = "plugins", request_body = PluginCreate,
-    params(("project_id" = String, Path), ("instance_id" = String, Path)),
-    responses((status = 201, body = PluginInfo), (status = 400, body = crate::openapi::ErrorBody),
-              (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
-              (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath),
+    responses((status = 201, body = PluginInfo), Errors))]
 pub(crate) async fn create(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     bytes: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
     let env = parse_envelope(&bytes, scope.family)?;
@@ -201,16 +200,13 @@ pub(crate) async fn create(
 /// UpdatePlugin. Type and scope cannot change.
 #[utoipa::path(put, path = "/v2/{project_id}/apigw/instances/{instance_id}/plugins/{plugin_id}",
     tag = "plugins", request_body = PluginCreate,
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("plugin_id" = String, Path)),
-    responses((status = 200, body = PluginInfo), (status = 400, body = crate::openapi::ErrorBody),
-              (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, PluginPath),
+    responses((status = 200, body = PluginInfo), Errors))]
 pub(crate) async fn update(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    Path(params): Path<HashMap<String, String>>,
+    Call { state, scope }: Call,
+    Path(PluginPath { plugin_id }): Path<PluginPath>,
     bytes: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    let plugin_id = params.get("plugin_id").cloned().unwrap_or_default();
     let env = parse_envelope(&bytes, scope.family)?;
     let Some(old) = state
         .store
@@ -258,36 +254,28 @@ pub(crate) async fn update(
 /// DeletePlugin.
 #[utoipa::path(delete, path = "/v2/{project_id}/apigw/instances/{instance_id}/plugins/{plugin_id}",
     tag = "plugins",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("plugin_id" = String, Path)),
-    responses((status = 204), (status = 401, body = crate::openapi::ErrorBody),
-              (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, PluginPath),
+    responses((status = 204), ErrorsOrConflict))]
 pub(crate) async fn delete(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    Path(params): Path<HashMap<String, String>>,
+    Call { state, scope }: Call,
+    Path(PluginPath { plugin_id }): Path<PluginPath>,
 ) -> Result<StatusCode, ApiError> {
-    let plugin_id = params.get("plugin_id").cloned().unwrap_or_default();
-    state
+    let result = state
         .store
         .delete_plugin(&scope.instance_id, &plugin_id)
-        .await
-        .map_err(ApiError::store("plugin", &plugin_id))?;
-    tracing::info!(%plugin_id, "plug-in deleted");
-    Ok(StatusCode::NO_CONTENT)
+        .await;
+    deleted(result, "plugin", &plugin_id)
 }
 
 /// ShowPlugin.
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/plugins/{plugin_id}",
     tag = "plugins",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("plugin_id" = String, Path)),
-    responses((status = 200, body = PluginInfo), (status = 401, body = crate::openapi::ErrorBody),
-              (status = 404, body = crate::openapi::ErrorBody)))]
+    params(InstancePath, PluginPath),
+    responses((status = 200, body = PluginInfo), Errors))]
 pub(crate) async fn show(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
-    Path(params): Path<HashMap<String, String>>,
+    Call { state, scope }: Call,
+    Path(PluginPath { plugin_id }): Path<PluginPath>,
 ) -> Result<Json<PluginInfo>, ApiError> {
-    let plugin_id = params.get("plugin_id").cloned().unwrap_or_default();
     match state
         .store
         .get_plugin(&scope.instance_id, &plugin_id)
@@ -302,18 +290,16 @@ pub(crate) async fn show(
 /// `precise_search=plugin_name`), and pages.
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/plugins",
     tag = "plugins",
-    params(("project_id" = String, Path), ("instance_id" = String, Path),
+    params(InstancePath,
         ("offset" = Option<i64>, Query, description = "default 0; negative = 0"),
         ("limit" = Option<i64>, Query, description = "1..500, default 20"),
         ("plugin_type" = Option<String>, Query), ("plugin_scope" = Option<String>, Query),
         ("plugin_id" = Option<String>, Query),
         ("plugin_name" = Option<String>, Query, description = "substring match"),
         ("precise_search" = Option<String>, Query, description = "plugin_name: match plugin_name exactly")),
-    responses((status = 200, body = ListPluginsResponse), (status = 400, body = crate::openapi::ErrorBody),
-              (status = 401, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = ListPluginsResponse), Errors))]
 pub(crate) async fn list(
-    State(state): State<AppState>,
-    Extension(scope): Extension<CallScope>,
+    Call { state, scope }: Call,
     uri: Uri,
 ) -> Result<Json<ListPluginsResponse>, ApiError> {
     let q = Query::parse(uri.query());

@@ -6,6 +6,8 @@
 //! # Layout
 //! - [`registry`]: `plugin_content` decoding, validation, canonical form and secret masking,
 //!   dispatched on the closed list of plug-in types.
+//! - [`naming`]: the content's field names on each API family (APIG's stored, ROMA's shown
+//!   under `/apic/`), in one table.
 //! - [`chain`]: the phases (preflight, response, completion), the request context and the
 //!   chain of a route's bound plug-ins.
 //! - [`headers`]: the header lists of a call (request and response) and the request's head.
@@ -21,6 +23,7 @@ pub mod cors;
 pub mod counters;
 pub mod headers;
 pub mod kafka_log;
+pub mod naming;
 pub mod rate_limit;
 pub mod registry;
 pub mod set_resp_headers;

@@ -1,5 +1,6 @@
 //! The entry point for `plugin_content`: decoding the JSON string, validating it against its
-//! type's model, producing the canonical stored form, and masking secrets in responses.
+//! type's model, producing the canonical stored form, and showing it in responses (secrets
+//! masked, fields in the family's names).
 
 use apigw_model::field::Errors;
 use apigw_model::plugin::MAX_CONTENT_CHARS;
@@ -8,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::naming::{self, Naming};
 use crate::{breaker, cors, kafka_log, rate_limit, set_resp_headers, third_auth};
 
 /// The field name content errors are reported under.
@@ -83,8 +85,15 @@ fn check<M: ContentModel>(content: Value) -> Result<Value, Vec<FieldError>> {
 }
 
 /// Validates decoded content for `plugin_type`; returns the canonical object (APIG field names,
-/// defaults filled in).
-pub fn validate(plugin_type: PluginType, content: Value) -> Result<Value, Vec<FieldError>> {
+/// defaults filled in). Fields may come in either family's names ([`naming`]).
+pub fn validate(plugin_type: PluginType, mut content: Value) -> Result<Value, Vec<FieldError>> {
+    if let Value::Object(map) = &mut content {
+        naming::to_apig(plugin_type, map).map_err(|errs| {
+            errs.into_iter()
+                .map(|e| e.within(FIELD))
+                .collect::<Vec<_>>()
+        })?;
+    }
     match plugin_type {
         PluginType::Cors => check::<cors::Config>(content),
         PluginType::SetRespHeaders => check::<set_resp_headers::Config>(content),
@@ -113,7 +122,23 @@ pub fn canonical_content(
     Ok(canonical.to_string())
 }
 
-/// The content as shown in responses: secrets replaced by [`MASK`].
+/// The content as shown in the responses of the API family that uses `naming`: secrets
+/// replaced by [`MASK`], fields in that family's names.
+pub fn shown_content(plugin_type: PluginType, canonical: &str, naming: Naming) -> String {
+    let masked = masked_content(plugin_type, canonical);
+    if naming == Naming::Apig {
+        return masked;
+    }
+    match serde_json::from_str::<Value>(&masked) {
+        Ok(mut v) => {
+            naming::show(plugin_type, &mut v, naming);
+            v.to_string()
+        }
+        Err(_) => masked,
+    }
+}
+
+/// The content with secrets replaced by [`MASK`], in APIG's names.
 pub fn masked_content(plugin_type: PluginType, canonical: &str) -> String {
     match (plugin_type, serde_json::from_str::<Value>(canonical)) {
         (PluginType::KafkaLog, Ok(mut v)) => {

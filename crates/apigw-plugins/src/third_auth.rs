@@ -1,6 +1,6 @@
 //! third_auth: third-party authentication through an external service
-//! (`guide-policy_third-party_authorizer.rst`, SPEC §2). ROMA Connect's older field names are
-//! accepted as aliases and stored under the APIG names.
+//! (`guide-policy_third-party_authorizer.rst`, SPEC §2). The fields are APIG's names; ROMA
+//! Connect's names for six of them are mapped in [`crate::naming`].
 //!
 //! ```json
 //! {"auth_request": {"method": "POST", "protocol": "HTTP", "url_domain": "auth:1234",
@@ -37,27 +37,23 @@ pub struct Config {
     #[serde(default, deserialize_with = "null_default")]
     pub carry_body: CarryBody,
     /// Append the original request path to `auth_request.path` (ROMA: `carry_path`).
-    #[serde(default, alias = "carry_path")]
+    #[serde(default)]
     pub carry_path_enabled: bool,
     /// On failure, answer with the auth service's body (ROMA: `return_resp_body`).
-    #[serde(default, alias = "return_resp_body")]
+    #[serde(default)]
     pub return_resp_body_enabled: bool,
     /// Auth response headers copied to the backend request (client copies removed first);
     /// at most 10, names 1..64.
-    #[serde(
-        default,
-        alias = "carry_resp_header",
-        deserialize_with = "null_default"
-    )]
+    #[serde(default, deserialize_with = "null_default")]
     pub carry_resp_headers: Vec<String>,
     /// Any 2xx is success (ROMA: `simple_auth_mode`); else `match_auth` decides.
-    #[serde(default, alias = "simple_auth_mode")]
+    #[serde(default)]
     pub simple_auth_mode_enabled: bool,
     /// The auth response header that must equal a value; mandatory unless simple mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub match_auth: Option<MatchAuth>,
     /// Whether `rules` select the requests to authenticate (ROMA: `rule_switch`).
-    #[serde(default, alias = "rule_switch")]
+    #[serde(default)]
     pub rule_enabled: bool,
     /// `allow`: matching requests skip auth; `deny`: only matching requests need auth.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,7 +68,7 @@ pub struct Config {
     #[serde(default)]
     pub custom_forbid_limit: i64,
     /// Let calls pass when the auth service is unreachable or fails (5xx).
-    #[serde(default, alias = "auth_downgrade_enable")]
+    #[serde(default)]
     pub auth_downgrade_enabled: bool,
 }
 
@@ -93,7 +89,7 @@ pub struct AuthRequest {
     /// Path on the auth service, starting with `/`.
     pub path: String,
     /// APIG VPC channel switch (ROMA: `vpc_channel_enable`); apigw has none, so it must be false.
-    #[serde(default, alias = "vpc_channel_enable")]
+    #[serde(default)]
     pub vpc_channel_enabled: bool,
     /// APIG VPC channel; accepted, and ignored while the channel is disabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,8 +119,8 @@ pub struct Identities {
     /// Request headers forwarded to the auth service.
     #[serde(default, deserialize_with = "null_default")]
     pub headers: Vec<Identity>,
-    /// Query parameters forwarded (the seeds say `query`).
-    #[serde(default, alias = "query", deserialize_with = "null_default")]
+    /// Query parameters forwarded (the seeds' `query` is mapped in [`crate::naming`]).
+    #[serde(default, deserialize_with = "null_default")]
     pub queries: Vec<Identity>,
 }
 
@@ -144,7 +140,7 @@ pub struct Identity {
 #[serde(deny_unknown_fields)]
 pub struct CarryBody {
     /// Send the body (ROMA: `switch`).
-    #[serde(default, alias = "switch")]
+    #[serde(default)]
     pub enabled: bool,
     /// Largest body sent, in bytes; mandatory when enabled.
     #[serde(default)]

@@ -2,7 +2,8 @@
 //! with the offending field named.
 
 use apigw_model::PluginType;
-use apigw_plugins::registry::{canonical_content, decode, masked_content, MASK};
+use apigw_plugins::naming::Naming;
+use apigw_plugins::registry::{canonical_content, decode, masked_content, shown_content, MASK};
 use serde_json::{json, Value};
 
 fn seeds() -> Vec<Value> {
@@ -42,6 +43,52 @@ fn all_twelve_seed_contents_validate() {
             "{t}"
         );
     }
+}
+
+#[test]
+fn what_either_family_shows_is_stored_back_unchanged() {
+    for seed in seeds() {
+        let body = &seed["body"];
+        let t: PluginType = body["plugin_type"].as_str().unwrap().parse().unwrap();
+        let stored = canonical_content(t, body["plugin_content"].as_str().unwrap(), None).unwrap();
+        for naming in [Naming::Apig, Naming::Roma] {
+            let shown = shown_content(t, &stored, naming);
+            assert_eq!(
+                canonical_content(t, &shown, Some(&stored)).unwrap(),
+                stored,
+                "{t} {naming:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn roma_names_are_shown_only_to_roma() {
+    let seed = seeds()
+        .into_iter()
+        .find(|s| s["body"]["plugin_type"] == "third_auth")
+        .unwrap();
+    let t = PluginType::ThirdAuth;
+    let stored =
+        canonical_content(t, seed["body"]["plugin_content"].as_str().unwrap(), None).unwrap();
+    let apig: Value = serde_json::from_str(&shown_content(t, &stored, Naming::Apig)).unwrap();
+    let roma: Value = serde_json::from_str(&shown_content(t, &stored, Naming::Roma)).unwrap();
+    for (apig_name, roma_name) in [
+        ("carry_path_enabled", "carry_path"),
+        ("return_resp_body_enabled", "return_resp_body"),
+        ("simple_auth_mode_enabled", "simple_auth_mode"),
+        ("rule_enabled", "rule_switch"),
+    ] {
+        assert_eq!(roma[roma_name], apig[apig_name], "{roma_name}");
+        assert!(roma.get(apig_name).is_none() && apig.get(roma_name).is_none());
+    }
+    assert_eq!(roma["carry_body"]["switch"], apig["carry_body"]["enabled"]);
+    assert_eq!(
+        roma["auth_request"]["vpc_channel_enable"],
+        apig["auth_request"]["vpc_channel_enabled"]
+    );
+    assert_eq!(roma["identities"]["queries"], apig["identities"]["queries"]);
+    assert!(roma["identities"].get("query").is_none());
 }
 
 #[test]

@@ -1,10 +1,20 @@
-//! The OpenAPI document is served and true: every documented operation is routed, and the
-//! documented operations are exactly the plug-in calls the control plane serves.
+//! The OpenAPI document is served and true: every documented operation is routed, the
+//! documented operations are exactly the calls the control plane serves, and every status an
+//! operation answers is documented for it (SPEC §13).
 
-use apigw_testkit::{TestServer, TOKEN};
+use apigw_testkit::{Auth, TestServer, TOKEN};
+use serde_json::Value;
+
+/// Asserts that `op` (an operation object of the document) documents `status`.
+fn documents(op: &Value, status: u16, what: &str) {
+    assert!(
+        op["responses"].get(status.to_string()).is_some(),
+        "{what} answers {status}, which its document does not list"
+    );
+}
 
 #[tokio::test]
-async fn every_documented_operation_is_served() {
+async fn every_operation_is_served_and_documents_every_status_it_answers() {
     let s = TestServer::start().await;
     let doc: serde_json::Value = reqwest::Client::new()
         .get(format!("{}/openapi.json", s.admin.base))
@@ -16,6 +26,7 @@ async fn every_documented_operation_is_served() {
         .await
         .unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let huge = vec![b'x'; 2 * 1024 * 1024];
     let mut ops = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
@@ -34,18 +45,45 @@ async fn every_documented_operation_is_served() {
             } else {
                 b""
             };
-            let r = s.admin.call(&method.to_uppercase(), &concrete, body).await;
-            assert_ne!(
-                r.code(),
-                "APIG.3000",
-                "{method} {path} is documented but not routed"
-            );
-            assert_ne!(
-                r.status, 405,
-                "{method} {path} is documented but not routed"
-            );
+            let m = method.to_uppercase();
+            let what = format!("{m} {path}");
+            let r = s.admin.call(&m, &concrete, body).await;
+            assert_ne!(r.code(), "APIG.3000", "{what} is documented but not routed");
+            assert_ne!(r.status, 405, "{what} is documented but not routed");
             assert!(r.status < 500);
+            let op = &item[method];
+            documents(op, r.status, &what);
+            let foreign = concrete.replacen(&s.admin.project, &"f".repeat(32), 1);
+            let r = s.admin.call(&m, &foreign, body).await;
+            assert_eq!((r.status, r.code()), (403, "APIG.1005"), "{what}");
+            documents(op, r.status, &what);
+            let elsewhere = concrete.replacen(&s.admin.instance, &"e".repeat(32), 1);
+            let r = s.admin.call(&m, &elsewhere, body).await;
+            assert_eq!((r.status, r.code()), (404, "APIG.3030"), "{what}");
+            documents(op, r.status, &what);
+            let r = s
+                .admin
+                .with_auth(Auth::None)
+                .call(&m, &concrete, body)
+                .await;
+            assert_eq!((r.status, r.code()), (401, "APIG.1000"), "{what}");
+            documents(op, r.status, &what);
+            let r = s.admin.call(&m, &concrete, &huge).await;
+            assert_eq!((r.status, r.code()), (400, "APIG.2000"), "{what}");
+            documents(op, r.status, &what);
+            for status in [500, 400, 401, 403, 404] {
+                documents(op, status, &what);
+            }
         }
+    }
+    for op in [
+        "delete /plugins/{plugin_id}",
+        "post /plugins/{plugin_id}/attach",
+        "post /apis/{api_id}/plugins/attach",
+    ] {
+        let (method, suffix) = op.split_once(' ').unwrap();
+        let path = format!("/v2/{{project_id}}/apigw/instances/{{instance_id}}{suffix}");
+        documents(&doc["paths"][&path][method], 409, op);
     }
     ops.sort();
     let base = "/v2/{project_id}/apigw/instances/{instance_id}";

@@ -1,7 +1,10 @@
 //! The five plug-in calls end to end over HTTP: create, show, list (filters and pages), update,
-//! delete, on both path families, and the seed requests sent verbatim.
+//! delete, on both path families, the seed requests sent verbatim, and the content's field
+//! names on each family (SPEC §13).
 
-use apigw_testkit::{seed_requests, Family, Resp, TestServer};
+use apigw_plugins::naming::Naming;
+use apigw_plugins::registry::shown_content;
+use apigw_testkit::{http_api, seed_requests, Family, Resp, TestServer};
 use serde_json::{json, Value};
 
 fn cors(name: &str) -> Value {
@@ -276,10 +279,10 @@ async fn every_seed_request_sent_verbatim_is_created_and_reads_back() {
     let roma = s.admin.with_family(Family::Apic);
     for (i, seed) in seed_requests().into_iter().enumerate() {
         let path = seed["path"].as_str().unwrap();
-        let client = if path.contains("/apic/") {
-            &roma
+        let (client, naming) = if path.contains("/apic/") {
+            (&roma, Naming::Roma)
         } else {
-            &s.admin
+            (&s.admin, Naming::Apig)
         };
         let mut body = seed["body"].clone();
         // Both seed pages use the same names; keep them unique per instance.
@@ -303,11 +306,156 @@ async fn every_seed_request_sent_verbatim_is_created_and_reads_back() {
         .unwrap();
         assert_eq!(
             shown.json["plugin_content"].as_str().unwrap(),
-            apigw_plugins::registry::masked_content(t, &expected)
+            shown_content(t, &expected, naming)
         );
     }
     assert_eq!(s.admin.get("/plugins").await.json["total"], 12);
 }
+
+/// The third_auth content of the ROMA seed (ROMA's names, `identities.query`), decoded.
+fn roma_third_auth_content() -> Value {
+    let seed = seed_requests()
+        .into_iter()
+        .find(|s| {
+            s["path"].as_str().unwrap().contains("/apic/")
+                && s["body"]["plugin_type"] == "third_auth"
+        })
+        .unwrap();
+    let text = seed["body"]["plugin_content"].as_str().unwrap();
+    Value::Object(apigw_plugins::registry::decode(text).unwrap())
+}
+
+/// The `plugin_content` of an answer, decoded.
+fn content_of(info: &Value) -> Value {
+    serde_json::from_str(info["plugin_content"].as_str().unwrap()).unwrap()
+}
+
+/// Asserts that `content` uses ROMA's six names (and `identities.queries`) or APIG's.
+fn assert_names(content: &Value, naming: Naming, what: &str) {
+    let pairs = [
+        (&content, "carry_path_enabled", "carry_path"),
+        (&content, "return_resp_body_enabled", "return_resp_body"),
+        (&content, "simple_auth_mode_enabled", "simple_auth_mode"),
+        (&content, "rule_enabled", "rule_switch"),
+        (&&content["carry_body"], "enabled", "switch"),
+        (
+            &&content["auth_request"],
+            "vpc_channel_enabled",
+            "vpc_channel_enable",
+        ),
+    ];
+    for (object, apig, roma) in pairs {
+        let (shown, hidden) = match naming {
+            Naming::Apig => (apig, roma),
+            Naming::Roma => (roma, apig),
+        };
+        assert!(object.get(shown).is_some(), "{what}: {shown} in {content}");
+        assert!(
+            object.get(hidden).is_none(),
+            "{what}: {hidden} in {content}"
+        );
+    }
+    assert!(content["identities"].get("queries").is_some(), "{what}");
+    assert!(content["identities"].get("query").is_none(), "{what}");
+}
+
+#[tokio::test]
+async fn plugin_content_is_answered_in_roma_names_on_apic_and_apig_names_on_apigw() {
+    let s = TestServer::start().await;
+    let roma = s.admin.with_family(Family::Apic);
+    let sent = roma_third_auth_content();
+    let body = json!({"plugin_name": "third auth", "plugin_type": "third_auth",
+                      "plugin_scope": "global", "plugin_content": sent.to_string()});
+    let created = roma.post("/plugins", &body).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let content = content_of(&created.json);
+    assert_names(&content, Naming::Roma, "create on /apic/");
+    assert_eq!(
+        content["carry_body"]["switch"],
+        sent["carry_body"]["switch"]
+    );
+    assert_eq!(content["rule_switch"], sent["rule_switch"]);
+    assert_eq!(
+        content["identities"]["queries"][0]["name"],
+        sent["identities"]["query"][0]["name"]
+    );
+    let id = created.json["plugin_id"].as_str().unwrap().to_string();
+
+    // One stored content, shown per family by every call that shows it.
+    let group = s.admin.default_group().await;
+    let api = s
+        .admin
+        .create_api(http_api(
+            "roma_api",
+            &group,
+            "GET",
+            "/r",
+            "127.0.0.1:9",
+            "/r",
+        ))
+        .await;
+    s.admin.publish(&api, RELEASE, true).await;
+    s.admin.bind(&id, RELEASE, &[&api]).await;
+    for (client, naming) in [(&roma, Naming::Roma), (&s.admin, Naming::Apig)] {
+        let shown = client.get(&format!("/plugins/{id}")).await.json;
+        assert_names(&content_of(&shown), naming, "show");
+        let listed = client.get("/plugins").await.json;
+        assert_names(&content_of(&listed["plugins"][0]), naming, "list");
+        let attached = client
+            .get(&format!("/apis/{api}/attached-plugins"))
+            .await
+            .json;
+        assert_names(&content_of(&attached["plugins"][0]), naming, "attached");
+    }
+    let apig_content = content_of(&s.admin.get(&format!("/plugins/{id}")).await.json);
+    assert_eq!(
+        apig_content["carry_body"]["enabled"],
+        content["carry_body"]["switch"]
+    );
+    assert_eq!(apig_content["rule_enabled"], content["rule_switch"]);
+
+    // Read-modify-write on either family keeps the content; input in either family's names
+    // is accepted on both.
+    for (client, naming) in [(&roma, Naming::Roma), (&s.admin, Naming::Apig)] {
+        let shown = client.get(&format!("/plugins/{id}")).await.json;
+        let mut again = body.clone();
+        again["plugin_content"] = shown["plugin_content"].clone();
+        let r = client.put(&format!("/plugins/{id}"), &again).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.json["plugin_content"], shown["plugin_content"]);
+        assert_names(&content_of(&r.json), naming, "update");
+    }
+    let on_apig = s
+        .admin
+        .post("/plugins", &{
+            let mut b = body.clone();
+            b["plugin_name"] = json!("third auth apig");
+            b
+        })
+        .await;
+    assert_eq!(on_apig.status, 201, "{}", on_apig.text);
+    assert_names(
+        &content_of(&on_apig.json),
+        Naming::Apig,
+        "ROMA names on /apigw/",
+    );
+
+    // A field under both names is refused, naming it.
+    let mut both = sent.clone();
+    both["rule_enabled"] = json!(true);
+    let mut b = body.clone();
+    b["plugin_name"] = json!("third auth twice");
+    b["plugin_content"] = json!(both.to_string());
+    let r = roma.post("/plugins", &b).await;
+    assert_eq!((r.status, r.code()), (400, "APIG.2012"));
+    assert!(
+        r.msg().contains("parameterName:plugin_content.rule_switch"),
+        "{}",
+        r.msg()
+    );
+}
+
+const RELEASE: &str = "DEFAULT_ENVIRONMENT_RELEASE_ID";
 
 #[tokio::test]
 async fn kafka_secrets_are_masked_in_every_response() {

@@ -269,3 +269,22 @@ async fn a_failed_update_leaves_the_plugin_unchanged() {
     assert_field(&r, "plugin_content.max_age", "update");
     assert_eq!(s.admin.get(&format!("/plugins/{id}")).await.json, created);
 }
+
+#[tokio::test]
+async fn an_id_in_the_path_that_is_not_utf8_is_an_apig_error_naming_it() {
+    let s = TestServer::start().await;
+    for (method, suffix, field) in [
+        ("GET", "/plugins/%FF", "plugin_id"),
+        ("PUT", "/plugins/%C3%28", "plugin_id"),
+        ("DELETE", "/plugins/%FF", "plugin_id"),
+        ("GET", "/plugins/%FF/attached-apis", "plugin_id"),
+        ("GET", "/apis/%FF/attached-plugins", "api_id"),
+        ("DELETE", "/envs/%FF", "env_id"),
+    ] {
+        let path = format!("{}{suffix}", s.admin.base_path());
+        let body = serde_json::to_vec(&good()).unwrap();
+        let r = s.admin.call(method, &path, &body).await;
+        assert_field(&r, field, &format!("{method} {suffix}"));
+    }
+    assert_nothing_written(&s).await;
+}
