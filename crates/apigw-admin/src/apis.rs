@@ -11,6 +11,7 @@ use crate::AppState;
 use apigw_model::api::ApiDef;
 use apigw_model::resources::{Api, Env, Group, Publication};
 use apigw_model::{id, time};
+use apigw_store::Resource;
 use axum::body::Bytes;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{get, post};
@@ -67,7 +68,7 @@ impl Context {
         self.envs
             .iter()
             .find(|e| e.id == env_id)
-            .ok_or_else(|| ApiError::missing("env", env_id))
+            .ok_or_else(|| ApiError::missing(Resource::Env, env_id))
     }
 }
 
@@ -128,7 +129,7 @@ pub(crate) async fn find(
         .store
         .get_api(instance_id, api_id)
         .await?
-        .ok_or_else(|| ApiError::missing("api", api_id))
+        .ok_or_else(|| ApiError::missing(Resource::Api, api_id))
 }
 
 fn row(def: &ApiDef, id: String, instance_id: &str, register_time: i64, now: i64) -> Api {
@@ -182,7 +183,7 @@ pub(crate) async fn update(
         .store
         .update_api(&api)
         .await
-        .map_err(ApiError::store("api", &api_id))?;
+        .map_err(ApiError::store(Resource::Api, &api_id))?;
     let ctx = Context::load(&state, &scope.instance_id).await?;
     Ok(Json(info(&api, &ctx, None)))
 }
@@ -195,7 +196,7 @@ pub(crate) async fn delete(
     Path(ApiPath { api_id }): Path<ApiPath>,
 ) -> Result<StatusCode, ApiError> {
     let result = state.store.delete_api(&scope.instance_id, &api_id).await;
-    deleted(result, "api", &api_id)
+    deleted(result, Resource::Api, &api_id)
 }
 
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/apis/{api_id}", tag = "apis",
@@ -305,7 +306,7 @@ pub(crate) async fn publish_one(
             .store
             .unpublish(instance_id, &api.id, env_id)
             .await
-            .map_err(ApiError::store("publication", ""))?;
+            .map_err(ApiError::store(Resource::Publication, ""))?;
         tracing::info!(api_id = %api.id, %env_id, "API taken offline");
         Ok(record(&p, &api.name))
     }
@@ -393,7 +394,7 @@ pub(crate) async fn batch_publish(
                 )
                 .await
             }
-            None => Err(ApiError::missing("api", &api_id)),
+            None => Err(ApiError::missing(Resource::Api, &api_id)),
         };
         match result {
             Ok(rec) => success.push(rec),

@@ -10,6 +10,7 @@ use crate::path::{AppAuthPath, AppPath, Path};
 use crate::AppState;
 use apigw_model::resources::{App, AppAuth};
 use apigw_model::{id, time};
+use apigw_store::Resource;
 use axum::body::Bytes;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{delete, get, post};
@@ -76,7 +77,7 @@ pub(crate) async fn find(
         .store
         .get_app(instance_id, app_id)
         .await?
-        .ok_or_else(|| ApiError::missing("app", app_id))
+        .ok_or_else(|| ApiError::missing(Resource::App, app_id))
 }
 
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/apps", tag = "apps",
@@ -126,7 +127,7 @@ pub(crate) async fn update(
         .store
         .update_app(&app)
         .await
-        .map_err(ApiError::store("app", &app_id))?;
+        .map_err(ApiError::store(Resource::App, &app_id))?;
     Ok(Json(info(&app)))
 }
 
@@ -138,7 +139,7 @@ pub(crate) async fn remove(
     Path(AppPath { app_id }): Path<AppPath>,
 ) -> Result<StatusCode, ApiError> {
     let result = state.store.delete_app(&scope.instance_id, &app_id).await;
-    deleted(result, "app", &app_id)
+    deleted(result, Resource::App, &app_id)
 }
 
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/apps/{app_id}", tag = "apps",
@@ -245,5 +246,5 @@ pub(crate) async fn unauthorize(
     Path(AppAuthPath { app_auth_id: id }): Path<AppAuthPath>,
 ) -> Result<StatusCode, ApiError> {
     let result = state.store.delete_app_auth(&scope.instance_id, &id).await;
-    deleted(result, "app_auth", &id)
+    deleted(result, Resource::AppAuth, &id)
 }

@@ -15,6 +15,7 @@ use crate::AppState;
 use apigw_model::resources::{Api, Binding};
 use apigw_model::{time, Plugin, PluginType};
 use apigw_plugins::registry;
+use apigw_store::Resource;
 use axum::body::Bytes;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{get, post, put};
@@ -91,7 +92,7 @@ pub(crate) async fn plugin(
         .store
         .get_plugin(instance_id, id)
         .await?
-        .ok_or_else(|| ApiError::missing("plugin", id))
+        .ok_or_else(|| ApiError::missing(Resource::Plugin, id))
 }
 
 /// Binds the (plug-in, API) `pairs` in `env_id`, all or nothing; answers the

@@ -9,6 +9,7 @@ use crate::path::{EnvPath, Path};
 use crate::AppState;
 use apigw_model::resources::{Env, RELEASE_ENV_ID};
 use apigw_model::{id, time};
+use apigw_store::Resource;
 use axum::body::Bytes;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{post, put};
@@ -78,7 +79,7 @@ pub(crate) async fn update(
         .store
         .get_env(&scope.instance_id, &env_id)
         .await?
-        .ok_or_else(|| ApiError::missing("env", &env_id))?;
+        .ok_or_else(|| ApiError::missing(Resource::Env, &env_id))?;
     builtin(&env_id)?;
     let e = Env {
         name,
@@ -89,7 +90,7 @@ pub(crate) async fn update(
         .store
         .update_env(&e)
         .await
-        .map_err(ApiError::store("env", &env_id))?;
+        .map_err(ApiError::store(Resource::Env, &env_id))?;
     Ok(Json(info(&e)))
 }
 
@@ -102,7 +103,7 @@ pub(crate) async fn delete(
 ) -> Result<StatusCode, ApiError> {
     builtin(&env_id)?;
     let result = state.store.delete_env(&scope.instance_id, &env_id).await;
-    deleted(result, "env", &env_id)
+    deleted(result, Resource::Env, &env_id)
 }
 
 /// Filter: `name` (substring).

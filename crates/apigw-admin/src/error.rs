@@ -117,40 +117,41 @@ fn invalid_message(errs: &[FieldError]) -> String {
 }
 
 impl ApiError {
-    /// 404 for a resource of `kind` (`plugin`, `api`, `env`, `group`, `app`, `publication`,
-    /// `app_auth`) that does not exist.
-    pub fn missing(kind: &str, id: &str) -> Self {
+    /// 404 for a resource of `kind` that does not exist.
+    pub fn missing(kind: Resource, id: &str) -> Self {
         let nf = StatusCode::NOT_FOUND;
         match kind {
-            "plugin" => ApiError::PluginNotFound(id.to_string()),
-            "api" => ApiError::Coded(nf, "APIG.3002", format!("API {id} does not exist")),
-            "env" => ApiError::Coded(
+            Resource::Plugin => ApiError::PluginNotFound(id.to_string()),
+            Resource::Api => ApiError::Coded(nf, "APIG.3002", format!("API {id} does not exist")),
+            Resource::Env => ApiError::Coded(
                 nf,
                 "APIG.3003",
                 format!("The environment does not exist;id:{id}"),
             ),
-            "group" => ApiError::Coded(
+            Resource::Group => ApiError::Coded(
                 nf,
                 "APIG.3001",
                 format!("The API group does not exist;id:{id}"),
             ),
-            "app" => ApiError::Coded(nf, "APIG.3004", format!("The app does not exist;id:{id}")),
-            "publication" => ApiError::Coded(
+            Resource::App => {
+                ApiError::Coded(nf, "APIG.3004", format!("The app does not exist;id:{id}"))
+            }
+            Resource::Publication => ApiError::Coded(
                 nf,
                 "APIG.3015",
                 "The API publication record does not exist.".into(),
             ),
-            "app_auth" => ApiError::Coded(
+            Resource::AppAuth => ApiError::Coded(
                 nf,
                 "APIG.3009",
                 format!("The app authorization record does not exist;id:{id}"),
             ),
-            _ => ApiError::NoRoute,
+            Resource::Binding => ApiError::NoRoute,
         }
     }
 
     /// Maps a store error about the resource `kind` with `id` (used for `NotFound`).
-    pub fn store<'a>(kind: &'static str, id: &'a str) -> impl FnOnce(StoreError) -> ApiError + 'a {
+    pub fn store<'a>(kind: Resource, id: &'a str) -> impl FnOnce(StoreError) -> ApiError + 'a {
         move |e| match e {
             StoreError::NotFound => ApiError::missing(kind, id),
             other => other.into(),
@@ -162,7 +163,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         let bad = StatusCode::BAD_REQUEST;
         match e {
-            StoreError::Missing(kind, id) => ApiError::missing(kind.as_str(), &id),
+            StoreError::Missing(kind, id) => ApiError::missing(kind, &id),
             StoreError::Conflict(rule) => match rule {
                 Unique::PluginName => ApiError::PluginNameExists,
                 Unique::GroupName => ApiError::Coded(bad, "APIG.3201", "The API group name already exists.".into()),
@@ -239,10 +240,10 @@ impl IntoResponse for ApiError {
 /// The answer to a delete: 204, or the store's error about the `kind` with `id`.
 pub(crate) fn deleted(
     result: Result<(), StoreError>,
-    kind: &'static str,
+    kind: Resource,
     id: &str,
 ) -> Result<StatusCode, ApiError> {
     result.map_err(ApiError::store(kind, id))?;
-    tracing::info!(kind, id, "deleted");
+    tracing::info!(%kind, id, "deleted");
     Ok(StatusCode::NO_CONTENT)
 }

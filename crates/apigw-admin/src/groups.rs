@@ -9,6 +9,7 @@ use crate::path::{GroupPath, Path};
 use crate::AppState;
 use apigw_model::resources::Group;
 use apigw_model::{id, time};
+use apigw_store::Resource;
 use axum::body::Bytes;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{get, post};
@@ -62,7 +63,7 @@ pub(crate) async fn find(
         .store
         .get_group(instance_id, group_id)
         .await?
-        .ok_or_else(|| ApiError::missing("group", group_id))
+        .ok_or_else(|| ApiError::missing(Resource::Group, group_id))
 }
 
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/api-groups", tag = "api-groups",
@@ -116,7 +117,7 @@ pub(crate) async fn update(
         .store
         .update_group(&g)
         .await
-        .map_err(ApiError::store("group", &group_id))?;
+        .map_err(ApiError::store(Resource::Group, &group_id))?;
     Ok(Json(info(&g, &state.domain_suffix)))
 }
 
@@ -138,7 +139,7 @@ pub(crate) async fn delete(
         .store
         .delete_group(&scope.instance_id, &group_id)
         .await;
-    deleted(result, "group", &group_id)
+    deleted(result, Resource::Group, &group_id)
 }
 
 #[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/api-groups/{group_id}", tag = "api-groups",

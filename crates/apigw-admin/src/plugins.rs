@@ -11,7 +11,7 @@ use apigw_model::page::Page;
 use apigw_model::plugin::{validate_plugin_name, MAX_REMARK_CHARS};
 use apigw_model::{id, time, Plugin, PluginScope, PluginType};
 use apigw_plugins::registry;
-use apigw_store::PluginFilter;
+use apigw_store::{PluginFilter, Resource};
 use axum::body::Bytes;
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
@@ -189,7 +189,7 @@ pub(crate) async fn create(
         .store
         .create_plugin(&plugin, registry::max_per_instance(plugin.plugin_type))
         .await
-        .map_err(ApiError::store("plugin", &plugin.id))?;
+        .map_err(ApiError::store(Resource::Plugin, &plugin.id))?;
     tracing::info!(plugin_id = %plugin.id, plugin_type = %plugin.plugin_type, "plug-in created");
     Ok((
         StatusCode::CREATED,
@@ -246,7 +246,7 @@ pub(crate) async fn update(
         .store
         .update_plugin(&plugin)
         .await
-        .map_err(ApiError::store("plugin", &plugin.id))?;
+        .map_err(ApiError::store(Resource::Plugin, &plugin.id))?;
     tracing::info!(plugin_id = %plugin.id, "plug-in updated");
     Ok(Json(PluginInfo::new(&plugin, scope.family)))
 }
@@ -264,7 +264,7 @@ pub(crate) async fn delete(
         .store
         .delete_plugin(&scope.instance_id, &plugin_id)
         .await;
-    deleted(result, "plugin", &plugin_id)
+    deleted(result, Resource::Plugin, &plugin_id)
 }
 
 /// ShowPlugin.
