@@ -4,7 +4,7 @@
 
 use crate::auth::Call;
 use crate::body::{self, contains, eq, paginate, Fields, Query};
-use crate::error::{deleted, ApiError};
+use crate::error::{deleted, found, ApiError};
 use crate::openapi::{Errors, InstancePath};
 use crate::path::{ApiPath, Path};
 use crate::AppState;
@@ -125,11 +125,11 @@ pub(crate) async fn find(
     instance_id: &str,
     api_id: &str,
 ) -> Result<Api, ApiError> {
-    state
-        .store
-        .get_api(instance_id, api_id)
-        .await?
-        .ok_or_else(|| ApiError::missing(Resource::Api, api_id))
+    found(
+        state.store.get_api(instance_id, api_id).await,
+        Resource::Api,
+        api_id,
+    )
 }
 
 fn row(def: &ApiDef, id: String, instance_id: &str, register_time: i64, now: i64) -> Api {

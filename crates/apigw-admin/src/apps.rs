@@ -4,7 +4,7 @@
 
 use crate::auth::Call;
 use crate::body::{self, contains, eq, paginate, Fields, Query};
-use crate::error::{deleted, ApiError};
+use crate::error::{deleted, found, ApiError};
 use crate::openapi::{Errors, InstancePath};
 use crate::path::{AppAuthPath, AppPath, Path};
 use crate::AppState;
@@ -73,11 +73,11 @@ pub(crate) async fn find(
     instance_id: &str,
     app_id: &str,
 ) -> Result<App, ApiError> {
-    state
-        .store
-        .get_app(instance_id, app_id)
-        .await?
-        .ok_or_else(|| ApiError::missing(Resource::App, app_id))
+    found(
+        state.store.get_app(instance_id, app_id).await,
+        Resource::App,
+        app_id,
+    )
 }
 
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/apps", tag = "apps",

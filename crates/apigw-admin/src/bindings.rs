@@ -7,7 +7,7 @@
 use crate::apis::{def_map, Context};
 use crate::auth::Call;
 use crate::body::{self, contains, eq, paginate, Fields, Query};
-use crate::error::ApiError;
+use crate::error::{found, ApiError};
 use crate::openapi::{Errors, ErrorsOrConflict, InstancePath};
 use crate::path::{ApiPath, Path, PluginPath};
 use crate::plugins::PluginInfo;
@@ -88,11 +88,11 @@ pub(crate) async fn plugin(
     instance_id: &str,
     id: &str,
 ) -> Result<Plugin, ApiError> {
-    state
-        .store
-        .get_plugin(instance_id, id)
-        .await?
-        .ok_or_else(|| ApiError::missing(Resource::Plugin, id))
+    found(
+        state.store.get_plugin(instance_id, id).await,
+        Resource::Plugin,
+        id,
+    )
 }
 
 /// Binds the (plug-in, API) `pairs` in `env_id`, all or nothing; answers the

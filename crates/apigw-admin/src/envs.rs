@@ -3,7 +3,7 @@
 
 use crate::auth::Call;
 use crate::body::{self, contains, paginate, Fields, Query};
-use crate::error::{deleted, ApiError};
+use crate::error::{deleted, found, ApiError};
 use crate::openapi::{Errors, InstancePath};
 use crate::path::{EnvPath, Path};
 use crate::AppState;
@@ -75,11 +75,11 @@ pub(crate) async fn update(
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let (name, remark) = parse(&bytes)?;
-    let old = state
-        .store
-        .get_env(&scope.instance_id, &env_id)
-        .await?
-        .ok_or_else(|| ApiError::missing(Resource::Env, &env_id))?;
+    let old = found(
+        state.store.get_env(&scope.instance_id, &env_id).await,
+        Resource::Env,
+        &env_id,
+    )?;
     builtin(&env_id)?;
     let e = Env {
         name,

@@ -237,6 +237,15 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The resource a look-up by id found, else 404 for the `kind` with `id`.
+pub(crate) fn found<T>(
+    lookup: Result<Option<T>, StoreError>,
+    kind: Resource,
+    id: &str,
+) -> Result<T, ApiError> {
+    lookup?.ok_or_else(|| ApiError::missing(kind, id))
+}
+
 /// The answer to a delete: 204, or the store's error about the `kind` with `id`.
 pub(crate) fn deleted(
     result: Result<(), StoreError>,

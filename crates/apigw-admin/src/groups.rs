@@ -3,7 +3,7 @@
 
 use crate::auth::Call;
 use crate::body::{self, contains, eq, paginate, Fields, Query};
-use crate::error::{deleted, ApiError};
+use crate::error::{deleted, found, ApiError};
 use crate::openapi::{Errors, InstancePath};
 use crate::path::{GroupPath, Path};
 use crate::AppState;
@@ -59,11 +59,11 @@ pub(crate) async fn find(
     instance_id: &str,
     group_id: &str,
 ) -> Result<Group, ApiError> {
-    state
-        .store
-        .get_group(instance_id, group_id)
-        .await?
-        .ok_or_else(|| ApiError::missing(Resource::Group, group_id))
+    found(
+        state.store.get_group(instance_id, group_id).await,
+        Resource::Group,
+        group_id,
+    )
 }
 
 #[utoipa::path(post, path = "/v2/{project_id}/apigw/instances/{instance_id}/api-groups", tag = "api-groups",

@@ -208,13 +208,7 @@ pub(crate) async fn update(
     bytes: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
     let env = parse_envelope(&bytes, scope.family)?;
-    let Some(old) = state
-        .store
-        .get_plugin(&scope.instance_id, &plugin_id)
-        .await?
-    else {
-        return Err(ApiError::PluginNotFound(plugin_id));
-    };
+    let old = crate::bindings::plugin(&state, &scope.instance_id, &plugin_id).await?;
     let mut errs = Vec::new();
     if env.plugin_type != old.plugin_type {
         errs.push(apigw_model::FieldError::new(
@@ -276,14 +270,8 @@ pub(crate) async fn show(
     Call { state, scope }: Call,
     Path(PluginPath { plugin_id }): Path<PluginPath>,
 ) -> Result<Json<PluginInfo>, ApiError> {
-    match state
-        .store
-        .get_plugin(&scope.instance_id, &plugin_id)
-        .await?
-    {
-        Some(p) => Ok(Json(PluginInfo::new(&p, scope.family))),
-        None => Err(ApiError::PluginNotFound(plugin_id)),
-    }
+    let p = crate::bindings::plugin(&state, &scope.instance_id, &plugin_id).await?;
+    Ok(Json(PluginInfo::new(&p, scope.family)))
 }
 
 /// ListPlugins: filters by type, scope, id, name (substring, or exact with
