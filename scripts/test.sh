@@ -18,11 +18,6 @@ step() { printf '\n== %s\n' "$*"; }
 
 command -v cargo >/dev/null || fail "cargo is not installed (https://rustup.rs)"
 command -v python3 >/dev/null || fail "python3 is needed for the SDK tests"
-command -v sqlite3 >/dev/null || {
-  command -v apt-get >/dev/null || fail "sqlite3 (the CLI) is needed by the tests"
-  step "installing sqlite3"
-  apt-get update -qq && apt-get install -y -qq sqlite3 >/dev/null || fail "could not install sqlite3"
-}
 
 # Redis: use the one that answers on 127.0.0.1:6379, else start a local one.
 command -v redis-server >/dev/null || {

@@ -8,6 +8,7 @@
 //!   PostgreSQL's (`$N`, `seq`, `strpos`).
 //! - `store`: [`SqlStore`], the one implementation of [`Store`]: every resource's statements,
 //!   row mapping and existence checks, written once.
+//! - [`Secrets`]: the keys that seal secret columns at rest (`secrets.rs`: format, rotation).
 //! - `sqlite` and `postgres`: the two engines (connections, transactions, migrations, the
 //!   change feed), chosen by URL in [`open`]. Migrations are numbered SQL files under
 //!   `migrations/{engine}/`, applied in order at start-up.
@@ -23,10 +24,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 mod postgres;
+mod secrets;
 mod sql;
 mod sqlite;
 mod store;
 pub use postgres::Postgres;
+pub use secrets::Secrets;
 pub use sqlite::Sqlite;
 pub use store::SqlStore;
 
@@ -154,6 +157,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         filter: &PluginFilter,
         page: Page,
     ) -> Result<(u64, Vec<Plugin>), StoreError>;
+    /// Seals again, with the first key, every secret value sealed with an older key or stored
+    /// before sealing (run at start-up: the end of a key rotation). The number rewritten.
+    async fn reseal_secrets(&self) -> Result<u64, StoreError>;
     /// A counter that grows with every committed write.
     async fn version(&self) -> Result<i64, StoreError>;
     /// Ticks after every write this store commits (and, for shared stores, writes of other
@@ -258,17 +264,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn list_bindings(&self, instance_id: &str) -> Result<Vec<Binding>, StoreError>;
 }
 
-/// Opens the store named by `url`, or the SQLite database in `data_dir` when `url` is `None`.
-pub async fn open(url: Option<&str>, data_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
+/// Opens the store named by `url`, or the SQLite database in `data_dir` when `url` is `None`;
+/// `secrets` seal its secret columns.
+pub async fn open(
+    url: Option<&str>,
+    data_dir: &Path,
+    secrets: Secrets,
+) -> Result<Arc<dyn Store>, StoreError> {
     match url {
         None => Ok(Arc::new(
-            SqliteStore::open(&data_dir.join("apigw.db")).await?,
+            SqliteStore::open(&data_dir.join("apigw.db"), secrets).await?,
         )),
         Some(u) if u.starts_with("sqlite://") => Ok(Arc::new(
-            SqliteStore::open(Path::new(&u["sqlite://".len()..])).await?,
+            SqliteStore::open(Path::new(&u["sqlite://".len()..]), secrets).await?,
         )),
         Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
-            Ok(Arc::new(PgStore::open(u).await?))
+            Ok(Arc::new(PgStore::open(u, secrets).await?))
         }
         Some(u) => Err(StoreError::Backend(format!(
             "unsupported store URL scheme: {u}"

@@ -6,7 +6,7 @@
 //! rest.
 
 use crate::sql::{to_postgres, Conn, DbError, Engine, Row, Value};
-use crate::StoreError;
+use crate::{Secrets, StoreError};
 use async_trait::async_trait;
 use bytes::BytesMut;
 use std::sync::Arc;
@@ -29,6 +29,8 @@ pub struct Postgres {
     /// The NOTIFY channel of the schema.
     channel: String,
     changed: Arc<watch::Sender<u64>>,
+    /// The keys of the secret columns.
+    secrets: Arc<Secrets>,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -77,11 +79,13 @@ impl ToSql for Value {
         match self {
             Value::Null => Ok(IsNull::Yes),
             Value::Int(n) if *ty == Type::INT4 => i32::try_from(*n)?.to_sql(ty, out),
-            Value::Int(n) => n.to_sql(ty, out),
-            Value::Text(s) => s.as_str().to_sql(ty, out),
+            Value::Int(n) if *ty == Type::INT8 => n.to_sql(ty, out),
+            Value::Text(s) if <&str as ToSql>::accepts(ty) => s.as_str().to_sql(ty, out),
+            v => Err(format!("{v:?} cannot be a {ty} parameter").into()),
         }
     }
 
+    /// Every type: each value checks the parameter's type itself in `to_sql`.
     fn accepts(_: &Type) -> bool {
         true
     }
@@ -123,7 +127,7 @@ async fn connect(url: &str) -> Result<Client, StoreError> {
 impl Postgres {
     /// Connects, applies pending migrations (one node at a time) and starts listening for
     /// changes made through other nodes.
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
+    pub async fn open(url: &str, secrets: Arc<Secrets>) -> Result<Self, StoreError> {
         let mut client = connect(url).await?;
         let schema: String = client
             .query_one("SELECT current_schema()", &[])
@@ -142,6 +146,7 @@ impl Postgres {
                 schema.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
             ),
             changed: Arc::new(watch::channel(0).0),
+            secrets,
         };
         tokio::spawn(listen(
             engine.url.clone(),
@@ -160,7 +165,10 @@ impl Postgres {
             state.client = Some(connect(&self.url).await?);
             state.open_tx = false;
         }
-        let mut conn = PgConn { state };
+        let mut conn = PgConn {
+            state,
+            secrets: self.secrets.clone(),
+        };
         if conn.state.open_tx {
             // Only warns when the abandoned transaction's COMMIT had already run.
             conn.client()
@@ -174,13 +182,13 @@ impl Postgres {
 }
 
 async fn migrate(client: &mut Client) -> Result<(), StoreError> {
-    client
-        .batch_execute("CREATE TABLE IF NOT EXISTS apigw_migrations (version INTEGER PRIMARY KEY)")
+    let tx = client.transaction().await.map_err(other)?;
+    // One node migrates at a time (creating the bookkeeping table too); the lock ends with
+    // the transaction.
+    tx.execute("SELECT pg_advisory_xact_lock(73910017)", &[])
         .await
         .map_err(other)?;
-    let tx = client.transaction().await.map_err(other)?;
-    // One node migrates at a time; the lock ends with the transaction.
-    tx.execute("SELECT pg_advisory_xact_lock(73910017)", &[])
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS apigw_migrations (version INTEGER PRIMARY KEY)")
         .await
         .map_err(other)?;
     let done: i64 = tx
@@ -203,6 +211,7 @@ async fn migrate(client: &mut Client) -> Result<(), StoreError> {
 /// The connection during a session (a transaction or a read).
 pub struct PgConn {
     state: OwnedMutexGuard<PgState>,
+    secrets: Arc<Secrets>,
 }
 
 impl std::fmt::Debug for PgConn {
@@ -222,6 +231,10 @@ impl PgConn {
 
 #[async_trait]
 impl Conn for PgConn {
+    fn secrets(&self) -> &Secrets {
+        &self.secrets
+    }
+
     async fn execute(&mut self, sql: &str, args: &[Value]) -> Result<u64, DbError> {
         let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as _).collect();
         self.client()

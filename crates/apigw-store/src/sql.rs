@@ -3,7 +3,7 @@
 //! differs. Arguments are [`Value`]s, rows come back as [`Row`]s of values, so a resource's
 //! row mapping is written once too.
 
-use crate::{StoreError, Unique};
+use crate::{Secrets, StoreError, Unique};
 use async_trait::async_trait;
 
 /// A statement argument or a column value. The schema only has integers and text.
@@ -66,11 +66,13 @@ pub(crate) use args;
 #[derive(Debug)]
 pub struct Row(pub(crate) Vec<Value>);
 
-/// Reads a row's columns in order (see [`table!`]).
+/// Reads a row's columns in order (see [`table!`]). Each reader takes the column's
+/// `table.column` name, which a secret column's seal is bound to.
 #[derive(Debug)]
 pub(crate) struct Columns<'r> {
     row: &'r Row,
     next: usize,
+    secrets: &'r Secrets,
 }
 
 impl Columns<'_> {
@@ -78,62 +80,104 @@ impl Columns<'_> {
         self.next += 1;
         self.next - 1
     }
-    pub(crate) fn text(&mut self) -> Result<String, StoreError> {
+    pub(crate) fn text(&mut self, _: &str) -> Result<String, StoreError> {
         let i = self.take();
         self.row.text(i)
     }
-    pub(crate) fn opt_text(&mut self) -> Result<Option<String>, StoreError> {
+    pub(crate) fn opt_text(&mut self, _: &str) -> Result<Option<String>, StoreError> {
         let i = self.take();
         self.row.opt_text(i)
     }
-    pub(crate) fn int(&mut self) -> Result<i64, StoreError> {
+    pub(crate) fn int(&mut self, _: &str) -> Result<i64, StoreError> {
         let i = self.take();
         self.row.int(i)
     }
-    pub(crate) fn flag(&mut self) -> Result<bool, StoreError> {
-        Ok(self.int()? != 0)
+    pub(crate) fn flag(&mut self, column: &str) -> Result<bool, StoreError> {
+        Ok(self.int(column)? != 0)
     }
-    pub(crate) fn parsed<T: std::str::FromStr>(&mut self) -> Result<T, StoreError> {
+    pub(crate) fn parsed<T: std::str::FromStr>(&mut self, _: &str) -> Result<T, StoreError> {
         let i = self.take();
         self.row.parsed(i)
+    }
+    pub(crate) fn secret(&mut self, column: &str) -> Result<String, StoreError> {
+        let i = self.take();
+        self.secrets.open(column, &self.row.text(i)?)
     }
 }
 
 /// How each kind of column is given as a statement argument (see [`table!`]).
 pub(crate) mod put {
-    use super::Value;
-    pub(crate) fn text(v: &str) -> Value {
-        Value::from(v)
+    use super::{Secrets, StoreError, Value};
+    pub(crate) fn text(_: &Secrets, _: &str, v: &str) -> Result<Value, StoreError> {
+        Ok(Value::from(v))
     }
-    pub(crate) fn opt_text(v: &Option<String>) -> Value {
-        Value::from(v)
+    pub(crate) fn opt_text(_: &Secrets, _: &str, v: &Option<String>) -> Result<Value, StoreError> {
+        Ok(Value::from(v))
     }
-    pub(crate) fn int(v: &i64) -> Value {
-        Value::Int(*v)
+    pub(crate) fn int(_: &Secrets, _: &str, v: &i64) -> Result<Value, StoreError> {
+        Ok(Value::Int(*v))
     }
-    pub(crate) fn flag(v: &bool) -> Value {
-        Value::from(*v)
+    pub(crate) fn flag(_: &Secrets, _: &str, v: &bool) -> Result<Value, StoreError> {
+        Ok(Value::from(*v))
     }
-    pub(crate) fn parsed(v: &impl std::fmt::Display) -> Value {
-        Value::Text(v.to_string())
+    pub(crate) fn parsed(
+        _: &Secrets,
+        _: &str,
+        v: &impl std::fmt::Display,
+    ) -> Result<Value, StoreError> {
+        Ok(Value::Text(v.to_string()))
+    }
+    pub(crate) fn secret(secrets: &Secrets, column: &str, v: &str) -> Result<Value, StoreError> {
+        secrets.seal(column, v).map(Value::Text)
     }
 }
 
+/// `a, b, c` from the names `a`, `b`, `c`.
+macro_rules! column_list {
+    ($f:ident) => { stringify!($f) };
+    ($f:ident, $($rest:ident),+) => { concat!(stringify!($f), ", ", $crate::sql::column_list!($($rest),+)) };
+}
+pub(crate) use column_list;
+
+/// `Some("name")` for a secret column, `None` for the others.
+macro_rules! secret_column {
+    (secret, $f:ident) => {
+        Some(stringify!($f))
+    };
+    ($kind:ident, $f:ident) => {
+        None
+    };
+}
+pub(crate) use secret_column;
+
 /// Declares how a model type is stored: its table and its columns in order, each with its
-/// kind (`text`, `opt_text`, `int`, `flag`, or `parsed` for an enum stored as its name).
-/// The column list, the row mapping and the insert's values all come from this one list.
+/// kind (`text`, `opt_text`, `int`, `flag`, `parsed` for an enum stored as its name, or
+/// `secret` for text sealed at rest, `secrets.rs`). The column list, the row mapping and the
+/// insert's values all come from this one list. A table with a secret column is also named in
+/// `Store::reseal_secrets`.
 macro_rules! table {
-    ($t:ident in $table:literal { $first:ident: $fk:ident $(, $field:ident: $kind:ident)* $(,)? }) => {
+    ($t:ident in $table:literal { $($field:ident: $kind:ident),+ $(,)? }) => {
         impl $crate::sql::Table for $t {
             const TABLE: &'static str = $table;
-            const COLUMNS: &'static str =
-                concat!(stringify!($first) $(, ", ", stringify!($field))*);
-            fn from_row(r: &$crate::sql::Row) -> Result<Self, $crate::StoreError> {
-                let mut c = r.columns();
-                Ok(Self { $first: c.$fk()?, $($field: c.$kind()?),* })
+            const COLUMNS: &'static str = $crate::sql::column_list!($($field),+);
+            const SECRETS: &'static [Option<&'static str>] =
+                &[$($crate::sql::secret_column!($kind, $field)),+];
+            fn from_row(
+                r: &$crate::sql::Row,
+                secrets: &$crate::Secrets,
+            ) -> Result<Self, $crate::StoreError> {
+                let mut c = r.columns(secrets);
+                Ok(Self { $($field: c.$kind(concat!($table, ".", stringify!($field)))?),+ })
             }
-            fn values(&self) -> Vec<$crate::sql::Value> {
-                vec![$crate::sql::put::$fk(&self.$first) $(, $crate::sql::put::$kind(&self.$field))*]
+            fn values(
+                &self,
+                secrets: &$crate::Secrets,
+            ) -> Result<Vec<$crate::sql::Value>, $crate::StoreError> {
+                Ok(vec![$($crate::sql::put::$kind(
+                    secrets,
+                    concat!($table, ".", stringify!($field)),
+                    &self.$field,
+                )?),+])
             }
         }
     };
@@ -142,8 +186,12 @@ pub(crate) use table;
 
 impl Row {
     /// The columns in order, for [`table!`].
-    pub(crate) fn columns(&self) -> Columns<'_> {
-        Columns { row: self, next: 0 }
+    pub(crate) fn columns<'r>(&'r self, secrets: &'r Secrets) -> Columns<'r> {
+        Columns {
+            row: self,
+            next: 0,
+            secrets,
+        }
     }
 
     fn value(&self, i: usize) -> Result<&Value, StoreError> {
@@ -189,9 +237,11 @@ pub(crate) trait Table: Sized {
     const TABLE: &'static str;
     /// The columns [`Table::from_row`] reads and [`Table::values`] gives, in order.
     const COLUMNS: &'static str;
-    fn from_row(row: &Row) -> Result<Self, StoreError>;
-    /// The values of [`Table::COLUMNS`], for an insert.
-    fn values(&self) -> Vec<Value>;
+    /// For each column, its name when it is sealed at rest.
+    const SECRETS: &'static [Option<&'static str>];
+    fn from_row(row: &Row, secrets: &Secrets) -> Result<Self, StoreError>;
+    /// The values of [`Table::COLUMNS`], for an insert (secret columns sealed).
+    fn values(&self, secrets: &Secrets) -> Result<Vec<Value>, StoreError>;
 }
 
 /// How an engine reports a failed statement.
@@ -204,6 +254,12 @@ pub enum DbError {
     Other(String),
 }
 
+impl From<StoreError> for DbError {
+    fn from(e: StoreError) -> Self {
+        DbError::Other(e.to_string())
+    }
+}
+
 impl From<DbError> for StoreError {
     fn from(e: DbError) -> Self {
         match e {
@@ -214,18 +270,18 @@ impl From<DbError> for StoreError {
 }
 
 /// Maps a unique violation to `Conflict`: `special` lists (column, rule) pairs for tables with
-/// more than one rule, `rule` is the table's other one.
+/// more than one rule, `rule` is the table's name rule (a violation naming no listed column
+/// nor `name` — a primary key, say — is a store failure, as on either engine).
 pub(crate) fn unique(
     rule: Unique,
     special: &'static [(&'static str, Unique)],
 ) -> impl Fn(DbError) -> StoreError {
     move |e| match e {
-        DbError::Unique(what) => StoreError::Conflict(
-            special
-                .iter()
-                .find(|(column, _)| what.contains(column))
-                .map_or(rule, |(_, r)| *r),
-        ),
+        DbError::Unique(what) => match special.iter().find(|(column, _)| what.contains(column)) {
+            Some((_, r)) => StoreError::Conflict(*r),
+            None if what.contains("name") => StoreError::Conflict(rule),
+            None => StoreError::Backend(format!("unexpected conflict on {what}")),
+        },
         other => other.into(),
     }
 }
@@ -233,6 +289,8 @@ pub(crate) fn unique(
 /// A connection of an engine, in a transaction or not.
 #[async_trait]
 pub trait Conn: Send {
+    /// The keys of the secret columns.
+    fn secrets(&self) -> &Secrets;
     /// Runs a statement; the number of rows it changed.
     async fn execute(&mut self, sql: &str, args: &[Value]) -> Result<u64, DbError>;
     /// Runs a query; its rows.
@@ -264,12 +322,14 @@ pub trait Engine: Send + Sync + std::fmt::Debug + 'static {
 pub(crate) trait ConnExt: Conn {
     /// Inserts `row` into its table.
     async fn insert<T: Table + Sync>(&mut self, row: &T) -> Result<u64, DbError> {
-        self.execute(&insert_sql::<T>(""), &row.values()).await
+        let values = row.values(self.secrets()).map_err(DbError::from)?;
+        self.execute(&insert_sql::<T>(""), &values).await
     }
 
     /// Inserts `row` unless it would break a unique constraint (then keeps what is there).
     async fn insert_unless_present<T: Table + Sync>(&mut self, row: &T) -> Result<u64, DbError> {
-        self.execute(&insert_sql::<T>(" ON CONFLICT DO NOTHING"), &row.values())
+        let values = row.values(self.secrets()).map_err(DbError::from)?;
+        self.execute(&insert_sql::<T>(" ON CONFLICT DO NOTHING"), &values)
             .await
     }
 
@@ -279,10 +339,9 @@ pub(crate) trait ConnExt: Conn {
         sql: &str,
         args: &[Value],
     ) -> Result<Vec<T>, StoreError> {
-        self.query(sql, args)
-            .await?
-            .iter()
-            .map(T::from_row)
+        let rows = self.query(sql, args).await?;
+        rows.iter()
+            .map(|r| T::from_row(r, self.secrets()))
             .collect()
     }
 
@@ -292,10 +351,9 @@ pub(crate) trait ConnExt: Conn {
         sql: &str,
         args: &[Value],
     ) -> Result<Option<T>, StoreError> {
-        self.query(sql, args)
-            .await?
-            .first()
-            .map(T::from_row)
+        let rows = self.query(sql, args).await?;
+        rows.first()
+            .map(|r| T::from_row(r, self.secrets()))
             .transpose()
     }
 

@@ -4,7 +4,7 @@
 //! (or a read) the connection to itself until it ends.
 
 use crate::sql::{Conn, DbError, Engine, Row, Value};
-use crate::StoreError;
+use crate::{Secrets, StoreError};
 use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ToSql};
@@ -26,7 +26,9 @@ pub struct Sqlite {
     /// Held by a transaction or a read for its whole length.
     session: Arc<tokio::sync::Mutex<Session>>,
     /// Ticks after each committed write.
-    changed: watch::Sender<u64>,
+    changed: Arc<watch::Sender<u64>>,
+    /// The keys of the secret columns.
+    secrets: Arc<Secrets>,
 }
 
 /// What a session leaves for the next one.
@@ -74,13 +76,15 @@ fn value_of(v: ValueRef<'_>) -> Result<Value, DbError> {
 }
 
 impl Sqlite {
-    /// Opens (creating if needed) the database at `path` and applies pending migrations.
-    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations. The
+    /// database and its WAL files are readable by the owner only.
+    pub async fn open(path: &Path, secrets: Arc<Secrets>) -> Result<Self, StoreError> {
         let path = path.to_path_buf();
         let conn = tokio::task::spawn_blocking(move || {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(other)?;
             }
+            owner_only(&path)?;
             let mut conn = Connection::open(&path).map_err(other)?;
             conn.execute_batch(
                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;
@@ -95,7 +99,8 @@ impl Sqlite {
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             session: Default::default(),
-            changed: watch::channel(0).0,
+            changed: Arc::new(watch::channel(0).0),
+            secrets,
         })
     }
 
@@ -104,6 +109,7 @@ impl Sqlite {
         let mut conn = SqliteConn {
             conn: self.conn.clone(),
             session: Some(self.session.clone().lock_owned().await),
+            secrets: self.secrets.clone(),
         };
         if conn.state().open_tx {
             // Fails harmlessly when the abandoned transaction's COMMIT had already run.
@@ -112,6 +118,29 @@ impl Sqlite {
         }
         Ok(conn)
     }
+}
+
+/// Creates the database file readable by the owner only (SQLite gives its WAL and shared-memory
+/// files the database's mode), or narrows an existing one's mode.
+fn owner_only(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(other)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            if file.exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(other)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -136,6 +165,7 @@ pub struct SqliteConn {
     /// itself, so a statement whose caller went away still ends before the next session
     /// begins.
     session: Option<OwnedMutexGuard<Session>>,
+    secrets: Arc<Secrets>,
 }
 
 impl SqliteConn {
@@ -152,6 +182,11 @@ impl SqliteConn {
     ) -> Result<T, DbError> {
         let conn = self.conn.clone();
         let guard = self.session.take();
+        if guard.is_none() {
+            return Err(DbError::Other(
+                "the session was lost with a failed statement".into(),
+            ));
+        }
         let (out, guard) = tokio::task::spawn_blocking(move || {
             let out = f(&conn.lock().unwrap_or_else(|p| p.into_inner()));
             (out, guard)
@@ -169,6 +204,10 @@ impl SqliteConn {
 
 #[async_trait]
 impl Conn for SqliteConn {
+    fn secrets(&self) -> &Secrets {
+        &self.secrets
+    }
+
     async fn execute(&mut self, sql: &str, args: &[Value]) -> Result<u64, DbError> {
         let (sql, args) = (sql.to_string(), args.to_vec());
         self.run(move |c| {
@@ -215,15 +254,20 @@ impl Engine for Sqlite {
     }
 
     async fn commit(&self, mut tx: SqliteConn) -> Result<(), StoreError> {
-        let committed = tx.batch("COMMIT").await;
+        // The tick goes with the COMMIT, which runs to its end even when our caller goes away.
+        let changed = self.changed.clone();
+        let committed = tx
+            .run(move |c| {
+                c.execute_batch("COMMIT")?;
+                changed.send_modify(|n| *n += 1);
+                Ok(())
+            })
+            .await;
         if committed.is_err() {
             let _ = tx.batch("ROLLBACK").await;
         }
         tx.state().open_tx = false;
-        drop(tx);
-        committed?;
-        self.changed.send_modify(|n| *n += 1);
-        Ok(())
+        Ok(committed?)
     }
 
     async fn rollback(&self, mut tx: SqliteConn) {

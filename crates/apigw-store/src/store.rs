@@ -3,7 +3,7 @@
 //! check ([`require`]) are written here once.
 
 use crate::sql::{args, table, unique, Conn, ConnExt, DbError, Engine, Table, Value};
-use crate::{PluginFilter, Resource, Store, StoreError, Unique};
+use crate::{PluginFilter, Resource, Secrets, Store, StoreError, Unique};
 use apigw_model::page::Page;
 use apigw_model::resources::{
     Api, App, AppAuth, Binding, Env, Group, Publication, DEFAULT_GROUP_NAME, RELEASE_ENV_ID,
@@ -11,45 +11,64 @@ use apigw_model::resources::{
 };
 use apigw_model::{id, Plugin};
 use async_trait::async_trait;
+use std::sync::Arc;
 
 /// The state, kept by engine `E`.
 #[derive(Debug)]
 pub struct SqlStore<E> {
     engine: E,
+    /// The keys of the secret columns (the engine's connections share them).
+    secrets: Arc<Secrets>,
 }
 
 impl SqlStore<crate::Sqlite> {
-    /// Opens (creating if needed) the SQLite database at `path`.
-    pub async fn open(path: &std::path::Path) -> Result<Self, StoreError> {
+    /// Opens (creating if needed) the SQLite database at `path`; `secrets` seal its secret
+    /// columns.
+    pub async fn open(path: &std::path::Path, secrets: Secrets) -> Result<Self, StoreError> {
+        let secrets = Arc::new(secrets);
         Ok(Self {
-            engine: crate::Sqlite::open(path).await?,
+            engine: crate::Sqlite::open(path, secrets.clone()).await?,
+            secrets,
         })
     }
 }
 
 impl SqlStore<crate::Postgres> {
-    /// Connects to the PostgreSQL database at `url` (its schema: the `search_path`).
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
+    /// Connects to the PostgreSQL database at `url` (its schema: the `search_path`); `secrets`
+    /// seal its secret columns.
+    pub async fn open(url: &str, secrets: Secrets) -> Result<Self, StoreError> {
+        let secrets = Arc::new(secrets);
         Ok(Self {
-            engine: crate::Postgres::open(url).await?,
+            engine: crate::Postgres::open(url, secrets.clone()).await?,
+            secrets,
         })
     }
 }
 
 impl<E: Engine> SqlStore<E> {
-    /// Ends a write transaction: on success bumps the version and commits, else rolls back.
-    async fn end<T>(&self, mut tx: E::Tx, result: Result<T, StoreError>) -> Result<T, StoreError> {
-        let result = match result {
-            Ok(out) => tx
-                .execute(
-                    "UPDATE config_version SET version = version + 1 WHERE id = 1",
-                    &[],
-                )
-                .await
-                .map(|_| out)
-                .map_err(StoreError::from),
-            err => err,
-        };
+    /// Begins a write transaction by bumping the version. Its row lock makes writes run one at
+    /// a time (on PostgreSQL across nodes too), so a write's checks — a quota, a reference, a
+    /// row it is about to replace — see every write committed before it; the bump is undone
+    /// with a write that fails.
+    async fn begin(&self) -> Result<E::Tx, StoreError> {
+        let mut tx = self.engine.begin().await?;
+        let bumped = tx
+            .execute(
+                "UPDATE config_version SET version = version + 1 WHERE id = 1",
+                &[],
+            )
+            .await;
+        match bumped {
+            Ok(_) => Ok(tx),
+            Err(e) => {
+                self.engine.rollback(tx).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Ends a write transaction: commits it on success, else rolls it back.
+    async fn end<T>(&self, tx: E::Tx, result: Result<T, StoreError>) -> Result<T, StoreError> {
         match result {
             Ok(out) => self.engine.commit(tx).await.map(|()| out),
             Err(e) => {
@@ -95,13 +114,42 @@ impl<E: Engine> SqlStore<E> {
             .await
     }
 
+    /// Rewrites the secret columns of `T` that are not sealed with the first key (sealed
+    /// with an older one, or stored before sealing). The number of values rewritten.
+    async fn reseal<T: Table>(&self, tx: &mut E::Tx) -> Result<u64, StoreError> {
+        let key = T::COLUMNS.split(", ").next().unwrap_or("id");
+        let mut n = 0;
+        for column in T::SECRETS.iter().flatten() {
+            let name = format!("{}.{column}", T::TABLE);
+            let rows = tx
+                .query(&format!("SELECT {key}, {column} FROM {}", T::TABLE), &[])
+                .await?;
+            for row in rows {
+                let stored = row.text(1)?;
+                if self.secrets.is_current(&stored) {
+                    continue;
+                }
+                let sealed = self
+                    .secrets
+                    .seal(&name, &self.secrets.open(&name, &stored)?)?;
+                tx.execute(
+                    &format!("UPDATE {} SET {column}=?2 WHERE {key}=?1", T::TABLE),
+                    &args![row.text(0)?, sealed],
+                )
+                .await?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Inserts `row` in a write of its own; a unique violation is mapped by `conflict`.
     async fn insert<T: Table + Sync>(
         &self,
         row: &T,
         conflict: impl Fn(DbError) -> StoreError + Send,
     ) -> Result<(), StoreError> {
-        let mut tx = self.engine.begin().await?;
+        let mut tx = self.begin().await?;
         let result = tx.insert(row).await.map(drop).map_err(conflict);
         self.end(tx, result).await
     }
@@ -114,7 +162,7 @@ impl<E: Engine> SqlStore<E> {
         args: &[Value],
         conflict: impl Fn(DbError) -> StoreError + Send,
     ) -> Result<(), StoreError> {
-        let mut tx = self.engine.begin().await?;
+        let mut tx = self.begin().await?;
         let result = tx
             .execute(sql, args)
             .await
@@ -150,6 +198,14 @@ async fn require<C: Conn>(
     }
 }
 
+/// The row a call addresses is missing: `NotFound` (other failures pass through).
+fn missing_is_not_found(e: StoreError) -> StoreError {
+    match e {
+        StoreError::Missing(..) => StoreError::NotFound,
+        other => other,
+    }
+}
+
 /// `InUse(by)` when `sql` (a `SELECT 1` over rows of `by`, with the instance and the id as
 /// its arguments) finds a row still referring to the one about to go.
 async fn unused<C: Conn>(
@@ -176,7 +232,7 @@ fn changed(n: u64) -> Result<(), StoreError> {
 }
 
 table!(Plugin in "plugins" {
-    id: text, instance_id: text, name: text, plugin_type: parsed, scope: parsed, content: text,
+    id: text, instance_id: text, name: text, plugin_type: parsed, scope: parsed, content: secret,
     remark: text, roma_app_id: opt_text, roma_app_name: opt_text, create_time: int,
     update_time: int,
 });
@@ -196,7 +252,7 @@ table!(Publication in "publications" {
     publish_time: int,
 });
 table!(App in "apps" {
-    id: text, instance_id: text, name: text, remark: text, app_key: text, app_secret: text,
+    id: text, instance_id: text, name: text, remark: text, app_key: text, app_secret: secret,
     register_time: int, update_time: int,
 });
 table!(AppAuth in "app_auths" {
@@ -214,7 +270,7 @@ const APP_UNIQUE: &[(&str, Unique)] = &[("app_key", Unique::AppKey)];
 #[async_trait]
 impl<E: Engine> Store for SqlStore<E> {
     async fn create_plugin(&self, p: &Plugin, max_of_type: Option<u64>) -> Result<(), StoreError> {
-        let mut tx = self.engine.begin().await?;
+        let mut tx = self.begin().await?;
         let result = async {
             if let Some(max) = max_of_type {
                 let n = tx
@@ -244,7 +300,7 @@ impl<E: Engine> Store for SqlStore<E> {
                 &p.instance_id,
                 &p.id,
                 &p.name,
-                &p.content,
+                self.secrets.seal("plugins.content", &p.content)?,
                 &p.remark,
                 &p.roma_app_id,
                 &p.roma_app_name,
@@ -256,7 +312,7 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn delete_plugin(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.engine.begin().await?;
+        let mut tx = self.begin().await?;
         let result = async {
             unused(
                 &mut tx,
@@ -344,6 +400,15 @@ impl<E: Engine> Store for SqlStore<E> {
         self.engine.changes()
     }
 
+    async fn reseal_secrets(&self) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            Ok(self.reseal::<Plugin>(&mut tx).await? + self.reseal::<App>(&mut tx).await?)
+        }
+        .await;
+        self.end(tx, result).await
+    }
+
     async fn ensure_defaults(&self, instance_id: &str, now: i64) -> Result<(), StoreError> {
         let present = {
             let mut c = self.engine.reader().await?;
@@ -361,7 +426,7 @@ impl<E: Engine> Store for SqlStore<E> {
         if present {
             return Ok(());
         }
-        let mut tx = self.engine.begin().await?;
+        let mut tx = self.begin().await?;
         let result = async {
             // Several nodes may start at once: PostgreSQL's unique index on the default group
             // turns a second insert into nothing.
@@ -403,11 +468,11 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn delete_group(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.engine.begin().await?;
+        let mut tx = self.begin().await?;
         let result = async {
             require(&mut tx, Resource::Group, instance_id, id)
                 .await
-                .map_err(|_| StoreError::NotFound)?;
+                .map_err(missing_is_not_found)?;
             unused(
                 &mut tx,
                 Resource::Api,
@@ -451,11 +516,11 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn delete_env(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.engine.begin().await?;
+        let mut tx = self.begin().await?;
         let result = async {
             require(&mut tx, Resource::Env, instance_id, id)
                 .await
-                .map_err(|_| StoreError::NotFound)?;
+                .map_err(missing_is_not_found)?;
             unused(
                 &mut tx,
                 Resource::Publication,
@@ -486,7 +551,7 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn create_api(&self, a: &Api) -> Result<(), StoreError> {
-        let mut tx = self.engine.begin().await?;
+        let mut tx = self.begin().await?;
         let result = async {
             require(&mut tx, Resource::Group, &a.instance_id, &a.group_id).await?;
             tx.insert(a)
@@ -499,11 +564,11 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn update_api(&self, a: &Api) -> Result<(), StoreError> {
-        let mut tx = self.engine.begin().await?;
+        let mut tx = self.begin().await?;
         let result = async {
             require(&mut tx, Resource::Api, &a.instance_id, &a.id)
                 .await
-                .map_err(|_| StoreError::NotFound)?;
+                .map_err(missing_is_not_found)?;
             require(&mut tx, Resource::Group, &a.instance_id, &a.group_id).await?;
             changed(
                 tx.execute(
@@ -542,7 +607,7 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn publish(&self, p: &Publication) -> Result<(), StoreError> {
-        let mut tx = self.engine.begin().await?;
+        let mut tx = self.begin().await?;
         let result = async {
             require(&mut tx, Resource::Api, &p.instance_id, &p.api_id).await?;
             require(&mut tx, Resource::Env, &p.instance_id, &p.env_id).await?;
@@ -564,24 +629,18 @@ impl<E: Engine> Store for SqlStore<E> {
         api_id: &str,
         env_id: &str,
     ) -> Result<Publication, StoreError> {
-        let mut tx = self.engine.begin().await?;
+        let mut tx = self.begin().await?;
         let result = async {
-            let p: Publication = tx
-                .first(
-                    &format!(
-                        "SELECT {} FROM publications WHERE instance_id=?1 AND api_id=?2 AND env_id=?3",
-                        Publication::COLUMNS
-                    ),
-                    &args![instance_id, api_id, env_id],
-                )
-                .await?
-                .ok_or(StoreError::NotFound)?;
-            tx.execute(
-                "DELETE FROM publications WHERE publish_id=?1",
-                &args![&p.publish_id],
+            tx.first(
+                &format!(
+                    "DELETE FROM publications WHERE instance_id=?1 AND api_id=?2 AND env_id=?3
+                     RETURNING {}",
+                    Publication::COLUMNS
+                ),
+                &args![instance_id, api_id, env_id],
             )
-            .await?;
-            Ok(p)
+            .await?
+            .ok_or(StoreError::NotFound)
         }
         .await;
         self.end(tx, result).await
@@ -609,7 +668,7 @@ impl<E: Engine> Store for SqlStore<E> {
                 &a.name,
                 &a.remark,
                 &a.app_key,
-                &a.app_secret,
+                self.secrets.seal("apps.app_secret", &a.app_secret)?,
                 a.update_time
             ],
             unique(Unique::AppName, APP_UNIQUE),
@@ -636,7 +695,7 @@ impl<E: Engine> Store for SqlStore<E> {
         instance_id: &str,
         auths: &[AppAuth],
     ) -> Result<Vec<AppAuth>, StoreError> {
-        let mut tx = self.engine.begin().await?;
+        let mut tx = self.begin().await?;
         let result = async {
             let mut out = Vec::with_capacity(auths.len());
             for a in auths {
@@ -686,7 +745,7 @@ impl<E: Engine> Store for SqlStore<E> {
         pairs: &[(String, String)],
         now: i64,
     ) -> Result<Vec<Binding>, StoreError> {
-        let mut tx = self.engine.begin().await?;
+        let mut tx = self.begin().await?;
         let result = async {
             require(&mut tx, Resource::Env, instance_id, env_id).await?;
             let mut out = Vec::with_capacity(pairs.len());
@@ -752,7 +811,7 @@ impl<E: Engine> Store for SqlStore<E> {
         env_id: &str,
         pairs: &[(String, String)],
     ) -> Result<(), StoreError> {
-        let mut tx = self.engine.begin().await?;
+        let mut tx = self.begin().await?;
         let result = async {
             require(&mut tx, Resource::Env, instance_id, env_id).await?;
             for (plugin_id, api_id) in pairs {

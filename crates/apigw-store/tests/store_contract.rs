@@ -5,7 +5,7 @@
 use apigw_model::page::Page;
 use apigw_model::resources::*;
 use apigw_model::{Plugin, PluginScope, PluginType};
-use apigw_store::{PluginFilter, Resource, SqliteStore, Store, StoreError, Unique};
+use apigw_store::{PluginFilter, Resource, Secrets, SqliteStore, Store, StoreError, Unique};
 
 fn plugin(instance: &str, name: &str, t: PluginType, at: i64) -> Plugin {
     Plugin {
@@ -45,25 +45,74 @@ impl PgSchema {
     }
 }
 
-async fn postgres() -> (PgSchema, apigw_store::PgStore) {
-    let name = format!("t_{}", apigw_model::id::new_id());
-    let (admin, conn) = tokio_postgres::connect(&pg_base(), tokio_postgres::NoTls)
-        .await
-        .expect("PostgreSQL answers at APIGW_TEST_PG_URL (scripts/test.sh starts one)");
-    tokio::spawn(conn);
-    admin
-        .batch_execute(&format!("CREATE SCHEMA {name}"))
-        .await
-        .unwrap();
-    let url = format!("{}?options=-c%20search_path%3D{name}", pg_base());
-    let store = apigw_store::PgStore::open(&url).await.unwrap();
-    (PgSchema { name, admin }, store)
+/// Where one test's state lives; reopened with other keys by the rotation test.
+enum Place {
+    Sqlite(tempfile::TempDir),
+    Postgres(PgSchema),
 }
 
-async fn sqlite() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
-    (dir, store)
+impl Place {
+    async fn sqlite() -> Self {
+        Place::Sqlite(tempfile::tempdir().unwrap())
+    }
+
+    async fn postgres() -> Self {
+        let name = format!("t_{}", apigw_model::id::new_id());
+        let (admin, conn) = tokio_postgres::connect(&pg_base(), tokio_postgres::NoTls)
+            .await
+            .expect("PostgreSQL answers at APIGW_TEST_PG_URL (scripts/test.sh starts one)");
+        tokio::spawn(conn);
+        admin
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
+            .await
+            .unwrap();
+        Place::Postgres(PgSchema { name, admin })
+    }
+
+    /// The store here, its secret columns sealed with `keys` (a key file's text).
+    async fn open(&self, keys: &str) -> Result<Box<dyn Store>, StoreError> {
+        let secrets = Secrets::parse(keys).unwrap();
+        Ok(match self {
+            Place::Sqlite(dir) => {
+                Box::new(SqliteStore::open(&dir.path().join("t.db"), secrets).await?)
+            }
+            Place::Postgres(schema) => {
+                let url = format!("{}?options=-c%20search_path%3D{}", pg_base(), schema.name);
+                Box::new(apigw_store::PgStore::open(&url, secrets).await?)
+            }
+        })
+    }
+
+    /// Every stored value of the secret columns, as the database holds it.
+    async fn raw_secrets(&self) -> Vec<String> {
+        const SQL: &str = "SELECT app_secret FROM apps UNION ALL SELECT content FROM plugins";
+        match self {
+            Place::Sqlite(dir) => {
+                let c = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+                let mut stmt = c.prepare(SQL).unwrap();
+                let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+                rows.map(Result::unwrap).collect()
+            }
+            Place::Postgres(schema) => schema
+                .admin
+                .query(
+                    &SQL.replace("FROM ", &format!("FROM {}.", schema.name)),
+                    &[],
+                )
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect(),
+        }
+    }
+
+    /// Drops a PostgreSQL schema (kept when a test fails, for inspection).
+    async fn finish(self) {
+        if let Place::Postgres(schema) = self {
+            schema.drop_schema().await;
+        }
+    }
 }
 
 async fn plugin_crud_round_trips(s: &dyn Store) {
@@ -201,21 +250,6 @@ async fn list_filters_and_pages(s: &dyn Store) {
         0,
         "no LIKE wildcards"
     );
-}
-
-#[tokio::test]
-async fn sqlite_reopening_keeps_data_and_does_not_reapply_migrations() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.db");
-    let p = plugin("i1", "kept", PluginType::Cors, 1);
-    SqliteStore::open(&path)
-        .await
-        .unwrap()
-        .create_plugin(&p, None)
-        .await
-        .unwrap();
-    let again = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(again.get_plugin("i1", &p.id).await.unwrap(), Some(p));
 }
 
 const I: &str = "i1";
@@ -543,41 +577,210 @@ async fn an_abandoned_write_commits_whole_or_not_at_all(s: &dyn Store) {
     assert_eq!(s.version().await.unwrap(), v0 + stored + 1);
 }
 
-/// Runs each contract test against every engine, one `#[tokio::test]` per engine and test.
+/// A key file with one key, the one each contract test's store starts with.
+const KEYS: &str = "k1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+/// A second key, for rotation.
+const NEW_KEY: &str = "k2:202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f";
+
+fn app(id: &str, secret: &str) -> App {
+    App {
+        id: id.into(),
+        instance_id: I.into(),
+        name: format!("app {id}"),
+        remark: String::new(),
+        app_key: format!("key-{id}"),
+        app_secret: secret.into(),
+        register_time: 1,
+        update_time: 1,
+    }
+}
+
+/// An app's secret and a plug-in's content are sealed in the database and read back whole;
+/// updates seal too.
+async fn secrets_are_sealed_at_rest(place: &Place) {
+    let s = place.open(KEYS).await.unwrap();
+    let mut a = app("a1", "app-secret-plain-1");
+    s.create_app(&a).await.unwrap();
+    let mut p = plugin(I, "k", PluginType::KafkaLog, 1);
+    p.content = r#"{"sasl_password":"kafka-password-plain-1"}"#.into();
+    s.create_plugin(&p, None).await.unwrap();
+    a.app_secret = "app-secret-plain-2".into();
+    s.update_app(&a).await.unwrap();
+    p.content = r#"{"sasl_password":"kafka-password-plain-2"}"#.into();
+    s.update_plugin(&p).await.unwrap();
+    assert_eq!(s.get_app(I, "a1").await.unwrap(), Some(a));
+    assert_eq!(s.get_plugin(I, &p.id).await.unwrap(), Some(p));
+    let raw = place.raw_secrets().await;
+    assert_eq!(raw.len(), 2);
+    for v in raw {
+        assert!(v.starts_with("enc:v1:k1:") && !v.contains("plain"), "{v}");
+    }
+}
+
+/// Rotation: with a new first key the old values still open, a reseal rewrites each once, and
+/// then the old key can go; a store without the key of a value refuses to read it.
+async fn a_rotated_key_reseals_every_secret(place: &Place) {
+    let s = place.open(KEYS).await.unwrap();
+    s.create_app(&app("a1", "secret-1")).await.unwrap();
+    s.create_app(&app("a2", "secret-2")).await.unwrap();
+    let p = plugin(I, "c", PluginType::Cors, 1);
+    s.create_plugin(&p, None).await.unwrap();
+    drop(s);
+    let s = place.open(&format!("{NEW_KEY}\n{KEYS}")).await.unwrap();
+    assert_eq!(
+        s.get_app(I, "a2").await.unwrap().unwrap().app_secret,
+        "secret-2"
+    );
+    assert_eq!(s.reseal_secrets().await.unwrap(), 3);
+    assert_eq!(
+        s.reseal_secrets().await.unwrap(),
+        0,
+        "nothing left to reseal"
+    );
+    drop(s);
+    assert!(place
+        .raw_secrets()
+        .await
+        .iter()
+        .all(|v| v.starts_with("enc:v1:k2:")));
+    let s = place.open(NEW_KEY).await.unwrap();
+    assert_eq!(
+        s.get_app(I, "a1").await.unwrap().unwrap().app_secret,
+        "secret-1"
+    );
+    assert_eq!(s.get_plugin(I, &p.id).await.unwrap(), Some(p));
+    drop(s);
+    let s = place.open(KEYS).await.unwrap();
+    assert!(matches!(s.get_app(I, "a1").await, Err(StoreError::Backend(e)) if e.contains("k2")));
+}
+
+/// A reopened store keeps its data and does not apply its migrations again.
+async fn reopening_keeps_data_and_does_not_reapply_migrations(place: &Place) {
+    let p = plugin(I, "kept", PluginType::Cors, 1);
+    let s = place.open(KEYS).await.unwrap();
+    s.create_plugin(&p, None).await.unwrap();
+    drop(s);
+    let again = place.open(KEYS).await.unwrap();
+    assert_eq!(again.get_plugin(I, &p.id).await.unwrap(), Some(p));
+}
+
+/// Two nodes creating kafka_log plug-ins at once never exceed the quota between them.
+async fn a_quota_holds_across_nodes_creating_at_once(place: &Place) {
+    let mut nodes: Vec<std::sync::Arc<dyn Store>> = Vec::new();
+    for _ in 0..5 {
+        nodes.push(place.open(KEYS).await.unwrap().into());
+    }
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let node = nodes[i % nodes.len()].clone();
+        let p = plugin(I, &format!("k{i}"), PluginType::KafkaLog, i as i64);
+        calls.spawn(async move { node.create_plugin(&p, Some(5)).await });
+    }
+    let (mut ok, mut over) = (0, 0);
+    while let Some(r) = calls.join_next().await {
+        match r.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::Quota(5)) => over += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!((ok, over), (5, 15));
+}
+
+/// Two nodes taking one API offline at once: one succeeds, the other finds nothing to take.
+async fn one_of_two_concurrent_unpublishes_succeeds(place: &Place) {
+    let a: std::sync::Arc<dyn Store> = place.open(KEYS).await.unwrap().into();
+    let b: std::sync::Arc<dyn Store> = place.open(KEYS).await.unwrap().into();
+    let (_, api) = setup(&*a).await;
+    let (ra, rb) = tokio::join!(
+        a.unpublish(I, &api.id, RELEASE_ENV_ID),
+        b.unpublish(I, &api.id, RELEASE_ENV_ID)
+    );
+    assert!(
+        matches!(
+            (&ra, &rb),
+            (Ok(_), Err(StoreError::NotFound)) | (Err(StoreError::NotFound), Ok(_))
+        ),
+        "{ra:?} {rb:?}"
+    );
+    assert!(a.list_publications(I).await.unwrap().is_empty());
+}
+
+/// A write that fails leaves the version where it was (the data plane has nothing to reload).
+async fn a_failed_write_does_not_move_the_version(s: &dyn Store) {
+    let (_, api) = setup(s).await;
+    let v = s.version().await.unwrap();
+    let dup = Api {
+        id: "other".into(),
+        ..api.clone()
+    };
+    assert!(matches!(
+        s.create_api(&dup).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.attach(I, RELEASE_ENV_ID, &[("nope".into(), api.id.clone())], 1)
+            .await,
+        Err(StoreError::Missing(Resource::Plugin, _))
+    ));
+    assert!(matches!(
+        s.delete_app(I, "nope").await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(s.version().await.unwrap(), v);
+}
+
+/// Runs each contract test against every engine, one `#[tokio::test]` per engine and test:
+/// the `store` tests get a store, the `place` tests the place to open stores on.
 macro_rules! contract {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
+    (store: [$($test:ident),* $(,)?], place: [$($place_test:ident),* $(,)?] $(,)?) => {
+        contract!(@engine sqlite, [$($test),*], [$($place_test),*]);
+        contract!(@engine postgres, [$($test),*], [$($place_test),*]);
+    };
+    (@engine $engine:ident, [$($test:ident),*], [$($place_test:ident),*]) => {
+        mod $engine {
             $(
                 #[tokio::test]
                 async fn $test() {
-                    let (_dir, s) = super::sqlite().await;
-                    super::$test(&s).await;
+                    let place = super::Place::$engine().await;
+                    let s = place.open(super::KEYS).await.unwrap();
+                    super::$test(&*s).await;
+                    drop(s);
+                    place.finish().await;
                 }
             )*
-        }
-        mod postgres {
             $(
                 #[tokio::test]
-                async fn $test() {
-                    let (schema, s) = super::postgres().await;
-                    super::$test(&s).await;
-                    schema.drop_schema().await;
+                async fn $place_test() {
+                    let place = super::Place::$engine().await;
+                    super::$place_test(&place).await;
+                    place.finish().await;
                 }
             )*
         }
     };
 }
 
-contract![
-    plugin_crud_round_trips,
-    plugin_names_are_unique_per_instance,
-    list_filters_and_pages,
-    binding_replaces_by_type_and_blocks_plugin_deletion,
-    only_published_apis_bind_and_batches_are_all_or_nothing,
-    offline_keeps_bindings_and_api_deletion_removes_them,
-    groups_envs_and_apis_keep_their_uniqueness_and_references,
-    a_sixth_kafka_log_plugin_is_over_quota,
-    apps_and_authorisations,
-    resources_are_found_by_id_in_their_instance_only,
-    an_abandoned_write_commits_whole_or_not_at_all,
-];
+contract! {
+    store: [
+        plugin_crud_round_trips,
+        plugin_names_are_unique_per_instance,
+        list_filters_and_pages,
+        binding_replaces_by_type_and_blocks_plugin_deletion,
+        only_published_apis_bind_and_batches_are_all_or_nothing,
+        offline_keeps_bindings_and_api_deletion_removes_them,
+        groups_envs_and_apis_keep_their_uniqueness_and_references,
+        a_sixth_kafka_log_plugin_is_over_quota,
+        apps_and_authorisations,
+        resources_are_found_by_id_in_their_instance_only,
+        an_abandoned_write_commits_whole_or_not_at_all,
+        a_failed_write_does_not_move_the_version,
+    ],
+    place: [
+        secrets_are_sealed_at_rest,
+        a_rotated_key_reseals_every_secret,
+        reopening_keeps_data_and_does_not_reapply_migrations,
+        a_quota_holds_across_nodes_creating_at_once,
+        one_of_two_concurrent_unpublishes_succeeds,
+    ],
+}

@@ -18,6 +18,7 @@ pub fn serve_args(dir: &Path) -> ServeArgs {
         secret_key: Some(SK.into()),
         auth_token: Some(TOKEN.into()),
         store_url: None,
+        secrets_key_file: None,
         redis_url: None,
         trust_forwarded_for: false,
         domain_suffix: "apigw.localhost".into(),

@@ -49,6 +49,11 @@ pub struct ServeArgs {
     /// Store URL; SQLite in the data directory when unset.
     #[arg(long, env = "APIGW_STORE_URL")]
     pub store_url: Option<String>,
+    /// The key file that seals secrets at rest (app secrets, plug-in content): `secrets.key` in
+    /// the data directory, created on first start, when unset. Required with a PostgreSQL store,
+    /// where every node must hold the same keys.
+    #[arg(long, env = "APIGW_SECRETS_KEY_FILE")]
+    pub secrets_key_file: Option<PathBuf>,
     /// Redis URL for cluster-wide rate-limit counters (`redis://127.0.0.1:6379/0`).
     #[arg(long, env = "APIGW_REDIS_URL")]
     pub redis_url: Option<String>,
@@ -87,6 +92,7 @@ impl std::fmt::Debug for ServeArgs {
             .field("instance_id", &self.instance_id)
             .field("access_key", &self.access_key)
             .field("store_url", &self.store_url.as_ref().map(|_| "(set)"))
+            .field("secrets_key_file", &self.secrets_key_file)
             .field("redis_url", &self.redis_url.as_ref().map(|_| "(set)"))
             .field("domain_suffix", &self.domain_suffix)
             .field("worker_threads", &self.worker_threads)

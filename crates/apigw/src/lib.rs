@@ -37,12 +37,44 @@ pub struct Running {
 }
 
 /// Starts both planes and runs until `shutdown` completes, then drains in-flight calls.
+/// Creates the data directory readable by the owner only (it holds the database, the
+/// credentials and the secrets key), or narrows an existing one's mode.
+fn private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("making {} private", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// The keys that seal secrets at rest (see `apigw_store::Secrets`).
+fn secrets(args: &ServeArgs) -> anyhow::Result<apigw_store::Secrets> {
+    let shared = args
+        .store_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"));
+    let path = match (&args.secrets_key_file, shared) {
+        (Some(p), _) => p.clone(),
+        (None, false) => args.data_dir.join("secrets.key"),
+        (None, true) => anyhow::bail!(
+            "APIGW_SECRETS_KEY_FILE is required with a PostgreSQL store: every node must seal \
+             and open secrets with the same keys (see docs/cluster.md)"
+        ),
+    };
+    apigw_store::Secrets::load_or_create(&path)
+        .with_context(|| format!("the secrets key file {}", path.display()))
+}
+
 /// `on_ready` is called once both listeners are bound.
 pub async fn serve(
     args: ServeArgs,
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce(&Running),
 ) -> anyhow::Result<()> {
+    private_dir(&args.data_dir)?;
     let (identity, written) = credentials::resolve(&args)?;
     let cred_path = credentials::path(&args.data_dir);
     if written {
@@ -53,9 +85,17 @@ pub async fn serve(
     } else {
         println!("apigw: admin credentials in {}", cred_path.display());
     }
-    let store = apigw_store::open(args.store_url.as_deref(), &args.data_dir)
+    let secrets = secrets(&args)?;
+    let store = apigw_store::open(args.store_url.as_deref(), &args.data_dir, secrets)
         .await
         .context("opening the store")?;
+    let resealed = store
+        .reseal_secrets()
+        .await
+        .context("sealing secrets with the first key of the key file")?;
+    if resealed > 0 {
+        tracing::info!(resealed, "secrets sealed again with the first key");
+    }
     let credentials = Arc::new(vec![Credential {
         project_id: identity.project_id.clone(),
         access_key: identity.access_key.clone(),

@@ -13,9 +13,15 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_apigw");
 
+/// The secrets key file every node of a test cluster holds (each its own copy).
+const CLUSTER_KEYS: &str = "k1:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n";
+
 fn node(url: &str, extra: &[(&str, &str)]) -> (tempfile::TempDir, ServerProcess) {
     let dir = tempfile::tempdir().unwrap();
-    let mut env = vec![("APIGW_STORE_URL", url)];
+    let keys = dir.path().join("cluster.key");
+    std::fs::write(&keys, CLUSTER_KEYS).unwrap();
+    let keys = keys.to_str().unwrap().to_string();
+    let mut env = vec![("APIGW_STORE_URL", url), ("APIGW_SECRETS_KEY_FILE", &keys)];
     env.extend_from_slice(extra);
     let p = ServerProcess::spawn_with_env(Path::new(BIN), dir.path(), &env);
     (dir, p)
@@ -252,5 +258,25 @@ async fn kill_9_of_a_node_loses_no_acknowledged_change() {
         );
     }
     drop(b);
+    schema.drop_schema().await;
+}
+
+#[tokio::test]
+async fn a_node_on_postgres_without_a_shared_key_file_refuses_to_start() {
+    let schema = PgSchema::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(BIN)
+        .arg("serve")
+        .env("APIGW_DATA_DIR", dir.path())
+        .env("APIGW_STORE_URL", schema.url())
+        .env("APIGW_ADMIN_ADDR", "127.0.0.1:0")
+        .env("APIGW_GATEWAY_ADDR", "127.0.0.1:0")
+        .env_remove("APIGW_SECRETS_KEY_FILE")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("APIGW_SECRETS_KEY_FILE is required"), "{err}");
     schema.drop_schema().await;
 }

@@ -1,7 +1,8 @@
 //! Secrets never reach the log (issue #10): the real binary at debug level, driven through
 //! signed and token-authenticated control-plane calls, a kafka_log plug-in with a SASL
 //! password, an app with its secret and a data-plane call signed with it. None of the secrets
-//! appears in anything the process prints. (Responses: `plugins_api.rs` pins the kafka mask;
+//! appears in anything the process prints, nor in the database file read raw, and the data
+//! directory, the database and the key file are the owner's only. (Responses: `plugins_api.rs` pins the kafka mask;
 //! file permissions: `durability.rs` pins `credentials.json` at 0600.)
 
 use apigw_testkit::{http_api, Admin, Auth, ServerProcess, RELEASE, SK, TOKEN};
@@ -93,5 +94,38 @@ async fn no_secret_appears_in_the_log_even_at_debug_level() {
     assert!(log.contains("DEBUG"), "the log is not at debug level");
     for secret in [SK, TOKEN, "kafka-password-4f1c", app_secret] {
         assert!(!log.contains(secret), "{secret} is in the log");
+    }
+
+    // At rest: the database, read raw (every table, every text column, and the file's bytes
+    // with its WAL), holds neither secret; the signed call above proved the app's secret
+    // still opens.
+    let db = dir.path().join("apigw.db");
+    let raw = rusqlite::Connection::open(&db).unwrap();
+    let mut values = Vec::new();
+    for (table, column) in [("apps", "app_secret"), ("plugins", "content")] {
+        let mut stmt = raw
+            .prepare(&format!("SELECT {column} FROM {table}"))
+            .unwrap();
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+        values.extend(rows.map(Result::unwrap));
+    }
+    assert_eq!(values.len(), 2, "{values:?}");
+    for v in &values {
+        assert!(v.starts_with("enc:v1:"), "not sealed: {v}");
+    }
+    let mut bytes = std::fs::read(&db).unwrap();
+    bytes.extend(std::fs::read(dir.path().join("apigw.db-wal")).unwrap_or_default());
+    let bytes = String::from_utf8_lossy(&bytes);
+    for secret in ["kafka-password-4f1c", app_secret] {
+        assert!(!bytes.contains(secret), "{secret} is in the database file");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(dir.path()), 0o700, "data directory");
+        assert_eq!(mode(&db), 0o600, "database");
+        assert_eq!(mode(&dir.path().join("apigw.db-wal")), 0o600, "WAL");
+        assert_eq!(mode(&dir.path().join("secrets.key")), 0o600, "key file");
     }
 }

@@ -7,7 +7,7 @@ use apigw_model::{Plugin, PluginScope, PluginType};
 use apigw_proxy::metrics::Registry;
 use apigw_proxy::reload::Reloader;
 use apigw_proxy::snapshot::{Config, Snapshot};
-use apigw_store::{SqliteStore, Store};
+use apigw_store::{Secrets, SqliteStore, Store};
 use arc_swap::ArcSwap;
 use http::Method;
 use std::sync::Arc;
@@ -17,8 +17,12 @@ const I: &str = "inst";
 
 async fn setup() -> (tempfile::TempDir, Arc<dyn Store>, String) {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&dir.path().join("s.db")).await.unwrap());
+    let secrets = Secrets::parse(&Secrets::generate_text().unwrap()).unwrap();
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&dir.path().join("s.db"), secrets)
+            .await
+            .unwrap(),
+    );
     store.ensure_defaults(I, 1).await.unwrap();
     let group = store.list_groups(I).await.unwrap()[0].id.clone();
     (dir, store, group)
