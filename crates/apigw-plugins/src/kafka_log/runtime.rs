@@ -1,0 +1,222 @@
+//! The running plug-in: which calls are logged, their messages queued without waiting, and
+//! the delivery counters of every instance.
+
+use super::config::{CallData, Config, SYSTEM_FIELDS};
+use super::message::{encoded_key, CallRecord, Field};
+use super::producer::produce;
+use crate::chain::RequestCtx;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Messages waiting per plug-in; more are dropped.
+pub const QUEUE_CAPACITY: usize = 10_000;
+/// While the brokers are down, one call in this many milliseconds still sends its message.
+pub const PROBE_INTERVAL_MS: i64 = 100;
+
+/// Delivery counters of one plug-in.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub sent: AtomicU64,
+    pub retried: AtomicU64,
+    pub dropped: AtomicU64,
+    pub queued: AtomicU64,
+    pub(super) failed_once: AtomicBool,
+    /// The last delivery failed after its retries: calls drop their message without building it
+    /// until a delivery succeeds again (one call per [`PROBE_INTERVAL_MS`] still sends its own).
+    pub(super) down: AtomicBool,
+    /// While down, when the next call may queue its message as a probe (ms since the epoch).
+    next_probe_ms: AtomicI64,
+}
+
+static STATS: Mutex<BTreeMap<String, Arc<Stats>>> = Mutex::new(BTreeMap::new());
+
+/// Renders delivery counters of every kafka_log plug-in in Prometheus' text format.
+pub fn render_metrics(out: &mut String) {
+    use std::fmt::Write;
+    let m = STATS.lock().unwrap_or_else(|e| e.into_inner());
+    for (name, help) in [
+        ("sent", "delivered"),
+        ("retried", "retried"),
+        ("dropped", "dropped"),
+    ] {
+        let _ = writeln!(out, "# HELP apigw_kafka_log_{name}_total Messages {help}.\n# TYPE apigw_kafka_log_{name}_total counter");
+        for (id, s) in m.iter() {
+            let v = match name {
+                "sent" => &s.sent,
+                "retried" => &s.retried,
+                _ => &s.dropped,
+            };
+            let _ = writeln!(
+                out,
+                "apigw_kafka_log_{name}_total{{plugin_id=\"{id}\"}} {}",
+                v.load(Ordering::Relaxed)
+            );
+        }
+    }
+    out.push_str("# TYPE apigw_kafka_log_queue_depth gauge\n");
+    for (id, s) in m.iter() {
+        let _ = writeln!(
+            out,
+            "apigw_kafka_log_queue_depth{{plugin_id=\"{id}\"}} {}",
+            s.queued.load(Ordering::Relaxed)
+        );
+    }
+}
+
+/// A running kafka_log plug-in.
+pub struct KafkaLog {
+    /// The switched-on system fields, in APIG's order, each with what it writes.
+    pub(super) system: Vec<(Box<[u8]>, Field)>,
+    /// Whether `upstream_uri` is among them (the proxy keeps the backend path only then).
+    upstream_uri: bool,
+    pub(super) call_data: CallData,
+    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+    stats: Arc<Stats>,
+    /// The length of the last message: the next one's buffer is allocated that large, so
+    /// that it is written without growing (and copied) on the way.
+    pub(super) last_len: AtomicUsize,
+}
+
+impl std::fmt::Debug for KafkaLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaLog")
+            .field("system", &self.system.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaLog {
+    /// Builds the plug-in and starts its producer (which connects lazily and reconnects).
+    pub fn new(c: &Config, plugin_id: &str) -> Self {
+        let system = SYSTEM_FIELDS
+            .iter()
+            .filter(|(n, _)| {
+                c.meta_config
+                    .system
+                    .get(*n)
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+            })
+            .map(|(n, _)| (encoded_key(n), Field::of(n)))
+            .collect::<Vec<_>>();
+        let upstream_uri = system.iter().any(|(_, f)| matches!(f, Field::UpstreamUri));
+        let stats = Arc::new(Stats::default());
+        STATS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(plugin_id.to_string(), stats.clone());
+        let (tx, rx) = tokio::sync::mpsc::channel(QUEUE_CAPACITY);
+        tokio::spawn(produce(c.clone(), rx, stats.clone()));
+        Self {
+            system,
+            upstream_uri,
+            call_data: c.meta_config.call_data.clone(),
+            tx,
+            stats,
+            last_len: AtomicUsize::new(512),
+        }
+    }
+
+    /// Whether the message logs the response headers, and the response body.
+    pub fn wants_response(&self) -> (bool, bool) {
+        (
+            self.call_data.log_response_header,
+            self.call_data.log_response_body,
+        )
+    }
+
+    /// Whether all request headers are needed (header logging): the proxy keeps them only then
+    /// (`User-Agent` and `X-Forwarded-For` are kept on their own).
+    pub fn wants_request_headers(&self) -> bool {
+        self.call_data.log_request_header
+    }
+
+    /// Whether `upstream_uri` is switched on (the proxy keeps the backend path only then).
+    pub fn wants_upstream_uri(&self) -> bool {
+        self.upstream_uri
+    }
+
+    /// Whether a call's message is to be built: always while the brokers are up; while they
+    /// are known to be down, one call every [`PROBE_INTERVAL_MS`] (its message finds out when
+    /// they are back), and the others count as dropped and keep nothing for the log.
+    pub fn admit(&self, now_ms: i64) -> bool {
+        if !self.stats.down.load(Ordering::Relaxed) {
+            return true;
+        }
+        let next = self.stats.next_probe_ms.load(Ordering::Relaxed);
+        let probe = now_ms >= next
+            && self
+                .stats
+                .next_probe_ms
+                .compare_exchange(
+                    next,
+                    now_ms + PROBE_INTERVAL_MS,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok();
+        if !probe {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        probe
+    }
+
+    /// Queues the message of an admitted call ([`KafkaLog::admit`]); never waits. A full queue
+    /// drops it (counted).
+    pub fn log(&self, ctx: &RequestCtx, r: &CallRecord<'_>) {
+        let msg = self.message(ctx, r);
+        match self.tx.try_send(msg) {
+            Ok(()) => {
+                self.stats.queued.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    /// A running plug-in built from `content` in its canonical form, as the registry builds it.
+    pub(in crate::kafka_log) fn plugin(content: Value) -> KafkaLog {
+        let c: Config = serde_json::from_value(content).unwrap();
+        let mut c = c;
+        crate::registry::ContentModel::canonicalize(&mut c);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _guard = rt.enter();
+        KafkaLog::new(&c, "unit")
+    }
+
+    #[test]
+    fn while_the_brokers_are_down_one_call_per_probe_interval_is_logged() {
+        let k = plugin(serde_json::json!({"broker_list": ["127.0.0.1:9"], "topic": "t"}));
+        let dropped = |k: &KafkaLog| k.stats.dropped.load(Ordering::Relaxed);
+        assert!(k.admit(1_000), "up: every call is logged");
+        assert!(k.admit(1_000));
+        k.stats.down.store(true, Ordering::Relaxed);
+        assert!(k.admit(1_000), "the first call of an outage probes");
+        for ms in [1_000, 1_050, 1_099] {
+            assert!(!k.admit(ms), "within the interval: not logged");
+        }
+        assert_eq!(dropped(&k), 3, "calls not logged count as dropped");
+        assert!(
+            k.admit(1_000 + PROBE_INTERVAL_MS),
+            "the next interval probes again"
+        );
+        assert!(!k.admit(1_000 + PROBE_INTERVAL_MS));
+        k.stats.down.store(false, Ordering::Relaxed);
+        assert!(
+            k.admit(1_001 + PROBE_INTERVAL_MS),
+            "back up: every call is logged"
+        );
+        assert_eq!(dropped(&k), 4);
+    }
+}
