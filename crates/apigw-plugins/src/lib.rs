@@ -1,4 +1,4 @@
-//! The plug-ins of apigw: one file per plug-in type, each with its `Config` (the APIG
+//! The plug-ins of apigw: one module per plug-in type, each with its `Config` (the APIG
 //! `plugin_content` model, a doc per field) and its `validate`. The [`registry`] is the one
 //! entry point: the control plane validates content with it, and the data plane will build
 //! running plug-ins with it, so whatever the API accepts is what runs.
@@ -13,7 +13,7 @@
 //! - [`headers`]: the header lists of a call (request and response) and the request's head.
 //! - [`common`]: what several plug-ins share: request parameters, rule lists, time units, the
 //!   `$context` variables.
-//! - one file per type: [`cors`], [`set_resp_headers`], [`rate_limit`], [`breaker`],
+//! - one module per type (a folder where it has several concerns): [`cors`], [`set_resp_headers`], [`rate_limit`], [`breaker`],
 //!   [`third_auth`], [`kafka_log`].
 
 pub mod breaker;
