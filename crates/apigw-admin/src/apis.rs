@@ -10,7 +10,7 @@ use crate::path::{ApiPath, Path};
 use crate::AppState;
 use apigw_model::api::ApiDef;
 use apigw_model::resources::{Api, Env, Group, Publication};
-use apigw_model::{id, time};
+use apigw_model::{id, time, variables};
 use apigw_store::Resource;
 use axum::body::Bytes;
 use axum::http::{StatusCode, Uri};
@@ -290,6 +290,7 @@ pub(crate) async fn publish_one(
     remark: &str,
 ) -> Result<Value, ApiError> {
     if online {
+        require_variables(state, instance_id, api, env_id).await?;
         let p = Publication {
             publish_id: id::new_id(),
             instance_id: instance_id.to_string(),
@@ -310,6 +311,48 @@ pub(crate) async fn publish_one(
         tracing::info!(api_id = %api.id, %env_id, "API taken offline");
         Ok(record(&p, &api.name))
     }
+}
+
+/// 400 naming the first `#Name#` of the API's backend that its group does not define in the
+/// environment (the API could not be served there).
+async fn require_variables(
+    state: &AppState,
+    instance_id: &str,
+    api: &Api,
+    env_id: &str,
+) -> Result<(), ApiError> {
+    let def: ApiDef =
+        serde_json::from_str(&api.def).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let Some(b) = def.backend_api else {
+        return Ok(());
+    };
+    let used: Vec<(&str, &str)> = [
+        ("backend_api.url_domain", b.url_domain.as_str()),
+        ("backend_api.req_uri", b.req_uri.as_str()),
+    ]
+    .into_iter()
+    .flat_map(|(field, text)| {
+        variables::references(text)
+            .into_iter()
+            .map(move |n| (field, n))
+    })
+    .collect();
+    if used.is_empty() {
+        return Ok(());
+    }
+    let defined = state.store.list_variables(instance_id).await?;
+    for (field, name) in used {
+        let known = defined
+            .iter()
+            .any(|v| v.group_id == api.group_id && v.env_id == env_id && v.name == name);
+        if !known {
+            return Err(ApiError::invalid(
+                field,
+                format!("the environment variable {name} (#{name}#) is not defined for the API's group in environment {env_id}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn parse_action(f: &mut Fields, v: Option<&str>) -> Option<bool> {

@@ -146,6 +146,11 @@ impl ApiError {
                 "APIG.3009",
                 format!("The app authorization record does not exist;id:{id}"),
             ),
+            Resource::EnvVariable => ApiError::Coded(
+                nf,
+                "APIG.3011",
+                format!("The environment variable does not exist;id:{id}"),
+            ),
             Resource::Binding => ApiError::NoRoute,
         }
     }
@@ -172,6 +177,7 @@ impl From<StoreError> for ApiError {
                 Unique::AppName => ApiError::Coded(bad, "APIG.3203", "The app name already exists.".into()),
                 Unique::AppKey => ApiError::Coded(bad, "APIG.3310", "The AppKey already exists.".into()),
                 Unique::EnvName => ApiError::Coded(bad, "APIG.3205", "The environment name already exists.".into()),
+                Unique::VariableName => ApiError::Coded(bad, "APIG.3303", "The environment variable already exists.".into()),
             },
             StoreError::InUse(Resource::Binding) => ApiError::Coded(
                 StatusCode::CONFLICT,

@@ -9,6 +9,7 @@
 //! - `bindings`: the eight calls that bind plug-ins to published APIs and list bindings.
 //! - `groups`, `envs`, `apis` (with publishing), `apps` (with app authorisation): what a
 //!   plug-in is bound through.
+//! - `env_variables`: the five environment variable calls (`#Name#` in backend addresses).
 //! - [`openapi`]: the OpenAPI 3 document served at `GET /openapi.json`.
 //!
 //! Every route answers under `/v2/{project_id}/apigw/instances/{instance_id}` and, for ROMA
@@ -19,6 +20,7 @@ mod apps;
 pub mod auth;
 mod bindings;
 pub mod body;
+mod env_variables;
 mod envs;
 pub mod error;
 mod groups;
@@ -84,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .merge(bindings::routes())
         .merge(groups::routes())
         .merge(envs::routes())
+        .merge(env_variables::routes())
         .merge(apis::routes())
         .merge(apps::routes());
     Router::new()

@@ -63,6 +63,12 @@ id_path!(
 id_path!(EnvPath, env_id, "The environment's id.", "`/envs/{env_id}`");
 id_path!(AppPath, app_id, "The app's id.", "`/apps/{app_id}`");
 id_path!(
+    VariablePath,
+    env_variable_id,
+    "The environment variable's id.",
+    "`/env-variables/{env_variable_id}`"
+);
+id_path!(
     AppAuthPath,
     app_auth_id,
     "The authorisation's id.",

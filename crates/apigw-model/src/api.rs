@@ -363,10 +363,11 @@ impl ApiDef {
                 match &self.backend_api {
                     None => e.add("backend_api", "is mandatory for backend_type HTTP"),
                     Some(b) => {
+                        // Environment variables (`#Name#`) are checked by what they stand for.
                         e.check(
-                            is_host_port(&b.url_domain),
+                            is_host_port(&crate::variables::stand_in(&b.url_domain)),
                             "backend_api.url_domain",
-                            "must be host[:port]",
+                            "must be host[:port] (with #Name# environment variables)",
                         );
                         e.check(
                             matches!(b.req_protocol.to_uppercase().as_str(), "HTTP" | "HTTPS"),
@@ -387,7 +388,10 @@ impl ApiDef {
                             "backend_api.vpc_channel_status",
                             "VPC channels are not supported by apigw",
                         );
-                        match (parse_template(&b.req_uri), &front) {
+                        match (
+                            parse_template(&crate::variables::stand_in(&b.req_uri)),
+                            &front,
+                        ) {
                             (Err(why), _) => e.add("backend_api.req_uri", why),
                             (Ok(back), Ok(front)) => {
                                 for seg in &back {

@@ -12,6 +12,7 @@
 //! - [`expr`]: the rule-expression language used by rate_limit, breaker and third_auth.
 //! - [`sign`]: the SDK-HMAC-SHA256 request signature (control plane and APP auth).
 //! - [`text`]: IP addresses and JSON strings written fast (the data plane's hot path).
+//! - [`variables`]: environment variables and the `#Name#` references to them.
 
 pub mod api;
 pub mod credential;
@@ -24,6 +25,7 @@ pub mod resources;
 pub mod sign;
 pub mod text;
 pub mod time;
+pub mod variables;
 
 pub use field::FieldError;
 pub use plugin::{Plugin, PluginScope, PluginType};

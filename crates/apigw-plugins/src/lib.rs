@@ -1,6 +1,6 @@
 //! The plug-ins of apigw: one module per plug-in type, each with its `Config` (the APIG
 //! `plugin_content` model, a doc per field) and its `validate`. The [`registry`] is the one
-//! entry point: the control plane validates content with it, and the data plane will build
+//! entry point: the control plane validates content with it, and the data plane builds
 //! running plug-ins with it, so whatever the API accepts is what runs.
 //!
 //! # Layout

@@ -8,6 +8,7 @@ use crate::router::Router;
 use apigw_model::api::{ApiDef, Segment};
 use apigw_model::credential::Credential;
 use apigw_model::resources::DEFAULT_GROUP_NAME;
+use apigw_model::variables;
 use apigw_plugins::chain::{Chain, Instance};
 use apigw_plugins::registry;
 use apigw_store::{Store, StoreError};
@@ -126,7 +127,13 @@ pub struct Config {
     pub plugins: apigw_plugins::chain::BuildCtx,
 }
 
-fn backend_of(def: &ApiDef, upstream: &crate::upstream::Upstream) -> Result<Backend, String> {
+/// The backend of `def` in one environment: `variable` gives that environment's value of a
+/// `#Name#` in the backend's address or path.
+fn backend_of<'v>(
+    def: &ApiDef,
+    upstream: &crate::upstream::Upstream,
+    variable: impl Fn(&str) -> Option<&'v str>,
+) -> Result<Backend, String> {
     if def.backend_type == "MOCK" {
         let m = def.mock_info.as_ref();
         let body = m.map(|m| m.result_content.clone()).unwrap_or_default();
@@ -156,8 +163,11 @@ fn backend_of(def: &ApiDef, upstream: &crate::upstream::Upstream) -> Result<Back
             Segment::Literal(_) => None,
         })
         .collect();
+    let missing = |name: String| format!("environment variable {name} is not defined");
+    let url_domain = variables::substitute(&b.url_domain, &variable).map_err(missing)?;
+    let req_uri = variables::substitute(&b.req_uri, &variable).map_err(missing)?;
     let mut path = Vec::new();
-    let back = apigw_model::api::parse_template(&b.req_uri)?;
+    let back = apigw_model::api::parse_template(&req_uri)?;
     for seg in &back {
         match seg {
             Segment::Literal(l) => path.push(PathPart::Literal(format!("/{l}"))),
@@ -176,21 +186,18 @@ fn backend_of(def: &ApiDef, upstream: &crate::upstream::Upstream) -> Result<Back
     } else {
         Scheme::HTTP
     };
-    let authority = b
-        .url_domain
-        .parse::<Authority>()
-        .map_err(|e| e.to_string())?;
+    let authority = url_domain.parse::<Authority>().map_err(|e| e.to_string())?;
     Ok(Backend::Http(HttpBackend {
         pool: upstream.pool(&scheme, &authority),
         scheme,
         authority,
-        host: HeaderValue::from_str(&b.url_domain).map_err(|e| e.to_string())?,
+        host: HeaderValue::from_str(&url_domain).map_err(|e| e.to_string())?,
         method: (b.req_method != "ANY")
             .then(|| b.req_method.parse::<Method>())
             .transpose()
             .map_err(|e| e.to_string())?,
         path,
-        trailing_slash: b.req_uri.len() > 1 && b.req_uri.ends_with('/'),
+        trailing_slash: req_uri.len() > 1 && req_uri.ends_with('/'),
         timeout: Duration::from_millis(b.timeout.max(1) as u64),
     }))
 }
@@ -214,6 +221,14 @@ impl Snapshot {
         let bindings = store.list_bindings(inst).await?;
         let apps = store.list_apps(inst).await?;
         let auths = store.list_app_auths(inst).await?;
+        let variables = store.list_variables(inst).await?;
+        let values: HashMap<(&str, &str, &str), &str> = variables
+            .iter()
+            .map(|v| {
+                let key = (v.group_id.as_str(), v.env_id.as_str(), v.name.as_str());
+                (key, v.value.as_str())
+            })
+            .collect();
         let all = apigw_model::page::Page {
             offset: 0,
             limit: i64::MAX as u64,
@@ -288,10 +303,15 @@ impl Snapshot {
                 }
             }
             let def = &defs[api.id.as_str()];
-            let backend = match backend_of(def, &cfg.upstream) {
+            let variable = |name: &str| {
+                values
+                    .get(&(api.group_id.as_str(), p.env_id.as_str(), name))
+                    .copied()
+            };
+            let backend = match backend_of(def, &cfg.upstream, variable) {
                 Ok(b) => b,
                 Err(e) => {
-                    tracing::error!(api_id = %api.id, error = %e, "API backend is unusable; not served");
+                    tracing::error!(api_id = %api.id, env_id = %p.env_id, error = %e, "API backend is unusable; not served");
                     continue;
                 }
             };

@@ -18,6 +18,7 @@
 
 use apigw_model::page::Page;
 use apigw_model::resources::{Api, App, AppAuth, Binding, Env, Group, Publication};
+use apigw_model::variables::EnvVariable;
 use apigw_model::{Plugin, PluginScope, PluginType};
 use async_trait::async_trait;
 use std::path::Path;
@@ -49,6 +50,7 @@ pub enum Resource {
     AppAuth,
     Publication,
     Binding,
+    EnvVariable,
 }
 
 impl Resource {
@@ -63,6 +65,7 @@ impl Resource {
             Resource::AppAuth => "app_auth",
             Resource::Publication => "publication",
             Resource::Binding => "binding",
+            Resource::EnvVariable => "env_variable",
         }
     }
 }
@@ -90,6 +93,8 @@ pub enum Unique {
     AppName,
     /// App keys, per instance.
     AppKey,
+    /// Environment variable names, per group and environment.
+    VariableName,
 }
 
 /// What can go wrong in a store call.
@@ -262,6 +267,26 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StoreError>;
     /// Every binding of the instance.
     async fn list_bindings(&self, instance_id: &str) -> Result<Vec<Binding>, StoreError>;
+
+    /// Inserts an environment variable. `Missing(Group | Env, id)`, `Conflict(VariableName)`,
+    /// `Quota(max)` when its group already has `max_per_group_and_env` in that environment.
+    async fn create_variable(
+        &self,
+        variable: &EnvVariable,
+        max_per_group_and_env: Option<u64>,
+    ) -> Result<(), StoreError>;
+    /// Changes a variable's value (the only field that changes). `NotFound`.
+    async fn update_variable(&self, variable: &EnvVariable) -> Result<(), StoreError>;
+    /// Deletes a variable. `NotFound`.
+    async fn delete_variable(&self, instance_id: &str, id: &str) -> Result<(), StoreError>;
+    /// One variable, if it exists in that instance.
+    async fn get_variable(
+        &self,
+        instance_id: &str,
+        id: &str,
+    ) -> Result<Option<EnvVariable>, StoreError>;
+    /// Every variable of the instance, oldest first.
+    async fn list_variables(&self, instance_id: &str) -> Result<Vec<EnvVariable>, StoreError>;
 }
 
 /// Opens the store named by `url`, or the SQLite database in `data_dir` when `url` is `None`;

@@ -19,6 +19,7 @@ use tokio_postgres::{Client, NoTls};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/001_plugins.sql"),
     include_str!("../migrations/postgres/002_resources.sql"),
+    include_str!("../migrations/postgres/003_env_variables.sql"),
 ];
 
 /// A PostgreSQL database (the schema is the connection's `search_path`).

@@ -16,6 +16,7 @@ use tokio::sync::{watch, OwnedMutexGuard};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/001_plugins.sql"),
     include_str!("../migrations/sqlite/002_resources.sql"),
+    include_str!("../migrations/sqlite/003_env_variables.sql"),
 ];
 
 /// A SQLite database file.

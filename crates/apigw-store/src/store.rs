@@ -9,6 +9,7 @@ use apigw_model::resources::{
     Api, App, AppAuth, Binding, Env, Group, Publication, DEFAULT_GROUP_NAME, RELEASE_ENV_ID,
     RELEASE_ENV_NAME,
 };
+use apigw_model::variables::EnvVariable;
 use apigw_model::{id, Plugin};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -187,6 +188,7 @@ async fn require<C: Conn>(
         Resource::App => "SELECT 1 FROM apps WHERE instance_id=?1 AND id=?2",
         Resource::AppAuth => "SELECT 1 FROM app_auths WHERE instance_id=?1 AND id=?2",
         Resource::Binding => "SELECT 1 FROM bindings WHERE instance_id=?1 AND id=?2",
+        Resource::EnvVariable => "SELECT 1 FROM env_variables WHERE instance_id=?1 AND id=?2",
         Resource::Publication => {
             "SELECT 1 FROM publications WHERE instance_id=?1 AND publish_id=?2"
         }
@@ -257,6 +259,10 @@ table!(App in "apps" {
 });
 table!(AppAuth in "app_auths" {
     id: text, instance_id: text, app_id: text, api_id: text, env_id: text, auth_time: int,
+});
+table!(EnvVariable in "env_variables" {
+    id: text, instance_id: text, group_id: text, env_id: text, name: text, value: text,
+    create_time: int,
 });
 table!(Binding in "bindings" {
     id: text, instance_id: text, plugin_id: text, plugin_type: parsed, api_id: text,
@@ -532,6 +538,7 @@ impl<E: Engine> Store for SqlStore<E> {
             for sql in [
                 "DELETE FROM bindings WHERE instance_id=?1 AND env_id=?2",
                 "DELETE FROM app_auths WHERE instance_id=?1 AND env_id=?2",
+                "DELETE FROM env_variables WHERE instance_id=?1 AND env_id=?2",
                 "DELETE FROM envs WHERE instance_id=?1 AND id=?2",
             ] {
                 tx.execute(sql, &args![instance_id, id]).await?;
@@ -832,5 +839,64 @@ impl<E: Engine> Store for SqlStore<E> {
     async fn list_bindings(&self, instance_id: &str) -> Result<Vec<Binding>, StoreError> {
         self.list(instance_id, "ORDER BY attached_time DESC, rowid DESC")
             .await
+    }
+
+    async fn create_variable(
+        &self,
+        v: &EnvVariable,
+        max_per_group_and_env: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            require(&mut tx, Resource::Group, &v.instance_id, &v.group_id).await?;
+            require(&mut tx, Resource::Env, &v.instance_id, &v.env_id).await?;
+            if let Some(max) = max_per_group_and_env {
+                let n = tx
+                    .count(
+                        "SELECT COUNT(*) FROM env_variables WHERE group_id=?1 AND env_id=?2",
+                        &args![&v.group_id, &v.env_id],
+                    )
+                    .await?;
+                if n >= max as i64 {
+                    return Err(StoreError::Quota(max));
+                }
+            }
+            tx.insert(v)
+                .await
+                .map_err(unique(Unique::VariableName, &[]))?;
+            Ok(())
+        }
+        .await;
+        self.end(tx, result).await
+    }
+
+    async fn update_variable(&self, v: &EnvVariable) -> Result<(), StoreError> {
+        self.change(
+            "UPDATE env_variables SET value=?3 WHERE instance_id=?1 AND id=?2",
+            &args![&v.instance_id, &v.id, &v.value],
+            StoreError::from,
+        )
+        .await
+    }
+
+    async fn delete_variable(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
+        self.change(
+            "DELETE FROM env_variables WHERE instance_id=?1 AND id=?2",
+            &args![instance_id, id],
+            StoreError::from,
+        )
+        .await
+    }
+
+    async fn get_variable(
+        &self,
+        instance_id: &str,
+        id: &str,
+    ) -> Result<Option<EnvVariable>, StoreError> {
+        self.get(instance_id, id).await
+    }
+
+    async fn list_variables(&self, instance_id: &str) -> Result<Vec<EnvVariable>, StoreError> {
+        self.list(instance_id, "ORDER BY create_time, rowid").await
     }
 }

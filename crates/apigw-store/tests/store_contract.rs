@@ -4,6 +4,7 @@
 
 use apigw_model::page::Page;
 use apigw_model::resources::*;
+use apigw_model::variables::EnvVariable;
 use apigw_model::{Plugin, PluginScope, PluginType};
 use apigw_store::{PluginFilter, Resource, Secrets, SqliteStore, Store, StoreError, Unique};
 
@@ -730,6 +731,86 @@ async fn a_failed_write_does_not_move_the_version(s: &dyn Store) {
     assert_eq!(s.version().await.unwrap(), v);
 }
 
+fn variable(id: &str, group: &str, env: &str, name: &str, value: &str) -> EnvVariable {
+    EnvVariable {
+        id: id.into(),
+        instance_id: I.into(),
+        group_id: group.into(),
+        env_id: env.into(),
+        name: name.into(),
+        value: value.into(),
+        create_time: 1,
+    }
+}
+
+/// Variable names are unique per group and environment (case-sensitive), a variable needs its
+/// group and environment, the quota is counted per group and environment, only the value
+/// changes, and a variable goes with its environment.
+async fn variables_belong_to_a_group_and_an_environment(s: &dyn Store) {
+    let (group, _) = setup(s).await;
+    let test_env = Env {
+        id: "test".into(),
+        instance_id: I.into(),
+        name: "TEST".into(),
+        remark: String::new(),
+        create_time: 1,
+    };
+    s.create_env(&test_env).await.unwrap();
+    let mut host = variable("v1", &group, RELEASE_ENV_ID, "host", "10.0.0.1:80");
+    s.create_variable(&host, Some(2)).await.unwrap();
+    s.create_variable(
+        &variable("v2", &group, "test", "host", "10.0.0.2:80"),
+        Some(2),
+    )
+    .await
+    .unwrap();
+    s.create_variable(&variable("v3", &group, "test", "HOST", "x"), Some(2))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.create_variable(
+            &variable("v4", &group, RELEASE_ENV_ID, "host", "y"),
+            Some(2)
+        )
+        .await,
+        Err(StoreError::Conflict(Unique::VariableName))
+    ));
+    assert!(matches!(
+        s.create_variable(&variable("v5", &group, "test", "third", "z"), Some(2))
+            .await,
+        Err(StoreError::Quota(2))
+    ));
+    assert!(matches!(
+        s.create_variable(&variable("v6", "nope", "test", "abc", "z"), None)
+            .await,
+        Err(StoreError::Missing(Resource::Group, _))
+    ));
+    assert!(matches!(
+        s.create_variable(&variable("v7", &group, "nope", "abc", "z"), None)
+            .await,
+        Err(StoreError::Missing(Resource::Env, _))
+    ));
+    host.value = "10.0.0.9:80".into();
+    host.name = "renamed".into();
+    s.update_variable(&host).await.unwrap();
+    let stored = s.get_variable(I, "v1").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.name.as_str(), stored.value.as_str()),
+        ("host", "10.0.0.9:80")
+    );
+    assert_eq!(s.get_variable("other", "v1").await.unwrap(), None);
+    s.delete_variable(I, "v1").await.unwrap();
+    assert!(matches!(
+        s.delete_variable(I, "v1").await,
+        Err(StoreError::NotFound)
+    ));
+    s.delete_env(I, "test").await.unwrap();
+    assert!(
+        s.list_variables(I).await.unwrap().is_empty(),
+        "gone with TEST"
+    );
+}
+
 /// Runs each contract test against every engine, one `#[tokio::test]` per engine and test:
 /// the `store` tests get a store, the `place` tests the place to open stores on.
 macro_rules! contract {
@@ -775,6 +856,7 @@ contract! {
         resources_are_found_by_id_in_their_instance_only,
         an_abandoned_write_commits_whole_or_not_at_all,
         a_failed_write_does_not_move_the_version,
+        variables_belong_to_a_group_and_an_environment,
     ],
     place: [
         secrets_are_sealed_at_rest,

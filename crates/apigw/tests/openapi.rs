@@ -124,6 +124,11 @@ async fn every_operation_is_served_and_documents_every_status_it_answers() {
         "DELETE /apps/{app_id}",
         "POST /app-auths",
         "DELETE /app-auths/{app_auth_id}",
+        "POST /env-variables",
+        "GET /env-variables",
+        "GET /env-variables/{env_variable_id}",
+        "PUT /env-variables/{env_variable_id}",
+        "DELETE /env-variables/{env_variable_id}",
     ];
     let mut expected: Vec<String> = routes
         .iter()
