@@ -9,19 +9,16 @@ pub struct TcpProxy {
 }
 
 impl TcpProxy {
-    /// Forwards a free local port to `target` (`host:port`).
+    /// Forwards a free local port to `target` (`host:port`). The port is taken by the
+    /// listener that serves it, so no other test can take it first.
     pub async fn start(target: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let p = Self {
-            port,
+            port: listener.local_addr().unwrap().port(),
             target: target.into(),
             tasks: Default::default(),
         };
-        p.restore().await;
+        p.serve(listener);
         p
     }
 
@@ -29,11 +26,23 @@ impl TcpProxy {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// Accepts and forwards again.
+    /// Accepts and forwards again, on the same port (retried while the listener `cut` aborted
+    /// is still being dropped).
     pub async fn restore(&self) {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
-            .await
-            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let listener = loop {
+            match tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await {
+                Ok(l) => break l,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("rebinding 127.0.0.1:{}: {e}", self.port),
+            }
+        };
+        self.serve(listener);
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
         let (target, tasks) = (self.target.clone(), self.tasks.clone());
         let accept = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
