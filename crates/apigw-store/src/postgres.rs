@@ -111,12 +111,30 @@ fn value_of(row: &tokio_postgres::Row, i: usize) -> Result<Value, tokio_postgres
     })
 }
 
+/// The connection settings of `url`, with a dead peer noticed within about half a minute (TCP
+/// keepalives, and a bound on unacknowledged data) unless the URL sets its own: a statement on
+/// a half-open connection would otherwise hold the node's one connection for many minutes.
+fn config(url: &str) -> Result<tokio_postgres::Config, StoreError> {
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| StoreError::Backend(e.to_string()))?;
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(Duration::from_secs(30));
+    }
+    if !url.contains("keepalives_idle") {
+        config
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(10));
+    }
+    Ok(config)
+}
+
 async fn connect(url: &str) -> Result<Client, StoreError> {
-    let (client, connection) =
-        tokio::time::timeout(Duration::from_secs(5), tokio_postgres::connect(url, NoTls))
-            .await
-            .map_err(|_| StoreError::Backend("connecting to PostgreSQL timed out".into()))?
-            .map_err(other)?;
+    let config = config(url)?;
+    let (client, connection) = tokio::time::timeout(Duration::from_secs(5), config.connect(NoTls))
+        .await
+        .map_err(|_| StoreError::Backend("connecting to PostgreSQL timed out".into()))?
+        .map_err(other)?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::warn!(error = %e, "PostgreSQL connection ended");
@@ -310,7 +328,14 @@ impl Engine for Postgres {
 /// Listens for changes made through any node; reconnects after a failure.
 async fn listen(url: String, channel: String, changed: Arc<watch::Sender<u64>>) {
     loop {
-        match tokio_postgres::connect(&url, NoTls).await {
+        let connected = match config(&url) {
+            Ok(c) => c.connect(NoTls).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "bad PostgreSQL URL");
+                return;
+            }
+        };
+        match connected {
             Ok((client, mut connection)) => {
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
                 let driver = tokio::spawn(async move {
@@ -345,5 +370,22 @@ async fn listen(url: String, channel: String, changed: Arc<watch::Sender<u64>>) 
             return;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_peer_is_noticed_unless_the_url_says_otherwise() {
+        let c = config("postgres://u@127.0.0.1:5432/db").unwrap();
+        assert_eq!(c.get_tcp_user_timeout(), Some(&Duration::from_secs(30)));
+        assert!(c.get_keepalives());
+        assert_eq!(c.get_keepalives_idle(), Duration::from_secs(10));
+        let c = config("postgres://u@127.0.0.1/db?tcp_user_timeout=5&keepalives_idle=60").unwrap();
+        assert_eq!(c.get_tcp_user_timeout(), Some(&Duration::from_secs(5)));
+        assert_eq!(c.get_keepalives_idle(), Duration::from_secs(60));
+        assert!(config("postgres://u@host:notaport/db").is_err());
     }
 }
