@@ -117,12 +117,13 @@ impl<E: Engine> SqlStore<E> {
 
     /// Rewrites the secret columns of `T` that are not sealed with the first key (sealed
     /// with an older one, or stored before sealing). The number of values rewritten.
-    async fn reseal<T: Table>(&self, tx: &mut E::Tx) -> Result<u64, StoreError> {
+    /// With `rewrite` false, only counts them.
+    async fn reseal<T: Table, C: Conn>(&self, c: &mut C, rewrite: bool) -> Result<u64, StoreError> {
         let key = T::COLUMNS.split(", ").next().unwrap_or("id");
         let mut n = 0;
         for column in T::SECRETS.iter().flatten() {
             let name = format!("{}.{column}", T::TABLE);
-            let rows = tx
+            let rows = c
                 .query(&format!("SELECT {key}, {column} FROM {}", T::TABLE), &[])
                 .await?;
             for row in rows {
@@ -130,15 +131,18 @@ impl<E: Engine> SqlStore<E> {
                 if self.secrets.is_current(&stored) {
                     continue;
                 }
+                n += 1;
+                if !rewrite {
+                    continue;
+                }
                 let sealed = self
                     .secrets
                     .seal(&name, &self.secrets.open(&name, &stored)?)?;
-                tx.execute(
+                c.execute(
                     &format!("UPDATE {} SET {column}=?2 WHERE {key}=?1", T::TABLE),
                     &args![row.text(0)?, sealed],
                 )
                 .await?;
-                n += 1;
             }
         }
         Ok(n)
@@ -407,9 +411,19 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn reseal_secrets(&self) -> Result<u64, StoreError> {
+        // Counted first, so that a start with nothing to reseal writes nothing.
+        let stale = {
+            let mut c = self.engine.reader().await?;
+            self.reseal::<Plugin, _>(&mut c, false).await?
+                + self.reseal::<App, _>(&mut c, false).await?
+        };
+        if stale == 0 {
+            return Ok(0);
+        }
         let mut tx = self.begin().await?;
         let result = async {
-            Ok(self.reseal::<Plugin>(&mut tx).await? + self.reseal::<App>(&mut tx).await?)
+            Ok(self.reseal::<Plugin, _>(&mut tx, true).await?
+                + self.reseal::<App, _>(&mut tx, true).await?)
         }
         .await;
         self.end(tx, result).await

@@ -628,6 +628,7 @@ async fn a_rotated_key_reseals_every_secret(place: &Place) {
     s.create_plugin(&p, None).await.unwrap();
     drop(s);
     let s = place.open(&format!("{NEW_KEY}\n{KEYS}")).await.unwrap();
+    let v = s.version().await.unwrap();
     assert_eq!(
         s.get_app(I, "a2").await.unwrap().unwrap().app_secret,
         "secret-2"
@@ -637,6 +638,11 @@ async fn a_rotated_key_reseals_every_secret(place: &Place) {
         s.reseal_secrets().await.unwrap(),
         0,
         "nothing left to reseal"
+    );
+    assert_eq!(
+        s.version().await.unwrap(),
+        v + 1,
+        "one write, and none with nothing to do"
     );
     drop(s);
     assert!(place
