@@ -2,7 +2,7 @@
 //! real traffic through the gateway to a real backend refused or let through by IP and by
 //! account.
 
-use apigw_testkit::{http_api, Resp, TestServer, RELEASE};
+use apigw_testkit::{http_api, Backend, GatewayClient, Resp, TestServer, PROJECT, RELEASE, TOKEN};
 use serde_json::{json, Value};
 
 fn err(r: &Resp, status: u16, code: &str) {
@@ -433,4 +433,226 @@ async fn policy_calls_name_every_bad_field_and_answer_apig_codes() {
     // The ROMA family serves them too.
     let roma = s.admin.with_family(apigw_testkit::Family::Apic);
     assert_eq!(roma.get(&format!("/acls/{account_acl}")).await.status, 200);
+}
+
+/// Creates a policy; its id.
+async fn create(s: &TestServer, name: &str, acl_type: &str, entity: &str, value: &str) -> String {
+    let r = s
+        .admin
+        .post("/acls", &policy(name, acl_type, entity, value))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    id(&r)
+}
+
+/// Binds a policy to a publication; the binding's id.
+async fn bind(s: &TestServer, acl_id: &str, publish_id: &str) -> String {
+    let r = s
+        .admin
+        .post(
+            "/acl-bindings",
+            &json!({"acl_id": acl_id, "publish_ids": [publish_id]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.json["acl_bindings"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A new group `group` with one API on `GET /p` (auth `auth_type`) proxied to a new backend, published.
+async fn published(s: &TestServer, group: &str, auth_type: &str) -> (String, String, Backend) {
+    let backend = Backend::start().await;
+    let (group, host) = s.admin.create_group(group).await;
+    let mut api = http_api(
+        "acl_traffic",
+        &group,
+        "GET",
+        "/p",
+        &backend.addr.to_string(),
+        "/p",
+    );
+    api["auth_type"] = json!(auth_type);
+    let api_id = s.admin.create_api(api).await;
+    (host, publish(s, &api_id).await, backend)
+}
+
+async fn call(gw: &GatewayClient, host: &str, extra: &[(&str, &str)]) -> Resp {
+    let mut headers = vec![("host", host)];
+    headers.extend_from_slice(extra);
+    gw.call("GET", "/p", &headers, b"").await
+}
+
+#[tokio::test]
+async fn ip_policies_refuse_or_let_through_real_calls_at_once() {
+    let s = TestServer::start().await;
+    let (host, publish_id, backend) = published(&s, "traffic", "NONE").await;
+    let gw = GatewayClient::new(s.running.gateway_addr);
+    assert_eq!(call(&gw, &host, &[]).await.status, 200);
+
+    // DENY 127.0.0.1: refused before the backend.
+    let deny = create(&s, "deny_local", "DENY", "IP", "192.168.0.1,127.0.0.1").await;
+    let bound = bind(&s, &deny, &publish_id).await;
+    let r = call(&gw, &host, &[]).await;
+    err(&r, 403, "APIG.0402");
+    assert!(r.json["request_id"].is_string(), "{}", r.text);
+    assert_eq!(
+        backend.calls(),
+        1,
+        "the refused call never reached the backend"
+    );
+    // Unbound: let through at once.
+    assert_eq!(
+        s.admin
+            .delete(&format!("/acl-bindings/{bound}"))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(call(&gw, &host, &[]).await.status, 200);
+    assert_eq!(backend.calls(), 2);
+
+    // PERMIT another range: refused; modified to 127.0.0.0/8: let through.
+    let permit = create(
+        &s,
+        "permit_range",
+        "PERMIT",
+        "IP",
+        "10.0.0.0-10.255.255.255",
+    )
+    .await;
+    bind(&s, &permit, &publish_id).await;
+    err(&call(&gw, &host, &[]).await, 403, "APIG.0402");
+    let r = s
+        .admin
+        .put(
+            &format!("/acls/{permit}"),
+            &policy("permit_range", "PERMIT", "IP", "::1,127.0.0.0/8"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(call(&gw, &host, &[]).await.status, 200);
+    // An untrusted X-Forwarded-For changes nothing.
+    assert_eq!(
+        call(&gw, &host, &[("x-forwarded-for", "10.9.9.9")])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(backend.calls(), 4);
+
+    let metrics = s.admin.metrics().await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.contains("decision=\"access_denied\"") && l.ends_with(" 2")),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_trusted_forwarded_for_is_the_address_checked() {
+    let s = TestServer::start_with(|a| a.trust_forwarded_for = true).await;
+    let (host, publish_id, backend) = published(&s, "traffic", "NONE").await;
+    let gw = GatewayClient::new(s.running.gateway_addr);
+    let deny = create(
+        &s,
+        "deny_forwarded",
+        "DENY",
+        "IP",
+        "10.9.9.0/24,2001:db8::/32",
+    )
+    .await;
+    bind(&s, &deny, &publish_id).await;
+    err(
+        &call(&gw, &host, &[("x-forwarded-for", "10.9.9.9, 127.0.0.1")]).await,
+        403,
+        "APIG.0402",
+    );
+    err(
+        &call(&gw, &host, &[("x-forwarded-for", "2001:db8::5")]).await,
+        403,
+        "APIG.0402",
+    );
+    assert_eq!(
+        call(&gw, &host, &[("x-forwarded-for", "10.9.8.1")])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(call(&gw, &host, &[]).await.status, 200);
+    assert_eq!(backend.calls(), 2);
+}
+
+#[tokio::test]
+async fn account_policies_apply_to_iam_callers_after_authentication() {
+    let s = TestServer::start().await;
+    let (host, publish_id, backend) = published(&s, "traffic", "IAM").await;
+    let gw = GatewayClient::new(s.running.gateway_addr);
+    let token = [("x-auth-token", TOKEN)];
+
+    // PERMIT another account: the gateway's IAM caller (its project) is refused.
+    let account = create(&s, "permit_other", "PERMIT", "DOMAIN_ID", "someoneelse").await;
+    bind(&s, &account, &publish_id).await;
+    err(&call(&gw, &host, &token).await, 403, "APIG.0302");
+    // Authentication comes first.
+    err(
+        &call(&gw, &host, &[("x-auth-token", "wrong")]).await,
+        401,
+        "APIG.0301",
+    );
+    assert_eq!(backend.calls(), 0);
+    let r = s
+        .admin
+        .put(
+            &format!("/acls/{account}"),
+            &policy(
+                "permit_other",
+                "PERMIT",
+                "DOMAIN_ID",
+                &format!("someoneelse,{PROJECT}"),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(call(&gw, &host, &token).await.status, 200);
+    // DENY by account name.
+    let r = s
+        .admin
+        .put(
+            &format!("/acls/{account}"),
+            &policy("permit_other", "DENY", "DOMAIN", PROJECT),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    err(&call(&gw, &host, &token).await, 403, "APIG.0302");
+
+    // IP and account must both pass.
+    let r = s
+        .admin
+        .put(
+            &format!("/acls/{account}"),
+            &policy("permit_other", "PERMIT", "DOMAIN", PROJECT),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let ip = create(&s, "deny_local", "DENY", "IP", "127.0.0.1").await;
+    bind(&s, &ip, &publish_id).await;
+    err(&call(&gw, &host, &token).await, 403, "APIG.0402");
+    assert_eq!(backend.calls(), 1);
+
+    // On an API without IAM there is no account to check.
+    let (none_host, none_publish, none_backend) = published(&s, "without_iam", "NONE").await;
+    bind(&s, &account, &none_publish).await;
+    let r = s
+        .admin
+        .put(
+            &format!("/acls/{account}"),
+            &policy("permit_other", "PERMIT", "DOMAIN", "nobody"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(call(&gw, &none_host, &[]).await.status, 200);
+    assert_eq!(none_backend.calls(), 1);
 }
