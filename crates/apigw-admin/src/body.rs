@@ -100,6 +100,21 @@ impl Fields {
         }
     }
 
+    /// An optional list of up to `max` distinct non-empty id strings (absent or `null`: none).
+    pub fn opt_ids(&mut self, name: &str, max: usize) -> Vec<String> {
+        match self.map.get(name) {
+            None | Some(Value::Null) => {
+                self.map.remove(name);
+                Vec::new()
+            }
+            Some(Value::Array(a)) if a.is_empty() => {
+                self.map.remove(name);
+                Vec::new()
+            }
+            Some(_) => self.ids(name, max),
+        }
+    }
+
     /// A mandatory list of 1..=`max` distinct non-empty id strings.
     pub fn ids(&mut self, name: &str, max: usize) -> Vec<String> {
         let items = match self.map.remove(name) {

@@ -151,6 +151,16 @@ impl ApiError {
                 "APIG.3011",
                 format!("The environment variable does not exist;id:{id}"),
             ),
+            Resource::Acl => ApiError::Coded(
+                nf,
+                "APIG.3006",
+                format!("The access control policy does not exist;id:{id}"),
+            ),
+            Resource::AclBinding => ApiError::Coded(
+                nf,
+                "APIG.3010",
+                format!("The access control policy binding record does not exist;id:{id}"),
+            ),
             Resource::Binding => ApiError::NoRoute,
         }
     }
@@ -178,11 +188,19 @@ impl From<StoreError> for ApiError {
                 Unique::AppKey => ApiError::Coded(bad, "APIG.3310", "The AppKey already exists.".into()),
                 Unique::EnvName => ApiError::Coded(bad, "APIG.3205", "The environment name already exists.".into()),
                 Unique::VariableName => ApiError::Coded(bad, "APIG.3303", "The environment variable already exists.".into()),
+                Unique::AclName => ApiError::Coded(bad, "APIG.3206", "The access control policy name already exists.".into()),
+                // APIG names no code of its own: an invalid parameter, naming the field.
+                Unique::AclKind => ApiError::invalid("publish_ids", "the API already has an access control policy of this kind (IP or account) in that environment; unbind it first"),
             },
             StoreError::InUse(Resource::Binding) => ApiError::Coded(
                 StatusCode::CONFLICT,
                 "APIG.3462",
                 "The plugin has been attached to the APIs and cannot perform the current operation".into(),
+            ),
+            StoreError::InUse(Resource::AclBinding) => ApiError::Coded(
+                StatusCode::FORBIDDEN,
+                "APIG.3447",
+                "The access control policy cannot be deleted because it has been bound to APIs.".into(),
             ),
             StoreError::InUse(Resource::Api) => ApiError::Coded(
                 StatusCode::FORBIDDEN,

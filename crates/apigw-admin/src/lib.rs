@@ -10,11 +10,13 @@
 //! - `groups`, `envs`, `apis` (with publishing), `apps` (with app authorisation): what a
 //!   plug-in is bound through.
 //! - `env_variables`: the five environment variable calls (`#Name#` in backend addresses).
+//! - `acls`: the six access control policy calls and the six that bind policies to APIs.
 //! - [`openapi`]: the OpenAPI 3 document served at `GET /openapi.json`.
 //!
 //! Every route answers under `/v2/{project_id}/apigw/instances/{instance_id}` and, for ROMA
 //! Connect, `/v2/{project_id}/apic/instances/{instance_id}`.
 
+mod acls;
 mod apis;
 mod apps;
 pub mod auth;
@@ -87,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .merge(groups::routes())
         .merge(envs::routes())
         .merge(env_variables::routes())
+        .merge(acls::routes())
         .merge(apis::routes())
         .merge(apps::routes());
     Router::new()

@@ -69,6 +69,18 @@ id_path!(
     "`/env-variables/{env_variable_id}`"
 );
 id_path!(
+    AclPath,
+    acl_id,
+    "The access control policy's id.",
+    "`/acls/{acl_id}`"
+);
+id_path!(
+    AclBindingPath,
+    acl_bindings_id,
+    "The access control binding's id.",
+    "`/acl-bindings/{acl_bindings_id}`"
+);
+id_path!(
     AppAuthPath,
     app_auth_id,
     "The authorisation's id.",

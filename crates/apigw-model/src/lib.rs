@@ -12,8 +12,10 @@
 //! - [`expr`]: the rule-expression language used by rate_limit, breaker and third_auth.
 //! - [`sign`]: the SDK-HMAC-SHA256 request signature (control plane and APP auth).
 //! - [`text`]: IP addresses and JSON strings written fast (the data plane's hot path).
+//! - [`acl`]: access control policies and the compiled IP / account sets they check.
 //! - [`variables`]: environment variables and the `#Name#` references to them.
 
+pub mod acl;
 pub mod api;
 pub mod credential;
 pub mod expr;

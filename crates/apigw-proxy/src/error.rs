@@ -41,6 +41,10 @@ pub enum GatewayError {
     AppAuth,
     /// The app is not authorised for this API in this environment.
     AppNotAuthorized,
+    /// An IP access control policy refused the client IP.
+    IpDenied,
+    /// An account access control policy refused the IAM caller.
+    AccountDenied,
     /// A rate_limit plug-in refused the call.
     Throttled,
     /// A breaker is open and no downgrade is configured.
@@ -116,6 +120,16 @@ impl GatewayError {
                 StatusCode::FORBIDDEN,
                 "APIG.0304",
                 "The app is not authorized to access the API",
+            ),
+            IpDenied => (
+                StatusCode::FORBIDDEN,
+                "APIG.0402",
+                "The IP address is not authorized to access the API",
+            ),
+            AccountDenied => (
+                StatusCode::FORBIDDEN,
+                "APIG.0302",
+                "The IAM user is not authorized to access the API",
             ),
             ThirdAuthFailed => (
                 StatusCode::UNAUTHORIZED,

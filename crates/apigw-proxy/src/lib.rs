@@ -8,6 +8,8 @@
 //! - `reload`: watches the store and rebuilds the snapshot, keeping plug-in instances whose
 //!   content did not change.
 //! - `auth`: APP and IAM authentication of calls.
+//! - `access`: the access control policies of a route, compiled, and their IP and account
+//!   checks.
 //! - `upstream`: the pooled backend client and request/response rewriting; `upstream/h1.rs`
 //!   speaks HTTP/1.1 to backends.
 //! - `answer`: a response on its way to the client (status, header list, body).
@@ -19,6 +21,7 @@
 //! - `wire`: HTTP/1.1 framing both sides share (bodies by length or chunks).
 //! - `deadline`: the lazily moved timers of the per-call timeouts.
 
+pub mod access;
 pub mod answer;
 pub mod auth;
 mod deadline;

@@ -34,9 +34,11 @@ pub enum Decision {
     Throttled = 6,
     /// Answered by a breaker's downgrade (or 503) while it is open.
     Downgraded = 7,
+    /// Refused by an access control policy (IP or account).
+    AccessDenied = 8,
 }
 
-const DECISIONS: [&str; 8] = [
+const DECISIONS: [&str; 9] = [
     "proxied",
     "mocked",
     "preflight",
@@ -45,6 +47,7 @@ const DECISIONS: [&str; 8] = [
     "bad_request",
     "throttled",
     "downgraded",
+    "access_denied",
 ];
 
 /// Counters of one API.

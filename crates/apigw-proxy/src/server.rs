@@ -266,6 +266,13 @@ pub async fn handle(
             ctx.client_ip = ip;
         }
     }
+    // Access control by IP: right after routing (and the trusted client IP), before anything
+    // else; a route without policies pays this one branch.
+    if let Some(access) = &route.access {
+        if let Err(e) = access.check_ip(ctx.client_ip) {
+            return fail(e, &route, &mut ctx, Decision::AccessDenied);
+        }
+    }
 
     if preflight_method.is_some() {
         if let Flow::Respond(status, headers, body) =
@@ -329,6 +336,12 @@ pub async fn handle(
             }
         }
         Err(e) => return fail(e, &route, &mut ctx, Decision::AuthRejected),
+    }
+    // Access control by account: the IAM caller, once authenticated.
+    if let (Some(access), AuthType::Iam) = (&route.access, route.auth) {
+        if let Err(e) = access.check_account(ctx.user_id.as_deref()) {
+            return fail(e, &route, &mut ctx, Decision::AccessDenied);
+        }
     }
     // third_auth: the external auth service decides.
     if let Some(ta) = route.chain.third_auth() {

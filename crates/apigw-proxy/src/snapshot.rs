@@ -79,6 +79,8 @@ pub struct Route {
     pub chain: Chain,
     /// Ids of the apps authorised for the API in this environment.
     pub apps: HashSet<String>,
+    /// The access control policies bound to the API in this environment; `None` without any.
+    pub access: Option<Box<crate::access::Access>>,
     pub metrics: Arc<ApiMetrics>,
 }
 
@@ -222,6 +224,19 @@ impl Snapshot {
         let apps = store.list_apps(inst).await?;
         let auths = store.list_app_auths(inst).await?;
         let variables = store.list_variables(inst).await?;
+        let acl_bindings = store.list_acl_bindings(inst).await?;
+        // Each policy compiled once, shared by the routes it is bound to.
+        let mut policies: HashMap<String, Arc<crate::access::Compiled>> = HashMap::new();
+        for a in store.list_acls(inst).await? {
+            match crate::access::Compiled::new(&a) {
+                Ok(c) => {
+                    policies.insert(a.id, Arc::new(c));
+                }
+                Err(e) => {
+                    tracing::error!(acl_id = %a.id, error = %e, "stored access control policy does not parse; not enforced");
+                }
+            }
+        }
         let values: HashMap<(&str, &str, &str), &str> = variables
             .iter()
             .map(|v| {
@@ -324,6 +339,15 @@ impl Snapshot {
                     chain.push(i.clone());
                 }
             }
+            let mut access: Option<Box<crate::access::Access>> = None;
+            for b in acl_bindings
+                .iter()
+                .filter(|b| b.api_id == api.id && b.env_id == p.env_id)
+            {
+                if let Some(c) = policies.get(&b.acl_id) {
+                    access.get_or_insert_default().add(c.clone());
+                }
+            }
             let route = Route {
                 api_id: api.id.as_str().into(),
                 api_name: api.name.as_str().into(),
@@ -342,6 +366,7 @@ impl Snapshot {
                     .filter(|a| a.api_id == api.id && a.env_id == p.env_id)
                     .map(|a| a.app_id.clone())
                     .collect(),
+                access,
                 metrics: metrics.api(&api.id, &api.name),
             };
             let method = (def.req_method != "ANY")

@@ -16,6 +16,7 @@
 //! Every write runs in one transaction that also bumps a version counter, so a reader of
 //! [`Store::version`] learns that something changed (the data plane's change feed).
 
+use apigw_model::acl::{Acl, AclBinding};
 use apigw_model::page::Page;
 use apigw_model::resources::{Api, App, AppAuth, Binding, Env, Group, Publication};
 use apigw_model::variables::EnvVariable;
@@ -51,6 +52,8 @@ pub enum Resource {
     Publication,
     Binding,
     EnvVariable,
+    Acl,
+    AclBinding,
 }
 
 impl Resource {
@@ -66,6 +69,8 @@ impl Resource {
             Resource::Publication => "publication",
             Resource::Binding => "binding",
             Resource::EnvVariable => "env_variable",
+            Resource::Acl => "acl",
+            Resource::AclBinding => "acl_binding",
         }
     }
 }
@@ -95,6 +100,10 @@ pub enum Unique {
     AppKey,
     /// Environment variable names, per group and environment.
     VariableName,
+    /// Access control policy names, per instance.
+    AclName,
+    /// One access control policy of each kind (IP, account) per API and environment.
+    AclKind,
 }
 
 /// What can go wrong in a store call.
@@ -212,7 +221,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// `Missing(Api | Env, id)`. (Routes are unique within a group already, so two
     /// publications of a group never clash.)
     async fn publish(&self, publication: &Publication) -> Result<(), StoreError>;
-    /// Takes an API offline in an environment (its bindings stay). `NotFound` when it was not
+    /// Takes an API offline in an environment (its plug-in bindings stay; its access control
+    /// bindings there go). `NotFound` when it was not
     /// published there.
     async fn unpublish(
         &self,
@@ -287,6 +297,34 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<EnvVariable>, StoreError>;
     /// Every variable of the instance, oldest first.
     async fn list_variables(&self, instance_id: &str) -> Result<Vec<EnvVariable>, StoreError>;
+
+    /// Inserts an access control policy. `Conflict(AclName)`.
+    async fn create_acl(&self, acl: &Acl) -> Result<(), StoreError>;
+    /// Replaces a policy's fields (its bindings take its new kind). `NotFound`,
+    /// `Conflict(AclName)`, `Conflict(AclKind)` when an API it is bound to already has a
+    /// policy of the new kind in that environment.
+    async fn update_acl(&self, acl: &Acl) -> Result<(), StoreError>;
+    /// Deletes a policy. `NotFound`, `InUse(AclBinding)` while bound (APIG.3447).
+    async fn delete_acl(&self, instance_id: &str, id: &str) -> Result<(), StoreError>;
+    /// One policy, if it exists in that instance.
+    async fn get_acl(&self, instance_id: &str, id: &str) -> Result<Option<Acl>, StoreError>;
+    /// Every policy of the instance, newest first.
+    async fn list_acls(&self, instance_id: &str) -> Result<Vec<Acl>, StoreError>;
+    /// Binds a policy to the publications named, all or nothing; binding again what is bound
+    /// keeps the binding. Returns the bindings in the order asked. `Missing(Acl |
+    /// Publication, id)`, `Conflict(AclKind)` when the API already has another policy of that
+    /// kind in that environment.
+    async fn bind_acl(
+        &self,
+        instance_id: &str,
+        acl_id: &str,
+        publish_ids: &[String],
+        now: i64,
+    ) -> Result<Vec<AclBinding>, StoreError>;
+    /// Removes one binding. `NotFound`.
+    async fn unbind_acl(&self, instance_id: &str, id: &str) -> Result<(), StoreError>;
+    /// Every access control binding of the instance, newest first.
+    async fn list_acl_bindings(&self, instance_id: &str) -> Result<Vec<AclBinding>, StoreError>;
 }
 
 /// Opens the store named by `url`, or the SQLite database in `data_dir` when `url` is `None`;

@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/001_plugins.sql"),
     include_str!("../migrations/sqlite/002_resources.sql"),
     include_str!("../migrations/sqlite/003_env_variables.sql"),
+    include_str!("../migrations/sqlite/004_acls.sql"),
 ];
 
 /// A SQLite database file.

@@ -4,6 +4,7 @@
 
 use crate::sql::{args, table, unique, Conn, ConnExt, DbError, Engine, Table, Value};
 use crate::{PluginFilter, Resource, Secrets, Store, StoreError, Unique};
+use apigw_model::acl::{Acl, AclBinding};
 use apigw_model::page::Page;
 use apigw_model::resources::{
     Api, App, AppAuth, Binding, Env, Group, Publication, DEFAULT_GROUP_NAME, RELEASE_ENV_ID,
@@ -193,6 +194,8 @@ async fn require<C: Conn>(
         Resource::AppAuth => "SELECT 1 FROM app_auths WHERE instance_id=?1 AND id=?2",
         Resource::Binding => "SELECT 1 FROM bindings WHERE instance_id=?1 AND id=?2",
         Resource::EnvVariable => "SELECT 1 FROM env_variables WHERE instance_id=?1 AND id=?2",
+        Resource::Acl => "SELECT 1 FROM acls WHERE instance_id=?1 AND id=?2",
+        Resource::AclBinding => "SELECT 1 FROM acl_bindings WHERE instance_id=?1 AND id=?2",
         Resource::Publication => {
             "SELECT 1 FROM publications WHERE instance_id=?1 AND publish_id=?2"
         }
@@ -268,6 +271,14 @@ table!(EnvVariable in "env_variables" {
     id: text, instance_id: text, group_id: text, env_id: text, name: text, value: text,
     create_time: int,
 });
+table!(Acl in "acls" {
+    id: text, instance_id: text, name: text, acl_type: parsed, entity_type: parsed, value: text,
+    update_time: int,
+});
+table!(AclBinding in "acl_bindings" {
+    id: text, instance_id: text, acl_id: text, api_id: text, env_id: text, kind: parsed,
+    create_time: int,
+});
 table!(Binding in "bindings" {
     id: text, instance_id: text, plugin_id: text, plugin_type: parsed, api_id: text,
     env_id: text, attached_time: int,
@@ -276,6 +287,7 @@ table!(Binding in "bindings" {
 /// The uniqueness rules of the tables with two.
 const API_UNIQUE: &[(&str, Unique)] = &[("route_key", Unique::Route)];
 const APP_UNIQUE: &[(&str, Unique)] = &[("app_key", Unique::AppKey)];
+const ACL_BINDING_UNIQUE: &[(&str, Unique)] = &[("kind", Unique::AclKind)];
 
 #[async_trait]
 impl<E: Engine> Store for SqlStore<E> {
@@ -553,6 +565,7 @@ impl<E: Engine> Store for SqlStore<E> {
                 "DELETE FROM bindings WHERE instance_id=?1 AND env_id=?2",
                 "DELETE FROM app_auths WHERE instance_id=?1 AND env_id=?2",
                 "DELETE FROM env_variables WHERE instance_id=?1 AND env_id=?2",
+                "DELETE FROM acl_bindings WHERE instance_id=?1 AND env_id=?2",
                 "DELETE FROM envs WHERE instance_id=?1 AND id=?2",
             ] {
                 tx.execute(sql, &args![instance_id, id]).await?;
@@ -652,16 +665,23 @@ impl<E: Engine> Store for SqlStore<E> {
     ) -> Result<Publication, StoreError> {
         let mut tx = self.begin().await?;
         let result = async {
-            tx.first(
-                &format!(
-                    "DELETE FROM publications WHERE instance_id=?1 AND api_id=?2 AND env_id=?3
-                     RETURNING {}",
-                    Publication::COLUMNS
-                ),
+            let gone = tx
+                .first(
+                    &format!(
+                        "DELETE FROM publications WHERE instance_id=?1 AND api_id=?2 AND env_id=?3
+                         RETURNING {}",
+                        Publication::COLUMNS
+                    ),
+                    &args![instance_id, api_id, env_id],
+                )
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            tx.execute(
+                "DELETE FROM acl_bindings WHERE instance_id=?1 AND api_id=?2 AND env_id=?3",
                 &args![instance_id, api_id, env_id],
             )
-            .await?
-            .ok_or(StoreError::NotFound)
+            .await?;
+            Ok(gone)
         }
         .await;
         self.end(tx, result).await
@@ -912,5 +932,159 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn list_variables(&self, instance_id: &str) -> Result<Vec<EnvVariable>, StoreError> {
         self.list(instance_id, "ORDER BY create_time, rowid").await
+    }
+
+    async fn create_acl(&self, a: &Acl) -> Result<(), StoreError> {
+        self.insert(a, unique(Unique::AclName, &[])).await
+    }
+
+    async fn update_acl(&self, a: &Acl) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            let n = tx
+                .execute(
+                    "UPDATE acls SET name=?3, acl_type=?4, entity_type=?5, value=?6, update_time=?7
+                     WHERE instance_id=?1 AND id=?2",
+                    &args![
+                        &a.instance_id,
+                        &a.id,
+                        &a.name,
+                        a.acl_type.as_str(),
+                        a.entity_type.as_str(),
+                        &a.value,
+                        a.update_time
+                    ],
+                )
+                .await
+                .map_err(unique(Unique::AclName, &[]))?;
+            changed(n)?;
+            tx.execute(
+                "UPDATE acl_bindings SET kind=?2 WHERE acl_id=?1",
+                &args![&a.id, a.entity_type.kind().as_str()],
+            )
+            .await
+            .map_err(unique(Unique::AclKind, ACL_BINDING_UNIQUE))?;
+            Ok(())
+        }
+        .await;
+        self.end(tx, result).await
+    }
+
+    async fn delete_acl(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            require(&mut tx, Resource::Acl, instance_id, id)
+                .await
+                .map_err(missing_is_not_found)?;
+            unused(
+                &mut tx,
+                Resource::AclBinding,
+                "SELECT 1 FROM acl_bindings WHERE instance_id=?1 AND acl_id=?2",
+                instance_id,
+                id,
+            )
+            .await?;
+            tx.execute(
+                "DELETE FROM acls WHERE instance_id=?1 AND id=?2",
+                &args![instance_id, id],
+            )
+            .await?;
+            Ok(())
+        }
+        .await;
+        self.end(tx, result).await
+    }
+
+    async fn get_acl(&self, instance_id: &str, id: &str) -> Result<Option<Acl>, StoreError> {
+        self.get(instance_id, id).await
+    }
+
+    async fn list_acls(&self, instance_id: &str) -> Result<Vec<Acl>, StoreError> {
+        self.list(instance_id, "ORDER BY update_time DESC, rowid DESC")
+            .await
+    }
+
+    async fn bind_acl(
+        &self,
+        instance_id: &str,
+        acl_id: &str,
+        publish_ids: &[String],
+        now: i64,
+    ) -> Result<Vec<AclBinding>, StoreError> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            let acl: Acl = tx
+                .first(
+                    &format!(
+                        "SELECT {} FROM acls WHERE instance_id=?1 AND id=?2",
+                        Acl::COLUMNS
+                    ),
+                    &args![instance_id, acl_id],
+                )
+                .await?
+                .ok_or_else(|| StoreError::Missing(Resource::Acl, acl_id.to_string()))?;
+            let kind = acl.entity_type.kind();
+            let mut out = Vec::with_capacity(publish_ids.len());
+            for publish_id in publish_ids {
+                let p: Publication = tx
+                    .first(
+                        &format!(
+                            "SELECT {} FROM publications WHERE instance_id=?1 AND publish_id=?2",
+                            Publication::COLUMNS
+                        ),
+                        &args![instance_id, publish_id],
+                    )
+                    .await?
+                    .ok_or_else(|| {
+                        StoreError::Missing(Resource::Publication, publish_id.clone())
+                    })?;
+                let there: Option<AclBinding> = tx
+                    .first(
+                        &format!(
+                            "SELECT {} FROM acl_bindings WHERE api_id=?1 AND env_id=?2 AND kind=?3",
+                            AclBinding::COLUMNS
+                        ),
+                        &args![&p.api_id, &p.env_id, kind.as_str()],
+                    )
+                    .await?;
+                let binding = match there {
+                    Some(b) if b.acl_id == acl_id => b,
+                    Some(_) => return Err(StoreError::Conflict(Unique::AclKind)),
+                    None => {
+                        let b = AclBinding {
+                            id: id::new_id(),
+                            instance_id: instance_id.to_string(),
+                            acl_id: acl_id.to_string(),
+                            api_id: p.api_id,
+                            env_id: p.env_id,
+                            kind,
+                            create_time: now,
+                        };
+                        tx.insert(&b)
+                            .await
+                            .map_err(unique(Unique::AclKind, ACL_BINDING_UNIQUE))?;
+                        b
+                    }
+                };
+                out.push(binding);
+            }
+            Ok(out)
+        }
+        .await;
+        self.end(tx, result).await
+    }
+
+    async fn unbind_acl(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
+        self.change(
+            "DELETE FROM acl_bindings WHERE instance_id=?1 AND id=?2",
+            &args![instance_id, id],
+            StoreError::from,
+        )
+        .await
+    }
+
+    async fn list_acl_bindings(&self, instance_id: &str) -> Result<Vec<AclBinding>, StoreError> {
+        self.list(instance_id, "ORDER BY create_time DESC, rowid DESC")
+            .await
     }
 }

@@ -2,6 +2,7 @@
 //! list at the end runs it against every engine (SQLite in a temporary file, PostgreSQL in a
 //! schema of its own).
 
+use apigw_model::acl::{Acl, AclKind, AclType, EntityType};
 use apigw_model::page::Page;
 use apigw_model::resources::*;
 use apigw_model::variables::EnvVariable;
@@ -817,6 +818,117 @@ async fn variables_belong_to_a_group_and_an_environment(s: &dyn Store) {
     );
 }
 
+fn acl(id: &str, name: &str, entity_type: EntityType) -> Acl {
+    Acl {
+        id: id.into(),
+        instance_id: I.into(),
+        name: name.into(),
+        acl_type: AclType::Deny,
+        entity_type,
+        value: "10.0.0.1".into(),
+        update_time: 1,
+    }
+}
+
+/// Policy names are unique per instance; a policy binds to publications, one of each kind
+/// (IP, account) per API and environment, binding again keeps the binding; a bound policy
+/// cannot be deleted, cannot change to a kind its APIs already hold; its bindings go when the
+/// API goes offline in that environment or is deleted.
+async fn acls_bind_to_publications_one_of_each_kind(s: &dyn Store) {
+    let (_, a) = setup(s).await;
+    let ip = acl("ip1", "ip_one", EntityType::Ip);
+    let ip2 = acl("ip2", "ip_two", EntityType::Ip);
+    let account = acl("ac1", "account_one", EntityType::DomainId);
+    for x in [&ip, &ip2, &account] {
+        s.create_acl(x).await.unwrap();
+    }
+    assert!(matches!(
+        s.create_acl(&acl("ip3", "ip_one", EntityType::Domain))
+            .await,
+        Err(StoreError::Conflict(Unique::AclName))
+    ));
+    let publish_id = s.list_publications(I).await.unwrap()[0].publish_id.clone();
+    let ids = vec![publish_id.clone()];
+    let b = s.bind_acl(I, "ip1", &ids, 10).await.unwrap();
+    assert_eq!(
+        (b[0].api_id.as_str(), b[0].env_id.as_str(), b[0].kind),
+        (a.id.as_str(), RELEASE_ENV_ID, AclKind::Ip)
+    );
+    assert_eq!(s.bind_acl(I, "ip1", &ids, 11).await.unwrap(), b, "kept");
+    assert!(matches!(
+        s.bind_acl(I, "ip2", &ids, 12).await,
+        Err(StoreError::Conflict(Unique::AclKind))
+    ));
+    s.bind_acl(I, "ac1", &ids, 13).await.unwrap();
+    assert!(matches!(
+        s.bind_acl(I, "nope", &ids, 14).await,
+        Err(StoreError::Missing(Resource::Acl, _))
+    ));
+    assert!(matches!(
+        s.bind_acl(I, "ip2", &["nope".to_string()], 14).await,
+        Err(StoreError::Missing(Resource::Publication, _))
+    ));
+    assert_eq!(s.list_acl_bindings(I).await.unwrap().len(), 2);
+    // Becoming an IP policy would give the API two.
+    let mut changed = account.clone();
+    changed.entity_type = EntityType::Ip;
+    changed.value = "10.0.0.0/8".into();
+    assert!(matches!(
+        s.update_acl(&changed).await,
+        Err(StoreError::Conflict(Unique::AclKind))
+    ));
+    assert_eq!(
+        s.get_acl(I, "ac1").await.unwrap().unwrap(),
+        account,
+        "unchanged"
+    );
+    changed.entity_type = EntityType::Domain;
+    changed.acl_type = AclType::Permit;
+    changed.name = "renamed".into();
+    s.update_acl(&changed).await.unwrap();
+    assert_eq!(s.get_acl(I, "ac1").await.unwrap().unwrap(), changed);
+    assert!(matches!(
+        s.update_acl(&Acl {
+            name: "ip_one".into(),
+            ..changed.clone()
+        })
+        .await,
+        Err(StoreError::Conflict(Unique::AclName))
+    ));
+    assert!(matches!(
+        s.update_acl(&acl("nope", "nothing", EntityType::Ip)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.delete_acl(I, "ip1").await,
+        Err(StoreError::InUse(Resource::AclBinding))
+    ));
+    s.unbind_acl(I, &b[0].id).await.unwrap();
+    assert!(matches!(
+        s.unbind_acl(I, &b[0].id).await,
+        Err(StoreError::NotFound)
+    ));
+    s.delete_acl(I, "ip1").await.unwrap();
+    assert!(matches!(
+        s.delete_acl(I, "ip1").await,
+        Err(StoreError::NotFound)
+    ));
+    // Offline in the environment: its bindings there go; republished, none come back.
+    s.unpublish(I, &a.id, RELEASE_ENV_ID).await.unwrap();
+    assert!(s.list_acl_bindings(I).await.unwrap().is_empty());
+    s.publish(&publication(&a.id, RELEASE_ENV_ID))
+        .await
+        .unwrap();
+    let publish_id = s.list_publications(I).await.unwrap()[0].publish_id.clone();
+    s.bind_acl(I, "ip2", &[publish_id], 20).await.unwrap();
+    // Deleting the API removes them too.
+    s.delete_api(I, &a.id).await.unwrap();
+    assert!(s.list_acl_bindings(I).await.unwrap().is_empty());
+    s.delete_acl(I, "ip2").await.unwrap();
+    assert_eq!(s.list_acls(I).await.unwrap().len(), 1);
+    assert_eq!(s.get_acl("other", "ac1").await.unwrap(), None);
+}
+
 /// Runs each contract test against every engine, one `#[tokio::test]` per engine and test:
 /// the `store` tests get a store, the `place` tests the place to open stores on.
 macro_rules! contract {
@@ -863,6 +975,7 @@ contract! {
         an_abandoned_write_commits_whole_or_not_at_all,
         a_failed_write_does_not_move_the_version,
         variables_belong_to_a_group_and_an_environment,
+        acls_bind_to_publications_one_of_each_kind,
     ],
     place: [
         secrets_are_sealed_at_rest,

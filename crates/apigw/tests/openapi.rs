@@ -129,6 +129,18 @@ async fn every_operation_is_served_and_documents_every_status_it_answers() {
         "GET /env-variables/{env_variable_id}",
         "PUT /env-variables/{env_variable_id}",
         "DELETE /env-variables/{env_variable_id}",
+        "POST /acls",
+        "GET /acls",
+        "PUT /acls",
+        "GET /acls/{acl_id}",
+        "PUT /acls/{acl_id}",
+        "DELETE /acls/{acl_id}",
+        "POST /acl-bindings",
+        "PUT /acl-bindings",
+        "DELETE /acl-bindings/{acl_bindings_id}",
+        "GET /acl-bindings/binded-acls",
+        "GET /acl-bindings/binded-apis",
+        "GET /acl-bindings/unbinded-apis",
     ];
     let mut expected: Vec<String> = routes
         .iter()
