@@ -161,6 +161,21 @@ impl ApiError {
                 "APIG.3010",
                 format!("The access control policy binding record does not exist;id:{id}"),
             ),
+            Resource::Throttle => ApiError::Coded(
+                nf,
+                "APIG.3005",
+                format!("The request throttling policy does not exist;id:{id}"),
+            ),
+            Resource::ThrottleBinding => ApiError::Coded(
+                nf,
+                "APIG.3012",
+                format!("The request throttling policy binding record does not exist;id:{id}"),
+            ),
+            Resource::ThrottleSpecial => ApiError::Coded(
+                nf,
+                "APIG.3013",
+                format!("The excluded request throttling configuration does not exist;id:{id}"),
+            ),
             Resource::Binding => ApiError::NoRoute,
         }
     }
@@ -191,6 +206,11 @@ impl From<StoreError> for ApiError {
                 Unique::AclName => ApiError::Coded(bad, "APIG.3206", "The access control policy name already exists.".into()),
                 // APIG names no code of its own: an invalid parameter, naming the field.
                 Unique::AclKind => ApiError::invalid("publish_ids", "the API already has an access control policy of this kind (IP or account) in that environment; unbind it first"),
+                Unique::ThrottleName => ApiError::Coded(bad, "APIG.3204", "The request throttling policy name already exists.".into()),
+                // The binding page's rule ("only one request throttling policy to the API in
+                // each environment") has no code of its own: an invalid parameter, naming the field.
+                Unique::ThrottleOne => ApiError::invalid("publish_ids", "the API already has a request throttling policy in that environment; unbind it first"),
+                Unique::ThrottleSpecial => ApiError::Coded(bad, "APIG.3308", "The excluded request throttling configuration already exists.".into()),
             },
             StoreError::InUse(Resource::Binding) => ApiError::Coded(
                 StatusCode::CONFLICT,

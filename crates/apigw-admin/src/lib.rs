@@ -11,6 +11,8 @@
 //!   plug-in is bound through.
 //! - `env_variables`: the five environment variable calls (`#Name#` in backend addresses).
 //! - `acls`: the six access control policy calls and the six that bind policies to APIs.
+//! - `throttles`: the five request throttling policy calls, the six that bind them to APIs and
+//!   the four of their excluded configurations.
 //! - [`openapi`]: the OpenAPI 3 document served at `GET /openapi.json`.
 //!
 //! Every route answers under `/v2/{project_id}/apigw/instances/{instance_id}` and, for ROMA
@@ -29,6 +31,7 @@ mod groups;
 pub mod openapi;
 mod path;
 pub mod plugins;
+mod throttles;
 
 use apigw_store::Store;
 use auth::Credential;
@@ -90,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .merge(envs::routes())
         .merge(env_variables::routes())
         .merge(acls::routes())
+        .merge(throttles::routes())
         .merge(apis::routes())
         .merge(apps::routes());
     Router::new()

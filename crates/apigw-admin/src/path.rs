@@ -81,6 +81,18 @@ id_path!(
     "`/acl-bindings/{acl_bindings_id}`"
 );
 id_path!(
+    ThrottlePath,
+    throttle_id,
+    "The request throttling policy's id.",
+    "`/throttles/{throttle_id}`"
+);
+id_path!(
+    ThrottleBindingPath,
+    throttle_binding_id,
+    "The request throttling binding's id.",
+    "`/throttle-bindings/{throttle_binding_id}`"
+);
+id_path!(
     AppAuthPath,
     app_auth_id,
     "The authorisation's id.",
@@ -131,4 +143,14 @@ mod tests {
         let msg = body["error_msg"].as_str().unwrap();
         assert!(msg.contains("parameterName:plugin_id"), "{msg}");
     }
+}
+
+/// `/throttles/{throttle_id}/throttle-specials/{strategy_id}`
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct ThrottleSpecialPath {
+    /// The request throttling policy's id.
+    pub(crate) throttle_id: String,
+    /// The excluded configuration's id.
+    pub(crate) strategy_id: String,
 }

@@ -13,6 +13,7 @@
 //! - [`sign`]: the SDK-HMAC-SHA256 request signature (control plane and APP auth).
 //! - [`text`]: IP addresses and JSON strings written fast (the data plane's hot path).
 //! - [`acl`]: access control policies and the compiled IP / account sets they check.
+//! - [`throttle`]: classic request throttling policies, their bindings and excluded limits.
 //! - [`variables`]: environment variables and the `#Name#` references to them.
 
 pub mod acl;
@@ -26,6 +27,7 @@ pub mod plugin;
 pub mod resources;
 pub mod sign;
 pub mod text;
+pub mod throttle;
 pub mod time;
 pub mod variables;
 

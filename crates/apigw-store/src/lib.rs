@@ -19,6 +19,7 @@
 use apigw_model::acl::{Acl, AclBinding};
 use apigw_model::page::Page;
 use apigw_model::resources::{Api, App, AppAuth, Binding, Env, Group, Publication};
+use apigw_model::throttle::{Throttle, ThrottleBinding, ThrottleSpecial};
 use apigw_model::variables::EnvVariable;
 use apigw_model::{Plugin, PluginScope, PluginType};
 use async_trait::async_trait;
@@ -54,6 +55,9 @@ pub enum Resource {
     EnvVariable,
     Acl,
     AclBinding,
+    Throttle,
+    ThrottleBinding,
+    ThrottleSpecial,
 }
 
 impl Resource {
@@ -71,6 +75,9 @@ impl Resource {
             Resource::EnvVariable => "env_variable",
             Resource::Acl => "acl",
             Resource::AclBinding => "acl_binding",
+            Resource::Throttle => "throttle",
+            Resource::ThrottleBinding => "throttle_binding",
+            Resource::ThrottleSpecial => "throttle_special",
         }
     }
 }
@@ -104,6 +111,12 @@ pub enum Unique {
     AclName,
     /// One access control policy of each kind (IP, account) per API and environment.
     AclKind,
+    /// Request throttling policy names, per instance.
+    ThrottleName,
+    /// One request throttling policy per API and environment.
+    ThrottleOne,
+    /// One excluded configuration per app or user and policy.
+    ThrottleSpecial,
 }
 
 /// What can go wrong in a store call.
@@ -325,6 +338,61 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn unbind_acl(&self, instance_id: &str, id: &str) -> Result<(), StoreError>;
     /// Every access control binding of the instance, newest first.
     async fn list_acl_bindings(&self, instance_id: &str) -> Result<Vec<AclBinding>, StoreError>;
+
+    /// Inserts a request throttling policy. `Conflict(ThrottleName)`.
+    async fn create_throttle(&self, t: &Throttle) -> Result<(), StoreError>;
+    /// Replaces a policy's fields. `NotFound`, `Conflict(ThrottleName)`.
+    async fn update_throttle(&self, t: &Throttle) -> Result<(), StoreError>;
+    /// Deletes a policy with its bindings and excluded configurations. `NotFound`.
+    async fn delete_throttle(&self, instance_id: &str, id: &str) -> Result<(), StoreError>;
+    /// One policy, if it exists in that instance.
+    async fn get_throttle(
+        &self,
+        instance_id: &str,
+        id: &str,
+    ) -> Result<Option<Throttle>, StoreError>;
+    /// Every policy of the instance, newest first.
+    async fn list_throttles(&self, instance_id: &str) -> Result<Vec<Throttle>, StoreError>;
+    /// Binds a policy to the publications named, all or nothing; binding again what is bound
+    /// keeps the binding. Returns the bindings in the order asked. `Missing(Throttle |
+    /// Publication, id)`, `Conflict(ThrottleOne)` when the API already has another policy in
+    /// that environment.
+    async fn bind_throttle(
+        &self,
+        instance_id: &str,
+        throttle_id: &str,
+        publish_ids: &[String],
+        now: i64,
+    ) -> Result<Vec<ThrottleBinding>, StoreError>;
+    /// Removes one binding. `NotFound`.
+    async fn unbind_throttle(&self, instance_id: &str, id: &str) -> Result<(), StoreError>;
+    /// Every throttling binding of the instance, newest first.
+    async fn list_throttle_bindings(
+        &self,
+        instance_id: &str,
+    ) -> Result<Vec<ThrottleBinding>, StoreError>;
+    /// Inserts an excluded configuration. `Missing(Throttle, id)`, `Conflict(ThrottleSpecial)`.
+    async fn create_throttle_special(&self, s: &ThrottleSpecial) -> Result<(), StoreError>;
+    /// Changes an excluded configuration's limit. `NotFound`.
+    async fn update_throttle_special(
+        &self,
+        instance_id: &str,
+        throttle_id: &str,
+        id: &str,
+        call_limits: i64,
+    ) -> Result<(), StoreError>;
+    /// Deletes an excluded configuration. `NotFound`.
+    async fn delete_throttle_special(
+        &self,
+        instance_id: &str,
+        throttle_id: &str,
+        id: &str,
+    ) -> Result<(), StoreError>;
+    /// Every excluded configuration of the instance, oldest first.
+    async fn list_throttle_specials(
+        &self,
+        instance_id: &str,
+    ) -> Result<Vec<ThrottleSpecial>, StoreError>;
 }
 
 /// Opens the store named by `url`, or the SQLite database in `data_dir` when `url` is `None`;

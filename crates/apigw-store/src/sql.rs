@@ -92,6 +92,10 @@ impl Columns<'_> {
         let i = self.take();
         self.row.int(i)
     }
+    pub(crate) fn opt_int(&mut self, _: &str) -> Result<Option<i64>, StoreError> {
+        let i = self.take();
+        self.row.opt_int(i)
+    }
     pub(crate) fn flag(&mut self, column: &str) -> Result<bool, StoreError> {
         Ok(self.int(column)? != 0)
     }
@@ -116,6 +120,9 @@ pub(crate) mod put {
     }
     pub(crate) fn int(_: &Secrets, _: &str, v: &i64) -> Result<Value, StoreError> {
         Ok(Value::Int(*v))
+    }
+    pub(crate) fn opt_int(_: &Secrets, _: &str, v: &Option<i64>) -> Result<Value, StoreError> {
+        Ok(v.map_or(Value::Null, Value::Int))
     }
     pub(crate) fn flag(_: &Secrets, _: &str, v: &bool) -> Result<Value, StoreError> {
         Ok(Value::from(*v))
@@ -220,6 +227,15 @@ impl Row {
         match self.value(i)? {
             Value::Int(n) => Ok(*n),
             _ => Err(StoreError::Backend(format!("column {i} is not an integer"))),
+        }
+    }
+
+    /// Column `i` as an integer, `None` for NULL.
+    pub fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        match self.value(i)? {
+            Value::Null => Ok(None),
+            Value::Int(n) => Ok(Some(*n)),
+            Value::Text(_) => Err(StoreError::Backend(format!("column {i} is not an integer"))),
         }
     }
 

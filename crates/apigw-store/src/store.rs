@@ -10,6 +10,7 @@ use apigw_model::resources::{
     Api, App, AppAuth, Binding, Env, Group, Publication, DEFAULT_GROUP_NAME, RELEASE_ENV_ID,
     RELEASE_ENV_NAME,
 };
+use apigw_model::throttle::{Throttle, ThrottleBinding, ThrottleSpecial};
 use apigw_model::variables::EnvVariable;
 use apigw_model::{id, Plugin};
 use async_trait::async_trait;
@@ -196,6 +197,13 @@ async fn require<C: Conn>(
         Resource::EnvVariable => "SELECT 1 FROM env_variables WHERE instance_id=?1 AND id=?2",
         Resource::Acl => "SELECT 1 FROM acls WHERE instance_id=?1 AND id=?2",
         Resource::AclBinding => "SELECT 1 FROM acl_bindings WHERE instance_id=?1 AND id=?2",
+        Resource::Throttle => "SELECT 1 FROM throttles WHERE instance_id=?1 AND id=?2",
+        Resource::ThrottleBinding => {
+            "SELECT 1 FROM throttle_bindings WHERE instance_id=?1 AND id=?2"
+        }
+        Resource::ThrottleSpecial => {
+            "SELECT 1 FROM throttle_specials WHERE instance_id=?1 AND id=?2"
+        }
         Resource::Publication => {
             "SELECT 1 FROM publications WHERE instance_id=?1 AND publish_id=?2"
         }
@@ -279,6 +287,19 @@ table!(AclBinding in "acl_bindings" {
     id: text, instance_id: text, acl_id: text, api_id: text, env_id: text, kind: parsed,
     create_time: int,
 });
+table!(Throttle in "throttles" {
+    id: text, instance_id: text, name: text, api_call_limits: int, user_call_limits: opt_int,
+    app_call_limits: opt_int, ip_call_limits: opt_int, time_interval: int, time_unit: parsed,
+    kind: int, enable_adaptive_control: text, remark: text, create_time: int,
+});
+table!(ThrottleBinding in "throttle_bindings" {
+    id: text, instance_id: text, throttle_id: text, api_id: text, env_id: text,
+    create_time: int,
+});
+table!(ThrottleSpecial in "throttle_specials" {
+    id: text, instance_id: text, throttle_id: text, object_type: parsed, object_id: text,
+    call_limits: int, create_time: int,
+});
 table!(Binding in "bindings" {
     id: text, instance_id: text, plugin_id: text, plugin_type: parsed, api_id: text,
     env_id: text, attached_time: int,
@@ -288,6 +309,8 @@ table!(Binding in "bindings" {
 const API_UNIQUE: &[(&str, Unique)] = &[("route_key", Unique::Route)];
 const APP_UNIQUE: &[(&str, Unique)] = &[("app_key", Unique::AppKey)];
 const ACL_BINDING_UNIQUE: &[(&str, Unique)] = &[("kind", Unique::AclKind)];
+const THROTTLE_BINDING_UNIQUE: &[(&str, Unique)] = &[("env_id", Unique::ThrottleOne)];
+const THROTTLE_SPECIAL_UNIQUE: &[(&str, Unique)] = &[("object_id", Unique::ThrottleSpecial)];
 
 #[async_trait]
 impl<E: Engine> Store for SqlStore<E> {
@@ -566,6 +589,7 @@ impl<E: Engine> Store for SqlStore<E> {
                 "DELETE FROM app_auths WHERE instance_id=?1 AND env_id=?2",
                 "DELETE FROM env_variables WHERE instance_id=?1 AND env_id=?2",
                 "DELETE FROM acl_bindings WHERE instance_id=?1 AND env_id=?2",
+                "DELETE FROM throttle_bindings WHERE instance_id=?1 AND env_id=?2",
                 "DELETE FROM envs WHERE instance_id=?1 AND id=?2",
             ] {
                 tx.execute(sql, &args![instance_id, id]).await?;
@@ -676,11 +700,12 @@ impl<E: Engine> Store for SqlStore<E> {
                 )
                 .await?
                 .ok_or(StoreError::NotFound)?;
-            tx.execute(
+            for sql in [
                 "DELETE FROM acl_bindings WHERE instance_id=?1 AND api_id=?2 AND env_id=?3",
-                &args![instance_id, api_id, env_id],
-            )
-            .await?;
+                "DELETE FROM throttle_bindings WHERE instance_id=?1 AND api_id=?2 AND env_id=?3",
+            ] {
+                tx.execute(sql, &args![instance_id, api_id, env_id]).await?;
+            }
             Ok(gone)
         }
         .await;
@@ -1086,5 +1111,198 @@ impl<E: Engine> Store for SqlStore<E> {
     async fn list_acl_bindings(&self, instance_id: &str) -> Result<Vec<AclBinding>, StoreError> {
         self.list(instance_id, "ORDER BY create_time DESC, rowid DESC")
             .await
+    }
+
+    async fn create_throttle(&self, t: &Throttle) -> Result<(), StoreError> {
+        self.insert(t, unique(Unique::ThrottleName, &[])).await
+    }
+
+    async fn update_throttle(&self, t: &Throttle) -> Result<(), StoreError> {
+        self.change(
+            "UPDATE throttles SET name=?3, api_call_limits=?4, user_call_limits=?5,
+             app_call_limits=?6, ip_call_limits=?7, time_interval=?8, time_unit=?9, kind=?10,
+             enable_adaptive_control=?11, remark=?12
+             WHERE instance_id=?1 AND id=?2",
+            &[
+                Value::from(&t.instance_id),
+                Value::from(&t.id),
+                Value::from(&t.name),
+                Value::Int(t.api_call_limits),
+                t.user_call_limits.map_or(Value::Null, Value::Int),
+                t.app_call_limits.map_or(Value::Null, Value::Int),
+                t.ip_call_limits.map_or(Value::Null, Value::Int),
+                Value::Int(t.time_interval),
+                Value::from(t.time_unit.as_str()),
+                Value::Int(t.kind),
+                Value::from(&t.enable_adaptive_control),
+                Value::from(&t.remark),
+            ],
+            unique(Unique::ThrottleName, &[]),
+        )
+        .await
+    }
+
+    async fn delete_throttle(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            require(&mut tx, Resource::Throttle, instance_id, id)
+                .await
+                .map_err(missing_is_not_found)?;
+            for sql in [
+                "DELETE FROM throttle_bindings WHERE instance_id=?1 AND throttle_id=?2",
+                "DELETE FROM throttle_specials WHERE instance_id=?1 AND throttle_id=?2",
+                "DELETE FROM throttles WHERE instance_id=?1 AND id=?2",
+            ] {
+                tx.execute(sql, &args![instance_id, id]).await?;
+            }
+            Ok(())
+        }
+        .await;
+        self.end(tx, result).await
+    }
+
+    async fn get_throttle(
+        &self,
+        instance_id: &str,
+        id: &str,
+    ) -> Result<Option<Throttle>, StoreError> {
+        self.get(instance_id, id).await
+    }
+
+    async fn list_throttles(&self, instance_id: &str) -> Result<Vec<Throttle>, StoreError> {
+        self.list(instance_id, "ORDER BY create_time DESC, rowid DESC")
+            .await
+    }
+
+    async fn bind_throttle(
+        &self,
+        instance_id: &str,
+        throttle_id: &str,
+        publish_ids: &[String],
+        now: i64,
+    ) -> Result<Vec<ThrottleBinding>, StoreError> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            require(&mut tx, Resource::Throttle, instance_id, throttle_id).await?;
+            let mut out = Vec::with_capacity(publish_ids.len());
+            for publish_id in publish_ids {
+                let p: Publication = tx
+                    .first(
+                        &format!(
+                            "SELECT {} FROM publications WHERE instance_id=?1 AND publish_id=?2",
+                            Publication::COLUMNS
+                        ),
+                        &args![instance_id, publish_id],
+                    )
+                    .await?
+                    .ok_or_else(|| {
+                        StoreError::Missing(Resource::Publication, publish_id.clone())
+                    })?;
+                let there: Option<ThrottleBinding> = tx
+                    .first(
+                        &format!(
+                            "SELECT {} FROM throttle_bindings WHERE api_id=?1 AND env_id=?2",
+                            ThrottleBinding::COLUMNS
+                        ),
+                        &args![&p.api_id, &p.env_id],
+                    )
+                    .await?;
+                let binding = match there {
+                    Some(b) if b.throttle_id == throttle_id => b,
+                    Some(_) => return Err(StoreError::Conflict(Unique::ThrottleOne)),
+                    None => {
+                        let b = ThrottleBinding {
+                            id: id::new_id(),
+                            instance_id: instance_id.to_string(),
+                            throttle_id: throttle_id.to_string(),
+                            api_id: p.api_id,
+                            env_id: p.env_id,
+                            create_time: now,
+                        };
+                        tx.insert(&b)
+                            .await
+                            .map_err(unique(Unique::ThrottleOne, THROTTLE_BINDING_UNIQUE))?;
+                        b
+                    }
+                };
+                out.push(binding);
+            }
+            Ok(out)
+        }
+        .await;
+        self.end(tx, result).await
+    }
+
+    async fn unbind_throttle(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
+        self.change(
+            "DELETE FROM throttle_bindings WHERE instance_id=?1 AND id=?2",
+            &args![instance_id, id],
+            StoreError::from,
+        )
+        .await
+    }
+
+    async fn list_throttle_bindings(
+        &self,
+        instance_id: &str,
+    ) -> Result<Vec<ThrottleBinding>, StoreError> {
+        self.list(instance_id, "ORDER BY create_time DESC, rowid DESC")
+            .await
+    }
+
+    async fn create_throttle_special(&self, sp: &ThrottleSpecial) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            require(
+                &mut tx,
+                Resource::Throttle,
+                &sp.instance_id,
+                &sp.throttle_id,
+            )
+            .await?;
+            tx.insert(sp)
+                .await
+                .map_err(unique(Unique::ThrottleSpecial, THROTTLE_SPECIAL_UNIQUE))?;
+            Ok(())
+        }
+        .await;
+        self.end(tx, result).await
+    }
+
+    async fn update_throttle_special(
+        &self,
+        instance_id: &str,
+        throttle_id: &str,
+        id: &str,
+        call_limits: i64,
+    ) -> Result<(), StoreError> {
+        self.change(
+            "UPDATE throttle_specials SET call_limits=?4
+             WHERE instance_id=?1 AND throttle_id=?2 AND id=?3",
+            &args![instance_id, throttle_id, id, call_limits],
+            StoreError::from,
+        )
+        .await
+    }
+
+    async fn delete_throttle_special(
+        &self,
+        instance_id: &str,
+        throttle_id: &str,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        self.change(
+            "DELETE FROM throttle_specials WHERE instance_id=?1 AND throttle_id=?2 AND id=?3",
+            &args![instance_id, throttle_id, id],
+            StoreError::from,
+        )
+        .await
+    }
+
+    async fn list_throttle_specials(
+        &self,
+        instance_id: &str,
+    ) -> Result<Vec<ThrottleSpecial>, StoreError> {
+        self.list(instance_id, "ORDER BY create_time, rowid").await
     }
 }

@@ -5,6 +5,7 @@
 use apigw_model::acl::{Acl, AclKind, AclType, EntityType};
 use apigw_model::page::Page;
 use apigw_model::resources::*;
+use apigw_model::throttle::{ObjectType, Throttle, ThrottleSpecial, TimeUnit};
 use apigw_model::variables::EnvVariable;
 use apigw_model::{Plugin, PluginScope, PluginType};
 use apigw_store::{PluginFilter, Resource, Secrets, SqliteStore, Store, StoreError, Unique};
@@ -929,6 +930,158 @@ async fn acls_bind_to_publications_one_of_each_kind(s: &dyn Store) {
     assert_eq!(s.get_acl("other", "ac1").await.unwrap(), None);
 }
 
+fn throttle(id: &str, name: &str) -> Throttle {
+    Throttle {
+        id: id.into(),
+        instance_id: I.into(),
+        name: name.into(),
+        api_call_limits: 100,
+        user_call_limits: Some(50),
+        app_call_limits: None,
+        ip_call_limits: Some(20),
+        time_interval: 1,
+        time_unit: TimeUnit::Second,
+        kind: 1,
+        enable_adaptive_control: "FALSE".into(),
+        remark: String::new(),
+        create_time: 1,
+    }
+}
+
+fn special(id: &str, throttle_id: &str, object_id: &str) -> ThrottleSpecial {
+    ThrottleSpecial {
+        id: id.into(),
+        instance_id: I.into(),
+        throttle_id: throttle_id.into(),
+        object_type: ObjectType::App,
+        object_id: object_id.into(),
+        call_limits: 7,
+        create_time: 1,
+    }
+}
+
+/// Throttle names are unique per instance; optional limits round-trip as absent; a policy
+/// binds to publications, one per API and environment, binding again keeps the binding;
+/// excluded configurations are one per object and policy; deleting a policy takes its bindings
+/// and excluded configurations; bindings go when the API goes offline or is deleted.
+async fn throttles_bind_one_per_api_and_environment(s: &dyn Store) {
+    let (_, a) = setup(s).await;
+    let t1 = throttle("t1", "throttle_one");
+    let t2 = throttle("t2", "throttle_two");
+    s.create_throttle(&t1).await.unwrap();
+    s.create_throttle(&t2).await.unwrap();
+    assert_eq!(s.get_throttle(I, "t1").await.unwrap().unwrap(), t1);
+    assert!(matches!(
+        s.create_throttle(&throttle("t3", "throttle_one")).await,
+        Err(StoreError::Conflict(Unique::ThrottleName))
+    ));
+    let changed = Throttle {
+        name: "renamed".into(),
+        user_call_limits: None,
+        app_call_limits: Some(9),
+        time_unit: TimeUnit::Day,
+        kind: 2,
+        ..t1.clone()
+    };
+    s.update_throttle(&changed).await.unwrap();
+    assert_eq!(s.get_throttle(I, "t1").await.unwrap().unwrap(), changed);
+    assert!(matches!(
+        s.update_throttle(&Throttle {
+            name: "throttle_two".into(),
+            ..changed.clone()
+        })
+        .await,
+        Err(StoreError::Conflict(Unique::ThrottleName))
+    ));
+    assert!(matches!(
+        s.update_throttle(&throttle("nope", "nothing")).await,
+        Err(StoreError::NotFound)
+    ));
+    let publish_id = s.list_publications(I).await.unwrap()[0].publish_id.clone();
+    let ids = vec![publish_id];
+    let b = s.bind_throttle(I, "t1", &ids, 10).await.unwrap();
+    assert_eq!(
+        (b[0].api_id.as_str(), b[0].env_id.as_str()),
+        (a.id.as_str(), RELEASE_ENV_ID)
+    );
+    assert_eq!(s.bind_throttle(I, "t1", &ids, 11).await.unwrap(), b, "kept");
+    assert!(matches!(
+        s.bind_throttle(I, "t2", &ids, 12).await,
+        Err(StoreError::Conflict(Unique::ThrottleOne))
+    ));
+    assert!(matches!(
+        s.bind_throttle(I, "nope", &ids, 12).await,
+        Err(StoreError::Missing(Resource::Throttle, _))
+    ));
+    assert!(matches!(
+        s.bind_throttle(I, "t2", &["nope".to_string()], 12).await,
+        Err(StoreError::Missing(Resource::Publication, _))
+    ));
+    // Excluded configurations.
+    s.create_throttle_special(&special("s1", "t1", "app1"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.create_throttle_special(&special("s2", "t1", "app1"))
+            .await,
+        Err(StoreError::Conflict(Unique::ThrottleSpecial))
+    ));
+    assert!(matches!(
+        s.create_throttle_special(&special("s2", "nope", "app1"))
+            .await,
+        Err(StoreError::Missing(Resource::Throttle, _))
+    ));
+    s.create_throttle_special(&special("s2", "t2", "app1"))
+        .await
+        .unwrap();
+    s.update_throttle_special(I, "t1", "s1", 70).await.unwrap();
+    assert!(matches!(
+        s.update_throttle_special(I, "t2", "s1", 70).await,
+        Err(StoreError::NotFound)
+    ));
+    let sp = s.list_throttle_specials(I).await.unwrap();
+    assert_eq!(
+        sp.iter()
+            .map(|x| (x.id.as_str(), x.call_limits))
+            .collect::<Vec<_>>(),
+        [("s1", 70), ("s2", 7)]
+    );
+    s.delete_throttle_special(I, "t2", "s2").await.unwrap();
+    assert!(matches!(
+        s.delete_throttle_special(I, "t2", "s2").await,
+        Err(StoreError::NotFound)
+    ));
+    // Unbinding; offline in the environment, the binding goes.
+    s.unbind_throttle(I, &b[0].id).await.unwrap();
+    assert!(matches!(
+        s.unbind_throttle(I, &b[0].id).await,
+        Err(StoreError::NotFound)
+    ));
+    s.bind_throttle(I, "t2", &ids, 13).await.unwrap();
+    s.unpublish(I, &a.id, RELEASE_ENV_ID).await.unwrap();
+    assert!(s.list_throttle_bindings(I).await.unwrap().is_empty());
+    s.publish(&publication(&a.id, RELEASE_ENV_ID))
+        .await
+        .unwrap();
+    let publish_id = s.list_publications(I).await.unwrap()[0].publish_id.clone();
+    s.bind_throttle(I, "t1", &[publish_id], 14).await.unwrap();
+    // Deleting the policy takes its bindings and excluded configurations.
+    s.delete_throttle(I, "t1").await.unwrap();
+    assert!(s.list_throttle_bindings(I).await.unwrap().is_empty());
+    assert!(s.list_throttle_specials(I).await.unwrap().is_empty());
+    assert!(matches!(
+        s.delete_throttle(I, "t1").await,
+        Err(StoreError::NotFound)
+    ));
+    // Deleting the API takes its bindings.
+    let publish_id = s.list_publications(I).await.unwrap()[0].publish_id.clone();
+    s.bind_throttle(I, "t2", &[publish_id], 15).await.unwrap();
+    s.delete_api(I, &a.id).await.unwrap();
+    assert!(s.list_throttle_bindings(I).await.unwrap().is_empty());
+    assert_eq!(s.list_throttles(I).await.unwrap().len(), 1);
+    assert_eq!(s.get_throttle("other", "t2").await.unwrap(), None);
+}
+
 /// Runs each contract test against every engine, one `#[tokio::test]` per engine and test:
 /// the `store` tests get a store, the `place` tests the place to open stores on.
 macro_rules! contract {
@@ -976,6 +1129,7 @@ contract! {
         a_failed_write_does_not_move_the_version,
         variables_belong_to_a_group_and_an_environment,
         acls_bind_to_publications_one_of_each_kind,
+        throttles_bind_one_per_api_and_environment,
     ],
     place: [
         secrets_are_sealed_at_rest,

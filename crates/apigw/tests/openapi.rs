@@ -141,6 +141,21 @@ async fn every_operation_is_served_and_documents_every_status_it_answers() {
         "GET /acl-bindings/binded-acls",
         "GET /acl-bindings/binded-apis",
         "GET /acl-bindings/unbinded-apis",
+        "POST /throttles",
+        "GET /throttles",
+        "GET /throttles/{throttle_id}",
+        "PUT /throttles/{throttle_id}",
+        "DELETE /throttles/{throttle_id}",
+        "POST /throttles/{throttle_id}/throttle-specials",
+        "GET /throttles/{throttle_id}/throttle-specials",
+        "PUT /throttles/{throttle_id}/throttle-specials/{strategy_id}",
+        "DELETE /throttles/{throttle_id}/throttle-specials/{strategy_id}",
+        "POST /throttle-bindings",
+        "PUT /throttle-bindings",
+        "DELETE /throttle-bindings/{throttle_binding_id}",
+        "GET /throttle-bindings/binded-throttles",
+        "GET /throttle-bindings/binded-apis",
+        "GET /throttle-bindings/unbinded-apis",
     ];
     let mut expected: Vec<String> = routes
         .iter()
