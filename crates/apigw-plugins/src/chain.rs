@@ -189,6 +189,9 @@ pub struct BuildCtx {
     pub redis: Option<RedisCounters>,
     /// Milliseconds since the epoch (rate windows); injectable for tests.
     pub clock: Clock,
+    /// The in-process counters of classic request throttling policies, shared by every
+    /// snapshot so that counts survive reloads.
+    pub classic: Arc<crate::counters::LocalCounters>,
 }
 
 impl std::fmt::Debug for BuildCtx {
@@ -204,6 +207,7 @@ impl Default for BuildCtx {
         Self {
             redis: None,
             clock: crate::counters::system_clock(),
+            classic: Arc::default(),
         }
     }
 }

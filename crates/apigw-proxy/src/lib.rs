@@ -10,6 +10,7 @@
 //! - `auth`: APP and IAM authentication of calls.
 //! - `access`: the access control policies of a route, compiled, and their IP and account
 //!   checks.
+//! - `throttle`: classic request throttling policies of a route, compiled, and their check.
 //! - `upstream`: the pooled backend client and request/response rewriting; `upstream/h1.rs`
 //!   speaks HTTP/1.1 to backends.
 //! - `answer`: a response on its way to the client (status, header list, body).
@@ -33,6 +34,7 @@ pub mod reload;
 pub mod router;
 pub mod server;
 pub mod snapshot;
+pub mod throttle;
 pub mod upstream;
 mod wire;
 

@@ -431,6 +431,24 @@ pub async fn handle(
             }
         }
     }
+    // Classic request throttling (none where a rate_limit plug-in is bound: the snapshot
+    // leaves it out); a route without a policy pays this one branch.
+    if let Some(classic) = &route.throttle {
+        let verdict = classic.check(&ctx).await;
+        if !verdict.allowed {
+            let mut resp = fail(
+                GatewayError::Throttled,
+                &route,
+                &mut ctx,
+                Decision::Throttled,
+            );
+            resp.headers.insert(
+                http::header::RETRY_AFTER,
+                HeaderValue::from(verdict.reset_secs.max(1)),
+            );
+            return resp;
+        }
+    }
     if let Some(verdict) = route.chain.throttle(&parts, &ctx).await {
         ctx.rate_limit = Some(verdict);
         if !verdict.allowed {

@@ -81,6 +81,9 @@ pub struct Route {
     pub apps: HashSet<String>,
     /// The access control policies bound to the API in this environment; `None` without any.
     pub access: Option<Box<crate::access::Access>>,
+    /// The classic request throttling policy bound to the API in this environment; `None`
+    /// without one, and when a rate_limit plug-in is bound too (the plug-in decides).
+    pub throttle: Option<Arc<crate::throttle::Classic>>,
     pub metrics: Arc<ApiMetrics>,
 }
 
@@ -237,6 +240,24 @@ impl Snapshot {
                 }
             }
         }
+        let throttle_bindings = store.list_throttle_bindings(inst).await?;
+        // Each throttling policy compiled once, shared by the routes it is bound to.
+        let specials = store.list_throttle_specials(inst).await?;
+        let throttles: HashMap<String, Arc<crate::throttle::Classic>> = store
+            .list_throttles(inst)
+            .await?
+            .iter()
+            .map(|t| {
+                let c = crate::throttle::Classic::new(
+                    t,
+                    &specials,
+                    cfg.plugins.classic.clone(),
+                    cfg.plugins.redis.clone(),
+                    cfg.plugins.clock.clone(),
+                );
+                (t.id.clone(), Arc::new(c))
+            })
+            .collect();
         let values: HashMap<(&str, &str, &str), &str> = variables
             .iter()
             .map(|v| {
@@ -348,6 +369,13 @@ impl Snapshot {
                     access.get_or_insert_default().add(c.clone());
                 }
             }
+            let throttle = match chain.rate_limit {
+                Some(_) => None,
+                None => throttle_bindings
+                    .iter()
+                    .find(|b| b.api_id == api.id && b.env_id == p.env_id)
+                    .and_then(|b| throttles.get(&b.throttle_id).cloned()),
+            };
             let route = Route {
                 api_id: api.id.as_str().into(),
                 api_name: api.name.as_str().into(),
@@ -367,6 +395,7 @@ impl Snapshot {
                     .map(|a| a.app_id.clone())
                     .collect(),
                 access,
+                throttle,
                 metrics: metrics.api(&api.id, &api.name),
             };
             let method = (def.req_method != "ANY")

@@ -146,6 +146,7 @@ pub async fn serve(
         plugins: BuildCtx {
             redis: redis.clone(),
             clock: apigw_plugins::counters::system_clock(),
+            classic: Default::default(),
         },
     };
     let first = Snapshot::build(&*store, &snap_cfg, None, &metrics)

@@ -1,7 +1,10 @@
 //! Classic request throttling policies end to end: the fifteen calls (policies, bindings,
-//! excluded configurations) with their fields and APIG codes.
+//! excluded configurations) with their fields and APIG codes, and real traffic through the
+//! gateway to a real backend: exact under concurrency with local and Redis counters, IP and
+//! app limits, an app's excluded configuration, the rate_limit plug-in deciding when both are
+//! bound.
 
-use apigw_testkit::{http_api, Resp, TestServer, RELEASE};
+use apigw_testkit::{http_api, redis_url, Backend, GatewayClient, Resp, TestServer, RELEASE};
 use serde_json::{json, Value};
 
 fn err(r: &Resp, status: u16, code: &str) {
@@ -565,4 +568,254 @@ async fn policies_bindings_and_excluded_configurations_answer_the_pages() {
         "APIG.3005",
     );
     err(&s.admin.get(&specials).await, 404, "APIG.3005");
+}
+
+/// A gateway with a real backend and a group to publish APIs in.
+struct World {
+    s: TestServer,
+    _backend: Backend,
+    gw: GatewayClient,
+    group: String,
+    host: String,
+    backend: String,
+}
+
+impl World {
+    async fn new(redis: Option<String>) -> Self {
+        let s = TestServer::start_with(|a| a.redis_url = redis).await;
+        let backend = Backend::start().await;
+        let gw = GatewayClient::new(s.running.gateway_addr);
+        let (group, host) = s.admin.create_group("throttled").await;
+        let b = backend.addr.to_string();
+        Self {
+            s,
+            _backend: backend,
+            gw,
+            group,
+            host,
+            backend: b,
+        }
+    }
+
+    /// Creates and publishes an API (with `extra` definition fields); its id and publish id.
+    async fn api(&self, name: &str, uri: &str, extra: Value) -> (String, String) {
+        let mut body = http_api(name, &self.group, "GET", uri, &self.backend, "/");
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let id = self.s.admin.create_api(body).await;
+        let publish_id = publish(&self.s, &id).await;
+        (id, publish_id)
+    }
+
+    /// Creates a policy from `fields` (over a day) and binds it to `publish_ids`; its id.
+    async fn throttle(&self, fields: Value, publish_ids: &[&str]) -> String {
+        let mut body = json!({"name": "traffic_policy", "time_interval": 1, "time_unit": "DAY"});
+        for (k, v) in fields.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let r = self.s.admin.post("/throttles", &body).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let t = id(&r);
+        let r = self
+            .s
+            .admin
+            .post(
+                "/throttle-bindings",
+                &json!({"strategy_id": t, "publish_ids": publish_ids}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        t
+    }
+
+    async fn get(&self, path: &str, extra: &[(&str, &str)]) -> Resp {
+        let mut h = vec![("host", self.host.as_str())];
+        h.extend_from_slice(extra);
+        self.gw.call("GET", path, &h, b"").await
+    }
+
+    /// `n` calls from `clients` concurrent clients; how many passed (the others must be the
+    /// throttling refusal).
+    async fn hammer(&self, path: &str, n: usize, clients: usize) -> usize {
+        let mut tasks = Vec::new();
+        for c in 0..clients {
+            let (gw, host, path) = (self.gw.clone(), self.host.clone(), path.to_string());
+            let share = n / clients + usize::from(c < n % clients);
+            tasks.push(tokio::spawn(async move {
+                let mut ok = 0;
+                for _ in 0..share {
+                    let r = gw.call("GET", &path, &[("host", &host)], b"").await;
+                    assert!(r.status == 200 || r.status == 429, "{}", r.status);
+                    ok += usize::from(r.status == 200);
+                }
+                ok
+            }));
+        }
+        let mut total = 0;
+        for t in tasks {
+            total += t.await.unwrap();
+        }
+        total
+    }
+}
+
+#[tokio::test]
+async fn exactly_the_api_limit_passes_under_concurrency_with_local_counters() {
+    let w = World::new(None).await;
+    let (api, publish_id) = w.api("busy", "/busy", json!({})).await;
+    w.throttle(json!({"api_call_limits": 50}), &[&publish_id])
+        .await;
+    assert_eq!(w.hammer("/busy", 200, 20).await, 50);
+    let refused = w.get("/busy", &[]).await;
+    assert_eq!(
+        (refused.status, refused.json["error_code"].clone()),
+        (429, json!("APIG.0308")),
+        "{}",
+        refused.text
+    );
+    let retry: u64 = refused.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=86_400).contains(&retry), "{retry}");
+    let m = w.s.admin.metrics().await;
+    let line = format!("apigw_decisions_total{{api_id=\"{api}\",decision=\"throttled\"}} 151");
+    assert!(m.contains(&line), "{line} in {m}");
+}
+
+#[tokio::test]
+async fn exactly_the_api_limit_passes_under_concurrency_with_redis_counters() {
+    let w = World::new(Some(redis_url())).await;
+    let (_, publish_id) = w.api("busy", "/busy", json!({})).await;
+    w.throttle(json!({"api_call_limits": 50}), &[&publish_id])
+        .await;
+    assert_eq!(w.hammer("/busy", 200, 20).await, 50);
+    let m = w.s.admin.metrics().await;
+    assert!(m.contains("apigw_ratelimit_redis_degraded 0"), "{m}");
+}
+
+#[tokio::test]
+async fn the_ip_limit_holds_below_the_api_limit_and_type_two_shares_the_count() {
+    let w = World::new(None).await;
+    let (_, p1) = w.api("ip_one", "/one", json!({})).await;
+    let (_, p2) = w.api("ip_two", "/two", json!({})).await;
+    w.throttle(
+        json!({"api_call_limits": 10, "ip_call_limits": 3, "type": 2}),
+        &[&p1, &p2],
+    )
+    .await;
+    assert_eq!(w.hammer("/one", 2, 1).await, 2);
+    assert_eq!(
+        w.hammer("/two", 5, 1).await,
+        1,
+        "the two APIs share the IP count"
+    );
+}
+
+/// Signs a GET the way the SDKs do (host and x-sdk-date signed).
+fn signed(path: &str, host: &str, key: &str, secret: &str) -> (String, String) {
+    let date = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .unwrap();
+    let parts = apigw_model::sign::RequestParts {
+        method: "GET",
+        path,
+        query: None,
+        body: b"",
+    };
+    let auth = apigw_model::sign::sign_request(
+        key,
+        secret,
+        &parts,
+        &[("host", host), ("x-sdk-date", date.as_str())],
+    );
+    (date, auth)
+}
+
+#[tokio::test]
+async fn an_apps_excluded_configuration_raises_its_limit_alone() {
+    let w = World::new(None).await;
+    let (api, publish_id) = w.api("app_api", "/app", json!({"auth_type": "APP"})).await;
+    let mut apps = Vec::new();
+    for n in ["vip", "plain"] {
+        let r = w
+            .s
+            .admin
+            .post("/apps", &json!({"name": format!("{n}_app"), "app_key": format!("{n}-key-0001"), "app_secret": format!("{n}-secret-0001")}))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        apps.push(id(&r));
+    }
+    let r =
+        w.s.admin
+            .post(
+                "/app-auths",
+                &json!({"env_id": RELEASE, "app_ids": apps, "api_ids": [api]}),
+            )
+            .await;
+    assert!(r.status < 300, "{}", r.text);
+    let t = w
+        .throttle(
+            json!({"api_call_limits": 100, "app_call_limits": 2}),
+            &[&publish_id],
+        )
+        .await;
+    let r =
+        w.s.admin
+            .post(
+                &format!("/throttles/{t}/throttle-specials"),
+                &json!({"object_type": "APP", "object_id": apps[0], "call_limits": 5}),
+            )
+            .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let passed = |n: &'static str| {
+        let w = &w;
+        async move {
+            let mut ok = 0;
+            for _ in 0..8 {
+                let (date, auth) = signed(
+                    "/app",
+                    &w.host,
+                    &format!("{n}-key-0001"),
+                    &format!("{n}-secret-0001"),
+                );
+                let r = w
+                    .get("/app", &[("x-sdk-date", &date), ("authorization", &auth)])
+                    .await;
+                assert!(r.status == 200 || r.status == 429, "{}", r.text);
+                ok += usize::from(r.status == 200);
+            }
+            ok
+        }
+    };
+    assert_eq!(passed("vip").await, 5, "the excluded app");
+    assert_eq!(passed("plain").await, 2, "the policy's app limit");
+}
+
+#[tokio::test]
+async fn a_bound_rate_limit_plugin_decides_instead_of_the_classic_policy() {
+    let w = World::new(None).await;
+    let (api, publish_id) = w.api("both", "/both", json!({})).await;
+    w.throttle(json!({"api_call_limits": 1}), &[&publish_id])
+        .await;
+    let p =
+        w.s.admin
+            .create_plugin(
+                "limit plugin",
+                "rate_limit",
+                json!({"api_limit": 3, "default_time_unit": "day"}),
+            )
+            .await;
+    w.s.admin.bind(&p, RELEASE, &[&api]).await;
+    assert_eq!(w.hammer("/both", 5, 1).await, 3, "the plug-in's limit");
+    w.s.admin.unbind(&p, RELEASE, &[&api]).await;
+    assert_eq!(
+        w.hammer("/both", 3, 1).await,
+        1,
+        "the classic policy's limit"
+    );
 }
