@@ -4,7 +4,9 @@
 //! app limits, an app's excluded configuration, the rate_limit plug-in deciding when both are
 //! bound.
 
-use apigw_testkit::{http_api, redis_url, Backend, GatewayClient, Resp, TestServer, RELEASE};
+use apigw_testkit::{
+    http_api, redis_url, Backend, GatewayClient, Resp, TestServer, PROJECT, RELEASE, TOKEN,
+};
 use serde_json::{json, Value};
 
 fn err(r: &Resp, status: u16, code: &str) {
@@ -818,4 +820,36 @@ async fn a_bound_rate_limit_plugin_decides_instead_of_the_classic_policy() {
         1,
         "the classic policy's limit"
     );
+}
+
+#[tokio::test]
+async fn the_user_limit_holds_per_iam_caller_and_a_user_exclusion_replaces_it() {
+    let w = World::new(None).await;
+    let (_, publish_id) = w.api("iam_api", "/iam", json!({"auth_type": "IAM"})).await;
+    let t = w
+        .throttle(
+            json!({"api_call_limits": 10, "user_call_limits": 2}),
+            &[&publish_id],
+        )
+        .await;
+    let passed = || async {
+        let mut ok = 0;
+        for _ in 0..5 {
+            let r = w.get("/iam", &[("x-auth-token", TOKEN)]).await;
+            assert!(r.status == 200 || r.status == 429, "{}", r.text);
+            ok += usize::from(r.status == 200);
+        }
+        ok
+    };
+    assert_eq!(passed().await, 2, "the policy's user limit");
+    // The gateway's IAM caller is its project: excluded with a limit of 4, it gets 2 more.
+    let r =
+        w.s.admin
+            .post(
+                &format!("/throttles/{t}/throttle-specials"),
+                &json!({"object_type": "USER", "object_id": PROJECT, "call_limits": 4}),
+            )
+            .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(passed().await, 2, "the excluded user's limit");
 }
