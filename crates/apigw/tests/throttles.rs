@@ -853,3 +853,39 @@ async fn the_user_limit_holds_per_iam_caller_and_a_user_exclusion_replaces_it() 
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(passed().await, 2, "the excluded user's limit");
 }
+
+#[tokio::test]
+async fn modifying_and_unbinding_a_policy_take_effect_at_once() {
+    let w = World::new(None).await;
+    let (_, publish_id) = w.api("changing", "/c", json!({})).await;
+    let t = w
+        .throttle(json!({"api_call_limits": 1}), &[&publish_id])
+        .await;
+    assert_eq!(w.hammer("/c", 3, 1).await, 1);
+    // A raised limit within the same period: the calls already counted still count.
+    let body = json!({"name": "traffic_policy", "api_call_limits": 3, "time_interval": 1, "time_unit": "DAY"});
+    assert_eq!(
+        w.s.admin
+            .put(&format!("/throttles/{t}"), &body)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(w.hammer("/c", 5, 1).await, 2);
+    let bound =
+        w.s.admin
+            .get(&format!("/throttle-bindings/binded-apis?throttle_id={t}"))
+            .await;
+    let bind_id = bound.json["apis"][0]["throttle_apply_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        w.s.admin
+            .delete(&format!("/throttle-bindings/{bind_id}"))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(w.hammer("/c", 5, 1).await, 5, "no policy, no limit");
+}
