@@ -11,6 +11,7 @@
 //!   plug-in is bound through.
 //! - `env_variables`: the five environment variable calls (`#Name#` in backend addresses).
 //! - `acls`: the six access control policy calls and the six that bind policies to APIs.
+//! - `gateway_responses`: the eight calls of a group's response sets (SPEC §10).
 //! - [`openapi`]: the OpenAPI 3 document served at `GET /openapi.json`.
 //!
 //! Every route answers under `/v2/{project_id}/apigw/instances/{instance_id}` and, for ROMA
@@ -25,6 +26,7 @@ pub mod body;
 mod env_variables;
 mod envs;
 pub mod error;
+mod gateway_responses;
 mod groups;
 pub mod openapi;
 mod path;
@@ -90,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .merge(envs::routes())
         .merge(env_variables::routes())
         .merge(acls::routes())
+        .merge(gateway_responses::routes())
         .merge(apis::routes())
         .merge(apps::routes());
     Router::new()

@@ -14,12 +14,14 @@
 //! - [`text`]: IP addresses and JSON strings written fast (the data plane's hot path).
 //! - [`acl`]: access control policies and the compiled IP / account sets they check.
 //! - [`variables`]: environment variables and the `#Name#` references to them.
+//! - [`gateway_response`]: the response sets of a group for the errors the gateway answers.
 
 pub mod acl;
 pub mod api;
 pub mod credential;
 pub mod expr;
 pub mod field;
+pub mod gateway_response;
 pub mod id;
 pub mod page;
 pub mod plugin;

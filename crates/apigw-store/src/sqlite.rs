@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/002_resources.sql"),
     include_str!("../migrations/sqlite/003_env_variables.sql"),
     include_str!("../migrations/sqlite/004_acls.sql"),
+    include_str!("../migrations/sqlite/006_gateway_responses.sql"),
 ];
 
 /// A SQLite database file.
