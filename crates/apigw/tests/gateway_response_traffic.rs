@@ -191,3 +191,86 @@ async fn an_api_picks_its_response_set_by_response_id() {
     let r = gw.call("GET", "/picky", &[("host", &host)], b"").await;
     assert_eq!((r.status, r.code()), (401, "APIG.0303"), "{}", r.text);
 }
+
+#[tokio::test]
+async fn access_denied_and_backend_errors_answer_through_the_set() {
+    let s = TestServer::start().await;
+    let gw = GatewayClient::new(s.running.gateway_addr);
+    let (group, host) = s.admin.create_group("more").await;
+    // A port nothing listens on: the backend refuses the connection.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let guarded = s
+        .admin
+        .create_api(http_api("guarded", &group, "GET", "/guarded", &dead, "/"))
+        .await;
+    let down = s
+        .admin
+        .create_api(http_api("down", &group, "GET", "/down", &dead, "/"))
+        .await;
+    s.admin.publish(&down, RELEASE, true).await;
+    let r = s
+        .admin
+        .post(
+            "/apis/action",
+            &json!({"action": "online", "env_id": RELEASE, "api_id": guarded}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let publish_id = r.json["publish_id"].as_str().unwrap().to_string();
+    let r = s
+        .admin
+        .post(
+            "/acls",
+            &json!({"acl_name": "no_local", "acl_type": "DENY", "entity_type": "IP",
+                    "acl_value": "127.0.0.1"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let acl = r.json["id"].as_str().unwrap().to_string();
+    let r = s
+        .admin
+        .post(
+            "/acl-bindings",
+            &json!({"acl_id": acl, "publish_ids": [publish_id]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let call = |path: &'static str| {
+        let (gw, host) = (gw.clone(), host.clone());
+        async move { gw.call("GET", path, &[("host", &host)], b"").await }
+    };
+    // Not customised yet: APIG's JSON.
+    let r = call("/guarded").await;
+    assert_eq!((r.status, r.code()), (403, "APIG.0402"), "{}", r.text);
+    let r = call("/down").await;
+    assert_eq!((r.status, r.code()), (502, "APIG.0201"), "{}", r.text);
+
+    let set = default_set(&s, &group).await;
+    customise(
+        &s,
+        &group,
+        &set,
+        "ACCESS_DENIED",
+        json!({"body": "denied from $context.sourceIp ($context.error.code)"}),
+    )
+    .await;
+    customise(
+        &s,
+        &group,
+        &set,
+        "BACKEND_UNAVAILABLE",
+        json!({"status": 503, "headers": [{"key": "Content-Type", "value": "text/plain"}],
+               "body": "$context.error.message"}),
+    )
+    .await;
+    let r = call("/guarded").await;
+    assert_eq!(r.status, 403, "the error's own status without one set");
+    assert_eq!(r.text, "denied from 127.0.0.1 (APIG.0402)");
+    let r = call("/down").await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert_eq!(r.headers["content-type"], "text/plain");
+    assert_eq!(r.text, "Backend unavailable");
+}
