@@ -120,6 +120,35 @@ fn parse(bytes: &[u8]) -> Result<ApiDef, ApiError> {
     ApiDef::from_json(Value::Object(map)).map_err(ApiError::Invalid)
 }
 
+/// `response_id`, when given, must name a gateway response set of the API's group (400
+/// APIG.2012 naming it). Without one the group's default set applies.
+async fn check_response_id(
+    state: &AppState,
+    instance_id: &str,
+    def: &ApiDef,
+) -> Result<(), ApiError> {
+    let id = match def.extra.get("response_id") {
+        None | Some(Value::Null) => return Ok(()),
+        Some(Value::String(s)) if s.is_empty() => return Ok(()),
+        Some(Value::String(s)) => s,
+        Some(_) => return Err(ApiError::invalid("response_id", "must be a string")),
+    };
+    let known = state
+        .store
+        .list_gateway_responses(instance_id)
+        .await?
+        .iter()
+        .any(|r| &r.id == id && r.group_id == def.group_id);
+    if known {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "response_id",
+            format!("the gateway response {id} does not exist in the API's group"),
+        ))
+    }
+}
+
 pub(crate) async fn find(
     state: &AppState,
     instance_id: &str,
@@ -154,6 +183,7 @@ pub(crate) async fn create(
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let def = parse(&bytes)?;
+    check_response_id(&state, &scope.instance_id, &def).await?;
     let now = time::now_millis();
     let api = row(&def, id::new_id(), &scope.instance_id, now, now);
     state.store.create_api(&api).await?;
@@ -171,6 +201,7 @@ pub(crate) async fn update(
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let def = parse(&bytes)?;
+    check_response_id(&state, &scope.instance_id, &def).await?;
     let old = find(&state, &scope.instance_id, &api_id).await?;
     let api = row(
         &def,

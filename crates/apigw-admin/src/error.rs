@@ -176,6 +176,13 @@ impl ApiError {
                 "APIG.3013",
                 format!("The excluded request throttling configuration does not exist;id:{id}"),
             ),
+            // The appendix has no code of its own for a response set: "The configuration
+            // does not exist".
+            Resource::GatewayResponse => ApiError::Coded(
+                nf,
+                "APIG.3007",
+                format!("The gateway response does not exist;id:{id}"),
+            ),
             Resource::Binding => ApiError::NoRoute,
         }
     }
@@ -205,6 +212,7 @@ impl From<StoreError> for ApiError {
                 Unique::VariableName => ApiError::Coded(bad, "APIG.3303", "The environment variable already exists.".into()),
                 Unique::AclName => ApiError::Coded(bad, "APIG.3206", "The access control policy name already exists.".into()),
                 // APIG names no code of its own: an invalid parameter, naming the field.
+                Unique::ResponseName => ApiError::Coded(bad, "APIG.3216", "The response name already exists.".into()),
                 Unique::AclKind => ApiError::invalid("publish_ids", "the API already has an access control policy of this kind (IP or account) in that environment; unbind it first"),
                 Unique::ThrottleName => ApiError::Coded(bad, "APIG.3204", "The request throttling policy name already exists.".into()),
                 // The binding page's rule ("only one request throttling policy to the API in

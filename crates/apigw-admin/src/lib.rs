@@ -11,6 +11,7 @@
 //!   plug-in is bound through.
 //! - `env_variables`: the five environment variable calls (`#Name#` in backend addresses).
 //! - `acls`: the six access control policy calls and the six that bind policies to APIs.
+//! - `gateway_responses`: the eight calls of a group's response sets (SPEC §10).
 //! - `throttles`: the five request throttling policy calls, the six that bind them to APIs and
 //!   the four of their excluded configurations.
 //! - [`openapi`]: the OpenAPI 3 document served at `GET /openapi.json`.
@@ -27,6 +28,7 @@ pub mod body;
 mod env_variables;
 mod envs;
 pub mod error;
+mod gateway_responses;
 mod groups;
 pub mod openapi;
 mod path;
@@ -92,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .merge(groups::routes())
         .merge(envs::routes())
         .merge(env_variables::routes())
+        .merge(gateway_responses::routes())
         .merge(acls::routes())
         .merge(throttles::routes())
         .merge(apis::routes())

@@ -99,6 +99,28 @@ id_path!(
     "`/app-auths/{app_auth_id}`"
 );
 
+/// `/api-groups/{group_id}/gateway-responses/{response_id}`
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct ResponsePath {
+    /// The API group's id.
+    pub(crate) group_id: String,
+    /// The response set's id.
+    pub(crate) response_id: String,
+}
+
+/// `/api-groups/{group_id}/gateway-responses/{response_id}/{response_type}`
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct ResponseTypePath {
+    /// The API group's id.
+    pub(crate) group_id: String,
+    /// The response set's id.
+    pub(crate) response_id: String,
+    /// The error type (`THROTTLED`, `NOT_FOUND`, ...).
+    pub(crate) response_type: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,12 +15,14 @@
 //! - [`acl`]: access control policies and the compiled IP / account sets they check.
 //! - [`throttle`]: classic request throttling policies, their bindings and excluded limits.
 //! - [`variables`]: environment variables and the `#Name#` references to them.
+//! - [`gateway_response`]: the response sets of a group for the errors the gateway answers.
 
 pub mod acl;
 pub mod api;
 pub mod credential;
 pub mod expr;
 pub mod field;
+pub mod gateway_response;
 pub mod id;
 pub mod page;
 pub mod plugin;

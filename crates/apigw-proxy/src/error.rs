@@ -164,6 +164,40 @@ impl GatewayError {
         }
     }
 
+    /// The error type of a gateway response set (`otc-guide/creating_a_gateway_response.rst`,
+    /// Table 1) this error is answered through. Errors found before routing (head too large,
+    /// too many connections) have no route, and so no set: they always answer APIG's JSON.
+    pub fn response_type(self) -> &'static str {
+        use GatewayError::*;
+        match self {
+            NoApi => "NOT_FOUND",
+            BadBody => "REQUEST_PARAMETERS_FAILURE",
+            BodyTooLarge | UriTooLong | HeadersTooLarge | ClientTimeout => "DEFAULT_4XX",
+            TooManyConnections | BreakerOpen => "DEFAULT_5XX",
+            BackendUnavailable => "BACKEND_UNAVAILABLE",
+            BackendTimeout => "BACKEND_TIMEOUT",
+            IamAuth | AppAuth => "AUTH_FAILURE",
+            AppNotAuthorized => "UNAUTHORIZED",
+            IpDenied | AccountDenied | AuthForbidden => "ACCESS_DENIED",
+            Throttled => "THROTTLED",
+            ThirdAuthFailed => "THIRD_AUTH_FAILURE",
+            IdentityMissing => "THIRD_AUTH_IDENTITIES_FAILURE",
+            AuthServiceError => "THIRD_AUTH_CONF_FAILURE",
+        }
+    }
+
+    /// The answer under a route's response set (`None`: nothing customised, APIG's JSON).
+    pub fn answer(
+        self,
+        set: Option<&crate::responses::Responses>,
+        ctx: &apigw_plugins::chain::RequestCtx,
+    ) -> Answer<ResponseBody> {
+        match set {
+            None => self.response(&ctx.request_id),
+            Some(set) => set.answer(self, ctx),
+        }
+    }
+
     /// The error's response (without `X-Request-Id`, which every response gets later).
     pub fn response(self, request_id: &str) -> Answer<ResponseBody> {
         let (status, code, msg) = self.parts();

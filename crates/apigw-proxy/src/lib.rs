@@ -31,6 +31,7 @@ pub mod fnv;
 pub mod logged;
 pub mod metrics;
 pub mod reload;
+pub mod responses;
 pub mod router;
 pub mod server;
 pub mod snapshot;

@@ -203,7 +203,8 @@ pub async fn handle(
             .and_then(|m| Method::from_bytes(m.as_bytes()).ok()),
         _ => None,
     };
-    let router = snap.router(host, stage);
+    let group = snap.group(host);
+    let router = group.and_then(|g| g.envs.get(stage));
     // The match borrows the path while `parts` moves on to the backend; a `Uri` clone is a
     // reference-count increment.
     let uri = parts.uri.clone();
@@ -226,7 +227,8 @@ pub async fn handle(
             .map(|m| m.route.chain.clone());
         let mut ctx = context(request_id, None, &parts, origin, peer, start);
         ctx.status = 404;
-        let resp = GatewayError::NoApi.response(&ctx.request_id);
+        let set = group.and_then(|g| g.responses.as_deref());
+        let resp = GatewayError::NoApi.answer(set, &ctx);
         return finish(resp, chain.as_ref(), &mut ctx, false);
     };
     let route = m.route.clone();
@@ -784,7 +786,7 @@ fn fail(
     ctx: &mut RequestCtx,
     decision: Decision,
 ) -> Answer<CallBody> {
-    let resp = err.response(&ctx.request_id);
+    let resp = err.answer(route.responses.as_deref(), ctx);
     ctx.status = resp.status.as_u16();
     route
         .metrics

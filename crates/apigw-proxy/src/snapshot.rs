@@ -81,6 +81,9 @@ pub struct Route {
     pub apps: HashSet<String>,
     /// The access control policies bound to the API in this environment; `None` without any.
     pub access: Option<Box<crate::access::Access>>,
+    /// The gateway response set the API picks by `response_id` (else its group's default);
+    /// `None` when that set customises nothing.
+    pub responses: Option<Arc<crate::responses::Responses>>,
     /// The classic request throttling policy bound to the API in this environment; `None`
     /// without one, and when a rate_limit plug-in is bound too (the plug-in decides).
     pub throttle: Option<Arc<crate::throttle::Classic>>,
@@ -99,6 +102,9 @@ pub struct AppEntry {
 #[derive(Debug, Default)]
 pub struct GroupRoutes {
     pub envs: FnvMap<String, Router<Route>>,
+    /// The group's default gateway response set, for calls no API matched; `None` when it
+    /// customises nothing.
+    pub responses: Option<Arc<crate::responses::Responses>>,
 }
 
 /// Everything a request needs, immutable.
@@ -228,6 +234,22 @@ impl Snapshot {
         let auths = store.list_app_auths(inst).await?;
         let variables = store.list_variables(inst).await?;
         let acl_bindings = store.list_acl_bindings(inst).await?;
+        // Each gateway response set compiled once: by set id, with its group and whether it
+        // is the group's default.
+        let mut response_sets: HashMap<
+            String,
+            (String, bool, Option<Arc<crate::responses::Responses>>),
+        > = HashMap::new();
+        for r in store.list_gateway_responses(inst).await? {
+            let compiled = crate::responses::Responses::compile(&r).map(Arc::new);
+            response_sets.insert(r.id, (r.group_id, r.is_default, compiled));
+        }
+        let group_default = |group_id: &str| {
+            response_sets
+                .values()
+                .find(|(g, d, _)| g == group_id && *d)
+                .and_then(|(_, _, c)| c.clone())
+        };
         // Each policy compiled once, shared by the routes it is bound to.
         let mut policies: HashMap<String, Arc<crate::access::Compiled>> = HashMap::new();
         for a in store.list_acls(inst).await? {
@@ -300,7 +322,10 @@ impl Snapshot {
         let mut group_index = HashMap::new();
         for g in &groups {
             let i = snap.groups.len();
-            snap.groups.push(GroupRoutes::default());
+            snap.groups.push(GroupRoutes {
+                responses: group_default(&g.id),
+                ..Default::default()
+            });
             group_index.insert(g.id.as_str(), i);
             snap.hosts.insert(
                 format!("{}.{}", g.id, cfg.domain_suffix).to_ascii_lowercase(),
@@ -369,6 +394,14 @@ impl Snapshot {
                     access.get_or_insert_default().add(c.clone());
                 }
             }
+            // The set named by `response_id` when it is one of the group's, else the default.
+            let responses = match def.extra.get("response_id").and_then(|v| v.as_str()) {
+                Some(id) => match response_sets.get(id) {
+                    Some((g, _, c)) if *g == api.group_id => c.clone(),
+                    _ => group_default(&api.group_id),
+                },
+                None => group_default(&api.group_id),
+            };
             let throttle = match chain.rate_limit {
                 Some(_) => None,
                 None => throttle_bindings
@@ -388,6 +421,7 @@ impl Snapshot {
                 },
                 prefix: def.match_mode == "SWA",
                 backend,
+                responses,
                 chain,
                 apps: auths
                     .iter()
@@ -423,6 +457,11 @@ impl Snapshot {
 
     /// The router of the group selected by `host` in the environment `stage`.
     pub fn router(&self, host: Option<&str>, stage: &str) -> Option<&Router<Route>> {
+        self.group(host)?.envs.get(stage)
+    }
+
+    /// The group selected by `host`: the one whose domain it is, else the DEFAULT group.
+    pub fn group(&self, host: Option<&str>) -> Option<&GroupRoutes> {
         let host = host.map(|h| {
             h.rsplit_once(':').map_or(h, |(n, p)| {
                 if p.bytes().all(|b| b.is_ascii_digit()) {
@@ -441,6 +480,6 @@ impl Snapshot {
                 }
             })
             .or(self.default_group)?;
-        self.groups.get(gi)?.envs.get(stage)
+        self.groups.get(gi)
     }
 }

@@ -17,6 +17,7 @@
 //! [`Store::version`] learns that something changed (the data plane's change feed).
 
 use apigw_model::acl::{Acl, AclBinding};
+use apigw_model::gateway_response::GatewayResponse;
 use apigw_model::page::Page;
 use apigw_model::resources::{Api, App, AppAuth, Binding, Env, Group, Publication};
 use apigw_model::throttle::{Throttle, ThrottleBinding, ThrottleSpecial};
@@ -54,6 +55,7 @@ pub enum Resource {
     Binding,
     EnvVariable,
     Acl,
+    GatewayResponse,
     AclBinding,
     Throttle,
     ThrottleBinding,
@@ -71,6 +73,7 @@ impl Resource {
             Resource::App => "app",
             Resource::AppAuth => "app_auth",
             Resource::Publication => "publication",
+            Resource::GatewayResponse => "gateway_response",
             Resource::Binding => "binding",
             Resource::EnvVariable => "env_variable",
             Resource::Acl => "acl",
@@ -104,6 +107,8 @@ pub enum Unique {
     /// App names, per instance.
     AppName,
     /// App keys, per instance.
+    /// Gateway response set names, per group (APIG.3216).
+    ResponseName,
     AppKey,
     /// Environment variable names, per group and environment.
     VariableName,
@@ -310,6 +315,29 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<EnvVariable>, StoreError>;
     /// Every variable of the instance, oldest first.
     async fn list_variables(&self, instance_id: &str) -> Result<Vec<EnvVariable>, StoreError>;
+
+    /// Inserts a gateway response set. `Missing(Group, id)`, `Conflict(ResponseName)`,
+    /// `Quota(max)` when its group already has `max_per_group` sets.
+    async fn create_gateway_response(
+        &self,
+        response: &GatewayResponse,
+        max_per_group: Option<u64>,
+    ) -> Result<(), StoreError>;
+    /// Changes a set's name, responses and update time. `NotFound`, `Conflict(ResponseName)`.
+    async fn update_gateway_response(&self, response: &GatewayResponse) -> Result<(), StoreError>;
+    /// Deletes a set. `NotFound`.
+    async fn delete_gateway_response(&self, instance_id: &str, id: &str) -> Result<(), StoreError>;
+    /// One set, if it exists in that instance.
+    async fn get_gateway_response(
+        &self,
+        instance_id: &str,
+        id: &str,
+    ) -> Result<Option<GatewayResponse>, StoreError>;
+    /// Every set of the instance, oldest first.
+    async fn list_gateway_responses(
+        &self,
+        instance_id: &str,
+    ) -> Result<Vec<GatewayResponse>, StoreError>;
 
     /// Inserts an access control policy. `Conflict(AclName)`.
     async fn create_acl(&self, acl: &Acl) -> Result<(), StoreError>;

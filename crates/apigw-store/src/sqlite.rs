@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/003_env_variables.sql"),
     include_str!("../migrations/sqlite/004_acls.sql"),
     include_str!("../migrations/sqlite/005_throttles.sql"),
+    include_str!("../migrations/sqlite/006_gateway_responses.sql"),
 ];
 
 /// A SQLite database file.

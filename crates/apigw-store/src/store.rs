@@ -5,6 +5,7 @@
 use crate::sql::{args, table, unique, Conn, ConnExt, DbError, Engine, Table, Value};
 use crate::{PluginFilter, Resource, Secrets, Store, StoreError, Unique};
 use apigw_model::acl::{Acl, AclBinding};
+use apigw_model::gateway_response::GatewayResponse;
 use apigw_model::page::Page;
 use apigw_model::resources::{
     Api, App, AppAuth, Binding, Env, Group, Publication, DEFAULT_GROUP_NAME, RELEASE_ENV_ID,
@@ -196,6 +197,9 @@ async fn require<C: Conn>(
         Resource::Binding => "SELECT 1 FROM bindings WHERE instance_id=?1 AND id=?2",
         Resource::EnvVariable => "SELECT 1 FROM env_variables WHERE instance_id=?1 AND id=?2",
         Resource::Acl => "SELECT 1 FROM acls WHERE instance_id=?1 AND id=?2",
+        Resource::GatewayResponse => {
+            "SELECT 1 FROM gateway_responses WHERE instance_id=?1 AND id=?2"
+        }
         Resource::AclBinding => "SELECT 1 FROM acl_bindings WHERE instance_id=?1 AND id=?2",
         Resource::Throttle => "SELECT 1 FROM throttles WHERE instance_id=?1 AND id=?2",
         Resource::ThrottleBinding => {
@@ -299,6 +303,10 @@ table!(ThrottleBinding in "throttle_bindings" {
 table!(ThrottleSpecial in "throttle_specials" {
     id: text, instance_id: text, throttle_id: text, object_type: parsed, object_id: text,
     call_limits: int, create_time: int,
+});
+table!(GatewayResponse in "gateway_responses" {
+    id: text, instance_id: text, group_id: text, name: text, is_default: flag, responses: text,
+    create_time: int, update_time: int,
 });
 table!(Binding in "bindings" {
     id: text, instance_id: text, plugin_id: text, plugin_type: parsed, api_id: text,
@@ -1303,6 +1311,68 @@ impl<E: Engine> Store for SqlStore<E> {
         &self,
         instance_id: &str,
     ) -> Result<Vec<ThrottleSpecial>, StoreError> {
+        self.list(instance_id, "ORDER BY create_time, rowid").await
+    }
+
+    async fn create_gateway_response(
+        &self,
+        r: &GatewayResponse,
+        max_per_group: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            require(&mut tx, Resource::Group, &r.instance_id, &r.group_id).await?;
+            if let Some(max) = max_per_group {
+                let n = tx
+                    .count(
+                        "SELECT COUNT(*) FROM gateway_responses WHERE group_id=?1",
+                        &args![&r.group_id],
+                    )
+                    .await?;
+                if n >= max as i64 {
+                    return Err(StoreError::Quota(max));
+                }
+            }
+            tx.insert(r)
+                .await
+                .map_err(unique(Unique::ResponseName, &[]))?;
+            Ok(())
+        }
+        .await;
+        self.end(tx, result).await
+    }
+
+    async fn update_gateway_response(&self, r: &GatewayResponse) -> Result<(), StoreError> {
+        self.change(
+            "UPDATE gateway_responses SET name=?3, responses=?4, update_time=?5
+             WHERE instance_id=?1 AND id=?2",
+            &args![&r.instance_id, &r.id, &r.name, &r.responses, r.update_time],
+            unique(Unique::ResponseName, &[]),
+        )
+        .await
+    }
+
+    async fn delete_gateway_response(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
+        self.change(
+            "DELETE FROM gateway_responses WHERE instance_id=?1 AND id=?2",
+            &args![instance_id, id],
+            StoreError::from,
+        )
+        .await
+    }
+
+    async fn get_gateway_response(
+        &self,
+        instance_id: &str,
+        id: &str,
+    ) -> Result<Option<GatewayResponse>, StoreError> {
+        self.get(instance_id, id).await
+    }
+
+    async fn list_gateway_responses(
+        &self,
+        instance_id: &str,
+    ) -> Result<Vec<GatewayResponse>, StoreError> {
         self.list(instance_id, "ORDER BY create_time, rowid").await
     }
 }

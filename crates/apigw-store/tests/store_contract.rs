@@ -3,6 +3,7 @@
 //! schema of its own).
 
 use apigw_model::acl::{Acl, AclKind, AclType, EntityType};
+use apigw_model::gateway_response::GatewayResponse;
 use apigw_model::page::Page;
 use apigw_model::resources::*;
 use apigw_model::throttle::{ObjectType, Throttle, ThrottleSpecial, TimeUnit};
@@ -1082,6 +1083,86 @@ async fn throttles_bind_one_per_api_and_environment(s: &dyn Store) {
     assert_eq!(s.get_throttle("other", "t2").await.unwrap(), None);
 }
 
+fn response_set(id: &str, group: &str, name: &str, is_default: bool) -> GatewayResponse {
+    GatewayResponse {
+        id: id.into(),
+        instance_id: I.into(),
+        group_id: group.into(),
+        name: name.into(),
+        is_default,
+        responses: "{}".into(),
+        create_time: 1,
+        update_time: 1,
+    }
+}
+
+/// Response set names are unique per group, a set needs its group, the quota is counted per
+/// group, name and responses change (the default flag does not), and sets go with their group.
+async fn gateway_responses_belong_to_a_group(s: &dyn Store) {
+    s.ensure_defaults(I, 1).await.unwrap();
+    let other = Group {
+        id: "g2".into(),
+        instance_id: I.into(),
+        name: "other".into(),
+        remark: String::new(),
+        is_default: false,
+        roma_app_id: None,
+        register_time: 1,
+        update_time: 1,
+    };
+    s.create_group(&other).await.unwrap();
+    let default = response_set("r0", "g2", "default", true);
+    s.create_gateway_response(&default, Some(2)).await.unwrap();
+    let mut custom = response_set("r1", "g2", "custom", false);
+    s.create_gateway_response(&custom, Some(2)).await.unwrap();
+    assert!(matches!(
+        s.create_gateway_response(&response_set("r2", "g2", "third", false), Some(2))
+            .await,
+        Err(StoreError::Quota(2))
+    ));
+    assert!(matches!(
+        s.create_gateway_response(&response_set("r3", "g2", "custom", false), None)
+            .await,
+        Err(StoreError::Conflict(Unique::ResponseName))
+    ));
+    assert!(matches!(
+        s.create_gateway_response(&response_set("r4", "nope", "x", false), None)
+            .await,
+        Err(StoreError::Missing(Resource::Group, _))
+    ));
+    custom.name = "default".into();
+    assert!(matches!(
+        s.update_gateway_response(&custom).await,
+        Err(StoreError::Conflict(Unique::ResponseName))
+    ));
+    custom.name = "renamed".into();
+    custom.responses = r#"{"THROTTLED":{"status":503}}"#.into();
+    custom.is_default = true;
+    custom.update_time = 9;
+    s.update_gateway_response(&custom).await.unwrap();
+    let stored = s.get_gateway_response(I, "r1").await.unwrap().unwrap();
+    custom.is_default = false;
+    assert_eq!(stored, custom);
+    assert_eq!(s.get_gateway_response("other", "r1").await.unwrap(), None);
+    let listed = s.list_gateway_responses(I).await.unwrap();
+    assert_eq!(listed, [default, custom]);
+    s.delete_gateway_response(I, "r1").await.unwrap();
+    assert!(matches!(
+        s.delete_gateway_response(I, "r1").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.update_gateway_response(&response_set("r1", "g2", "x", false))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    s.delete_group(I, "g2").await.unwrap();
+    assert!(
+        s.list_gateway_responses(I).await.unwrap().is_empty(),
+        "gone with the group"
+    );
+}
+
 /// Runs each contract test against every engine, one `#[tokio::test]` per engine and test:
 /// the `store` tests get a store, the `place` tests the place to open stores on.
 macro_rules! contract {
@@ -1128,6 +1209,7 @@ contract! {
         an_abandoned_write_commits_whole_or_not_at_all,
         a_failed_write_does_not_move_the_version,
         variables_belong_to_a_group_and_an_environment,
+        gateway_responses_belong_to_a_group,
         acls_bind_to_publications_one_of_each_kind,
         throttles_bind_one_per_api_and_environment,
     ],
