@@ -7,7 +7,8 @@
 //! - [`plugin`]: a stored plug-in, its type and scope, and the checks on its envelope fields.
 //! - [`field`]: a field-level validation error, the unit every validator reports in.
 //! - [`page`]: `offset`/`limit` paging with APIG's clamping rules.
-//! - [`resources`]: groups, environments, APIs, publications, apps, bindings (stored rows).
+//! - [`resources`]: groups, environments, APIs, publications, apps, bindings (stored rows), and
+//!   what every policy's binding to a publication has ([`resources::PolicyBinding`]).
 //! - [`api`]: the API definition (`ApiCreate`), its checks and path templates.
 //! - [`expr`]: the rule-expression language used by rate_limit, breaker and third_auth.
 //! - [`sign`]: the SDK-HMAC-SHA256 request signature (control plane and APP auth).

@@ -103,3 +103,44 @@ pub struct Binding {
     pub env_id: String,
     pub attached_time: i64,
 }
+
+/// A policy bound to a publication (an API in an environment): an access control policy's
+/// binding, a request throttling policy's (and, next, a signature key's). The fields they all
+/// have, so that what binds and lists them is written once (the store's `bind_policy`, the
+/// control plane's `policy_bindings`).
+pub trait PolicyBinding {
+    /// The binding's own id (`bind_id` in APIG's answers).
+    fn id(&self) -> &str;
+    /// The id of the policy bound.
+    fn policy_id(&self) -> &str;
+    /// The API and environment of the publication it is bound to.
+    fn api_id(&self) -> &str;
+    fn env_id(&self) -> &str;
+    /// When it was bound, in milliseconds.
+    fn create_time(&self) -> i64;
+}
+
+/// Implements [`PolicyBinding`] for a binding whose policy id is the field `$policy`.
+macro_rules! policy_binding {
+    ($t:ty, $policy:ident) => {
+        impl PolicyBinding for $t {
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn policy_id(&self) -> &str {
+                &self.$policy
+            }
+            fn api_id(&self) -> &str {
+                &self.api_id
+            }
+            fn env_id(&self) -> &str {
+                &self.env_id
+            }
+            fn create_time(&self) -> i64 {
+                self.create_time
+            }
+        }
+    };
+}
+policy_binding!(crate::acl::AclBinding, acl_id);
+policy_binding!(crate::throttle::ThrottleBinding, throttle_id);

@@ -8,8 +8,8 @@ use apigw_model::acl::{Acl, AclBinding};
 use apigw_model::gateway_response::GatewayResponse;
 use apigw_model::page::Page;
 use apigw_model::resources::{
-    Api, App, AppAuth, Binding, Env, Group, Publication, DEFAULT_GROUP_NAME, RELEASE_ENV_ID,
-    RELEASE_ENV_NAME,
+    Api, App, AppAuth, Binding, Env, Group, PolicyBinding, Publication, DEFAULT_GROUP_NAME,
+    RELEASE_ENV_ID, RELEASE_ENV_NAME,
 };
 use apigw_model::throttle::{Throttle, ThrottleBinding, ThrottleSpecial};
 use apigw_model::variables::EnvVariable;
@@ -178,7 +178,149 @@ impl<E: Engine> SqlStore<E> {
             .and_then(changed);
         self.end(tx, result).await
     }
+
+    /// Deletes the row of `T` with that id in a write of its own; `NotFound` when there is
+    /// none. What refers to it goes with it by the schema's `ON DELETE CASCADE`.
+    async fn remove<T: Table>(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
+        let sql = format!("DELETE FROM {} WHERE instance_id=?1 AND id=?2", T::TABLE);
+        self.change(&sql, &args![instance_id, id], StoreError::from)
+            .await
+    }
+
+    /// Binds the policy `policy_id` to the publications named, all or nothing: the one
+    /// binding routine of every [`PolicyBindingTable`]. Binding again what is bound keeps the
+    /// binding; a publication whose place (see [`PolicyBindingTable::place`]) another policy
+    /// holds is `Conflict(B::TAKEN)`. Returns the bindings in the order asked.
+    /// `Missing(B::POLICY | Publication, id)`.
+    async fn bind_policy<B: PolicyBindingTable>(
+        &self,
+        instance_id: &str,
+        policy_id: &str,
+        publish_ids: &[String],
+        now: i64,
+    ) -> Result<Vec<B>, StoreError> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            let policy: B::Policy = tx
+                .first(
+                    &format!(
+                        "SELECT {} FROM {} WHERE instance_id=?1 AND id=?2",
+                        B::Policy::COLUMNS,
+                        B::Policy::TABLE
+                    ),
+                    &args![instance_id, policy_id],
+                )
+                .await?
+                .ok_or_else(|| StoreError::Missing(B::POLICY, policy_id.to_string()))?;
+            let mut out = Vec::with_capacity(publish_ids.len());
+            for publish_id in publish_ids {
+                let p: Publication = tx
+                    .first(
+                        &format!(
+                            "SELECT {} FROM publications WHERE instance_id=?1 AND publish_id=?2",
+                            Publication::COLUMNS
+                        ),
+                        &args![instance_id, publish_id],
+                    )
+                    .await?
+                    .ok_or_else(|| {
+                        StoreError::Missing(Resource::Publication, publish_id.clone())
+                    })?;
+                let new = B::new(&policy, p, now);
+                let mut sql = format!(
+                    "SELECT {} FROM {} WHERE api_id=?1 AND env_id=?2",
+                    B::COLUMNS,
+                    B::TABLE
+                );
+                let mut place = args![new.api_id(), new.env_id()].to_vec();
+                if let Some((column, value)) = new.place() {
+                    sql.push_str(&format!(" AND {column}=?3"));
+                    place.push(value);
+                }
+                let binding = match tx.first::<B>(&sql, &place).await? {
+                    Some(there) if there.policy_id() == policy_id => there,
+                    Some(_) => return Err(StoreError::Conflict(B::TAKEN)),
+                    None => {
+                        tx.insert(&new).await.map_err(unique(B::TAKEN, B::UNIQUE))?;
+                        new
+                    }
+                };
+                out.push(binding);
+            }
+            Ok(out)
+        }
+        .await;
+        self.end(tx, result).await
+    }
 }
+
+/// How a kind of policy binding is stored, for [`SqlStore::bind_policy`]: access control and
+/// request throttling policies bind to publications the same way (and signature keys will),
+/// each in its own table with its own "one per API and environment" rule.
+trait PolicyBindingTable: PolicyBinding + Table + Send + Sync {
+    /// The policy bound: the table the binding's policy id points into.
+    type Policy: Table + Send;
+    /// The policy's resource, for `Missing` when it does not exist.
+    const POLICY: Resource;
+    /// The rule a publication breaks when another policy already holds the place this
+    /// binding takes there.
+    const TAKEN: Unique;
+    /// How the engines name the unique index behind [`Self::TAKEN`] (see [`unique`]).
+    const UNIQUE: &'static [(&'static str, Unique)];
+    /// A new binding of `policy` to the API and environment of `publication`, made at `now`.
+    fn new(policy: &Self::Policy, publication: Publication, now: i64) -> Self;
+    /// What, beside the API and environment, makes the place at a publication that one
+    /// binding at most may hold (the table's unique key): a column and its value, or `None`
+    /// when a publication takes one policy of the kind in all.
+    fn place(&self) -> Option<(&'static str, Value)>;
+}
+
+/// An API takes one access control policy of each kind (IP, account) per environment.
+impl PolicyBindingTable for AclBinding {
+    type Policy = Acl;
+    const POLICY: Resource = Resource::Acl;
+    const TAKEN: Unique = Unique::AclKind;
+    const UNIQUE: &'static [(&'static str, Unique)] = ACL_BINDING_UNIQUE;
+    fn new(acl: &Acl, p: Publication, now: i64) -> Self {
+        AclBinding {
+            id: id::new_id(),
+            instance_id: p.instance_id,
+            acl_id: acl.id.clone(),
+            api_id: p.api_id,
+            env_id: p.env_id,
+            kind: acl.entity_type.kind(),
+            create_time: now,
+        }
+    }
+    fn place(&self) -> Option<(&'static str, Value)> {
+        Some(("kind", Value::from(self.kind.as_str())))
+    }
+}
+
+/// An API takes one request throttling policy per environment.
+impl PolicyBindingTable for ThrottleBinding {
+    type Policy = Throttle;
+    const POLICY: Resource = Resource::Throttle;
+    const TAKEN: Unique = Unique::ThrottleOne;
+    const UNIQUE: &'static [(&'static str, Unique)] = THROTTLE_BINDING_UNIQUE;
+    fn new(throttle: &Throttle, p: Publication, now: i64) -> Self {
+        ThrottleBinding {
+            id: id::new_id(),
+            instance_id: p.instance_id,
+            throttle_id: throttle.id.clone(),
+            api_id: p.api_id,
+            env_id: p.env_id,
+            create_time: now,
+        }
+    }
+    fn place(&self) -> Option<(&'static str, Value)> {
+        None
+    }
+}
+
+/// The tables of the policy bindings: a binding goes with its publication (`unpublish`) and
+/// with its environment.
+const POLICY_BINDING_TABLES: [&str; 2] = [AclBinding::TABLE, ThrottleBinding::TABLE];
 
 /// `Missing(kind, id)` unless a `kind` row with that id exists in the instance.
 async fn require<C: Conn>(
@@ -592,16 +734,21 @@ impl<E: Engine> Store for SqlStore<E> {
                 id,
             )
             .await?;
-            for sql in [
-                "DELETE FROM bindings WHERE instance_id=?1 AND env_id=?2",
-                "DELETE FROM app_auths WHERE instance_id=?1 AND env_id=?2",
-                "DELETE FROM env_variables WHERE instance_id=?1 AND env_id=?2",
-                "DELETE FROM acl_bindings WHERE instance_id=?1 AND env_id=?2",
-                "DELETE FROM throttle_bindings WHERE instance_id=?1 AND env_id=?2",
-                "DELETE FROM envs WHERE instance_id=?1 AND id=?2",
-            ] {
-                tx.execute(sql, &args![instance_id, id]).await?;
+            let tables = ["bindings", "app_auths", "env_variables"]
+                .into_iter()
+                .chain(POLICY_BINDING_TABLES);
+            for table in tables {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE instance_id=?1 AND env_id=?2"),
+                    &args![instance_id, id],
+                )
+                .await?;
             }
+            tx.execute(
+                "DELETE FROM envs WHERE instance_id=?1 AND id=?2",
+                &args![instance_id, id],
+            )
+            .await?;
             Ok(())
         }
         .await;
@@ -659,12 +806,7 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn delete_api(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
-        self.change(
-            "DELETE FROM apis WHERE instance_id=?1 AND id=?2",
-            &args![instance_id, id],
-            StoreError::from,
-        )
-        .await
+        self.remove::<Api>(instance_id, id).await
     }
 
     async fn list_apis(&self, instance_id: &str) -> Result<Vec<Api>, StoreError> {
@@ -708,11 +850,14 @@ impl<E: Engine> Store for SqlStore<E> {
                 )
                 .await?
                 .ok_or(StoreError::NotFound)?;
-            for sql in [
-                "DELETE FROM acl_bindings WHERE instance_id=?1 AND api_id=?2 AND env_id=?3",
-                "DELETE FROM throttle_bindings WHERE instance_id=?1 AND api_id=?2 AND env_id=?3",
-            ] {
-                tx.execute(sql, &args![instance_id, api_id, env_id]).await?;
+            for table in POLICY_BINDING_TABLES {
+                tx.execute(
+                    &format!(
+                        "DELETE FROM {table} WHERE instance_id=?1 AND api_id=?2 AND env_id=?3"
+                    ),
+                    &args![instance_id, api_id, env_id],
+                )
+                .await?;
             }
             Ok(gone)
         }
@@ -751,12 +896,7 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn delete_app(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
-        self.change(
-            "DELETE FROM apps WHERE instance_id=?1 AND id=?2",
-            &args![instance_id, id],
-            StoreError::from,
-        )
-        .await
+        self.remove::<App>(instance_id, id).await
     }
 
     async fn list_apps(&self, instance_id: &str) -> Result<Vec<App>, StoreError> {
@@ -800,12 +940,7 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn delete_app_auth(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
-        self.change(
-            "DELETE FROM app_auths WHERE instance_id=?1 AND id=?2",
-            &args![instance_id, id],
-            StoreError::from,
-        )
-        .await
+        self.remove::<AppAuth>(instance_id, id).await
     }
 
     async fn list_app_auths(&self, instance_id: &str) -> Result<Vec<AppAuth>, StoreError> {
@@ -947,12 +1082,7 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn delete_variable(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
-        self.change(
-            "DELETE FROM env_variables WHERE instance_id=?1 AND id=?2",
-            &args![instance_id, id],
-            StoreError::from,
-        )
-        .await
+        self.remove::<EnvVariable>(instance_id, id).await
     }
 
     async fn get_variable(
@@ -1044,76 +1174,12 @@ impl<E: Engine> Store for SqlStore<E> {
         publish_ids: &[String],
         now: i64,
     ) -> Result<Vec<AclBinding>, StoreError> {
-        let mut tx = self.begin().await?;
-        let result = async {
-            let acl: Acl = tx
-                .first(
-                    &format!(
-                        "SELECT {} FROM acls WHERE instance_id=?1 AND id=?2",
-                        Acl::COLUMNS
-                    ),
-                    &args![instance_id, acl_id],
-                )
-                .await?
-                .ok_or_else(|| StoreError::Missing(Resource::Acl, acl_id.to_string()))?;
-            let kind = acl.entity_type.kind();
-            let mut out = Vec::with_capacity(publish_ids.len());
-            for publish_id in publish_ids {
-                let p: Publication = tx
-                    .first(
-                        &format!(
-                            "SELECT {} FROM publications WHERE instance_id=?1 AND publish_id=?2",
-                            Publication::COLUMNS
-                        ),
-                        &args![instance_id, publish_id],
-                    )
-                    .await?
-                    .ok_or_else(|| {
-                        StoreError::Missing(Resource::Publication, publish_id.clone())
-                    })?;
-                let there: Option<AclBinding> = tx
-                    .first(
-                        &format!(
-                            "SELECT {} FROM acl_bindings WHERE api_id=?1 AND env_id=?2 AND kind=?3",
-                            AclBinding::COLUMNS
-                        ),
-                        &args![&p.api_id, &p.env_id, kind.as_str()],
-                    )
-                    .await?;
-                let binding = match there {
-                    Some(b) if b.acl_id == acl_id => b,
-                    Some(_) => return Err(StoreError::Conflict(Unique::AclKind)),
-                    None => {
-                        let b = AclBinding {
-                            id: id::new_id(),
-                            instance_id: instance_id.to_string(),
-                            acl_id: acl_id.to_string(),
-                            api_id: p.api_id,
-                            env_id: p.env_id,
-                            kind,
-                            create_time: now,
-                        };
-                        tx.insert(&b)
-                            .await
-                            .map_err(unique(Unique::AclKind, ACL_BINDING_UNIQUE))?;
-                        b
-                    }
-                };
-                out.push(binding);
-            }
-            Ok(out)
-        }
-        .await;
-        self.end(tx, result).await
+        self.bind_policy(instance_id, acl_id, publish_ids, now)
+            .await
     }
 
     async fn unbind_acl(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
-        self.change(
-            "DELETE FROM acl_bindings WHERE instance_id=?1 AND id=?2",
-            &args![instance_id, id],
-            StoreError::from,
-        )
-        .await
+        self.remove::<AclBinding>(instance_id, id).await
     }
 
     async fn list_acl_bindings(&self, instance_id: &str) -> Result<Vec<AclBinding>, StoreError> {
@@ -1189,65 +1255,12 @@ impl<E: Engine> Store for SqlStore<E> {
         publish_ids: &[String],
         now: i64,
     ) -> Result<Vec<ThrottleBinding>, StoreError> {
-        let mut tx = self.begin().await?;
-        let result = async {
-            require(&mut tx, Resource::Throttle, instance_id, throttle_id).await?;
-            let mut out = Vec::with_capacity(publish_ids.len());
-            for publish_id in publish_ids {
-                let p: Publication = tx
-                    .first(
-                        &format!(
-                            "SELECT {} FROM publications WHERE instance_id=?1 AND publish_id=?2",
-                            Publication::COLUMNS
-                        ),
-                        &args![instance_id, publish_id],
-                    )
-                    .await?
-                    .ok_or_else(|| {
-                        StoreError::Missing(Resource::Publication, publish_id.clone())
-                    })?;
-                let there: Option<ThrottleBinding> = tx
-                    .first(
-                        &format!(
-                            "SELECT {} FROM throttle_bindings WHERE api_id=?1 AND env_id=?2",
-                            ThrottleBinding::COLUMNS
-                        ),
-                        &args![&p.api_id, &p.env_id],
-                    )
-                    .await?;
-                let binding = match there {
-                    Some(b) if b.throttle_id == throttle_id => b,
-                    Some(_) => return Err(StoreError::Conflict(Unique::ThrottleOne)),
-                    None => {
-                        let b = ThrottleBinding {
-                            id: id::new_id(),
-                            instance_id: instance_id.to_string(),
-                            throttle_id: throttle_id.to_string(),
-                            api_id: p.api_id,
-                            env_id: p.env_id,
-                            create_time: now,
-                        };
-                        tx.insert(&b)
-                            .await
-                            .map_err(unique(Unique::ThrottleOne, THROTTLE_BINDING_UNIQUE))?;
-                        b
-                    }
-                };
-                out.push(binding);
-            }
-            Ok(out)
-        }
-        .await;
-        self.end(tx, result).await
+        self.bind_policy(instance_id, throttle_id, publish_ids, now)
+            .await
     }
 
     async fn unbind_throttle(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
-        self.change(
-            "DELETE FROM throttle_bindings WHERE instance_id=?1 AND id=?2",
-            &args![instance_id, id],
-            StoreError::from,
-        )
-        .await
+        self.remove::<ThrottleBinding>(instance_id, id).await
     }
 
     async fn list_throttle_bindings(
@@ -1353,12 +1366,7 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn delete_gateway_response(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
-        self.change(
-            "DELETE FROM gateway_responses WHERE instance_id=?1 AND id=?2",
-            &args![instance_id, id],
-            StoreError::from,
-        )
-        .await
+        self.remove::<GatewayResponse>(instance_id, id).await
     }
 
     async fn get_gateway_response(
