@@ -4,15 +4,17 @@
 //! environment); an API takes one policy of each kind (IP, account) per environment, a second
 //! is refused; a bound policy cannot be deleted (403 APIG.3447).
 
-use crate::apis::{def_map, Context};
+use crate::apis::def_map;
 use crate::auth::Call;
 use crate::body::{self, contains, eq, paginate, Fields, Query};
-use crate::error::{deleted, found, ApiError};
+use crate::error::{deleted, ApiError};
 use crate::openapi::{Errors, InstancePath};
 use crate::path::{AclBindingPath, AclPath, Path};
+use crate::policy_bindings::{
+    self as shared, mandatory, require_delete_action, BoundFilter, PolicyKind, MAX_IDS,
+};
 use crate::AppState;
 use apigw_model::acl::{self, Acl, AclBinding, AclType, EntityType};
-use apigw_model::resources::Api;
 use apigw_model::{id, time};
 use apigw_store::Resource;
 use axum::body::Bytes;
@@ -21,8 +23,30 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-/// Most ids in one batch call.
-const MAX_IDS: usize = 500;
+/// Access control policies as a kind of policy bound to publications: an API takes one of
+/// each kind (IP, account) per environment.
+pub(crate) struct Acls;
+
+impl PolicyKind for Acls {
+    type Policy = Acl;
+    type Binding = AclBinding;
+    const POLICY: Resource = Resource::Acl;
+    const BINDING: Resource = Resource::AclBinding;
+    const BIND_FIELD: &'static str = "acl_id";
+    const ID_PARAM: &'static str = "acl_id";
+    const BATCH_FIELD: &'static str = "acl_bindings";
+    const LOG_NAME: &'static str = "access control bindings";
+    fn id(a: &Acl) -> &str {
+        &a.id
+    }
+    fn name(a: &Acl) -> &str {
+        &a.name
+    }
+    fn rivals(a: &Acl, b: &AclBinding) -> bool {
+        b.kind == a.entity_type.kind()
+    }
+    shared::store_calls!(get_acl, list_acls, bind_acl, list_acl_bindings, unbind_acl);
+}
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -125,14 +149,6 @@ pub(crate) async fn delete_one(
     deleted(result, Resource::Acl, &acl_id)
 }
 
-/// `?action=delete` is mandatory on the batch calls.
-fn require_delete_action(q: &Query) -> Result<(), ApiError> {
-    match q.get("action") {
-        Some("delete") => Ok(()),
-        _ => Err(ApiError::invalid("action", "must be delete")),
-    }
-}
-
 /// `BatchDeleteAclV2`: `PUT /acls?action=delete` {acls}; each policy on its own, failures
 /// listed (a bound one with APIG.3447).
 #[utoipa::path(put, path = "/v2/{project_id}/apigw/instances/{instance_id}/acls", tag = "acls",
@@ -229,11 +245,7 @@ pub(crate) async fn list(Call { state, scope }: Call, uri: Uri) -> Result<Json<V
 }
 
 async fn find(state: &AppState, instance_id: &str, id: &str) -> Result<Acl, ApiError> {
-    found(
-        state.store.get_acl(instance_id, id).await,
-        Resource::Acl,
-        id,
-    )
+    shared::find::<Acls>(state, instance_id, id).await
 }
 
 /// `AclApiBindingInfo`.
@@ -251,20 +263,7 @@ pub(crate) async fn bind(
     Call { state, scope }: Call,
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let mut f = Fields::new(body::object(&bytes)?);
-    let acl_id = f.string("acl_id");
-    let publish_ids = f.ids("publish_ids", MAX_IDS);
-    f.errs.len(&acl_id, 1, 64, "acl_id");
-    f.finish()?;
-    let made = state
-        .store
-        .bind_acl(
-            &scope.instance_id,
-            &acl_id,
-            &publish_ids,
-            time::now_millis(),
-        )
-        .await?;
+    let (acl_id, _, made) = shared::bind::<Acls>(&state, &scope.instance_id, &bytes).await?;
     tracing::info!(%acl_id, bindings = made.len(), "access control policy bound");
     let items: Vec<Value> = made.iter().map(binding_info).collect();
     Ok((StatusCode::CREATED, Json(json!({"acl_bindings": items}))))
@@ -277,11 +276,7 @@ pub(crate) async fn unbind(
     Call { state, scope }: Call,
     Path(AclBindingPath { acl_bindings_id }): Path<AclBindingPath>,
 ) -> Result<StatusCode, ApiError> {
-    let result = state
-        .store
-        .unbind_acl(&scope.instance_id, &acl_bindings_id)
-        .await;
-    deleted(result, Resource::AclBinding, &acl_bindings_id)
+    shared::unbind::<Acls>(&state, &scope.instance_id, &acl_bindings_id).await
 }
 
 /// `BatchDeleteApiAclBindingV2`: `PUT /acl-bindings?action=delete` {acl_bindings}; each on its
@@ -295,41 +290,7 @@ pub(crate) async fn batch_unbind(
     uri: Uri,
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    require_delete_action(&Query::parse(uri.query()))?;
-    let mut f = Fields::new(body::object(&bytes)?);
-    let ids = f.opt_ids("acl_bindings", MAX_IDS);
-    f.finish()?;
-    let bindings = state.store.list_acl_bindings(&scope.instance_id).await?;
-    let apis = state.store.list_apis(&scope.instance_id).await?;
-    let (mut success, mut failure) = (0, Vec::new());
-    for bind_id in &ids {
-        match state.store.unbind_acl(&scope.instance_id, bind_id).await {
-            Ok(()) => success += 1,
-            Err(e) => {
-                let (_, code, msg) = ApiError::store(Resource::AclBinding, bind_id)(e).parts();
-                let api_id = bindings
-                    .iter()
-                    .find(|b| &b.id == bind_id)
-                    .map(|b| b.api_id.as_str())
-                    .unwrap_or("");
-                let api_name = apis
-                    .iter()
-                    .find(|a| a.id == api_id)
-                    .map(|a| a.name.as_str())
-                    .unwrap_or("");
-                failure.push(
-                    json!({"bind_id": bind_id, "error_code": code, "error_msg": msg,
-                                    "api_id": api_id, "api_name": api_name}),
-                );
-            }
-        }
-    }
-    tracing::info!(
-        unbound = success,
-        failed = failure.len(),
-        "access control bindings removed"
-    );
-    Ok(Json(json!({"success_count": success, "failure": failure})))
+    shared::batch_unbind::<Acls>(&state, &scope.instance_id, &uri, &bytes).await
 }
 
 /// `ListAclPolicyBindedToApiV2`: the policies bound to `api_id` (mandatory); filters
@@ -342,63 +303,20 @@ pub(crate) async fn bound_to_api(
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
     let q = Query::parse(uri.query());
-    let api_id = q
-        .text("api_id", 64)?
-        .ok_or_else(|| ApiError::invalid("api_id", "is mandatory"))?;
-    let env_id = q.text("env_id", 64)?;
-    let env_name = q.text("env_name", 64)?;
-    let acl_id = q.text("acl_id", 64)?;
-    let acl_name = q.text("acl_name", 64)?;
-    crate::apis::find(&state, &scope.instance_id, &api_id).await?;
-    let ctx = Context::load(&state, &scope.instance_id).await?;
-    let acls = state.store.list_acls(&scope.instance_id).await?;
-    let items: Vec<Value> = state
-        .store
-        .list_acl_bindings(&scope.instance_id)
-        .await?
-        .iter()
-        .filter(|b| b.api_id == api_id && eq(&env_id, &b.env_id) && eq(&acl_id, &b.acl_id))
-        .filter(|b| eq(&env_name, ctx.env_name(&b.env_id)))
-        .filter_map(|b| acls.iter().find(|a| a.id == b.acl_id).map(|a| (a, b)))
-        .filter(|(a, _)| contains(&acl_name, &a.name))
-        .map(|(a, b)| {
-            json!({"acl_id": a.id, "acl_name": a.name, "entity_type": a.entity_type.as_str(),
-                   "acl_type": a.acl_type.as_str(), "acl_value": a.value,
-                   "env_id": b.env_id, "env_name": ctx.env_name(&b.env_id),
-                   "bind_id": b.id, "bind_time": time::format_millis(b.create_time)})
-        })
-        .collect();
-    let (total, page) = paginate(items, &q)?;
-    Ok(Json(
-        json!({"total": total, "size": page.len(), "acls": page}),
-    ))
-}
-
-/// The API filters of the two API listings: `api_id`, `api_name` (substring), `env_id`,
-/// `group_id`.
-struct ApiFilter {
-    api_id: Option<String>,
-    api_name: Option<String>,
-    env_id: Option<String>,
-    group_id: Option<String>,
-}
-
-impl ApiFilter {
-    fn parse(q: &Query) -> Result<Self, ApiError> {
-        Ok(Self {
-            api_id: q.text("api_id", 64)?,
-            api_name: q.text("api_name", 64)?,
-            env_id: q.text("env_id", 64)?,
-            group_id: q.text("group_id", 64)?,
-        })
-    }
-
-    fn accepts(&self, a: &Api, env_id: &str) -> bool {
-        eq(&self.api_id, &a.id)
-            && contains(&self.api_name, &a.name)
-            && eq(&self.env_id, env_id)
-            && eq(&self.group_id, &a.group_id)
-    }
+    let filter = BoundFilter {
+        api_id: mandatory(&q, "api_id")?,
+        env_id: q.text("env_id", 64)?,
+        env_name: q.text("env_name", 64)?,
+        policy_id: q.text("acl_id", 64)?,
+        policy_name: q.text("acl_name", 64)?,
+    };
+    shared::bound_to_api::<Acls>(&state, &scope.instance_id, &q, filter, "acls", |l, a, b| {
+        json!({"acl_id": a.id, "acl_name": a.name, "entity_type": a.entity_type.as_str(),
+               "acl_type": a.acl_type.as_str(), "acl_value": a.value,
+               "env_id": b.env_id, "env_name": l.ctx.env_name(&b.env_id),
+               "bind_id": b.id, "bind_time": time::format_millis(b.create_time)})
+    })
+    .await
 }
 
 /// `ListApisBindedToAclPolicyV2`: the APIs `acl_id` (mandatory) is bound to.
@@ -409,38 +327,18 @@ pub(crate) async fn apis_bound(
     Call { state, scope }: Call,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    let q = Query::parse(uri.query());
-    let acl_id = q
-        .text("acl_id", 64)?
-        .ok_or_else(|| ApiError::invalid("acl_id", "is mandatory"))?;
-    let filter = ApiFilter::parse(&q)?;
-    find(&state, &scope.instance_id, &acl_id).await?;
-    let ctx = Context::load(&state, &scope.instance_id).await?;
-    let apis = state.store.list_apis(&scope.instance_id).await?;
-    let items: Vec<Value> = state
-        .store
-        .list_acl_bindings(&scope.instance_id)
-        .await?
-        .iter()
-        .filter(|b| b.acl_id == acl_id)
-        .filter_map(|b| apis.iter().find(|a| a.id == b.api_id).map(|a| (a, b)))
-        .filter(|(a, b)| filter.accepts(a, &b.env_id))
-        .map(|(a, b)| {
-            let d = def_map(a);
-            json!({"api_id": a.id, "api_name": a.name,
-                   "api_type": d.get("type").cloned().unwrap_or(json!(1)),
-                   "api_remark": d.get("remark").cloned().unwrap_or(json!("")),
-                   "env_id": b.env_id, "env_name": ctx.env_name(&b.env_id), "bind_id": b.id,
-                   "group_name": ctx.group_name(&a.group_id),
-                   "bind_time": time::format_millis(b.create_time),
-                   "publish_id": ctx.publication(&a.id, &b.env_id).map(|p| p.publish_id.as_str()).unwrap_or(""),
-                   "req_method": d.get("req_method")})
-        })
-        .collect();
-    let (total, page) = paginate(items, &q)?;
-    Ok(Json(
-        json!({"total": total, "size": page.len(), "apis": page}),
-    ))
+    shared::apis_bound::<Acls>(&state, &scope.instance_id, &uri, |l, _, a, b| {
+        let d = def_map(a);
+        json!({"api_id": a.id, "api_name": a.name,
+               "api_type": d.get("type").cloned().unwrap_or(json!(1)),
+               "api_remark": d.get("remark").cloned().unwrap_or(json!("")),
+               "env_id": b.env_id, "env_name": l.ctx.env_name(&b.env_id), "bind_id": b.id,
+               "group_name": l.ctx.group_name(&a.group_id),
+               "bind_time": time::format_millis(b.create_time),
+               "publish_id": l.ctx.publication(&a.id, &b.env_id).map(|p| p.publish_id.as_str()).unwrap_or(""),
+               "req_method": d.get("req_method")})
+    })
+    .await
 }
 
 /// `ListApisUnbindedToAclPolicyV2`: the publications `acl_id` (mandatory) is not bound to;
@@ -452,46 +350,20 @@ pub(crate) async fn apis_not_bound(
     Call { state, scope }: Call,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    let q = Query::parse(uri.query());
-    let acl_id = q
-        .text("acl_id", 64)?
-        .ok_or_else(|| ApiError::invalid("acl_id", "is mandatory"))?;
-    let filter = ApiFilter::parse(&q)?;
-    let policy = find(&state, &scope.instance_id, &acl_id).await?;
-    let kind = policy.entity_type.kind();
-    let ctx = Context::load(&state, &scope.instance_id).await?;
-    let acls = state.store.list_acls(&scope.instance_id).await?;
-    let bindings = state.store.list_acl_bindings(&scope.instance_id).await?;
-    let apis = state.store.list_apis(&scope.instance_id).await?;
-    let bound = |api_id: &str, env_id: &str, pred: &dyn Fn(&AclBinding) -> bool| {
-        bindings
-            .iter()
-            .find(|b| b.api_id == api_id && b.env_id == env_id && pred(b))
-    };
-    let items: Vec<Value> = ctx
-        .publications
-        .iter()
-        .filter_map(|p| apis.iter().find(|a| a.id == p.api_id).map(|a| (a, p)))
-        .filter(|(a, p)| filter.accepts(a, &p.env_id))
-        .filter(|(a, p)| bound(&a.id, &p.env_id, &|b| b.acl_id == acl_id).is_none())
-        .map(|(a, p)| {
-            let d = def_map(a);
-            let same_kind = bound(&a.id, &p.env_id, &|b| b.kind == kind)
-                .and_then(|b| acls.iter().find(|x| x.id == b.acl_id))
-                .map(|x| x.name.as_str())
-                .unwrap_or("");
-            json!({"id": a.id, "name": a.name, "group_id": a.group_id,
-                   "group_name": ctx.group_name(&a.group_id),
-                   "type": d.get("type").cloned().unwrap_or(json!(1)),
-                   "remark": d.get("remark").cloned().unwrap_or(json!("")),
-                   "run_env_name": ctx.env_name(&p.env_id), "run_env_id": p.env_id,
-                   "publish_id": p.publish_id, "acl_name": same_kind,
-                   "req_uri": d.get("req_uri"), "auth_type": d.get("auth_type"),
-                   "req_method": d.get("req_method")})
-        })
-        .collect();
-    let (total, page) = paginate(items, &q)?;
-    Ok(Json(
-        json!({"total": total, "size": page.len(), "apis": page}),
-    ))
+    shared::apis_not_bound::<Acls>(&state, &scope.instance_id, &uri, |l, a, p, same_kind| {
+        let d = def_map(a);
+        let same_kind = same_kind
+            .and_then(|b| l.policy(&b.acl_id))
+            .map(|x| x.name.as_str())
+            .unwrap_or("");
+        json!({"id": a.id, "name": a.name, "group_id": a.group_id,
+               "group_name": l.ctx.group_name(&a.group_id),
+               "type": d.get("type").cloned().unwrap_or(json!(1)),
+               "remark": d.get("remark").cloned().unwrap_or(json!("")),
+               "run_env_name": l.ctx.env_name(&p.env_id), "run_env_id": p.env_id,
+               "publish_id": p.publish_id, "acl_name": same_kind,
+               "req_uri": d.get("req_uri"), "auth_type": d.get("auth_type"),
+               "req_method": d.get("req_method")})
+    })
+    .await
 }

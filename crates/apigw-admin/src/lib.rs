@@ -14,6 +14,8 @@
 //! - `gateway_responses`: the eight calls of a group's response sets (SPEC §10).
 //! - `throttles`: the five request throttling policy calls, the six that bind them to APIs and
 //!   the four of their excluded configurations.
+//! - `policy_bindings`: what the bindings of those two kinds of policy to published APIs share
+//!   (batch unbinding, the three lists, their filters), each kind saying what is its own.
 //! - [`openapi`]: the OpenAPI 3 document served at `GET /openapi.json`.
 //!
 //! Every route answers under `/v2/{project_id}/apigw/instances/{instance_id}` and, for ROMA
@@ -33,6 +35,7 @@ mod groups;
 pub mod openapi;
 mod path;
 pub mod plugins;
+mod policy_bindings;
 mod throttles;
 
 use apigw_store::Store;

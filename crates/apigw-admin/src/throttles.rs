@@ -9,9 +9,10 @@
 use crate::apis::{def_map, Context};
 use crate::auth::Call;
 use crate::body::{self, contains, eq, paginate, Fields, Query};
-use crate::error::{deleted, found, ApiError};
+use crate::error::{deleted, ApiError};
 use crate::openapi::{Errors, InstancePath};
 use crate::path::{Path, ThrottleBindingPath, ThrottlePath, ThrottleSpecialPath};
+use crate::policy_bindings::{self as shared, mandatory, BoundFilter, PolicyKind};
 use crate::AppState;
 use apigw_model::resources::Api;
 use apigw_model::throttle::{
@@ -25,8 +26,36 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-/// Most ids in one batch call.
-const MAX_IDS: usize = 500;
+/// Request throttling policies as a kind of policy bound to publications: an API takes one
+/// per environment.
+pub(crate) struct Throttles;
+
+impl PolicyKind for Throttles {
+    type Policy = Throttle;
+    type Binding = ThrottleBinding;
+    const POLICY: Resource = Resource::Throttle;
+    const BINDING: Resource = Resource::ThrottleBinding;
+    const BIND_FIELD: &'static str = "strategy_id";
+    const ID_PARAM: &'static str = "throttle_id";
+    const BATCH_FIELD: &'static str = "throttle_bindings";
+    const LOG_NAME: &'static str = "request throttling bindings";
+    fn id(t: &Throttle) -> &str {
+        &t.id
+    }
+    fn name(t: &Throttle) -> &str {
+        &t.name
+    }
+    fn rivals(_: &Throttle, _: &ThrottleBinding) -> bool {
+        true
+    }
+    shared::store_calls!(
+        get_throttle,
+        list_throttles,
+        bind_throttle,
+        list_throttle_bindings,
+        unbind_throttle
+    );
+}
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -238,11 +267,7 @@ pub(crate) async fn list(Call { state, scope }: Call, uri: Uri) -> Result<Json<V
 }
 
 async fn find(state: &AppState, instance_id: &str, id: &str) -> Result<Throttle, ApiError> {
-    found(
-        state.store.get_throttle(instance_id, id).await,
-        Resource::Throttle,
-        id,
-    )
+    shared::find::<Throttles>(state, instance_id, id).await
 }
 
 /// `ThrottleApiBinding`.
@@ -261,20 +286,8 @@ pub(crate) async fn bind(
     Call { state, scope }: Call,
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let mut f = Fields::new(body::object(&bytes)?);
-    let strategy_id = f.string("strategy_id");
-    let publish_ids = f.ids("publish_ids", MAX_IDS);
-    f.errs.len(&strategy_id, 1, 64, "strategy_id");
-    f.finish()?;
-    let made = state
-        .store
-        .bind_throttle(
-            &scope.instance_id,
-            &strategy_id,
-            &publish_ids,
-            time::now_millis(),
-        )
-        .await?;
+    let (strategy_id, publish_ids, made) =
+        shared::bind::<Throttles>(&state, &scope.instance_id, &bytes).await?;
     tracing::info!(throttle_id = %strategy_id, bindings = made.len(), "request throttling policy bound");
     let items: Vec<Value> = made
         .iter()
@@ -293,11 +306,7 @@ pub(crate) async fn unbind(
         throttle_binding_id,
     }): Path<ThrottleBindingPath>,
 ) -> Result<StatusCode, ApiError> {
-    let result = state
-        .store
-        .unbind_throttle(&scope.instance_id, &throttle_binding_id)
-        .await;
-    deleted(result, Resource::ThrottleBinding, &throttle_binding_id)
+    shared::unbind::<Throttles>(&state, &scope.instance_id, &throttle_binding_id).await
 }
 
 /// `BatchDisassociateThrottlingPolicyV2`: `PUT /throttle-bindings?action=delete`
@@ -311,51 +320,7 @@ pub(crate) async fn batch_unbind(
     uri: Uri,
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    match Query::parse(uri.query()).get("action") {
-        Some("delete") => {}
-        _ => return Err(ApiError::invalid("action", "must be delete")),
-    }
-    let mut f = Fields::new(body::object(&bytes)?);
-    let ids = f.opt_ids("throttle_bindings", MAX_IDS);
-    f.finish()?;
-    let bindings = state
-        .store
-        .list_throttle_bindings(&scope.instance_id)
-        .await?;
-    let apis = state.store.list_apis(&scope.instance_id).await?;
-    let (mut success, mut failure) = (0, Vec::new());
-    for bind_id in &ids {
-        match state
-            .store
-            .unbind_throttle(&scope.instance_id, bind_id)
-            .await
-        {
-            Ok(()) => success += 1,
-            Err(e) => {
-                let (_, code, msg) = ApiError::store(Resource::ThrottleBinding, bind_id)(e).parts();
-                let api_id = bindings
-                    .iter()
-                    .find(|b| &b.id == bind_id)
-                    .map(|b| b.api_id.as_str())
-                    .unwrap_or("");
-                let api_name = apis
-                    .iter()
-                    .find(|a| a.id == api_id)
-                    .map(|a| a.name.as_str())
-                    .unwrap_or("");
-                failure.push(
-                    json!({"bind_id": bind_id, "error_code": code, "error_msg": msg,
-                                    "api_id": api_id, "api_name": api_name}),
-                );
-            }
-        }
-    }
-    tracing::info!(
-        unbound = success,
-        failed = failure.len(),
-        "request throttling bindings removed"
-    );
-    Ok(Json(json!({"success_count": success, "failure": failure})))
+    shared::batch_unbind::<Throttles>(&state, &scope.instance_id, &uri, &bytes).await
 }
 
 /// `ListRequestThrottlingPoliciesBindedToApiV2`: the policies bound to `api_id` (mandatory);
@@ -368,78 +333,29 @@ pub(crate) async fn bound_to_api(
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
     let q = Query::parse(uri.query());
-    let api_id = q
-        .text("api_id", 64)?
-        .ok_or_else(|| ApiError::invalid("api_id", "is mandatory"))?;
-    let throttle_id = q.text("throttle_id", 64)?;
-    let throttle_name = q.text("throttle_name", 64)?;
-    let env_id = q.text("env_id", 64)?;
-    crate::apis::find(&state, &scope.instance_id, &api_id).await?;
-    let ctx = Context::load(&state, &scope.instance_id).await?;
-    let throttles = state.store.list_throttles(&scope.instance_id).await?;
-    let bindings = state
-        .store
-        .list_throttle_bindings(&scope.instance_id)
-        .await?;
+    let filter = BoundFilter {
+        api_id: mandatory(&q, "api_id")?,
+        policy_id: q.text("throttle_id", 64)?,
+        policy_name: q.text("throttle_name", 64)?,
+        env_id: q.text("env_id", 64)?,
+        env_name: None,
+    };
     let specials = state
         .store
         .list_throttle_specials(&scope.instance_id)
         .await?;
-    let items: Vec<Value> = bindings
-        .iter()
-        .filter(|b| {
-            b.api_id == api_id && eq(&env_id, &b.env_id) && eq(&throttle_id, &b.throttle_id)
-        })
-        .filter_map(|b| {
-            throttles
-                .iter()
-                .find(|t| t.id == b.throttle_id)
-                .map(|t| (t, b))
-        })
-        .filter(|(t, _)| contains(&throttle_name, &t.name))
-        .map(|(t, b)| {
-            let mut v = info(
-                t,
-                bindings.iter().filter(|x| x.throttle_id == t.id).count(),
-                specials.iter().any(|s| s.throttle_id == t.id),
-            );
-            v["env_name"] = json!(ctx.env_name(&b.env_id));
-            v["bind_id"] = json!(b.id);
-            v["bind_time"] = json!(time::format_millis(b.create_time));
-            v
-        })
-        .collect();
-    let (total, page) = paginate(items, &q)?;
-    Ok(Json(
-        json!({"total": total, "size": page.len(), "throttles": page}),
-    ))
-}
-
-/// The API filters of the two API listings: `api_id`, `api_name` (substring), `env_id`,
-/// `group_id`.
-struct ApiFilter {
-    api_id: Option<String>,
-    api_name: Option<String>,
-    env_id: Option<String>,
-    group_id: Option<String>,
-}
-
-impl ApiFilter {
-    fn parse(q: &Query) -> Result<Self, ApiError> {
-        Ok(Self {
-            api_id: q.text("api_id", 64)?,
-            api_name: q.text("api_name", 64)?,
-            env_id: q.text("env_id", 64)?,
-            group_id: q.text("group_id", 64)?,
-        })
-    }
-
-    fn accepts(&self, a: &Api, env_id: &str) -> bool {
-        eq(&self.api_id, &a.id)
-            && contains(&self.api_name, &a.name)
-            && eq(&self.env_id, env_id)
-            && eq(&self.group_id, &a.group_id)
-    }
+    let answer = |l: &shared::Listing<Throttles>, t: &Throttle, b: &ThrottleBinding| {
+        let mut v = info(
+            t,
+            l.bind_num(&t.id),
+            specials.iter().any(|s| s.throttle_id == t.id),
+        );
+        v["env_name"] = json!(l.ctx.env_name(&b.env_id));
+        v["bind_id"] = json!(b.id);
+        v["bind_time"] = json!(time::format_millis(b.create_time));
+        v
+    };
+    shared::bound_to_api(&state, &scope.instance_id, &q, filter, "throttles", answer).await
 }
 
 /// `ApiForThrottle`: an API published in `env_id`, with the policy binding it has there.
@@ -471,28 +387,10 @@ pub(crate) async fn apis_bound(
     Call { state, scope }: Call,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    let q = Query::parse(uri.query());
-    let throttle_id = q
-        .text("throttle_id", 64)?
-        .ok_or_else(|| ApiError::invalid("throttle_id", "is mandatory"))?;
-    let filter = ApiFilter::parse(&q)?;
-    let t = find(&state, &scope.instance_id, &throttle_id).await?;
-    let ctx = Context::load(&state, &scope.instance_id).await?;
-    let apis = state.store.list_apis(&scope.instance_id).await?;
-    let items: Vec<Value> = state
-        .store
-        .list_throttle_bindings(&scope.instance_id)
-        .await?
-        .iter()
-        .filter(|b| b.throttle_id == throttle_id)
-        .filter_map(|b| apis.iter().find(|a| a.id == b.api_id).map(|a| (a, b)))
-        .filter(|(a, b)| filter.accepts(a, &b.env_id))
-        .map(|(a, b)| api_for_throttle(&ctx, a, &b.env_id, Some((b, &t))))
-        .collect();
-    let (total, page) = paginate(items, &q)?;
-    Ok(Json(
-        json!({"total": total, "size": page.len(), "apis": page}),
-    ))
+    shared::apis_bound::<Throttles>(&state, &scope.instance_id, &uri, |l, t, a, b| {
+        api_for_throttle(&l.ctx, a, &b.env_id, Some((b, t)))
+    })
+    .await
 }
 
 /// `ListApisUnbindedToRequestThrottlingPolicyV2`: the publications `throttle_id` (mandatory) is
@@ -504,47 +402,11 @@ pub(crate) async fn apis_not_bound(
     Call { state, scope }: Call,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    let q = Query::parse(uri.query());
-    let throttle_id = q
-        .text("throttle_id", 64)?
-        .ok_or_else(|| ApiError::invalid("throttle_id", "is mandatory"))?;
-    let filter = ApiFilter::parse(&q)?;
-    find(&state, &scope.instance_id, &throttle_id).await?;
-    let ctx = Context::load(&state, &scope.instance_id).await?;
-    let throttles = state.store.list_throttles(&scope.instance_id).await?;
-    let bindings = state
-        .store
-        .list_throttle_bindings(&scope.instance_id)
-        .await?;
-    let apis = state.store.list_apis(&scope.instance_id).await?;
-    let items: Vec<Value> = ctx
-        .publications
-        .iter()
-        .filter_map(|p| apis.iter().find(|a| a.id == p.api_id).map(|a| (a, p)))
-        .filter(|(a, p)| filter.accepts(a, &p.env_id))
-        .filter_map(|(a, p)| {
-            let there = bindings
-                .iter()
-                .find(|b| b.api_id == a.id && b.env_id == p.env_id);
-            match there {
-                Some(b) if b.throttle_id == throttle_id => None,
-                Some(b) => Some(api_for_throttle(
-                    &ctx,
-                    a,
-                    &p.env_id,
-                    throttles
-                        .iter()
-                        .find(|t| t.id == b.throttle_id)
-                        .map(|t| (b, t)),
-                )),
-                None => Some(api_for_throttle(&ctx, a, &p.env_id, None)),
-            }
-        })
-        .collect();
-    let (total, page) = paginate(items, &q)?;
-    Ok(Json(
-        json!({"total": total, "size": page.len(), "apis": page}),
-    ))
+    shared::apis_not_bound::<Throttles>(&state, &scope.instance_id, &uri, |l, a, p, there| {
+        let binding = there.and_then(|b| l.policy(&b.throttle_id).map(|t| (b, t)));
+        api_for_throttle(&l.ctx, a, &p.env_id, binding)
+    })
+    .await
 }
 
 /// `ThrottleSpecialInfo`: `object_name` (and `app_name`) is the app's name for APP, the
