@@ -101,8 +101,10 @@ async fn attach(
     call: &Call,
     env_id: &str,
     pairs: &[(String, String)],
+    ids_field: &str,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (state, instance_id) = (&call.state, &call.scope.instance_id);
+    refuse_mock_backends(call, pairs, ids_field).await?;
     let made = state
         .store
         .attach(instance_id, env_id, pairs, time::now_millis())
@@ -131,6 +133,39 @@ async fn attach(
     ))
 }
 
+/// Refuses (400, naming `ids_field`) a pair whose plug-in type cannot serve an API whose
+/// backend is MOCK (proxy_mirror: nothing would be mirrored). Unknown ids are left to the
+/// store, which names them.
+async fn refuse_mock_backends(
+    call: &Call,
+    pairs: &[(String, String)],
+    ids_field: &str,
+) -> Result<(), ApiError> {
+    let (state, instance_id) = (&call.state, &call.scope.instance_id);
+    for (plugin_id, api_id) in pairs {
+        let Ok(Some(p)) = state.store.get_plugin(instance_id, plugin_id).await else {
+            continue;
+        };
+        if registry::binds_to_mock(p.plugin_type) {
+            continue;
+        }
+        let Ok(Some(api)) = state.store.get_api(instance_id, api_id).await else {
+            continue;
+        };
+        let def: Value = serde_json::from_str(&api.def).unwrap_or_default();
+        if def["backend_type"] == "MOCK" {
+            return Err(ApiError::invalid(
+                ids_field,
+                format!(
+                    "{} plug-in {plugin_id} cannot be bound to API {api_id}: its backend is MOCK",
+                    p.plugin_type
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Unbinds the (plug-in, API) `pairs` in `env_id`, all or nothing.
 async fn detach(
     call: &Call,
@@ -156,7 +191,7 @@ pub(crate) async fn attach_apis(
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (env_id, pairs) = parse_pairs(&call, Side::Plugin(plugin_id), &bytes).await?;
-    attach(&call, &env_id, &pairs).await
+    attach(&call, &env_id, &pairs, "api_ids").await
 }
 
 /// AttachPluginToApi: `POST /apis/{api_id}/plugins/attach` {env_id, plugin_ids}. Two plug-ins
@@ -185,7 +220,7 @@ pub(crate) async fn attach_plugins(
         }
         types.push((pl.plugin_type, id));
     }
-    attach(&call, &env_id, &pairs).await
+    attach(&call, &env_id, &pairs, "plugin_ids").await
 }
 
 /// DetachApiFromPlugin: `PUT /plugins/{plugin_id}/detach` {env_id, api_ids}.

@@ -34,7 +34,8 @@ pub struct PluginCreate {
     /// 3..255 characters, starting with a letter or CJK character; letters, digits, CJK,
     /// `_`, `-`, `.` and inner spaces. Unique per instance.
     plugin_name: String,
-    /// cors, set_resp_headers, rate_limit, kafka_log, breaker or third_auth. Not changeable.
+    /// One of the plug-in types (`apigw_model::PluginType::ALL`: cors, set_resp_headers,
+    /// rate_limit, kafka_log, breaker, third_auth, …). Not changeable.
     plugin_type: String,
     /// global or app. Not changeable.
     plugin_scope: String,
@@ -128,10 +129,9 @@ fn parse_envelope(bytes: &[u8], family: Family) -> Result<Envelope, ApiError> {
             f.errs.0.push(e);
         }
     }
-    let plugin_type = f.enumerated::<PluginType>(
-        "plugin_type",
-        "must be cors, set_resp_headers, rate_limit, kafka_log, breaker or third_auth",
-    );
+    let types: Vec<&str> = PluginType::ALL.iter().map(|t| t.as_str()).collect();
+    let plugin_type =
+        f.enumerated::<PluginType>("plugin_type", &format!("must be {}", types.join(", ")));
     let scope = f.enumerated::<PluginScope>("plugin_scope", "must be global or app");
     let content = f.string("plugin_content");
     let remark = f.opt_string("remark").unwrap_or_default();

@@ -1,30 +1,14 @@
-//! The plug-in phases (in pingora's spirit) and the chain that runs them in SPEC §2's order.
-//!
-//! A request goes: route → [`Phase::Preflight`] (cors answers preflights) → API auth (the
-//! proxy) → third_auth → rate_limit → breaker → backend → response phase (set_resp_headers,
-//! then cors) → response sent → completion (kafka_log, breaker accounting). The response phase
-//! also runs on responses the gateway makes itself (401, 403, 404, 429, 502, 503, 504).
-//!
-//! The plug-in types are a closed list, so a chain holds an enum and dispatches with `match`:
-//! no boxing, no virtual calls on the hot path.
+//! The request context every plug-in phase reads, and what building an instance may need.
+//! The phases and the chain are in [`crate::engine`].
 
-use http::{HeaderValue, Method, StatusCode};
+use http::{HeaderValue, Method};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::counters::{Clock, RedisCounters, Verdict};
-use crate::headers::{Headers, RequestHead};
-use crate::{breaker, cors, kafka_log, rate_limit, set_resp_headers, third_auth};
+use crate::counters::{Clock, RedisCounters};
 
-/// What a request phase decided.
-#[derive(Debug)]
-pub enum Flow {
-    /// Go on with the next phase.
-    Continue,
-    /// Answer now with this status, headers and body (the response phase still runs).
-    Respond(StatusCode, Headers, Vec<u8>),
-}
+pub use crate::engine::{Chain, Flow, Instance};
 
 /// What the plug-ins know about the call; filled by the proxy as the call goes on.
 #[derive(Debug, Clone)]
@@ -58,38 +42,23 @@ pub struct RequestCtx {
     pub status: u16,
     /// Time the backend took to answer with headers, once known.
     pub backend_latency_ms: Option<u64>,
-    /// What rate_limit decided, for the `X-RateLimit-*` headers.
-    pub rate_limit: Option<Verdict>,
-    /// The request as kafka_log logs it (kept only when kafka_log is bound).
-    pub captured: Option<Box<Captured>>,
-}
-
-/// The parts of a request kept for its log (cheap clones: header values and the URI share
-/// their bytes with the request).
-#[derive(Debug, Clone, Default)]
-pub struct Captured {
-    /// All request headers, only when header logging is on.
-    pub headers: Option<Headers>,
-    pub user_agent: Option<HeaderValue>,
-    pub forwarded_for: Option<HeaderValue>,
-    pub host: Option<HeaderValue>,
-    pub uri: http::Uri,
+    /// The route authenticates with the gateway's own IAM tokens: `X-Auth-Token` is the
+    /// admin credential, never to be logged or passed on.
+    pub iam: bool,
+    /// The client's body, when the gateway read it whole (a signature or a plug-in needed it).
     pub body: Option<bytes::Bytes>,
-    pub upstream_addr: Option<http::uri::Authority>,
-    pub upstream_uri: Option<http::uri::PathAndQuery>,
 }
 
 impl RequestCtx {
-    /// The context for the call's log once the response is made: the owned parts (request id,
+    /// The context for the call's completion once the response is made: the owned parts (request id,
     /// path, what was captured) move out, the rest is copied; `self` is not used afterwards.
-    pub fn take_for_log(&mut self) -> RequestCtx {
+    pub fn take_for_completion(&mut self) -> RequestCtx {
         RequestCtx {
             request_id: std::mem::take(&mut self.request_id),
             path: std::mem::take(&mut self.path),
-            captured: self.captured.take(),
             origin: self.origin.take(),
             request_headers: self.request_headers.take(),
-            rate_limit: self.rate_limit.take(),
+            body: self.body.take(),
             ..self.clone_light()
         }
     }
@@ -113,8 +82,8 @@ impl RequestCtx {
             request_time_ms: self.request_time_ms,
             status: self.status,
             backend_latency_ms: self.backend_latency_ms,
-            rate_limit: None,
-            captured: None,
+            iam: self.iam,
+            body: None,
         }
     }
 
@@ -151,8 +120,8 @@ impl RequestCtx {
             request_time_ms: apigw_model::time::millis_at(start),
             status: 0,
             backend_latency_ms: None,
-            rate_limit: None,
-            captured: None,
+            iam: false,
+            body: None,
         }
     }
 
@@ -176,11 +145,6 @@ impl RequestCtx {
         })
     }
 }
-
-const X_RATELIMIT_LIMIT: http::HeaderName = http::HeaderName::from_static("x-ratelimit-limit");
-const X_RATELIMIT_REMAINING: http::HeaderName =
-    http::HeaderName::from_static("x-ratelimit-remaining");
-const X_RATELIMIT_RESET: http::HeaderName = http::HeaderName::from_static("x-ratelimit-reset");
 
 /// What building a plug-in instance may need besides its content.
 #[derive(Clone)]
@@ -208,130 +172,6 @@ impl Default for BuildCtx {
             redis: None,
             clock: crate::counters::system_clock(),
             classic: Arc::default(),
-        }
-    }
-}
-
-/// A running plug-in instance: one per plug-in content, shared by every API it is bound to.
-#[derive(Debug)]
-pub enum Instance {
-    Cors(cors::Cors),
-    SetRespHeaders(set_resp_headers::SetRespHeaders),
-    RateLimit(rate_limit::RateLimit),
-    Breaker(breaker::Breaker),
-    ThirdAuth(third_auth::ThirdAuth),
-    KafkaLog(kafka_log::KafkaLog),
-}
-
-/// The plug-ins bound to one API in one environment, in phase order.
-#[derive(Debug, Clone, Default)]
-pub struct Chain {
-    /// The cors plug-in, if bound.
-    pub cors: Option<Arc<Instance>>,
-    /// The set_resp_headers plug-in, if bound.
-    pub set_resp_headers: Option<Arc<Instance>>,
-    /// The rate_limit plug-in, if bound.
-    pub rate_limit: Option<Arc<Instance>>,
-    /// The breaker plug-in, if bound.
-    pub breaker: Option<Arc<Instance>>,
-    /// The third_auth plug-in, if bound.
-    pub third_auth: Option<Arc<Instance>>,
-    /// The kafka_log plug-in, if bound.
-    pub kafka_log: Option<Arc<Instance>>,
-    /// Every bound instance, in the order bound ([`Chain::is_empty`] reads it).
-    pub all: Vec<Arc<Instance>>,
-}
-
-impl Chain {
-    /// Adds a bound instance in its place.
-    pub fn push(&mut self, inst: Arc<Instance>) {
-        match &*inst {
-            Instance::Cors(_) => self.cors = Some(inst.clone()),
-            Instance::SetRespHeaders(_) => self.set_resp_headers = Some(inst.clone()),
-            Instance::RateLimit(_) => self.rate_limit = Some(inst.clone()),
-            Instance::Breaker(_) => self.breaker = Some(inst.clone()),
-            Instance::ThirdAuth(_) => self.third_auth = Some(inst.clone()),
-            Instance::KafkaLog(_) => self.kafka_log = Some(inst.clone()),
-        }
-        self.all.push(inst);
-    }
-
-    /// Whether nothing is bound.
-    pub fn is_empty(&self) -> bool {
-        self.all.is_empty()
-    }
-
-    /// The preflight phase: a cors preflight is answered here, before authentication.
-    pub fn preflight(&self, method: &Method, headers: &Headers, ctx: &RequestCtx) -> Flow {
-        match self.cors.as_deref() {
-            Some(Instance::Cors(c)) => c.preflight(method, headers, ctx),
-            _ => Flow::Continue,
-        }
-    }
-
-    /// The throttling phase (after authentication): counts the call; `Some` verdict when a
-    /// rate_limit plug-in with a limit for this call is bound.
-    pub async fn throttle(&self, req: &RequestHead, ctx: &RequestCtx) -> Option<Verdict> {
-        match self.rate_limit.as_deref() {
-            Some(Instance::RateLimit(r)) => r.check(req, ctx).await,
-            _ => None,
-        }
-    }
-
-    /// The third_auth plug-in, if bound.
-    pub fn third_auth(&self) -> Option<&third_auth::ThirdAuth> {
-        match self.third_auth.as_deref() {
-            Some(Instance::ThirdAuth(t)) => Some(t),
-            _ => None,
-        }
-    }
-
-    /// The kafka_log plug-in, if bound.
-    pub fn kafka_log(&self) -> Option<&kafka_log::KafkaLog> {
-        match self.kafka_log.as_deref() {
-            Some(Instance::KafkaLog(k)) => Some(k),
-            _ => None,
-        }
-    }
-
-    /// The breaker phase, before the backend: `Some` ticket when a breaker is bound; its
-    /// `open` says what to do instead of calling the backend.
-    pub fn breaker_admit(&self, req: &RequestHead, ctx: &RequestCtx) -> Option<breaker::Ticket> {
-        match self.breaker.as_deref() {
-            Some(Instance::Breaker(b)) => Some(b.admit(req, ctx)),
-            _ => None,
-        }
-    }
-
-    /// Reports the backend's outcome to the breaker: `timed_out` when it did not answer.
-    pub fn breaker_record(
-        &self,
-        ticket: &breaker::Ticket,
-        timed_out: bool,
-        status: u16,
-        latency_ms: u64,
-    ) {
-        if let Some(Instance::Breaker(b)) = self.breaker.as_deref() {
-            b.record(
-                ticket,
-                breaker::Breaker::unhealthy(ticket, timed_out, status, latency_ms),
-            );
-        }
-    }
-
-    /// The response-header phase: set_resp_headers, then cors. Runs on every response; a
-    /// preflight answered by cors already carries its CORS headers.
-    pub fn on_response(&self, headers: &mut Headers, ctx: &RequestCtx, preflight: bool) {
-        if let Some(v) = ctx.rate_limit {
-            headers.insert(X_RATELIMIT_LIMIT, HeaderValue::from(v.limit));
-            headers.insert(X_RATELIMIT_REMAINING, HeaderValue::from(v.remaining));
-            headers.insert(X_RATELIMIT_RESET, HeaderValue::from(v.reset_secs));
-        }
-        if let Some(Instance::SetRespHeaders(s)) = self.set_resp_headers.as_deref() {
-            s.apply(headers, ctx);
-        }
-        if let (Some(Instance::Cors(c)), false) = (self.cors.as_deref(), preflight) {
-            c.apply(headers, ctx);
         }
     }
 }

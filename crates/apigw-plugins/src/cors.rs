@@ -95,7 +95,8 @@ impl ContentModel for Config {
 // ---------------------------------------------------------------------------------------------
 // Runtime
 
-use crate::chain::{Flow, RequestCtx};
+use crate::chain::{BuildCtx, RequestCtx};
+use crate::engine::{Call, Decision, Flow, Io, Plugin, Reply, Step};
 use crate::headers::Headers;
 use http::header::{
     ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
@@ -249,7 +250,12 @@ impl Cors {
                 );
             }
         }
-        Flow::Respond(StatusCode::OK, h, Vec::new())
+        Flow::Respond(Reply {
+            status: StatusCode::OK,
+            headers: h,
+            body: bytes::Bytes::new(),
+            decision: Decision::Preflight,
+        })
     }
 
     /// The response phase: the plug-in's CORS headers replace whatever the backend sent.
@@ -277,6 +283,40 @@ impl Cors {
             if let Some(e) = expose {
                 headers.append(ACCESS_CONTROL_EXPOSE_HEADERS, e);
             }
+        }
+    }
+}
+
+impl Plugin for Cors {
+    const TYPE: apigw_model::PluginType = apigw_model::PluginType::Cors;
+    type Config = Config;
+    /// Whether the call was a preflight it answered (that answer carries its headers).
+    type State = bool;
+    const STEP: Step = Step::Screened;
+    const ANSWERS_PREFLIGHTS: bool = true;
+
+    fn build(c: &Config, _: &str, _: &str, _: &BuildCtx) -> Result<Self, String> {
+        Ok(Self::new(c))
+    }
+
+    async fn request<I: Io>(&self, answered: &mut bool, call: &mut Call<'_, I>) -> Flow {
+        // A preflight asks about a method; anything else is not one.
+        let asks = call
+            .head
+            .headers
+            .get(ACCESS_CONTROL_REQUEST_METHOD)
+            .is_some_and(|m| Method::from_bytes(m.as_bytes()).is_ok());
+        if !asks {
+            return Flow::Continue;
+        }
+        let flow = self.preflight(&call.head.method, &call.head.headers, call.ctx);
+        *answered = matches!(flow, Flow::Respond(_));
+        flow
+    }
+
+    fn response_head(&self, answered: &mut bool, headers: &mut Headers, ctx: &RequestCtx) {
+        if !*answered {
+            self.apply(headers, ctx);
         }
     }
 }
@@ -330,7 +370,7 @@ mod tests {
             "{exposed}"
         );
         assert!(!exposed.contains('*'));
-        let Flow::Respond(_, p, _) = c.preflight(
+        let Flow::Respond(Reply { headers: p, .. }) = c.preflight(
             &Method::OPTIONS,
             &preflight_headers(),
             &ctx(Method::OPTIONS, Some("https://b.com")),
@@ -362,11 +402,17 @@ mod tests {
             serde_json::json!({"allow_origin": "https://a.com,https://b.com", "allow_methods": "get, PUT",
             "allow_headers": "X-A", "max_age": 600, "allow_credentials": true}),
         );
-        let Flow::Respond(status, h, body) = c.preflight(
+        let Flow::Respond(Reply {
+            status,
+            headers: h,
+            body,
+            ..
+        }) = c.preflight(
             &Method::OPTIONS,
             &preflight_headers(),
             &ctx(Method::OPTIONS, Some("https://b.com")),
-        ) else {
+        )
+        else {
             panic!("a preflight is answered");
         };
         assert_eq!(status, 200);
@@ -382,7 +428,7 @@ mod tests {
     #[test]
     fn an_unlisted_origin_gets_no_cors_headers() {
         let c = cors(serde_json::json!({"allow_origin": "https://a.com"}));
-        let Flow::Respond(_, h, _) = c.preflight(
+        let Flow::Respond(Reply { headers: h, .. }) = c.preflight(
             &Method::OPTIONS,
             &preflight_headers(),
             &ctx(Method::OPTIONS, Some("https://evil.com")),
@@ -405,7 +451,7 @@ mod tests {
         let c = cors(
             serde_json::json!({"allow_origin": "*", "allow_credentials": true, "allow_headers": "*"}),
         );
-        let Flow::Respond(_, h, _) = c.preflight(
+        let Flow::Respond(Reply { headers: h, .. }) = c.preflight(
             &Method::OPTIONS,
             &preflight_headers(),
             &ctx(Method::OPTIONS, Some("https://x.com")),

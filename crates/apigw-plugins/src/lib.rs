@@ -8,8 +8,9 @@
 //!   dispatched on the closed list of plug-in types.
 //! - [`naming`]: the content's field names on each API family (APIG's stored, ROMA's shown
 //!   under `/apic/`), in one table.
-//! - [`chain`]: the phases (preflight, response, completion), the request context and the
-//!   chain of a route's bound plug-ins.
+//! - [`engine`]: the phases a plug-in type implements, the one list of types in their order,
+//!   and the chain of a route's bound plug-ins.
+//! - [`chain`]: the request context the phases read, and what building an instance needs.
 //! - [`headers`]: the header lists of a call (request and response) and the request's head.
 //! - [`common`]: what several plug-ins share: request parameters, rule lists, time units, the
 //!   `$context` variables.
@@ -21,6 +22,7 @@ pub mod chain;
 pub mod common;
 pub mod cors;
 pub mod counters;
+pub mod engine;
 pub mod headers;
 pub mod kafka_log;
 pub mod naming;

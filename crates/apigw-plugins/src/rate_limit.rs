@@ -376,6 +376,67 @@ impl RateLimit {
     }
 }
 
+const X_RATELIMIT_LIMIT: http::HeaderName = http::HeaderName::from_static("x-ratelimit-limit");
+const X_RATELIMIT_REMAINING: http::HeaderName =
+    http::HeaderName::from_static("x-ratelimit-remaining");
+const X_RATELIMIT_RESET: http::HeaderName = http::HeaderName::from_static("x-ratelimit-reset");
+
+impl crate::engine::Plugin for RateLimit {
+    const TYPE: apigw_model::PluginType = apigw_model::PluginType::RateLimit;
+    type Config = Config;
+    /// What it decided, for the `X-RateLimit-*` headers.
+    type State = Option<Verdict>;
+    const THROTTLES: bool = true;
+
+    fn build(
+        c: &Config,
+        plugin_id: &str,
+        canonical: &str,
+        ctx: &crate::chain::BuildCtx,
+    ) -> Result<Self, String> {
+        // The counters of changed content start afresh: the generation names the content.
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        canonical.hash(&mut h);
+        let generation = format!("{plugin_id}:{:016x}", h.finish());
+        Ok(Self::new(
+            c,
+            generation,
+            ctx.redis.clone(),
+            ctx.clock.clone(),
+        ))
+    }
+
+    async fn request<I: crate::engine::Io>(
+        &self,
+        verdict: &mut Option<Verdict>,
+        call: &mut crate::engine::Call<'_, I>,
+    ) -> crate::engine::Flow {
+        if let Some(v) = self.check(call.head, call.ctx).await {
+            *verdict = Some(v);
+            if !v.allowed {
+                return crate::engine::Flow::Refuse(crate::engine::Refusal::Throttled {
+                    retry_after: v.reset_secs.max(1),
+                });
+            }
+        }
+        crate::engine::Flow::Continue
+    }
+
+    fn response_head(
+        &self,
+        verdict: &mut Option<Verdict>,
+        headers: &mut crate::headers::Headers,
+        _: &RequestCtx,
+    ) {
+        if let Some(v) = verdict {
+            headers.insert(X_RATELIMIT_LIMIT, http::HeaderValue::from(v.limit));
+            headers.insert(X_RATELIMIT_REMAINING, http::HeaderValue::from(v.remaining));
+            headers.insert(X_RATELIMIT_RESET, http::HeaderValue::from(v.reset_secs));
+        }
+    }
+}
+
 /// An address as text, without `core::fmt`.
 fn ip_text(ip: std::net::IpAddr) -> String {
     let mut out = Vec::with_capacity(40);

@@ -9,21 +9,23 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::engine::{self, ContentHook};
 use crate::naming::{self, Naming};
-use crate::{breaker, cors, kafka_log, rate_limit, set_resp_headers, third_auth};
 
 /// The field name content errors are reported under.
 pub const FIELD: &str = "plugin_content";
 /// What a secret looks like in a response; sending it back on update keeps the stored secret.
 pub const MASK: &str = "******";
 
-/// The most plug-ins of a type one instance may have, where APIG limits it (APIG.3100): five
-/// kafka_log plug-ins.
+/// The most plug-ins of a type one instance may have, where APIG limits it (APIG.3100; five
+/// kafka_log plug-ins).
 pub fn max_per_instance(plugin_type: PluginType) -> Option<u64> {
-    match plugin_type {
-        PluginType::KafkaLog => Some(5),
-        _ => None,
-    }
+    engine::max_per_instance(plugin_type)
+}
+
+/// Whether a plug-in of `plugin_type` may be bound to an API whose backend is MOCK.
+pub fn binds_to_mock(plugin_type: PluginType) -> bool {
+    engine::binds_to_mock(plugin_type)
 }
 
 /// A plug-in content model: deserialized strictly, then checked as a whole.
@@ -32,6 +34,14 @@ pub trait ContentModel: DeserializeOwned + Serialize {
     fn validate(&self) -> Vec<FieldError>;
     /// Rewrites valid content into its stored form (lowercase enums and the like).
     fn canonicalize(&mut self) {}
+    /// Replaces the secrets of canonical content by [`MASK`].
+    fn mask_secrets(_content: &mut Value) {}
+    /// Puts the `previous` content's secrets where the new content sends [`MASK`] back.
+    fn keep_masked_secrets(
+        _new: &mut serde_json::Map<String, Value>,
+        _previous: &serde_json::Map<String, Value>,
+    ) {
+    }
 }
 
 /// Decodes the `plugin_content` string into a JSON object.
@@ -66,7 +76,7 @@ pub fn decode(content: &str) -> Result<serde_json::Map<String, Value>, FieldErro
     }
 }
 
-fn check<M: ContentModel>(content: Value) -> Result<Value, Vec<FieldError>> {
+pub(crate) fn check<M: ContentModel>(content: Value) -> Result<Value, Vec<FieldError>> {
     let mut model: M = serde_path_to_error::deserialize(content).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." {
@@ -94,14 +104,7 @@ pub fn validate(plugin_type: PluginType, mut content: Value) -> Result<Value, Ve
                 .collect::<Vec<_>>()
         })?;
     }
-    match plugin_type {
-        PluginType::Cors => check::<cors::Config>(content),
-        PluginType::SetRespHeaders => check::<set_resp_headers::Config>(content),
-        PluginType::RateLimit => check::<rate_limit::Config>(content),
-        PluginType::Breaker => check::<breaker::Config>(content),
-        PluginType::ThirdAuth => check::<third_auth::Config>(content),
-        PluginType::KafkaLog => check::<kafka_log::Config>(content),
-    }
+    engine::check_content(plugin_type, content)
 }
 
 /// Decodes and validates a `plugin_content` string; returns the canonical JSON text to store.
@@ -113,10 +116,17 @@ pub fn canonical_content(
     previous: Option<&str>,
 ) -> Result<String, Vec<FieldError>> {
     let mut map = decode(content).map_err(|e| vec![e])?;
-    if let (PluginType::KafkaLog, Some(prev)) = (plugin_type, previous) {
-        if let Ok(Value::Object(prev)) = serde_json::from_str::<Value>(prev) {
-            kafka_log::keep_masked_secrets(&mut map, &prev);
+    if let Some(Ok(Value::Object(prev))) = previous.map(serde_json::from_str::<Value>) {
+        struct Keep<'a>(
+            &'a mut serde_json::Map<String, Value>,
+            &'a serde_json::Map<String, Value>,
+        );
+        impl ContentHook<()> for Keep<'_> {
+            fn run<M: ContentModel>(self) {
+                M::keep_masked_secrets(self.0, self.1)
+            }
         }
+        engine::with_model(plugin_type, Keep(&mut map, &prev));
     }
     let canonical = validate(plugin_type, Value::Object(map))?;
     Ok(canonical.to_string())
@@ -140,12 +150,18 @@ pub fn shown_content(plugin_type: PluginType, canonical: &str, naming: Naming) -
 
 /// The content with secrets replaced by [`MASK`], in APIG's names.
 pub fn masked_content(plugin_type: PluginType, canonical: &str) -> String {
-    match (plugin_type, serde_json::from_str::<Value>(canonical)) {
-        (PluginType::KafkaLog, Ok(mut v)) => {
-            kafka_log::mask_secrets(&mut v);
+    struct Mask<'a>(&'a mut Value);
+    impl ContentHook<()> for Mask<'_> {
+        fn run<M: ContentModel>(self) {
+            M::mask_secrets(self.0)
+        }
+    }
+    match serde_json::from_str::<Value>(canonical) {
+        Ok(mut v) => {
+            engine::with_model(plugin_type, Mask(&mut v));
             v.to_string()
         }
-        _ => canonical.to_string(),
+        Err(_) => canonical.to_string(),
     }
 }
 
@@ -157,40 +173,7 @@ pub fn build(
     canonical: &str,
     ctx: &crate::chain::BuildCtx,
 ) -> Result<crate::chain::Instance, String> {
-    use crate::chain::Instance;
-    fn parse<T: DeserializeOwned>(canonical: &str) -> Result<T, String> {
-        serde_json::from_str(canonical).map_err(|e| e.to_string())
-    }
-    Ok(match plugin_type {
-        PluginType::Cors => Instance::Cors(cors::Cors::new(&parse(canonical)?)),
-        PluginType::SetRespHeaders => {
-            Instance::SetRespHeaders(set_resp_headers::SetRespHeaders::new(&parse(canonical)?))
-        }
-        PluginType::RateLimit => {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            canonical.hash(&mut h);
-            let generation = format!("{plugin_id}:{:016x}", h.finish());
-            Instance::RateLimit(rate_limit::RateLimit::new(
-                &parse(canonical)?,
-                generation,
-                ctx.redis.clone(),
-                ctx.clock.clone(),
-            ))
-        }
-        PluginType::Breaker => Instance::Breaker(breaker::Breaker::new(
-            &parse(canonical)?,
-            plugin_id,
-            ctx.clock.clone(),
-        )),
-        PluginType::ThirdAuth => Instance::ThirdAuth(third_auth::ThirdAuth::new(
-            &parse(canonical)?,
-            ctx.clock.clone(),
-        )),
-        PluginType::KafkaLog => {
-            Instance::KafkaLog(kafka_log::KafkaLog::new(&parse(canonical)?, plugin_id))
-        }
-    })
+    engine::build_instance(plugin_type, plugin_id, canonical, ctx)
 }
 
 /// Adds `FieldError`s for a list longer than `max`.

@@ -251,6 +251,20 @@ impl SetRespHeaders {
     }
 }
 
+impl crate::engine::Plugin for SetRespHeaders {
+    const TYPE: apigw_model::PluginType = apigw_model::PluginType::SetRespHeaders;
+    type Config = Config;
+    type State = ();
+
+    fn build(c: &Config, _: &str, _: &str, _: &crate::chain::BuildCtx) -> Result<Self, String> {
+        Ok(Self::new(c))
+    }
+
+    fn response_head(&self, _: &mut (), headers: &mut Headers, ctx: &RequestCtx) {
+        self.apply(headers, ctx);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -312,8 +312,9 @@ impl ContentModel for Config {
 // Runtime (docs/third_auth.md). The plug-in decides; the proxy makes the HTTP call it plans
 // (with its pooled client) and hands the answer back to be judged.
 
-use crate::chain::RequestCtx;
+use crate::chain::{BuildCtx, RequestCtx};
 use crate::counters::Clock;
+use crate::engine::{Call, Decision, Flow, Io, Plugin, Refusal, Reply, ServiceCall, Step};
 use crate::headers::{Headers, RequestHead};
 use apigw_model::expr::Expr;
 use http::header::{HeaderName, HeaderValue};
@@ -378,18 +379,11 @@ impl std::fmt::Debug for ThirdAuth {
 }
 
 /// The HTTP call to make to the auth service.
+/// The call to the auth service a request needs, and how much of its body goes along.
 #[derive(Debug)]
 pub struct AuthCall {
-    pub method: Method,
-    pub https: bool,
-    /// `host[:port]`.
-    pub url_domain: String,
-    /// Path and query.
-    pub path_and_query: String,
-    pub headers: Headers,
-    /// Read and send the request body, at most this many bytes (bigger: 413).
+    pub service: ServiceCall,
     pub body_limit: Option<usize>,
-    pub timeout: Duration,
 }
 
 /// What the plug-in decided before calling the auth service.
@@ -558,13 +552,15 @@ impl ThirdAuth {
             path.push_str(&query.join("&"));
         }
         Plan::Call(Box::new(AuthCall {
-            method: self.method.clone(),
-            https: self.https,
-            url_domain: self.url_domain.clone(),
-            path_and_query: path,
-            headers,
+            service: ServiceCall {
+                method: self.method.clone(),
+                https: self.https,
+                url_domain: self.url_domain.clone(),
+                path_and_query: path,
+                headers,
+                timeout: self.timeout,
+            },
             body_limit: self.carry_body,
-            timeout: self.timeout,
         }))
     }
 
@@ -649,6 +645,66 @@ fn client_of(ip: IpAddr) -> IpAddr {
             Some(v4) => IpAddr::V4(v4),
             None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
         },
+    }
+}
+
+impl Plugin for ThirdAuth {
+    const TYPE: apigw_model::PluginType = apigw_model::PluginType::ThirdAuth;
+    type Config = Config;
+    type State = ();
+    const STEP: Step = Step::Authenticated;
+
+    fn build(c: &Config, _: &str, _: &str, ctx: &BuildCtx) -> Result<Self, String> {
+        Ok(Self::new(c, ctx.clock.clone()))
+    }
+
+    /// The auth service decides; the headers it may carry are never taken from the client.
+    async fn request<I: Io>(&self, _: &mut (), call: &mut Call<'_, I>) -> Flow {
+        for h in self.carried_headers() {
+            call.head.headers.remove(h);
+        }
+        let auth = match self.plan(call.head, call.ctx) {
+            Plan::Skip => return Flow::Continue,
+            Plan::Forbidden => return Flow::Refuse(Refusal::AuthForbidden),
+            Plan::MissingIdentity => return Flow::Refuse(Refusal::IdentityMissing),
+            Plan::Call(auth) => auth,
+        };
+        let mut body = bytes::Bytes::new();
+        if let Some(limit) = auth.body_limit {
+            body = match call.io.body().await {
+                Ok(b) if b.len() > limit => return Flow::Refuse(Refusal::BodyTooLarge),
+                Ok(b) => b,
+                Err(r) => return Flow::Refuse(r),
+            };
+        }
+        // Boxed: a rare path, kept out of the state every call's future carries.
+        let answer = Box::pin(call.io.call(auth.service, body)).await;
+        let answer_ref = answer.as_ref().map(|(s, h, b)| (*s, h, b.clone()));
+        match self.judge(answer_ref, call.ctx) {
+            Verdict::Pass(carried) => {
+                for (k, v) in carried {
+                    call.head.headers.append(k, v);
+                }
+                Flow::Continue
+            }
+            Verdict::Fail(Some(body)) => {
+                let mut headers = Headers::new();
+                if let Some(ct) = answer
+                    .as_ref()
+                    .and_then(|(_, h, _)| h.get(http::header::CONTENT_TYPE))
+                {
+                    headers.insert(http::header::CONTENT_TYPE, ct.clone());
+                }
+                Flow::Respond(Reply {
+                    status: http::StatusCode::UNAUTHORIZED,
+                    headers,
+                    body,
+                    decision: Decision::AuthRejected,
+                })
+            }
+            Verdict::Fail(None) => Flow::Refuse(Refusal::ThirdAuthFailed),
+            Verdict::Error => Flow::Refuse(Refusal::AuthServiceError),
+        }
     }
 }
 

@@ -15,28 +15,7 @@ const STATUSES: [u16; 17] = [
 /// Upper bounds of the latency buckets, in milliseconds.
 const BUCKETS_MS: [u64; 13] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
 
-/// What the gateway decided about a call.
-#[derive(Debug, Clone, Copy)]
-pub enum Decision {
-    /// Sent to the backend.
-    Proxied = 0,
-    /// Answered by a MOCK backend.
-    Mocked = 1,
-    /// A CORS preflight answered by the cors plug-in.
-    Preflight = 2,
-    /// Refused by API authentication.
-    AuthRejected = 3,
-    /// The backend failed or timed out.
-    BackendError = 4,
-    /// The client's request was refused (too large, unreadable).
-    BadRequest = 5,
-    /// Refused by rate_limit.
-    Throttled = 6,
-    /// Answered by a breaker's downgrade (or 503) while it is open.
-    Downgraded = 7,
-    /// Refused by an access control policy (IP or account).
-    AccessDenied = 8,
-}
+pub use apigw_plugins::engine::Decision;
 
 const DECISIONS: [&str; 9] = [
     "proxied",
@@ -120,8 +99,9 @@ impl Registry {
         entry.1.clone()
     }
 
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
+    /// The Prometheus text exposition, with the plug-in types' metrics of the running
+    /// instances of `snapshot`.
+    pub fn render(&self, snapshot: &crate::snapshot::Snapshot) -> String {
         let mut out = String::new();
         let apis = self.apis.lock().unwrap_or_else(|p| p.into_inner());
         out.push_str("# HELP apigw_requests_total Calls by API and status.\n# TYPE apigw_requests_total counter\n");
@@ -187,8 +167,12 @@ impl Registry {
                 u8::from(r.degraded()),
             );
         }
-        apigw_plugins::breaker::render_metrics(&mut out);
-        apigw_plugins::kafka_log::render_metrics(&mut out);
+        let instances: Vec<_> = snapshot
+            .instances
+            .iter()
+            .map(|(id, (_, i))| (id.as_str(), &**i))
+            .collect();
+        apigw_plugins::engine::render_metrics(&instances, &mut out);
         let now = apigw_model::time::now_millis() as u64;
         let last = self.last_reload_ms.load(Relaxed);
         let _ = write!(

@@ -1,21 +1,27 @@
-//! The data-plane listener and the request path (SPEC §2 order): route → cors preflight → API
-//! authentication → backend (or mock) → response phase (set_resp_headers, cors) → sent.
+//! The data-plane listener and the request path: route → the plug-ins' request hooks after
+//! routing → access control by IP → their hooks once screened → API authentication and
+//! access control by account → their hooks once authenticated →
+//! classic throttling → their hooks just before the backend → the backend (or a mock, or what
+//! a plug-in chose) → their response hooks → sent, then their complete hooks
+//! (`apigw_plugins::engine` has the phases; this file names no plug-in type).
 
 use crate::answer::Answer;
 use crate::auth::{self, Caller};
 use crate::error::{
     GatewayError, ResponseBody, MAX_BODY_BYTES, MAX_HEADERS_BYTES, MAX_HEADER_BYTES, MAX_URI_BYTES,
 };
-use crate::logged::{CallBody, PendingLog};
+use crate::logged::{CallBody, Completion};
 use crate::metrics::{Decision, Registry};
 use crate::snapshot::{AuthType, Backend, HttpBackend, PathPart, Route, Snapshot};
 use crate::upstream::{self, GatewayHeaders, Outbound, Upstream};
-use apigw_plugins::breaker::{Action, Ticket};
-use apigw_plugins::chain::{Chain, Flow, RequestCtx};
-use apigw_plugins::headers::{Headers, RequestHead};
-use apigw_plugins::third_auth::{AuthCall, Plan, Verdict as AuthVerdict};
+use apigw_plugins::chain::RequestCtx;
+use apigw_plugins::engine::{
+    AltBackend, BackendResult, Call, Chain, Flow, Io, Refusal, ServiceAnswer, ServiceCall, States,
+    Step,
+};
+use apigw_plugins::headers::RequestHead;
 use arc_swap::ArcSwap;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{
     HeaderValue, ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, CONTENT_TYPE, HOST,
     ORIGIN,
@@ -43,7 +49,14 @@ pub struct Gateway {
     pub trust_forwarded_for: bool,
     /// What a client may hold and how long it may take.
     pub limits: Limits,
+    /// Permits for calls sent in the background (a plug-in's mirror copies): at most
+    /// [`MAX_DETACHED`] in flight.
+    pub detached: Arc<tokio::sync::Semaphore>,
 }
+
+/// Most calls sent in the background at once; more are dropped (and counted by the plug-in
+/// that asked).
+pub const MAX_DETACHED: usize = 1024;
 
 /// Bounds on clients (`docs/reliability.md`).
 #[derive(Debug, Clone, Copy)]
@@ -169,12 +182,13 @@ pub async fn handle(
     let start = Instant::now();
     let request_id = apigw_model::id::request_id();
     let snap = gw.snapshot.load_full();
+    let mut states = States::default();
     if let Err(e) = check_head(&parts) {
         gw.metrics.rejected_requests.fetch_add(1, Relaxed);
         let mut ctx = context(request_id, None, &parts, None, peer, start);
         let resp = e.response(&ctx.request_id);
         ctx.status = resp.status.as_u16();
-        let mut resp = finish(resp, None, &mut ctx, false);
+        let mut resp = finish(resp, None, &mut ctx, &mut states);
         resp.headers
             .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         return resp;
@@ -209,11 +223,11 @@ pub async fn handle(
     // reference-count increment.
     let uri = parts.uri.clone();
     let path = uri.path();
-    // A preflight is routed by the method it asks about, when that route has cors.
+    // A preflight is routed by the method it asks about, when that route answers preflights.
     let preflight = preflight_method.as_ref().and_then(|m| {
         router
             .and_then(|r| r.lookup(m, path))
-            .filter(|m| m.route.chain.cors.is_some())
+            .filter(|m| m.route.chain.answers_preflights())
     });
     let matched = match preflight {
         Some(m) => Some(m),
@@ -221,7 +235,8 @@ pub async fn handle(
     };
     let Some(m) = matched else {
         gw.metrics.unmatched.fetch_add(1, Relaxed);
-        // A path with an API under another method still gets that API's CORS headers.
+        // A path with an API under another method still gets that API's response phase
+        // (its CORS headers).
         let chain = router
             .and_then(|r| r.lookup_any(path))
             .map(|m| m.route.chain.clone());
@@ -229,34 +244,30 @@ pub async fn handle(
         ctx.status = 404;
         let set = group.and_then(|g| g.responses.as_deref());
         let resp = GatewayError::NoApi.answer(set, &ctx);
-        return finish(resp, chain.as_ref(), &mut ctx, false);
+        return finish(resp, chain.as_ref(), &mut ctx, &mut states);
     };
     let route = m.route.clone();
     let mut ctx = context(request_id, Some(&route), &parts, origin, peer, start);
-    // kafka_log: what the call's message needs is kept, unless the message would be dropped.
-    if let Some(k) = route
-        .chain
-        .kafka_log()
-        .filter(|k| k.admit(ctx.request_time_ms))
-    {
-        // An IAM route's `X-Auth-Token` is the gateway's own admin credential (right or
-        // wrong): it is never logged.
-        let headers = k.wants_request_headers().then(|| {
-            let mut h = parts.headers.clone();
-            if route.auth == AuthType::Iam {
-                h.remove("x-auth-token");
+    let mut io = CallIo {
+        gw,
+        body: Some(Either::Left(body)),
+        read: None,
+    };
+    // Another backend a request hook chose (a breaker's downgrade): the later steps' hooks
+    // do not run.
+    let mut alt = None;
+    // The request hooks at one step: they go on, choose another backend, or answer.
+    macro_rules! hooks {
+        ($step:expr) => {
+            if alt.is_none() {
+                match run($step, &route, &mut states, &mut parts, &ctx, &mut io).await {
+                    Ok(b) => alt = b,
+                    Err(flow) => return settle(flow, &route, &mut ctx, &mut states),
+                }
             }
-            h
-        });
-        ctx.captured = Some(Box::new(apigw_plugins::chain::Captured {
-            headers,
-            user_agent: parts.headers.get(http::header::USER_AGENT).cloned(),
-            forwarded_for: parts.headers.get(upstream::X_FORWARDED_FOR).cloned(),
-            host: parts.headers.get(HOST).cloned(),
-            uri: parts.uri.clone(),
-            ..Default::default()
-        }));
+        };
     }
+    hooks!(Step::Routed);
     if gw.trust_forwarded_for {
         if let Some(ip) = parts
             .headers
@@ -268,34 +279,21 @@ pub async fn handle(
             ctx.client_ip = ip;
         }
     }
-    // Access control by IP: right after routing (and the trusted client IP), before anything
-    // else; a route without policies pays this one branch.
+    // Access control by IP: before anything of the caller is checked; a route without
+    // policies pays this one branch.
     if let Some(access) = &route.access {
         if let Err(e) = access.check_ip(ctx.client_ip) {
-            return fail(e, &route, &mut ctx, Decision::AccessDenied);
+            return fail(e, &route, &mut ctx, &mut states, Decision::AccessDenied);
         }
     }
-
-    if preflight_method.is_some() {
-        if let Flow::Respond(status, headers, body) =
-            route.chain.preflight(&parts.method, &parts.headers, &ctx)
-        {
-            let mut resp = full(status, body);
-            resp.headers = headers;
-            ctx.status = status.as_u16();
-            route
-                .metrics
-                .record(ctx.status, Decision::Preflight, start.elapsed());
-            return finish(resp, Some(&route.chain), &mut ctx, true);
-        }
-    }
-
+    hooks!(Step::Screened);
     // Too large as declared: refused before anything of it is read.
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return fail(
             GatewayError::BodyTooLarge,
             &route,
             &mut ctx,
+            &mut states,
             Decision::BadRequest,
         );
     }
@@ -303,22 +301,14 @@ pub async fn handle(
     // The body is read up front only when a signature covers it, and only once what can be
     // checked without it (the header, the date, the key) has passed.
     let needs_body = route.auth != AuthType::None && auth::needs_body(&parts);
+    let mut bytes = Bytes::new();
     if needs_body {
         if let Err(e) = auth::precheck(&snap, &route, &parts, now()) {
-            return fail(e, &route, &mut ctx, Decision::AuthRejected);
+            return fail(e, &route, &mut ctx, &mut states, Decision::AuthRejected);
         }
-    }
-    let (mut body, mut bytes) = if needs_body {
-        match read_body(body, gw.limits.client_timeout).await {
-            Ok(b) => (Either::Right(Full::new(b.clone())), b),
-            Err(e) => return fail(e, &route, &mut ctx, Decision::BadRequest),
-        }
-    } else {
-        (Either::Left(body), Bytes::new())
-    };
-    if let Some(c) = ctx.captured.as_mut() {
-        if needs_body {
-            c.body = Some(bytes.clone());
+        match io.body().await {
+            Ok(b) => bytes = b,
+            Err(r) => return fail(refused(r), &route, &mut ctx, &mut states, r.decision()),
         }
     }
     let caller = match route.auth {
@@ -332,217 +322,57 @@ pub async fn handle(
             ctx.app_name = c.app_name;
             ctx.user_id = c.user_id;
             // The token IAM authentication took is the gateway's own admin credential: it is
-            // not handed on to the backend (the log's copy went without it above).
+            // not handed on to the backend.
             if route.auth == AuthType::Iam {
                 parts.headers.remove("x-auth-token");
             }
         }
-        Err(e) => return fail(e, &route, &mut ctx, Decision::AuthRejected),
+        Err(e) => return fail(e, &route, &mut ctx, &mut states, Decision::AuthRejected),
     }
     // Access control by account: the IAM caller, once authenticated.
     if let (Some(access), AuthType::Iam) = (&route.access, route.auth) {
         if let Err(e) = access.check_account(ctx.user_id.as_deref()) {
-            return fail(e, &route, &mut ctx, Decision::AccessDenied);
+            return fail(e, &route, &mut ctx, &mut states, Decision::AccessDenied);
         }
     }
-    // third_auth: the external auth service decides.
-    if let Some(ta) = route.chain.third_auth() {
-        for h in ta.carried_headers() {
-            parts.headers.remove(h);
-        }
-        match ta.plan(&parts, &ctx) {
-            Plan::Skip => {}
-            Plan::Forbidden => {
-                return fail(
-                    GatewayError::AuthForbidden,
-                    &route,
-                    &mut ctx,
-                    Decision::AuthRejected,
-                )
-            }
-            Plan::MissingIdentity => {
-                return fail(
-                    GatewayError::IdentityMissing,
-                    &route,
-                    &mut ctx,
-                    Decision::AuthRejected,
-                )
-            }
-            Plan::Call(call) => {
-                let mut auth_body = Bytes::new();
-                if let Some(limit) = call.body_limit {
-                    if let Either::Left(incoming) = body {
-                        match read_body(incoming, gw.limits.client_timeout).await {
-                            Ok(b) => bytes = b,
-                            Err(e) => return fail(e, &route, &mut ctx, Decision::BadRequest),
-                        }
-                    }
-                    if bytes.len() > limit {
-                        return fail(
-                            GatewayError::BodyTooLarge,
-                            &route,
-                            &mut ctx,
-                            Decision::BadRequest,
-                        );
-                    }
-                    auth_body = bytes.clone();
-                    if let Some(c) = ctx.captured.as_mut() {
-                        c.body = Some(bytes.clone());
-                    }
-                    body = Either::Right(Full::new(bytes.clone()));
-                }
-                // Boxed: a rare path, kept out of the state every call's future carries.
-                let answer = Box::pin(call_auth_service(gw, *call, auth_body)).await;
-                let answer_ref = answer.as_ref().map(|(s, h, b)| (*s, h, b.clone()));
-                match ta.judge(answer_ref, &ctx) {
-                    AuthVerdict::Pass(carried) => {
-                        for (k, v) in carried {
-                            parts.headers.append(k, v);
-                        }
-                    }
-                    AuthVerdict::Fail(Some(auth_body)) => {
-                        let mut resp = full(StatusCode::UNAUTHORIZED, auth_body);
-                        if let Some((_, h, _)) = &answer {
-                            if let Some(ct) = h.get(CONTENT_TYPE) {
-                                resp.headers.insert(CONTENT_TYPE, ct.clone());
-                            }
-                        }
-                        ctx.status = 401;
-                        route
-                            .metrics
-                            .record(401, Decision::AuthRejected, start.elapsed());
-                        return finish(resp, Some(&route.chain), &mut ctx, false);
-                    }
-                    AuthVerdict::Fail(None) => {
-                        return fail(
-                            GatewayError::ThirdAuthFailed,
-                            &route,
-                            &mut ctx,
-                            Decision::AuthRejected,
-                        )
-                    }
-                    AuthVerdict::Error => {
-                        return fail(
-                            GatewayError::AuthServiceError,
-                            &route,
-                            &mut ctx,
-                            Decision::AuthRejected,
-                        )
-                    }
-                }
-            }
-        }
-    }
-    // Classic request throttling (none where a rate_limit plug-in is bound: the snapshot
+    hooks!(Step::Authenticated);
+    // Classic request throttling (none where a plug-in decides throttling: the snapshot
     // leaves it out); a route without a policy pays this one branch.
     if let Some(classic) = &route.throttle {
         let verdict = classic.check(&ctx).await;
         if !verdict.allowed {
-            let mut resp = fail(
-                GatewayError::Throttled,
+            let retry_after = verdict.reset_secs.max(1);
+            return settle(
+                Flow::Refuse(Refusal::Throttled { retry_after }),
                 &route,
                 &mut ctx,
-                Decision::Throttled,
+                &mut states,
             );
-            resp.headers.insert(
-                http::header::RETRY_AFTER,
-                HeaderValue::from(verdict.reset_secs.max(1)),
-            );
-            return resp;
         }
     }
-    if let Some(verdict) = route.chain.throttle(&parts, &ctx).await {
-        ctx.rate_limit = Some(verdict);
-        if !verdict.allowed {
-            let mut resp = fail(
-                GatewayError::Throttled,
+    hooks!(Step::Admitted);
+    ctx.body = io.read.take();
+    let body = io
+        .body
+        .take()
+        .unwrap_or_else(|| Either::Right(Full::new(Bytes::new())));
+    if let Some(a) = alt {
+        let Some(b) = alt_backend(&gw.upstream, &a) else {
+            return fail(
+                GatewayError::BreakerOpen,
                 &route,
                 &mut ctx,
-                Decision::Throttled,
+                &mut states,
+                Decision::Downgraded,
             );
-            resp.headers.insert(
-                http::header::RETRY_AFTER,
-                HeaderValue::from(verdict.reset_secs.max(1)),
-            );
-            return resp;
-        }
-    }
-
-    // The breaker: while open, the downgrade answers instead of the backend.
-    let ticket = route.chain.breaker_admit(&parts, &ctx);
-    let mut passthrough_headers: &[(String, String)] = &[];
-    if let Some(open) = ticket.as_ref().and_then(|t| t.open.as_ref()) {
-        match open {
-            Action::Unavailable => {
-                return fail(
-                    GatewayError::BreakerOpen,
-                    &route,
-                    &mut ctx,
-                    Decision::Downgraded,
-                )
-            }
-            Action::Mock {
-                status,
-                body,
-                headers,
-            } => {
-                let mut resp = full(
-                    StatusCode::from_u16(*status).unwrap_or(StatusCode::OK),
-                    body.clone(),
-                );
-                for (k, v) in headers {
-                    if let (Ok(k), Ok(v)) = (
-                        http::header::HeaderName::from_bytes(k.as_bytes()),
-                        HeaderValue::from_str(v),
-                    ) {
-                        resp.headers.append(k, v);
-                    }
-                }
-                ctx.status = resp.status.as_u16();
-                route
-                    .metrics
-                    .record(ctx.status, Decision::Downgraded, start.elapsed());
-                return finish(resp, Some(&route.chain), &mut ctx, false);
-            }
-            Action::Http {
-                https,
-                address,
-                method,
-                path,
-                timeout_ms,
-            } => {
-                let Some(b) = downgrade_backend(
-                    &gw.upstream,
-                    *https,
-                    address,
-                    method.as_deref(),
-                    path,
-                    *timeout_ms,
-                ) else {
-                    return fail(
-                        GatewayError::BreakerOpen,
-                        &route,
-                        &mut ctx,
-                        Decision::Downgraded,
-                    );
-                };
-                return proxy(
-                    gw,
-                    &b,
-                    &parts,
-                    body,
-                    &[],
-                    "",
-                    peer,
-                    &route,
-                    &mut ctx,
-                    None,
-                    Decision::Downgraded,
-                )
-                .await;
-            }
-            Action::Passthrough { headers } => passthrough_headers = headers,
-        }
+        };
+        let call = Proxied {
+            backend: &b,
+            values: &[],
+            rest: "",
+            decision: Decision::Downgraded,
+        };
+        return proxy(gw, call, &parts, body, peer, &route, &mut ctx, &mut states).await;
     }
     match &route.backend {
         Backend::Mock {
@@ -556,43 +386,150 @@ pub async fn handle(
             route
                 .metrics
                 .record(ctx.status, Decision::Mocked, start.elapsed());
-            finish(resp, Some(&route.chain), &mut ctx, false)
+            finish(resp, Some(&route.chain), &mut ctx, &mut states)
         }
         Backend::Http(b) => {
-            let mut parts = parts;
-            for (k, v) in passthrough_headers {
-                if let (Ok(k), Ok(v)) = (
-                    http::header::HeaderName::from_bytes(k.as_bytes()),
-                    HeaderValue::from_str(v),
-                ) {
-                    parts.headers.insert(k, v);
-                }
-            }
-            let ticket = ticket.as_ref().filter(|t| t.open.is_none());
-            proxy(
-                gw,
-                b,
-                &parts,
-                body,
-                &m.values,
-                m.rest,
-                peer,
-                &route,
-                &mut ctx,
-                ticket,
-                Decision::Proxied,
-            )
-            .await
+            let call = Proxied {
+                backend: b,
+                values: &m.values,
+                rest: m.rest,
+                decision: Decision::Proxied,
+            };
+            proxy(gw, call, &parts, body, peer, &route, &mut ctx, &mut states).await
         }
     }
 }
 
-/// Calls the auth service; `None` when it cannot be reached or does not answer in time.
-async fn call_auth_service(
-    gw: &Gateway,
-    call: AuthCall,
+/// What the proxy does for the plug-ins of one call: the client's body (read whole once,
+/// when one needs it) and calls to the services they use.
+struct CallIo<'a> {
+    gw: &'a Gateway,
+    /// The body as it will go to the backend: still streaming, or read.
+    body: Option<crate::error::Body>,
+    /// The body, once read whole.
+    read: Option<Bytes>,
+}
+
+impl Io for CallIo<'_> {
+    async fn body(&mut self) -> Result<Bytes, Refusal> {
+        if let Some(b) = &self.read {
+            return Ok(b.clone());
+        }
+        let Some(Either::Left(incoming)) = self.body.take() else {
+            return Ok(Bytes::new());
+        };
+        let b = read_body(incoming, self.gw.limits.client_timeout)
+            .await
+            .map_err(|e| match e {
+                GatewayError::BodyTooLarge => Refusal::BodyTooLarge,
+                GatewayError::ClientTimeout => Refusal::ClientTimeout,
+                _ => Refusal::BadBody,
+            })?;
+        self.body = Some(Either::Right(Full::new(b.clone())));
+        self.read = Some(b.clone());
+        Ok(b)
+    }
+
+    async fn call(&mut self, call: ServiceCall, body: Bytes) -> Option<ServiceAnswer> {
+        let service = call.url_domain.clone();
+        let answer = call_service(&self.gw.upstream, call, body).await;
+        if answer.is_none() {
+            tracing::warn!(%service, "a plug-in's service failed");
+        }
+        answer
+    }
+
+    fn detach(&mut self, call: ServiceCall, body: Bytes) -> bool {
+        let Ok(permit) = self.gw.detached.clone().try_acquire_owned() else {
+            return false;
+        };
+        let upstream = self.gw.upstream.clone();
+        tokio::spawn(async move {
+            call_service(&upstream, call, body).await;
+            drop(permit);
+        });
+        true
+    }
+}
+
+/// Runs the plug-ins' request hooks at `step`: `Ok(Some)` when one chose another backend,
+/// `Err` with what one decided instead of going on.
+async fn run(
+    step: Step,
+    route: &Route,
+    states: &mut States,
+    parts: &mut RequestHead,
+    ctx: &RequestCtx,
+    io: &mut CallIo<'_>,
+) -> Result<Option<AltBackend>, Flow> {
+    if route.chain.is_empty() {
+        return Ok(None);
+    }
+    let mut call = Call {
+        head: parts,
+        ctx,
+        io,
+    };
+    match route.chain.request(step, states, &mut call).await {
+        Flow::Continue => Ok(None),
+        Flow::Backend(b) => Ok(Some(b)),
+        other => Err(other),
+    }
+}
+
+/// The answer to a plug-in's decision to answer or refuse.
+fn settle(
+    flow: Flow,
+    route: &Route,
+    ctx: &mut RequestCtx,
+    states: &mut States,
+) -> Answer<CallBody> {
+    match flow {
+        Flow::Respond(reply) => {
+            let mut resp = full(reply.status, reply.body);
+            resp.headers = reply.headers;
+            ctx.status = reply.status.as_u16();
+            route
+                .metrics
+                .record(ctx.status, reply.decision, ctx.start.elapsed());
+            finish(resp, Some(&route.chain), ctx, states)
+        }
+        Flow::Refuse(r) => {
+            let mut resp = fail(refused(r), route, ctx, states, r.decision());
+            if let Refusal::Throttled { retry_after } = r {
+                resp.headers
+                    .insert(http::header::RETRY_AFTER, HeaderValue::from(retry_after));
+            }
+            resp
+        }
+        Flow::Continue | Flow::Backend(_) => {
+            unreachable!("`run` settles continuing and another backend itself")
+        }
+    }
+}
+
+/// The gateway error a refusal is answered with.
+fn refused(r: Refusal) -> GatewayError {
+    match r {
+        Refusal::Throttled { .. } => GatewayError::Throttled,
+        Refusal::AuthForbidden => GatewayError::AuthForbidden,
+        Refusal::IdentityMissing => GatewayError::IdentityMissing,
+        Refusal::ThirdAuthFailed => GatewayError::ThirdAuthFailed,
+        Refusal::AuthServiceError => GatewayError::AuthServiceError,
+        Refusal::BreakerOpen => GatewayError::BreakerOpen,
+        Refusal::BodyTooLarge => GatewayError::BodyTooLarge,
+        Refusal::ClientTimeout => GatewayError::ClientTimeout,
+        Refusal::BadBody => GatewayError::BadBody,
+    }
+}
+
+/// Calls a service a plug-in uses (an auth service); `None` when it cannot be reached or does
+/// not answer in time.
+async fn call_service(
+    upstream: &Upstream,
+    call: ServiceCall,
     body: Bytes,
-) -> Option<(u16, Headers, Bytes)> {
+) -> Option<ServiceAnswer> {
     let scheme = if call.https {
         http::uri::Scheme::HTTPS
     } else {
@@ -608,19 +545,18 @@ async fn call_auth_service(
     };
     let host_value = HeaderValue::from_str(&call.url_domain).ok()?;
     let host = GatewayHeaders::Host(&host_value);
-    let pool = gw.upstream.pool(&scheme, &authority);
+    let pool = upstream.pool(&scheme, &authority);
     let body = Either::Right(Full::new(body));
     // One deadline for the whole answer, headers and body.
     let sent = Instant::now();
     let deadline = tokio::time::Instant::from_std(sent + call.timeout);
-    let resp = match gw
-        .upstream
+    let resp = match upstream
         .send(&pool, &out, body, &host, sent, call.timeout)
         .await
     {
         Ok(r) => r,
         Err(e) => {
-            tracing::warn!(auth_service = %call.url_domain, error = ?e, "third-party auth service failed");
+            tracing::debug!(service = %call.url_domain, error = ?e, "a service call failed");
             return None;
         }
     };
@@ -631,7 +567,7 @@ async fn call_auth_service(
         ..
     } = resp;
     let status = status.as_u16();
-    // The auth service's body is only ever returned to the caller: 64 KiB is plenty. A body
+    // A service's body is only ever returned to the caller: 64 KiB is plenty. A body
     // that cannot be kept (too large, too slow) leaves the answer as it is: a refusal stays a
     // refusal (only an outage or a 5xx may be relaxed by downgrade), without its body.
     let body =
@@ -653,63 +589,55 @@ async fn read_body(body: Limited<RequestBody>, timeout: Duration) -> Result<Byte
     }
 }
 
-/// The backend of an `http` downgrade.
-fn downgrade_backend(
-    upstream: &Upstream,
-    https: bool,
-    address: &str,
-    method: Option<&str>,
-    path: &str,
-    timeout_ms: u64,
-) -> Option<HttpBackend> {
-    let scheme = if https {
+/// The backend a plug-in chose instead of the API's.
+fn alt_backend(upstream: &Upstream, alt: &AltBackend) -> Option<HttpBackend> {
+    let scheme = if alt.https {
         http::uri::Scheme::HTTPS
     } else {
         http::uri::Scheme::HTTP
     };
-    let authority: http::uri::Authority = address.parse().ok()?;
+    let authority: http::uri::Authority = alt.address.parse().ok()?;
     Some(HttpBackend {
         pool: upstream.pool(&scheme, &authority),
         scheme,
-        host: HeaderValue::from_str(address).ok()?,
+        host: HeaderValue::from_str(&alt.address).ok()?,
         authority,
-        method: method.and_then(|m| m.parse().ok()),
-        trailing_slash: path.len() > 1 && path.ends_with('/'),
-        path: vec![PathPart::Literal(path.trim_end_matches('/').to_string())],
-        timeout: Duration::from_millis(timeout_ms),
+        method: alt.method.as_deref().and_then(|m| m.parse().ok()),
+        trailing_slash: alt.path.len() > 1 && alt.path.ends_with('/'),
+        path: vec![PathPart::Literal(
+            alt.path.trim_end_matches('/').to_string(),
+        )],
+        timeout: Duration::from_millis(alt.timeout_ms),
     })
 }
 
-/// Sends the call to an HTTP backend and shapes the answer; reports to the breaker.
+/// A backend call: where it goes, the path parameters the route matched, and how the
+/// metrics count it.
+struct Proxied<'a> {
+    backend: &'a HttpBackend,
+    values: &'a [&'a str],
+    rest: &'a str,
+    decision: Decision,
+}
+
+/// Sends the call to an HTTP backend and shapes the answer; the plug-ins learn the result.
 #[allow(clippy::too_many_arguments)]
 async fn proxy(
     gw: &Gateway,
-    b: &HttpBackend,
+    call: Proxied<'_>,
     parts: &RequestHead,
     body: crate::error::Body,
-    values: &[&str],
-    rest: &str,
     peer: SocketAddr,
     route: &Route,
     ctx: &mut RequestCtx,
-    ticket: Option<&Ticket>,
-    decision: Decision,
+    states: &mut States,
 ) -> Answer<CallBody> {
+    let b = call.backend;
     let forwarding = GatewayHeaders::forwarding(b, &parts.headers, peer.ip(), &ctx.request_id);
-    let target = match upstream::backend_target(b, values, rest, parts.uri.query()) {
+    let target = match upstream::backend_target(b, call.values, call.rest, parts.uri.query()) {
         Ok(t) => t,
-        Err(e) => return fail(e, route, ctx, Decision::BadRequest),
+        Err(e) => return fail(e, route, ctx, states, Decision::BadRequest),
     };
-    if let Some(c) = ctx.captured.as_mut() {
-        c.upstream_addr = Some(b.authority.clone());
-        if route
-            .chain
-            .kafka_log()
-            .is_some_and(|k| k.wants_upstream_uri())
-        {
-            c.upstream_uri = http::uri::PathAndQuery::try_from(target.as_str()).ok();
-        }
-    }
     let out = Outbound {
         scheme: &b.scheme,
         authority: &b.authority,
@@ -725,32 +653,37 @@ async fn proxy(
     let answered = Instant::now();
     let latency = answered.duration_since(sent).as_millis() as u64;
     ctx.backend_latency_ms = Some(latency);
+    let (status, backend_failed) = match &result {
+        Ok(resp) => (resp.status.as_u16(), false),
+        // Only the backend's failures count against it: a body too large, broken or too
+        // slow from the client says nothing about the backend.
+        Err(e) => (
+            e.parts().0.as_u16(),
+            matches!(
+                e,
+                GatewayError::BackendTimeout | GatewayError::BackendUnavailable
+            ),
+        ),
+    };
+    if !route.chain.is_empty() {
+        let outcome = BackendResult {
+            authority: &b.authority,
+            target: &target,
+            status,
+            backend_failed,
+            latency_ms: latency,
+        };
+        route.chain.backend_result(states, &outcome);
+    }
     match result {
         Ok(resp) => {
             // Hop-by-hop headers were left out when the response head was read.
-            ctx.status = resp.status.as_u16();
-            if let Some(t) = ticket {
-                route.chain.breaker_record(t, false, ctx.status, latency);
-            }
+            ctx.status = status;
             let took = answered.duration_since(ctx.start);
-            route.metrics.record(ctx.status, decision, took);
-            finish(resp.map(Either::Left), Some(&route.chain), ctx, false)
+            route.metrics.record(ctx.status, call.decision, took);
+            finish(resp.map(Either::Left), Some(&route.chain), ctx, states)
         }
-        Err(e) => {
-            if let Some(t) = ticket {
-                let (status, _, _) = e.parts();
-                // Only the backend's failures count against it: a body too large, broken or
-                // too slow from the client says nothing about the backend.
-                let backend_failed = matches!(
-                    e,
-                    GatewayError::BackendTimeout | GatewayError::BackendUnavailable
-                );
-                route
-                    .chain
-                    .breaker_record(t, backend_failed, status.as_u16(), latency);
-            }
-            fail(e, route, ctx, Decision::BackendError)
-        }
+        Err(e) => fail(e, route, ctx, states, Decision::BackendError),
     }
 }
 
@@ -773,6 +706,7 @@ fn context(
         ctx.api_id = r.api_id.clone();
         ctx.api_name = r.api_name.clone();
         ctx.stage = r.env_name.clone();
+        ctx.iam = r.auth == AuthType::Iam;
     }
     ctx.origin = origin;
     ctx.request_headers = parts.headers.get(ACCESS_CONTROL_REQUEST_HEADERS).cloned();
@@ -784,6 +718,7 @@ fn fail(
     err: GatewayError,
     route: &Route,
     ctx: &mut RequestCtx,
+    states: &mut States,
     decision: Decision,
 ) -> Answer<CallBody> {
     let resp = err.answer(route.responses.as_deref(), ctx);
@@ -791,22 +726,22 @@ fn fail(
     route
         .metrics
         .record(ctx.status, decision, ctx.start.elapsed());
-    finish(resp, Some(&route.chain), ctx, false)
+    finish(resp, Some(&route.chain), ctx, states)
 }
 
-/// The response phase, `X-Request-Id`, the access log; the kafka_log message goes with the
-/// body and is queued once the response has been sent.
+/// `X-Request-Id`, the response phase, the access log; the plug-ins that complete keep the
+/// call until its response is sent.
 fn finish(
     mut resp: Answer<ResponseBody>,
-    chain: Option<&Chain>,
+    chain: Option<&Arc<Chain>>,
     ctx: &mut RequestCtx,
-    preflight: bool,
+    states: &mut States,
 ) -> Answer<CallBody> {
-    if let Some(chain) = chain {
-        chain.on_response(&mut resp.headers, ctx, preflight);
-    }
     if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
         resp.headers.insert(upstream::X_REQUEST_ID, v);
+    }
+    if let Some(chain) = chain {
+        chain.response_head(states, &mut resp.headers, ctx);
     }
     tracing::info!(
         target: "apigw::access",
@@ -822,18 +757,13 @@ fn finish(
         latency_us = ctx.start.elapsed().as_micros() as u64,
         "call"
     );
-    let log = match (chain, ctx.captured.is_some()) {
-        (Some(chain), true) => chain.kafka_log().and_then(|k| {
-            let (headers, body) = k.wants_response();
-            Some(Box::new(PendingLog {
-                plugin: chain.kafka_log.clone()?,
-                ctx: ctx.take_for_log(),
-                response_headers: headers.then(|| resp.headers.clone()),
-                body: body.then(BytesMut::new),
-                sent: 0,
-            }))
-        }),
-        _ => None,
-    };
-    resp.map(|b| CallBody::new(b, log))
+    let completion = chain.filter(|c| c.completes()).map(|chain| {
+        Box::new(Completion {
+            chain: chain.clone(),
+            ctx: ctx.take_for_completion(),
+            states: std::mem::take(states),
+            sent: 0,
+        })
+    });
+    resp.map(|b| CallBody::new(b, completion))
 }

@@ -76,7 +76,7 @@ pub struct Route {
     pub prefix: bool,
     pub backend: Backend,
     /// The plug-ins bound to the API in this environment.
-    pub chain: Chain,
+    pub chain: Arc<Chain>,
     /// Ids of the apps authorised for the API in this environment.
     pub apps: HashSet<String>,
     /// The access control policies bound to the API in this environment; `None` without any.
@@ -376,15 +376,14 @@ impl Snapshot {
                     continue;
                 }
             };
-            let mut chain = Chain::default();
-            for b in bindings
-                .iter()
-                .filter(|b| b.api_id == api.id && b.env_id == p.env_id)
-            {
-                if let Some((_, i)) = instances.get(&b.plugin_id) {
-                    chain.push(i.clone());
-                }
-            }
+            let chain = Arc::new(Chain::new(
+                bindings
+                    .iter()
+                    .filter(|b| b.api_id == api.id && b.env_id == p.env_id)
+                    .filter_map(|b| instances.get(&b.plugin_id))
+                    .map(|(_, i)| i.clone())
+                    .collect(),
+            ));
             let mut access: Option<Box<crate::access::Access>> = None;
             for b in acl_bindings
                 .iter()
@@ -402,9 +401,9 @@ impl Snapshot {
                 },
                 None => group_default(&api.group_id),
             };
-            let throttle = match chain.rate_limit {
-                Some(_) => None,
-                None => throttle_bindings
+            let throttle = match chain.throttles() {
+                true => None,
+                false => throttle_bindings
                     .iter()
                     .find(|b| b.api_id == api.id && b.env_id == p.env_id)
                     .and_then(|b| throttles.get(&b.throttle_id).cloned()),

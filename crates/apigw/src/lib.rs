@@ -179,6 +179,9 @@ pub async fn serve(
             max_connections: args.max_connections.max(1),
             client_timeout: std::time::Duration::from_millis(args.client_timeout_ms.max(1)),
         },
+        detached: Arc::new(tokio::sync::Semaphore::new(
+            apigw_proxy::server::MAX_DETACHED,
+        )),
     });
 
     let admin = TcpListener::bind(args.admin_addr)
@@ -213,11 +216,15 @@ pub async fn serve(
     };
     let ready_store = store.clone();
     let ready_metrics = metrics.clone();
+    let snapshot = gateway.snapshot.clone();
     let metrics_route = Router::new().route(
         "/metrics",
         get(move || {
-            let m = metrics.clone();
-            async move { ([(CONTENT_TYPE, "text/plain; version=0.0.4")], m.render()) }
+            let (m, snapshot) = (metrics.clone(), snapshot.clone());
+            async move {
+                let body = m.render(&snapshot.load());
+                ([(CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+            }
         }),
     );
     let readyz = Router::new().route(

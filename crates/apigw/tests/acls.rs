@@ -552,6 +552,62 @@ async fn ip_policies_refuse_or_let_through_real_calls_at_once() {
 }
 
 #[tokio::test]
+async fn a_denied_address_gets_no_cors_preflight_grant() {
+    let s = TestServer::start().await;
+    let backend = Backend::start().await;
+    let (group, host) = s.admin.create_group("preflight").await;
+    let api_id = s
+        .admin
+        .create_api(http_api(
+            "acl_cors",
+            &group,
+            "GET",
+            "/p",
+            &backend.addr.to_string(),
+            "/p",
+        ))
+        .await;
+    let publish_id = publish(&s, &api_id).await;
+    let cors = s
+        .admin
+        .create_plugin(
+            "cors_acl",
+            "cors",
+            json!({"allow_origin": "*", "allow_methods": "GET"}),
+        )
+        .await;
+    s.admin.bind(&cors, RELEASE, &[&api_id]).await;
+    let gw = GatewayClient::new(s.running.gateway_addr);
+    let preflight = [
+        ("host", host.as_str()),
+        ("origin", "https://app.example"),
+        ("access-control-request-method", "GET"),
+    ];
+    let r = gw.call("OPTIONS", "/p", &preflight, b"").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.headers.get("access-control-allow-methods").is_some());
+    assert_eq!(
+        r.headers
+            .get("access-control-allow-origin")
+            .map(|v| v.as_bytes()),
+        Some(&b"*"[..])
+    );
+
+    // The IP check comes before the preflight is answered: a denied address is refused.
+    let deny = create(&s, "deny_preflight", "DENY", "IP", "127.0.0.1").await;
+    bind(&s, &deny, &publish_id).await;
+    let r = gw.call("OPTIONS", "/p", &preflight, b"").await;
+    err(&r, 403, "APIG.0402");
+    // (A browser fails a preflight answered with anything but 2xx; no methods are granted.)
+    assert!(
+        r.headers.get("access-control-allow-methods").is_none(),
+        "{:?}",
+        r.headers
+    );
+    assert_eq!(backend.calls(), 0);
+}
+
+#[tokio::test]
 async fn a_trusted_forwarded_for_is_the_address_checked() {
     let s = TestServer::start_with(|a| a.trust_forwarded_for = true).await;
     let (host, publish_id, backend) = published(&s, "traffic", "NONE").await;

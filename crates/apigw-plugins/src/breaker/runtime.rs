@@ -7,9 +7,11 @@ use super::config::{
     CONDITION_VARS,
 };
 use super::metrics::note;
-use crate::chain::RequestCtx;
+use crate::chain::{BuildCtx, RequestCtx};
 use crate::common::{Parameter, Scope};
 use crate::counters::Clock;
+use crate::engine::{AltBackend, BackendResult, Call, Decision, Flow, Io, Plugin, Refusal, Reply};
+use crate::headers::Headers;
 use crate::headers::RequestHead;
 use apigw_model::expr::Expr;
 use std::collections::{HashMap, VecDeque};
@@ -77,13 +79,7 @@ pub enum Action {
         headers: Vec<(String, String)>,
     },
     /// Another HTTP backend.
-    Http {
-        https: bool,
-        address: String,
-        method: Option<String>,
-        path: String,
-        timeout_ms: u64,
-    },
+    Http(AltBackend),
     /// The API's own backend, with extra request headers.
     Passthrough { headers: Vec<(String, String)> },
 }
@@ -107,13 +103,13 @@ fn action(d: Option<&Downgrade>) -> Action {
             }
         }
         DowngradeType::Http => match &d.http_info {
-            Some(h) => Action::Http {
+            Some(h) => Action::Http(AltBackend {
                 https: h.scheme == "HTTPS",
                 address: h.address.clone(),
                 method: (h.method != "ANY").then(|| h.method.clone()),
                 path: h.path.clone(),
                 timeout_ms: h.timeout.max(1) as u64,
-            },
+            }),
             None => Action::Unavailable,
         },
         DowngradeType::Passthrough => Action::Passthrough {
@@ -400,6 +396,75 @@ impl Breaker {
             note(&ticket.api_id, &ticket.rule, &self.plugin_id, from, to);
         }
     }
+}
+
+impl Plugin for Breaker {
+    const TYPE: apigw_model::PluginType = apigw_model::PluginType::Breaker;
+    type Config = super::Config;
+    /// The ticket of a call it let through, to report the backend's answer on.
+    type State = Option<Ticket>;
+
+    fn build(c: &super::Config, plugin_id: &str, _: &str, ctx: &BuildCtx) -> Result<Self, String> {
+        Ok(Self::new(c, plugin_id, ctx.clock.clone()))
+    }
+
+    fn render_metrics(_: &[(&str, &Self)], out: &mut String) {
+        super::metrics::render_metrics(out)
+    }
+
+    /// While open, the downgrade answers instead of the backend.
+    async fn request<I: Io>(&self, admitted: &mut Option<Ticket>, call: &mut Call<'_, I>) -> Flow {
+        let mut ticket = self.admit(call.head, call.ctx);
+        match ticket.open.take() {
+            None => {
+                *admitted = Some(ticket);
+                Flow::Continue
+            }
+            Some(Action::Unavailable) => Flow::Refuse(Refusal::BreakerOpen),
+            Some(Action::Mock {
+                status,
+                body,
+                headers,
+            }) => Flow::Respond(Reply {
+                status: http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK),
+                headers: {
+                    let mut h = Headers::new();
+                    for (k, v) in valid(&headers) {
+                        h.append(k, v);
+                    }
+                    h
+                },
+                body: body.into(),
+                decision: Decision::Downgraded,
+            }),
+            Some(Action::Http(backend)) => Flow::Backend(backend),
+            Some(Action::Passthrough { headers }) => {
+                for (k, v) in valid(&headers) {
+                    call.head.headers.insert(k, v);
+                }
+                Flow::Continue
+            }
+        }
+    }
+
+    fn backend_result(&self, admitted: &mut Option<Ticket>, r: &BackendResult<'_>) {
+        if let Some(t) = admitted.take() {
+            let unhealthy = Self::unhealthy(&t, r.backend_failed, r.status, r.latency_ms);
+            self.record(&t, unhealthy);
+        }
+    }
+}
+
+/// The pairs that make valid headers.
+fn valid(
+    pairs: &[(String, String)],
+) -> impl Iterator<Item = (http::HeaderName, http::HeaderValue)> + '_ {
+    pairs.iter().filter_map(|(k, v)| {
+        Some((
+            http::HeaderName::from_bytes(k.as_bytes()).ok()?,
+            http::HeaderValue::from_str(v).ok()?,
+        ))
+    })
 }
 
 #[cfg(test)]

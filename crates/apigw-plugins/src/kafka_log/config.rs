@@ -292,6 +292,14 @@ impl ContentModel for Config {
         errs.0
     }
 
+    fn mask_secrets(content: &mut Value) {
+        mask_secrets(content)
+    }
+
+    fn keep_masked_secrets(new: &mut Map<String, Value>, previous: &Map<String, Value>) {
+        keep_masked_secrets(new, previous)
+    }
+
     fn canonicalize(&mut self) {
         let given = std::mem::take(&mut self.meta_config.system);
         self.meta_config.system = SYSTEM_FIELDS
@@ -312,7 +320,7 @@ fn ca_is_secret(ca: &str) -> bool {
 }
 
 /// Replaces secrets in canonical content by [`MASK`].
-pub(crate) fn mask_secrets(content: &mut Value) {
+fn mask_secrets(content: &mut Value) {
     if let Some(sasl) = content
         .get_mut("sasl_config")
         .and_then(Value::as_object_mut)
@@ -333,7 +341,7 @@ pub(crate) fn mask_secrets(content: &mut Value) {
 }
 
 /// On update: a secret sent back as [`MASK`] means "keep the stored one".
-pub(crate) fn keep_masked_secrets(new: &mut Map<String, Value>, previous: &Map<String, Value>) {
+fn keep_masked_secrets(new: &mut Map<String, Value>, previous: &Map<String, Value>) {
     let Some(sasl) = new.get_mut("sasl_config").and_then(Value::as_object_mut) else {
         return;
     };

@@ -31,7 +31,6 @@ mod message;
 mod producer;
 mod runtime;
 
-pub(crate) use config::{keep_masked_secrets, mask_secrets};
 pub use config::{CallData, Config, CustomAuthorizer, MetaConfig, SaslConfig, SYSTEM_FIELDS};
 pub use message::{CallRecord, BODY_LIMIT, FIELD_LIMIT, MESSAGE_LIMIT};
 pub use producer::{ATTEMPT_TIMEOUT, BATCH};

@@ -2,9 +2,14 @@
 //! the delivery counters of every instance.
 
 use super::config::{CallData, Config, SYSTEM_FIELDS};
+use super::message::BODY_LIMIT;
 use super::message::{encoded_key, CallRecord, Field};
 use super::producer::produce;
-use crate::chain::RequestCtx;
+use crate::chain::{BuildCtx, RequestCtx};
+use crate::engine::{BackendResult, Call, Done, Flow, Io, Plugin, Step};
+use crate::headers::Headers;
+use bytes::BytesMut;
+use http::HeaderValue;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -218,5 +223,127 @@ pub(super) mod tests {
             "back up: every call is logged"
         );
         assert_eq!(dropped(&k), 4);
+    }
+}
+
+/// What a logged call keeps for its message (cheap clones: header values and the URI share
+/// their bytes with the request).
+#[derive(Debug, Default)]
+pub struct Kept {
+    /// All request headers, only when header logging is on.
+    headers: Option<Headers>,
+    user_agent: Option<HeaderValue>,
+    forwarded_for: Option<HeaderValue>,
+    host: Option<HeaderValue>,
+    uri: http::Uri,
+    upstream_addr: Option<http::uri::Authority>,
+    upstream_uri: Option<http::uri::PathAndQuery>,
+    /// The response headers, when logged.
+    response_headers: Option<Headers>,
+    /// The start of the response body, when logged.
+    body: Option<BytesMut>,
+}
+
+impl Plugin for KafkaLog {
+    const TYPE: apigw_model::PluginType = apigw_model::PluginType::KafkaLog;
+    type Config = Config;
+    /// What an admitted call keeps for its message; `None` for a call whose message would be
+    /// dropped.
+    type State = Option<Box<Kept>>;
+    const STEP: Step = Step::Routed;
+    const COMPLETES: bool = true;
+    const MAX_PER_INSTANCE: Option<u64> = Some(5);
+
+    fn build(c: &Config, plugin_id: &str, _: &str, _: &BuildCtx) -> Result<Self, String> {
+        Ok(Self::new(c, plugin_id))
+    }
+
+    fn render_metrics(_: &[(&str, &Self)], out: &mut String) {
+        render_metrics(out)
+    }
+
+    async fn request<I: Io>(&self, kept: &mut Self::State, call: &mut Call<'_, I>) -> Flow {
+        if !self.admit(call.ctx.request_time_ms) {
+            return Flow::Continue;
+        }
+        let h = &call.head.headers;
+        // On an IAM route `X-Auth-Token` is the gateway's own admin credential (right or
+        // wrong): it is never logged.
+        let headers = self.wants_request_headers().then(|| {
+            let mut all = h.clone();
+            if call.ctx.iam {
+                all.remove("x-auth-token");
+            }
+            all
+        });
+        *kept = Some(Box::new(Kept {
+            headers,
+            user_agent: h.get(http::header::USER_AGENT).cloned(),
+            forwarded_for: h.get("x-forwarded-for").cloned(),
+            host: h.get(http::header::HOST).cloned(),
+            uri: call.head.uri.clone(),
+            ..Default::default()
+        }));
+        Flow::Continue
+    }
+
+    fn backend_result(&self, kept: &mut Self::State, r: &BackendResult<'_>) {
+        if let Some(k) = kept {
+            k.upstream_addr = Some(r.authority.clone());
+            if self.upstream_uri {
+                k.upstream_uri = http::uri::PathAndQuery::try_from(r.target).ok();
+            }
+        }
+    }
+
+    fn response_head(&self, kept: &mut Self::State, headers: &mut Headers, _: &RequestCtx) {
+        if let Some(k) = kept {
+            let (log_headers, log_body) = self.wants_response();
+            if log_headers {
+                k.response_headers = Some(headers.clone());
+            }
+            if log_body {
+                k.body = Some(BytesMut::new());
+            }
+        }
+    }
+
+    fn response_body(&self, kept: &mut Self::State, data: &[u8]) {
+        if let Some(b) = kept.as_mut().and_then(|k| k.body.as_mut()) {
+            let room = (BODY_LIMIT + 1).saturating_sub(b.len());
+            b.extend_from_slice(&data[..data.len().min(room)]);
+        }
+    }
+
+    fn complete(&self, kept: &mut Self::State, ctx: &RequestCtx, done: &Done) {
+        let Some(k) = kept.take() else { return };
+        let upstream = k.upstream_addr.as_ref().map(|a| a.as_str());
+        let record = CallRecord {
+            request_headers: k.headers.as_ref(),
+            user_agent: k.user_agent.as_ref(),
+            forwarded_for: k.forwarded_for.as_ref(),
+            query: k.uri.query(),
+            request_body: ctx.body.as_deref(),
+            response_headers: k.response_headers.as_ref(),
+            response_body: k.body.as_deref(),
+            host: k.host.as_ref().and_then(|h| h.to_str().ok()),
+            request_size: ctx.body.as_ref().map(|b| b.len() as u64),
+            response_size: Some(done.sent),
+            upstream_addr: upstream,
+            upstream_uri: k.upstream_uri.as_ref().map(|p| p.as_str()),
+            error_type: (ctx.status >= 400).then(|| {
+                if upstream.is_some() {
+                    "backend"
+                } else {
+                    "gateway"
+                }
+            }),
+            response_source: if upstream.is_some() {
+                "backend"
+            } else {
+                "apig"
+            },
+        };
+        self.log(ctx, &record);
     }
 }

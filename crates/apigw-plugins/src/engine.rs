@@ -1,0 +1,543 @@
+//! The plug-in engine (SPEC §6): the phases a plug-in type implements, what they may decide,
+//! and the one list of types, in the order their phases run.
+//!
+//! A call goes: route → request phase at [`Step::Routed`] (kafka_log keeps the request) →
+//! access control by IP (the proxy) → request phase at [`Step::Screened`] (cors answers
+//! preflights) → API authentication and access control by account (the proxy) → request phase
+//! at [`Step::Authenticated`] (third_auth) → classic throttling policies (the proxy) → request
+//! phase at [`Step::Admitted`] (rate_limit, then breaker) → the backend, or what a request
+//! phase chose instead → backend result (breaker) → response head (rate_limit's headers,
+//! set_resp_headers, cors, then kafka_log keeps the head) → response body → complete
+//! (kafka_log). The response phases also run on the answers the gateway makes itself.
+//!
+//! Request hooks run in the declared order (by step), response hooks in the reverse order: the
+//! first type declared sees the request first and the response last, as layers do.
+//!
+//! A type is one module implementing [`Plugin`] (every phase has a no-op default) and one line
+//! in [`plugin_types!`]'s invocation below; nothing in the proxy names it. The types are a closed
+//! list, so a chain holds an enum and dispatches with `match`: no boxing, no virtual calls.
+
+use bytes::Bytes;
+use http::StatusCode;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::chain::{BuildCtx, RequestCtx};
+use crate::headers::{Headers, RequestHead};
+use crate::registry::ContentModel;
+use apigw_model::PluginType;
+
+/// Where in the request phase a type's request hook runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Right after routing, before anything is checked (kafka_log keeps the request, so a
+    /// refused call is logged too).
+    Routed,
+    /// After access control by IP, before authentication (cors answers preflights, which
+    /// carry no credentials).
+    Screened,
+    /// After access control and API authentication.
+    Authenticated,
+    /// After the classic throttling policies, just before the backend.
+    Admitted,
+}
+
+/// What the gateway decided about a call, as its metrics count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Sent to the backend.
+    Proxied = 0,
+    /// Answered by a MOCK backend.
+    Mocked = 1,
+    /// A CORS preflight answered by the cors plug-in.
+    Preflight = 2,
+    /// Refused by API authentication (or third_auth).
+    AuthRejected = 3,
+    /// The backend failed or timed out.
+    BackendError = 4,
+    /// The client's request was refused (too large, unreadable).
+    BadRequest = 5,
+    /// Refused by rate_limit or a throttling policy.
+    Throttled = 6,
+    /// Answered by a breaker's downgrade (or 503) while it is open.
+    Downgraded = 7,
+    /// Refused by an access control policy (IP or account).
+    AccessDenied = 8,
+}
+
+/// What a request hook decided.
+#[derive(Debug)]
+pub enum Flow {
+    /// Go on.
+    Continue,
+    /// Answer now with this response (the response phases still run).
+    Respond(Reply),
+    /// Refuse with one of the gateway's errors (answered through the route's gateway
+    /// responses).
+    Refuse(Refusal),
+    /// Call this backend instead of the API's.
+    Backend(AltBackend),
+}
+
+/// A response a plug-in makes.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: Headers,
+    pub body: Bytes,
+    pub decision: Decision,
+}
+
+/// The gateway's own refusals a plug-in may answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Over a limit; `retry_after` seconds until the window resets.
+    Throttled { retry_after: u64 },
+    /// Too many failed authentications from this client (third_auth).
+    AuthForbidden,
+    /// An identity source marked essential is missing (third_auth).
+    IdentityMissing,
+    /// The auth service refused the call (third_auth).
+    ThirdAuthFailed,
+    /// The auth service could not be reached or failed (third_auth).
+    AuthServiceError,
+    /// The breaker is open and nothing else serves the call.
+    BreakerOpen,
+    /// The request body is over a limit.
+    BodyTooLarge,
+    /// The client did not send its body in time.
+    ClientTimeout,
+    /// The request body could not be read.
+    BadBody,
+}
+
+impl Refusal {
+    /// How the metrics count the refusal.
+    pub fn decision(self) -> Decision {
+        match self {
+            Refusal::Throttled { .. } => Decision::Throttled,
+            Refusal::AuthForbidden
+            | Refusal::IdentityMissing
+            | Refusal::ThirdAuthFailed
+            | Refusal::AuthServiceError => Decision::AuthRejected,
+            Refusal::BreakerOpen => Decision::Downgraded,
+            Refusal::BodyTooLarge | Refusal::ClientTimeout | Refusal::BadBody => {
+                Decision::BadRequest
+            }
+        }
+    }
+}
+
+/// Another HTTP backend for the call (a breaker's downgrade).
+#[derive(Debug, Clone)]
+pub struct AltBackend {
+    pub https: bool,
+    /// `host[:port]`.
+    pub address: String,
+    /// The method; the request's when `None`.
+    pub method: Option<String>,
+    pub path: String,
+    pub timeout_ms: u64,
+}
+
+/// A call to a service a plug-in needs on the way (an auth service).
+#[derive(Debug)]
+pub struct ServiceCall {
+    pub method: http::Method,
+    pub https: bool,
+    /// `host[:port]`.
+    pub url_domain: String,
+    pub path_and_query: String,
+    pub headers: Headers,
+    pub timeout: Duration,
+}
+
+/// A service's answer: status, headers, body (cut at 64 KiB).
+pub type ServiceAnswer = (u16, Headers, Bytes);
+
+/// What the proxy does for a request hook.
+pub trait Io: Send {
+    /// The client's body, read whole once (later calls answer the same bytes; the backend
+    /// gets them too).
+    fn body(&mut self) -> impl Future<Output = Result<Bytes, Refusal>> + Send;
+    /// Calls a service; `None` when it cannot be reached or does not answer in time.
+    fn call(
+        &mut self,
+        call: ServiceCall,
+        body: Bytes,
+    ) -> impl Future<Output = Option<ServiceAnswer>> + Send;
+    /// Sends a call in the background, its answer discarded: nothing of the call waits for
+    /// it. `false` when too many are in flight already (the call is dropped).
+    fn detach(&mut self, call: ServiceCall, body: Bytes) -> bool;
+}
+
+/// The call as a request hook sees it.
+pub struct Call<'a, I: Io> {
+    /// The request head, as it will go to the backend.
+    pub head: &'a mut RequestHead,
+    pub ctx: &'a RequestCtx,
+    pub io: &'a mut I,
+}
+
+impl<I: Io> std::fmt::Debug for Call<'_, I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("head", &self.head)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a backend call went, for the backend result hook.
+#[derive(Debug)]
+pub struct BackendResult<'a> {
+    /// The backend's address.
+    pub authority: &'a http::uri::Authority,
+    /// The path and query sent.
+    pub target: &'a str,
+    /// The status answered: the backend's, or the gateway's when it failed.
+    pub status: u16,
+    /// The backend itself failed (timed out, unreachable): not the client's doing.
+    pub backend_failed: bool,
+    pub latency_ms: u64,
+}
+
+/// What the complete hook learns about the finished call.
+#[derive(Debug)]
+pub struct Done {
+    /// Response body bytes sent.
+    pub sent: u64,
+}
+
+/// A plug-in type's running instance: built once per content, shared by every API it is
+/// bound to. Every phase is a no-op unless the type implements it.
+pub trait Plugin: Sized + Send + Sync + std::fmt::Debug {
+    /// The `plugin_type` it is.
+    const TYPE: PluginType;
+    /// Its `plugin_content` model.
+    type Config: ContentModel;
+    /// What it keeps about one call between its phases.
+    type State: Default + Send + std::fmt::Debug;
+    /// Where its request hook runs.
+    const STEP: Step = Step::Admitted;
+    /// It answers CORS preflights: a preflight is routed by the method it asks about when
+    /// such a plug-in is bound to that route.
+    const ANSWERS_PREFLIGHTS: bool = false;
+    /// It decides throttling: classic throttling policies do not run beside it (as APIG).
+    const THROTTLES: bool = false;
+    /// It has a response body or complete hook: the proxy keeps the call's state until the
+    /// response is sent only then.
+    const COMPLETES: bool = false;
+    /// The most plug-ins of the type one gateway may hold, where APIG limits it (APIG.3100).
+    const MAX_PER_INSTANCE: Option<u64> = None;
+    /// It may be bound to an API whose backend is MOCK.
+    const BINDS_TO_MOCK: bool = true;
+
+    /// Builds the instance of valid canonical content.
+    fn build(
+        config: &Self::Config,
+        plugin_id: &str,
+        canonical: &str,
+        ctx: &BuildCtx,
+    ) -> Result<Self, String>;
+
+    /// The request hook, at [`Plugin::STEP`].
+    fn request<I: Io>(
+        &self,
+        _state: &mut Self::State,
+        _call: &mut Call<'_, I>,
+    ) -> impl Future<Output = Flow> + Send {
+        async { Flow::Continue }
+    }
+
+    /// The backend answered (or failed).
+    fn backend_result(&self, _state: &mut Self::State, _result: &BackendResult<'_>) {}
+
+    /// The response head, before it is sent.
+    fn response_head(&self, _state: &mut Self::State, _headers: &mut Headers, _ctx: &RequestCtx) {}
+
+    /// A piece of the response body, as it is sent (only with [`Plugin::COMPLETES`]).
+    fn response_body(&self, _state: &mut Self::State, _data: &[u8]) {}
+
+    /// The response is sent, or the client went away (only with [`Plugin::COMPLETES`]).
+    fn complete(&self, _state: &mut Self::State, _ctx: &RequestCtx, _done: &Done) {}
+
+    /// Writes the type's metrics in Prometheus' text format (for `/metrics`), from its running
+    /// instances (with their plug-in ids).
+    fn render_metrics(_instances: &[(&str, &Self)], _out: &mut String) {}
+}
+
+/// Declares the plug-in types, in the order their phases run: the running [`Instance`], the
+/// per-call [`States`], the dispatch of every phase, and the registry's validation and build.
+macro_rules! plugin_types {
+    ($($field:ident: $variant:ident => $ty:ty),* $(,)?) => {
+        /// A running plug-in instance.
+        #[derive(Debug)]
+        pub enum Instance {
+            $($variant($ty),)*
+        }
+
+        /// What every bound type keeps about one call.
+        #[derive(Debug, Default)]
+        pub struct States {
+            $($field: <$ty as Plugin>::State,)*
+        }
+
+        impl Instance {
+            /// Its type's place in the order.
+            fn rank(&self) -> usize {
+                let mut i = 0;
+                $(
+                    if let Instance::$variant(_) = self {
+                        return i;
+                    }
+                    i += 1;
+                )*
+                i
+            }
+
+            fn step(&self) -> Step {
+                match self {
+                    $(Instance::$variant(_) => <$ty as Plugin>::STEP,)*
+                }
+            }
+
+            fn flags(&self) -> (bool, bool, bool) {
+                match self {
+                    $(Instance::$variant(_) => (
+                        <$ty as Plugin>::ANSWERS_PREFLIGHTS,
+                        <$ty as Plugin>::THROTTLES,
+                        <$ty as Plugin>::COMPLETES,
+                    ),)*
+                }
+            }
+
+            async fn request<I: Io>(&self, s: &mut States, call: &mut Call<'_, I>) -> Flow {
+                match self {
+                    $(Instance::$variant(p) => p.request(&mut s.$field, call).await,)*
+                }
+            }
+
+            fn backend_result(&self, s: &mut States, r: &BackendResult<'_>) {
+                match self {
+                    $(Instance::$variant(p) => p.backend_result(&mut s.$field, r),)*
+                }
+            }
+
+            fn response_head(&self, s: &mut States, h: &mut Headers, ctx: &RequestCtx) {
+                match self {
+                    $(Instance::$variant(p) => p.response_head(&mut s.$field, h, ctx),)*
+                }
+            }
+
+            fn response_body(&self, s: &mut States, data: &[u8]) {
+                match self {
+                    $(Instance::$variant(p) => p.response_body(&mut s.$field, data),)*
+                }
+            }
+
+            fn complete(&self, s: &mut States, ctx: &RequestCtx, done: &Done) {
+                match self {
+                    $(Instance::$variant(p) => p.complete(&mut s.$field, ctx, done),)*
+                }
+            }
+        }
+
+        /// Writes every type's metrics in Prometheus' text format, from the running
+        /// instances (with their plug-in ids).
+        pub fn render_metrics(instances: &[(&str, &Instance)], out: &mut String) {
+            $(
+                let of_type: Vec<(&str, &$ty)> = instances
+                    .iter()
+                    .filter_map(|(id, i)| match i {
+                        Instance::$variant(p) => Some((*id, p)),
+                        _ => None,
+                    })
+                    .collect();
+                <$ty as Plugin>::render_metrics(&of_type, out);
+            )*
+        }
+
+        /// Whether a plug-in of `plugin_type` may be bound to an API whose backend is MOCK.
+        pub fn binds_to_mock(plugin_type: PluginType) -> bool {
+            $(
+                if plugin_type == <$ty as Plugin>::TYPE {
+                    return <$ty as Plugin>::BINDS_TO_MOCK;
+                }
+            )*
+            true
+        }
+
+        /// The most plug-ins of `plugin_type` one gateway may hold, if limited.
+        pub(crate) fn max_per_instance(plugin_type: PluginType) -> Option<u64> {
+            $(
+                if plugin_type == <$ty as Plugin>::TYPE {
+                    return <$ty as Plugin>::MAX_PER_INSTANCE;
+                }
+            )*
+            None
+        }
+
+        /// Validates decoded content as `plugin_type`'s model.
+        pub(crate) fn check_content(
+            plugin_type: PluginType,
+            content: serde_json::Value,
+        ) -> Result<serde_json::Value, Vec<apigw_model::FieldError>> {
+            $(
+                if plugin_type == <$ty as Plugin>::TYPE {
+                    return crate::registry::check::<<$ty as Plugin>::Config>(content);
+                }
+            )*
+            unreachable!("every plug-in type is declared")
+        }
+
+        /// Applies `plugin_type`'s content hook `f` (secret masking and keeping).
+        pub(crate) fn with_model<R>(
+            plugin_type: PluginType,
+            f: impl ContentHook<R>,
+        ) -> R {
+            $(
+                if plugin_type == <$ty as Plugin>::TYPE {
+                    return f.run::<<$ty as Plugin>::Config>();
+                }
+            )*
+            unreachable!("every plug-in type is declared")
+        }
+
+        /// Builds the running instance of valid canonical content.
+        pub(crate) fn build_instance(
+            plugin_type: PluginType,
+            plugin_id: &str,
+            canonical: &str,
+            ctx: &BuildCtx,
+        ) -> Result<Instance, String> {
+            $(
+                if plugin_type == <$ty as Plugin>::TYPE {
+                    let config: <$ty as Plugin>::Config =
+                        serde_json::from_str(canonical).map_err(|e| e.to_string())?;
+                    return <$ty as Plugin>::build(&config, plugin_id, canonical, ctx)
+                        .map(Instance::$variant);
+                }
+            )*
+            Err(format!("{plugin_type} is not a declared plug-in type"))
+        }
+    };
+}
+
+/// A content-model operation run for the model of a type chosen at run time.
+pub(crate) trait ContentHook<R> {
+    fn run<M: ContentModel>(self) -> R;
+}
+
+// The plug-in types, outermost first: request hooks run in this order within their step,
+// response hooks in the reverse one (rate_limit's headers, set_resp_headers, cors over them,
+// kafka_log keeping the result).
+plugin_types! {
+    kafka_log: KafkaLog => crate::kafka_log::KafkaLog,
+    cors: Cors => crate::cors::Cors,
+    set_resp_headers: SetRespHeaders => crate::set_resp_headers::SetRespHeaders,
+    third_auth: ThirdAuth => crate::third_auth::ThirdAuth,
+    rate_limit: RateLimit => crate::rate_limit::RateLimit,
+    breaker: Breaker => crate::breaker::Breaker,
+}
+
+/// The plug-ins bound to one API in one environment, in the declared order.
+#[derive(Debug, Default)]
+pub struct Chain {
+    all: Vec<Arc<Instance>>,
+    answers_preflights: bool,
+    throttles: bool,
+    completes: bool,
+}
+
+impl Chain {
+    /// The chain of these instances (any order).
+    pub fn new(mut all: Vec<Arc<Instance>>) -> Self {
+        all.sort_by_key(|i| i.rank());
+        let flags = all.iter().map(|i| i.flags());
+        let (mut p, mut t, mut c) = (false, false, false);
+        for (a, b, d) in flags {
+            p |= a;
+            t |= b;
+            c |= d;
+        }
+        Self {
+            all,
+            answers_preflights: p,
+            throttles: t,
+            completes: c,
+        }
+    }
+
+    /// The bound instances, in the declared order.
+    pub fn instances(&self) -> &[Arc<Instance>] {
+        &self.all
+    }
+
+    /// Whether nothing is bound.
+    pub fn is_empty(&self) -> bool {
+        self.all.is_empty()
+    }
+
+    /// Whether a bound plug-in answers CORS preflights.
+    pub fn answers_preflights(&self) -> bool {
+        self.answers_preflights
+    }
+
+    /// Whether a bound plug-in decides throttling (classic policies then do not run).
+    pub fn throttles(&self) -> bool {
+        self.throttles
+    }
+
+    /// Whether a bound plug-in needs the call until its response is sent.
+    pub fn completes(&self) -> bool {
+        self.completes
+    }
+
+    /// The request hooks at `step`, in order, until one decides something else than
+    /// continuing.
+    pub async fn request<I: Io>(
+        &self,
+        step: Step,
+        states: &mut States,
+        call: &mut Call<'_, I>,
+    ) -> Flow {
+        for inst in &self.all {
+            if inst.step() == step {
+                let flow = inst.request(states, call).await;
+                if !matches!(flow, Flow::Continue) {
+                    return flow;
+                }
+            }
+        }
+        Flow::Continue
+    }
+
+    /// The backend result hooks.
+    pub fn backend_result(&self, states: &mut States, result: &BackendResult<'_>) {
+        for inst in self.all.iter().rev() {
+            inst.backend_result(states, result);
+        }
+    }
+
+    /// The response head hooks.
+    pub fn response_head(&self, states: &mut States, headers: &mut Headers, ctx: &RequestCtx) {
+        for inst in self.all.iter().rev() {
+            inst.response_head(states, headers, ctx);
+        }
+    }
+
+    /// The response body hooks.
+    pub fn response_body(&self, states: &mut States, data: &[u8]) {
+        for inst in self.all.iter().rev() {
+            inst.response_body(states, data);
+        }
+    }
+
+    /// The complete hooks.
+    pub fn complete(&self, states: &mut States, ctx: &RequestCtx, done: &Done) {
+        for inst in self.all.iter().rev() {
+            inst.complete(states, ctx, done);
+        }
+    }
+}
