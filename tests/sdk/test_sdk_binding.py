@@ -141,6 +141,24 @@ def test_binding_error_cases(client):
     expect(lambda: group_named(client, g.name), 400, "APIG.3201")
 
 
+def test_proxy_mirror_binds_to_an_http_api_and_not_to_a_mock_one(client):
+    g = group(client)
+    http_api = api(client, g.id, "/mirrored")
+    publish(client, http_api.id)
+    body = ApiCreate(name=f"api_{tag()}", type=1, req_protocol="HTTP", req_method="GET",
+                     req_uri="/mocked", auth_type="NONE", backend_type="MOCK", group_id=g.id)
+    mock = client.create_api_v2(CreateApiV2Request(instance_id=INSTANCE, body=body))
+    publish(client, mock.id)
+    mirror = plugin(client, "proxy_mirror", {"protocol": "HTTP", "host": "127.0.0.1:9001"})
+    r = client.attach_api_to_plugin(AttachApiToPluginRequest(
+        instance_id=INSTANCE, plugin_id=mirror.plugin_id,
+        body=PluginOperApiInfo(env_id=RELEASE, api_ids=[http_api.id])))
+    assert r.status_code == 201 and r.attached_plugins[0].plugin_type == "proxy_mirror"
+    expect(lambda: client.attach_plugin_to_api(AttachPluginToApiRequest(
+        instance_id=INSTANCE, api_id=mock.id,
+        body=ApiOperPluginInfo(env_id=RELEASE, plugin_ids=[mirror.plugin_id]))), 400, "APIG.2012")
+
+
 def group_named(client, name):
     return client.create_api_group_v2(CreateApiGroupV2Request(instance_id=INSTANCE, body=ApiGroupCreate(name=name)))
 

@@ -24,6 +24,9 @@ CONTENTS = {
     "third_auth": {"auth_request": {"method": "GET", "protocol": "HTTP",
                                     "url_domain": "127.0.0.1:9000", "path": "/auth"},
                    "simple_auth_mode_enabled": True},
+    "proxy_mirror": {"protocol": "HTTP", "host": "127.0.0.1:9001", "path": "/shadow",
+                     "path_concat_mode": "prefix", "sample_ratio": 0.5, "timeout": 3000,
+                     "mirror_request_body_enabled": False},
 }
 
 

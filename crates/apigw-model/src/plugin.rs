@@ -19,16 +19,18 @@ pub enum PluginType {
     KafkaLog,
     Breaker,
     ThirdAuth,
+    ProxyMirror,
 }
 
 impl PluginType {
-    pub const ALL: [PluginType; 6] = [
+    pub const ALL: [PluginType; 7] = [
         PluginType::Cors,
         PluginType::SetRespHeaders,
         PluginType::RateLimit,
         PluginType::KafkaLog,
         PluginType::Breaker,
         PluginType::ThirdAuth,
+        PluginType::ProxyMirror,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +41,7 @@ impl PluginType {
             PluginType::KafkaLog => "kafka_log",
             PluginType::Breaker => "breaker",
             PluginType::ThirdAuth => "third_auth",
+            PluginType::ProxyMirror => "proxy_mirror",
         }
     }
 }

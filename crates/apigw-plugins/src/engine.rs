@@ -439,6 +439,7 @@ plugin_types! {
     third_auth: ThirdAuth => crate::third_auth::ThirdAuth,
     rate_limit: RateLimit => crate::rate_limit::RateLimit,
     breaker: Breaker => crate::breaker::Breaker,
+    proxy_mirror: ProxyMirror => crate::proxy_mirror::ProxyMirror,
 }
 
 /// The plug-ins bound to one API in one environment, in the declared order.
