@@ -166,26 +166,43 @@ def setup_apigw(data_dir, port=ADMIN):
         return admin(method, path, t, base, body, port)
 
     group = call("GET", "/api-groups?name=DEFAULT&precise_search=name")["groups"][0]["id"]
-    ids = {}
+    ids, publish_ids = {}, {}
     for name, uri in [("plain_api", "/plain"), ("plugin_api", "/plugins"), ("limited_api", "/limited"),
-                      ("logged_api", "/logged"), ("dead_log_api", "/dead-logged")]:
+                      ("logged_api", "/logged"), ("dead_log_api", "/dead-logged"),
+                      ("policy_api", "/policies"), ("mirrored_api", "/mirrored")]:
         api = call("POST", "/apis", {
             "name": name, "type": 1, "req_protocol": "HTTP", "req_method": "GET", "req_uri": uri,
             "auth_type": "NONE", "backend_type": "HTTP", "group_id": group,
             "backend_api": {"url_domain": f"127.0.0.1:{BACKEND}", "req_protocol": "HTTP",
                             "req_method": "GET", "req_uri": "/", "timeout": 5000}})
-        call("POST", "/apis/action", {"action": "online", "env_id": "DEFAULT_ENVIRONMENT_RELEASE_ID", "api_id": api["id"]})
+        online = call("POST", "/apis/action", {"action": "online", "env_id": "DEFAULT_ENVIRONMENT_RELEASE_ID", "api_id": api["id"]})
         ids[name] = api["id"]
+        publish_ids[name] = online["publish_id"]
     for ptype, content, api in [
         ("cors", {"allow_origin": "*", "allow_credentials": True, "expose_headers": "X-Request-Id,X-Apig-Latency"}, "plugin_api"),
         ("set_resp_headers", {"response_headers": [{"name": "x-demo", "value": "sss", "action": "append"}]}, "plugin_api"),
         ("rate_limit", {"api_limit": 1000000000, "default_time_unit": "day"}, "limited_api"),
         ("kafka_log", {"broker_list": [f"127.0.0.1:{KAFKA}"], "topic": "bench"}, "logged_api"),
         ("kafka_log", {"broker_list": ["127.0.0.1:9"], "topic": "bench"}, "dead_log_api"),
+        # Every call copied to the backend nginx (the copies cost the gateway's CPU too).
+        ("proxy_mirror", {"protocol": "HTTP", "host": f"127.0.0.1:{BACKEND}", "sample_ratio": 1}, "mirrored_api"),
     ]:
         p = call("POST", "/plugins", {"plugin_name": f"bench {ptype} {api}", "plugin_type": ptype,
                                       "plugin_scope": "global", "plugin_content": json.dumps(content)})
         call("POST", f"/plugins/{p['plugin_id']}/attach", {"env_id": "DEFAULT_ENVIRONMENT_RELEASE_ID", "api_ids": [ids[api]]})
+    setup_policies(call, publish_ids["policy_api"])
+
+
+def setup_policies(call, publish_id):
+    """The policies of SPEC §10 on one API: a classic throttling policy far above the load and
+    an IP access control policy of 100 CIDRs, the caller's the last."""
+    throttle = call("POST", "/throttles", {"name": "bench", "api_call_limits": 2000000000, "time_interval": 1,
+                                            "time_unit": "SECOND", "type": 1})
+    call("POST", "/throttle-bindings", {"strategy_id": throttle["id"], "publish_ids": [publish_id]})
+    cidrs = [f"10.{i // 256}.{i % 256}.0/24" for i in range(99)] + ["127.0.0.0/8"]
+    acl = call("POST", "/acls", {"acl_name": "bench", "acl_type": "PERMIT", "entity_type": "IP",
+                                 "acl_value": ",".join(cidrs)})
+    call("POST", "/acl-bindings", {"acl_id": acl["id"], "publish_ids": [publish_id]})
 
 
 LAT_RE = re.compile(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", re.M)
@@ -255,6 +272,8 @@ def main():
             "nginx+headers": (f"http://127.0.0.1:{NGINX_H}/", proxy_h.pid),
             "apigw": (f"http://127.0.0.1:{APIGW}/plain", gw.pid),
             "apigw+plugins": (f"http://127.0.0.1:{APIGW}/plugins", gw.pid),
+            "apigw+policies": (f"http://127.0.0.1:{APIGW}/policies", gw.pid),
+            "apigw+mirror": (f"http://127.0.0.1:{APIGW}/mirrored", gw.pid),
             "nginx+limit": (f"http://127.0.0.1:{NGINX_L}/", proxy_l.pid),
             "apigw+limit": (f"http://127.0.0.1:{APIGW}/limited", gw.pid),
             "apigw+redis": (f"http://127.0.0.1:{APIGW_R}/limited", gw_r.pid),
@@ -296,14 +315,17 @@ def main():
             if a in med and b in med:
                 print(f"{a:<14} / {b:<14} CPU/req {med[a][2] / med[b][2]:.2f}  p99 {med[a][1] / med[b][1]:.2f}  req/s {med[a][0] / med[b][0]:.2f}")
         for what, a, b in [("kafka_log cost", "apigw+kafka", "apigw"), ("kafka_log, broker down", "apigw+kafka-dead", "apigw"),
-                           ("rate_limit cost", "apigw+limit", "apigw"), ("rate_limit, Redis counters", "apigw+redis", "apigw")]:
+                           ("rate_limit cost", "apigw+limit", "apigw"), ("rate_limit, Redis counters", "apigw+redis", "apigw"),
+                           ("policies cost", "apigw+policies", "apigw"),
+                           ("proxy_mirror cost (target CPU/req <= 1.3)", "apigw+mirror", "apigw")]:
             if a in med and b in med:
                 print(f"{what}: {a} / {b} req/s {med[a][0] / med[b][0]:.3f}, CPU/req {med[a][2] / med[b][2]:.3f}")
         # The same comparisons round by round: the two systems of a pair ran minutes apart at
         # most, so a machine that slows down during the run moves both. Median and range.
         print("\npaired by round (median [min..max] of the per-round ratios)")
         for a, b in [("apigw", "nginx"), ("apigw+plugins", "nginx+headers"), ("apigw+limit", "nginx+limit"),
-                     ("bare", "nginx"), ("apigw", "bare"), ("apigw+kafka", "apigw"), ("apigw+kafka-dead", "apigw"), ("apigw+redis", "apigw")]:
+                     ("bare", "nginx"), ("apigw", "bare"), ("apigw+kafka", "apigw"), ("apigw+kafka-dead", "apigw"), ("apigw+redis", "apigw"),
+                     ("apigw+policies", "apigw"), ("apigw+mirror", "apigw")]:
             if a in results and b in results:
                 cols = []
                 for i, label in [(0, "req/s"), (2, "CPU/req"), (1, "p99")]:
