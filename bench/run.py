@@ -13,6 +13,8 @@ over several rounds:
   apigw+redis     the same with cluster-wide counters in Redis (a second apigw process)
   apigw+kafka     apigw with kafka_log bound (default fields; tansu broker running)
   apigw+kafka-dead  the same with the plug-in's broker unreachable
+  apigw+policies  apigw with a classic throttling policy and a 100-CIDR IP access control policy
+  apigw+mirror    apigw with proxy_mirror copying every call to the backend
   bare            a bare httparse proxy on tokio (crates/apigw-proxy/examples/bare_proxy.rs),
                   when built: the floor an HTTP/1 codec of apigw's own could reach
 For each run it reads the CPU time the proxy processes spent (/proc/PID/stat) and divides by
