@@ -25,5 +25,4 @@ pub use config::{
     BreakerMode, BreakerType, Condition, Config, Downgrade, DowngradeRule, DowngradeType,
     HeaderPair, HttpInfo, MockInfo, CONDITION_VARS, MAX_RULES,
 };
-pub use metrics::render_metrics;
 pub use runtime::{Action, Breaker, Ticket, HALF_OPEN_PROBES};

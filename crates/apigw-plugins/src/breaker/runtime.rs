@@ -6,7 +6,7 @@ use super::config::{
     BreakerMode, BreakerType, Condition, Config, Downgrade, DowngradeType, HeaderPair,
     CONDITION_VARS,
 };
-use super::metrics::note;
+use super::metrics::Transitions;
 use crate::chain::{BuildCtx, RequestCtx};
 use crate::common::{Parameter, Scope};
 use crate::counters::Clock;
@@ -169,6 +169,14 @@ pub struct Breaker {
     parameters: Vec<Parameter>,
     states: Mutex<HashMap<String, State>>,
     clock: Clock,
+    transitions: Transitions,
+}
+
+impl Breaker {
+    /// Its breakers' state changes, for `/metrics`.
+    pub(super) fn transitions(&self) -> &Transitions {
+        &self.transitions
+    }
 }
 
 impl std::fmt::Debug for Breaker {
@@ -256,6 +264,7 @@ impl Breaker {
             parameters: params.clone(),
             states: Mutex::new(HashMap::new()),
             clock,
+            transitions: Transitions::default(),
         }
     }
 
@@ -282,7 +291,8 @@ impl Breaker {
         let before = state.name();
         roll(state, &spec, now);
         if before != state.name() {
-            note(api, rule_name, &self.plugin_id, before, state.name());
+            self.transitions
+                .note(api, rule_name, &self.plugin_id, before, state.name());
         }
         let mut probe = false;
         let open = match state {
@@ -292,7 +302,8 @@ impl Breaker {
                     probes: 1,
                     since: now,
                 };
-                note(api, rule_name, &self.plugin_id, "open", "half_open");
+                self.transitions
+                    .note(api, rule_name, &self.plugin_id, "open", "half_open");
                 probe = true;
                 false
             }
@@ -393,7 +404,8 @@ impl Breaker {
         }
         let to = state.name();
         if from != to {
-            note(&ticket.api_id, &ticket.rule, &self.plugin_id, from, to);
+            self.transitions
+                .note(&ticket.api_id, &ticket.rule, &self.plugin_id, from, to);
         }
     }
 }
@@ -408,8 +420,8 @@ impl Plugin for Breaker {
         Ok(Self::new(c, plugin_id, ctx.clock.clone()))
     }
 
-    fn render_metrics(_: &[(&str, &Self)], out: &mut String) {
-        super::metrics::render_metrics(out)
+    fn render_metrics(instances: &[(&str, &Self)], out: &mut String) {
+        super::metrics::render_metrics(instances, out)
     }
 
     /// While open, the downgrade answers instead of the backend.

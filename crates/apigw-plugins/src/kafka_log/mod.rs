@@ -34,4 +34,4 @@ mod runtime;
 pub use config::{CallData, Config, CustomAuthorizer, MetaConfig, SaslConfig, SYSTEM_FIELDS};
 pub use message::{CallRecord, BODY_LIMIT, FIELD_LIMIT, MESSAGE_LIMIT};
 pub use producer::{ATTEMPT_TIMEOUT, BATCH};
-pub use runtime::{render_metrics, KafkaLog, Stats, PROBE_INTERVAL_MS, QUEUE_CAPACITY};
+pub use runtime::{KafkaLog, Stats, PROBE_INTERVAL_MS, QUEUE_CAPACITY};

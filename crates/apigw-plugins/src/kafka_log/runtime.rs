@@ -11,9 +11,8 @@ use crate::headers::Headers;
 use bytes::BytesMut;
 use http::HeaderValue;
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Messages waiting per plug-in; more are dropped.
 pub const QUEUE_CAPACITY: usize = 10_000;
@@ -35,19 +34,17 @@ pub struct Stats {
     next_probe_ms: AtomicI64,
 }
 
-static STATS: Mutex<BTreeMap<String, Arc<Stats>>> = Mutex::new(BTreeMap::new());
-
-/// Renders delivery counters of every kafka_log plug-in in Prometheus' text format.
-pub fn render_metrics(out: &mut String) {
+/// Renders the delivery counters of the running kafka_log plug-ins in Prometheus' text format.
+fn render_metrics(instances: &[(&str, &KafkaLog)], out: &mut String) {
     use std::fmt::Write;
-    let m = STATS.lock().unwrap_or_else(|e| e.into_inner());
     for (name, help) in [
         ("sent", "delivered"),
         ("retried", "retried"),
         ("dropped", "dropped"),
     ] {
         let _ = writeln!(out, "# HELP apigw_kafka_log_{name}_total Messages {help}.\n# TYPE apigw_kafka_log_{name}_total counter");
-        for (id, s) in m.iter() {
+        for (id, k) in instances {
+            let s = &k.stats;
             let v = match name {
                 "sent" => &s.sent,
                 "retried" => &s.retried,
@@ -61,11 +58,11 @@ pub fn render_metrics(out: &mut String) {
         }
     }
     out.push_str("# TYPE apigw_kafka_log_queue_depth gauge\n");
-    for (id, s) in m.iter() {
+    for (id, k) in instances {
         let _ = writeln!(
             out,
             "apigw_kafka_log_queue_depth{{plugin_id=\"{id}\"}} {}",
-            s.queued.load(Ordering::Relaxed)
+            k.stats.queued.load(Ordering::Relaxed)
         );
     }
 }
@@ -94,7 +91,7 @@ impl std::fmt::Debug for KafkaLog {
 
 impl KafkaLog {
     /// Builds the plug-in and starts its producer (which connects lazily and reconnects).
-    pub fn new(c: &Config, plugin_id: &str) -> Self {
+    pub fn new(c: &Config) -> Self {
         let system = SYSTEM_FIELDS
             .iter()
             .filter(|(n, _)| {
@@ -108,10 +105,6 @@ impl KafkaLog {
             .collect::<Vec<_>>();
         let upstream_uri = system.iter().any(|(_, f)| matches!(f, Field::UpstreamUri));
         let stats = Arc::new(Stats::default());
-        STATS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(plugin_id.to_string(), stats.clone());
         let (tx, rx) = tokio::sync::mpsc::channel(QUEUE_CAPACITY);
         tokio::spawn(produce(c.clone(), rx, stats.clone()));
         Self {
@@ -197,7 +190,7 @@ pub(super) mod tests {
             .build()
             .unwrap();
         let _guard = rt.enter();
-        KafkaLog::new(&c, "unit")
+        KafkaLog::new(&c)
     }
 
     #[test]
@@ -254,12 +247,12 @@ impl Plugin for KafkaLog {
     const COMPLETES: bool = true;
     const MAX_PER_INSTANCE: Option<u64> = Some(5);
 
-    fn build(c: &Config, plugin_id: &str, _: &str, _: &BuildCtx) -> Result<Self, String> {
-        Ok(Self::new(c, plugin_id))
+    fn build(c: &Config, _: &str, _: &str, _: &BuildCtx) -> Result<Self, String> {
+        Ok(Self::new(c))
     }
 
-    fn render_metrics(_: &[(&str, &Self)], out: &mut String) {
-        render_metrics(out)
+    fn render_metrics(instances: &[(&str, &Self)], out: &mut String) {
+        render_metrics(instances, out)
     }
 
     async fn request<I: Io>(&self, kept: &mut Self::State, call: &mut Call<'_, I>) -> Flow {
