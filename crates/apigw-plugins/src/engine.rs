@@ -262,6 +262,12 @@ pub trait Plugin: Sized + Send + Sync + std::fmt::Debug {
     /// The response is sent, or the client went away (only with [`Plugin::COMPLETES`]).
     fn complete(&self, _state: &mut Self::State, _ctx: &RequestCtx, _done: &Done) {}
 
+    /// Whether this call's state still needs the response body and complete hooks (only
+    /// asked with [`Plugin::COMPLETES`]): a call with nothing to finish is not kept.
+    fn awaits_completion(_state: &Self::State) -> bool {
+        Self::COMPLETES
+    }
+
     /// Writes the type's metrics in Prometheus' text format (for `/metrics`), from its running
     /// instances (with their plug-in ids).
     fn render_metrics(_instances: &[(&str, &Self)], _out: &mut String) {}
@@ -333,6 +339,12 @@ macro_rules! plugin_types {
             fn response_body(&self, s: &mut States, data: &[u8]) {
                 match self {
                     $(Instance::$variant(p) => p.response_body(&mut s.$field, data),)*
+                }
+            }
+
+            fn awaits_completion(&self, s: &States) -> bool {
+                match self {
+                    $(Instance::$variant(_) => <$ty as Plugin>::awaits_completion(&s.$field),)*
                 }
             }
 
@@ -490,9 +502,9 @@ impl Chain {
         self.throttles
     }
 
-    /// Whether a bound plug-in needs the call until its response is sent.
-    pub fn completes(&self) -> bool {
-        self.completes
+    /// Whether a bound plug-in needs this call until its response is sent.
+    pub fn awaits_completion(&self, states: &States) -> bool {
+        self.completes && self.all.iter().any(|i| i.awaits_completion(states))
     }
 
     /// The request hooks at `step`, in order, until one decides something else than

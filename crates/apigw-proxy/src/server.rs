@@ -757,7 +757,7 @@ fn finish(
         latency_us = ctx.start.elapsed().as_micros() as u64,
         "call"
     );
-    let completion = chain.filter(|c| c.completes()).map(|chain| {
+    let completion = chain.filter(|c| c.awaits_completion(states)).map(|chain| {
         Box::new(Completion {
             chain: chain.clone(),
             ctx: ctx.take_for_completion(),

@@ -308,6 +308,11 @@ impl Plugin for KafkaLog {
         }
     }
 
+    /// Only a call whose message is being kept.
+    fn awaits_completion(kept: &Self::State) -> bool {
+        kept.is_some()
+    }
+
     fn complete(&self, kept: &mut Self::State, ctx: &RequestCtx, done: &Done) {
         let Some(k) = kept.take() else { return };
         let upstream = k.upstream_addr.as_ref().map(|a| a.as_str());
