@@ -292,7 +292,7 @@ impl Plugin for Cors {
     type Config = Config;
     /// Whether the call was a preflight it answered (that answer carries its headers).
     type State = bool;
-    const STEP: Step = Step::Screened;
+    const STEP: Option<Step> = Some(Step::Screened);
     const ANSWERS_PREFLIGHTS: bool = true;
 
     fn build(c: &Config, _: &str, _: &str, _: &BuildCtx) -> Result<Self, String> {
@@ -300,12 +300,15 @@ impl Plugin for Cors {
     }
 
     async fn request<I: Io>(&self, answered: &mut bool, call: &mut Call<'_, I>) -> Flow {
-        // A preflight asks about a method; anything else is not one.
-        let asks = call
-            .head
-            .headers
-            .get(ACCESS_CONTROL_REQUEST_METHOD)
-            .is_some_and(|m| Method::from_bytes(m.as_bytes()).is_ok());
+        // A preflight is an OPTIONS with an Origin asking about a method; anything else is
+        // not one (the method and origin are checked first: no header scan for other calls).
+        let asks = call.head.method == Method::OPTIONS
+            && call.ctx.origin.is_some()
+            && call
+                .head
+                .headers
+                .get(ACCESS_CONTROL_REQUEST_METHOD)
+                .is_some_and(|m| Method::from_bytes(m.as_bytes()).is_ok());
         if !asks {
             return Flow::Continue;
         }

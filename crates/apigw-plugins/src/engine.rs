@@ -218,8 +218,8 @@ pub trait Plugin: Sized + Send + Sync + std::fmt::Debug {
     type Config: ContentModel;
     /// What it keeps about one call between its phases.
     type State: Default + Send + std::fmt::Debug;
-    /// Where its request hook runs.
-    const STEP: Step = Step::Admitted;
+    /// Where its request hook runs; `None` (the default): it has none, and no step calls it.
+    const STEP: Option<Step> = None;
     /// It answers CORS preflights: a preflight is routed by the method it asks about when
     /// such a plug-in is bound to that route.
     const ANSWERS_PREFLIGHTS: bool = false;
@@ -302,7 +302,7 @@ macro_rules! plugin_types {
                 i
             }
 
-            fn step(&self) -> Step {
+            fn step(&self) -> Option<Step> {
                 match self {
                     $(Instance::$variant(_) => <$ty as Plugin>::STEP,)*
                 }
@@ -458,6 +458,8 @@ plugin_types! {
 #[derive(Debug, Default)]
 pub struct Chain {
     all: Vec<Arc<Instance>>,
+    /// The steps some bound type has a request hook at (bit `1 << step`).
+    steps: u8,
     answers_preflights: bool,
     throttles: bool,
     completes: bool,
@@ -474,8 +476,13 @@ impl Chain {
             t |= b;
             c |= d;
         }
+        let steps = all
+            .iter()
+            .filter_map(|i| i.step())
+            .fold(0, |m, s| m | 1 << s as u8);
         Self {
             all,
+            steps,
             answers_preflights: p,
             throttles: t,
             completes: c,
@@ -490,6 +497,11 @@ impl Chain {
     /// Whether nothing is bound.
     pub fn is_empty(&self) -> bool {
         self.all.is_empty()
+    }
+
+    /// Whether a bound type has a request hook at `step`.
+    pub fn hooks_at(&self, step: Step) -> bool {
+        self.steps & 1 << step as u8 != 0
     }
 
     /// Whether a bound plug-in answers CORS preflights.
@@ -516,7 +528,7 @@ impl Chain {
         call: &mut Call<'_, I>,
     ) -> Flow {
         for inst in &self.all {
-            if inst.step() == step {
+            if inst.step() == Some(step) {
                 let flow = inst.request(states, call).await;
                 if !matches!(flow, Flow::Continue) {
                     return flow;

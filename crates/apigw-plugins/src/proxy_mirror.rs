@@ -201,7 +201,7 @@ impl Plugin for ProxyMirror {
     type State = ();
     /// Only calls that go to the backend are copied: after authentication, throttling and the
     /// breaker.
-    const STEP: Step = Step::Admitted;
+    const STEP: Option<Step> = Some(Step::Admitted);
     const BINDS_TO_MOCK: bool = false;
 
     fn build(c: &Config, _: &str, _: &str, _: &BuildCtx) -> Result<Self, String> {

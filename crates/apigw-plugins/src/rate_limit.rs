@@ -386,6 +386,7 @@ impl crate::engine::Plugin for RateLimit {
     type Config = Config;
     /// What it decided, for the `X-RateLimit-*` headers.
     type State = Option<Verdict>;
+    const STEP: Option<crate::engine::Step> = Some(crate::engine::Step::Admitted);
     const THROTTLES: bool = true;
 
     fn build(

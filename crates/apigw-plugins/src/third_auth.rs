@@ -652,7 +652,7 @@ impl Plugin for ThirdAuth {
     const TYPE: apigw_model::PluginType = apigw_model::PluginType::ThirdAuth;
     type Config = Config;
     type State = ();
-    const STEP: Step = Step::Authenticated;
+    const STEP: Option<Step> = Some(Step::Authenticated);
 
     fn build(c: &Config, _: &str, _: &str, ctx: &BuildCtx) -> Result<Self, String> {
         Ok(Self::new(c, ctx.clock.clone()))

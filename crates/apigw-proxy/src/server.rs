@@ -462,7 +462,7 @@ async fn run(
     ctx: &RequestCtx,
     io: &mut CallIo<'_>,
 ) -> Result<Option<AltBackend>, Flow> {
-    if route.chain.is_empty() {
+    if !route.chain.hooks_at(step) {
         return Ok(None);
     }
     let mut call = Call {
@@ -709,7 +709,10 @@ fn context(
         ctx.iam = r.auth == AuthType::Iam;
     }
     ctx.origin = origin;
-    ctx.request_headers = parts.headers.get(ACCESS_CONTROL_REQUEST_HEADERS).cloned();
+    // Only a preflight's is read (an OPTIONS call).
+    if parts.method == Method::OPTIONS {
+        ctx.request_headers = parts.headers.get(ACCESS_CONTROL_REQUEST_HEADERS).cloned();
+    }
     ctx
 }
 

@@ -10,7 +10,9 @@ use super::metrics::Transitions;
 use crate::chain::{BuildCtx, RequestCtx};
 use crate::common::{Parameter, Scope};
 use crate::counters::Clock;
-use crate::engine::{AltBackend, BackendResult, Call, Decision, Flow, Io, Plugin, Refusal, Reply};
+use crate::engine::{
+    AltBackend, BackendResult, Call, Decision, Flow, Io, Plugin, Refusal, Reply, Step,
+};
 use crate::headers::Headers;
 use crate::headers::RequestHead;
 use apigw_model::expr::Expr;
@@ -415,6 +417,7 @@ impl Plugin for Breaker {
     type Config = super::Config;
     /// The ticket of a call it let through, to report the backend's answer on.
     type State = Option<Ticket>;
+    const STEP: Option<Step> = Some(Step::Admitted);
 
     fn build(c: &super::Config, plugin_id: &str, _: &str, ctx: &BuildCtx) -> Result<Self, String> {
         Ok(Self::new(c, plugin_id, ctx.clock.clone()))

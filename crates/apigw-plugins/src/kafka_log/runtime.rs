@@ -243,7 +243,7 @@ impl Plugin for KafkaLog {
     /// What an admitted call keeps for its message; `None` for a call whose message would be
     /// dropped.
     type State = Option<Box<Kept>>;
-    const STEP: Step = Step::Routed;
+    const STEP: Option<Step> = Some(Step::Routed);
     const COMPLETES: bool = true;
     const MAX_PER_INSTANCE: Option<u64> = Some(5);
 
