@@ -256,10 +256,11 @@ pub async fn handle(
     // Another backend a request hook chose (a breaker's downgrade): the later steps' hooks
     // do not run.
     let mut alt = None;
-    // The request hooks at one step: they go on, choose another backend, or answer.
+    // The request hooks at one step: they go on, choose another backend, or answer. A step
+    // no bound type hooks costs one test.
     macro_rules! hooks {
         ($step:expr) => {
-            if alt.is_none() {
+            if alt.is_none() && route.chain.hooks_at($step) {
                 match run($step, &route, &mut states, &mut parts, &ctx, &mut io).await {
                     Ok(b) => alt = b,
                     Err(flow) => return settle(flow, &route, &mut ctx, &mut states),
@@ -462,9 +463,6 @@ async fn run(
     ctx: &RequestCtx,
     io: &mut CallIo<'_>,
 ) -> Result<Option<AltBackend>, Flow> {
-    if !route.chain.hooks_at(step) {
-        return Ok(None);
-    }
     let mut call = Call {
         head: parts,
         ctx,
