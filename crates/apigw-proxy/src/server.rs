@@ -263,7 +263,10 @@ pub async fn handle(
             if alt.is_none() && route.chain.hooks_at($step) {
                 match run($step, &route, &mut states, &mut parts, &ctx, &mut io).await {
                     Ok(b) => alt = b,
-                    Err(flow) => return settle(flow, &route, &mut ctx, &mut states),
+                    Err(flow) => {
+                        ctx.body = io.read.take();
+                        return settle(flow, &route, &mut ctx, &mut states);
+                    }
                 }
             }
         };
@@ -311,6 +314,8 @@ pub async fn handle(
             Ok(b) => bytes = b,
             Err(r) => return fail(refused(r), &route, &mut ctx, &mut states, r.decision()),
         }
+        // A call refused from here on is logged with its body.
+        ctx.body = Some(bytes.clone());
     }
     let caller = match route.auth {
         AuthType::None => Ok(Caller::default()),

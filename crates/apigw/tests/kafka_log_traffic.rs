@@ -332,6 +332,38 @@ async fn each_call_is_one_message_with_the_switched_on_fields() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_refused_after_its_body_was_read_is_logged_with_the_body() {
+    let broker = Broker::start();
+    broker.create_topic("refused");
+    let w = World::new().await;
+    w.bind(json!({"broker_list": [broker.addr()], "topic": "refused",
+        "meta_config": {"call_data": {"log_request_body": true}}}))
+        .await;
+    // third_auth reads the body to carry it to its auth service, which is not there: 500.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap().to_string();
+    drop(dead);
+    let auth = w
+        .s
+        .admin
+        .create_plugin(
+            "auth plugin",
+            "third_auth",
+            json!({"auth_request": {"method": "POST", "protocol": "HTTP", "url_domain": dead_addr,
+                                    "path": "/check", "timeout": 1000},
+                   "simple_auth_mode_enabled": true,
+                   "carry_body": {"enabled": true, "max_body_size": 1024}}),
+        )
+        .await;
+    w.s.admin.bind(&auth, RELEASE, &[&w.api]).await;
+    let r = w.gw.call("POST", "/logged", &[], b"the-body").await;
+    assert_eq!(r.status, 500, "{}", r.text);
+    let got = broker.consume("refused", 1).await;
+    assert_eq!(got[0].1["http_status"], 500);
+    assert_eq!(got[0].1["call_data"]["request_body"], "the-body");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_token_of_an_iam_call_is_never_logged() {
     let broker = Broker::start();
     broker.create_topic("iam-calls");
