@@ -11,7 +11,7 @@ use crate::error::{deleted, ApiError};
 use crate::openapi::{Errors, InstancePath};
 use crate::path::{AclBindingPath, AclPath, Path};
 use crate::policy_bindings::{
-    self as shared, mandatory, require_delete_action, BoundFilter, PolicyKind, MAX_IDS,
+    self as shared, require_delete_action, BoundFilter, PolicyKind, MAX_IDS,
 };
 use crate::AppState;
 use apigw_model::acl::{self, Acl, AclBinding, AclType, EntityType};
@@ -304,7 +304,7 @@ pub(crate) async fn bound_to_api(
 ) -> Result<Json<Value>, ApiError> {
     let q = Query::parse(uri.query());
     let filter = BoundFilter {
-        api_id: mandatory(&q, "api_id")?,
+        api_id: q.required("api_id", 64)?,
         env_id: q.text("env_id", 64)?,
         env_name: q.text("env_name", 64)?,
         policy_id: q.text("acl_id", 64)?,

@@ -344,9 +344,7 @@ pub(crate) async fn plugin_attachable_apis(
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
     let q = Query::parse(uri.query());
-    let env_id = q
-        .text("env_id", 64)?
-        .ok_or_else(|| ApiError::invalid("env_id", "is mandatory"))?;
+    let env_id = q.required("env_id", 64)?;
     let filter = ApiFilter::parse(&q)?;
     plugin(&state, &scope.instance_id, &plugin_id).await?;
     let ctx = Context::load(&state, &scope.instance_id).await?;

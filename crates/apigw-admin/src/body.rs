@@ -235,6 +235,12 @@ impl Query {
             v => Ok(v.map(str::to_string)),
         }
     }
+
+    /// A parameter that must be present, at most `max` characters.
+    pub fn required(&self, name: &str, max: usize) -> Result<String, ApiError> {
+        self.text(name, max)?
+            .ok_or_else(|| ApiError::invalid(name, "is mandatory"))
+    }
 }
 
 fn decode(s: &str) -> String {

@@ -130,9 +130,7 @@ pub(crate) async fn show(
     responses((status = 200, description = "success", body = Object), Errors))]
 pub(crate) async fn list(Call { state, scope }: Call, uri: Uri) -> Result<Json<Value>, ApiError> {
     let q = Query::parse(uri.query());
-    let group_id = q
-        .text("group_id", 65)?
-        .ok_or_else(|| ApiError::invalid("group_id", "is mandatory"))?;
+    let group_id = q.required("group_id", 65)?;
     let env_id = q.text("env_id", 65)?;
     let name = q.text("variable_name", 32)?;
     let exact = q.get("precise_search") == Some("variable_name");

@@ -21,8 +21,7 @@ use serde_json::{json, Value};
 use std::future::Future;
 use std::pin::Pin;
 
-/// Most ids in one batch call.
-pub(crate) const MAX_IDS: usize = 500;
+pub(crate) use crate::bindings::MAX_IDS;
 
 /// A call of the store, as [`Store`]'s methods return it.
 pub(crate) type StoreCall<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -131,12 +130,6 @@ pub(crate) fn require_delete_action(q: &Query) -> Result<(), ApiError> {
         Some("delete") => Ok(()),
         _ => Err(ApiError::invalid("action", "must be delete")),
     }
-}
-
-/// A query parameter that must be present.
-pub(crate) fn mandatory(q: &Query, name: &str) -> Result<String, ApiError> {
-    q.text(name, 64)?
-        .ok_or_else(|| ApiError::invalid(name, "is mandatory"))
 }
 
 /// A list's answer: the page of `items` that the query's `offset` and `limit` ask for, under
@@ -299,7 +292,7 @@ pub(crate) async fn apis_bound<K: PolicyKind>(
     item: impl Fn(&Listing<K>, &K::Policy, &Api, &K::Binding) -> Value,
 ) -> Result<Json<Value>, ApiError> {
     let q = Query::parse(uri.query());
-    let policy_id = mandatory(&q, K::ID_PARAM)?;
+    let policy_id = q.required(K::ID_PARAM, 64)?;
     let filter = ApiFilter::parse(&q)?;
     let policy = find::<K>(state, instance_id, &policy_id).await?;
     let l = Listing::<K>::load(state, instance_id).await?;
@@ -324,7 +317,7 @@ pub(crate) async fn apis_not_bound<K: PolicyKind>(
     item: impl Fn(&Listing<K>, &Api, &Publication, Option<&K::Binding>) -> Value,
 ) -> Result<Json<Value>, ApiError> {
     let q = Query::parse(uri.query());
-    let policy_id = mandatory(&q, K::ID_PARAM)?;
+    let policy_id = q.required(K::ID_PARAM, 64)?;
     let filter = ApiFilter::parse(&q)?;
     let policy = find::<K>(state, instance_id, &policy_id).await?;
     let l = Listing::<K>::load(state, instance_id).await?;

@@ -12,7 +12,7 @@ use crate::body::{self, contains, eq, paginate, Fields, Query};
 use crate::error::{deleted, ApiError};
 use crate::openapi::{Errors, InstancePath};
 use crate::path::{Path, ThrottleBindingPath, ThrottlePath, ThrottleSpecialPath};
-use crate::policy_bindings::{self as shared, mandatory, BoundFilter, PolicyKind};
+use crate::policy_bindings::{self as shared, BoundFilter, PolicyKind};
 use crate::AppState;
 use apigw_model::resources::Api;
 use apigw_model::throttle::{
@@ -334,7 +334,7 @@ pub(crate) async fn bound_to_api(
 ) -> Result<Json<Value>, ApiError> {
     let q = Query::parse(uri.query());
     let filter = BoundFilter {
-        api_id: mandatory(&q, "api_id")?,
+        api_id: q.required("api_id", 64)?,
         policy_id: q.text("throttle_id", 64)?,
         policy_name: q.text("throttle_name", 64)?,
         env_id: q.text("env_id", 64)?,
