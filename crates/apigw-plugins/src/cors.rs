@@ -207,9 +207,14 @@ impl Cors {
     /// Answers a preflight (`OPTIONS` + `Origin` + `Access-Control-Request-Method`) without
     /// calling the backend; anything else continues.
     pub fn preflight(&self, method: &Method, req: &Headers, ctx: &RequestCtx) -> Flow {
+        // A preflight is an OPTIONS with an Origin asking about a method; anything else is
+        // not one (the method and origin are tested first: no header scan for other calls).
         let (Some(origin), true) = (
             &ctx.origin,
-            method == Method::OPTIONS && req.contains_key(ACCESS_CONTROL_REQUEST_METHOD),
+            method == Method::OPTIONS
+                && req
+                    .get(ACCESS_CONTROL_REQUEST_METHOD)
+                    .is_some_and(|m| Method::from_bytes(m.as_bytes()).is_ok()),
         ) else {
             return Flow::Continue;
         };
@@ -300,18 +305,6 @@ impl Plugin for Cors {
     }
 
     async fn request<I: Io>(&self, answered: &mut bool, call: &mut Call<'_, I>) -> Flow {
-        // A preflight is an OPTIONS with an Origin asking about a method; anything else is
-        // not one (the method and origin are checked first: no header scan for other calls).
-        let asks = call.head.method == Method::OPTIONS
-            && call.ctx.origin.is_some()
-            && call
-                .head
-                .headers
-                .get(ACCESS_CONTROL_REQUEST_METHOD)
-                .is_some_and(|m| Method::from_bytes(m.as_bytes()).is_ok());
-        if !asks {
-            return Flow::Continue;
-        }
         let flow = self.preflight(&call.head.method, &call.head.headers, call.ctx);
         *answered = matches!(flow, Flow::Respond(_));
         flow
