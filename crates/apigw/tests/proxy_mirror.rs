@@ -113,6 +113,20 @@ impl World {
         p
     }
 
+    /// Replaces the mirror plug-in's content.
+    async fn update(&self, plugin: &str, content: Value) {
+        let r = self
+            .s
+            .admin
+            .put(
+                &format!("/plugins/{plugin}"),
+                &json!({"plugin_name": "mirror", "plugin_type": "proxy_mirror", "plugin_scope": "global",
+                        "plugin_content": content.to_string()}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+
     async fn call(&self, method: &str, path: &str, body: &[u8]) -> Resp {
         let h = [("host", self.host.as_str()), ("x-demo", "d1")];
         self.gw.call(method, path, &h, body).await
@@ -148,16 +162,7 @@ async fn a_call_is_copied_with_method_path_query_headers_and_body() {
     // replace, without the body.
     let content = json!({"protocol": "HTTP", "host": mirror, "path": "/copy",
                          "mirror_request_body_enabled": false});
-    let r = w
-        .s
-        .admin
-        .put(
-            &format!("/plugins/{plugin}"),
-            &json!({"plugin_name": "mirror", "plugin_type": "proxy_mirror", "plugin_scope": "global",
-                    "plugin_content": content.to_string()}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    w.update(&plugin, content).await;
     let r = w.call("POST", "/orders/8?x=3", b"secret").await;
     assert_eq!(r.json["body"], "secret", "the backend still gets the body");
     let copy = next_copy(&mut copies).await;
@@ -230,16 +235,7 @@ async fn a_mirror_that_never_answers_or_is_dead_changes_nothing_of_the_real_call
     let dead_addr = dead.local_addr().unwrap().to_string();
     drop(dead);
     let content = json!({"protocol": "HTTP", "host": dead_addr});
-    let r = w
-        .s
-        .admin
-        .put(
-            &format!("/plugins/{plugin}"),
-            &json!({"plugin_name": "mirror", "plugin_type": "proxy_mirror", "plugin_scope": "global",
-                    "plugin_content": content.to_string()}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    w.update(&plugin, content).await;
     for _ in 0..5 {
         let r = w.call("GET", "/m", b"").await;
         assert_eq!((r.status, r.json["path"].as_str()), (200, Some("/m")));
