@@ -50,8 +50,9 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
-    /// The context for the call's completion once the response is made: the owned parts (request id,
-    /// path, what was captured) move out, the rest is copied; `self` is not used afterwards.
+    /// The context for the call's completion once the response is made: the owned parts
+    /// (request id, path, origin, the body read) move out, the rest is copied; `self` is not
+    /// used afterwards.
     pub fn take_for_completion(&mut self) -> RequestCtx {
         RequestCtx {
             request_id: std::mem::take(&mut self.request_id),

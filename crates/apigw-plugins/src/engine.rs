@@ -5,7 +5,7 @@
 //! access control by IP (the proxy) → request phase at [`Step::Screened`] (cors answers
 //! preflights) → API authentication and access control by account (the proxy) → request phase
 //! at [`Step::Authenticated`] (third_auth) → classic throttling policies (the proxy) → request
-//! phase at [`Step::Admitted`] (rate_limit, then breaker) → the backend, or what a request
+//! phase at [`Step::Admitted`] (rate_limit, breaker, proxy_mirror's copy) → the backend, or what a request
 //! phase chose instead → backend result (breaker) → response head (rate_limit's headers,
 //! set_resp_headers, cors, then kafka_log keeps the head) → response body → complete
 //! (kafka_log). The response phases also run on the answers the gateway makes itself.
