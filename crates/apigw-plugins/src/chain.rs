@@ -157,6 +157,32 @@ pub struct BuildCtx {
     /// The in-process counters of classic request throttling policies, shared by every
     /// snapshot so that counts survive reloads.
     pub classic: Arc<crate::counters::LocalCounters>,
+    /// What a plug-in type keeps for the whole node, across its instances and reloads (a
+    /// response cache's entries and its memory budget).
+    pub shared: Arc<Shared>,
+}
+
+/// Per-node state of the plug-in types, one value of each kind, made on first use.
+#[derive(Default)]
+pub struct Shared(std::sync::Mutex<Vec<Arc<dyn std::any::Any + Send + Sync>>>);
+
+impl Shared {
+    /// The node's `T`, made with `T::default()` the first time it is asked for.
+    pub fn get<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
+        let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = all.iter().find_map(|a| a.clone().downcast::<T>().ok()) {
+            return t;
+        }
+        let t = Arc::new(T::default());
+        all.push(t.clone());
+        t
+    }
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for BuildCtx {
@@ -173,6 +199,7 @@ impl Default for BuildCtx {
             redis: None,
             clock: crate::counters::system_clock(),
             classic: Arc::default(),
+            shared: Arc::default(),
         }
     }
 }

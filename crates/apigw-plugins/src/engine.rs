@@ -64,6 +64,40 @@ pub enum Decision {
     Downgraded = 7,
     /// Refused by an access control policy (IP or account).
     AccessDenied = 8,
+    /// Answered from what a plug-in kept (a response cache).
+    Cached = 9,
+}
+
+impl Decision {
+    /// Every decision, in the order of their values.
+    pub const ALL: [Decision; 10] = [
+        Decision::Proxied,
+        Decision::Mocked,
+        Decision::Preflight,
+        Decision::AuthRejected,
+        Decision::BackendError,
+        Decision::BadRequest,
+        Decision::Throttled,
+        Decision::Downgraded,
+        Decision::AccessDenied,
+        Decision::Cached,
+    ];
+
+    /// Its name in the metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Decision::Proxied => "proxied",
+            Decision::Mocked => "mocked",
+            Decision::Preflight => "preflight",
+            Decision::AuthRejected => "auth_rejected",
+            Decision::BackendError => "backend_error",
+            Decision::BadRequest => "bad_request",
+            Decision::Throttled => "throttled",
+            Decision::Downgraded => "downgraded",
+            Decision::AccessDenied => "access_denied",
+            Decision::Cached => "cached",
+        }
+    }
 }
 
 /// What a request hook decided.
@@ -199,6 +233,10 @@ pub struct BackendResult<'a> {
     pub status: u16,
     /// The backend itself failed (timed out, unreachable): not the client's doing.
     pub backend_failed: bool,
+    /// The backend answered: the response is its (not an error the gateway made).
+    pub answered: bool,
+    /// It is another backend a request hook chose (a breaker's downgrade), not the API's.
+    pub alternate: bool,
     pub latency_ms: u64,
 }
 
@@ -207,6 +245,9 @@ pub struct BackendResult<'a> {
 pub struct Done {
     /// Response body bytes sent.
     pub sent: u64,
+    /// The body came whole from its source (the backend's to its end, without an error);
+    /// the client may still have gone away before taking all of it.
+    pub whole: bool,
 }
 
 /// A plug-in type's running instance: built once per content, shared by every API it is

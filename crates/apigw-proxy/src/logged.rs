@@ -27,6 +27,8 @@ pub struct Completion {
     pub states: States,
     /// Body bytes sent so far.
     pub sent: u64,
+    /// The body failed on the way (the backend cut it).
+    pub failed: bool,
 }
 
 impl CallBody {
@@ -36,7 +38,10 @@ impl CallBody {
 
     fn complete(&mut self) {
         if let Some(mut c) = self.completion.take() {
-            let done = Done { sent: c.sent };
+            let done = Done {
+                sent: c.sent,
+                whole: !c.failed && self.inner.is_end_stream(),
+            };
             c.chain.complete(&mut c.states, &c.ctx, &done);
         }
     }
@@ -60,7 +65,11 @@ impl Body for CallBody {
                         c.chain.response_body(&mut c.states, data);
                     }
                 }
-                Poll::Ready(_) => this.complete(),
+                Poll::Ready(Some(Err(_))) => {
+                    c.failed = true;
+                    this.complete();
+                }
+                Poll::Ready(None) => this.complete(),
                 Poll::Pending => {}
             }
         }

@@ -17,23 +17,11 @@ const BUCKETS_MS: [u64; 13] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5
 
 pub use apigw_plugins::engine::Decision;
 
-const DECISIONS: [&str; 9] = [
-    "proxied",
-    "mocked",
-    "preflight",
-    "auth_rejected",
-    "backend_error",
-    "bad_request",
-    "throttled",
-    "downgraded",
-    "access_denied",
-];
-
 /// Counters of one API.
 #[derive(Debug, Default)]
 pub struct ApiMetrics {
     statuses: [AtomicU64; STATUSES.len() + 1],
-    decisions: [AtomicU64; DECISIONS.len()],
+    decisions: [AtomicU64; Decision::ALL.len()],
     buckets: [AtomicU64; BUCKETS_MS.len() + 1],
     latency_sum_us: AtomicU64,
 }
@@ -125,7 +113,7 @@ impl Registry {
                     let _ = writeln!(
                         out,
                         "apigw_decisions_total{{api_id=\"{id}\",decision=\"{}\"}} {n}",
-                        DECISIONS[i]
+                        Decision::ALL[i].name()
                     );
                 }
             }

@@ -674,6 +674,8 @@ async fn proxy(
             target: &target,
             status,
             backend_failed,
+            answered: result.is_ok(),
+            alternate: call.decision == Decision::Downgraded,
             latency_ms: latency,
         };
         route.chain.backend_result(states, &outcome);
@@ -769,6 +771,7 @@ fn finish(
             ctx: ctx.take_for_completion(),
             states: std::mem::take(states),
             sent: 0,
+            failed: false,
         })
     });
     resp.map(|b| CallBody::new(b, completion))

@@ -147,6 +147,7 @@ pub async fn serve(
             redis: redis.clone(),
             clock: apigw_plugins::counters::system_clock(),
             classic: Default::default(),
+            shared: Default::default(),
         },
     };
     let first = Snapshot::build(&*store, &snap_cfg, None, &metrics)
