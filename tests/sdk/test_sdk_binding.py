@@ -159,6 +159,23 @@ def test_proxy_mirror_binds_to_an_http_api_and_not_to_a_mock_one(client):
         body=ApiOperPluginInfo(env_id=RELEASE, plugin_ids=[mirror.plugin_id]))), 400, "APIG.2012")
 
 
+def test_proxy_cache_binds_from_both_sides(client):
+    g = group(client)
+    first, second = api(client, g.id, "/cached1"), api(client, g.id, "/cached2")
+    publish(client, first.id)
+    publish(client, second.id)
+    cache = plugin(client, "proxy_cache", {"cache_key": {"parameters": ["page"]},
+                                           "cache_http_status_and_ttl": [{"http_status": [200], "ttl": 60}]})
+    r = client.attach_api_to_plugin(AttachApiToPluginRequest(
+        instance_id=INSTANCE, plugin_id=cache.plugin_id,
+        body=PluginOperApiInfo(env_id=RELEASE, api_ids=[first.id])))
+    assert r.status_code == 201 and r.attached_plugins[0].plugin_type == "proxy_cache"
+    r = client.attach_plugin_to_api(AttachPluginToApiRequest(
+        instance_id=INSTANCE, api_id=second.id,
+        body=ApiOperPluginInfo(env_id=RELEASE, plugin_ids=[cache.plugin_id])))
+    assert r.status_code == 201 and r.attached_plugins[0].api_id == second.id
+
+
 def group_named(client, name):
     return client.create_api_group_v2(CreateApiGroupV2Request(instance_id=INSTANCE, body=ApiGroupCreate(name=name)))
 

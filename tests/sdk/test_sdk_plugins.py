@@ -27,6 +27,11 @@ CONTENTS = {
     "proxy_mirror": {"protocol": "HTTP", "host": "127.0.0.1:9001", "path": "/shadow",
                      "path_concat_mode": "prefix", "sample_ratio": 0.5, "timeout": 3000,
                      "mirror_request_body_enabled": False},
+    "proxy_cache": {"cache_key": {"system_params": ["$context.appId"], "parameters": ["page"],
+                                  "headers": ["x-tenant"]},
+                    "cache_http_status_and_ttl": [{"http_status": [200, 203], "ttl": 300}],
+                    "client_cache_control": {"mode": "apps", "datas": ["app-1"]},
+                    "cacheable_headers": ["etag"]},
 }
 
 

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use crate::field::Errors;
 use crate::FieldError;
 
-/// The six plug-in types of APIG. A closed list: each has one file in `apigw-plugins`.
+/// The eight plug-in types of APIG. A closed list: each has one file in `apigw-plugins`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PluginType {
@@ -20,10 +20,11 @@ pub enum PluginType {
     Breaker,
     ThirdAuth,
     ProxyMirror,
+    ProxyCache,
 }
 
 impl PluginType {
-    pub const ALL: [PluginType; 7] = [
+    pub const ALL: [PluginType; 8] = [
         PluginType::Cors,
         PluginType::SetRespHeaders,
         PluginType::RateLimit,
@@ -31,6 +32,7 @@ impl PluginType {
         PluginType::Breaker,
         PluginType::ThirdAuth,
         PluginType::ProxyMirror,
+        PluginType::ProxyCache,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +44,7 @@ impl PluginType {
             PluginType::Breaker => "breaker",
             PluginType::ThirdAuth => "third_auth",
             PluginType::ProxyMirror => "proxy_mirror",
+            PluginType::ProxyCache => "proxy_cache",
         }
     }
 }

@@ -5,8 +5,8 @@
 //! access control by IP (the proxy) → request phase at [`Step::Screened`] (cors answers
 //! preflights) → API authentication and access control by account (the proxy) → request phase
 //! at [`Step::Authenticated`] (third_auth) → classic throttling policies (the proxy) → request
-//! phase at [`Step::Admitted`] (rate_limit, breaker, proxy_mirror's copy) → the backend, or what a request
-//! phase chose instead → backend result (breaker) → response head (rate_limit's headers,
+//! phase at [`Step::Admitted`] (rate_limit, proxy_cache's hits, breaker, proxy_mirror's copy)
+//! → the backend, or what a request phase chose instead → backend result (breaker) → response head (rate_limit's headers,
 //! set_resp_headers, cors, then kafka_log keeps the head) → response body → complete
 //! (kafka_log). The response phases also run on the answers the gateway makes itself.
 //!
@@ -484,13 +484,16 @@ pub(crate) trait ContentHook<R> {
 
 // The plug-in types, outermost first: request hooks run in this order within their step,
 // response hooks in the reverse one (rate_limit's headers, set_resp_headers, cors over them,
-// kafka_log keeping the result).
+// kafka_log keeping the result). A proxy_cache hit is counted by rate_limit and never reaches
+// the breaker or the mirror; the cache keeps the backend's answer before the response
+// plug-ins change it.
 plugin_types! {
     kafka_log: KafkaLog => crate::kafka_log::KafkaLog,
     cors: Cors => crate::cors::Cors,
     set_resp_headers: SetRespHeaders => crate::set_resp_headers::SetRespHeaders,
     third_auth: ThirdAuth => crate::third_auth::ThirdAuth,
     rate_limit: RateLimit => crate::rate_limit::RateLimit,
+    proxy_cache: ProxyCache => crate::proxy_cache::ProxyCache,
     breaker: Breaker => crate::breaker::Breaker,
     proxy_mirror: ProxyMirror => crate::proxy_mirror::ProxyMirror,
 }

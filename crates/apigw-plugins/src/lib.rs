@@ -15,7 +15,7 @@
 //! - [`common`]: what several plug-ins share: request parameters, rule lists, time units, the
 //!   `$context` variables.
 //! - one module per type (a folder where it has several concerns): [`cors`], [`set_resp_headers`], [`rate_limit`], [`breaker`],
-//!   [`third_auth`], [`kafka_log`], [`proxy_mirror`].
+//!   [`third_auth`], [`kafka_log`], [`proxy_cache`], [`proxy_mirror`].
 
 pub mod breaker;
 pub mod chain;
@@ -26,6 +26,7 @@ pub mod engine;
 pub mod headers;
 pub mod kafka_log;
 pub mod naming;
+pub mod proxy_cache;
 pub mod proxy_mirror;
 pub mod rate_limit;
 pub mod registry;

@@ -153,7 +153,7 @@ async fn unknown_types_and_scopes_are_rejected() {
     let s = TestServer::start().await;
     assert_field(
         &s.admin
-            .post("/plugins", &with("plugin_type", json!("proxy_cache")))
+            .post("/plugins", &with("plugin_type", json!("proxy_filter")))
             .await,
         "plugin_type",
         "type",
