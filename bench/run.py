@@ -15,6 +15,7 @@ over several rounds:
   apigw+kafka-dead  the same with the plug-in's broker unreachable
   apigw+policies  apigw with a classic throttling policy and a 100-CIDR IP access control policy
   apigw+mirror    apigw with proxy_mirror copying every call to the backend
+  apigw+cache     apigw with proxy_cache: every call after the first a hit
   bare            a bare httparse proxy on tokio (crates/apigw-proxy/examples/bare_proxy.rs),
                   when built: the floor an HTTP/1 codec of apigw's own could reach
 For each run it reads the CPU time the proxy processes spent (/proc/PID/stat) and divides by
@@ -171,7 +172,8 @@ def setup_apigw(data_dir, port=ADMIN):
     ids, publish_ids = {}, {}
     for name, uri in [("plain_api", "/plain"), ("plugin_api", "/plugins"), ("limited_api", "/limited"),
                       ("logged_api", "/logged"), ("dead_log_api", "/dead-logged"),
-                      ("policy_api", "/policies"), ("mirrored_api", "/mirrored")]:
+                      ("policy_api", "/policies"), ("mirrored_api", "/mirrored"),
+                      ("cached_api", "/cached")]:
         api = call("POST", "/apis", {
             "name": name, "type": 1, "req_protocol": "HTTP", "req_method": "GET", "req_uri": uri,
             "auth_type": "NONE", "backend_type": "HTTP", "group_id": group,
@@ -188,6 +190,9 @@ def setup_apigw(data_dir, port=ADMIN):
         ("kafka_log", {"broker_list": ["127.0.0.1:9"], "topic": "bench"}, "dead_log_api"),
         # Every call copied to the backend nginx (the copies cost the gateway's CPU too).
         ("proxy_mirror", {"protocol": "HTTP", "host": f"127.0.0.1:{BACKEND}", "sample_ratio": 1}, "mirrored_api"),
+        # Kept an hour: after the first call every call is a hit.
+        ("proxy_cache", {"cache_key": {"headers": ["x-tenant"]},
+                         "cache_http_status_and_ttl": [{"http_status": [200], "ttl": 3600}]}, "cached_api"),
     ]:
         p = call("POST", "/plugins", {"plugin_name": f"bench {ptype} {api}", "plugin_type": ptype,
                                       "plugin_scope": "global", "plugin_content": json.dumps(content)})
@@ -276,6 +281,7 @@ def main():
             "apigw+plugins": (f"http://127.0.0.1:{APIGW}/plugins", gw.pid),
             "apigw+policies": (f"http://127.0.0.1:{APIGW}/policies", gw.pid),
             "apigw+mirror": (f"http://127.0.0.1:{APIGW}/mirrored", gw.pid),
+            "apigw+cache": (f"http://127.0.0.1:{APIGW}/cached", gw.pid),
             "nginx+limit": (f"http://127.0.0.1:{NGINX_L}/", proxy_l.pid),
             "apigw+limit": (f"http://127.0.0.1:{APIGW}/limited", gw.pid),
             "apigw+redis": (f"http://127.0.0.1:{APIGW_R}/limited", gw_r.pid),
@@ -319,7 +325,8 @@ def main():
         for what, a, b in [("kafka_log cost", "apigw+kafka", "apigw"), ("kafka_log, broker down", "apigw+kafka-dead", "apigw"),
                            ("rate_limit cost", "apigw+limit", "apigw"), ("rate_limit, Redis counters", "apigw+redis", "apigw"),
                            ("policies cost", "apigw+policies", "apigw"),
-                           ("proxy_mirror cost (target CPU/req <= 1.3)", "apigw+mirror", "apigw")]:
+                           ("proxy_mirror cost (target CPU/req <= 1.3)", "apigw+mirror", "apigw"),
+                           ("proxy_cache hit (target CPU/req <= 0.6)", "apigw+cache", "apigw")]:
             if a in med and b in med:
                 print(f"{what}: {a} / {b} req/s {med[a][0] / med[b][0]:.3f}, CPU/req {med[a][2] / med[b][2]:.3f}")
         # The same comparisons round by round: the two systems of a pair ran minutes apart at
@@ -327,7 +334,7 @@ def main():
         print("\npaired by round (median [min..max] of the per-round ratios)")
         for a, b in [("apigw", "nginx"), ("apigw+plugins", "nginx+headers"), ("apigw+limit", "nginx+limit"),
                      ("bare", "nginx"), ("apigw", "bare"), ("apigw+kafka", "apigw"), ("apigw+kafka-dead", "apigw"), ("apigw+redis", "apigw"),
-                     ("apigw+policies", "apigw"), ("apigw+mirror", "apigw")]:
+                     ("apigw+policies", "apigw"), ("apigw+mirror", "apigw"), ("apigw+cache", "apigw")]:
             if a in results and b in results:
                 cols = []
                 for i, label in [(0, "req/s"), (2, "CPU/req"), (1, "p99")]:

@@ -570,6 +570,44 @@ async fn response_headers_and_body_are_logged_once_the_response_is_sent() {
     assert_eq!(second["body_truncated"], true);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_cache_hit_is_logged_like_any_answer() {
+    let broker = Broker::start();
+    broker.create_topic("hits");
+    let w = World::new().await;
+    w.bind(json!({"broker_list": [broker.addr()], "topic": "hits",
+        "meta_config": {"call_data": {"log_response_header": true, "response_header_filter": "x-apig-cache,age",
+                                      "log_response_body": true}}}))
+        .await;
+    let cache =
+        w.s.admin
+            .create_plugin(
+                "cache",
+                "proxy_cache",
+                json!({"cache_key": {"parameters": ["k"]},
+                   "cache_http_status_and_ttl": [{"http_status": [200], "ttl": 600}]}),
+            )
+            .await;
+    w.s.admin.bind(&cache, RELEASE, &[&w.api]).await;
+    let miss = w.gw.get("/logged?k=1").await;
+    let hit = w.gw.get("/logged?k=1").await;
+    assert_eq!(hit.headers["x-apig-cache"], "HIT");
+    assert_eq!(hit.text, miss.text, "the kept body");
+    let got = broker.consume("hits", 2).await;
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        got[0].1["call_data"]["response_header"]["x-apig-cache"],
+        "MISS"
+    );
+    let (_, logged) = &got[1];
+    assert_eq!(
+        logged["call_data"]["response_header"]["x-apig-cache"],
+        "HIT"
+    );
+    assert!(logged["call_data"]["response_header"]["age"].is_string());
+    assert_eq!(logged["call_data"]["response_body"], hit.text.as_str());
+}
+
 /// Content for a broker that requires SCRAM, over TLS when `ca` is given.
 fn scram_content(
     broker: &Broker,
