@@ -26,6 +26,7 @@ pub mod access;
 pub mod answer;
 pub mod auth;
 mod deadline;
+pub mod detached;
 pub mod error;
 pub mod fnv;
 pub mod logged;

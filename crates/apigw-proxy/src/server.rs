@@ -49,14 +49,9 @@ pub struct Gateway {
     pub trust_forwarded_for: bool,
     /// What a client may hold and how long it may take.
     pub limits: Limits,
-    /// Permits for calls sent in the background (a plug-in's mirror copies): at most
-    /// [`MAX_DETACHED`] in flight.
-    pub detached: Arc<tokio::sync::Semaphore>,
+    /// Calls sent in the background (a plug-in's mirror copies).
+    pub detached: crate::detached::Detached,
 }
-
-/// Most calls sent in the background at once; more are dropped (and counted by the plug-in
-/// that asked).
-pub const MAX_DETACHED: usize = 1024;
 
 /// Bounds on clients (`docs/reliability.md`).
 #[derive(Debug, Clone, Copy)]
@@ -446,15 +441,7 @@ impl Io for CallIo<'_> {
     }
 
     fn detach(&mut self, call: ServiceCall, body: Bytes) -> bool {
-        let Ok(permit) = self.gw.detached.clone().try_acquire_owned() else {
-            return false;
-        };
-        let upstream = self.gw.upstream.clone();
-        tokio::spawn(async move {
-            call_service(&upstream, call, body).await;
-            drop(permit);
-        });
-        true
+        self.gw.detached.send(call, body)
     }
 }
 

@@ -136,7 +136,7 @@ impl Upstream {
     }
 
     /// A new connection to the backend at `authority`.
-    async fn connect(
+    pub(crate) async fn connect(
         &self,
         scheme: &Scheme,
         authority: &Authority,

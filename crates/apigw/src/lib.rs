@@ -171,6 +171,7 @@ pub async fn serve(
         })
     }));
     let reloader = tokio::spawn(reloader.run());
+    let detached = apigw_proxy::detached::Detached::new(upstream.clone());
     let gateway = Arc::new(Gateway {
         snapshot: current,
         upstream,
@@ -180,9 +181,7 @@ pub async fn serve(
             max_connections: args.max_connections.max(1),
             client_timeout: std::time::Duration::from_millis(args.client_timeout_ms.max(1)),
         },
-        detached: Arc::new(tokio::sync::Semaphore::new(
-            apigw_proxy::server::MAX_DETACHED,
-        )),
+        detached,
     });
 
     let admin = TcpListener::bind(args.admin_addr)

@@ -304,8 +304,14 @@ impl Conn {
         io.flush().await.map_err(|_| Write::Io)
     }
 
+    /// Writes `bytes` (whole requests, one after the other: pipelined) and flushes.
+    pub(crate) async fn send_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.io.write_all(bytes).await?;
+        self.io.flush().await
+    }
+
     /// Reads up to a complete final response head (1xx heads are skipped).
-    async fn read_head(&mut self, head_request: bool) -> Result<Head, ExchangeError> {
+    pub(crate) async fn read_head(&mut self, head_request: bool) -> Result<Head, ExchangeError> {
         let mut got_bytes = !self.buf.is_empty();
         loop {
             if !self.buf.is_empty() {
