@@ -8,7 +8,7 @@ warm-up, counters zeroed, N keep-alive calls from T concurrent clients, counters
 instructions per call and keeps the profiles (callgrind_annotate reads them).
 
 Usage: bench/instructions.py [--calls 4000] [--clients 16] [--apigw PATH] [--out DIR] [PATH ...]
-       (paths default to /plain /plugins /limited /logged /dead-logged /policies /mirrored)
+       (paths default to /plain /plugins /limited /logged /dead-logged /policies /mirrored /cached)
 """
 
 import argparse
@@ -48,7 +48,7 @@ def main():
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--apigw", default="target/release/apigw")
     ap.add_argument("--out", default="target/callgrind")
-    ap.add_argument("paths", nargs="*", default=["/plain", "/plugins", "/limited", "/logged", "/dead-logged", "/policies", "/mirrored"])
+    ap.add_argument("paths", nargs="*", default=["/plain", "/plugins", "/limited", "/logged", "/dead-logged", "/policies", "/mirrored", "/cached"])
     args = ap.parse_args()
     kafka = any("logged" in p for p in args.paths)  # the broker is only needed for kafka_log paths
     for tool in ("nginx", "valgrind", "callgrind_control") + (("tansu",) if kafka else ()):
