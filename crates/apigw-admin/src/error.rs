@@ -176,6 +176,16 @@ impl ApiError {
                 "APIG.3013",
                 format!("The excluded request throttling configuration does not exist;id:{id}"),
             ),
+            Resource::Sign => ApiError::Coded(
+                nf,
+                "APIG.3017",
+                format!("Signature key {id} does not exist"),
+            ),
+            Resource::SignBinding => ApiError::Coded(
+                nf,
+                "APIG.3018",
+                format!("The signature key binding record does not exist;id:{id}"),
+            ),
             // The appendix has no code of its own for a response set: "The configuration
             // does not exist".
             Resource::GatewayResponse => ApiError::Coded(
@@ -219,6 +229,9 @@ impl From<StoreError> for ApiError {
                 // each environment") has no code of its own: an invalid parameter, naming the field.
                 Unique::ThrottleOne => ApiError::invalid("publish_ids", "the API already has a request throttling policy in that environment; unbind it first"),
                 Unique::ThrottleSpecial => ApiError::Coded(bad, "APIG.3308", "The excluded request throttling configuration already exists.".into()),
+                Unique::SignName => ApiError::Coded(bad, "APIG.3207", "The signature key name already exists.".into()),
+                // One key per API and environment has no code of its own either.
+                Unique::SignOne => ApiError::invalid("publish_ids", "the API already has a signature key in that environment; unbind it first"),
             },
             StoreError::InUse(Resource::Binding) => ApiError::Coded(
                 StatusCode::CONFLICT,

@@ -14,7 +14,8 @@
 //! - `gateway_responses`: the eight calls of a group's response sets (SPEC §10).
 //! - `throttles`: the five request throttling policy calls, the six that bind them to APIs and
 //!   the four of their excluded configurations.
-//! - `policy_bindings`: what the bindings of those two kinds of policy to published APIs share
+//! - `signs`: the four signature key calls and the five that bind keys to APIs.
+//! - `policy_bindings`: what the bindings of those three kinds of policy to published APIs share
 //!   (batch unbinding, the three lists, their filters), each kind saying what is its own.
 //! - [`openapi`]: the OpenAPI 3 document served at `GET /openapi.json`.
 //!
@@ -36,6 +37,7 @@ pub mod openapi;
 mod path;
 pub mod plugins;
 mod policy_bindings;
+mod signs;
 mod throttles;
 
 use apigw_store::Store;
@@ -100,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         .merge(gateway_responses::routes())
         .merge(acls::routes())
         .merge(throttles::routes())
+        .merge(signs::routes())
         .merge(apis::routes())
         .merge(apps::routes());
     Router::new()

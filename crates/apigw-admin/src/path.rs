@@ -93,6 +93,18 @@ id_path!(
     "`/throttle-bindings/{throttle_binding_id}`"
 );
 id_path!(
+    SignPath,
+    sign_id,
+    "The signature key's id.",
+    "`/signs/{sign_id}`"
+);
+id_path!(
+    SignBindingPath,
+    sign_bindings_id,
+    "The signature key binding's id.",
+    "`/sign-bindings/{sign_bindings_id}`"
+);
+id_path!(
     AppAuthPath,
     app_auth_id,
     "The authorisation's id.",

@@ -1,6 +1,6 @@
 //! What the bindings of policies to published APIs have in common in the control plane:
-//! access control policies (`acls`), request throttling policies (`throttles`) and, next,
-//! signature keys. Each binds to publications (an API in an environment) through
+//! access control policies (`acls`), request throttling policies (`throttles`) and signature
+//! keys (`signs`). Each binds to publications (an API in an environment) through
 //! `publish_ids` and has the same calls: bind, unbind one, unbind several, and three lists
 //! (the policies bound to an API, the APIs a policy is bound to, the publications it is not
 //! bound to). A kind of policy says what is its own in [`PolicyKind`]; its module keeps the
@@ -44,6 +44,8 @@ pub(crate) trait PolicyKind {
     const BATCH_FIELD: &'static str;
     /// What the bindings are called in the log (`access control bindings`).
     const LOG_NAME: &'static str;
+    /// The list field of the APIs a policy is bound to (`apis`; signature keys: `bindings`).
+    const BOUND_APIS_FIELD: &'static str = "apis";
     /// The policy's id and name.
     fn id(policy: &Self::Policy) -> &str;
     fn name(policy: &Self::Policy) -> &str;
@@ -284,7 +286,7 @@ impl ApiFilter {
 
 /// The list of the APIs a policy (`K::ID_PARAM`, mandatory) is bound to
 /// (`ListApisBindedToAclPolicyV2`, …): each binding passing the API filters answered by
-/// `item`, under `apis`.
+/// `item`, under [`PolicyKind::BOUND_APIS_FIELD`].
 pub(crate) async fn apis_bound<K: PolicyKind>(
     state: &AppState,
     instance_id: &str,
@@ -304,7 +306,7 @@ pub(crate) async fn apis_bound<K: PolicyKind>(
         .filter(|(a, b)| filter.accepts(a, b.env_id()))
         .map(|(a, b)| item(&l, &policy, a, b))
         .collect();
-    page(items, &q, "apis")
+    page(items, &q, K::BOUND_APIS_FIELD)
 }
 
 /// The list of the publications a policy (`K::ID_PARAM`, mandatory) is not bound to
@@ -348,7 +350,7 @@ pub(crate) struct Listing<K: PolicyKind> {
 }
 
 impl<K: PolicyKind> Listing<K> {
-    async fn load(state: &AppState, instance_id: &str) -> Result<Self, ApiError> {
+    pub(crate) async fn load(state: &AppState, instance_id: &str) -> Result<Self, ApiError> {
         Ok(Self {
             ctx: Context::load(state, instance_id).await?,
             apis: state.store.list_apis(instance_id).await?,

@@ -15,6 +15,7 @@
 //! - [`text`]: IP addresses and JSON strings written fast (the data plane's hot path).
 //! - [`acl`]: access control policies and the compiled IP / account sets they check.
 //! - [`throttle`]: classic request throttling policies, their bindings and excluded limits.
+//! - [`signature_key`]: the keys with which the gateway signs its calls to backends.
 //! - [`variables`]: environment variables and the `#Name#` references to them.
 //! - [`gateway_response`]: the response sets of a group for the errors the gateway answers.
 
@@ -29,6 +30,7 @@ pub mod page;
 pub mod plugin;
 pub mod resources;
 pub mod sign;
+pub mod signature_key;
 pub mod text;
 pub mod throttle;
 pub mod time;

@@ -144,3 +144,4 @@ macro_rules! policy_binding {
 }
 policy_binding!(crate::acl::AclBinding, acl_id);
 policy_binding!(crate::throttle::ThrottleBinding, throttle_id);
+policy_binding!(crate::signature_key::SignBinding, sign_id);

@@ -20,6 +20,7 @@ use apigw_model::acl::{Acl, AclBinding};
 use apigw_model::gateway_response::GatewayResponse;
 use apigw_model::page::Page;
 use apigw_model::resources::{Api, App, AppAuth, Binding, Env, Group, Publication};
+use apigw_model::signature_key::{SignBinding, SignKey};
 use apigw_model::throttle::{Throttle, ThrottleBinding, ThrottleSpecial};
 use apigw_model::variables::EnvVariable;
 use apigw_model::{Plugin, PluginScope, PluginType};
@@ -60,6 +61,8 @@ pub enum Resource {
     Throttle,
     ThrottleBinding,
     ThrottleSpecial,
+    Sign,
+    SignBinding,
 }
 
 impl Resource {
@@ -81,6 +84,8 @@ impl Resource {
             Resource::Throttle => "throttle",
             Resource::ThrottleBinding => "throttle_binding",
             Resource::ThrottleSpecial => "throttle_special",
+            Resource::Sign => "sign",
+            Resource::SignBinding => "sign_binding",
         }
     }
 }
@@ -122,6 +127,10 @@ pub enum Unique {
     ThrottleOne,
     /// One excluded configuration per app or user and policy.
     ThrottleSpecial,
+    /// Signature key names, per instance (APIG.3207).
+    SignName,
+    /// One signature key per API and environment.
+    SignOne,
 }
 
 /// What can go wrong in a store call.
@@ -421,6 +430,32 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &self,
         instance_id: &str,
     ) -> Result<Vec<ThrottleSpecial>, StoreError>;
+
+    /// Inserts a signature key. `Conflict(SignName)`.
+    async fn create_sign(&self, k: &SignKey) -> Result<(), StoreError>;
+    /// Replaces a key's fields. `NotFound`, `Conflict(SignName)`.
+    async fn update_sign(&self, k: &SignKey) -> Result<(), StoreError>;
+    /// Deletes a key with its bindings. `NotFound`.
+    async fn delete_sign(&self, instance_id: &str, id: &str) -> Result<(), StoreError>;
+    /// One key, if it exists in that instance.
+    async fn get_sign(&self, instance_id: &str, id: &str) -> Result<Option<SignKey>, StoreError>;
+    /// Every key of the instance, newest first.
+    async fn list_signs(&self, instance_id: &str) -> Result<Vec<SignKey>, StoreError>;
+    /// Binds a key to the publications named, all or nothing; binding again what is bound
+    /// keeps the binding. Returns the bindings in the order asked. `Missing(Sign |
+    /// Publication, id)`, `Conflict(SignOne)` when the API already has another key in that
+    /// environment.
+    async fn bind_sign(
+        &self,
+        instance_id: &str,
+        sign_id: &str,
+        publish_ids: &[String],
+        now: i64,
+    ) -> Result<Vec<SignBinding>, StoreError>;
+    /// Removes one binding. `NotFound`.
+    async fn unbind_sign(&self, instance_id: &str, id: &str) -> Result<(), StoreError>;
+    /// Every signature key binding of the instance, newest first.
+    async fn list_sign_bindings(&self, instance_id: &str) -> Result<Vec<SignBinding>, StoreError>;
 }
 
 /// Opens the store named by `url`, or the SQLite database in `data_dir` when `url` is `None`;

@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/004_acls.sql"),
     include_str!("../migrations/postgres/005_throttles.sql"),
     include_str!("../migrations/postgres/006_gateway_responses.sql"),
+    include_str!("../migrations/postgres/007_signs.sql"),
 ];
 
 /// A PostgreSQL database (the schema is the connection's `search_path`).

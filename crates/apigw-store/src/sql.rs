@@ -103,6 +103,16 @@ impl Columns<'_> {
         let i = self.take();
         self.row.parsed(i)
     }
+    pub(crate) fn opt_parsed<T: std::str::FromStr>(
+        &mut self,
+        _: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let i = self.take();
+        match self.row.opt_text(i)? {
+            None => Ok(None),
+            Some(_) => self.row.parsed(i).map(Some),
+        }
+    }
     pub(crate) fn secret(&mut self, column: &str) -> Result<String, StoreError> {
         let i = self.take();
         self.secrets.open(column, &self.row.text(i)?)
@@ -134,6 +144,14 @@ pub(crate) mod put {
     ) -> Result<Value, StoreError> {
         Ok(Value::Text(v.to_string()))
     }
+    pub(crate) fn opt_parsed(
+        _: &Secrets,
+        _: &str,
+        v: &Option<impl std::fmt::Display>,
+    ) -> Result<Value, StoreError> {
+        Ok(v.as_ref()
+            .map_or(Value::Null, |v| Value::Text(v.to_string())))
+    }
     pub(crate) fn secret(secrets: &Secrets, column: &str, v: &str) -> Result<Value, StoreError> {
         secrets.seal(column, v).map(Value::Text)
     }
@@ -158,7 +176,8 @@ macro_rules! secret_column {
 pub(crate) use secret_column;
 
 /// Declares how a model type is stored: its table and its columns in order, each with its
-/// kind (`text`, `opt_text`, `int`, `flag`, `parsed` for an enum stored as its name, or
+/// kind (`text`, `opt_text`, `int`, `flag`, `parsed` for an enum stored as its name,
+/// `opt_parsed` for an optional one, or
 /// `secret` for text sealed at rest, `secrets.rs`). The column list, the row mapping and the
 /// insert's values all come from this one list. A table with a secret column is also named in
 /// `Store::reseal_secrets`.

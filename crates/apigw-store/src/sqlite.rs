@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/004_acls.sql"),
     include_str!("../migrations/sqlite/005_throttles.sql"),
     include_str!("../migrations/sqlite/006_gateway_responses.sql"),
+    include_str!("../migrations/sqlite/007_signs.sql"),
 ];
 
 /// A SQLite database file.

@@ -11,6 +11,7 @@ use apigw_model::resources::{
     Api, App, AppAuth, Binding, Env, Group, PolicyBinding, Publication, DEFAULT_GROUP_NAME,
     RELEASE_ENV_ID, RELEASE_ENV_NAME,
 };
+use apigw_model::signature_key::{SignBinding, SignKey};
 use apigw_model::throttle::{Throttle, ThrottleBinding, ThrottleSpecial};
 use apigw_model::variables::EnvVariable;
 use apigw_model::{id, Plugin};
@@ -318,9 +319,34 @@ impl PolicyBindingTable for ThrottleBinding {
     }
 }
 
+/// An API takes one signature key per environment.
+impl PolicyBindingTable for SignBinding {
+    type Policy = SignKey;
+    const POLICY: Resource = Resource::Sign;
+    const TAKEN: Unique = Unique::SignOne;
+    const UNIQUE: &'static [(&'static str, Unique)] = SIGN_BINDING_UNIQUE;
+    fn new(key: &SignKey, p: Publication, now: i64) -> Self {
+        SignBinding {
+            id: id::new_id(),
+            instance_id: p.instance_id,
+            sign_id: key.id.clone(),
+            api_id: p.api_id,
+            env_id: p.env_id,
+            create_time: now,
+        }
+    }
+    fn place(&self) -> Option<(&'static str, Value)> {
+        None
+    }
+}
+
 /// The tables of the policy bindings: a binding goes with its publication (`unpublish`) and
 /// with its environment.
-const POLICY_BINDING_TABLES: [&str; 2] = [AclBinding::TABLE, ThrottleBinding::TABLE];
+const POLICY_BINDING_TABLES: [&str; 3] = [
+    AclBinding::TABLE,
+    ThrottleBinding::TABLE,
+    SignBinding::TABLE,
+];
 
 /// `Missing(kind, id)` unless a `kind` row with that id exists in the instance.
 async fn require<C: Conn>(
@@ -350,6 +376,8 @@ async fn require<C: Conn>(
         Resource::ThrottleSpecial => {
             "SELECT 1 FROM throttle_specials WHERE instance_id=?1 AND id=?2"
         }
+        Resource::Sign => "SELECT 1 FROM signs WHERE instance_id=?1 AND id=?2",
+        Resource::SignBinding => "SELECT 1 FROM sign_bindings WHERE instance_id=?1 AND id=?2",
         Resource::Publication => {
             "SELECT 1 FROM publications WHERE instance_id=?1 AND publish_id=?2"
         }
@@ -446,6 +474,13 @@ table!(ThrottleSpecial in "throttle_specials" {
     id: text, instance_id: text, throttle_id: text, object_type: parsed, object_id: text,
     call_limits: int, create_time: int,
 });
+table!(SignKey in "signs" {
+    id: text, instance_id: text, name: text, sign_type: parsed, sign_key: text,
+    sign_secret: secret, sign_algorithm: opt_parsed, create_time: int, update_time: int,
+});
+table!(SignBinding in "sign_bindings" {
+    id: text, instance_id: text, sign_id: text, api_id: text, env_id: text, create_time: int,
+});
 table!(GatewayResponse in "gateway_responses" {
     id: text, instance_id: text, group_id: text, name: text, is_default: flag, responses: text,
     create_time: int, update_time: int,
@@ -460,6 +495,7 @@ const API_UNIQUE: &[(&str, Unique)] = &[("route_key", Unique::Route)];
 const APP_UNIQUE: &[(&str, Unique)] = &[("app_key", Unique::AppKey)];
 const ACL_BINDING_UNIQUE: &[(&str, Unique)] = &[("kind", Unique::AclKind)];
 const THROTTLE_BINDING_UNIQUE: &[(&str, Unique)] = &[("env_id", Unique::ThrottleOne)];
+const SIGN_BINDING_UNIQUE: &[(&str, Unique)] = &[("env_id", Unique::SignOne)];
 const THROTTLE_SPECIAL_UNIQUE: &[(&str, Unique)] = &[("object_id", Unique::ThrottleSpecial)];
 
 #[async_trait]
@@ -601,6 +637,7 @@ impl<E: Engine> Store for SqlStore<E> {
             let mut c = self.engine.reader().await?;
             self.reseal::<Plugin, _>(&mut c, false).await?
                 + self.reseal::<App, _>(&mut c, false).await?
+                + self.reseal::<SignKey, _>(&mut c, false).await?
         };
         if stale == 0 {
             return Ok(0);
@@ -608,7 +645,8 @@ impl<E: Engine> Store for SqlStore<E> {
         let mut tx = self.begin().await?;
         let result = async {
             Ok(self.reseal::<Plugin, _>(&mut tx, true).await?
-                + self.reseal::<App, _>(&mut tx, true).await?)
+                + self.reseal::<App, _>(&mut tx, true).await?
+                + self.reseal::<SignKey, _>(&mut tx, true).await?)
         }
         .await;
         self.end(tx, result).await
@@ -1325,6 +1363,76 @@ impl<E: Engine> Store for SqlStore<E> {
         instance_id: &str,
     ) -> Result<Vec<ThrottleSpecial>, StoreError> {
         self.list(instance_id, "ORDER BY create_time, rowid").await
+    }
+
+    async fn create_sign(&self, k: &SignKey) -> Result<(), StoreError> {
+        self.insert(k, unique(Unique::SignName, &[])).await
+    }
+
+    async fn update_sign(&self, k: &SignKey) -> Result<(), StoreError> {
+        self.change(
+            "UPDATE signs SET name=?3, sign_type=?4, sign_key=?5, sign_secret=?6, sign_algorithm=?7,
+             update_time=?8 WHERE instance_id=?1 AND id=?2",
+            &[
+                Value::from(&k.instance_id),
+                Value::from(&k.id),
+                Value::from(&k.name),
+                Value::from(k.sign_type.as_str()),
+                Value::from(&k.sign_key),
+                Value::Text(self.secrets.seal("signs.sign_secret", &k.sign_secret)?),
+                k.sign_algorithm.map_or(Value::Null, |a| Value::from(a.as_str())),
+                Value::Int(k.update_time),
+            ],
+            unique(Unique::SignName, &[]),
+        )
+        .await
+    }
+
+    async fn delete_sign(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            require(&mut tx, Resource::Sign, instance_id, id)
+                .await
+                .map_err(missing_is_not_found)?;
+            for sql in [
+                "DELETE FROM sign_bindings WHERE instance_id=?1 AND sign_id=?2",
+                "DELETE FROM signs WHERE instance_id=?1 AND id=?2",
+            ] {
+                tx.execute(sql, &args![instance_id, id]).await?;
+            }
+            Ok(())
+        }
+        .await;
+        self.end(tx, result).await
+    }
+
+    async fn get_sign(&self, instance_id: &str, id: &str) -> Result<Option<SignKey>, StoreError> {
+        self.get(instance_id, id).await
+    }
+
+    async fn list_signs(&self, instance_id: &str) -> Result<Vec<SignKey>, StoreError> {
+        self.list(instance_id, "ORDER BY create_time DESC, rowid DESC")
+            .await
+    }
+
+    async fn bind_sign(
+        &self,
+        instance_id: &str,
+        sign_id: &str,
+        publish_ids: &[String],
+        now: i64,
+    ) -> Result<Vec<SignBinding>, StoreError> {
+        self.bind_policy(instance_id, sign_id, publish_ids, now)
+            .await
+    }
+
+    async fn unbind_sign(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
+        self.remove::<SignBinding>(instance_id, id).await
+    }
+
+    async fn list_sign_bindings(&self, instance_id: &str) -> Result<Vec<SignBinding>, StoreError> {
+        self.list(instance_id, "ORDER BY create_time DESC, rowid DESC")
+            .await
     }
 
     async fn create_gateway_response(

@@ -6,6 +6,7 @@ use apigw_model::acl::{Acl, AclKind, AclType, EntityType};
 use apigw_model::gateway_response::GatewayResponse;
 use apigw_model::page::Page;
 use apigw_model::resources::*;
+use apigw_model::signature_key::{SignAlgorithm, SignKey, SignType};
 use apigw_model::throttle::{ObjectType, Throttle, ThrottleSpecial, TimeUnit};
 use apigw_model::variables::EnvVariable;
 use apigw_model::{Plugin, PluginScope, PluginType};
@@ -89,7 +90,8 @@ impl Place {
 
     /// Every stored value of the secret columns, as the database holds it.
     async fn raw_secrets(&self) -> Vec<String> {
-        const SQL: &str = "SELECT app_secret FROM apps UNION ALL SELECT content FROM plugins";
+        const SQL: &str = "SELECT app_secret FROM apps UNION ALL SELECT content FROM plugins \
+                           UNION ALL SELECT sign_secret FROM signs";
         match self {
             Place::Sqlite(dir) => {
                 let c = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
@@ -614,8 +616,14 @@ async fn secrets_are_sealed_at_rest(place: &Place) {
     s.update_plugin(&p).await.unwrap();
     assert_eq!(s.get_app(I, "a1").await.unwrap(), Some(a));
     assert_eq!(s.get_plugin(I, &p.id).await.unwrap(), Some(p));
+    let mut k = sign("s1", "sign_one");
+    k.sign_secret = "sign-secret-plain-1".into();
+    s.create_sign(&k).await.unwrap();
+    k.sign_secret = "sign-secret-plain-2".into();
+    s.update_sign(&k).await.unwrap();
+    assert_eq!(s.get_sign(I, "s1").await.unwrap(), Some(k));
     let raw = place.raw_secrets().await;
-    assert_eq!(raw.len(), 2);
+    assert_eq!(raw.len(), 3);
     for v in raw {
         assert!(v.starts_with("enc:v1:k1:") && !v.contains("plain"), "{v}");
     }
@@ -629,6 +637,7 @@ async fn a_rotated_key_reseals_every_secret(place: &Place) {
     s.create_app(&app("a2", "secret-2")).await.unwrap();
     let p = plugin(I, "c", PluginType::Cors, 1);
     s.create_plugin(&p, None).await.unwrap();
+    s.create_sign(&sign("s1", "sign_one")).await.unwrap();
     drop(s);
     let s = place.open(&format!("{NEW_KEY}\n{KEYS}")).await.unwrap();
     let v = s.version().await.unwrap();
@@ -636,7 +645,7 @@ async fn a_rotated_key_reseals_every_secret(place: &Place) {
         s.get_app(I, "a2").await.unwrap().unwrap().app_secret,
         "secret-2"
     );
-    assert_eq!(s.reseal_secrets().await.unwrap(), 3);
+    assert_eq!(s.reseal_secrets().await.unwrap(), 4);
     assert_eq!(
         s.reseal_secrets().await.unwrap(),
         0,
@@ -659,6 +668,10 @@ async fn a_rotated_key_reseals_every_secret(place: &Place) {
         "secret-1"
     );
     assert_eq!(s.get_plugin(I, &p.id).await.unwrap(), Some(p));
+    assert_eq!(
+        s.get_sign(I, "s1").await.unwrap().unwrap().sign_secret,
+        sign("s1", "sign_one").sign_secret
+    );
     drop(s);
     let s = place.open(KEYS).await.unwrap();
     assert!(matches!(s.get_app(I, "a1").await, Err(StoreError::Backend(e)) if e.contains("k2")));
@@ -929,6 +942,107 @@ async fn acls_bind_to_publications_one_of_each_kind(s: &dyn Store) {
     s.delete_acl(I, "ip2").await.unwrap();
     assert_eq!(s.list_acls(I).await.unwrap().len(), 1);
     assert_eq!(s.get_acl("other", "ac1").await.unwrap(), None);
+}
+
+fn sign(id: &str, name: &str) -> SignKey {
+    SignKey {
+        id: id.into(),
+        instance_id: I.into(),
+        name: name.into(),
+        sign_type: SignType::Hmac,
+        sign_key: "signkeysignkey".into(),
+        sign_secret: "signsecretsignsecret".into(),
+        sign_algorithm: None,
+        create_time: 1,
+        update_time: 1,
+    }
+}
+
+/// Key names are unique per instance; a key binds to publications, one per API and
+/// environment, binding again keeps the binding; deleting a key takes its bindings; they go
+/// too when the API goes offline in that environment or is deleted.
+async fn signs_bind_one_per_api_and_environment(s: &dyn Store) {
+    let (_, a) = setup(s).await;
+    let one = sign("s1", "sign_one");
+    let mut two = sign("s2", "sign_two");
+    two.sign_type = SignType::Aes;
+    two.sign_algorithm = Some(SignAlgorithm::Aes256Cfb);
+    s.create_sign(&one).await.unwrap();
+    s.create_sign(&two).await.unwrap();
+    assert_eq!(s.get_sign(I, "s2").await.unwrap(), Some(two.clone()));
+    assert!(matches!(
+        s.create_sign(&sign("s3", "sign_one")).await,
+        Err(StoreError::Conflict(Unique::SignName))
+    ));
+    let publish_id = s.list_publications(I).await.unwrap()[0].publish_id.clone();
+    let ids = vec![publish_id.clone()];
+    let b = s.bind_sign(I, "s1", &ids, 10).await.unwrap();
+    assert_eq!(
+        (
+            b[0].api_id.as_str(),
+            b[0].env_id.as_str(),
+            b[0].sign_id.as_str()
+        ),
+        (a.id.as_str(), RELEASE_ENV_ID, "s1")
+    );
+    assert_eq!(s.bind_sign(I, "s1", &ids, 11).await.unwrap(), b, "kept");
+    assert!(matches!(
+        s.bind_sign(I, "s2", &ids, 12).await,
+        Err(StoreError::Conflict(Unique::SignOne))
+    ));
+    assert!(matches!(
+        s.bind_sign(I, "nope", &ids, 12).await,
+        Err(StoreError::Missing(Resource::Sign, _))
+    ));
+    assert!(matches!(
+        s.bind_sign(I, "s2", &["nope".to_string()], 12).await,
+        Err(StoreError::Missing(Resource::Publication, _))
+    ));
+    let mut changed = two.clone();
+    changed.name = "renamed".into();
+    changed.sign_type = SignType::Basic;
+    changed.sign_algorithm = None;
+    s.update_sign(&changed).await.unwrap();
+    assert_eq!(s.get_sign(I, "s2").await.unwrap(), Some(changed.clone()));
+    assert!(matches!(
+        s.update_sign(&SignKey {
+            name: "sign_one".into(),
+            ..changed.clone()
+        })
+        .await,
+        Err(StoreError::Conflict(Unique::SignName))
+    ));
+    assert!(matches!(
+        s.update_sign(&sign("nope", "nothing")).await,
+        Err(StoreError::NotFound)
+    ));
+    s.unbind_sign(I, &b[0].id).await.unwrap();
+    assert!(matches!(
+        s.unbind_sign(I, &b[0].id).await,
+        Err(StoreError::NotFound)
+    ));
+    // A bound key is deleted with its bindings.
+    s.bind_sign(I, "s2", &ids, 13).await.unwrap();
+    s.delete_sign(I, "s2").await.unwrap();
+    assert!(s.list_sign_bindings(I).await.unwrap().is_empty());
+    assert!(matches!(
+        s.delete_sign(I, "s2").await,
+        Err(StoreError::NotFound)
+    ));
+    // Offline in the environment: its bindings there go.
+    s.bind_sign(I, "s1", &ids, 14).await.unwrap();
+    s.unpublish(I, &a.id, RELEASE_ENV_ID).await.unwrap();
+    assert!(s.list_sign_bindings(I).await.unwrap().is_empty());
+    s.publish(&publication(&a.id, RELEASE_ENV_ID))
+        .await
+        .unwrap();
+    let publish_id = s.list_publications(I).await.unwrap()[0].publish_id.clone();
+    s.bind_sign(I, "s1", &[publish_id], 20).await.unwrap();
+    // Deleting the API removes them too.
+    s.delete_api(I, &a.id).await.unwrap();
+    assert!(s.list_sign_bindings(I).await.unwrap().is_empty());
+    assert_eq!(s.list_signs(I).await.unwrap(), vec![one]);
+    assert_eq!(s.get_sign("other", "s1").await.unwrap(), None);
 }
 
 fn throttle(id: &str, name: &str) -> Throttle {
@@ -1212,6 +1326,7 @@ contract! {
         gateway_responses_belong_to_a_group,
         acls_bind_to_publications_one_of_each_kind,
         throttles_bind_one_per_api_and_environment,
+        signs_bind_one_per_api_and_environment,
     ],
     place: [
         secrets_are_sealed_at_rest,

@@ -164,6 +164,15 @@ async fn every_operation_is_served_and_documents_every_status_it_answers() {
         "GET /throttle-bindings/binded-throttles",
         "GET /throttle-bindings/binded-apis",
         "GET /throttle-bindings/unbinded-apis",
+        "POST /signs",
+        "GET /signs",
+        "PUT /signs/{sign_id}",
+        "DELETE /signs/{sign_id}",
+        "POST /sign-bindings",
+        "DELETE /sign-bindings/{sign_bindings_id}",
+        "GET /sign-bindings/binded-signs",
+        "GET /sign-bindings/binded-apis",
+        "GET /sign-bindings/unbinded-apis",
     ];
     let mut expected: Vec<String> = routes
         .iter()
