@@ -93,6 +93,20 @@ pub fn millis_text(millis: i64) -> Option<[u8; 24]> {
     Some(out)
 }
 
+/// `millis` as an `X-Sdk-Date` (`20261205T020343Z`), for years 1970..=9999.
+pub fn sdk_date(millis: i64) -> Option<[u8; 16]> {
+    let t = millis_text(millis)?;
+    let mut out = [0u8; 16];
+    // 2026-12-05T02:03:43.123Z → 20261205T020343Z
+    for (i, at) in [0, 1, 2, 3, 5, 6, 8, 9, 10, 11, 12, 14, 15, 17, 18, 23]
+        .into_iter()
+        .enumerate()
+    {
+        out[i] = t[at];
+    }
+    Some(out)
+}
+
 /// Year, month, day of a day count since 1970-01-01 (H. Hinnant's `civil_from_days`).
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
@@ -161,5 +175,16 @@ mod tests {
             assert_eq!(format_millis(ms), format_with_time_crate(ms), "{ms}");
         }
         assert_eq!(format_millis(-1), format_with_time_crate(-1));
+    }
+
+    #[test]
+    fn sdk_dates_are_compact_utc_seconds() {
+        let text = sdk_date(1_796_436_223_123).unwrap();
+        assert_eq!(&text, b"20261205T020343Z");
+        assert_eq!(
+            crate::sign::parse_sdk_date("20261205T020343Z"),
+            Some(1_796_436_223)
+        );
+        assert_eq!(sdk_date(-1), None);
     }
 }

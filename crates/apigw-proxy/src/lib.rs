@@ -11,6 +11,7 @@
 //! - `access`: the access control policies of a route, compiled, and their IP and account
 //!   checks.
 //! - `throttle`: classic request throttling policies of a route, compiled, and their check.
+//! - `signature_key`: the signature key of a route, ready to sign its calls to the backend.
 //! - `upstream`: the pooled backend client and request/response rewriting; `upstream/h1.rs`
 //!   speaks HTTP/1.1 to backends.
 //! - `answer`: a response on its way to the client (status, header list, body).
@@ -35,6 +36,7 @@ pub mod reload;
 pub mod responses;
 pub mod router;
 pub mod server;
+pub mod signature_key;
 pub mod snapshot;
 pub mod throttle;
 pub mod upstream;

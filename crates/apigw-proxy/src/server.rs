@@ -12,6 +12,7 @@ use crate::error::{
 };
 use crate::logged::{CallBody, Completion};
 use crate::metrics::{Decision, Registry};
+use crate::signature_key::Payload;
 use crate::snapshot::{AuthType, Backend, HttpBackend, PathPart, Route, Snapshot};
 use crate::upstream::{self, GatewayHeaders, Outbound, Upstream};
 use apigw_plugins::chain::RequestCtx;
@@ -623,15 +624,27 @@ async fn proxy(
     states: &mut States,
 ) -> Answer<CallBody> {
     let b = call.backend;
-    let forwarding = GatewayHeaders::forwarding(b, &parts.headers, peer.ip(), &ctx.request_id);
     let target = match upstream::backend_target(b, call.values, call.rest, parts.uri.query()) {
         Ok(t) => t,
         Err(e) => return fail(e, route, ctx, states, Decision::BadRequest),
     };
+    let method = b.method.as_ref().unwrap_or(&parts.method);
+    let mut signature = Vec::new();
+    if let Some(signer) = &route.sign {
+        let payload = match (&body, &ctx.body) {
+            (Either::Right(_), read) => Payload::Whole(read.as_deref().unwrap_or_default()),
+            (Either::Left(s), _) if hyper::body::Body::is_end_stream(s) => Payload::Whole(b""),
+            (Either::Left(_), _) => Payload::Streamed,
+        };
+        let now = ctx.request_time_ms;
+        signer.write(&mut signature, method, &target, &b.host, payload, now);
+    }
+    let forwarding = GatewayHeaders::forwarding(b, &parts.headers, peer.ip(), &ctx.request_id)
+        .signed(&signature);
     let out = Outbound {
         scheme: &b.scheme,
         authority: &b.authority,
-        method: b.method.as_ref().unwrap_or(&parts.method),
+        method,
         target: &target,
         headers: &parts.headers,
     };

@@ -87,6 +87,8 @@ pub struct Route {
     /// The classic request throttling policy bound to the API in this environment; `None`
     /// without one, and when a rate_limit plug-in is bound too (the plug-in decides).
     pub throttle: Option<Arc<crate::throttle::Classic>>,
+    /// The signature key bound to the API in this environment; `None` without one.
+    pub sign: Option<Arc<crate::signature_key::Signer>>,
     pub metrics: Arc<ApiMetrics>,
 }
 
@@ -280,6 +282,19 @@ impl Snapshot {
                 (t.id.clone(), Arc::new(c))
             })
             .collect();
+        let sign_bindings = store.list_sign_bindings(inst).await?;
+        // Each signature key ready once, shared by the routes it is bound to.
+        let mut signers: HashMap<String, Arc<crate::signature_key::Signer>> = HashMap::new();
+        for k in store.list_signs(inst).await? {
+            match crate::signature_key::Signer::new(&k) {
+                Ok(s) => {
+                    signers.insert(k.id, Arc::new(s));
+                }
+                Err(e) => {
+                    tracing::error!(sign_id = %k.id, error = %e, "signature key cannot sign; its APIs' calls go unsigned");
+                }
+            }
+        }
         let values: HashMap<(&str, &str, &str), &str> = variables
             .iter()
             .map(|v| {
@@ -429,6 +444,10 @@ impl Snapshot {
                     .collect(),
                 access,
                 throttle,
+                sign: sign_bindings
+                    .iter()
+                    .find(|b| b.api_id == api.id && b.env_id == p.env_id)
+                    .and_then(|b| signers.get(&b.sign_id).cloned()),
                 metrics: metrics.api(&api.id, &api.name),
             };
             let method = (def.req_method != "ANY")

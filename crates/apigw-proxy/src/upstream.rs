@@ -482,6 +482,9 @@ pub enum GatewayHeaders<'a> {
         client: &'a Headers,
         client_ip: IpAddr,
         request_id: &'a str,
+        /// A signature key's header lines (`name: value\r\n`), empty without a key; with
+        /// them, the request's own headers of [`crate::signature_key::REPLACED`] stay out.
+        signature: &'a [u8],
     },
     /// `Host` alone (a call the gateway makes itself, to an auth service): every other header
     /// goes as the request has it.
@@ -501,6 +504,27 @@ impl<'a> GatewayHeaders<'a> {
             client,
             client_ip,
             request_id,
+            signature: &[],
+        }
+    }
+
+    /// These headers with a signature key's lines.
+    pub fn signed(self, lines: &'a [u8]) -> Self {
+        match self {
+            Self::Forwarding {
+                host,
+                client,
+                client_ip,
+                request_id,
+                ..
+            } => Self::Forwarding {
+                host,
+                client,
+                client_ip,
+                request_id,
+                signature: lines,
+            },
+            other => other,
         }
     }
 
@@ -513,6 +537,7 @@ impl<'a> GatewayHeaders<'a> {
                 client,
                 client_ip,
                 request_id,
+                signature,
             } => {
                 push_line(out, b"host", host.as_bytes());
                 if let Some(host) = client.get(HOST) {
@@ -529,6 +554,7 @@ impl<'a> GatewayHeaders<'a> {
                 }
                 apigw_model::text::push_ip(out, client_ip);
                 out.extend_from_slice(b"\r\n");
+                out.extend_from_slice(signature);
             }
         }
     }
@@ -537,14 +563,16 @@ impl<'a> GatewayHeaders<'a> {
     pub(crate) fn replaces(&self, name: &str) -> bool {
         match self {
             Self::Host(_) => name == "host",
-            Self::Forwarding { .. } => matches!(
-                name,
-                "host"
-                    | "x-forwarded-for"
-                    | "x-forwarded-host"
-                    | "x-forwarded-proto"
-                    | "x-request-id"
-            ),
+            Self::Forwarding { signature, .. } => {
+                matches!(
+                    name,
+                    "host"
+                        | "x-forwarded-for"
+                        | "x-forwarded-host"
+                        | "x-forwarded-proto"
+                        | "x-request-id"
+                ) || (!signature.is_empty() && crate::signature_key::REPLACED.contains(&name))
+            }
         }
     }
 }

@@ -723,6 +723,7 @@ mod tests {
             client: &h,
             client_ip: [192, 0, 2, 7].into(),
             request_id: "ours",
+            signature: &[],
         };
         encode_head(
             &mut out,
