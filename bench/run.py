@@ -13,7 +13,8 @@ over several rounds:
   apigw+redis     the same with cluster-wide counters in Redis (a second apigw process)
   apigw+kafka     apigw with kafka_log bound (default fields; tansu broker running)
   apigw+kafka-dead  the same with the plug-in's broker unreachable
-  apigw+policies  apigw with a classic throttling policy and a 100-CIDR IP access control policy
+  apigw+policies  apigw with a classic throttling policy, a 100-CIDR IP access control policy
+                  and an hmac signature key
   apigw+mirror    apigw with proxy_mirror copying every call to the backend
   apigw+cache     apigw with proxy_cache: every call after the first a hit
   bare            a bare httparse proxy on tokio (crates/apigw-proxy/examples/bare_proxy.rs),
@@ -201,8 +202,9 @@ def setup_apigw(data_dir, port=ADMIN):
 
 
 def setup_policies(call, publish_id):
-    """The policies of SPEC §10 on one API: a classic throttling policy far above the load and
-    an IP access control policy of 100 CIDRs, the caller's the last."""
+    """The policies of SPEC §10 on one API: a classic throttling policy far above the load, an
+    IP access control policy of 100 CIDRs (the caller's the last) and an hmac signature key
+    (each call to the backend signed)."""
     throttle = call("POST", "/throttles", {"name": "bench", "api_call_limits": 2000000000, "time_interval": 1,
                                             "time_unit": "SECOND", "type": 1})
     call("POST", "/throttle-bindings", {"strategy_id": throttle["id"], "publish_ids": [publish_id]})
@@ -210,6 +212,8 @@ def setup_policies(call, publish_id):
     acl = call("POST", "/acls", {"acl_name": "bench", "acl_type": "PERMIT", "entity_type": "IP",
                                  "acl_value": ",".join(cidrs)})
     call("POST", "/acl-bindings", {"acl_id": acl["id"], "publish_ids": [publish_id]})
+    sign = call("POST", "/signs", {"name": "bench", "sign_type": "hmac"})
+    call("POST", "/sign-bindings", {"sign_id": sign["id"], "publish_ids": [publish_id]})
 
 
 LAT_RE = re.compile(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", re.M)

@@ -15,7 +15,13 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import hashlib
+
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.decrepit.ciphers.modes import CFB
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from huaweicloudsdkapig.v2 import (
     ApiActionInfo, ApiCreate, ApiGroupCreate, AssociateSignatureKeyV2Request, BackendApiCreate,
     BaseSignature, CreateApiGroupV2Request, CreateApiV2Request,
@@ -76,10 +82,54 @@ def verify_hmac(method, path, query, headers, body, secrets):
     return None
 
 
+OURS = re.compile(
+    r"(SDK-AES-(?:128|256)-CFB|SDK-ECDSA-P256-SHA256|SDK-RSA-SHA256) Access=([^,]+), "
+    r"SignedHeaders=([^,]+), Signature=(\w+)")
+
+
+def string_to_sign(algorithm, method, path, query, headers, signed, body):
+    """The string to sign of `docs/data-plane.md`: Huawei's SDK-HMAC-SHA256 canonical request
+    (built here by Huawei's signer) under another algorithm name."""
+    signed_headers = {name: headers[name] for name in signed.split(";")}
+    request = SdkRequest(method=method, resource_path=path,
+                         query_params=urllib.parse.parse_qsl(query, keep_blank_values=True),
+                         header_params=signed_headers, body=body)
+    signer = Signer(types.SimpleNamespace(ak="-", sk="-"))
+    canonical = signer._process_canonical_request(request, sorted(signed_headers))
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    return f"{algorithm}\n{headers['x-sdk-date']}\n{digest}".encode()
+
+
+def verify_ours(method, path, query, headers, body, keys):
+    """None when the request carries a valid aes or public_key signature by one of `keys`
+    (key name → ("aes", key, vector) or ("public_key", public key base64)), else why not."""
+    m = OURS.match(headers.get("authorization", ""))
+    if m is None:
+        return "Authorization format incorrect"
+    algorithm, name, signed, signature = m.groups()
+    if name not in keys:
+        return "Signing key not found"
+    message = string_to_sign(algorithm, method, path, query, headers, signed, body)
+    key = keys[name]
+    if key[0] == "aes":
+        encryptor = Cipher(algorithms.AES(key[1].encode()), CFB(key[2].encode())).encryptor()
+        expected = encryptor.update(hashlib.sha256(message).digest()) + encryptor.finalize()
+        return None if expected.hex() == signature else "Verify authorization failed"
+    public = serialization.load_der_public_key(base64.b64decode(key[1]))
+    try:
+        if isinstance(public, ec.EllipticCurvePublicKey):
+            public.verify(bytes.fromhex(signature), message, ec.ECDSA(hashes.SHA256()))
+        else:
+            public.verify(bytes.fromhex(signature), message, padding.PKCS1v15(), hashes.SHA256())
+    except Exception:
+        return "Verify authorization failed"
+    return None
+
+
 class VerifyingBackend:
     """A real HTTP backend: answers 200 and what it verified, or 401 and why not."""
 
-    def __init__(self, hmac_secrets, basic_users):
+    def __init__(self, hmac_secrets, basic_users, our_keys=None):
         outer = self
         self.seen = []
 
@@ -94,7 +144,9 @@ class VerifyingBackend:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 outer.seen.append(headers)
                 auth = headers.get("authorization", "")
-                if auth.startswith("Basic "):
+                if OURS.match(auth):
+                    why = verify_ours(self.command, path, query, headers, body, our_keys or {})
+                elif auth.startswith("Basic "):
                     user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
                     why = None if basic_users.get(user) == password else "wrong credentials"
                 else:
@@ -193,6 +245,51 @@ def test_a_backend_verifies_the_gateways_hmac_and_basic_signatures(client, serve
                            sign_key="gateway", sign_secret="basic-password-1")
         bind(client, basic.id, publish_id)
         assert call(server, host, "GET", "/signed") == (200, "verified")
+    finally:
+        backend.close()
+
+
+def test_a_backend_verifies_aes_and_public_key_signatures(client, server):
+    suffix = uuid.uuid4().hex[:8]
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    rsa_private = base64.b64encode(rsa_key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption())).decode()
+    rsa_public = base64.b64encode(rsa_key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
+    group = client.create_api_group_v2(CreateApiGroupV2Request(
+        instance_id=INSTANCE, body=ApiGroupCreate(name=f"ours_{suffix}")))
+    keys = [
+        dict(name=f"aes128_{suffix}", sign_type="aes", sign_algorithm="aes-128-cfb",
+             sign_key="0123456789abcdef", sign_secret="fedcba9876543210"),
+        dict(name=f"aes256_{suffix}", sign_type="aes", sign_algorithm="aes-256-cfb",
+             sign_key="0123456789abcdef0123456789abcdef", sign_secret="fedcba9876543210"),
+        # Generated: an ECDSA P-256 pair.
+        dict(name=f"ecdsa_{suffix}", sign_type="public_key"),
+        dict(name=f"rsa_{suffix}", sign_type="public_key", sign_key=rsa_public,
+             sign_secret=rsa_private),
+    ]
+    created = [create_key(client, **k) for k in keys]
+    known = {}
+    for k in created:
+        known[k.name] = (("aes", k.sign_key, k.sign_secret) if k.sign_type == "aes"
+                         else ("public_key", k.sign_key))
+    backend = VerifyingBackend({}, {}, known)
+    try:
+        for i, k in enumerate(created):
+            _, publish_id = publish(client, group.id, f"ours_{i}_{suffix}", backend.addr,
+                                    uri=f"/ours{i}")
+            bind(client, k.id, publish_id)
+            for method, path, body in [("GET", f"/ours{i}/x?b=1&a=2", None),
+                                       ("POST", f"/ours{i}", b'{"n": 1}')]:
+                assert call(server, group.sl_domain, method, path, body) == (200, "verified"), \
+                    (k.name, method)
+        # A backend holding another public key refuses the signature.
+        other = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        known[created[2].name] = ("public_key", base64.b64encode(other).decode())
+        assert call(server, group.sl_domain, "GET", "/ours2") == (
+            401, "Verify authorization failed")
     finally:
         backend.close()
 

@@ -136,14 +136,13 @@ fn settle(b: Body, mut f: Fields, old: Option<&SignKey>) -> Result<SignKey, ApiE
         .or(old.map(|o| o.sign_type))
         .unwrap_or(SignType::Hmac);
     let kept = old.filter(|o| o.sign_type == sign_type && o.sign_algorithm == b.sign_algorithm);
-    let sign_key = b
-        .sign_key
-        .or_else(|| kept.map(|o| o.sign_key.clone()))
-        .unwrap_or_else(|| signature_key::generate_key(sign_type, b.sign_algorithm));
-    let sign_secret = b
-        .sign_secret
-        .or_else(|| kept.map(|o| o.sign_secret.clone()))
-        .unwrap_or_else(|| signature_key::generate_secret(sign_type));
+    let (sign_key, sign_secret) = signature_key::fill(
+        sign_type,
+        b.sign_algorithm,
+        b.sign_key.or_else(|| kept.map(|o| o.sign_key.clone())),
+        b.sign_secret
+            .or_else(|| kept.map(|o| o.sign_secret.clone())),
+    );
     let type_known = !f.errs.0.iter().any(|e| e.field.starts_with("sign_"));
     if type_known {
         signature_key::check(

@@ -401,27 +401,104 @@ pub fn sign_request(
 }
 
 /// A key that signs requests the way the official SDKs do (their canonical URI and query, so
-/// that a receiver verifying with an SDK's signer agrees), its HMAC prepared once. The
-/// gateway's signature of its calls to a backend (a `hmac` signature key).
-#[derive(Clone)]
+/// that a receiver verifying with an SDK's signer agrees), prepared once: the gateway's
+/// signature of its calls to a backend (a signature key). `SDK-HMAC-SHA256` is Huawei's; the
+/// AES and public-key forms are ours (`docs/data-plane.md`): the same string to sign, under
+/// their own algorithm name, sealed by the key.
 pub struct Signer {
     access: String,
-    mac: Hmac<Sha256>,
+    seal: Seal,
+}
+
+/// How a [`Signer`] turns the string to sign into the signature.
+enum Seal {
+    Hmac(Hmac<Sha256>),
+    /// AES in CFB mode (128-bit segments) over the SHA-256 of the string to sign.
+    Aes128Cfb([u8; 16], [u8; 16]),
+    Aes256Cfb([u8; 32], [u8; 16]),
+    /// ECDSA P-256 with SHA-256, the signature ASN.1 DER.
+    Ecdsa(ring::signature::EcdsaKeyPair),
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    Rsa(ring::signature::RsaKeyPair),
 }
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Signer")
             .field("access", &self.access)
+            .field("algorithm", &self.algorithm())
             .finish_non_exhaustive()
     }
 }
 
 impl Signer {
+    /// `SDK-HMAC-SHA256` with `access` and `secret`.
     pub fn new(access: &str, secret: &str) -> Self {
+        let mac = Hmac::new_from_slice(secret.as_bytes()).expect("HMAC takes any key size");
+        Self::with(access, Seal::Hmac(mac))
+    }
+
+    /// AES-CFB with the key's bytes (16 or 32) and the initialisation vector's (16).
+    pub fn aes(access: &str, key: &[u8], iv: &[u8]) -> Result<Self, String> {
+        let iv: [u8; 16] = iv
+            .try_into()
+            .map_err(|_| "the vector is not 16 bytes".to_string())?;
+        let seal = match key.len() {
+            16 => Seal::Aes128Cfb(key.try_into().unwrap_or_default(), iv),
+            32 => Seal::Aes256Cfb(key.try_into().unwrap_or([0; 32]), iv),
+            _ => return Err("the key is neither 16 nor 32 bytes".into()),
+        };
+        Ok(Self::with(access, seal))
+    }
+
+    /// A private key, PKCS#8 DER in base64: ECDSA P-256 or RSA.
+    pub fn private_key(access: &str, pkcs8_base64: &str) -> Result<Self, String> {
+        use base64::Engine;
+        use ring::signature::{EcdsaKeyPair, RsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(pkcs8_base64)
+            .map_err(|_| "not base64".to_string())?;
+        let rng = ring::rand::SystemRandom::new();
+        let seal = match EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &der, &rng) {
+            Ok(k) => Seal::Ecdsa(k),
+            Err(_) => Seal::Rsa(
+                RsaKeyPair::from_pkcs8(&der)
+                    .map_err(|_| "not a PKCS#8 ECDSA P-256 or RSA private key".to_string())?,
+            ),
+        };
+        Ok(Self::with(access, seal))
+    }
+
+    fn with(access: &str, seal: Seal) -> Self {
         Self {
             access: access.to_string(),
-            mac: Hmac::new_from_slice(secret.as_bytes()).expect("HMAC takes any key size"),
+            seal,
+        }
+    }
+
+    /// The algorithm, first word of the `Authorization` value.
+    pub fn algorithm(&self) -> &'static str {
+        match self.seal {
+            Seal::Hmac(_) => ALGORITHM,
+            Seal::Aes128Cfb(..) => "SDK-AES-128-CFB",
+            Seal::Aes256Cfb(..) => "SDK-AES-256-CFB",
+            Seal::Ecdsa(_) => "SDK-ECDSA-P256-SHA256",
+            Seal::Rsa(_) => "SDK-RSA-SHA256",
+        }
+    }
+
+    /// The public key of a private-key signer: SubjectPublicKeyInfo DER in base64 for ECDSA
+    /// P-256; `None` otherwise.
+    pub fn public_key(&self) -> Option<String> {
+        use base64::Engine;
+        use ring::signature::KeyPair;
+        match &self.seal {
+            Seal::Ecdsa(k) => {
+                let mut spki = P256_SPKI_PREFIX.to_vec();
+                spki.extend_from_slice(k.public_key().as_ref());
+                Some(base64::engine::general_purpose::STANDARD.encode(spki))
+            }
+            _ => None,
         }
     }
 
@@ -460,20 +537,76 @@ impl Signer {
         canonical.push_str(&names);
         canonical.push('\n');
         canonical.push_str(payload);
-        let mut string_to_sign = String::with_capacity(ALGORITHM.len() + date.len() + 66);
-        string_to_sign.push_str(ALGORITHM);
+        let algorithm = self.algorithm();
+        let mut string_to_sign = String::with_capacity(algorithm.len() + date.len() + 66);
+        string_to_sign.push_str(algorithm);
         string_to_sign.push('\n');
         string_to_sign.push_str(date);
         string_to_sign.push('\n');
         string_to_sign.push_str(&hex::encode(Sha256::digest(canonical.as_bytes())));
-        let mut mac = self.mac.clone();
-        mac.update(string_to_sign.as_bytes());
         format!(
-            "{ALGORITHM} Access={}, SignedHeaders={names}, Signature={}",
+            "{algorithm} Access={}, SignedHeaders={names}, Signature={}",
             self.access,
-            hex::encode(mac.finalize().into_bytes())
+            hex::encode(self.seal(string_to_sign.as_bytes()))
         )
     }
+
+    fn seal(&self, message: &[u8]) -> Vec<u8> {
+        use cfb_mode::cipher::{AsyncStreamCipher, KeyIvInit};
+        match &self.seal {
+            Seal::Hmac(mac) => {
+                let mut mac = mac.clone();
+                mac.update(message);
+                mac.finalize().into_bytes().to_vec()
+            }
+            Seal::Aes128Cfb(key, iv) => {
+                let mut digest = Sha256::digest(message).to_vec();
+                cfb_mode::Encryptor::<aes::Aes128>::new(key.into(), iv.into()).encrypt(&mut digest);
+                digest
+            }
+            Seal::Aes256Cfb(key, iv) => {
+                let mut digest = Sha256::digest(message).to_vec();
+                cfb_mode::Encryptor::<aes::Aes256>::new(key.into(), iv.into()).encrypt(&mut digest);
+                digest
+            }
+            Seal::Ecdsa(k) => {
+                let rng = ring::rand::SystemRandom::new();
+                k.sign(&rng, message)
+                    .map(|s| s.as_ref().to_vec())
+                    .unwrap_or_default()
+            }
+            Seal::Rsa(k) => {
+                let rng = ring::rand::SystemRandom::new();
+                let mut out = vec![0; k.public().modulus_len()];
+                match k.sign(&ring::signature::RSA_PKCS1_SHA256, &rng, message, &mut out) {
+                    Ok(()) => out,
+                    Err(_) => Vec::new(),
+                }
+            }
+        }
+    }
+}
+
+/// The DER of a P-256 SubjectPublicKeyInfo up to its uncompressed point.
+const P256_SPKI_PREFIX: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+
+/// A new ECDSA P-256 key pair: (public key as SubjectPublicKeyInfo DER, private key as
+/// PKCS#8 DER), both in base64.
+pub fn generate_p256() -> (String, String) {
+    use base64::Engine;
+    use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
+        .expect("the OS random generator is available");
+    let secret = base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref());
+    let public = Signer::private_key("", &secret)
+        .ok()
+        .and_then(|s| s.public_key())
+        .unwrap_or_default();
+    (public, secret)
 }
 
 /// The hex SHA-256 of a body.

@@ -223,7 +223,8 @@ pub fn check(
         (_, Some(_)) => errs.add("sign_algorithm", "only an aes key takes an algorithm"),
     }
     let rule = key_rule(t, algorithm);
-    if !rule.check(key) {
+    let key_ok = rule.check(key);
+    if !key_ok {
         errs.add("sign_key", format!("a {t} key is {}", rule.describe()));
     }
     let rule = secret_rule(t);
@@ -232,25 +233,66 @@ pub fn check(
             "sign_secret",
             format!("a {t} secret is {}", rule.describe()),
         );
+    } else if t == SignType::PublicKey {
+        // Ours: the gateway signs with the private key, so it must be one, and the key its
+        // public half where that can be derived.
+        match crate::sign::Signer::private_key("", secret) {
+            Err(e) => errs.add(
+                "sign_secret",
+                format!(
+                    "a public_key secret is a base64 PKCS#8 ECDSA P-256 or RSA private key: {e}"
+                ),
+            ),
+            Ok(k) => match k.public_key() {
+                Some(public) if key_ok && public != key => errs.add(
+                    "sign_key",
+                    "is not the public key of sign_secret (base64 SubjectPublicKeyInfo DER)",
+                ),
+                _ => {}
+            },
+        }
     }
 }
 
-/// A key for the type when none is given: random letters and digits, a letter first, of a
-/// length every rule of the type accepts.
-pub fn generate_key(t: SignType, algorithm: Option<SignAlgorithm>) -> String {
-    let n = match t {
-        SignType::Aes => algorithm.map_or(16, SignAlgorithm::key_len),
-        _ => 32,
-    };
-    random_text(n)
-}
-
-/// A secret for the type when none is given (see [`generate_key`]).
-pub fn generate_secret(t: SignType) -> String {
-    random_text(match t {
-        SignType::Aes => 16,
-        _ => 32,
-    })
+/// The key and secret of a key of type `t` from those given: each absent one generated —
+/// random letters and digits, a letter first, of a length every rule of the type accepts; for
+/// `public_key` an ECDSA P-256 pair (the public key derived from a given private one).
+pub fn fill(
+    t: SignType,
+    algorithm: Option<SignAlgorithm>,
+    key: Option<String>,
+    secret: Option<String>,
+) -> (String, String) {
+    if t == SignType::PublicKey {
+        let (secret, generated_public) = match secret {
+            Some(s) => {
+                let public = crate::sign::Signer::private_key("", &s)
+                    .ok()
+                    .and_then(|k| k.public_key());
+                (s, public)
+            }
+            None => {
+                let (public, private) = crate::sign::generate_p256();
+                (private, Some(public))
+            }
+        };
+        // A private key whose public one cannot be derived (RSA) needs the key given; the
+        // check names it.
+        return (key.or(generated_public).unwrap_or_default(), secret);
+    }
+    let key = key.unwrap_or_else(|| {
+        random_text(match t {
+            SignType::Aes => algorithm.map_or(16, SignAlgorithm::key_len),
+            _ => 32,
+        })
+    });
+    let secret = secret.unwrap_or_else(|| {
+        random_text(match t {
+            SignType::Aes => 16,
+            _ => 32,
+        })
+    });
+    (key, secret)
 }
 
 fn random_text(n: usize) -> String {
@@ -337,14 +379,24 @@ mod tests {
 
     #[test]
     fn public_key_allows_base64_characters_and_a_slash_first() {
-        let secret = "/MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA+=";
-        assert!(errors(SignType::PublicKey, None, "+abc/def=", secret).is_empty());
+        let (public, secret) = crate::sign::generate_p256();
+        assert!(errors(SignType::PublicKey, None, &public, &secret).is_empty());
         assert_eq!(
-            errors(SignType::PublicKey, None, "=abcdefgh", secret),
+            errors(SignType::PublicKey, None, "=abcdefgh", &secret),
             ["sign_key"]
         );
         assert_eq!(
-            errors(SignType::PublicKey, None, "abcdefgh", "short"),
+            errors(SignType::PublicKey, None, "+abc/def=", "short"),
+            ["sign_secret"]
+        );
+        // The characters pass, but it is no private key.
+        assert_eq!(
+            errors(
+                SignType::PublicKey,
+                None,
+                "+abc/def=",
+                "/MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A+="
+            ),
             ["sign_secret"]
         );
     }
@@ -388,14 +440,37 @@ mod tests {
             (SignType::Aes, Some(SignAlgorithm::Aes128Cfb)),
             (SignType::Aes, Some(SignAlgorithm::Aes256Cfb)),
         ] {
-            for _ in 0..50 {
-                let (k, s) = (generate_key(t, alg), generate_secret(t));
+            for _ in 0..20 {
+                let (k, s) = fill(t, alg, None, None);
                 assert!(errors(t, alg, &k, &s).is_empty(), "{t} {k} {s}");
             }
         }
-        assert_ne!(
-            generate_key(SignType::Hmac, None),
-            generate_key(SignType::Hmac, None)
+        let one = fill(SignType::Hmac, None, None, None);
+        assert_ne!(one, fill(SignType::Hmac, None, None, None));
+        assert_eq!(
+            fill(SignType::Hmac, None, Some("given-key".into()), None).0,
+            "given-key"
+        );
+    }
+
+    #[test]
+    fn a_public_key_pair_is_checked_and_its_public_half_derived() {
+        let (public, private) = crate::sign::generate_p256();
+        let derived = fill(SignType::PublicKey, None, None, Some(private.clone()));
+        assert_eq!(derived, (public.clone(), private.clone()));
+        let (other, _) = crate::sign::generate_p256();
+        assert_eq!(
+            errors(SignType::PublicKey, None, &other, &private),
+            ["sign_key"]
+        );
+        assert_eq!(
+            errors(
+                SignType::PublicKey,
+                None,
+                &public,
+                "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49"
+            ),
+            ["sign_secret"]
         );
     }
 }

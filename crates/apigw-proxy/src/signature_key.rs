@@ -10,8 +10,13 @@
 //!   was read for APP authentication or a plug-in, or it is empty); a streamed body is signed
 //!   as `X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD` (a signed header), the SDKs' form for a body
 //!   left out, so the gateway never holds a large upload back to hash it.
+//! - `aes` and `public_key` (*ours*: APIG publishes no wire format for them): the same headers
+//!   and string to sign as `hmac` under the algorithm `SDK-AES-128-CFB` / `SDK-AES-256-CFB`
+//!   (the SHA-256 of the string to sign encrypted with the key and vector) or
+//!   `SDK-ECDSA-P256-SHA256` / `SDK-RSA-SHA256` (signed with the private key, verified with the
+//!   public one), `Access` the key's name.
 
-use apigw_model::sign::{self, Signer as HmacSigner, UNSIGNED_PAYLOAD};
+use apigw_model::sign::{self, Signer as SdkSigner, UNSIGNED_PAYLOAD};
 use apigw_model::signature_key::{SignKey, SignType};
 use base64::Engine;
 use http::header::HeaderValue;
@@ -22,7 +27,8 @@ use http::Method;
 pub enum Signer {
     /// The whole `authorization` header line, the same on every call.
     Basic(Vec<u8>),
-    Hmac(HmacSigner),
+    /// The `SDK-*` signatures: hmac, aes and public_key.
+    Sdk(Box<SdkSigner>),
 }
 
 /// What the backend's request carries as its body, for the signature.
@@ -49,8 +55,17 @@ impl Signer {
                     format!("authorization: Basic {credentials}\r\n").into_bytes(),
                 ))
             }
-            SignType::Hmac => Ok(Signer::Hmac(HmacSigner::new(&k.sign_key, &k.sign_secret))),
-            other => Err(format!("{other} keys are not signed with yet")),
+            SignType::Hmac => Ok(Signer::Sdk(Box::new(SdkSigner::new(
+                &k.sign_key,
+                &k.sign_secret,
+            )))),
+            SignType::Aes => {
+                SdkSigner::aes(&k.name, k.sign_key.as_bytes(), k.sign_secret.as_bytes())
+                    .map(|s| Signer::Sdk(Box::new(s)))
+            }
+            SignType::PublicKey => {
+                SdkSigner::private_key(&k.name, &k.sign_secret).map(|s| Signer::Sdk(Box::new(s)))
+            }
         }
     }
 
@@ -67,7 +82,7 @@ impl Signer {
     ) {
         match self {
             Signer::Basic(line) => out.extend_from_slice(line),
-            Signer::Hmac(signer) => {
+            Signer::Sdk(signer) => {
                 let date = apigw_model::time::sdk_date(now_ms).unwrap_or(*b"19700101T000000Z");
                 let date = std::str::from_utf8(&date).unwrap_or_default();
                 let (path, query) = match target.split_once('?') {
@@ -184,5 +199,33 @@ mod tests {
                 && streamed.contains("SignedHeaders=host;x-sdk-content-sha256;x-sdk-date, "),
             "{streamed}"
         );
+    }
+
+    #[test]
+    fn aes_and_public_keys_sign_under_their_own_algorithms_with_the_keys_name() {
+        let mut aes = key(SignType::Aes, "0123456789abcdef", "fedcba9876543210");
+        aes.sign_algorithm = Some(apigw_model::signature_key::SignAlgorithm::Aes128Cfb);
+        let s = Signer::new(&aes).unwrap();
+        let text = lines(&s, "/p", Payload::Whole(b""));
+        assert!(
+            text.contains("authorization: SDK-AES-128-CFB Access=k, SignedHeaders=host;x-sdk-date, Signature="),
+            "{text}"
+        );
+        assert_eq!(text, lines(&s, "/p", Payload::Whole(b"")), "deterministic");
+        assert_ne!(
+            text,
+            lines(&s, "/q", Payload::Whole(b"")),
+            "bound to the request"
+        );
+        let (public, private) = apigw_model::sign::generate_p256();
+        let mut pk = key(SignType::PublicKey, &public, &private);
+        pk.name = "pk".into();
+        let text = lines(&Signer::new(&pk).unwrap(), "/p", Payload::Whole(b""));
+        assert!(
+            text.contains("authorization: SDK-ECDSA-P256-SHA256 Access=pk, "),
+            "{text}"
+        );
+        let bad = key(SignType::PublicKey, &public, "bm90IGEga2V5");
+        assert!(Signer::new(&bad).is_err());
     }
 }
