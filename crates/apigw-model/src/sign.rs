@@ -515,40 +515,80 @@ impl Signer {
         payload: &str,
         date: &str,
     ) -> String {
-        let mut canonical = String::with_capacity(256);
-        canonical.push_str(method);
-        canonical.push('\n');
-        canonical.push_str(&canonical_uri_sdk(path));
-        canonical.push('\n');
-        canonical.push_str(&canonical_query_sdk(query));
-        canonical.push('\n');
-        let mut names = String::new();
-        for (name, value) in headers {
-            canonical.push_str(name);
-            canonical.push(':');
-            canonical.push_str(value.trim());
-            canonical.push('\n');
-            if !names.is_empty() {
-                names.push(';');
+        let mut out = Vec::with_capacity(160);
+        self.write_authorization(&mut out, method, path, query, headers, payload, date);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// [`Signer::authorization`] appended to `out`. Called on every signed backend call: the
+    /// canonical request is hashed as it is made, and a path or query that needs no
+    /// re-encoding is taken as it is.
+    #[allow(clippy::too_many_arguments)]
+    pub fn write_authorization(
+        &self,
+        out: &mut Vec<u8>,
+        method: &str,
+        path: &str,
+        query: Option<&str>,
+        headers: &[(&str, &str)],
+        payload: &str,
+        date: &str,
+    ) {
+        let plain = |s: &str, also: u8| {
+            s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || b == also)
+        };
+        let mut h = Sha256::new();
+        h.update(method.as_bytes());
+        h.update(b"\n");
+        if plain(path, b'/') {
+            h.update(path.as_bytes());
+            if !path.ends_with('/') {
+                h.update(b"/");
             }
-            names.push_str(name);
+        } else {
+            h.update(canonical_uri_sdk(path).as_bytes());
         }
-        canonical.push('\n');
-        canonical.push_str(&names);
-        canonical.push('\n');
-        canonical.push_str(payload);
+        h.update(b"\n");
+        match query {
+            None | Some("") => {}
+            Some(q) => h.update(canonical_query_sdk(Some(q)).as_bytes()),
+        }
+        h.update(b"\n");
+        for (name, value) in headers {
+            h.update(name.as_bytes());
+            h.update(b":");
+            h.update(value.trim().as_bytes());
+            h.update(b"\n");
+        }
+        h.update(b"\n");
+        for (i, (name, _)) in headers.iter().enumerate() {
+            if i > 0 {
+                h.update(b";");
+            }
+            h.update(name.as_bytes());
+        }
+        h.update(b"\n");
+        h.update(payload.as_bytes());
         let algorithm = self.algorithm();
-        let mut string_to_sign = String::with_capacity(algorithm.len() + date.len() + 66);
-        string_to_sign.push_str(algorithm);
-        string_to_sign.push('\n');
-        string_to_sign.push_str(date);
-        string_to_sign.push('\n');
-        string_to_sign.push_str(&hex::encode(Sha256::digest(canonical.as_bytes())));
-        format!(
-            "{algorithm} Access={}, SignedHeaders={names}, Signature={}",
-            self.access,
-            hex::encode(self.seal(string_to_sign.as_bytes()))
-        )
+        let mut string_to_sign = Vec::with_capacity(algorithm.len() + date.len() + 66);
+        string_to_sign.extend_from_slice(algorithm.as_bytes());
+        string_to_sign.push(b'\n');
+        string_to_sign.extend_from_slice(date.as_bytes());
+        string_to_sign.push(b'\n');
+        push_hex(&mut string_to_sign, &h.finalize());
+        out.extend_from_slice(algorithm.as_bytes());
+        out.extend_from_slice(b" Access=");
+        out.extend_from_slice(self.access.as_bytes());
+        out.extend_from_slice(b", SignedHeaders=");
+        for (i, (name, _)) in headers.iter().enumerate() {
+            if i > 0 {
+                out.push(b';');
+            }
+            out.extend_from_slice(name.as_bytes());
+        }
+        out.extend_from_slice(b", Signature=");
+        push_hex(out, &self.seal(&string_to_sign));
     }
 
     fn seal(&self, message: &[u8]) -> Vec<u8> {
@@ -609,9 +649,20 @@ pub fn generate_p256() -> (String, String) {
     (public, secret)
 }
 
+/// Appends `bytes` in lowercase hex.
+fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize]);
+        out.push(DIGITS[(b & 15) as usize]);
+    }
+}
+
 /// The hex SHA-256 of a body.
 pub fn body_hash(body: &[u8]) -> String {
-    hex::encode(Sha256::digest(body))
+    let mut out = Vec::with_capacity(64);
+    push_hex(&mut out, &Sha256::digest(body));
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -629,7 +629,7 @@ async fn proxy(
         Err(e) => return fail(e, route, ctx, states, Decision::BadRequest),
     };
     let method = b.method.as_ref().unwrap_or(&parts.method);
-    let mut signature = Vec::new();
+    let mut signature = Vec::with_capacity(if route.sign.is_some() { 256 } else { 0 });
     if let Some(signer) = &route.sign {
         let payload = match (&body, &ctx.body) {
             (Either::Right(_), read) => Payload::Whole(read.as_deref().unwrap_or_default()),

@@ -93,8 +93,14 @@ impl Signer {
                 let hash;
                 let (payload, headers): (&str, &[(&str, &str)]) = match payload {
                     Payload::Whole(body) => {
-                        hash = sign::body_hash(body);
-                        (&hash, &[("host", host), ("x-sdk-date", date)])
+                        let digest = match body {
+                            [] => sign::EMPTY_BODY_SHA256,
+                            body => {
+                                hash = sign::body_hash(body);
+                                &hash
+                            }
+                        };
+                        (digest, &[("host", host), ("x-sdk-date", date)])
                     }
                     Payload::Streamed => (
                         UNSIGNED_PAYLOAD,
@@ -105,12 +111,20 @@ impl Signer {
                         ],
                     ),
                 };
-                let auth =
-                    signer.authorization(method.as_str(), path, query, headers, payload, date);
                 for (name, value) in headers.iter().skip(1) {
                     push_line(out, name, value);
                 }
-                push_line(out, "authorization", &auth);
+                out.extend_from_slice(b"authorization: ");
+                signer.write_authorization(
+                    out,
+                    method.as_str(),
+                    path,
+                    query,
+                    headers,
+                    payload,
+                    date,
+                );
+                out.extend_from_slice(b"\r\n");
             }
         }
     }
