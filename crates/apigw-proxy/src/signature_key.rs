@@ -213,6 +213,24 @@ mod tests {
                 && streamed.contains("SignedHeaders=host;x-sdk-content-sha256;x-sdk-date, "),
             "{streamed}"
         );
+
+        // A body held whole is signed by its hash: the same call with another body fails.
+        let text = lines(&s, "/p", Payload::Whole(b"{\"n\":1}"));
+        let auth = text
+            .split("\r\n")
+            .find_map(|l| l.strip_prefix("authorization: "))
+            .unwrap();
+        let with = |body: &'static [u8]| sign::RequestParts {
+            method: "GET",
+            path: "/p",
+            query: None,
+            body,
+        };
+        assert!(sign::verify(auth, &with(b"{\"n\":1}"), &headers, &secret, 1_796_436_223).is_ok());
+        assert_eq!(
+            sign::verify(auth, &with(b"{\"n\":2}"), &headers, &secret, 1_796_436_223),
+            Err(sign::SignError::Mismatch)
+        );
     }
 
     #[test]
