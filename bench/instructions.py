@@ -68,7 +68,8 @@ def main():
                            check=True, capture_output=True)
         data = os.path.join(tmp, "data")
         env = dict(os.environ, APIGW_DATA_DIR=data, APIGW_ADMIN_ADDR=f"127.0.0.1:{bench.ADMIN}",
-                   APIGW_GATEWAY_ADDR=f"127.0.0.1:{bench.APIGW}", APIGW_WORKER_THREADS="1", RUST_LOG="warn")
+                   APIGW_GATEWAY_ADDR=f"127.0.0.1:{bench.APIGW}",
+                   APIGW_GATEWAY_TLS_ADDR="127.0.0.1:0", APIGW_WORKER_THREADS="1", RUST_LOG="warn")
         prefix = os.path.join(tmp, "cg.out")
         gw = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={prefix}", args.apigw, "serve"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -258,7 +258,8 @@ def main():
         procs += [proxy, proxy_h, proxy_l]
         data = os.path.join(tmp, "apigw-data")
         env = dict(os.environ, APIGW_DATA_DIR=data, APIGW_ADMIN_ADDR=f"127.0.0.1:{ADMIN}",
-                   APIGW_GATEWAY_ADDR=f"127.0.0.1:{APIGW}", APIGW_WORKER_THREADS="1", RUST_LOG="warn")
+                   APIGW_GATEWAY_ADDR=f"127.0.0.1:{APIGW}",
+                   APIGW_GATEWAY_TLS_ADDR="127.0.0.1:0", APIGW_WORKER_THREADS="1", RUST_LOG="warn")
         kafka_url = f"tcp://127.0.0.1:{KAFKA}"
         broker = subprocess.Popen(["tansu", "broker", "--listener-url", kafka_url, "--advertised-listener-url", kafka_url,
                                    "--storage-engine", "memory://tansu/"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -76,7 +76,8 @@ def main():
         procs.append(proxy)
         data = os.path.join(tmp, "data")
         env = dict(os.environ, APIGW_DATA_DIR=data, APIGW_ADMIN_ADDR=f"127.0.0.1:{bench.ADMIN}",
-                   APIGW_GATEWAY_ADDR=f"127.0.0.1:{bench.APIGW}", APIGW_WORKER_THREADS="1", RUST_LOG="warn")
+                   APIGW_GATEWAY_ADDR=f"127.0.0.1:{bench.APIGW}",
+                   APIGW_GATEWAY_TLS_ADDR="127.0.0.1:0", APIGW_WORKER_THREADS="1", RUST_LOG="warn")
         gw = subprocess.Popen([args.apigw, "serve"], env=env, stdout=subprocess.DEVNULL)
         procs.append(gw)
         for port in (bench.BACKEND, bench.NGINX, bench.APIGW, bench.ADMIN):

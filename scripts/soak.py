@@ -86,7 +86,8 @@ def main():
         procs.append(bench.nginx(tmp, "backend", bench.BACKEND_BODY.format(port=BACKEND)))
         data = os.path.join(tmp, "apigw-data")
         env = dict(os.environ, APIGW_DATA_DIR=data, APIGW_ADMIN_ADDR=f"127.0.0.1:{ADMIN}",
-                   APIGW_GATEWAY_ADDR=f"127.0.0.1:{APIGW}", RUST_LOG="warn")
+                   APIGW_GATEWAY_ADDR=f"127.0.0.1:{APIGW}",
+                   APIGW_GATEWAY_TLS_ADDR="127.0.0.1:0", RUST_LOG="warn")
         log = open(os.path.join(tmp, "apigw.log"), "w")
         gw = subprocess.Popen([args.apigw, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
         procs.append(gw)

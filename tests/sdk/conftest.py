@@ -33,7 +33,8 @@ def server():
         pytest.fail("APIGW_BIN must name the built apigw binary (scripts/test.sh sets it)")
     data_dir = tempfile.mkdtemp(prefix="apigw-sdk-")
     env = dict(os.environ, APIGW_DATA_DIR=data_dir, APIGW_ADMIN_ADDR="127.0.0.1:0",
-               APIGW_GATEWAY_ADDR="127.0.0.1:0", APIGW_PROJECT_ID=PROJECT,
+               APIGW_GATEWAY_ADDR="127.0.0.1:0", APIGW_GATEWAY_TLS_ADDR="127.0.0.1:0",
+               APIGW_PROJECT_ID=PROJECT,
                APIGW_INSTANCE_ID=INSTANCE, APIGW_ACCESS_KEY=AK, APIGW_SECRET_KEY=SK,
                APIGW_AUTH_TOKEN=TOKEN, RUST_LOG="warn")
     proc = subprocess.Popen([binary, "serve"], env=env, stdout=subprocess.PIPE, text=True)

@@ -19,6 +19,10 @@ pub type ResponseBody = Either<crate::upstream::DrivenBody, Full<Bytes>>;
 pub enum GatewayError {
     /// No published API matches host, stage, method and path.
     NoApi,
+    /// The API is published for HTTP only and was called over HTTPS.
+    HttpOnly,
+    /// The API is published for HTTPS only and was called over plain HTTP.
+    HttpsOnly,
     /// The body is larger than [`MAX_BODY_BYTES`].
     BodyTooLarge,
     /// The body could not be read from the client.
@@ -77,6 +81,16 @@ impl GatewayError {
                 StatusCode::NOT_FOUND,
                 "APIG.0101",
                 "The API does not exist or has not been published in the environment",
+            ),
+            HttpOnly => (
+                StatusCode::BAD_REQUEST,
+                "APIG.0607",
+                "The following protocol is supported: HTTP",
+            ),
+            HttpsOnly => (
+                StatusCode::BAD_REQUEST,
+                "APIG.0607",
+                "The following protocol is supported: HTTPS",
             ),
             BodyTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -172,7 +186,9 @@ impl GatewayError {
         match self {
             NoApi => "NOT_FOUND",
             BadBody => "REQUEST_PARAMETERS_FAILURE",
-            BodyTooLarge | UriTooLong | HeadersTooLarge | ClientTimeout => "DEFAULT_4XX",
+            BodyTooLarge | UriTooLong | HeadersTooLarge | ClientTimeout | HttpOnly | HttpsOnly => {
+                "DEFAULT_4XX"
+            }
             TooManyConnections | BreakerOpen => "DEFAULT_5XX",
             BackendUnavailable => "BACKEND_UNAVAILABLE",
             BackendTimeout => "BACKEND_TIMEOUT",

@@ -18,8 +18,10 @@
 //! - `error`: the data-plane errors and their APIG codes, in one place.
 //! - `logged`: the response body that queues the call's kafka_log message once sent.
 //! - `metrics`: per-API counters and latency histograms, rendered for Prometheus.
-//! - `server`: the listener, the request path, graceful shutdown; `server/h1.rs` speaks
-//!   HTTP/1.1 to clients (keep-alive, pipelining, bodies, the client timeout).
+//! - `server`: the listeners (plain and TLS), the request path, graceful shutdown;
+//!   `server/h1.rs` speaks HTTP/1.1 to clients (keep-alive, pipelining, bodies, the client
+//!   timeout) over `server/conn.rs`, a plain or TLS connection.
+//! - `tls`: the certificate a TLS handshake gets, by the name it asks for.
 //! - `wire`: HTTP/1.1 framing both sides share (bodies by length or chunks).
 //! - `deadline`: the lazily moved timers of the per-call timeouts.
 
@@ -39,6 +41,7 @@ pub mod server;
 pub mod signature_key;
 pub mod snapshot;
 pub mod throttle;
+pub mod tls;
 pub mod upstream;
 mod wire;
 

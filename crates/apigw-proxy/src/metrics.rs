@@ -55,6 +55,8 @@ pub struct Registry {
     pub rejected_requests: AtomicU64,
     /// Connections answered 503 because the connection cap was reached.
     pub rejected_connections: AtomicU64,
+    /// TLS handshakes that failed or stalled past the client timeout.
+    pub tls_handshake_failures: AtomicU64,
     /// Snapshots built.
     pub reloads: AtomicU64,
     /// Failed snapshot builds.
@@ -168,6 +170,7 @@ impl Registry {
             "# TYPE apigw_unmatched_requests_total counter\napigw_unmatched_requests_total {}\n\
              # TYPE apigw_rejected_requests_total counter\napigw_rejected_requests_total {}\n\
              # TYPE apigw_rejected_connections_total counter\napigw_rejected_connections_total {}\n\
+             # TYPE apigw_tls_handshake_failures_total counter\napigw_tls_handshake_failures_total {}\n\
              # TYPE apigw_reloads_total counter\napigw_reloads_total {}\n\
              # TYPE apigw_reload_failures_total counter\napigw_reload_failures_total {}\n\
              # TYPE apigw_snapshot_age_seconds gauge\napigw_snapshot_age_seconds {}\n\
@@ -176,6 +179,7 @@ impl Registry {
             self.unmatched.load(Relaxed),
             self.rejected_requests.load(Relaxed),
             self.rejected_connections.load(Relaxed),
+            self.tls_handshake_failures.load(Relaxed),
             self.reloads.load(Relaxed),
             self.reload_failures.load(Relaxed),
             now.saturating_sub(last) as f64 / 1000.0,

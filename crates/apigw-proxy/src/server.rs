@@ -13,7 +13,7 @@ use crate::error::{
 use crate::logged::{CallBody, Completion};
 use crate::metrics::{Decision, Registry};
 use crate::signature_key::Payload;
-use crate::snapshot::{AuthType, Backend, HttpBackend, PathPart, Route, Snapshot};
+use crate::snapshot::{AuthType, Backend, HttpBackend, PathPart, Protocol, Route, Snapshot};
 use crate::upstream::{self, GatewayHeaders, Outbound, Upstream};
 use apigw_plugins::chain::RequestCtx;
 use apigw_plugins::engine::{
@@ -36,8 +36,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
+mod conn;
 pub(crate) mod h1;
 mod stop;
+use conn::ClientIo;
 pub use h1::RequestBody;
 
 /// The data plane: the current snapshot, the backend client and the metrics.
@@ -75,9 +77,34 @@ const X_STAGE: http::header::HeaderName = http::header::HeaderName::from_static(
 /// How long shutdown waits for in-flight calls.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Accepts connections until `shutdown` completes, then drains in-flight calls: idle
+/// Accepts plain connections until `shutdown` completes, then drains in-flight calls: idle
 /// connections close at once, busy ones after the response in flight.
 pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Future<Output = ()>) {
+    accept(listener, gw, shutdown, Transport::Plain).await
+}
+
+/// [`serve`] for the TLS listener: each connection's handshake gets the certificate of the
+/// name it asks for (`crate::tls`), within the client timeout, before its first request.
+pub async fn serve_tls(
+    listener: TcpListener,
+    gw: Arc<Gateway>,
+    shutdown: impl Future<Output = ()>,
+) {
+    accept(listener, gw, shutdown, Transport::Tls).await
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Transport {
+    Plain,
+    Tls,
+}
+
+async fn accept(
+    listener: TcpListener,
+    gw: Arc<Gateway>,
+    shutdown: impl Future<Output = ()>,
+    transport: Transport,
+) {
     let stop = Arc::new(stop::Stop::default());
     let max = gw.limits.max_connections.clamp(1, u32::MAX as usize);
     let slots = Arc::new(tokio::sync::Semaphore::new(max));
@@ -97,12 +124,21 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
         let _ = stream.set_nodelay(true);
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             gw.metrics.rejected_connections.fetch_add(1, Relaxed);
-            tokio::spawn(refuse(stream));
+            if let Transport::Plain = transport {
+                tokio::spawn(refuse(stream));
+            }
             continue;
         };
         let (gw, stopped) = (gw.clone(), stop.listener());
         tokio::spawn(async move {
-            h1::serve_connection(gw, stream, peer, stopped, MAX_HEAD_BUFFER).await;
+            let io = match transport {
+                Transport::Plain => ClientIo::Plain(stream),
+                Transport::Tls => match tls_handshake(&gw, stream).await {
+                    Some(io) => io,
+                    None => return,
+                },
+            };
+            h1::serve_connection(gw, io, peer, stopped, MAX_HEAD_BUFFER).await;
             drop(slot);
         });
     }
@@ -111,6 +147,30 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
     let all_back = slots.acquire_many(max as u32);
     if tokio::time::timeout(DRAIN_TIMEOUT, all_back).await.is_err() {
         tracing::warn!("in-flight calls still running after the drain timeout");
+    }
+}
+
+/// The TLS handshake of a new connection, bounded by the client timeout (a handshake that
+/// stalls holds its slot no longer than a slow request head would); `None` when it failed.
+async fn tls_handshake(gw: &Gateway, stream: tokio::net::TcpStream) -> Option<ClientIo> {
+    let handshake = async {
+        let start =
+            tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream);
+        let start = start.await.ok()?;
+        let sites = gw.snapshot.load().tls.clone()?;
+        let config = sites.config_for(start.client_hello().server_name());
+        start.into_stream(config).await.ok()
+    };
+    match tokio::time::timeout(gw.limits.client_timeout, handshake).await {
+        Ok(Some(tls)) => Some(ClientIo::tls(tls)),
+        Ok(None) => {
+            gw.metrics.tls_handshake_failures.fetch_add(1, Relaxed);
+            None
+        }
+        Err(_) => {
+            gw.metrics.tls_handshake_failures.fetch_add(1, Relaxed);
+            None
+        }
     }
 }
 
@@ -174,6 +234,7 @@ pub async fn handle(
     mut parts: RequestHead,
     body: RequestBody,
     peer: SocketAddr,
+    secure: bool,
 ) -> Answer<CallBody> {
     let start = Instant::now();
     let request_id = apigw_model::id::request_id();
@@ -244,6 +305,14 @@ pub async fn handle(
     };
     let route = m.route.clone();
     let mut ctx = context(request_id, Some(&route), &parts, origin, peer, start);
+    let protocol = match (route.protocol, secure) {
+        (Protocol::Http, true) => Err(GatewayError::HttpOnly),
+        (Protocol::Https, false) => Err(GatewayError::HttpsOnly),
+        _ => Ok(()),
+    };
+    if let Err(e) = protocol {
+        return fail(e, &route, &mut ctx, &mut states, Decision::BadRequest);
+    }
     let mut io = CallIo {
         gw,
         body: Some(Either::Left(body)),

@@ -74,6 +74,8 @@ pub struct Route {
     pub auth: AuthType,
     /// SWA (prefix) route: the rest of the path is appended to the backend path.
     pub prefix: bool,
+    /// Whether the API is served over plain HTTP, TLS or both (its `req_protocol`).
+    pub protocol: Protocol,
     pub backend: Backend,
     /// The plug-ins bound to the API in this environment.
     pub chain: Arc<Chain>,
@@ -90,6 +92,24 @@ pub struct Route {
     /// The signature key bound to the API in this environment; `None` without one.
     pub sign: Option<Arc<crate::signature_key::Signer>>,
     pub metrics: Arc<ApiMetrics>,
+}
+
+/// The listeners an API answers on (`req_protocol` `HTTP`, `HTTPS` or `BOTH`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Http,
+    Https,
+    Both,
+}
+
+impl Protocol {
+    fn of(req_protocol: &str) -> Self {
+        match req_protocol {
+            "HTTP" => Protocol::Http,
+            "HTTPS" => Protocol::Https,
+            _ => Protocol::Both,
+        }
+    }
 }
 
 /// An app, for APP authentication.
@@ -126,6 +146,8 @@ pub struct Snapshot {
     /// Running plug-in instances by plug-in id, with the content they were built from: reused by
     /// the next snapshot when the content is unchanged, so their state survives reloads.
     pub instances: HashMap<String, (String, Arc<Instance>)>,
+    /// The certificates of the TLS listener; `None` when it has none (no instance certificate).
+    pub tls: Option<Arc<crate::tls::Sites>>,
 }
 
 /// What a snapshot is built for.
@@ -138,6 +160,8 @@ pub struct Config {
     pub upstream: crate::upstream::Upstream,
     /// What plug-in instances are built with (Redis counters, clock).
     pub plugins: apigw_plugins::chain::BuildCtx,
+    /// The instance's own certificate, for TLS handshakes that name no bound domain.
+    pub tls_instance: Option<Arc<rustls::sign::CertifiedKey>>,
 }
 
 /// The backend of `def` in one environment: `variable` gives that environment's value of a
@@ -332,6 +356,10 @@ impl Snapshot {
         let mut snap = Snapshot {
             version,
             credentials: cfg.credentials.clone(),
+            tls: cfg
+                .tls_instance
+                .clone()
+                .map(|key| Arc::new(crate::tls::Sites::build(key, &[]))),
             ..Default::default()
         };
         let mut group_index = HashMap::new();
@@ -434,6 +462,7 @@ impl Snapshot {
                     _ => AuthType::None,
                 },
                 prefix: def.match_mode == "SWA",
+                protocol: Protocol::of(&def.req_protocol),
                 backend,
                 responses,
                 chain,

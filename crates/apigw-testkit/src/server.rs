@@ -12,6 +12,7 @@ pub fn serve_args(dir: &Path) -> ServeArgs {
         data_dir: dir.to_path_buf(),
         admin_addr: "127.0.0.1:0".parse().unwrap(),
         gateway_addr: "127.0.0.1:0".parse().unwrap(),
+        gateway_tls_addr: "127.0.0.1:0".parse().unwrap(),
         project_id: Some(PROJECT.into()),
         instance_id: Some(INSTANCE.into()),
         access_key: Some(AK.into()),
@@ -87,6 +88,7 @@ pub struct ServerProcess {
     pub admin: Admin,
     pub admin_addr: String,
     pub gateway_addr: String,
+    pub gateway_tls_addr: String,
     /// Every line the process printed (its log goes to stdout).
     pub output: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
@@ -105,6 +107,7 @@ impl ServerProcess {
             .env("APIGW_DATA_DIR", dir)
             .env("APIGW_ADMIN_ADDR", "127.0.0.1:0")
             .env("APIGW_GATEWAY_ADDR", "127.0.0.1:0")
+            .env("APIGW_GATEWAY_TLS_ADDR", "127.0.0.1:0")
             .env("APIGW_PROJECT_ID", PROJECT)
             .env("APIGW_INSTANCE_ID", INSTANCE)
             .env("APIGW_ACCESS_KEY", AK)
@@ -122,12 +125,13 @@ impl ServerProcess {
             .expect("the apigw binary starts");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
-        let (admin_addr, gateway_addr) = loop {
+        let (admin_addr, gateway_addr, gateway_tls_addr) = loop {
             let line = lines.next().expect("apigw prints its addresses").unwrap();
             if let Some(rest) = line.strip_prefix("apigw: control plane on http://") {
                 let (admin, rest) = rest.split_once(", data plane on http://").unwrap();
                 let gateway = rest.split(',').next().unwrap();
-                break (admin.to_string(), gateway.to_string());
+                let tls = rest.rsplit("https://").next().unwrap();
+                break (admin.to_string(), gateway.to_string(), tls.to_string());
             }
         };
         // Keep draining stdout so the child never blocks on a full pipe, and keep what it says.
@@ -144,6 +148,7 @@ impl ServerProcess {
             admin,
             admin_addr,
             gateway_addr,
+            gateway_tls_addr,
             output,
         }
     }

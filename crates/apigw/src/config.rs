@@ -31,6 +31,9 @@ pub struct ServeArgs {
     /// Data-plane listener.
     #[arg(long, env = "APIGW_GATEWAY_ADDR", default_value = "127.0.0.1:9080")]
     pub gateway_addr: SocketAddr,
+    /// Data-plane TLS listener (HTTPS on bound domains and the instance's own certificate).
+    #[arg(long, env = "APIGW_GATEWAY_TLS_ADDR", default_value = "127.0.0.1:9443")]
+    pub gateway_tls_addr: SocketAddr,
     /// The project served (generated on first start when unset).
     #[arg(long, env = "APIGW_PROJECT_ID")]
     pub project_id: Option<String>,
@@ -88,6 +91,7 @@ impl std::fmt::Debug for ServeArgs {
             .field("data_dir", &self.data_dir)
             .field("admin_addr", &self.admin_addr)
             .field("gateway_addr", &self.gateway_addr)
+            .field("gateway_tls_addr", &self.gateway_tls_addr)
             .field("project_id", &self.project_id)
             .field("instance_id", &self.instance_id)
             .field("access_key", &self.access_key)

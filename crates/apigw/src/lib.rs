@@ -4,9 +4,11 @@
 //! # Layout
 //! - [`config`]: `apigw serve` settings (flags with `APIGW_*` env fallbacks).
 //! - [`credentials`]: the admin identity, generated on first start and kept in the data dir.
+//! - [`instance_cert`]: the TLS listener's own certificate, generated on first start too.
 
 pub mod config;
 pub mod credentials;
+pub mod instance_cert;
 
 use anyhow::Context;
 use apigw_admin::auth::Credential;
@@ -33,6 +35,7 @@ use tokio::net::TcpListener;
 pub struct Running {
     pub admin_addr: SocketAddr,
     pub gateway_addr: SocketAddr,
+    pub gateway_tls_addr: SocketAddr,
     pub identity: credentials::Identity,
 }
 
@@ -149,6 +152,10 @@ pub async fn serve(
             classic: Default::default(),
             shared: Default::default(),
         },
+        tls_instance: Some(instance_cert::load_or_create(
+            &args.data_dir,
+            &args.domain_suffix,
+        )?),
     };
     let first = Snapshot::build(&*store, &snap_cfg, None, &metrics)
         .await
@@ -190,20 +197,27 @@ pub async fn serve(
     let gateway_listener = TcpListener::bind(args.gateway_addr)
         .await
         .with_context(|| format!("binding the data plane to {}", args.gateway_addr))?;
+    let tls_listener = TcpListener::bind(args.gateway_tls_addr)
+        .await
+        .with_context(|| format!("binding the TLS data plane to {}", args.gateway_tls_addr))?;
     let running = Running {
         admin_addr: admin.local_addr()?,
         gateway_addr: gateway_listener.local_addr()?,
+        gateway_tls_addr: tls_listener.local_addr()?,
         identity,
     };
     tracing::info!(admin = %running.admin_addr, gateway = %running.gateway_addr,
+        gateway_tls = %running.gateway_tls_addr,
         project_id = %running.identity.project_id, instance_id = %running.identity.instance_id,
         "apigw listening");
     println!(
-        "apigw: control plane on http://{}, data plane on http://{}, project {} instance {}",
+        "apigw: control plane on http://{}, data plane on http://{}, project {} instance {}, \
+         TLS data plane on https://{}",
         running.admin_addr,
         running.gateway_addr,
         running.identity.project_id,
-        running.identity.instance_id
+        running.identity.instance_id,
+        running.gateway_tls_addr,
     );
     on_ready(&running);
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -243,8 +257,10 @@ pub async fn serve(
         .merge(metrics_route)
         .merge(readyz);
     let admin_srv = axum::serve(admin, admin_router).with_graceful_shutdown(stop(rx.clone()));
-    let gateway_srv = apigw_proxy::server::serve(gateway_listener, gateway, stop(rx));
-    let (admin_result, ()) = tokio::join!(admin_srv, gateway_srv);
+    let gateway_srv =
+        apigw_proxy::server::serve(gateway_listener, gateway.clone(), stop(rx.clone()));
+    let tls_srv = apigw_proxy::server::serve_tls(tls_listener, gateway, stop(rx));
+    let (admin_result, (), ()) = tokio::join!(admin_srv, gateway_srv, tls_srv);
     admin_result.context("serving the control plane")?;
     reloader.abort();
     tracing::info!("apigw stopped");

@@ -271,6 +271,7 @@ async fn a_node_on_postgres_without_a_shared_key_file_refuses_to_start() {
         .env("APIGW_STORE_URL", schema.url())
         .env("APIGW_ADMIN_ADDR", "127.0.0.1:0")
         .env("APIGW_GATEWAY_ADDR", "127.0.0.1:0")
+        .env("APIGW_GATEWAY_TLS_ADDR", "127.0.0.1:0")
         .env_remove("APIGW_SECRETS_KEY_FILE")
         .output()
         .await

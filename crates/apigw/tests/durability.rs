@@ -206,6 +206,7 @@ async fn the_generated_identity_is_kept_across_restarts_and_private() {
             .env("APIGW_DATA_DIR", dir.path())
             .env("APIGW_ADMIN_ADDR", "127.0.0.1:0")
             .env("APIGW_GATEWAY_ADDR", "127.0.0.1:0")
+            .env("APIGW_GATEWAY_TLS_ADDR", "127.0.0.1:0")
             .env_remove("APIGW_PROJECT_ID")
             .env_remove("APIGW_ACCESS_KEY")
             .env_remove("APIGW_SECRET_KEY")

@@ -80,6 +80,7 @@ fn config() -> Config {
         credentials: Arc::new(vec![]),
         upstream: apigw_proxy::upstream::Upstream::new(),
         plugins: apigw_plugins::chain::BuildCtx::default(),
+        tls_instance: None,
     }
 }
 

@@ -7,6 +7,7 @@
 //! own rather than hyper's server for the same reasons: one task per client connection, no
 //! dispatch channel, no `HeaderMap` (`docs/architecture.md`).
 
+use super::conn::{ClientIo, READ_ROOM};
 use super::stop::StopListener;
 use crate::answer::Answer;
 use crate::deadline::Deadline;
@@ -25,12 +26,9 @@ use std::pin::{pin, Pin};
 use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
-use tokio::net::TcpStream;
 
 /// Most headers a request may carry (as hyper's default); more is 431.
 const MAX_HEADERS: usize = 100;
-/// Free room the read buffer is given before each read.
-const READ_ROOM: usize = 8 * 1024;
 /// Response bytes gathered before they are written (larger body frames go out on their own).
 const WRITE_GATHER: usize = 64 * 1024;
 /// Unread request body the gateway reads and throws away to keep a connection (beyond it, the
@@ -44,11 +42,12 @@ const LINGER: Duration = Duration::from_secs(1);
 /// gateway shuts down (after the call in flight, if any).
 pub(crate) async fn serve_connection(
     gw: Arc<Gateway>,
-    io: TcpStream,
+    io: ClientIo,
     peer: SocketAddr,
     mut stop: StopListener,
     max_head: usize,
 ) {
+    let secure = matches!(io, ClientIo::Tls(_));
     let io = Arc::new(io);
     let mut buf = BytesMut::with_capacity(READ_ROOM);
     let mut out = Vec::with_capacity(1024);
@@ -107,7 +106,7 @@ pub(crate) async fn serve_connection(
         let body = RequestBody {
             shared: shared.clone(),
         };
-        let resp = handle(&gw, request, body, peer).await;
+        let resp = handle(&gw, request, body, peer, secure).await;
         if resp
             .headers
             .get(CONNECTION)
@@ -162,7 +161,7 @@ pub(crate) async fn serve_connection(
 /// (which takes the read buffer back afterwards).
 #[derive(Debug)]
 struct Reading {
-    io: Arc<TcpStream>,
+    io: Arc<ClientIo>,
     buf: BytesMut,
     state: BodyState,
     /// `Expect: 100-continue`: the interim answer goes out when the body is first read.
@@ -197,12 +196,14 @@ impl Body for RequestBody {
             // Written whole, however the socket takes it: a half-written interim line would
             // corrupt the answer that follows it.
             while r.continue_written < CONTINUE.len() {
-                ready!(io.poll_write_ready(cx))?;
-                match io.try_write(&CONTINUE[r.continue_written..]) {
+                match ready!(io.poll_write(cx, &CONTINUE[r.continue_written..])) {
+                    Ok(0) => return Poll::Ready(Some(Err(io::ErrorKind::WriteZero.into()))),
                     Ok(n) => r.continue_written += n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) => return Poll::Ready(Some(Err(e))),
                 }
+            }
+            if let Err(e) = ready!(io.poll_flush(cx)) {
+                return Poll::Ready(Some(Err(e)));
             }
             r.continue_pending = false;
         }
@@ -213,7 +214,7 @@ impl Body for RequestBody {
                 Ok(None) if r.state.is_done() => return Poll::Ready(None),
                 Ok(None) => {}
             }
-            match ready!(poll_fill(io, cx, &mut r.buf)) {
+            match ready!(io.poll_fill(cx, &mut r.buf)) {
                 Ok(0) => {
                     return Poll::Ready(Some(Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -248,66 +249,18 @@ impl Body for RequestBody {
     }
 }
 
-/// Reads what is there into `buf`: `Ok(0)` at the end of the connection.
-///
-/// A read shorter than the room offered emptied the socket: its readiness is cleared then
-/// (as tokio's own `poll_read` does), so the next wait parks on the event loop instead of
-/// costing a `recvfrom` that finds nothing — one system call per keep-alive request.
-fn poll_fill(io: &TcpStream, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
-    if buf.capacity() - buf.len() < READ_ROOM / 4 {
-        buf.reserve(READ_ROOM);
-    }
-    let room = buf.capacity() - buf.len();
-    loop {
-        ready!(io.poll_read_ready(cx))?;
-        // The outer `try_io` takes the readiness it may clear before the read, so an event
-        // that arrives after the read is never cleared by it (no lost wake-up).
-        let mut got = None;
-        let r = io.try_io(tokio::io::Interest::READABLE, || {
-            let n = io.try_read_buf(buf)?;
-            got = Some(n);
-            if n > 0 && n < room {
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            Ok(n)
-        });
-        match (got, r) {
-            (Some(n), _) => return Poll::Ready(Ok(n)),
-            (None, Err(e)) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            (None, r) => return Poll::Ready(r),
-        }
-    }
-}
-
-async fn fill(io: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
-    std::future::poll_fn(|cx| poll_fill(io, cx, buf)).await
-}
-
-/// The client's socket as answers are written to it: a client that stops reading may hold a
-/// write up to the client timeout (as a slow sender may hold a read), then it is cut — its
+/// The client's connection as answers are written to it: a client that stops reading may hold
+/// a write up to the client timeout (as a slow sender may hold a read), then it is cut — its
 /// connection slot and any backend connection streaming to it are not held forever.
 #[derive(Clone, Copy)]
 struct Answering<'a> {
-    io: &'a TcpStream,
+    io: &'a ClientIo,
     stall: Duration,
 }
 
 impl Answering<'_> {
-    async fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
-        while !bytes.is_empty() {
-            match self.io.try_write(bytes) {
-                Ok(n) => bytes = &bytes[n..],
-                // Only a full send buffer waits, and only then is a timer armed.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    match tokio::time::timeout(self.stall, self.io.writable()).await {
-                        Ok(ready) => ready?,
-                        Err(_) => return Err(io::ErrorKind::TimedOut.into()),
-                    }
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+    async fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
+        self.io.write_all(bytes, self.stall).await
     }
 }
 
@@ -334,7 +287,7 @@ pub(crate) struct Head {
 }
 
 async fn read_head(
-    io: &TcpStream,
+    io: &ClientIo,
     buf: &mut BytesMut,
     scratch: &mut HeadScratch,
     max: usize,
@@ -345,7 +298,7 @@ async fn read_head(
                 return Ok(head);
             }
         }
-        match fill(io, buf).await {
+        match io.fill(buf).await {
             Ok(0) | Err(_) => return Err(HeadError::Closed),
             Ok(_) => {}
         }
@@ -489,7 +442,7 @@ pub(crate) fn parse_head(
 }
 
 /// Answers a request that cannot be read with `status` and an empty body, then closes.
-async fn refuse(io: Arc<TcpStream>, out: &mut Vec<u8>, status: StatusCode, stall: Duration) {
+async fn refuse(io: Arc<ClientIo>, out: &mut Vec<u8>, status: StatusCode, stall: Duration) {
     out.clear();
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
@@ -504,26 +457,15 @@ async fn refuse(io: Arc<TcpStream>, out: &mut Vec<u8>, status: StatusCode, stall
     }
 }
 
-/// Closes our side and reads (and drops) what the client still sends for a moment, so the
-/// client reads the answer before the connection goes (closing with unread bytes would reset
-/// it, and a reset can destroy the answer on its way).
-async fn linger(io: Arc<TcpStream>) {
-    let Ok(mut io) = Arc::try_unwrap(io) else {
-        return;
-    };
-    let drain = async {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let _ = io.shutdown().await;
-        // On the heap: a buffer here would be part of every connection's state (this future
-        // is inside `serve_connection`'s), 4 KiB of memory each call would carry around.
-        let mut sink = vec![0u8; 4096];
-        while matches!(io.read(&mut sink).await, Ok(n) if n > 0) {}
-    };
-    let _ = tokio::time::timeout(LINGER, drain).await;
+/// Closes the connection once the client has read the answer (`ClientIo::linger`).
+async fn linger(io: Arc<ClientIo>) {
+    if let Ok(io) = Arc::try_unwrap(io) {
+        io.linger(LINGER).await;
+    }
 }
 
 /// Reads and drops the `left` bytes of a body the call did not read; `false` if that failed.
-async fn discard(io: &TcpStream, buf: &mut BytesMut, mut left: u64, timeout: Duration) -> bool {
+async fn discard(io: &ClientIo, buf: &mut BytesMut, mut left: u64, timeout: Duration) -> bool {
     let run = async {
         loop {
             let take = (buf.len() as u64).min(left) as usize;
@@ -532,7 +474,7 @@ async fn discard(io: &TcpStream, buf: &mut BytesMut, mut left: u64, timeout: Dur
             if left == 0 {
                 return true;
             }
-            if !matches!(fill(io, buf).await, Ok(n) if n > 0) {
+            if !matches!(io.fill(buf).await, Ok(n) if n > 0) {
                 return false;
             }
         }
@@ -701,6 +643,7 @@ fn push_date(out: &mut Vec<u8>) {
 mod tests {
     use super::*;
     use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
 
     #[tokio::test]
     async fn a_short_read_clears_the_readiness_so_the_next_wait_parks_without_a_read() {
@@ -709,18 +652,22 @@ mod tests {
             .await
             .unwrap();
         let (server, _) = listener.accept().await.unwrap();
+        let server = ClientIo::Plain(server);
         client.write_all(b"hello").await.unwrap();
         let mut buf = BytesMut::new();
-        assert_eq!(fill(&server, &mut buf).await.unwrap(), 5);
+        assert_eq!(server.fill(&mut buf).await.unwrap(), 5);
+        let ClientIo::Plain(tcp) = &server else {
+            unreachable!()
+        };
         // Readiness still set would make the next wait a recvfrom that finds nothing.
-        let ready = std::future::poll_fn(|cx| Poll::Ready(server.poll_read_ready(cx))).await;
+        let ready = std::future::poll_fn(|cx| Poll::Ready(tcp.poll_read_ready(cx))).await;
         assert!(
             ready.is_pending(),
             "readiness kept after the socket was emptied"
         );
         // Data arriving later still wakes the wait.
         client.write_all(b"more").await.unwrap();
-        let woke = tokio::time::timeout(Duration::from_secs(5), fill(&server, &mut buf)).await;
+        let woke = tokio::time::timeout(Duration::from_secs(5), server.fill(&mut buf)).await;
         assert_eq!(woke.expect("woken by new data").unwrap(), 4);
         assert_eq!(&buf[..], b"hellomore");
     }
