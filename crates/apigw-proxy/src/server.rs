@@ -38,6 +38,7 @@ use tokio::net::TcpListener;
 
 mod conn;
 pub(crate) mod h1;
+mod h2;
 mod stop;
 use conn::ClientIo;
 pub use h1::RequestBody;
@@ -64,6 +65,8 @@ pub struct Limits {
     /// Longest wait for a request's headers (also the idle keep-alive time) and for a body the
     /// gateway must read whole.
     pub client_timeout: Duration,
+    /// Whether HTTP/2 is served (ALPN `h2` on TLS, h2c with prior knowledge on plain HTTP).
+    pub http2: bool,
 }
 
 /// Largest request head buffered: every head within APIG's limits (128 KiB of headers and a
@@ -134,7 +137,11 @@ async fn accept(
             let io = match transport {
                 Transport::Plain => ClientIo::Plain(stream),
                 Transport::Tls => match tls_handshake(&gw, stream).await {
-                    Some(io) => io,
+                    Some(tls) if tls.get_ref().1.alpn_protocol() == Some(b"h2") => {
+                        h2::serve_connection(gw, tls, peer, stopped, true).await;
+                        return;
+                    }
+                    Some(tls) => ClientIo::tls(tls),
                     None => return,
                 },
             };
@@ -152,7 +159,10 @@ async fn accept(
 
 /// The TLS handshake of a new connection, bounded by the client timeout (a handshake that
 /// stalls holds its slot no longer than a slow request head would); `None` when it failed.
-async fn tls_handshake(gw: &Gateway, stream: tokio::net::TcpStream) -> Option<ClientIo> {
+async fn tls_handshake(
+    gw: &Gateway,
+    stream: tokio::net::TcpStream,
+) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
     let handshake = async {
         let start =
             tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream);
@@ -162,7 +172,7 @@ async fn tls_handshake(gw: &Gateway, stream: tokio::net::TcpStream) -> Option<Cl
         start.into_stream(config).await.ok()
     };
     match tokio::time::timeout(gw.limits.client_timeout, handshake).await {
-        Ok(Some(tls)) => Some(ClientIo::tls(tls)),
+        Ok(Some(tls)) => Some(tls),
         Ok(None) => {
             gw.metrics.tls_handshake_failures.fetch_add(1, Relaxed);
             None

@@ -162,6 +162,8 @@ pub struct Config {
     pub plugins: apigw_plugins::chain::BuildCtx,
     /// The instance's own certificate, for TLS handshakes that name no bound domain.
     pub tls_instance: Option<Arc<rustls::sign::CertifiedKey>>,
+    /// Whether the TLS listener offers HTTP/2 (ALPN `h2`).
+    pub http2: bool,
 }
 
 /// The backend of `def` in one environment: `variable` gives that environment's value of a
@@ -359,7 +361,7 @@ impl Snapshot {
             tls: cfg
                 .tls_instance
                 .clone()
-                .map(|key| Arc::new(crate::tls::Sites::build(key, &[]))),
+                .map(|key| Arc::new(crate::tls::Sites::build(key, &[], cfg.http2))),
             ..Default::default()
         };
         let mut group_index = HashMap::new();

@@ -43,8 +43,15 @@ pub struct Sites {
     default: Arc<ServerConfig>,
 }
 
-/// The protocols offered by ALPN.
-const ALPN: &[&[u8]] = &[b"http/1.1"];
+/// The protocols offered by ALPN, HTTP/2 first where it is served.
+fn alpn(http2: bool) -> Vec<Vec<u8>> {
+    let mut protocols = Vec::with_capacity(2);
+    if http2 {
+        protocols.push(b"h2".to_vec());
+    }
+    protocols.push(b"http/1.1".to_vec());
+    protocols
+}
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -75,7 +82,11 @@ impl ResolvesServerCert for Fixed {
     }
 }
 
-fn config(key: Arc<CertifiedKey>, client_roots: Option<&str>) -> Result<ServerConfig, String> {
+fn config(
+    key: Arc<CertifiedKey>,
+    client_roots: Option<&str>,
+    http2: bool,
+) -> Result<ServerConfig, String> {
     let builder = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| e.to_string())?;
@@ -96,23 +107,25 @@ fn config(key: Arc<CertifiedKey>, client_roots: Option<&str>) -> Result<ServerCo
         }
     };
     let mut cfg = builder.with_cert_resolver(Arc::new(Fixed(key)));
-    cfg.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    cfg.alpn_protocols = alpn(http2);
     Ok(cfg)
 }
 
 impl Sites {
     /// The instance's certificate for every name, and each site's for its own. A site whose
     /// certificate does not load is left out (logged): its names get the instance's.
-    pub fn build(instance: Arc<CertifiedKey>, sites: &[Site]) -> Self {
-        let default = Arc::new(config(instance, None).expect("a configuration with no client CA"));
+    /// `http2`: whether ALPN offers `h2`.
+    pub fn build(instance: Arc<CertifiedKey>, sites: &[Site], http2: bool) -> Self {
+        let default =
+            Arc::new(config(instance, None, http2).expect("a configuration with no client CA"));
         let mut out = Sites {
             exact: FnvMap::default(),
             wildcard: FnvMap::default(),
             default,
         };
         for site in sites {
-            let built =
-                certified_key(&site.pair).and_then(|key| config(key, site.client_roots.as_deref()));
+            let built = certified_key(&site.pair)
+                .and_then(|key| config(key, site.client_roots.as_deref(), http2));
             let cfg = match built {
                 Ok(c) => Arc::new(c),
                 Err(e) => {

@@ -27,6 +27,7 @@ pub fn serve_args(dir: &Path) -> ServeArgs {
         max_connections: 10_000,
         client_timeout_ms: 30_000,
         metrics_auth: false,
+        disable_http2: false,
         backend_ca_file: None,
     }
 }

@@ -76,6 +76,10 @@ pub struct ServeArgs {
     /// time) and a body the gateway reads whole.
     #[arg(long, env = "APIGW_CLIENT_TIMEOUT_MS", default_value_t = 30_000)]
     pub client_timeout_ms: u64,
+    /// Serve no HTTP/2: ALPN offers only `http/1.1` and the h2c preface is refused (400), as
+    /// APIG lets a gateway switch HTTP/2 off.
+    #[arg(long, env = "APIGW_DISABLE_HTTP2", default_value_t = false)]
+    pub disable_http2: bool,
     /// Require control-plane authentication for `/metrics` too (health checks stay open).
     #[arg(long, env = "APIGW_METRICS_AUTH", default_value_t = false)]
     pub metrics_auth: bool,
@@ -104,6 +108,7 @@ impl std::fmt::Debug for ServeArgs {
             .field("max_connections", &self.max_connections)
             .field("client_timeout_ms", &self.client_timeout_ms)
             .field("metrics_auth", &self.metrics_auth)
+            .field("disable_http2", &self.disable_http2)
             .field("backend_ca_file", &self.backend_ca_file)
             .finish_non_exhaustive()
     }

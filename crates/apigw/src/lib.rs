@@ -156,6 +156,7 @@ pub async fn serve(
             &args.data_dir,
             &args.domain_suffix,
         )?),
+        http2: !args.disable_http2,
     };
     let first = Snapshot::build(&*store, &snap_cfg, None, &metrics)
         .await
@@ -187,6 +188,7 @@ pub async fn serve(
         limits: apigw_proxy::server::Limits {
             max_connections: args.max_connections.max(1),
             client_timeout: std::time::Duration::from_millis(args.client_timeout_ms.max(1)),
+            http2: !args.disable_http2,
         },
         detached,
     });

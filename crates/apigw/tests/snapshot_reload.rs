@@ -81,6 +81,7 @@ fn config() -> Config {
         upstream: apigw_proxy::upstream::Upstream::new(),
         plugins: apigw_plugins::chain::BuildCtx::default(),
         tls_instance: None,
+        http2: true,
     }
 }
 

@@ -54,6 +54,7 @@ pub(crate) async fn serve_connection(
     let mut scratch = HeadScratch::default();
     let timeout = gw.limits.client_timeout;
     let mut deadline = Deadline::after(timeout);
+    let mut first = true;
     loop {
         if stop.is_stopping() {
             return;
@@ -77,6 +78,16 @@ pub(crate) async fn serve_connection(
                 )
                 .await
             }
+            // h2c with prior knowledge: the HTTP/2 preface where the first request would be.
+            Err(HeadError::Malformed)
+                if first && gw.limits.http2 && buf.starts_with(super::h2::PREFACE) =>
+            {
+                if let Ok(ClientIo::Plain(tcp)) = Arc::try_unwrap(io) {
+                    let io = super::h2::Rewind::new(buf.freeze(), tcp);
+                    super::h2::serve_connection(gw, io, peer, stop, false).await;
+                }
+                return;
+            }
             Err(HeadError::Malformed) => {
                 return refuse(io, &mut out, StatusCode::BAD_REQUEST, timeout).await
             }
@@ -85,6 +96,7 @@ pub(crate) async fn serve_connection(
             }
             Ok(head) => head,
         };
+        first = false;
         let Head {
             request,
             framing,
@@ -103,8 +115,11 @@ pub(crate) async fn serve_connection(
                 continue_written: 0,
             }))),
         };
-        let body = RequestBody {
-            shared: shared.clone(),
+        let body = match &shared {
+            None => RequestBody::empty(),
+            Some(shared) => RequestBody {
+                from: Source::H1(shared.clone()),
+            },
         };
         let resp = handle(&gw, request, body, peer, secure).await;
         if resp
@@ -170,11 +185,33 @@ struct Reading {
     continue_written: usize,
 }
 
-/// A client's request body, read from the connection as the call asks for it.
+/// A client's request body, read from the connection (or its HTTP/2 stream) as the call asks
+/// for it.
 #[derive(Debug)]
 pub struct RequestBody {
-    /// `None`: the request has no body.
-    shared: Option<Arc<Mutex<Reading>>>,
+    from: Source,
+}
+
+#[derive(Debug)]
+enum Source {
+    /// The request has no body.
+    Empty,
+    H1(Arc<Mutex<Reading>>),
+    H2(Box<super::h2::StreamBody>),
+}
+
+impl RequestBody {
+    pub(crate) fn empty() -> Self {
+        Self {
+            from: Source::Empty,
+        }
+    }
+
+    pub(crate) fn h2(body: super::h2::StreamBody) -> Self {
+        Self {
+            from: Source::H2(Box::new(body)),
+        }
+    }
 }
 
 impl Body for RequestBody {
@@ -185,8 +222,10 @@ impl Body for RequestBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        let Some(shared) = &self.shared else {
-            return Poll::Ready(None);
+        let shared = match &mut self.get_mut().from {
+            Source::Empty => return Poll::Ready(None),
+            Source::H2(body) => return body.poll_frame(cx),
+            Source::H1(shared) => shared,
         };
         let mut r = shared.lock().unwrap_or_else(|e| e.into_inner());
         let r = &mut *r;
@@ -228,14 +267,18 @@ impl Body for RequestBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.shared
-            .as_ref()
-            .is_none_or(|s| s.lock().unwrap_or_else(|e| e.into_inner()).state.is_done())
+        match &self.from {
+            Source::Empty => true,
+            Source::H2(body) => body.is_end_stream(),
+            Source::H1(s) => s.lock().unwrap_or_else(|e| e.into_inner()).state.is_done(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        let Some(s) = &self.shared else {
-            return SizeHint::with_exact(0);
+        let s = match &self.from {
+            Source::Empty => return SizeHint::with_exact(0),
+            Source::H2(body) => return body.size_hint(),
+            Source::H1(s) => s,
         };
         match s
             .lock()
