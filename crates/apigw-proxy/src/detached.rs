@@ -106,6 +106,7 @@ impl Detached {
             &call.headers,
             &GatewayHeaders::Host(&host),
             framing,
+            None,
         );
         wire.extend_from_slice(&body);
         let copy = Copy {

@@ -40,6 +40,7 @@ mod conn;
 pub(crate) mod h1;
 mod h2;
 mod stop;
+mod tunnel;
 use conn::ClientIo;
 pub use h1::RequestBody;
 
@@ -238,13 +239,22 @@ fn full(status: StatusCode, body: impl Into<Bytes>) -> Answer<ResponseBody> {
     Answer::new(status, Either::Right(Full::new(body.into())))
 }
 
+/// How a call came in.
+#[derive(Debug, Clone, Copy)]
+pub struct Via<'a> {
+    /// Over TLS.
+    pub secure: bool,
+    /// A WebSocket handshake: where the backend's connection goes when it switches.
+    pub upgrade: Option<&'a upstream::Upgrade>,
+}
+
 /// One call, start to finish.
 pub async fn handle(
     gw: &Gateway,
     mut parts: RequestHead,
     body: RequestBody,
     peer: SocketAddr,
-    secure: bool,
+    via: Via<'_>,
 ) -> Answer<CallBody> {
     let start = Instant::now();
     let request_id = apigw_model::id::request_id();
@@ -315,7 +325,7 @@ pub async fn handle(
     };
     let route = m.route.clone();
     let mut ctx = context(request_id, Some(&route), &parts, origin, peer, start);
-    let protocol = match (route.protocol, secure) {
+    let protocol = match (route.protocol, via.secure) {
         (Protocol::Http, true) => Err(GatewayError::HttpOnly),
         (Protocol::Https, false) => Err(GatewayError::HttpsOnly),
         _ => Ok(()),
@@ -452,6 +462,7 @@ pub async fn handle(
             values: &[],
             rest: "",
             decision: Decision::Downgraded,
+            upgrade: via.upgrade,
         };
         return proxy(gw, call, &parts, body, peer, &route, &mut ctx, &mut states).await;
     }
@@ -475,6 +486,7 @@ pub async fn handle(
                 values: &m.values,
                 rest: m.rest,
                 decision: Decision::Proxied,
+                upgrade: via.upgrade,
             };
             proxy(gw, call, &parts, body, peer, &route, &mut ctx, &mut states).await
         }
@@ -612,6 +624,7 @@ async fn call_service(
         method: &call.method,
         target: call.path_and_query.as_str(),
         headers: &call.headers,
+        upgrade: None,
     };
     let host_value = HeaderValue::from_str(&call.url_domain).ok()?;
     let host = GatewayHeaders::Host(&host_value);
@@ -688,6 +701,7 @@ struct Proxied<'a> {
     values: &'a [&'a str],
     rest: &'a str,
     decision: Decision,
+    upgrade: Option<&'a upstream::Upgrade>,
 }
 
 /// Sends the call to an HTTP backend and shapes the answer; the plug-ins learn the result.
@@ -726,6 +740,7 @@ async fn proxy(
         method,
         target: &target,
         headers: &parts.headers,
+        upgrade: call.upgrade,
     };
     let sent = Instant::now();
     let result = gw

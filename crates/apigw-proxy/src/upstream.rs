@@ -14,7 +14,7 @@ use bytes::Bytes;
 use h1::{Conn, ExchangeError, Outgoing, ReqFraming, Stream};
 use http::header::{HeaderName, HeaderValue, HOST};
 use http::uri::{Authority, Scheme};
-use http::Method;
+use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Either};
 use hyper::body::{Body as _, Frame, SizeHint};
 use std::collections::HashMap;
@@ -199,6 +199,9 @@ impl Upstream {
         let head_request = *out.method == Method::HEAD;
         let deadline_at = tokio::time::Instant::from_std(sent) + timeout;
         let (mut body, framing) = outgoing(out, body).await;
+        let upgrade = out
+            .upgrade
+            .and_then(|_| out.headers.get(http::header::UPGRADE));
         let mut head = Vec::with_capacity(512);
         h1::encode_head(
             &mut head,
@@ -207,6 +210,7 @@ impl Upstream {
             out.headers,
             gateway,
             framing,
+            upgrade,
         );
         let mut pooled = Self::idle(pool, sent).await;
         let (conn, head) = loop {
@@ -229,6 +233,7 @@ impl Upstream {
                 .take()
                 .unwrap_or_else(|| Deadline::at(deadline_at));
             deadline.set_at(deadline_at);
+            conn.upgrading = upgrade.is_some();
             let result = tokio::select! {
                 biased;
                 r = conn.exchange(&head, &mut body, head_request) => Some(r),
@@ -253,9 +258,17 @@ impl Upstream {
                 Some(Err(e)) => return Err(exchange_error(e)),
             }
         };
+        let switched = head.status == StatusCode::SWITCHING_PROTOCOLS;
+        let conn = match out.upgrade {
+            Some(slot) if switched => {
+                *slot.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn);
+                None
+            }
+            _ => Some(conn),
+        };
         let mut body = DrivenBody {
             state: BodyState::new(head.body),
-            conn: Some(conn),
+            conn,
             reusable: head.reusable,
             pool: pool.clone(),
         };
@@ -448,6 +461,22 @@ pub struct Outbound<'a> {
     /// Path and query.
     pub target: &'a str,
     pub headers: &'a Headers,
+    /// A protocol switch the client asked for (`Upgrade: websocket`): where the backend's
+    /// connection is left when it answers 101.
+    pub upgrade: Option<&'a Upgrade>,
+}
+
+/// Where a backend connection switched to another protocol (a 101 answer to a WebSocket
+/// handshake) is left for the client's connection, which tunnels through it.
+#[derive(Debug, Default)]
+pub struct Upgrade(std::sync::Mutex<Option<Box<Conn>>>);
+
+impl Upgrade {
+    /// The upgraded connection, once: its transport and the bytes already read from it.
+    pub(crate) fn take(&self) -> Option<(h1::Stream, bytes::BytesMut)> {
+        let conn = self.0.lock().unwrap_or_else(|e| e.into_inner()).take()?;
+        Some(conn.into_parts())
+    }
 }
 
 /// The backend's request target for a call: its path (the template with the call's parameter

@@ -11,12 +11,13 @@ use super::conn::{ClientIo, READ_ROOM};
 use super::stop::StopListener;
 use crate::answer::Answer;
 use crate::deadline::Deadline;
-use crate::server::{handle, Gateway};
+use crate::server::{handle, Gateway, Via};
+use crate::upstream::Upgrade;
 use crate::wire::{push_hex, BodyState, ConnectionOptions, HeadScratch, TransferCodings};
 use apigw_plugins::headers::{Headers, RequestHead};
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{
-    HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, EXPECT, HOST, TRANSFER_ENCODING,
+    HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, EXPECT, HOST, TRANSFER_ENCODING, UPGRADE,
 };
 use http::{Method, StatusCode, Uri, Version};
 use hyper::body::{Body, Frame, SizeHint};
@@ -102,6 +103,7 @@ pub(crate) async fn serve_connection(
             framing,
             mut keep_alive,
             expect_continue,
+            upgrade,
         } = head;
         let head_request = request.method == Method::HEAD;
         let version = request.version;
@@ -121,7 +123,20 @@ pub(crate) async fn serve_connection(
                 from: Source::H1(shared.clone()),
             },
         };
-        let resp = handle(&gw, request, body, peer, secure).await;
+        let upgrade = upgrade.then(Upgrade::default);
+        let via = Via {
+            secure,
+            upgrade: upgrade.as_ref(),
+        };
+        let resp = handle(&gw, request, body, peer, via).await;
+        // Switched (the backend answered the handshake with 101): a tunnel from now on.
+        let tunnel = match resp.status {
+            StatusCode::SWITCHING_PROTOCOLS => upgrade.and_then(|u| u.take()),
+            _ => None,
+        };
+        if resp.status == StatusCode::SWITCHING_PROTOCOLS && tunnel.is_none() {
+            keep_alive = false;
+        }
         if resp
             .headers
             .get(CONNECTION)
@@ -159,7 +174,14 @@ pub(crate) async fn serve_connection(
             version,
             keep_alive,
         );
-        match written.await {
+        let written = written.await;
+        if let (Some(backend), Ok(true)) = (tunnel, &written) {
+            if let Ok(io) = Arc::try_unwrap(io) {
+                super::tunnel::run(io, buf, backend, timeout).await;
+            }
+            return;
+        }
+        match written {
             Ok(true) if unread == 0 => {}
             Ok(true) => {
                 if !discard(&io, &mut buf, unread, timeout).await {
@@ -327,6 +349,8 @@ pub(crate) struct Head {
     pub(crate) framing: BodyState,
     keep_alive: bool,
     expect_continue: bool,
+    /// A WebSocket handshake, without a body.
+    upgrade: bool,
 }
 
 async fn read_head(
@@ -420,6 +444,7 @@ pub(crate) fn parse_head(
         headers.insert(HOST, host);
     }
     let mut options = ConnectionOptions::default();
+    let mut upgrade = false;
     if connection {
         for v in headers.get_all(CONNECTION) {
             options.add(v.as_bytes());
@@ -427,10 +452,19 @@ pub(crate) fn parse_head(
         if options.too_many() {
             return Err(HeadError::Malformed);
         }
+        // A WebSocket handshake (RFC 6455 §4.1): its `Upgrade` is kept for the backend.
+        upgrade = version == Version::HTTP_11
+            && method == Method::GET
+            && options.named.contains(&UPGRADE)
+            && headers
+                .get(UPGRADE)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
         // The headers `Connection` names are this connection's alone: they go now, with
         // `Connection` itself, so that nothing the gateway adds later under such a name (a
         // carried identity, say) can be dropped by a client naming it. One pass.
-        headers.retain(|n, _| *n != CONNECTION && !options.named.contains(n));
+        headers.retain(|n, _| {
+            *n != CONNECTION && (!options.named.contains(n) || (upgrade && *n == UPGRADE))
+        });
     }
     let mut keep_alive = if version == Version::HTTP_11 {
         !options.close
@@ -478,6 +512,7 @@ pub(crate) fn parse_head(
             version,
             headers,
         },
+        upgrade: upgrade && framing.is_done(),
         framing,
         keep_alive,
         expect_continue,
@@ -595,7 +630,9 @@ where
     } else if chunked {
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");
     }
-    if !keep_alive {
+    if status == StatusCode::SWITCHING_PROTOCOLS && keep_alive {
+        out.extend_from_slice(b"connection: upgrade\r\nupgrade: websocket\r\n");
+    } else if !keep_alive {
         out.extend_from_slice(b"connection: close\r\n");
     } else if version == Version::HTTP_10 {
         out.extend_from_slice(b"connection: keep-alive\r\n");

@@ -141,7 +141,11 @@ async fn serve_stream(
     // A stream the client resets is a call it no longer wants: its work stops there (the
     // backend call too), so resetting streams cannot pile up work (CVE-2023-44487).
     let answer = {
-        let call = handle(gw, head, body, peer, secure);
+        let via = crate::server::Via {
+            secure,
+            upgrade: None,
+        };
+        let call = handle(gw, head, body, peer, via);
         let reset = std::future::poll_fn(|cx| respond.poll_reset(cx));
         tokio::select! {
             answer = call => Some(answer),

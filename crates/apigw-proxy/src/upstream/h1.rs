@@ -108,6 +108,7 @@ pub(crate) fn encode_head(
     headers: &Headers,
     gateway: &GatewayHeaders<'_>,
     framing: ReqFraming,
+    upgrade: Option<&HeaderValue>,
 ) {
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
@@ -124,6 +125,11 @@ pub(crate) fn encode_head(
         out.extend_from_slice(b"\r\n");
     }
     gateway.write(out);
+    if let Some(protocol) = upgrade {
+        out.extend_from_slice(b"connection: upgrade\r\nupgrade: ");
+        out.extend_from_slice(protocol.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     match framing {
         ReqFraming::None => {}
         ReqFraming::Length(n) => {
@@ -173,6 +179,8 @@ pub(crate) struct Conn {
     pub idle_since: Instant,
     /// The timer of the exchange in progress, kept from one exchange to the next.
     pub deadline: Option<crate::deadline::Deadline>,
+    /// The request in flight asks to switch protocols (WebSocket): a 101 is its answer.
+    pub upgrading: bool,
 }
 
 impl std::fmt::Debug for Conn {
@@ -193,7 +201,14 @@ impl Conn {
             scratch: HeadScratch::default(),
             idle_since: Instant::now(),
             deadline: None,
+            upgrading: false,
         }
+    }
+
+    /// The transport and what was read from it beyond the last response head: after a 101,
+    /// the other protocol's first bytes.
+    pub(crate) fn into_parts(self) -> (Stream, BytesMut) {
+        (self.io, self.buf)
     }
 
     /// Whether an idle connection can take a request: nothing unread, not closed by the
@@ -315,7 +330,9 @@ impl Conn {
         let mut got_bytes = !self.buf.is_empty();
         loop {
             if !self.buf.is_empty() {
-                if let Some(h) = parse_head(&mut self.buf, &mut self.scratch, head_request)? {
+                let upgrading = self.upgrading;
+                let parsed = parse_head(&mut self.buf, &mut self.scratch, head_request, upgrading);
+                if let Some(h) = parsed? {
                     return Ok(h);
                 }
             }
@@ -382,6 +399,7 @@ pub(crate) fn parse_head(
     buf: &mut BytesMut,
     scratch: &mut HeadScratch,
     head_request: bool,
+    upgrading: bool,
 ) -> Result<Option<Head>, ExchangeError> {
     loop {
         let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -400,7 +418,7 @@ pub(crate) fn parse_head(
         } else {
             Version::HTTP_11
         };
-        if (100..200).contains(&code) {
+        if (100..200).contains(&code) && !(code == 101 && upgrading) {
             if code == 101 {
                 return Err(ExchangeError::Backend("unrequested protocol switch".into()));
             }
@@ -443,7 +461,11 @@ pub(crate) fn parse_head(
         if !hop.connection.named.is_empty() {
             headers.retain(|n, _| !hop.connection.named.contains(n));
         }
-        let (body, reusable) = body_kind(status, version, head_request, &hop, &mut headers)?;
+        let (body, reusable) = match code {
+            // The connection now speaks the other protocol: it is the caller's, never pooled.
+            101 => (BodyKind::Empty, false),
+            _ => body_kind(status, version, head_request, &hop, &mut headers)?,
+        };
         return Ok(Some(Head {
             status,
             headers,
@@ -561,7 +583,8 @@ mod tests {
         }
         raw.push_str("\r\n");
         let mut buf = BytesMut::from(raw.as_bytes());
-        let h = parse_head(&mut buf, &mut HeadScratch::default(), head)?.expect("a whole head");
+        let h =
+            parse_head(&mut buf, &mut HeadScratch::default(), head, false)?.expect("a whole head");
         Ok((h.body, h.reusable, h.headers))
     }
 
@@ -614,17 +637,19 @@ mod tests {
         let mut buf = BytesMut::from(
             &b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\nok"[..],
         );
-        let h = parse_head(&mut buf, &mut HeadScratch::default(), false)
+        let h = parse_head(&mut buf, &mut HeadScratch::default(), false, false)
             .unwrap()
             .unwrap();
         assert_eq!((h.status.as_u16(), h.body), (201, BodyKind::Length(2)));
         assert_eq!(&buf[..], b"ok");
         let mut partial = BytesMut::from(&b"HTTP/1.1 200 OK\r\ncontent-le"[..]);
-        assert!(parse_head(&mut partial, &mut HeadScratch::default(), false)
-            .unwrap()
-            .is_none());
+        assert!(
+            parse_head(&mut partial, &mut HeadScratch::default(), false, false)
+                .unwrap()
+                .is_none()
+        );
         let mut switch = BytesMut::from(&b"HTTP/1.1 101 Switching Protocols\r\n\r\n"[..]);
-        assert!(parse_head(&mut switch, &mut HeadScratch::default(), false).is_err());
+        assert!(parse_head(&mut switch, &mut HeadScratch::default(), false, false).is_err());
     }
 
     #[test]
@@ -732,6 +757,7 @@ mod tests {
             &h,
             &gateway,
             ReqFraming::Length(3),
+            None,
         );
         assert_eq!(
             String::from_utf8(out).unwrap(),
@@ -748,6 +774,7 @@ mod tests {
             &Headers::new(),
             &GatewayHeaders::Host(&HeaderValue::from_static("auth:9")),
             ReqFraming::Chunked,
+            None,
         );
         assert_eq!(
             String::from_utf8(out).unwrap(),
