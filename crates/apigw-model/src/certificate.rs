@@ -195,10 +195,7 @@ fn parse_chain(
     chain: bool,
 ) -> Option<(Vec<CertificateDer<'static>>, CertInfo)> {
     let Some(ders) = pem_certificates(pem) else {
-        errs.add(
-            field,
-            "is not PEM: one or more -----BEGIN CERTIFICATE----- blocks",
-        );
+        errs.add(field, "is not PEM: it holds no certificate block");
         return None;
     };
     let mut parsed = Vec::with_capacity(ders.len());
