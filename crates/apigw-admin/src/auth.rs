@@ -42,6 +42,10 @@ impl Family {
 /// What the middleware established about a call, for the handlers.
 #[derive(Debug, Clone)]
 pub struct CallScope {
+    /// The caller's project (the one in the path).
+    pub project_id: String,
+    /// The instance in the path; for the project's routes without one (certificates), the
+    /// instance served.
     pub instance_id: String,
     pub family: Family,
 }
@@ -134,17 +138,13 @@ fn authenticate<'a>(
     }
 }
 
-/// `/v2/{project}/{apigw|apic}/instances/{instance}/...` → (project, family, instance).
-fn parse_base(path: &str) -> Option<(&str, Family, &str)> {
+/// `/v2/{project}/{apigw|apic}/instances/{instance}/...` → (project, family, instance), and
+/// the project's own routes `/v2/{project}/apigw/certificates...` → (project, APIG, none).
+fn parse_base(path: &str) -> Option<(&str, Family, Option<&str>)> {
     let mut it = path.split('/');
-    let (Some(""), Some("v2"), Some(project), Some(family), Some("instances"), Some(instance)) = (
-        it.next(),
-        it.next(),
-        it.next(),
-        it.next(),
-        it.next(),
-        it.next(),
-    ) else {
+    let (Some(""), Some("v2"), Some(project), Some(family), Some(kind)) =
+        (it.next(), it.next(), it.next(), it.next(), it.next())
+    else {
         return None;
     };
     let family = match family {
@@ -152,7 +152,11 @@ fn parse_base(path: &str) -> Option<(&str, Family, &str)> {
         "apic" => Family::Apic,
         _ => return None,
     };
-    Some((project, family, instance))
+    match (family, kind) {
+        (_, "instances") => Some((project, family, Some(it.next()?))),
+        (Family::Apigw, "certificates") => Some((project, family, None)),
+        _ => None,
+    }
 }
 
 /// The authentication middleware of every `/v2/` route.
@@ -221,10 +225,12 @@ async fn check(state: &AppState, req: Request) -> Result<Request, ApiError> {
     if project != cred.project_id || header_project.is_some_and(|p| p != cred.project_id) {
         return Err(ApiError::Forbidden);
     }
+    let instance = instance.unwrap_or(&state.instance_id);
     if instance != state.instance_id {
         return Err(ApiError::InstanceNotFound(instance.to_string()));
     }
     parts.extensions.insert(CallScope {
+        project_id: project.to_string(),
         instance_id: instance.to_string(),
         family,
     });
@@ -239,12 +245,18 @@ mod tests {
     fn base_paths_of_both_families_parse() {
         assert_eq!(
             parse_base("/v2/p/apigw/instances/i/plugins"),
-            Some(("p", Family::Apigw, "i"))
+            Some(("p", Family::Apigw, Some("i")))
         );
         assert_eq!(
             parse_base("/v2/p/apic/instances/i"),
-            Some(("p", Family::Apic, "i"))
+            Some(("p", Family::Apic, Some("i")))
         );
+        assert_eq!(
+            parse_base("/v2/p/apigw/certificates/c/attached-domains"),
+            Some(("p", Family::Apigw, None))
+        );
+        assert_eq!(parse_base("/v2/p/apic/certificates"), None);
+        assert_eq!(parse_base("/v2/p/apigw/instances"), None);
         assert_eq!(parse_base("/v2/p/other/instances/i/plugins"), None);
         assert_eq!(parse_base("/v3/p/apigw/instances/i/plugins"), None);
     }

@@ -100,6 +100,18 @@ impl Fields {
         }
     }
 
+    /// An optional boolean (`null` = absent).
+    pub fn opt_bool(&mut self, name: &str) -> Option<bool> {
+        match self.map.remove(name) {
+            Some(Value::Bool(b)) => Some(b),
+            None | Some(Value::Null) => None,
+            Some(_) => {
+                self.errs.add(name, "must be a boolean");
+                None
+            }
+        }
+    }
+
     /// An optional list of up to `max` distinct non-empty id strings (absent or `null`: none).
     pub fn opt_ids(&mut self, name: &str, max: usize) -> Vec<String> {
         match self.map.get(name) {

@@ -193,6 +193,21 @@ impl ApiError {
                 "APIG.3007",
                 format!("The gateway response does not exist;id:{id}"),
             ),
+            Resource::Certificate => ApiError::Coded(
+                nf,
+                "APIG.3021",
+                format!("The SSL certificate does not exist;id:{id}"),
+            ),
+            Resource::Domain => ApiError::Coded(
+                nf,
+                "APIG.3020",
+                format!("The URL domain does not exist;id:{id}"),
+            ),
+            Resource::CertificateBinding => ApiError::Coded(
+                nf,
+                "APIG.3097",
+                format!("The binding record of this SSL certificate and domain name does not exist;id:{id}"),
+            ),
             Resource::Binding => ApiError::NoRoute,
         }
     }
@@ -232,6 +247,8 @@ impl From<StoreError> for ApiError {
                 Unique::SignName => ApiError::Coded(bad, "APIG.3207", "The signature key name already exists.".into()),
                 // One key per API and environment has no code of its own either.
                 Unique::SignOne => ApiError::invalid("publish_ids", "the API already has a signature key in that environment; unbind it first"),
+                Unique::DomainName => ApiError::Coded(bad, "APIG.3305", "The URL domain name already exists.".into()),
+                Unique::DomainCertificate => ApiError::Coded(bad, "APIG.2051", "A domain name cannot be bound with different certificates.".into()),
             },
             StoreError::InUse(Resource::Binding) => ApiError::Coded(
                 StatusCode::CONFLICT,
@@ -247,6 +264,12 @@ impl From<StoreError> for ApiError {
                 StatusCode::FORBIDDEN,
                 "APIG.3415",
                 "The API group cannot be deleted because it contains APIs.".into(),
+            ),
+            // The delete page's rule ("only certificates that are not bound to any domain name
+            // can be deleted") has no code of its own: an invalid parameter, naming it.
+            StoreError::InUse(Resource::Domain) => ApiError::invalid(
+                "certificate_id",
+                "the certificate is bound to domain names; unbind it first",
             ),
             StoreError::InUse(_) => ApiError::Coded(
                 StatusCode::FORBIDDEN,

@@ -1,12 +1,15 @@
 //! API groups (`ApiGroupCreate`, `ApiGroupInfo`): each has `sl_domain` = `{id}.{domain suffix}`,
-//! the Host that selects it on the data plane. Each instance has a built-in `DEFAULT` group.
+//! the Host that selects it on the data plane, and `url_domains`, the domain names bound to it
+//! (`domains.rs`). Each instance has a built-in `DEFAULT` group.
 
-use crate::auth::Call;
+use crate::auth::{Call, CallScope};
 use crate::body::{self, contains, eq, paginate, Fields, Query};
 use crate::error::{deleted, found, ApiError};
 use crate::openapi::{Errors, InstancePath};
 use crate::path::{GroupPath, Path};
 use crate::AppState;
+use apigw_model::certificate::Certificate;
+use apigw_model::domain::Domain;
 use apigw_model::resources::Group;
 use apigw_model::{id, time};
 use apigw_store::Resource;
@@ -25,14 +28,44 @@ pub(crate) fn routes() -> Router<AppState> {
         )
 }
 
-/// `ApiGroupInfo`.
-pub(crate) fn info(g: &Group, suffix: &str) -> Value {
+/// The domains of the instance and the caller's certificates, for groups' `url_domains`.
+struct Bound {
+    domains: Vec<Domain>,
+    certificates: Vec<Certificate>,
+}
+
+impl Bound {
+    async fn load(state: &AppState, scope: &CallScope) -> Result<Self, ApiError> {
+        Ok(Bound {
+            domains: state.store.list_domains(&scope.instance_id).await?,
+            certificates: state.store.list_certificates(&scope.project_id).await?,
+        })
+    }
+
+    /// `url_domains` of group `g`.
+    fn of(&self, g: &Group) -> Vec<Value> {
+        self.domains
+            .iter()
+            .filter(|d| d.group_id == g.id)
+            .map(|d| {
+                let c = self
+                    .certificates
+                    .iter()
+                    .find(|c| Some(c.id.as_str()) == d.ssl_id.as_deref());
+                crate::domains::group_item(d, c)
+            })
+            .collect()
+    }
+}
+
+/// `ApiGroupInfo`, with `url_domains` (the group's domain names) when given.
+fn info(g: &Group, suffix: &str, bound: Option<&Bound>) -> Value {
     let sl_domain = format!("{}.{suffix}", g.id);
     json!({
         "id": g.id, "name": g.name, "status": 1, "sl_domain": sl_domain,
         "register_time": time::format_millis(g.register_time),
         "update_time": time::format_millis(g.update_time),
-        "on_sell_status": 2, "url_domains": [], "sl_domain_access_enabled": true,
+        "on_sell_status": 2, "url_domains": bound.map(|b| b.of(g)).unwrap_or_default(), "sl_domain_access_enabled": true,
         "sl_domains": [sl_domain], "remark": g.remark, "call_limits": 0, "time_interval": 0,
         "time_unit": "", "is_default": if g.is_default { 1 } else { 2 }, "version": "V1",
         "roma_app_id": g.roma_app_id.clone().unwrap_or_default(), "roma_app_name": "",
@@ -87,7 +120,10 @@ pub(crate) async fn create(
         update_time: now,
     };
     state.store.create_group(&g).await?;
-    Ok((StatusCode::CREATED, Json(info(&g, &state.domain_suffix))))
+    Ok((
+        StatusCode::CREATED,
+        Json(info(&g, &state.domain_suffix, None)),
+    ))
 }
 
 #[utoipa::path(put, path = "/v2/{project_id}/apigw/instances/{instance_id}/api-groups/{group_id}", tag = "api-groups",
@@ -118,7 +154,8 @@ pub(crate) async fn update(
         .update_group(&g)
         .await
         .map_err(ApiError::store(Resource::Group, &group_id))?;
-    Ok(Json(info(&g, &state.domain_suffix)))
+    let bound = Bound::load(&state, &scope).await?;
+    Ok(Json(info(&g, &state.domain_suffix, Some(&bound))))
 }
 
 #[utoipa::path(delete, path = "/v2/{project_id}/apigw/instances/{instance_id}/api-groups/{group_id}", tag = "api-groups",
@@ -150,7 +187,8 @@ pub(crate) async fn show(
     Path(GroupPath { group_id }): Path<GroupPath>,
 ) -> Result<Json<Value>, ApiError> {
     let g = find(&state, &scope.instance_id, &group_id).await?;
-    Ok(Json(info(&g, &state.domain_suffix)))
+    let bound = Bound::load(&state, &scope).await?;
+    Ok(Json(info(&g, &state.domain_suffix, Some(&bound))))
 }
 
 /// Filters: `id`, `name` (substring; exact with `precise_search=name`).
@@ -177,7 +215,11 @@ pub(crate) async fn list(Call { state, scope }: Call, uri: Uri) -> Result<Json<V
         })
         .collect();
     let (total, page) = paginate(groups, &q)?;
-    let items: Vec<Value> = page.iter().map(|g| info(g, &state.domain_suffix)).collect();
+    let bound = Bound::load(&state, &scope).await?;
+    let items: Vec<Value> = page
+        .iter()
+        .map(|g| info(g, &state.domain_suffix, Some(&bound)))
+        .collect();
     Ok(Json(
         json!({"total": total, "size": items.len(), "groups": items}),
     ))

@@ -15,12 +15,16 @@
 //! - `throttles`: the five request throttling policy calls, the six that bind them to APIs and
 //!   the four of their excluded configurations.
 //! - `signs`: the four signature key calls and the five that bind keys to APIs.
+//! - `certificates`: the eight SSL certificate calls of a project (no instance in the path).
+//! - `domains`: the six calls of a group's domain names and the two that bind certificates to
+//!   a domain.
 //! - `policy_bindings`: what the bindings of those three kinds of policy to published APIs share
 //!   (batch unbinding, the three lists, their filters), each kind saying what is its own.
 //! - [`openapi`]: the OpenAPI 3 document served at `GET /openapi.json`.
 //!
 //! Every route answers under `/v2/{project_id}/apigw/instances/{instance_id}` and, for ROMA
-//! Connect, `/v2/{project_id}/apic/instances/{instance_id}`.
+//! Connect, `/v2/{project_id}/apic/instances/{instance_id}`; the certificate calls answer
+//! under `/v2/{project_id}/apigw` only.
 
 mod acls;
 mod apis;
@@ -28,6 +32,8 @@ mod apps;
 pub mod auth;
 mod bindings;
 pub mod body;
+mod certificates;
+mod domains;
 mod env_variables;
 mod envs;
 pub mod error;
@@ -103,6 +109,7 @@ pub fn router(state: AppState) -> Router {
         .merge(acls::routes())
         .merge(throttles::routes())
         .merge(signs::routes())
+        .merge(domains::routes())
         .merge(apis::routes())
         .merge(apps::routes());
     Router::new()
@@ -111,6 +118,7 @@ pub fn router(state: AppState) -> Router {
             api.clone(),
         )
         .nest("/v2/{project_id}/apic/instances/{instance_id}", api)
+        .nest("/v2/{project_id}/apigw", certificates::routes())
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(from_fn_with_state(state.clone(), settle))

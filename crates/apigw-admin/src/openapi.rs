@@ -36,6 +36,14 @@ pub struct InstancePath {
     pub instance_id: String,
 }
 
+/// The path parameter of the project's operations without an instance (certificates).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ProjectPath {
+    /// The caller's project; another project's is 403 APIG.1005.
+    pub project_id: String,
+}
+
 /// The error answers of every operation under `/v2/`: the authentication middleware
 /// can answer 400 (body too large), 401, 403 and 404 (instance) to any of them, the handlers
 /// add their own 400s and 404s, and a failing store is 500.
@@ -61,6 +69,7 @@ const ERRORS: [(&str, &str); 5] = [
     (
         "403",
         "APIG.1005: credentials of another project. APIG.3100: at most 5 kafka_log plug-ins. \
+         APIG.3108: at most 5 domain names per group. \
          APIG.3415: the group still has APIs. APIG.3418: the environment has published APIs.",
     ),
     (
@@ -198,6 +207,22 @@ impl Modify for Security {
         crate::signs::bound_to_api,
         crate::signs::apis_bound,
         crate::signs::apis_not_bound,
+        crate::certificates::create,
+        crate::certificates::list,
+        crate::certificates::show,
+        crate::certificates::update,
+        crate::certificates::delete_one,
+        crate::certificates::attach_domains,
+        crate::certificates::detach_domains,
+        crate::certificates::attached_domains,
+        crate::domains::create,
+        crate::domains::update,
+        crate::domains::delete_one,
+        crate::domains::add_certificate,
+        crate::domains::show_certificate,
+        crate::domains::remove_certificate,
+        crate::domains::attach_certificates,
+        crate::domains::detach_certificates,
         crate::apis::create,
         crate::apis::list,
         crate::apis::show,

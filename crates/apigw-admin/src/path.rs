@@ -111,6 +111,35 @@ id_path!(
     "`/app-auths/{app_auth_id}`"
 );
 
+id_path!(
+    CertificatePath,
+    certificate_id,
+    "The certificate's id.",
+    "`/v2/{project_id}/apigw/certificates/{certificate_id}...`"
+);
+
+/// `/api-groups/{group_id}/domains/{domain_id}...`
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct DomainPath {
+    /// The API group's id.
+    pub(crate) group_id: String,
+    /// The domain's id.
+    pub(crate) domain_id: String,
+}
+
+/// `/api-groups/{group_id}/domains/{domain_id}/certificate/{certificate_id}`
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct DomainCertificatePath {
+    /// The API group's id.
+    pub(crate) group_id: String,
+    /// The domain's id.
+    pub(crate) domain_id: String,
+    /// The certificate's id.
+    pub(crate) certificate_id: String,
+}
+
 /// `/api-groups/{group_id}/gateway-responses/{response_id}`
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]

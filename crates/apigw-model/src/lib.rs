@@ -18,10 +18,14 @@
 //! - [`signature_key`]: the keys with which the gateway signs its calls to backends.
 //! - [`variables`]: environment variables and the `#Name#` references to them.
 //! - [`gateway_response`]: the response sets of a group for the errors the gateway answers.
+//! - [`certificate`]: SSL certificates, their checks and the X.509 fields the calls answer.
+//! - [`domain`]: the domain names bound to groups, with their TLS settings.
 
 pub mod acl;
 pub mod api;
+pub mod certificate;
 pub mod credential;
+pub mod domain;
 pub mod expr;
 pub mod field;
 pub mod gateway_response;

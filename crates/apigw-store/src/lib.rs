@@ -17,6 +17,8 @@
 //! [`Store::version`] learns that something changed (the data plane's change feed).
 
 use apigw_model::acl::{Acl, AclBinding};
+use apigw_model::certificate::Certificate;
+use apigw_model::domain::Domain;
 use apigw_model::gateway_response::GatewayResponse;
 use apigw_model::page::Page;
 use apigw_model::resources::{Api, App, AppAuth, Binding, Env, Group, Publication};
@@ -63,6 +65,10 @@ pub enum Resource {
     ThrottleSpecial,
     Sign,
     SignBinding,
+    Certificate,
+    Domain,
+    /// A certificate's binding to a domain (the domain's `ssl_id`).
+    CertificateBinding,
 }
 
 impl Resource {
@@ -86,6 +92,9 @@ impl Resource {
             Resource::ThrottleSpecial => "throttle_special",
             Resource::Sign => "sign",
             Resource::SignBinding => "sign_binding",
+            Resource::Certificate => "certificate",
+            Resource::Domain => "domain",
+            Resource::CertificateBinding => "certificate_binding",
         }
     }
 }
@@ -131,6 +140,10 @@ pub enum Unique {
     SignName,
     /// One signature key per API and environment.
     SignOne,
+    /// Domain names, per instance (APIG.3305).
+    DomainName,
+    /// One certificate per domain (APIG.2051).
+    DomainCertificate,
 }
 
 /// What can go wrong in a store call.
@@ -456,6 +469,59 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn unbind_sign(&self, instance_id: &str, id: &str) -> Result<(), StoreError>;
     /// Every signature key binding of the instance, newest first.
     async fn list_sign_bindings(&self, instance_id: &str) -> Result<Vec<SignBinding>, StoreError>;
+
+    /// Inserts a certificate. With `bind_to` `(instance_id, domain_id)`, also binds it to
+    /// that domain in the same transaction, as [`Store::bind_certificate`] with `verified`
+    /// unset (and its errors).
+    async fn create_certificate(
+        &self,
+        c: &Certificate,
+        bind_to: Option<(&str, &str)>,
+    ) -> Result<(), StoreError>;
+    /// Replaces a certificate's name, type, instance, PEM texts and update time; a
+    /// certificate without `trusted_root_ca` no longer verifies clients on its domains.
+    /// `NotFound`.
+    async fn update_certificate(&self, c: &Certificate) -> Result<(), StoreError>;
+    /// Deletes a certificate. `NotFound`, `InUse(Domain)` while a domain holds it.
+    async fn delete_certificate(&self, id: &str) -> Result<(), StoreError>;
+    /// One certificate by id, whatever its project or instance, with its private key opened
+    /// (the TLS listener's look-up; the control plane checks the project itself).
+    async fn get_certificate(&self, id: &str) -> Result<Option<Certificate>, StoreError>;
+    /// Every certificate of the project, newest first.
+    async fn list_certificates(&self, project_id: &str) -> Result<Vec<Certificate>, StoreError>;
+
+    /// Binds a domain name to a group. `Missing(Group, id)`, `Conflict(DomainName)`,
+    /// `Quota(max)` when the group already has `max_per_group` domains.
+    async fn create_domain(&self, d: &Domain, max_per_group: Option<u64>)
+        -> Result<(), StoreError>;
+    /// Changes a domain's `min_ssl_version`, `is_http_redirect_to_https` and
+    /// `verified_client_certificate_enabled`. `NotFound`.
+    async fn update_domain(&self, d: &Domain) -> Result<(), StoreError>;
+    /// Unbinds a domain name from its group. `NotFound`.
+    async fn delete_domain(&self, instance_id: &str, id: &str) -> Result<(), StoreError>;
+    /// One domain, if it exists in that instance.
+    async fn get_domain(&self, instance_id: &str, id: &str) -> Result<Option<Domain>, StoreError>;
+    /// Every domain bound in the instance, oldest first (the data plane's list of names).
+    async fn list_domains(&self, instance_id: &str) -> Result<Vec<Domain>, StoreError>;
+    /// Binds certificate `ssl_id` to a domain; binding again the certificate bound keeps it.
+    /// `verified` sets `verified_client_certificate_enabled`; unset, it is on when the
+    /// certificate has a `trusted_root_ca`. The domain as it is then. `NotFound` (domain),
+    /// `Missing(Certificate, id)`, `Conflict(DomainCertificate)` when another is bound.
+    async fn bind_certificate(
+        &self,
+        instance_id: &str,
+        domain_id: &str,
+        ssl_id: &str,
+        verified: Option<bool>,
+    ) -> Result<Domain, StoreError>;
+    /// Unbinds certificate `ssl_id` from a domain (client verification goes with it).
+    /// `NotFound` (domain), `Missing(CertificateBinding, ssl_id)` when it is not bound there.
+    async fn unbind_certificate(
+        &self,
+        instance_id: &str,
+        domain_id: &str,
+        ssl_id: &str,
+    ) -> Result<(), StoreError>;
 }
 
 /// Opens the store named by `url`, or the SQLite database in `data_dir` when `url` is `None`;

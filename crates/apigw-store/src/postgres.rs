@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/005_throttles.sql"),
     include_str!("../migrations/postgres/006_gateway_responses.sql"),
     include_str!("../migrations/postgres/007_signs.sql"),
+    include_str!("../migrations/postgres/008_certificates.sql"),
 ];
 
 /// A PostgreSQL database (the schema is the connection's `search_path`).

@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/005_throttles.sql"),
     include_str!("../migrations/sqlite/006_gateway_responses.sql"),
     include_str!("../migrations/sqlite/007_signs.sql"),
+    include_str!("../migrations/sqlite/008_certificates.sql"),
 ];
 
 /// A SQLite database file.

@@ -5,6 +5,8 @@
 use crate::sql::{args, table, unique, Conn, ConnExt, DbError, Engine, Table, Value};
 use crate::{PluginFilter, Resource, Secrets, Store, StoreError, Unique};
 use apigw_model::acl::{Acl, AclBinding};
+use apigw_model::certificate::Certificate;
+use apigw_model::domain::Domain;
 use apigw_model::gateway_response::GatewayResponse;
 use apigw_model::page::Page;
 use apigw_model::resources::{
@@ -381,6 +383,12 @@ async fn require<C: Conn>(
         Resource::Publication => {
             "SELECT 1 FROM publications WHERE instance_id=?1 AND publish_id=?2"
         }
+        Resource::Domain => "SELECT 1 FROM domains WHERE instance_id=?1 AND id=?2",
+        // Certificates belong to projects, not instances.
+        Resource::Certificate => {
+            "SELECT 1 FROM certificates WHERE CAST(?1 AS TEXT) IS NOT NULL AND id=?2"
+        }
+        Resource::CertificateBinding => "SELECT 1 FROM domains WHERE instance_id=?1 AND ssl_id=?2",
     };
     if c.exists(sql, &args![instance_id, id]).await? {
         Ok(())
@@ -420,6 +428,54 @@ fn changed(n: u64) -> Result<(), StoreError> {
     } else {
         Ok(())
     }
+}
+
+/// Binds certificate `ssl_id` to the domain `domain_id` inside a write (see
+/// [`Store::bind_certificate`]).
+async fn bind_in<C: Conn>(
+    c: &mut C,
+    instance_id: &str,
+    domain_id: &str,
+    ssl_id: &str,
+    verified: Option<bool>,
+) -> Result<Domain, StoreError> {
+    let mut d: Domain = c
+        .first(
+            &format!(
+                "SELECT {} FROM domains WHERE instance_id=?1 AND id=?2",
+                Domain::COLUMNS
+            ),
+            &args![instance_id, domain_id],
+        )
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let cert: Certificate = c
+        .first(
+            &format!(
+                "SELECT {} FROM certificates WHERE id=?1",
+                Certificate::COLUMNS
+            ),
+            &args![ssl_id],
+        )
+        .await?
+        .ok_or_else(|| StoreError::Missing(Resource::Certificate, ssl_id.to_string()))?;
+    if d.ssl_id.as_deref().is_some_and(|bound| bound != ssl_id) {
+        return Err(StoreError::Conflict(Unique::DomainCertificate));
+    }
+    d.ssl_id = Some(cert.id);
+    d.verified_client_certificate_enabled = verified.unwrap_or(cert.trusted_root_ca.is_some());
+    c.execute(
+        "UPDATE domains SET ssl_id=?3, verified_client_certificate_enabled=?4
+         WHERE instance_id=?1 AND id=?2",
+        &args![
+            instance_id,
+            domain_id,
+            &d.ssl_id,
+            d.verified_client_certificate_enabled
+        ],
+    )
+    .await?;
+    Ok(d)
 }
 
 table!(Plugin in "plugins" {
@@ -485,6 +541,16 @@ table!(GatewayResponse in "gateway_responses" {
     id: text, instance_id: text, group_id: text, name: text, is_default: flag, responses: text,
     create_time: int, update_time: int,
 });
+table!(Certificate in "certificates" {
+    id: text, project_id: text, instance_id: text, name: text, cert_type: parsed,
+    cert_content: text, private_key: secret, trusted_root_ca: opt_text, create_time: int,
+    update_time: int,
+});
+table!(Domain in "domains" {
+    id: text, instance_id: text, group_id: text, url_domain: text, min_ssl_version: parsed,
+    is_http_redirect_to_https: flag, verified_client_certificate_enabled: flag,
+    ssl_id: opt_text, create_time: int,
+});
 table!(Binding in "bindings" {
     id: text, instance_id: text, plugin_id: text, plugin_type: parsed, api_id: text,
     env_id: text, attached_time: int,
@@ -497,6 +563,7 @@ const ACL_BINDING_UNIQUE: &[(&str, Unique)] = &[("kind", Unique::AclKind)];
 const THROTTLE_BINDING_UNIQUE: &[(&str, Unique)] = &[("env_id", Unique::ThrottleOne)];
 const SIGN_BINDING_UNIQUE: &[(&str, Unique)] = &[("env_id", Unique::SignOne)];
 const THROTTLE_SPECIAL_UNIQUE: &[(&str, Unique)] = &[("object_id", Unique::ThrottleSpecial)];
+const DOMAIN_UNIQUE: &[(&str, Unique)] = &[("url_domain", Unique::DomainName)];
 
 #[async_trait]
 impl<E: Engine> Store for SqlStore<E> {
@@ -638,6 +705,7 @@ impl<E: Engine> Store for SqlStore<E> {
             self.reseal::<Plugin, _>(&mut c, false).await?
                 + self.reseal::<App, _>(&mut c, false).await?
                 + self.reseal::<SignKey, _>(&mut c, false).await?
+                + self.reseal::<Certificate, _>(&mut c, false).await?
         };
         if stale == 0 {
             return Ok(0);
@@ -646,7 +714,8 @@ impl<E: Engine> Store for SqlStore<E> {
         let result = async {
             Ok(self.reseal::<Plugin, _>(&mut tx, true).await?
                 + self.reseal::<App, _>(&mut tx, true).await?
-                + self.reseal::<SignKey, _>(&mut tx, true).await?)
+                + self.reseal::<SignKey, _>(&mut tx, true).await?
+                + self.reseal::<Certificate, _>(&mut tx, true).await?)
         }
         .await;
         self.end(tx, result).await
@@ -1490,5 +1559,195 @@ impl<E: Engine> Store for SqlStore<E> {
         instance_id: &str,
     ) -> Result<Vec<GatewayResponse>, StoreError> {
         self.list(instance_id, "ORDER BY create_time, rowid").await
+    }
+
+    async fn create_certificate(
+        &self,
+        c: &Certificate,
+        bind_to: Option<(&str, &str)>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            tx.insert(c).await?;
+            if let Some((instance_id, domain_id)) = bind_to {
+                bind_in(&mut tx, instance_id, domain_id, &c.id, None).await?;
+            }
+            Ok(())
+        }
+        .await;
+        self.end(tx, result).await
+    }
+
+    async fn update_certificate(&self, c: &Certificate) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            let n = tx
+                .execute(
+                    "UPDATE certificates SET name=?2, instance_id=?3, cert_type=?4,
+                     cert_content=?5, private_key=?6, trusted_root_ca=?7, update_time=?8
+                     WHERE id=?1",
+                    &[
+                        Value::from(&c.id),
+                        Value::from(&c.name),
+                        Value::from(&c.instance_id),
+                        Value::from(c.cert_type.as_str()),
+                        Value::from(&c.cert_content),
+                        Value::Text(
+                            self.secrets
+                                .seal("certificates.private_key", &c.private_key)?,
+                        ),
+                        Value::from(&c.trusted_root_ca),
+                        Value::Int(c.update_time),
+                    ],
+                )
+                .await?;
+            changed(n)?;
+            if c.trusted_root_ca.is_none() {
+                tx.execute(
+                    "UPDATE domains SET verified_client_certificate_enabled=0 WHERE ssl_id=?1",
+                    &args![&c.id],
+                )
+                .await?;
+            }
+            Ok(())
+        }
+        .await;
+        self.end(tx, result).await
+    }
+
+    async fn delete_certificate(&self, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            if tx
+                .exists("SELECT 1 FROM domains WHERE ssl_id=?1", &args![id])
+                .await?
+            {
+                return Err(StoreError::InUse(Resource::Domain));
+            }
+            changed(
+                tx.execute("DELETE FROM certificates WHERE id=?1", &args![id])
+                    .await?,
+            )
+        }
+        .await;
+        self.end(tx, result).await
+    }
+
+    async fn get_certificate(&self, id: &str) -> Result<Option<Certificate>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM certificates WHERE id=?1",
+            Certificate::COLUMNS
+        );
+        self.engine.reader().await?.first(&sql, &args![id]).await
+    }
+
+    async fn list_certificates(&self, project_id: &str) -> Result<Vec<Certificate>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM certificates WHERE project_id=?1 ORDER BY create_time DESC, rowid DESC",
+            Certificate::COLUMNS
+        );
+        self.engine
+            .reader()
+            .await?
+            .all(&sql, &args![project_id])
+            .await
+    }
+
+    async fn create_domain(
+        &self,
+        d: &Domain,
+        max_per_group: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            require(&mut tx, Resource::Group, &d.instance_id, &d.group_id).await?;
+            if let Some(max) = max_per_group {
+                let n = tx
+                    .count(
+                        "SELECT COUNT(*) FROM domains WHERE group_id=?1",
+                        &args![&d.group_id],
+                    )
+                    .await?;
+                if n >= max as i64 {
+                    return Err(StoreError::Quota(max));
+                }
+            }
+            tx.insert(d)
+                .await
+                .map_err(unique(Unique::DomainName, DOMAIN_UNIQUE))?;
+            Ok(())
+        }
+        .await;
+        self.end(tx, result).await
+    }
+
+    async fn update_domain(&self, d: &Domain) -> Result<(), StoreError> {
+        self.change(
+            "UPDATE domains SET min_ssl_version=?3, is_http_redirect_to_https=?4,
+             verified_client_certificate_enabled=?5 WHERE instance_id=?1 AND id=?2",
+            &args![
+                &d.instance_id,
+                &d.id,
+                d.min_ssl_version.as_str(),
+                d.is_http_redirect_to_https,
+                d.verified_client_certificate_enabled
+            ],
+            StoreError::from,
+        )
+        .await
+    }
+
+    async fn delete_domain(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
+        self.remove::<Domain>(instance_id, id).await
+    }
+
+    async fn get_domain(&self, instance_id: &str, id: &str) -> Result<Option<Domain>, StoreError> {
+        self.get(instance_id, id).await
+    }
+
+    async fn list_domains(&self, instance_id: &str) -> Result<Vec<Domain>, StoreError> {
+        self.list(instance_id, "ORDER BY create_time, rowid").await
+    }
+
+    async fn bind_certificate(
+        &self,
+        instance_id: &str,
+        domain_id: &str,
+        ssl_id: &str,
+        verified: Option<bool>,
+    ) -> Result<Domain, StoreError> {
+        let mut tx = self.begin().await?;
+        let result = bind_in(&mut tx, instance_id, domain_id, ssl_id, verified).await;
+        self.end(tx, result).await
+    }
+
+    async fn unbind_certificate(
+        &self,
+        instance_id: &str,
+        domain_id: &str,
+        ssl_id: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            require(&mut tx, Resource::Domain, instance_id, domain_id)
+                .await
+                .map_err(missing_is_not_found)?;
+            let n = tx
+                .execute(
+                    "UPDATE domains SET ssl_id=NULL, verified_client_certificate_enabled=0
+                     WHERE instance_id=?1 AND id=?2 AND ssl_id=?3",
+                    &args![instance_id, domain_id, ssl_id],
+                )
+                .await?;
+            if n == 0 {
+                return Err(StoreError::Missing(
+                    Resource::CertificateBinding,
+                    ssl_id.to_string(),
+                ));
+            }
+            Ok(())
+        }
+        .await;
+        self.end(tx, result).await
     }
 }

@@ -3,6 +3,8 @@
 //! schema of its own).
 
 use apigw_model::acl::{Acl, AclKind, AclType, EntityType};
+use apigw_model::certificate::{CertType, Certificate};
+use apigw_model::domain::{Domain, TlsVersion};
 use apigw_model::gateway_response::GatewayResponse;
 use apigw_model::page::Page;
 use apigw_model::resources::*;
@@ -91,7 +93,8 @@ impl Place {
     /// Every stored value of the secret columns, as the database holds it.
     async fn raw_secrets(&self) -> Vec<String> {
         const SQL: &str = "SELECT app_secret FROM apps UNION ALL SELECT content FROM plugins \
-                           UNION ALL SELECT sign_secret FROM signs";
+                           UNION ALL SELECT sign_secret FROM signs \
+                           UNION ALL SELECT private_key FROM certificates";
         match self {
             Place::Sqlite(dir) => {
                 let c = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
@@ -622,8 +625,14 @@ async fn secrets_are_sealed_at_rest(place: &Place) {
     k.sign_secret = "sign-secret-plain-2".into();
     s.update_sign(&k).await.unwrap();
     assert_eq!(s.get_sign(I, "s1").await.unwrap(), Some(k));
+    let mut c = certificate("c1", Some("ca"));
+    c.private_key = "private-key-plain-1".into();
+    s.create_certificate(&c, None).await.unwrap();
+    c.private_key = "private-key-plain-2".into();
+    s.update_certificate(&c).await.unwrap();
+    assert_eq!(s.get_certificate("c1").await.unwrap(), Some(c));
     let raw = place.raw_secrets().await;
-    assert_eq!(raw.len(), 3);
+    assert_eq!(raw.len(), 4);
     for v in raw {
         assert!(v.starts_with("enc:v1:k1:") && !v.contains("plain"), "{v}");
     }
@@ -638,6 +647,9 @@ async fn a_rotated_key_reseals_every_secret(place: &Place) {
     let p = plugin(I, "c", PluginType::Cors, 1);
     s.create_plugin(&p, None).await.unwrap();
     s.create_sign(&sign("s1", "sign_one")).await.unwrap();
+    s.create_certificate(&certificate("c1", None), None)
+        .await
+        .unwrap();
     drop(s);
     let s = place.open(&format!("{NEW_KEY}\n{KEYS}")).await.unwrap();
     let v = s.version().await.unwrap();
@@ -645,7 +657,7 @@ async fn a_rotated_key_reseals_every_secret(place: &Place) {
         s.get_app(I, "a2").await.unwrap().unwrap().app_secret,
         "secret-2"
     );
-    assert_eq!(s.reseal_secrets().await.unwrap(), 4);
+    assert_eq!(s.reseal_secrets().await.unwrap(), 5);
     assert_eq!(
         s.reseal_secrets().await.unwrap(),
         0,
@@ -671,6 +683,10 @@ async fn a_rotated_key_reseals_every_secret(place: &Place) {
     assert_eq!(
         s.get_sign(I, "s1").await.unwrap().unwrap().sign_secret,
         sign("s1", "sign_one").sign_secret
+    );
+    assert_eq!(
+        s.get_certificate("c1").await.unwrap(),
+        Some(certificate("c1", None))
     );
     drop(s);
     let s = place.open(KEYS).await.unwrap();
@@ -1277,6 +1293,165 @@ async fn gateway_responses_belong_to_a_group(s: &dyn Store) {
     );
 }
 
+fn certificate(id: &str, ca: Option<&str>) -> Certificate {
+    Certificate {
+        id: id.into(),
+        project_id: "p1".into(),
+        instance_id: "common".into(),
+        name: format!("cert_{id}"),
+        cert_type: CertType::Global,
+        cert_content: "-----BEGIN CERTIFICATE-----".into(),
+        private_key: format!("key of {id}"),
+        trusted_root_ca: ca.map(str::to_string),
+        create_time: 1,
+        update_time: 1,
+    }
+}
+
+fn domain(id: &str, group: &str, name: &str) -> Domain {
+    Domain {
+        id: id.into(),
+        instance_id: I.into(),
+        group_id: group.into(),
+        url_domain: name.into(),
+        min_ssl_version: TlsVersion::Tls11,
+        is_http_redirect_to_https: false,
+        verified_client_certificate_enabled: false,
+        ssl_id: None,
+        create_time: 1,
+    }
+}
+
+/// Certificates belong to a project and are read back with their key; domains belong to a
+/// group (five at most, names unique per instance, gone with the group) and hold one
+/// certificate each, which cannot be deleted while held.
+async fn certificates_bind_to_domains_of_groups(s: &dyn Store) {
+    s.ensure_defaults(I, 1).await.unwrap();
+    let g = Group {
+        id: "g2".into(),
+        instance_id: I.into(),
+        name: "other".into(),
+        remark: String::new(),
+        is_default: false,
+        roma_app_id: None,
+        register_time: 1,
+        update_time: 1,
+    };
+    s.create_group(&g).await.unwrap();
+    let mut c1 = certificate("c1", Some("ca"));
+    s.create_certificate(&c1, None).await.unwrap();
+    let mut other = certificate("c9", None);
+    other.project_id = "p2".into();
+    s.create_certificate(&other, None).await.unwrap();
+    assert_eq!(s.get_certificate("c1").await.unwrap(), Some(c1.clone()));
+    assert_eq!(s.list_certificates("p1").await.unwrap(), vec![c1.clone()]);
+    for i in 0..5 {
+        s.create_domain(
+            &domain(&format!("d{i}"), "g2", &format!("a{i}.example.com")),
+            Some(5),
+        )
+        .await
+        .unwrap();
+    }
+    assert!(matches!(
+        s.create_domain(&domain("d5", "g2", "a5.example.com"), Some(5))
+            .await,
+        Err(StoreError::Quota(5))
+    ));
+    assert!(matches!(
+        s.create_domain(&domain("d6", "nope", "a6.example.com"), Some(5)).await,
+        Err(StoreError::Missing(Resource::Group, id)) if id == "nope"
+    ));
+    let default = s.list_groups(I).await.unwrap()[0].id.clone();
+    assert!(matches!(
+        s.create_domain(&domain("d7", &default, "a0.example.com"), Some(5))
+            .await,
+        Err(StoreError::Conflict(Unique::DomainName))
+    ));
+    s.create_domain(&domain("d8", &default, "b.example.com"), Some(5))
+        .await
+        .unwrap();
+    let bound = s.bind_certificate(I, "d0", "c1", None).await.unwrap();
+    assert_eq!(bound.ssl_id.as_deref(), Some("c1"));
+    assert!(bound.verified_client_certificate_enabled, "on: c1 has a CA");
+    assert_eq!(s.get_domain(I, "d0").await.unwrap(), Some(bound.clone()));
+    assert_eq!(
+        s.bind_certificate(I, "d0", "c1", None).await.unwrap(),
+        bound
+    );
+    s.create_certificate(&certificate("c2", None), Some((I, "d1")))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.bind_certificate(I, "d0", "c2", None).await,
+        Err(StoreError::Conflict(Unique::DomainCertificate))
+    ));
+    assert!(matches!(
+        s.bind_certificate(I, "d0", "nope", None).await,
+        Err(StoreError::Missing(Resource::Certificate, _))
+    ));
+    assert!(matches!(
+        s.bind_certificate(I, "nope", "c1", None).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.create_certificate(&certificate("c3", None), Some((I, "d0")))
+            .await,
+        Err(StoreError::Conflict(Unique::DomainCertificate))
+    ));
+    assert_eq!(
+        s.get_certificate("c3").await.unwrap(),
+        None,
+        "all or nothing"
+    );
+    assert!(matches!(
+        s.delete_certificate("c1").await,
+        Err(StoreError::InUse(Resource::Domain))
+    ));
+    c1.trusted_root_ca = None;
+    c1.update_time = 2;
+    s.update_certificate(&c1).await.unwrap();
+    let d0 = s.get_domain(I, "d0").await.unwrap().unwrap();
+    assert!(
+        !d0.verified_client_certificate_enabled,
+        "no CA, no client check"
+    );
+    let mut d = d0.clone();
+    d.min_ssl_version = TlsVersion::Tls12;
+    d.is_http_redirect_to_https = true;
+    s.update_domain(&d).await.unwrap();
+    assert_eq!(s.get_domain(I, "d0").await.unwrap(), Some(d));
+    assert!(matches!(
+        s.unbind_certificate(I, "d0", "c2").await,
+        Err(StoreError::Missing(Resource::CertificateBinding, _))
+    ));
+    s.unbind_certificate(I, "d0", "c1").await.unwrap();
+    assert_eq!(s.get_domain(I, "d0").await.unwrap().unwrap().ssl_id, None);
+    s.bind_certificate(I, "d8", "c1", Some(false))
+        .await
+        .unwrap();
+    let all = s.list_domains(I).await.unwrap();
+    assert_eq!(all.len(), 6);
+    assert_eq!(all[5].ssl_id.as_deref(), Some("c1"));
+    assert!(s.list_domains("i2").await.unwrap().is_empty());
+    s.delete_domain(I, "d8").await.unwrap();
+    assert!(matches!(
+        s.delete_domain(I, "d8").await,
+        Err(StoreError::NotFound)
+    ));
+    s.delete_certificate("c1").await.unwrap();
+    assert!(matches!(
+        s.delete_certificate("c1").await,
+        Err(StoreError::NotFound)
+    ));
+    s.delete_group(I, "g2").await.unwrap();
+    assert!(
+        s.list_domains(I).await.unwrap().is_empty(),
+        "gone with the group"
+    );
+    s.delete_certificate("c2").await.unwrap();
+}
+
 /// Runs each contract test against every engine, one `#[tokio::test]` per engine and test:
 /// the `store` tests get a store, the `place` tests the place to open stores on.
 macro_rules! contract {
@@ -1327,6 +1502,7 @@ contract! {
         acls_bind_to_publications_one_of_each_kind,
         throttles_bind_one_per_api_and_environment,
         signs_bind_one_per_api_and_environment,
+        certificates_bind_to_domains_of_groups,
     ],
     place: [
         secrets_are_sealed_at_rest,

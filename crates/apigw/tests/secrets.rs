@@ -1,6 +1,7 @@
 //! Secrets never reach the log (issue #10): the real binary at debug level, driven through
 //! signed and token-authenticated control-plane calls, a kafka_log plug-in with a SASL
-//! password, an app with its secret and a data-plane call signed with it. None of the secrets
+//! password, an app with its secret, a certificate's private key and a data-plane call signed
+//! with the app's secret. None of the secrets
 //! appears in anything the process prints, nor in the database file read raw, and the data
 //! directory, the database and the key file are the owner's only. (Responses: `plugins_api.rs` pins the kafka mask;
 //! file permissions: `durability.rs` pins `credentials.json` at 0600.)
@@ -35,6 +36,25 @@ async fn no_secret_appears_in_the_log_even_at_debug_level() {
         )
         .await;
     assert_eq!(app.status, 201, "{}", app.text);
+    // A certificate's private key (made with rcgen); a line of its base64 stands for it.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["secret.example.com".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let key_pem = key.serialize_pem();
+    let key_line = key_pem.lines().nth(1).unwrap().to_string();
+    let c = admin
+        .call(
+            "POST",
+            &format!("/v2/{}/apigw/certificates", admin.project),
+            json!({"name": "secret_cert", "cert_content": cert.pem(), "private_key": key_pem})
+                .to_string()
+                .as_bytes(),
+        )
+        .await;
+    assert_eq!(c.status, 200, "{}", c.text);
+    assert!(!c.text.contains(&key_line));
     let (group, host) = admin.create_group("secrets").await;
     let mut api = http_api("signed", &group, "GET", "/signed", "127.0.0.1:9", "/");
     api["auth_type"] = json!("APP");
@@ -92,7 +112,7 @@ async fn no_secret_appears_in_the_log_even_at_debug_level() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let log = server.log();
     assert!(log.contains("DEBUG"), "the log is not at debug level");
-    for secret in [SK, TOKEN, "kafka-password-4f1c", app_secret] {
+    for secret in [SK, TOKEN, "kafka-password-4f1c", app_secret, &key_line] {
         assert!(!log.contains(secret), "{secret} is in the log");
     }
 
@@ -102,21 +122,25 @@ async fn no_secret_appears_in_the_log_even_at_debug_level() {
     let db = dir.path().join("apigw.db");
     let raw = rusqlite::Connection::open(&db).unwrap();
     let mut values = Vec::new();
-    for (table, column) in [("apps", "app_secret"), ("plugins", "content")] {
+    for (table, column) in [
+        ("apps", "app_secret"),
+        ("plugins", "content"),
+        ("certificates", "private_key"),
+    ] {
         let mut stmt = raw
             .prepare(&format!("SELECT {column} FROM {table}"))
             .unwrap();
         let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
         values.extend(rows.map(Result::unwrap));
     }
-    assert_eq!(values.len(), 2, "{values:?}");
+    assert_eq!(values.len(), 3, "{values:?}");
     for v in &values {
         assert!(v.starts_with("enc:v1:"), "not sealed: {v}");
     }
     let mut bytes = std::fs::read(&db).unwrap();
     bytes.extend(std::fs::read(dir.path().join("apigw.db-wal")).unwrap_or_default());
     let bytes = String::from_utf8_lossy(&bytes);
-    for secret in ["kafka-password-4f1c", app_secret] {
+    for secret in ["kafka-password-4f1c", app_secret, &key_line] {
         assert!(!bytes.contains(secret), "{secret} is in the database file");
     }
     #[cfg(unix)]
