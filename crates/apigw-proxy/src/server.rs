@@ -239,6 +239,20 @@ fn full(status: StatusCode, body: impl Into<Bytes>) -> Answer<ResponseBody> {
     Answer::new(status, Either::Right(Full::new(body.into())))
 }
 
+/// 301 to the same URL over HTTPS (the domain's default port).
+fn redirect_to_https(host: &str, parts: &RequestHead, request_id: &str) -> Answer<CallBody> {
+    let name = host.rsplit_once(':').map_or(host, |(n, _)| n);
+    let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let mut resp = full(StatusCode::MOVED_PERMANENTLY, Bytes::new());
+    if let Ok(location) = HeaderValue::from_str(&format!("https://{name}{target}")) {
+        resp.headers.insert(http::header::LOCATION, location);
+    }
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        resp.headers.insert(upstream::X_REQUEST_ID, id);
+    }
+    resp.map(|b| CallBody::new(b, None))
+}
+
 /// How a call came in.
 #[derive(Debug, Clone, Copy)]
 pub struct Via<'a> {
@@ -294,6 +308,12 @@ pub async fn handle(
             .and_then(|m| Method::from_bytes(m.as_bytes()).ok()),
         _ => None,
     };
+    // A bound domain that wants HTTPS: a plain call is sent there.
+    if !via.secure {
+        if let Some(h) = host.filter(|h| snap.redirects_to_https(h)) {
+            return redirect_to_https(h, &parts, &request_id);
+        }
+    }
     let group = snap.group(host);
     let router = group.and_then(|g| g.envs.get(stage));
     // The match borrows the path while `parts` moves on to the backend; a `Uri` clone is a

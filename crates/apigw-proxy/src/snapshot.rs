@@ -134,8 +134,12 @@ pub struct GroupRoutes {
 pub struct Snapshot {
     /// The store version this snapshot reflects.
     pub version: i64,
-    /// `sl_domain` (lowercase) → index into `groups`.
+    /// `sl_domain`s and bound domains (lowercase; a wildcard domain as `*.example.com`) →
+    /// index into `groups`.
     pub hosts: FnvMap<String, usize>,
+    /// Bound domains whose plain HTTP calls are redirected to HTTPS (as in `hosts`).
+    pub https_only:
+        std::collections::HashSet<String, std::hash::BuildHasherDefault<crate::fnv::Fnv>>,
     /// The DEFAULT group's index.
     pub default_group: Option<usize>,
     pub groups: Vec<GroupRoutes>,
@@ -358,10 +362,6 @@ impl Snapshot {
         let mut snap = Snapshot {
             version,
             credentials: cfg.credentials.clone(),
-            tls: cfg
-                .tls_instance
-                .clone()
-                .map(|key| Arc::new(crate::tls::Sites::build(key, &[], cfg.http2))),
             ..Default::default()
         };
         let mut group_index = HashMap::new();
@@ -380,6 +380,42 @@ impl Snapshot {
                 snap.default_group = Some(i);
             }
         }
+        let domains = store.list_domains(inst).await?;
+        let mut sites = Vec::new();
+        let mut certificates = HashMap::new();
+        for d in &domains {
+            let Some(&gi) = group_index.get(d.group_id.as_str()) else {
+                continue;
+            };
+            let name = d.url_domain.trim_end_matches('.').to_ascii_lowercase();
+            snap.hosts.insert(name.clone(), gi);
+            if d.is_http_redirect_to_https {
+                snap.https_only.insert(name.clone());
+            }
+            let Some(ssl_id) = &d.ssl_id else { continue };
+            if !certificates.contains_key(ssl_id) {
+                let c = store.get_certificate(ssl_id).await?;
+                certificates.insert(ssl_id.clone(), c);
+            }
+            let Some(Some(c)) = certificates.get(ssl_id) else {
+                continue;
+            };
+            sites.push(crate::tls::Site {
+                names: vec![name],
+                pair: crate::tls::PemPair {
+                    cert: c.cert_content.clone(),
+                    key: c.private_key.clone(),
+                },
+                client_roots: c
+                    .trusted_root_ca
+                    .clone()
+                    .filter(|_| d.verified_client_certificate_enabled),
+            });
+        }
+        snap.tls = cfg
+            .tls_instance
+            .clone()
+            .map(|key| Arc::new(crate::tls::Sites::build(key, &sites, cfg.http2)));
         let env_names: HashMap<&str, &str> = envs
             .iter()
             .map(|e| (e.id.as_str(), e.name.as_str()))
@@ -511,24 +547,42 @@ impl Snapshot {
 
     /// The group selected by `host`: the one whose domain it is, else the DEFAULT group.
     pub fn group(&self, host: Option<&str>) -> Option<&GroupRoutes> {
-        let host = host.map(|h| {
-            h.rsplit_once(':').map_or(h, |(n, p)| {
-                if p.bytes().all(|b| b.is_ascii_digit()) {
-                    n
-                } else {
-                    h
-                }
-            })
-        });
         let gi = host
-            .and_then(|h| {
-                if h.bytes().any(|b| b.is_ascii_uppercase()) {
-                    self.hosts.get(&h.to_ascii_lowercase()).copied()
-                } else {
-                    self.hosts.get(h).copied()
-                }
-            })
+            .and_then(|h| self.host_key(h))
+            .and_then(|k| self.hosts.get(k.as_ref()).copied())
             .or(self.default_group)?;
         self.groups.get(gi)
+    }
+
+    /// Whether a plain HTTP call to `host` is redirected to HTTPS (its bound domain says so).
+    pub fn redirects_to_https(&self, host: &str) -> bool {
+        !self.https_only.is_empty()
+            && self
+                .host_key(host)
+                .is_some_and(|k| self.https_only.contains(k.as_ref()))
+    }
+
+    /// The key `host` (a `Host` value, perhaps with a port) is known by in `hosts`: its name
+    /// lowercased, else the wildcard `*.parent` a bound domain covers it with.
+    fn host_key<'h>(&self, host: &'h str) -> Option<std::borrow::Cow<'h, str>> {
+        let name = host.rsplit_once(':').map_or(host, |(n, p)| {
+            if p.bytes().all(|b| b.is_ascii_digit()) {
+                n
+            } else {
+                host
+            }
+        });
+        let name = match name.bytes().any(|b| b.is_ascii_uppercase()) {
+            true => std::borrow::Cow::Owned(name.to_ascii_lowercase()),
+            false => std::borrow::Cow::Borrowed(name),
+        };
+        if self.hosts.contains_key(name.as_ref()) {
+            return Some(name);
+        }
+        let (_, parent) = name.split_once('.')?;
+        let wildcard = format!("*.{parent}");
+        self.hosts
+            .contains_key(&wildcard)
+            .then_some(std::borrow::Cow::Owned(wildcard))
     }
 }

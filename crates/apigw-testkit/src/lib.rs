@@ -46,7 +46,7 @@ pub use redis::{redis_url, RedisServer};
 pub use resp::Resp;
 pub use server::{serve_args, ServerProcess, TestServer};
 pub use tcp_proxy::TcpProxy;
-pub use tls::{client_trusting, exchange, tls_connect, tls_terminator, TestCa};
+pub use tls::{client_trusting, exchange, tls_connect, tls_terminator, Pki, TestCa};
 pub use wait::within;
 
 /// Fixed credentials of test servers.

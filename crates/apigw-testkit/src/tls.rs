@@ -213,3 +213,68 @@ where
     }
     (status, head, body)
 }
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
+};
+use time::{Duration, OffsetDateTime};
+
+fn params(names: &[&str], cn: &str, days: (i64, i64), ca: bool) -> CertificateParams {
+    let mut p =
+        CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, cn);
+    dn.push(DnType::OrganizationName, format!("{cn} org"));
+    dn.push(DnType::CountryName, "DE");
+    p.distinguished_name = dn;
+    let now = OffsetDateTime::now_utc();
+    p.not_before = now + Duration::days(days.0);
+    p.not_after = now + Duration::days(days.1);
+    if ca {
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    }
+    p
+}
+
+/// A root CA, an intermediate CA it issued, and what they issue (rcgen).
+#[derive(Debug)]
+pub struct Pki {
+    /// The root CA's certificate, PEM.
+    pub root_pem: String,
+    /// The intermediate CA's certificate, PEM.
+    pub inter_pem: String,
+    inter: Issuer<'static, KeyPair>,
+}
+
+impl Pki {
+    pub fn new() -> Self {
+        let root_key = KeyPair::generate().unwrap();
+        let root_params = params(&[], "apigw root", (-1, 30), true);
+        let root_pem = root_params.self_signed(&root_key).unwrap().pem();
+        let root = Issuer::new(root_params, root_key);
+        let inter_key = KeyPair::generate().unwrap();
+        let inter_params = params(&[], "apigw intermediate", (-1, 30), true);
+        let inter_pem = inter_params.signed_by(&inter_key, &root).unwrap().pem();
+        Pki {
+            root_pem,
+            inter_pem,
+            inter: Issuer::new(inter_params, inter_key),
+        }
+    }
+
+    /// A server certificate for `names` valid from `days.0` to `days.1` days from now, issued
+    /// by the intermediate: (its PEM, its key's PEM).
+    pub fn leaf(&self, names: &[&str], days: (i64, i64)) -> (String, String) {
+        let key = KeyPair::generate().unwrap();
+        let cert = params(names, names[0], days, false)
+            .signed_by(&key, &self.inter)
+            .unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
+impl Default for Pki {
+    fn default() -> Self {
+        Self::new()
+    }
+}

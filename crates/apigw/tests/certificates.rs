@@ -2,12 +2,8 @@
 //! domain calls with their fields and APIG codes, certificates made with rcgen. The private
 //! key, the certificate and the trusted root CA never come back in any answer.
 
-use apigw_testkit::{Family, Resp, TestServer};
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
-};
+use apigw_testkit::{Family, Pki, Resp, TestServer};
 use serde_json::{json, Value};
-use time::{Duration, OffsetDateTime};
 
 fn err(r: &Resp, status: u16, code: &str) {
     assert_eq!((r.status, r.code()), (status, code), "{}", r.text);
@@ -21,57 +17,6 @@ fn invalid(r: &Resp, field: &str) {
         "{field}: {}",
         r.text
     );
-}
-
-fn params(names: &[&str], cn: &str, days: (i64, i64), ca: bool) -> CertificateParams {
-    let mut p =
-        CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, cn);
-    dn.push(DnType::OrganizationName, format!("{cn} org"));
-    dn.push(DnType::CountryName, "DE");
-    p.distinguished_name = dn;
-    let now = OffsetDateTime::now_utc();
-    p.not_before = now + Duration::days(days.0);
-    p.not_after = now + Duration::days(days.1);
-    if ca {
-        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    }
-    p
-}
-
-/// A root CA, an intermediate CA it issued, and what they issue.
-struct Pki {
-    root_pem: String,
-    inter_pem: String,
-    inter: Issuer<'static, KeyPair>,
-}
-
-impl Pki {
-    fn new() -> Self {
-        let root_key = KeyPair::generate().unwrap();
-        let root_params = params(&[], "apigw root", (-1, 30), true);
-        let root_pem = root_params.self_signed(&root_key).unwrap().pem();
-        let root = Issuer::new(root_params, root_key);
-        let inter_key = KeyPair::generate().unwrap();
-        let inter_params = params(&[], "apigw intermediate", (-1, 30), true);
-        let inter_pem = inter_params.signed_by(&inter_key, &root).unwrap().pem();
-        Pki {
-            root_pem,
-            inter_pem,
-            inter: Issuer::new(inter_params, inter_key),
-        }
-    }
-
-    /// A server certificate for `names` valid from `days.0` to `days.1` days from now, issued
-    /// by the intermediate: (its PEM, its key's PEM).
-    fn leaf(&self, names: &[&str], days: (i64, i64)) -> (String, String) {
-        let key = KeyPair::generate().unwrap();
-        let cert = params(names, names[0], days, false)
-            .signed_by(&key, &self.inter)
-            .unwrap();
-        (cert.pem(), key.serialize_pem())
-    }
 }
 
 fn certs_path(s: &TestServer) -> String {
