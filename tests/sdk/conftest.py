@@ -19,11 +19,12 @@ TOKEN = "sdk-test-token-000000000000000000000000000000000000000000000001"
 
 
 class Server:
-    def __init__(self, proc, admin, gateway, data_dir):
+    def __init__(self, proc, admin, gateway, data_dir, gateway_tls):
         self.proc = proc
         self.admin = admin
         self.gateway = gateway
         self.data_dir = data_dir
+        self.gateway_tls = gateway_tls
 
 
 @pytest.fixture(scope="session")
@@ -44,12 +45,13 @@ def server():
             rest = line[len("apigw: control plane on http://"):]
             admin, rest = rest.split(", data plane on http://")
             gateway = rest.split(",")[0]
+            gateway_tls = rest.rsplit("https://", 1)[1].strip()
             break
     if admin is None:
         proc.kill()
         pytest.fail("apigw did not start")
     threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
-    yield Server(proc, admin, gateway, data_dir)
+    yield Server(proc, admin, gateway, data_dir, gateway_tls)
     proc.terminate()
     proc.wait(timeout=10)
 

@@ -318,6 +318,40 @@ impl ApiDef {
         }
     }
 
+    /// A gRPC API's frontend (`otc-guide/creating_a_grpc_api.rst`): `POST`, at `/`,
+    /// `/{package}.{service}` or `/{package}.{service}/{method}`, matched by prefix except at
+    /// the last.
+    fn check_grpc(&self, e: &mut Errors) {
+        e.check(
+            self.req_method.eq_ignore_ascii_case("POST"),
+            "req_method",
+            "is POST for a gRPC API",
+        );
+        let ident = |s: &str, dots: bool| {
+            let mut b = s.bytes();
+            b.next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+                && b.all(|c| c.is_ascii_alphanumeric() || c == b'_' || (dots && c == b'.'))
+        };
+        let parts: Vec<&str> = self.req_uri.trim_start_matches('/').split('/').collect();
+        let depth = match parts.as_slice() {
+            [""] if self.req_uri == "/" => Some(0),
+            [service] if ident(service, true) => Some(1),
+            [service, method] if ident(service, true) && ident(method, false) => Some(2),
+            _ => None,
+        };
+        e.check(
+            depth.is_some(),
+            "req_uri",
+            "must be /, /{package}.{service} or /{package}.{service}/{method} for a gRPC API",
+        );
+        e.check(
+            depth == Some(2) || !self.match_mode.eq_ignore_ascii_case("NORMAL"),
+            "match_mode",
+            "must be SWA unless req_uri names a method",
+        );
+    }
+
     fn validate(&self) -> Vec<FieldError> {
         let mut e = Errors::default();
         check_name(&mut e, &self.name, "name", 3, 255, "_-.");
@@ -326,14 +360,23 @@ impl ApiDef {
             "type",
             "must be 1 (public) or 2 (private)",
         );
+        let grpc = self.req_protocol.eq_ignore_ascii_case("GRPCS");
         e.check(
             matches!(
                 self.req_protocol.to_uppercase().as_str(),
-                "HTTP" | "HTTPS" | "BOTH"
+                "HTTP" | "HTTPS" | "BOTH" | "GRPCS"
             ),
             "req_protocol",
-            "must be HTTP, HTTPS or BOTH",
+            "must be HTTP, HTTPS, BOTH or GRPCS",
         );
+        e.check(
+            grpc == self.backend_type.eq_ignore_ascii_case("GRPC"),
+            "backend_type",
+            "must be GRPC exactly when req_protocol is GRPCS",
+        );
+        if grpc {
+            self.check_grpc(&mut e);
+        }
         e.check(
             METHODS.contains(&self.req_method.to_uppercase().as_str()),
             "req_method",
@@ -406,6 +449,34 @@ impl ApiDef {
                     }
                 }
             }
+            "GRPC" => match &self.backend_api {
+                None => e.add("backend_api", "is mandatory for backend_type GRPC"),
+                Some(b) => {
+                    e.check(
+                        is_host_port(&crate::variables::stand_in(&b.url_domain)),
+                        "backend_api.url_domain",
+                        "must be host[:port] (with #Name# environment variables)",
+                    );
+                    e.check(
+                        matches!(b.req_protocol.to_uppercase().as_str(), "GRPC" | "GRPCS"),
+                        "backend_api.req_protocol",
+                        "must be GRPC or GRPCS for a gRPC backend",
+                    );
+                    e.check(
+                        b.req_method.eq_ignore_ascii_case("POST"),
+                        "backend_api.req_method",
+                        "is POST for a gRPC backend",
+                    );
+                    e.check(
+                        b.req_uri == "/",
+                        "backend_api.req_uri",
+                        "is / for a gRPC backend",
+                    );
+                    e.range(b.timeout, 1, 600000, "backend_api.timeout");
+                    e.range(b.retry_count, -1, 10, "backend_api.retry_count");
+                    e.len(&b.remark, 0, 255, "backend_api.remark");
+                }
+            },
             "MOCK" => {
                 if let Some(m) = &self.mock_info {
                     e.range(m.status_code, 200, 599, "mock_info.status_code");
@@ -414,7 +485,7 @@ impl ApiDef {
             }
             _ => e.add(
                 "backend_type",
-                "must be HTTP or MOCK (function backends are not supported)",
+                "must be HTTP, MOCK or GRPC (function backends are not supported)",
             ),
         }
         for k in self.extra.keys() {

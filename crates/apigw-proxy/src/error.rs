@@ -23,6 +23,8 @@ pub enum GatewayError {
     HttpOnly,
     /// The API is published for HTTPS only and was called over plain HTTP.
     HttpsOnly,
+    /// A gRPC API called other than by HTTP/2 over TLS.
+    GrpcsOnly,
     /// The body is larger than [`MAX_BODY_BYTES`].
     BodyTooLarge,
     /// The body could not be read from the client.
@@ -91,6 +93,11 @@ impl GatewayError {
                 StatusCode::BAD_REQUEST,
                 "APIG.0607",
                 "The following protocol is supported: HTTPS",
+            ),
+            GrpcsOnly => (
+                StatusCode::BAD_REQUEST,
+                "APIG.0607",
+                "The following protocol is supported: GRPCS",
             ),
             BodyTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -186,9 +193,8 @@ impl GatewayError {
         match self {
             NoApi => "NOT_FOUND",
             BadBody => "REQUEST_PARAMETERS_FAILURE",
-            BodyTooLarge | UriTooLong | HeadersTooLarge | ClientTimeout | HttpOnly | HttpsOnly => {
-                "DEFAULT_4XX"
-            }
+            BodyTooLarge | UriTooLong | HeadersTooLarge | ClientTimeout | HttpOnly | HttpsOnly
+            | GrpcsOnly => "DEFAULT_4XX",
             TooManyConnections | BreakerOpen => "DEFAULT_5XX",
             BackendUnavailable => "BACKEND_UNAVAILABLE",
             BackendTimeout => "BACKEND_TIMEOUT",

@@ -348,6 +348,9 @@ pub async fn handle(
     let protocol = match (route.protocol, via.secure) {
         (Protocol::Http, true) => Err(GatewayError::HttpOnly),
         (Protocol::Https, false) => Err(GatewayError::HttpsOnly),
+        (Protocol::Grpcs, secure) if !secure || parts.version != http::Version::HTTP_2 => {
+            Err(GatewayError::GrpcsOnly)
+        }
         _ => Ok(()),
     };
     if let Err(e) = protocol {
@@ -509,6 +512,10 @@ pub async fn handle(
                 upgrade: via.upgrade,
             };
             proxy(gw, call, &parts, body, peer, &route, &mut ctx, &mut states).await
+        }
+        Backend::Grpc { backend, timeout } => {
+            let (r, c, s) = (&route, &mut ctx, &mut states);
+            proxy_grpc(gw, backend, *timeout, &parts, body, peer, r, c, s).await
         }
     }
 }
@@ -767,6 +774,70 @@ async fn proxy(
         .upstream
         .send(&b.pool, &out, body, &forwarding, sent, b.timeout)
         .await;
+    let backend = (&b.authority, target.as_str());
+    answered(result, backend, sent, call.decision, route, ctx, states)
+}
+
+/// Sends a gRPC call to its HTTP/2 backend: the call's path as it is, with the gateway's
+/// `X-Request-Id` and `X-Forwarded-For`.
+#[allow(clippy::too_many_arguments)]
+async fn proxy_grpc(
+    gw: &Gateway,
+    backend: &upstream::h2::H2Backend,
+    timeout: Duration,
+    parts: &RequestHead,
+    body: crate::error::Body,
+    peer: SocketAddr,
+    route: &Route,
+    ctx: &mut RequestCtx,
+    states: &mut States,
+) -> Answer<CallBody> {
+    let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let mut gateway = Vec::with_capacity(2);
+    if let Ok(id) = HeaderValue::from_str(&ctx.request_id) {
+        gateway.push((upstream::X_REQUEST_ID, id));
+    }
+    let forwarded = match parts
+        .headers
+        .get(upstream::X_FORWARDED_FOR)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(list) => format!("{list}, {}", peer.ip()),
+        None => peer.ip().to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&forwarded) {
+        gateway.push((upstream::X_FORWARDED_FOR, v));
+    }
+    let call = upstream::h2::H2Call {
+        target,
+        headers: &parts.headers,
+        gateway: &gateway,
+    };
+    let sent = Instant::now();
+    let result = gw.upstream.send_h2(backend, call, body, timeout).await;
+    let authority = backend.authority();
+    answered(
+        result,
+        (authority, target),
+        sent,
+        Decision::Proxied,
+        route,
+        ctx,
+        states,
+    )
+}
+
+/// A backend's answer (or failure) to a call sent at `sent`: the plug-ins learn the result,
+/// the metrics count it, and it is shaped for the client.
+fn answered(
+    result: Result<Answer<upstream::DrivenBody>, GatewayError>,
+    (authority, target): (&http::uri::Authority, &str),
+    sent: Instant,
+    decision: Decision,
+    route: &Route,
+    ctx: &mut RequestCtx,
+    states: &mut States,
+) -> Answer<CallBody> {
     let answered = Instant::now();
     let latency = answered.duration_since(sent).as_millis() as u64;
     ctx.backend_latency_ms = Some(latency);
@@ -784,12 +855,12 @@ async fn proxy(
     };
     if !route.chain.is_empty() {
         let outcome = BackendResult {
-            authority: &b.authority,
-            target: &target,
+            authority,
+            target,
             status,
             backend_failed,
             answered: result.is_ok(),
-            alternate: call.decision == Decision::Downgraded,
+            alternate: decision == Decision::Downgraded,
             latency_ms: latency,
         };
         route.chain.backend_result(states, &outcome);
@@ -799,7 +870,7 @@ async fn proxy(
             // Hop-by-hop headers were left out when the response head was read.
             ctx.status = status;
             let took = answered.duration_since(ctx.start);
-            route.metrics.record(ctx.status, call.decision, took);
+            route.metrics.record(ctx.status, decision, took);
             finish(resp.map(Either::Left), Some(&route.chain), ctx, states)
         }
         Err(e) => fail(e, route, ctx, states, Decision::BackendError),

@@ -57,6 +57,11 @@ pub struct HttpBackend {
 #[derive(Debug)]
 pub enum Backend {
     Http(HttpBackend),
+    /// A gRPC backend (HTTP/2): the call's path goes to it as it is.
+    Grpc {
+        backend: Arc<crate::upstream::h2::H2Backend>,
+        timeout: Duration,
+    },
     Mock {
         status: StatusCode,
         body: Bytes,
@@ -100,6 +105,8 @@ pub enum Protocol {
     Http,
     Https,
     Both,
+    /// gRPC over TLS: HTTP/2 on the TLS listener.
+    Grpcs,
 }
 
 impl Protocol {
@@ -107,6 +114,7 @@ impl Protocol {
         match req_protocol {
             "HTTP" => Protocol::Http,
             "HTTPS" => Protocol::Https,
+            "GRPCS" => Protocol::Grpcs,
             _ => Protocol::Both,
         }
     }
@@ -208,6 +216,17 @@ fn backend_of<'v>(
         .collect();
     let missing = |name: String| format!("environment variable {name} is not defined");
     let url_domain = variables::substitute(&b.url_domain, &variable).map_err(missing)?;
+    if def.backend_type == "GRPC" {
+        let scheme = match b.req_protocol.as_str() {
+            "GRPCS" => Scheme::HTTPS,
+            _ => Scheme::HTTP,
+        };
+        let authority = url_domain.parse::<Authority>().map_err(|e| e.to_string())?;
+        return Ok(Backend::Grpc {
+            backend: upstream.h2_backend(&scheme, &authority),
+            timeout: Duration::from_millis(b.timeout.max(1) as u64),
+        });
+    }
     let req_uri = variables::substitute(&b.req_uri, &variable).map_err(missing)?;
     let mut path = Vec::new();
     let back = apigw_model::api::parse_template(&req_uri)?;

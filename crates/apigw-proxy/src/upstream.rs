@@ -3,6 +3,7 @@
 //! through. The HTTP/1.1 exchange itself is in [`h1`].
 
 pub(crate) mod h1;
+pub mod h2;
 
 use crate::answer::Answer;
 use crate::deadline::Deadline;
@@ -62,6 +63,9 @@ type BackendKey = (Scheme, Authority);
 pub struct Upstream {
     tls: tokio_rustls::TlsConnector,
     pools: Arc<Mutex<HashMap<BackendKey, Arc<Pool>>>>,
+    /// TLS offering ALPN `h2`, for HTTP/2 backends.
+    tls_h2: tokio_rustls::TlsConnector,
+    h2: Arc<Mutex<HashMap<BackendKey, Arc<h2::H2Backend>>>>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -106,11 +110,34 @@ impl Upstream {
             .expect("ring supports the default protocol versions")
             .with_root_certificates(roots)
             .with_no_client_auth();
+        let mut h2_config = config.clone();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        h2_config.alpn_protocols = vec![b"h2".to_vec()];
         Self {
             tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
             pools: Arc::default(),
+            tls_h2: tokio_rustls::TlsConnector::from(Arc::new(h2_config)),
+            h2: Arc::default(),
         }
+    }
+
+    /// The HTTP/2 backend at `authority` (looked up when snapshots are built).
+    pub fn h2_backend(&self, scheme: &Scheme, authority: &Authority) -> Arc<h2::H2Backend> {
+        let mut all = self.h2.lock().unwrap_or_else(|e| e.into_inner());
+        all.entry((scheme.clone(), authority.clone()))
+            .or_insert_with(|| Arc::new(h2::H2Backend::new(scheme.clone(), authority.clone())))
+            .clone()
+    }
+
+    /// Sends a call to an HTTP/2 backend (`h2::H2Backend::send`).
+    pub async fn send_h2(
+        &self,
+        backend: &h2::H2Backend,
+        call: h2::H2Call<'_>,
+        body: Body,
+        timeout: Duration,
+    ) -> Result<Answer<DrivenBody>, GatewayError> {
+        backend.send(&self.tls_h2, call, body, timeout).await
     }
 
     /// The pool of a backend (looked up when snapshots are built, not per request).
@@ -271,6 +298,7 @@ impl Upstream {
             conn,
             reusable: head.reusable,
             pool: pool.clone(),
+            h2: None,
         };
         if body.state.is_done() {
             body.release();
@@ -344,12 +372,14 @@ fn exchange_error(e: ExchangeError) -> GatewayError {
 }
 
 /// A backend response body: reads from its connection as the client takes it, and returns
-/// the connection to the pool once the body has been read to the end.
+/// the connection to the pool once the body has been read to the end. An HTTP/2 backend's
+/// (gRPC) is its stream's DATA frames and trailers.
 pub struct DrivenBody {
     state: BodyState,
     conn: Option<Box<Conn>>,
     reusable: bool,
     pool: Arc<Pool>,
+    h2: Option<Box<h2::H2Answer>>,
 }
 
 impl std::fmt::Debug for DrivenBody {
@@ -361,6 +391,16 @@ impl std::fmt::Debug for DrivenBody {
 }
 
 impl DrivenBody {
+    fn h2(recv: ::h2::RecvStream) -> Self {
+        Self {
+            state: BodyState::Done,
+            conn: None,
+            reusable: false,
+            pool: Arc::default(),
+            h2: Some(Box::new(h2::H2Answer::new(recv))),
+        }
+    }
+
     /// The body is read whole: the connection goes back to the pool if it can carry more.
     fn release(&mut self) {
         if let Some(c) = self.conn.take() {
@@ -381,7 +421,10 @@ impl hyper::body::Body for DrivenBody {
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let this = &mut *self;
         let Some(conn) = this.conn.as_mut() else {
-            return Poll::Ready(None);
+            return match &mut this.h2 {
+                None => Poll::Ready(None),
+                Some(h2) => h2.poll_frame(cx),
+            };
         };
         let polled = conn.poll_body(cx, &mut this.state);
         match &polled {
@@ -393,10 +436,13 @@ impl hyper::body::Body for DrivenBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.state.is_done()
+        self.state.is_done() && self.h2.as_ref().is_none_or(|h2| h2.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
+        if self.h2.is_some() {
+            return SizeHint::default();
+        }
         match self.state.remaining() {
             Some(n) => SizeHint::with_exact(n),
             None => SizeHint::default(),

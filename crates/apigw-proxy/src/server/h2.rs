@@ -17,9 +17,11 @@ use crate::server::{handle, Gateway};
 use apigw_plugins::headers::RequestHead;
 use bytes::Bytes;
 use http::header::{
-    HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, TE, TRANSFER_ENCODING, UPGRADE,
+    HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, TE, TRANSFER_ENCODING,
+    UPGRADE,
 };
 use http::{Method, StatusCode};
+use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, SizeHint};
 use std::io;
 use std::net::SocketAddr;
@@ -138,6 +140,10 @@ async fn serve_stream(
         }
     }
     let head_request = head.method == Method::HEAD;
+    let grpc = head
+        .headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
     // A stream the client resets is a call it no longer wants: its work stops there (the
     // backend call too), so resetting streams cannot pile up work (CVE-2023-44487).
     let answer = {
@@ -152,10 +158,65 @@ async fn serve_stream(
             _ = reset => None,
         }
     };
-    if let Some(answer) = answer {
-        send(answer, respond, head_request).await;
+    match answer {
+        Some(answer) if grpc && answer.status != StatusCode::OK => {
+            let (code, message) = grpc_refusal(answer).await;
+            let mut response = http::Response::new(());
+            let h = response.headers_mut();
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+            h.insert(GRPC_STATUS, HeaderValue::from(code));
+            if let Ok(m) = HeaderValue::from_str(&message) {
+                h.insert(GRPC_MESSAGE, m);
+            }
+            // Trailers-only: the status in the one HEADERS frame that ends the stream.
+            let _ = respond.send_response(response, true);
+        }
+        Some(answer) => send(answer, respond, head_request).await,
+        None => {}
     }
 }
+
+const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+
+/// A gateway refusal (or a backend's non-gRPC failure) as a gRPC status (SPEC §8): the code
+/// for its HTTP status, and APIG's error code and message, percent-encoded as gRPC wants.
+async fn grpc_refusal<B>(answer: Answer<B>) -> (u16, String)
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let code = match answer.status.as_u16() {
+        400 | 413 | 414 | 431 | 494 => 3, // INVALID_ARGUMENT
+        401 => 16,                        // UNAUTHENTICATED
+        403 => 7,                         // PERMISSION_DENIED
+        404 => 12,                        // UNIMPLEMENTED
+        408 | 504 => 4,                   // DEADLINE_EXCEEDED
+        429 => 8,                         // RESOURCE_EXHAUSTED
+        500 => 13,                        // INTERNAL
+        502 | 503 => 14,                  // UNAVAILABLE
+        _ => 2,                           // UNKNOWN
+    };
+    let body = http_body_util::Limited::new(answer.body, 4096);
+    let read = tokio::time::timeout(std::time::Duration::from_secs(1), body.collect()).await;
+    let text = match read {
+        Ok(Ok(c)) => c.to_bytes(),
+        _ => Bytes::new(),
+    };
+    let message = match serde_json::from_slice::<serde_json::Value>(&text) {
+        Ok(v) => format!(
+            "{}: {}",
+            v["error_code"].as_str().unwrap_or_default(),
+            v["error_msg"].as_str().unwrap_or_default()
+        ),
+        Err(_) => answer.status.to_string(),
+    };
+    let encoded = percent_encoding::utf8_percent_encode(&message, GRPC_MESSAGE_SET).to_string();
+    (code, encoded)
+}
+
+/// What gRPC's `grpc-message` percent-encodes: controls, `%` and what is not ASCII.
+const GRPC_MESSAGE_SET: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
 
 /// Headers that belong to one HTTP/1.1 connection and are not carried over HTTP/2
 /// (RFC 9113 §8.2.2).
