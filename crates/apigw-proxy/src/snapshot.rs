@@ -142,12 +142,12 @@ pub struct GroupRoutes {
 pub struct Snapshot {
     /// The store version this snapshot reflects.
     pub version: i64,
-    /// `sl_domain`s and bound domains (lowercase; a wildcard domain as `*.example.com`) →
-    /// index into `groups`.
-    pub hosts: FnvMap<String, usize>,
-    /// Bound domains whose plain HTTP calls are redirected to HTTPS (as in `hosts`).
-    pub https_only:
-        std::collections::HashSet<String, std::hash::BuildHasherDefault<crate::fnv::Fnv>>,
+    /// `sl_domain`s and bound domains (lowercase) → their group.
+    pub hosts: FnvMap<String, Host>,
+    /// Wildcard domains `*.example.com`, by `example.com`.
+    pub wildcard_hosts: FnvMap<String, Host>,
+    /// Whether any bound domain redirects plain HTTP calls to HTTPS.
+    pub any_https_only: bool,
     /// The DEFAULT group's index.
     pub default_group: Option<usize>,
     pub groups: Vec<GroupRoutes>,
@@ -160,6 +160,15 @@ pub struct Snapshot {
     pub instances: HashMap<String, (String, Arc<Instance>)>,
     /// The certificates of the TLS listener; `None` when it has none (no instance certificate).
     pub tls: Option<Arc<crate::tls::Sites>>,
+}
+
+/// What a host name selects.
+#[derive(Debug, Clone, Copy)]
+pub struct Host {
+    /// Index into `groups`.
+    pub group: usize,
+    /// A bound domain that answers plain HTTP calls with a redirect to HTTPS.
+    pub https_only: bool,
 }
 
 /// What a snapshot is built for.
@@ -391,10 +400,12 @@ impl Snapshot {
                 ..Default::default()
             });
             group_index.insert(g.id.as_str(), i);
-            snap.hosts.insert(
-                format!("{}.{}", g.id, cfg.domain_suffix).to_ascii_lowercase(),
-                i,
-            );
+            let host = Host {
+                group: i,
+                https_only: false,
+            };
+            let sl_domain = format!("{}.{}", g.id, cfg.domain_suffix).to_ascii_lowercase();
+            snap.hosts.insert(sl_domain, host);
             if g.is_default || (snap.default_group.is_none() && g.name == DEFAULT_GROUP_NAME) {
                 snap.default_group = Some(i);
             }
@@ -407,10 +418,15 @@ impl Snapshot {
                 continue;
             };
             let name = d.url_domain.trim_end_matches('.').to_ascii_lowercase();
-            snap.hosts.insert(name.clone(), gi);
-            if d.is_http_redirect_to_https {
-                snap.https_only.insert(name.clone());
-            }
+            let host = Host {
+                group: gi,
+                https_only: d.is_http_redirect_to_https,
+            };
+            snap.any_https_only |= d.is_http_redirect_to_https;
+            match name.strip_prefix("*.") {
+                Some(parent) => snap.wildcard_hosts.insert(parent.to_string(), host),
+                None => snap.hosts.insert(name.clone(), host),
+            };
             let Some(ssl_id) = &d.ssl_id else { continue };
             if !certificates.contains_key(ssl_id) {
                 let c = store.get_certificate(ssl_id).await?;
@@ -567,23 +583,20 @@ impl Snapshot {
     /// The group selected by `host`: the one whose domain it is, else the DEFAULT group.
     pub fn group(&self, host: Option<&str>) -> Option<&GroupRoutes> {
         let gi = host
-            .and_then(|h| self.host_key(h))
-            .and_then(|k| self.hosts.get(k.as_ref()).copied())
+            .and_then(|h| self.host(h))
+            .map(|h| h.group)
             .or(self.default_group)?;
         self.groups.get(gi)
     }
 
     /// Whether a plain HTTP call to `host` is redirected to HTTPS (its bound domain says so).
     pub fn redirects_to_https(&self, host: &str) -> bool {
-        !self.https_only.is_empty()
-            && self
-                .host_key(host)
-                .is_some_and(|k| self.https_only.contains(k.as_ref()))
+        self.any_https_only && self.host(host).is_some_and(|h| h.https_only)
     }
 
-    /// The key `host` (a `Host` value, perhaps with a port) is known by in `hosts`: its name
-    /// lowercased, else the wildcard `*.parent` a bound domain covers it with.
-    fn host_key<'h>(&self, host: &'h str) -> Option<std::borrow::Cow<'h, str>> {
+    /// What `host` (a `Host` value, perhaps with a port) selects: its name, else the wildcard
+    /// domain one label up.
+    fn host(&self, host: &str) -> Option<Host> {
         let name = host.rsplit_once(':').map_or(host, |(n, p)| {
             if p.bytes().all(|b| b.is_ascii_digit()) {
                 n
@@ -595,13 +608,13 @@ impl Snapshot {
             true => std::borrow::Cow::Owned(name.to_ascii_lowercase()),
             false => std::borrow::Cow::Borrowed(name),
         };
-        if self.hosts.contains_key(name.as_ref()) {
-            return Some(name);
+        if let Some(h) = self.hosts.get(name.as_ref()) {
+            return Some(*h);
+        }
+        if self.wildcard_hosts.is_empty() {
+            return None;
         }
         let (_, parent) = name.split_once('.')?;
-        let wildcard = format!("*.{parent}");
-        self.hosts
-            .contains_key(&wildcard)
-            .then_some(std::borrow::Cow::Owned(wildcard))
+        self.wildcard_hosts.get(parent).copied()
     }
 }

@@ -267,3 +267,61 @@ async fn a_rapid_reset_flood_ends_its_connection_and_others_are_served() {
     let (status, _, _) = call(&mut other, "GET", &format!("http://{host2}/fast"), b"").await;
     assert_eq!(status, 200);
 }
+
+/// An HTTP/2 frame: length, type, flags, stream and payload.
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+#[tokio::test]
+async fn a_continuation_flood_ends_its_connection_and_others_are_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::start().await;
+    let tcp = tokio::net::TcpStream::connect(s.running.gateway_addr)
+        .await
+        .unwrap();
+    let (mut rx, mut tx) = tcp.into_split();
+    // A header block that never ends: HEADERS without END_HEADERS, then CONTINUATION frames
+    // of literal headers, up to 64 MiB in all.
+    let mut field = vec![0x00, 5];
+    field.extend_from_slice(b"x-pad");
+    field.push(0x7f);
+    field.push(0x81); // 127 + 1 + 0x7f … : a 255-byte value
+    field.push(0x01);
+    field.extend(std::iter::repeat_n(b'a', 255));
+    let block: Vec<u8> = field.iter().cycle().take(16_000).copied().collect();
+    let writer = tokio::spawn(async move {
+        tx.write_all(h2_preface()).await?;
+        tx.write_all(&frame(0x4, 0, 0, &[])).await?; // SETTINGS
+        tx.write_all(&frame(0x1, 0x1, 1, &block)).await?; // HEADERS, END_STREAM
+        for _ in 0..4096 {
+            tx.write_all(&frame(0x9, 0, 1, &block)).await?; // CONTINUATION
+        }
+        Ok::<_, std::io::Error>(())
+    });
+    // The gateway reads a bounded part of it and ends the connection.
+    let mut sink = vec![0u8; 64 * 1024];
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while rx.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the connection carried a 64 MiB header block"
+    );
+    let sent = writer.await.unwrap();
+    assert!(sent.is_err(), "all 64 MiB of the header block were taken");
+    // Another connection is served.
+    let r = apigw_testkit::GatewayClient::new(s.running.gateway_addr)
+        .get("/nothing")
+        .await;
+    assert_eq!(r.status, 404);
+}
+
+fn h2_preface() -> &'static [u8] {
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+}
