@@ -30,7 +30,7 @@ fn run(request: bool, pieces: &[&[u8]]) -> Option<(String, Vec<u8>, bool)> {
                     .map_err(|e| format!("{e:?}"))
                     .map(|h| h.map(|h| (format!("{h:?}"), h.framing)))
             } else {
-                crate::upstream::h1::parse_head(&mut buf, &mut names, false, false)
+                crate::upstream::h1::parse_head(&mut buf, &mut names, false)
                     .map_err(|e| format!("{e:?}"))
                     .map(|h| h.map(|h| (format!("{h:?}"), BodyState::new(h.body))))
             };

@@ -134,21 +134,27 @@ async fn accept(
             continue;
         };
         let (gw, stopped) = (gw.clone(), stop.listener());
-        tokio::spawn(async move {
-            let io = match transport {
-                Transport::Plain => ClientIo::Plain(stream),
-                Transport::Tls => match tls_handshake(&gw, stream).await {
+        // Two tasks of their own: a plain connection's state holds nothing of TLS's.
+        match transport {
+            Transport::Plain => tokio::spawn(async move {
+                let io = ClientIo::Plain(stream);
+                h1::serve_connection(gw, io, peer, stopped, MAX_HEAD_BUFFER).await;
+                drop(slot);
+            }),
+            Transport::Tls => tokio::spawn(async move {
+                match tls_handshake(&gw, stream).await {
                     Some(tls) if tls.get_ref().1.alpn_protocol() == Some(b"h2") => {
                         h2::serve_connection(gw, tls, peer, stopped, true).await;
-                        return;
                     }
-                    Some(tls) => ClientIo::tls(tls),
-                    None => return,
-                },
-            };
-            h1::serve_connection(gw, io, peer, stopped, MAX_HEAD_BUFFER).await;
-            drop(slot);
-        });
+                    Some(tls) => {
+                        let io = ClientIo::tls(tls);
+                        h1::serve_connection(gw, io, peer, stopped, MAX_HEAD_BUFFER).await;
+                    }
+                    None => {}
+                }
+                drop(slot);
+            }),
+        };
     }
     drop(listener);
     stop.stop();
@@ -513,9 +519,14 @@ pub async fn handle(
             };
             proxy(gw, call, &parts, body, peer, &route, &mut ctx, &mut states).await
         }
+        // Boxed: its state (an HTTP/2 connection being made) would otherwise widen every
+        // call's.
         Backend::Grpc { backend, timeout } => {
             let (r, c, s) = (&route, &mut ctx, &mut states);
-            proxy_grpc(gw, backend, *timeout, &parts, body, peer, r, c, s).await
+            Box::pin(proxy_grpc(
+                gw, backend, *timeout, &parts, body, peer, r, c, s,
+            ))
+            .await
         }
     }
 }

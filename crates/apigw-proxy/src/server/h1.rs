@@ -85,7 +85,8 @@ pub(crate) async fn serve_connection(
             {
                 if let Ok(ClientIo::Plain(tcp)) = Arc::try_unwrap(io) {
                     let io = super::h2::Rewind::new(buf.freeze(), tcp);
-                    super::h2::serve_connection(gw, io, peer, stop, false).await;
+                    // Boxed, as the tunnel below: rare states kept out of every connection's.
+                    Box::pin(super::h2::serve_connection(gw, io, peer, stop, false)).await;
                 }
                 return;
             }
@@ -177,7 +178,7 @@ pub(crate) async fn serve_connection(
         let written = written.await;
         if let (Some(backend), Ok(true)) = (tunnel, &written) {
             if let Ok(io) = Arc::try_unwrap(io) {
-                super::tunnel::run(io, buf, backend, timeout).await;
+                Box::pin(super::tunnel::run(io, buf, backend, timeout)).await;
             }
             return;
         }

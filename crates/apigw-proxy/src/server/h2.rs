@@ -1,8 +1,8 @@
 //! HTTP/2 from clients (RFC 9113), with the `h2` crate: ALPN `h2` on the TLS listener, and h2c
 //! with prior knowledge on the plain one (`server/h1.rs` hands over a connection that opens
 //! with the HTTP/2 preface). Each stream is one call through the same request path as an
-//! HTTP/1.1 request (`server::handle`), in a task of its own; the connection's task drives the
-//! protocol (and so every stream's I/O).
+//! HTTP/1.1 request (`server::handle`); the connection's task drives the protocol and runs the
+//! streams' calls beside it.
 //!
 //! Hostile peers: at most [`MAX_STREAMS`] streams at once; a flood of streams the client opens
 //! and resets at once (rapid reset, CVE-2023-44487) or that the gateway had to reset ends the
@@ -16,6 +16,7 @@ use crate::error::MAX_HEADERS_BYTES;
 use crate::server::{handle, Gateway};
 use apigw_plugins::headers::RequestHead;
 use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use http::header::{
     HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, TE, TRANSFER_ENCODING,
     UPGRADE,
@@ -26,7 +27,6 @@ use hyper::body::{Body, Frame, SizeHint};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -64,16 +64,19 @@ pub(crate) async fn serve_connection<T>(
         Ok(Ok(conn)) => conn,
         _ => return,
     };
-    let open = Arc::new(AtomicUsize::new(0));
+    // The streams' calls run here, in the connection's task, beside the protocol: no task
+    // per stream, and no wake-up crossing tasks between a stream and its connection.
+    let mut streams = FuturesUnordered::new();
     let mut idle = crate::deadline::Deadline::after(timeout);
     let mut stopping = false;
     loop {
-        let is_idle = open.load(Ordering::Relaxed) == 0;
+        let is_idle = streams.is_empty();
         if is_idle {
             idle.set_after(timeout);
         }
         let next = tokio::select! {
             biased;
+            Some(()) = streams.next(), if !streams.is_empty() => continue,
             next = conn.accept() => next,
             () = stop.stopped(), if !stopping => {
                 stopping = true;
@@ -90,15 +93,11 @@ pub(crate) async fn serve_connection<T>(
             Some(Ok((request, respond))) => {
                 // Calls still running past the streams allowed: streams reset faster than
                 // their calls stop. The connection goes.
-                if open.fetch_add(1, Ordering::Relaxed) >= 2 * MAX_STREAMS as usize {
+                if streams.len() >= 2 * MAX_STREAMS as usize {
                     conn.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
                     return;
                 }
-                let (gw, open) = (gw.clone(), open.clone());
-                tokio::spawn(async move {
-                    serve_stream(&gw, request, respond, peer, secure).await;
-                    open.fetch_sub(1, Ordering::Relaxed);
-                });
+                streams.push(serve_stream(&gw, request, respond, peer, secure));
             }
             Some(Err(e)) => {
                 tracing::debug!(error = %e, "HTTP/2 connection failed");

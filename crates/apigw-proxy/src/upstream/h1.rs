@@ -330,8 +330,11 @@ impl Conn {
         let mut got_bytes = !self.buf.is_empty();
         loop {
             if !self.buf.is_empty() {
-                let upgrading = self.upgrading;
-                let parsed = parse_head(&mut self.buf, &mut self.scratch, head_request, upgrading);
+                let (buf, scratch) = (&mut self.buf, &mut self.scratch);
+                let parsed = match self.upgrading {
+                    false => parse_head_as::<false>(buf, scratch, head_request),
+                    true => parse_head_as::<true>(buf, scratch, head_request),
+                };
                 if let Some(h) = parsed? {
                     return Ok(h);
                 }
@@ -399,7 +402,16 @@ pub(crate) fn parse_head(
     buf: &mut BytesMut,
     scratch: &mut HeadScratch,
     head_request: bool,
-    upgrading: bool,
+) -> Result<Option<Head>, ExchangeError> {
+    parse_head_as::<false>(buf, scratch, head_request)
+}
+
+/// [`parse_head`] for a request that asked to switch protocols (`UPGRADING`: a 101 is its
+/// answer). A parameter of the type, not of the call: the everyday instance has no 101 case.
+fn parse_head_as<const UPGRADING: bool>(
+    buf: &mut BytesMut,
+    scratch: &mut HeadScratch,
+    head_request: bool,
 ) -> Result<Option<Head>, ExchangeError> {
     loop {
         let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -418,7 +430,7 @@ pub(crate) fn parse_head(
         } else {
             Version::HTTP_11
         };
-        if (100..200).contains(&code) && !(code == 101 && upgrading) {
+        if (100..200).contains(&code) && !(UPGRADING && code == 101) {
             if code == 101 {
                 return Err(ExchangeError::Backend("unrequested protocol switch".into()));
             }
@@ -461,10 +473,11 @@ pub(crate) fn parse_head(
         if !hop.connection.named.is_empty() {
             headers.retain(|n, _| !hop.connection.named.contains(n));
         }
-        let (body, reusable) = match code {
+        let (body, reusable) = if UPGRADING && code == 101 {
             // The connection now speaks the other protocol: it is the caller's, never pooled.
-            101 => (BodyKind::Empty, false),
-            _ => body_kind(status, version, head_request, &hop, &mut headers)?,
+            (BodyKind::Empty, false)
+        } else {
+            body_kind(status, version, head_request, &hop, &mut headers)?
         };
         return Ok(Some(Head {
             status,
@@ -583,8 +596,7 @@ mod tests {
         }
         raw.push_str("\r\n");
         let mut buf = BytesMut::from(raw.as_bytes());
-        let h =
-            parse_head(&mut buf, &mut HeadScratch::default(), head, false)?.expect("a whole head");
+        let h = parse_head(&mut buf, &mut HeadScratch::default(), head)?.expect("a whole head");
         Ok((h.body, h.reusable, h.headers))
     }
 
@@ -637,19 +649,17 @@ mod tests {
         let mut buf = BytesMut::from(
             &b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\nok"[..],
         );
-        let h = parse_head(&mut buf, &mut HeadScratch::default(), false, false)
+        let h = parse_head(&mut buf, &mut HeadScratch::default(), false)
             .unwrap()
             .unwrap();
         assert_eq!((h.status.as_u16(), h.body), (201, BodyKind::Length(2)));
         assert_eq!(&buf[..], b"ok");
         let mut partial = BytesMut::from(&b"HTTP/1.1 200 OK\r\ncontent-le"[..]);
-        assert!(
-            parse_head(&mut partial, &mut HeadScratch::default(), false, false)
-                .unwrap()
-                .is_none()
-        );
+        assert!(parse_head(&mut partial, &mut HeadScratch::default(), false)
+            .unwrap()
+            .is_none());
         let mut switch = BytesMut::from(&b"HTTP/1.1 101 Switching Protocols\r\n\r\n"[..]);
-        assert!(parse_head(&mut switch, &mut HeadScratch::default(), false, false).is_err());
+        assert!(parse_head(&mut switch, &mut HeadScratch::default(), false).is_err());
     }
 
     #[test]
