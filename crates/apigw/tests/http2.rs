@@ -325,3 +325,37 @@ async fn a_continuation_flood_ends_its_connection_and_others_are_served() {
 fn h2_preface() -> &'static [u8] {
     b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 }
+
+#[tokio::test]
+async fn a_settings_flood_from_a_client_that_does_not_read_is_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    let s = TestServer::start_with(|a| a.client_timeout_ms = 300).await;
+    let tcp = tokio::net::TcpStream::connect(s.running.gateway_addr)
+        .await
+        .unwrap();
+    let (_rx, mut tx) = tcp.into_split();
+    // SETTINGS frames without end, never reading the ACKs: the gateway's answers fill up.
+    let settings = frame(0x4, 0, 0, &[0x00, 0x03, 0x00, 0x00, 0x00, 0x64]);
+    let burst: Vec<u8> = settings
+        .iter()
+        .cycle()
+        .take(settings.len() * 4096)
+        .copied()
+        .collect();
+    let flood = async {
+        tx.write_all(h2_preface()).await?;
+        for _ in 0..2048 {
+            tx.write_all(&burst).await?; // 60 KiB a burst, 120 MiB in all
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    let cut = tokio::time::timeout(std::time::Duration::from_secs(20), flood).await;
+    assert!(
+        matches!(cut, Ok(Err(_))),
+        "the flooding connection was not cut: {cut:?}"
+    );
+    let r = apigw_testkit::GatewayClient::new(s.running.gateway_addr)
+        .get("/nothing")
+        .await;
+    assert_eq!(r.status, 404);
+}

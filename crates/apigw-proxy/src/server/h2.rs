@@ -71,7 +71,7 @@ pub(crate) async fn serve_connection<T>(
     let mut stopping = false;
     loop {
         let is_idle = streams.is_empty();
-        if is_idle {
+        if is_idle && !stopping {
             idle.set_after(timeout);
         }
         let next = tokio::select! {
@@ -81,11 +81,19 @@ pub(crate) async fn serve_connection<T>(
             () = stop.stopped(), if !stopping => {
                 stopping = true;
                 conn.graceful_shutdown();
+                idle.set_after(timeout);
                 continue;
             }
-            () = idle.expired(), if is_idle && !stopping => {
+            // Idle: a goodbye (GOAWAY), then, if the client has not closed within the client
+            // timeout (one that does not read, a SETTINGS or PING flood that fills our sends),
+            // the connection goes. Calls in flight are waited for.
+            () = idle.expired(), if is_idle || stopping => {
+                if stopping && is_idle {
+                    return;
+                }
                 stopping = true;
                 conn.graceful_shutdown();
+                idle.set_after(timeout);
                 continue;
             }
         };
