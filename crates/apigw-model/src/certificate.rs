@@ -145,6 +145,27 @@ pub fn info(cert_content: &str) -> Option<CertInfo> {
     Some(describe(&cert))
 }
 
+/// The key rustls signs with for a PEM chain and its PEM private key: what the TLS listener
+/// serves. The error says what is wrong (not PEM, no certificate, no key, a key that is not the
+/// first certificate's).
+pub fn certified_key(
+    cert_content: &str,
+    private_key: &str,
+) -> Result<std::sync::Arc<rustls::sign::CertifiedKey>, String> {
+    let chain = CertificateDer::pem_slice_iter(cert_content.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("the certificate is not PEM: {e}"))?;
+    if chain.is_empty() {
+        return Err("no certificate in the PEM".into());
+    }
+    let key = PrivateKeyDer::from_pem_slice(private_key.as_bytes())
+        .map_err(|e| format!("the private key is not PEM: {e}"))?;
+    let provider = rustls::crypto::ring::default_provider();
+    rustls::sign::CertifiedKey::from_der(chain, key, &provider)
+        .map(std::sync::Arc::new)
+        .map_err(|e| format!("the private key does not match the certificate: {e}"))
+}
+
 /// Checks what a create or update gives, all problems at once, each naming its field
 /// (`cert_content`, `private_key`, `trusted_root_ca`): PEM certificates; a chain in order
 /// (each certificate issued by the next); none expired at `now_millis`; a private key that is
@@ -161,39 +182,30 @@ pub fn check(
     if let Some(ca) = trusted_root_ca {
         parse_chain(errs, "trusted_root_ca", ca, now_millis, false);
     }
-    let key = PrivateKeyDer::from_pem_slice(private_key.as_bytes());
-    match (&chain, key) {
-        (_, Err(_)) => errs.add(
+    if PrivateKeyDer::from_pem_slice(private_key.as_bytes()).is_err() {
+        errs.add(
             "private_key",
             "is not an unencrypted PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC)",
-        ),
-        (Some((ders, _)), Ok(key)) => {
-            let provider = rustls::crypto::ring::default_provider();
-            if let Err(e) = rustls::sign::CertifiedKey::from_der(ders.clone(), key, &provider) {
-                errs.add(
-                    "private_key",
-                    format!("does not match the certificate: {e}"),
-                );
-            }
+        );
+    } else if chain.is_some() {
+        // The key the listener would serve, made as it makes it.
+        if let Err(e) = certified_key(cert_content, private_key) {
+            errs.add("private_key", e);
         }
-        (None, Ok(_)) => {}
     }
-    match chain {
-        Some((_, info)) if errs.0.len() == before => Some(info),
-        _ => None,
-    }
+    chain.filter(|_| errs.0.len() == before)
 }
 
 /// Parses the PEM certificates of `field`, adding an error for text that is not PEM
-/// certificates, an expired one and (with `chain`) one not issued by the next. The DER
-/// certificates and the first one's fields.
+/// certificates, an expired one and (with `chain`) one not issued by the next. The first
+/// one's fields.
 fn parse_chain(
     errs: &mut Errors,
     field: &str,
     pem: &str,
     now_millis: i64,
     chain: bool,
-) -> Option<(Vec<CertificateDer<'static>>, CertInfo)> {
+) -> Option<CertInfo> {
     let Some(ders) = pem_certificates(pem) else {
         errs.add(field, "is not PEM: it holds no certificate block");
         return None;
@@ -240,7 +252,7 @@ fn parse_chain(
         }
     }
     let info = describe(parsed.first()?);
-    ok.then_some((ders, info))
+    ok.then_some(info)
 }
 
 fn strings<'a>(

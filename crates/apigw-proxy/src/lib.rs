@@ -22,6 +22,8 @@
 //!   `server/h1.rs` speaks HTTP/1.1 to clients (keep-alive, pipelining, bodies, the client
 //!   timeout) over `server/conn.rs`, a plain or TLS connection.
 //! - `tls`: the certificate a TLS handshake gets, by the name it asks for.
+//! - `http2`: what the HTTP/2 sides to clients and to backends share.
+//! - `names`: values by host name with APIG's one-label wildcards (hosts, certificates).
 //! - `wire`: HTTP/1.1 framing both sides share (bodies by length or chunks).
 //! - `deadline`: the lazily moved timers of the per-call timeouts.
 
@@ -32,8 +34,10 @@ mod deadline;
 pub mod detached;
 pub mod error;
 pub mod fnv;
+mod http2;
 pub mod logged;
 pub mod metrics;
+pub mod names;
 pub mod reload;
 pub mod responses;
 pub mod router;

@@ -142,10 +142,8 @@ pub struct GroupRoutes {
 pub struct Snapshot {
     /// The store version this snapshot reflects.
     pub version: i64,
-    /// `sl_domain`s and bound domains (lowercase) → their group.
-    pub hosts: FnvMap<String, Host>,
-    /// Wildcard domains `*.example.com`, by `example.com`.
-    pub wildcard_hosts: FnvMap<String, Host>,
+    /// `sl_domain`s and bound domains (wildcards among them) → their group.
+    pub hosts: crate::names::Names<Host>,
     /// Whether any bound domain redirects plain HTTP calls to HTTPS.
     pub any_https_only: bool,
     /// The DEFAULT group's index.
@@ -404,8 +402,8 @@ impl Snapshot {
                 group: i,
                 https_only: false,
             };
-            let sl_domain = format!("{}.{}", g.id, cfg.domain_suffix).to_ascii_lowercase();
-            snap.hosts.insert(sl_domain, host);
+            snap.hosts
+                .insert(&format!("{}.{}", g.id, cfg.domain_suffix), host);
             if g.is_default || (snap.default_group.is_none() && g.name == DEFAULT_GROUP_NAME) {
                 snap.default_group = Some(i);
             }
@@ -417,16 +415,12 @@ impl Snapshot {
             let Some(&gi) = group_index.get(d.group_id.as_str()) else {
                 continue;
             };
-            let name = d.url_domain.trim_end_matches('.').to_ascii_lowercase();
             let host = Host {
                 group: gi,
                 https_only: d.is_http_redirect_to_https,
             };
             snap.any_https_only |= d.is_http_redirect_to_https;
-            match name.strip_prefix("*.") {
-                Some(parent) => snap.wildcard_hosts.insert(parent.to_string(), host),
-                None => snap.hosts.insert(name.clone(), host),
-            };
+            snap.hosts.insert(&d.url_domain, host);
             let Some(ssl_id) = &d.ssl_id else { continue };
             if !certificates.contains_key(ssl_id) {
                 let c = store.get_certificate(ssl_id).await?;
@@ -436,7 +430,7 @@ impl Snapshot {
                 continue;
             };
             sites.push(crate::tls::Site {
-                names: vec![name],
+                names: vec![d.url_domain.clone()],
                 pair: crate::tls::PemPair {
                     cert: c.cert_content.clone(),
                     key: c.private_key.clone(),
@@ -604,17 +598,6 @@ impl Snapshot {
                 host
             }
         });
-        let name = match name.bytes().any(|b| b.is_ascii_uppercase()) {
-            true => std::borrow::Cow::Owned(name.to_ascii_lowercase()),
-            false => std::borrow::Cow::Borrowed(name),
-        };
-        if let Some(h) = self.hosts.get(name.as_ref()) {
-            return Some(*h);
-        }
-        if self.wildcard_hosts.is_empty() {
-            return None;
-        }
-        let (_, parent) = name.split_once('.')?;
-        self.wildcard_hosts.get(parent).copied()
+        self.hosts.get(name).copied()
     }
 }

@@ -7,10 +7,11 @@
 //! rustls offers TLS 1.2 and 1.3 only: a domain's `min_ssl_version` `TLSv1.1` and `TLSv1.2`
 //! both serve 1.2 and 1.3.
 
-use crate::fnv::FnvMap;
+use crate::names::Names;
+use apigw_model::certificate::certified_key;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::CertificateDer;
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
@@ -27,7 +28,7 @@ pub struct PemPair {
 /// chain to when it verifies them.
 #[derive(Debug, Clone)]
 pub struct Site {
-    /// Lowercase; `*.example.com` for a wildcard.
+    /// Host names; `*.example.com` for a wildcard.
     pub names: Vec<String>,
     pub pair: PemPair,
     /// PEM; `Some` when the site verifies client certificates.
@@ -37,9 +38,7 @@ pub struct Site {
 /// The configuration each handshake gets, by the name it asks for.
 #[derive(Debug)]
 pub struct Sites {
-    exact: FnvMap<String, Arc<ServerConfig>>,
-    /// `example.com` for `*.example.com`.
-    wildcard: FnvMap<String, Arc<ServerConfig>>,
+    names: Names<Arc<ServerConfig>>,
     default: Arc<ServerConfig>,
 }
 
@@ -55,22 +54,6 @@ fn alpn(http2: bool) -> Vec<Vec<u8>> {
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// Parses a PEM certificate chain and its private key into a key rustls signs with; the
-/// error says what is wrong (not PEM, no certificate, no key, a key that does not match).
-pub fn certified_key(pair: &PemPair) -> Result<Arc<CertifiedKey>, String> {
-    let chain = CertificateDer::pem_slice_iter(pair.cert.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("the certificate is not PEM: {e}"))?;
-    if chain.is_empty() {
-        return Err("no certificate in the PEM".into());
-    }
-    let key = PrivateKeyDer::from_pem_slice(pair.key.as_bytes())
-        .map_err(|e| format!("the private key is not PEM: {e}"))?;
-    CertifiedKey::from_der(chain, key, &provider())
-        .map(Arc::new)
-        .map_err(|e| format!("the private key does not match the certificate: {e}"))
 }
 
 #[derive(Debug)]
@@ -119,12 +102,11 @@ impl Sites {
         let default =
             Arc::new(config(instance, None, http2).expect("a configuration with no client CA"));
         let mut out = Sites {
-            exact: FnvMap::default(),
-            wildcard: FnvMap::default(),
+            names: Names::default(),
             default,
         };
         for site in sites {
-            let built = certified_key(&site.pair)
+            let built = certified_key(&site.pair.cert, &site.pair.key)
                 .and_then(|key| config(key, site.client_roots.as_deref(), http2));
             let cfg = match built {
                 Ok(c) => Arc::new(c),
@@ -134,10 +116,7 @@ impl Sites {
                 }
             };
             for name in &site.names {
-                match name.strip_prefix("*.") {
-                    Some(parent) => out.wildcard.insert(parent.to_string(), cfg.clone()),
-                    None => out.exact.insert(name.clone(), cfg.clone()),
-                };
+                out.names.insert(name, cfg.clone());
             }
         }
         out
@@ -145,15 +124,7 @@ impl Sites {
 
     /// The configuration for a handshake that asks for `name`.
     pub fn config_for(&self, name: Option<&str>) -> Arc<ServerConfig> {
-        let Some(name) = name else {
-            return self.default.clone();
-        };
-        let name = name.trim_end_matches('.').to_ascii_lowercase();
-        if let Some(c) = self.exact.get(&name) {
-            return c.clone();
-        }
-        name.split_once('.')
-            .and_then(|(_, parent)| self.wildcard.get(parent))
+        name.and_then(|n| self.names.get(n))
             .unwrap_or(&self.default)
             .clone()
     }

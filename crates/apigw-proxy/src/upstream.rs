@@ -297,7 +297,7 @@ impl Upstream {
             state: BodyState::new(head.body),
             conn,
             reusable: head.reusable,
-            pool: pool.clone(),
+            pool: Some(pool.clone()),
             h2: None,
         };
         if body.state.is_done() {
@@ -378,7 +378,8 @@ pub struct DrivenBody {
     state: BodyState,
     conn: Option<Box<Conn>>,
     reusable: bool,
-    pool: Arc<Pool>,
+    /// Where `conn` goes back (none for an HTTP/2 answer: its connection is shared).
+    pool: Option<Arc<Pool>>,
     h2: Option<Box<h2::H2Answer>>,
 }
 
@@ -396,16 +397,16 @@ impl DrivenBody {
             state: BodyState::Done,
             conn: None,
             reusable: false,
-            pool: Arc::default(),
+            pool: None,
             h2: Some(Box::new(h2::H2Answer::new(recv))),
         }
     }
 
     /// The body is read whole: the connection goes back to the pool if it can carry more.
     fn release(&mut self) {
-        if let Some(c) = self.conn.take() {
+        if let (Some(c), Some(pool)) = (self.conn.take(), &self.pool) {
             if self.reusable && c.is_clean() {
-                self.pool.put(c);
+                pool.put(c);
             }
         }
     }

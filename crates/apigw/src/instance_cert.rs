@@ -5,7 +5,8 @@
 //! that pin it keep working across restarts.
 
 use anyhow::Context;
-use apigw_proxy::tls::{certified_key, PemPair};
+use apigw_model::certificate::certified_key;
+use apigw_proxy::tls::PemPair;
 use rustls::sign::CertifiedKey;
 use std::path::Path;
 use std::sync::Arc;
@@ -28,7 +29,7 @@ pub fn load_or_create(dir: &Path, domain_suffix: &str) -> anyhow::Result<Arc<Cer
         key: std::fs::read_to_string(&key_path)
             .with_context(|| format!("reading {}", key_path.display()))?,
     };
-    certified_key(&pair)
+    certified_key(&pair.cert, &pair.key)
         .map_err(|e| anyhow::anyhow!("the instance certificate {}: {e}", cert_path.display()))
 }
 

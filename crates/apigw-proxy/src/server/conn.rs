@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
@@ -127,27 +127,25 @@ impl ClientIo {
     /// client reads the answer before the connection goes (closing with unread bytes would
     /// reset it, and a reset can destroy the answer on its way).
     pub(crate) async fn linger(self, linger: Duration) {
-        // On the heap: a buffer here would be part of every connection's state (this future
-        // is inside the connection's), 4 KiB of memory each call would carry around.
-        let mut sink = vec![0u8; 4096];
         match self {
-            Self::Plain(mut io) => {
-                let drain = async {
-                    let _ = io.shutdown().await;
-                    while matches!(io.read(&mut sink).await, Ok(n) if n > 0) {}
-                };
-                let _ = tokio::time::timeout(linger, drain).await;
-            }
+            Self::Plain(io) => drain(io, linger).await,
             Self::Tls(tls) => {
-                let mut io = tls.into_inner().unwrap_or_else(|e| e.into_inner());
-                let drain = async {
-                    let _ = io.shutdown().await; // close_notify, then FIN
-                    while matches!(io.read(&mut sink).await, Ok(n) if n > 0) {}
-                };
-                let _ = tokio::time::timeout(linger, drain).await;
+                drain(tls.into_inner().unwrap_or_else(|e| e.into_inner()), linger).await
             }
         }
     }
+}
+
+/// Shuts the write side (for TLS, `close_notify` first) and reads what comes, for `linger`.
+async fn drain<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, linger: Duration) {
+    // On the heap: a buffer here would be part of every connection's state (this future is
+    // inside the connection's), 4 KiB of memory each call would carry around.
+    let mut sink = vec![0u8; 4096];
+    let drain = async {
+        let _ = io.shutdown().await;
+        while matches!(io.read(&mut sink).await, Ok(n) if n > 0) {}
+    };
+    let _ = tokio::time::timeout(linger, drain).await;
 }
 
 /// Polls `f` to completion, failing with `TimedOut` after `stall`.

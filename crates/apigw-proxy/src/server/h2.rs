@@ -13,14 +13,12 @@ use super::h1::RequestBody;
 use super::stop::StopListener;
 use crate::answer::Answer;
 use crate::error::MAX_HEADERS_BYTES;
+use crate::http2::{connection_specific, send_body};
 use crate::server::{handle, Gateway};
 use apigw_plugins::headers::RequestHead;
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use http::header::{
-    HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, TE, TRANSFER_ENCODING,
-    UPGRADE,
-};
+use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, SizeHint};
@@ -225,17 +223,6 @@ where
 /// What gRPC's `grpc-message` percent-encodes: controls, `%` and what is not ASCII.
 const GRPC_MESSAGE_SET: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
 
-/// Headers that belong to one HTTP/1.1 connection and are not carried over HTTP/2
-/// (RFC 9113 §8.2.2).
-fn connection_specific(name: &HeaderName) -> bool {
-    name == CONNECTION
-        || name == TRANSFER_ENCODING
-        || name == UPGRADE
-        || name == TE
-        || name.as_str() == "keep-alive"
-        || name.as_str() == "proxy-connection"
-}
-
 /// Sends an answer on its stream, its body as the client's window allows.
 async fn send<B>(answer: Answer<B>, mut respond: h2::server::SendResponse<Bytes>, head: bool)
 where
@@ -247,13 +234,13 @@ where
         body,
         ..
     } = answer;
-    let mut body = pin!(body);
+    let body = pin!(body);
     let no_body = head || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
     let mut response = http::Response::new(());
     *response.status_mut() = status;
     let out = response.headers_mut();
     for (name, value) in &headers {
-        if connection_specific(name) || (name == CONTENT_LENGTH && !no_body) {
+        if connection_specific(name, value) || (name == CONTENT_LENGTH && !no_body) {
             continue;
         }
         out.append(name.clone(), value.clone());
@@ -270,40 +257,8 @@ where
     if end {
         return;
     }
-    loop {
-        let frame = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await;
-        let mut data = match frame {
-            None => break,
-            Some(Err(_)) => {
-                // The backend failed mid-body: the client must see a cut, not an end.
-                stream.send_reset(h2::Reason::INTERNAL_ERROR);
-                return;
-            }
-            Some(Ok(frame)) => match frame.into_data() {
-                Ok(data) => data,
-                Err(frame) => {
-                    if let Ok(trailers) = frame.into_trailers() {
-                        let _ = stream.send_trailers(trailers);
-                        return;
-                    }
-                    continue;
-                }
-            },
-        };
-        while !data.is_empty() {
-            stream.reserve_capacity(data.len());
-            let granted = std::future::poll_fn(|cx| stream.poll_capacity(cx)).await;
-            let n = match granted {
-                Some(Ok(n)) if n > 0 => n.min(data.len()),
-                Some(Ok(_)) => continue,
-                _ => return, // the client reset the stream or the connection went
-            };
-            if stream.send_data(data.split_to(n), false).is_err() {
-                return;
-            }
-        }
-    }
-    let _ = stream.send_data(Bytes::new(), true);
+    // A backend that fails mid-body: the client sees the stream cut.
+    send_body(body, &mut stream, h2::Reason::INTERNAL_ERROR).await;
 }
 
 /// A request body as its stream's DATA frames arrive; each frame read gives its room back to

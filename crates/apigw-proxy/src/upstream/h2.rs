@@ -6,11 +6,11 @@
 
 use crate::answer::Answer;
 use crate::error::{Body, GatewayError};
+use crate::http2::{connection_specific, send_body};
 use apigw_plugins::headers::Headers;
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, CONNECTION, HOST, TRANSFER_ENCODING, UPGRADE};
+use http::header::{HeaderName, HeaderValue, HOST};
 use http::uri::{Authority, Scheme};
-use http_body_util::BodyExt;
 use hyper::body::Frame;
 use std::io;
 use std::task::{ready, Context, Poll};
@@ -132,13 +132,9 @@ impl H2Backend {
             .map_err(|_| GatewayError::BadBody)?;
         let out = request.headers_mut();
         for (name, value) in call.headers {
-            let connection_specific = name == CONNECTION
-                || name == TRANSFER_ENCODING
-                || name == UPGRADE
-                || name == HOST
-                || name.as_str() == "keep-alive"
-                || name.as_str() == "proxy-connection";
-            if !connection_specific && !call.gateway.iter().any(|(n, _)| n == name) {
+            // `:authority` stands for `Host`.
+            let dropped = connection_specific(name, value) || name == HOST;
+            if !dropped && !call.gateway.iter().any(|(n, _)| n == name) {
                 out.append(name.clone(), value.clone());
             }
         }
@@ -189,40 +185,11 @@ impl H2Backend {
     }
 }
 
-/// Sends the client's body on the backend stream as it comes; a client body that fails resets
-/// the stream.
-async fn pump(mut body: Body, mut stream: h2::SendStream<Bytes>) {
-    loop {
-        let frame = match body.frame().await {
-            None => break,
-            Some(Ok(f)) => f,
-            Some(Err(_)) => {
-                stream.send_reset(h2::Reason::CANCEL);
-                return;
-            }
-        };
-        let mut data = match frame.into_data() {
-            Ok(d) => d,
-            Err(frame) => {
-                if let Ok(trailers) = frame.into_trailers() {
-                    let _ = stream.send_trailers(trailers);
-                }
-                return;
-            }
-        };
-        while !data.is_empty() {
-            stream.reserve_capacity(data.len());
-            let n = match std::future::poll_fn(|cx| stream.poll_capacity(cx)).await {
-                Some(Ok(n)) if n > 0 => n.min(data.len()),
-                Some(Ok(_)) => continue,
-                _ => return,
-            };
-            if stream.send_data(data.split_to(n), false).is_err() {
-                return;
-            }
-        }
-    }
-    let _ = stream.send_data(Bytes::new(), true);
+/// Sends the client's body on the backend stream as it comes; a client body that fails
+/// cancels the stream.
+async fn pump(body: Body, mut stream: h2::SendStream<Bytes>) {
+    let body = std::pin::pin!(body);
+    send_body(body, &mut stream, h2::Reason::CANCEL).await;
 }
 
 /// A backend's HTTP/2 answer body: its DATA frames, then its trailers.
