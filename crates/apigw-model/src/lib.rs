@@ -20,6 +20,7 @@
 //! - [`gateway_response`]: the response sets of a group for the errors the gateway answers.
 //! - [`certificate`]: SSL certificates, their checks and the X.509 fields the calls answer.
 //! - [`domain`]: the domain names bound to groups, with their TLS settings.
+//! - [`vpc_channel`]: load balance channels: members, member groups, the health check.
 
 pub mod acl;
 pub mod api;
@@ -39,6 +40,7 @@ pub mod text;
 pub mod throttle;
 pub mod time;
 pub mod variables;
+pub mod vpc_channel;
 
 pub use field::FieldError;
 pub use plugin::{Plugin, PluginScope, PluginType};
