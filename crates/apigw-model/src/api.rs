@@ -124,7 +124,16 @@ pub struct BackendApi {
     pub vpc_channel_status: i64,
     /// APIG VPC channel: must be absent or null.
     #[serde(default, skip_serializing)]
-    vpc_channel_info: Option<Value>,
+    pub vpc_channel_info: Option<VpcChannelInfo>,
+}
+
+/// `backend_api.vpc_channel_info`: the load balance channel an API's calls go to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VpcChannelInfo {
+    pub vpc_channel_id: String,
+    /// The `Host` the calls carry; absent: the member's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_channel_proxy_host: Option<String>,
 }
 
 fn http() -> String {
@@ -426,8 +435,7 @@ impl ApiDef {
                         e.range(b.retry_count, -1, 10, "backend_api.retry_count");
                         e.len(&b.remark, 0, 255, "backend_api.remark");
                         e.check(
-                            b.vpc_channel_status != 1
-                                && b.vpc_channel_info.as_ref().is_none_or(Value::is_null),
+                            b.vpc_channel_status != 1 && b.vpc_channel_info.is_none(),
                             "backend_api.vpc_channel_status",
                             "VPC channels are not supported by apigw",
                         );

@@ -41,6 +41,8 @@ pub enum GatewayError {
     BackendUnavailable,
     /// The backend did not answer within the API's timeout.
     BackendTimeout,
+    /// No member of the API's load balance channel is in rotation.
+    NoHealthyMember,
     /// IAM authentication failed.
     IamAuth,
     /// APP authentication failed.
@@ -127,6 +129,7 @@ impl GatewayError {
             ),
             BackendUnavailable => (StatusCode::BAD_GATEWAY, "APIG.0201", "Backend unavailable"),
             BackendTimeout => (StatusCode::GATEWAY_TIMEOUT, "APIG.0201", "Backend timeout"),
+            NoHealthyMember => (StatusCode::BAD_GATEWAY, "APIG.0202", "Backend unavailable"),
             IamAuth => (
                 StatusCode::UNAUTHORIZED,
                 "APIG.0301",
@@ -196,7 +199,7 @@ impl GatewayError {
             BodyTooLarge | UriTooLong | HeadersTooLarge | ClientTimeout | HttpOnly | HttpsOnly
             | GrpcsOnly => "DEFAULT_4XX",
             TooManyConnections | BreakerOpen => "DEFAULT_5XX",
-            BackendUnavailable => "BACKEND_UNAVAILABLE",
+            BackendUnavailable | NoHealthyMember => "BACKEND_UNAVAILABLE",
             BackendTimeout => "BACKEND_TIMEOUT",
             IamAuth | AppAuth => "AUTH_FAILURE",
             AppNotAuthorized => "UNAUTHORIZED",

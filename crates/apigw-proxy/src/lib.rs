@@ -8,6 +8,8 @@
 //! - `reload`: watches the store and rebuilds the snapshot, keeping plug-in instances whose
 //!   content did not change.
 //! - `auth`: APP and IAM authentication of calls.
+//! - `channel`: load balance channels: picking a member, the members in rotation, their
+//!   health (`channel/health.rs`: the active checks).
 //! - `access`: the access control policies of a route, compiled, and their IP and account
 //!   checks.
 //! - `throttle`: classic request throttling policies of a route, compiled, and their check.
@@ -30,6 +32,7 @@
 pub mod access;
 pub mod answer;
 pub mod auth;
+pub mod channel;
 mod deadline;
 pub mod detached;
 pub mod error;

@@ -509,6 +509,23 @@ pub async fn handle(
                 .record(ctx.status, Decision::Mocked, start.elapsed());
             finish(resp, Some(&route.chain), &mut ctx, &mut states)
         }
+        // Boxed: a channel's retries widen the call's state.
+        Backend::Channel(c) => {
+            let (values, r, cx, st) = ((&m.values[..], m.rest), &route, &mut ctx, &mut states);
+            Box::pin(proxy_channel(
+                gw,
+                c,
+                values,
+                via.upgrade,
+                &parts,
+                body,
+                peer,
+                r,
+                cx,
+                st,
+            ))
+            .await
+        }
         Backend::Http(b) => {
             let call = Proxied {
                 backend: b,
@@ -760,16 +777,7 @@ async fn proxy(
         Err(e) => return fail(e, route, ctx, states, Decision::BadRequest),
     };
     let method = b.method.as_ref().unwrap_or(&parts.method);
-    let mut signature = Vec::with_capacity(if route.sign.is_some() { 256 } else { 0 });
-    if let Some(signer) = &route.sign {
-        let payload = match (&body, &ctx.body) {
-            (Either::Right(_), read) => Payload::Whole(read.as_deref().unwrap_or_default()),
-            (Either::Left(s), _) if hyper::body::Body::is_end_stream(s) => Payload::Whole(b""),
-            (Either::Left(_), _) => Payload::Streamed,
-        };
-        let now = ctx.request_time_ms;
-        signer.write(&mut signature, method, &target, &b.host, payload, now);
-    }
+    let signature = signature(route, b, method, &target, &body, ctx);
     let forwarding = GatewayHeaders::forwarding(b, &parts.headers, peer.ip(), &ctx.request_id)
         .signed(&signature);
     let out = Outbound {
@@ -787,6 +795,115 @@ async fn proxy(
         .await;
     let backend = (&b.authority, target.as_str());
     answered(result, backend, sent, call.decision, route, ctx, states)
+}
+
+/// The signature key's header lines for a call to `b` (empty without a key).
+fn signature(
+    route: &Route,
+    b: &HttpBackend,
+    method: &Method,
+    target: &str,
+    body: &crate::error::Body,
+    ctx: &RequestCtx,
+) -> Vec<u8> {
+    let mut signature = Vec::with_capacity(if route.sign.is_some() { 256 } else { 0 });
+    if let Some(signer) = &route.sign {
+        let payload = match (body, &ctx.body) {
+            (Either::Right(_), read) => Payload::Whole(read.as_deref().unwrap_or_default()),
+            (Either::Left(s), _) if hyper::body::Body::is_end_stream(s) => Payload::Whole(b""),
+            (Either::Left(_), _) => Payload::Streamed,
+        };
+        let now = ctx.request_time_ms;
+        signer.write(&mut signature, method, target, &b.host, payload, now);
+    }
+    signature
+}
+
+/// Sends the call to a member of the route's load balance channel; a try that fails to
+/// reach its member (refused, dropped, timed out) is retried on another member as
+/// `retry_count` allows, with the body read whole beforehand when retries are possible. The
+/// plug-ins learn the final result only.
+#[allow(clippy::too_many_arguments)]
+async fn proxy_channel(
+    gw: &Gateway,
+    c: &crate::snapshot::ChannelBackend,
+    (values, rest): (&[&str], &str),
+    upgrade: Option<&upstream::Upgrade>,
+    parts: &RequestHead,
+    body: crate::error::Body,
+    peer: SocketAddr,
+    route: &Route,
+    ctx: &mut RequestCtx,
+    states: &mut States,
+) -> Answer<CallBody> {
+    let tries = c.tries(&parts.method);
+    let mut body = Some(body);
+    let mut whole = None;
+    if tries > 1 {
+        if let Some(Either::Left(s)) = body.take_if(|b| !hyper::body::Body::is_end_stream(b)) {
+            match read_body(s, gw.limits.client_timeout).await {
+                Ok(b) => {
+                    ctx.body = Some(b.clone());
+                    whole = Some(b);
+                }
+                Err(e) => return fail(e, route, ctx, states, Decision::BadRequest),
+            }
+        }
+    }
+    let mut tried: Vec<usize> = Vec::new();
+    loop {
+        let Some(i) = c.channel.pick(ctx.client_ip, parts.uri.path(), &tried) else {
+            return fail(
+                GatewayError::NoHealthyMember,
+                route,
+                ctx,
+                states,
+                Decision::Proxied,
+            );
+        };
+        tried.push(i);
+        let b = &c.members[i];
+        let target = match upstream::backend_target(b, values, rest, parts.uri.query()) {
+            Ok(t) => t,
+            Err(e) => return fail(e, route, ctx, states, Decision::BadRequest),
+        };
+        let body = match (body.take(), &whole) {
+            (Some(b), _) => b,
+            (None, Some(w)) => Either::Right(Full::new(w.clone())),
+            (None, None) => Either::Right(Full::new(Bytes::new())),
+        };
+        let method = b.method.as_ref().unwrap_or(&parts.method);
+        let signature = signature(route, b, method, &target, &body, ctx);
+        let forwarding = GatewayHeaders::forwarding(b, &parts.headers, peer.ip(), &ctx.request_id)
+            .signed(&signature);
+        let out = Outbound {
+            scheme: &b.scheme,
+            authority: &b.authority,
+            method,
+            target: &target,
+            headers: &parts.headers,
+            upgrade,
+        };
+        let sent = Instant::now();
+        let waiting = c.channel.waiting(i);
+        let result = gw
+            .upstream
+            .send(&b.pool, &out, body, &forwarding, sent, b.timeout)
+            .await;
+        drop(waiting);
+        if matches!(result, Err(GatewayError::BackendUnavailable)) {
+            c.channel.failed(i);
+        }
+        let retry = matches!(
+            result,
+            Err(GatewayError::BackendUnavailable | GatewayError::BackendTimeout)
+        ) && tried.len() < tries;
+        if !retry {
+            let backend = (&b.authority, target.as_str());
+            return answered(result, backend, sent, Decision::Proxied, route, ctx, states);
+        }
+        tracing::debug!(api_id = %route.api_id, member = %b.authority, "backend try failed; retrying on another member");
+    }
 }
 
 /// Sends a gRPC call to its HTTP/2 backend: the call's path as it is, with the gateway's

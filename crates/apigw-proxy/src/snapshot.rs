@@ -29,7 +29,7 @@ pub enum AuthType {
 }
 
 /// A piece of a backend path.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum PathPart {
     Literal(String),
     /// The value of the route's n-th path parameter.
@@ -53,10 +53,33 @@ pub struct HttpBackend {
     pub pool: Arc<crate::upstream::Pool>,
 }
 
+/// An HTTP backend behind a load balance channel.
+#[derive(Debug)]
+pub struct ChannelBackend {
+    pub channel: Arc<crate::channel::Channel>,
+    /// `members[i]`: the backend of the channel's member `i` (its address, pool and `Host`).
+    pub members: Vec<HttpBackend>,
+    /// `backend_api.retry_count`: -1 retries idempotent methods once and others never.
+    pub retry_count: i64,
+}
+
+impl ChannelBackend {
+    /// How many tries a call with `method` gets: one, and the retries after a failed one.
+    pub fn tries(&self, method: &Method) -> usize {
+        match self.retry_count {
+            n if n >= 0 => n as usize + 1,
+            _ if method.is_idempotent() => 2,
+            _ => 1,
+        }
+    }
+}
+
 /// Where a route's calls go.
 #[derive(Debug)]
 pub enum Backend {
     Http(HttpBackend),
+    /// Spread over the members of a load balance channel.
+    Channel(ChannelBackend),
     /// A gRPC backend (HTTP/2): the call's path goes to it as it is.
     Grpc {
         backend: Arc<crate::upstream::h2::H2Backend>,
@@ -158,6 +181,8 @@ pub struct Snapshot {
     pub instances: HashMap<String, (String, Arc<Instance>)>,
     /// The certificates of the TLS listener; `None` when it has none (no instance certificate).
     pub tls: Option<Arc<crate::tls::Sites>>,
+    /// The load balance channels the routes use.
+    pub channels: Vec<Arc<crate::channel::Channel>>,
 }
 
 /// What a host name selects.
@@ -183,6 +208,8 @@ pub struct Config {
     pub tls_instance: Option<Arc<rustls::sign::CertifiedKey>>,
     /// Whether the TLS listener offers HTTP/2 (ALPN `h2`).
     pub http2: bool,
+    /// The running load balance channels, kept across snapshots.
+    pub channels: Arc<crate::channel::Channels>,
 }
 
 /// The backend of `def` in one environment: `variable` gives that environment's value of a
@@ -190,6 +217,7 @@ pub struct Config {
 fn backend_of<'v>(
     def: &ApiDef,
     upstream: &crate::upstream::Upstream,
+    channels: &Channels<'_>,
     variable: impl Fn(&str) -> Option<&'v str>,
 ) -> Result<Backend, String> {
     if def.backend_type == "MOCK" {
@@ -255,20 +283,72 @@ fn backend_of<'v>(
     } else {
         Scheme::HTTP
     };
+    let method = (b.req_method != "ANY")
+        .then(|| b.req_method.parse::<Method>())
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let trailing_slash = req_uri.len() > 1 && req_uri.ends_with('/');
+    let timeout = Duration::from_millis(b.timeout.max(1) as u64);
+    if let (1, Some(info)) = (b.vpc_channel_status, &b.vpc_channel_info) {
+        let stored = channels
+            .stored
+            .get(info.vpc_channel_id.as_str())
+            .ok_or_else(|| {
+                format!(
+                    "load balance channel {} does not exist",
+                    info.vpc_channel_id
+                )
+            })?;
+        let channel = channels.running.get(stored, &scheme, upstream);
+        let mut used = channels.used.lock().unwrap_or_else(|e| e.into_inner());
+        if !used.iter().any(|c| Arc::ptr_eq(c, &channel)) {
+            used.push(channel.clone());
+        }
+        drop(used);
+        let proxy_host = match &info.vpc_channel_proxy_host {
+            Some(h) if !h.is_empty() => Some(HeaderValue::from_str(h).map_err(|e| e.to_string())?),
+            _ => None,
+        };
+        let members = (0..channel.members.len())
+            .map(|i| {
+                let m = &channel.members[i];
+                HttpBackend {
+                    pool: m.pool.clone(),
+                    scheme: scheme.clone(),
+                    authority: m.authority.clone(),
+                    host: proxy_host.clone().unwrap_or_else(|| channel.host_of(i)),
+                    method: method.clone(),
+                    path: path.clone(),
+                    trailing_slash,
+                    timeout,
+                }
+            })
+            .collect();
+        return Ok(Backend::Channel(ChannelBackend {
+            channel,
+            members,
+            retry_count: b.retry_count,
+        }));
+    }
     let authority = url_domain.parse::<Authority>().map_err(|e| e.to_string())?;
     Ok(Backend::Http(HttpBackend {
         pool: upstream.pool(&scheme, &authority),
         scheme,
         authority,
         host: HeaderValue::from_str(&url_domain).map_err(|e| e.to_string())?,
-        method: (b.req_method != "ANY")
-            .then(|| b.req_method.parse::<Method>())
-            .transpose()
-            .map_err(|e| e.to_string())?,
+        method,
         path,
-        trailing_slash: req_uri.len() > 1 && req_uri.ends_with('/'),
-        timeout: Duration::from_millis(b.timeout.max(1) as u64),
+        trailing_slash,
+        timeout,
     }))
+}
+
+/// The load balance channels a snapshot's routes may use: as stored, by id, and running.
+struct Channels<'a> {
+    stored: HashMap<&'a str, &'a apigw_model::vpc_channel::VpcChannel>,
+    running: &'a crate::channel::Channels,
+    /// The running channels routes use, each once.
+    used: std::sync::Mutex<Vec<Arc<crate::channel::Channel>>>,
 }
 
 impl Snapshot {
@@ -291,6 +371,12 @@ impl Snapshot {
         let apps = store.list_apps(inst).await?;
         let auths = store.list_app_auths(inst).await?;
         let variables = store.list_variables(inst).await?;
+        let stored_channels = store.list_vpc_channels(inst).await?;
+        let channels = Channels {
+            stored: stored_channels.iter().map(|c| (c.id.as_str(), c)).collect(),
+            running: &cfg.channels,
+            used: Default::default(),
+        };
         let acl_bindings = store.list_acl_bindings(inst).await?;
         // Each gateway response set compiled once: by set id, with its group and whether it
         // is the group's default.
@@ -479,7 +565,7 @@ impl Snapshot {
                     .get(&(api.group_id.as_str(), p.env_id.as_str(), name))
                     .copied()
             };
-            let backend = match backend_of(def, &cfg.upstream, variable) {
+            let backend = match backend_of(def, &cfg.upstream, &channels, variable) {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!(api_id = %api.id, env_id = %p.env_id, error = %e, "API backend is unusable; not served");
@@ -566,6 +652,13 @@ impl Snapshot {
             );
         }
         snap.instances = instances;
+        // Channels no route uses stop (their health checks end with the last snapshot
+        // holding them).
+        snap.channels = channels
+            .used
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        cfg.channels.retain(&snap.channels);
         Ok(snap)
     }
 

@@ -121,6 +121,11 @@ impl Upstream {
         }
     }
 
+    /// The TLS settings of HTTPS backends (health checks use them too).
+    pub(crate) fn tls(&self) -> &tokio_rustls::TlsConnector {
+        &self.tls
+    }
+
     /// The HTTP/2 backend at `authority` (looked up when snapshots are built).
     pub fn h2_backend(&self, scheme: &Scheme, authority: &Authority) -> Arc<h2::H2Backend> {
         let mut all = self.h2.lock().unwrap_or_else(|e| e.into_inner());

@@ -337,6 +337,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<EnvVariable>, StoreError>;
     /// Every variable of the instance, oldest first.
     async fn list_variables(&self, instance_id: &str) -> Result<Vec<EnvVariable>, StoreError>;
+    /// Every load balance channel of the instance, whole.
+    async fn list_vpc_channels(
+        &self,
+        _instance_id: &str,
+    ) -> Result<Vec<apigw_model::vpc_channel::VpcChannel>, StoreError> {
+        Ok(Vec::new())
+    }
 
     /// Inserts a gateway response set. `Missing(Group, id)`, `Conflict(ResponseName)`,
     /// `Quota(max)` when its group already has `max_per_group` sets.

@@ -157,6 +157,7 @@ pub async fn serve(
             &args.domain_suffix,
         )?),
         http2: !args.disable_http2,
+        channels: Default::default(),
     };
     let first = Snapshot::build(&*store, &snap_cfg, None, &metrics)
         .await

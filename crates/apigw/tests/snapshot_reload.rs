@@ -82,6 +82,7 @@ fn config() -> Config {
         plugins: apigw_plugins::chain::BuildCtx::default(),
         tls_instance: None,
         http2: true,
+        channels: Default::default(),
     }
 }
 
