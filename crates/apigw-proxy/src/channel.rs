@@ -248,9 +248,9 @@ impl Channel {
         }));
     }
 
-    /// Whether any member is in rotation.
-    pub fn serving(&self) -> bool {
-        !self.table.load().members.is_empty()
+    /// How many members are in rotation.
+    pub fn in_rotation(&self) -> usize {
+        self.table.load().members.len()
     }
 
     /// The member for a call from `client` to `path`, avoiding those in `tried` while others
@@ -544,7 +544,7 @@ mod tests {
         assert_eq!(counts(&ch, 30), vec![0, 0, 30]);
         ch.members[2].state.mark_down();
         ch.refresh();
-        assert!(!ch.serving());
+        assert_eq!(ch.in_rotation(), 0);
         assert_eq!(ch.pick(IpAddr::from([127, 0, 0, 1]), "/", &[]), None);
     }
 

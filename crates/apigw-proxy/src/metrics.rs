@@ -163,6 +163,7 @@ impl Registry {
             .map(|(id, (_, i))| (id.as_str(), &**i))
             .collect();
         apigw_plugins::engine::render_metrics(&instances, &mut out);
+        render_channels(&snapshot.channels, &mut out);
         let now = apigw_model::time::now_millis() as u64;
         let last = self.last_reload_ms.load(Relaxed);
         let _ = write!(
@@ -187,6 +188,36 @@ impl Registry {
             u8::from(!self.store_down.load(Relaxed)),
         );
         out
+    }
+}
+
+/// Each member's health and each channel's members in rotation.
+fn render_channels(channels: &[Arc<crate::channel::Channel>], out: &mut String) {
+    if channels.is_empty() {
+        return;
+    }
+    out.push_str("# HELP apigw_channel_member_healthy Whether a load balance channel member passes its health checks (1) or is out of rotation (0).\n# TYPE apigw_channel_member_healthy gauge\n");
+    for ch in channels {
+        for m in &ch.members {
+            let _ = writeln!(
+                out,
+                "apigw_channel_member_healthy{{channel_id=\"{}\",channel_name=\"{}\",member_id=\"{}\",address=\"{}\"}} {}",
+                ch.id,
+                esc(&ch.name),
+                m.id,
+                m.authority,
+                u8::from(m.state.healthy())
+            );
+        }
+    }
+    out.push_str("# HELP apigw_channel_members_in_rotation Members of a load balance channel that calls go to now.\n# TYPE apigw_channel_members_in_rotation gauge\n");
+    for ch in channels {
+        let _ = writeln!(
+            out,
+            "apigw_channel_members_in_rotation{{channel_id=\"{}\"}} {}",
+            ch.id,
+            ch.in_rotation()
+        );
     }
 }
 
