@@ -253,50 +253,54 @@ pub fn check_host(errs: &mut Errors, host: &str, field: &str) {
     );
 }
 
-/// Checks a member (fields named `{prefix}.host` …).
+/// `{prefix}.{name}`, or `name` when the prefix is empty.
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+/// Checks a member (fields named `{prefix}.host` …, bare with an empty prefix).
 pub fn check_member(errs: &mut Errors, m: &Member, prefix: &str) {
-    check_host(errs, &m.host, &format!("{prefix}.host"));
+    check_host(errs, &m.host, &join(prefix, "host"));
     errs.range(
         i64::from(m.weight),
         range::WEIGHT.0,
         range::WEIGHT.1,
-        &format!("{prefix}.weight"),
+        &join(prefix, "weight"),
     );
     errs.check(
         matches!(m.status, 1 | 2),
-        format!("{prefix}.status"),
+        join(prefix, "status"),
         "must be 1 (enabled) or 2 (disabled)",
     );
-    errs.len(&m.ecs_id, 0, 255, &format!("{prefix}.ecs_id"));
-    errs.len(&m.ecs_name, 0, 64, &format!("{prefix}.ecs_name"));
+    errs.len(&m.ecs_id, 0, 255, &join(prefix, "ecs_id"));
+    errs.len(&m.ecs_name, 0, 64, &join(prefix, "ecs_name"));
 }
 
-/// Checks a member group (fields named `{prefix}.member_group_name` …).
+/// Checks a member group (fields named `{prefix}.member_group_name` …, bare with an empty
+/// prefix).
 pub fn check_group(errs: &mut Errors, g: &MemberGroup, prefix: &str) {
-    check_name(errs, &g.name, &format!("{prefix}.member_group_name"));
-    errs.len(&g.remark, 0, 255, &format!("{prefix}.member_group_remark"));
+    check_name(errs, &g.name, &join(prefix, "member_group_name"));
+    errs.len(&g.remark, 0, 255, &join(prefix, "member_group_remark"));
     if let Some(w) = g.weight {
         errs.range(
             i64::from(w),
             range::GROUP_WEIGHT.0,
             range::GROUP_WEIGHT.1,
-            &format!("{prefix}.member_group_weight"),
+            &join(prefix, "member_group_weight"),
         );
     }
-    check_dict_code(errs, &g.dict_code, &format!("{prefix}.dict_code"));
+    check_dict_code(errs, &g.dict_code, &join(prefix, "dict_code"));
 }
 
 /// Checks a health check (fields named `{prefix}.protocol` …, or bare with an empty prefix):
 /// the ranges, `path` and a valid `http_code` for HTTP and HTTPS, `timeout` below
 /// `time_interval`.
 pub fn check_health(errs: &mut Errors, h: &HealthConfig, prefix: &str) {
-    let field = |name: &str| {
-        if prefix.is_empty() {
-            name.to_string()
-        } else {
-            format!("{prefix}.{name}")
-        }
-    };
+    let field = |name: &str| join(prefix, name);
     let web = h.protocol != HealthProtocol::Tcp;
     if web {
         errs.check(
