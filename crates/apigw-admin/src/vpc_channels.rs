@@ -1068,3 +1068,56 @@ pub(crate) async fn update_health(
     save(&state, &c).await?;
     Ok(Json(answer))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn member(id: &str) -> Member {
+        Member {
+            id: id.into(),
+            host: "10.0.0.1".into(),
+            port: 0,
+            weight: 1,
+            is_backup: false,
+            member_group_name: String::new(),
+            member_group_id: String::new(),
+            status: 1,
+            ecs_id: "10.0.0.1".into(),
+            ecs_name: "10.0.0.1".into(),
+            create_time: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn health_status_reports_what_the_data_plane_sees_of_each_member() {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets =
+            apigw_store::Secrets::parse(&apigw_store::Secrets::generate_text().unwrap()).unwrap();
+        let store = apigw_store::open(None, dir.path(), secrets).await.unwrap();
+        let mut state = AppState {
+            store,
+            credentials: Arc::new(Vec::new()),
+            instance_id: "i".into(),
+            clock: crate::system_clock(),
+            domain_suffix: "apigw.localhost".into(),
+            after_write: None,
+            member_health: None,
+        };
+        let status = |state: &AppState, id: &str| {
+            member_info(state, "c1", &member(id))["health_status"].clone()
+        };
+        assert_eq!(status(&state, "up"), "unknown", "no data plane wired");
+        state.member_health = Some(Arc::new(|channel: &str, member: &str| {
+            match (channel, member) {
+                ("c1", "up") => Some(true),
+                ("c1", "down") => Some(false),
+                _ => None,
+            }
+        }));
+        assert_eq!(status(&state, "up"), "normal");
+        assert_eq!(status(&state, "down"), "abnormal");
+        assert_eq!(status(&state, "new"), "unknown", "not checked yet");
+    }
+}
