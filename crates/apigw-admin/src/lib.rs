@@ -18,7 +18,7 @@
 //! - `certificates`: the eight SSL certificate calls of a project (no instance in the path).
 //! - `domains`: the six calls of a group's domain names and the two that bind certificates to
 //!   a domain.
-//! - `vpc_channels`: the eighteen calls of load balance channels, their members, member
+//! - `vpc_channels`: the seventeen calls of load balance channels, their members, member
 //!   groups and health check.
 //! - `policy_bindings`: what the bindings of those three kinds of policy to published APIs share
 //!   (batch unbinding, the three lists, their filters), each kind saying what is its own.

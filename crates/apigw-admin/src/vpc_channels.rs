@@ -1,4 +1,4 @@
-//! Load balance (VPC) channels (`CreateVpcChannelV2` and the seventeen calls beside it,
+//! Load balance (VPC) channels (`CreateVpcChannelV2` and the sixteen calls beside it,
 //! `otc-api/vpc_channel_management`, SPEC §9): a channel of servers (`type` 2), its members,
 //! its member groups and its health check. A channel is stored whole, so every call that
 //! changes a part reads the channel, changes it and writes it back in one store write.
