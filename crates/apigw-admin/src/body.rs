@@ -174,6 +174,26 @@ impl Fields {
         (name, remark)
     }
 
+    /// The raw value of `name`, taken out (for values read by hand); `null` counts as absent.
+    pub fn take(&mut self, name: &str) -> Option<Value> {
+        self.map.remove(name).filter(|v| !v.is_null())
+    }
+
+    /// Whether `name` is given (not absent, not `null`).
+    pub fn has(&self, name: &str) -> bool {
+        self.map.get(name).is_some_and(|v| !v.is_null())
+    }
+
+    /// Adds each error of `errs` whose field has none yet (checks of a whole value run after
+    /// its fields were read, and should not report a field twice).
+    pub fn merge(&mut self, errs: apigw_model::field::Errors) {
+        for e in errs.0 {
+            if !self.errs.0.iter().any(|x| x.field == e.field) {
+                self.errs.0.push(e);
+            }
+        }
+    }
+
     /// The whole remaining object (for definitions validated elsewhere).
     pub fn into_map(self) -> Map<String, Value> {
         self.map

@@ -208,6 +208,11 @@ impl ApiError {
                 "APIG.3097",
                 format!("The binding record of this SSL certificate and domain name does not exist;id:{id}"),
             ),
+            Resource::VpcChannel => ApiError::Coded(
+                nf,
+                "APIG.3023",
+                format!("The VPC channel does not exist,id:{id}"),
+            ),
             Resource::Binding => ApiError::NoRoute,
         }
     }
@@ -249,6 +254,7 @@ impl From<StoreError> for ApiError {
                 Unique::SignOne => ApiError::invalid("publish_ids", "the API already has a signature key in that environment; unbind it first"),
                 Unique::DomainName => ApiError::Coded(bad, "APIG.3305", "The URL domain name already exists.".into()),
                 Unique::DomainCertificate => ApiError::Coded(bad, "APIG.2051", "A domain name cannot be bound with different certificates.".into()),
+                Unique::VpcChannelName => ApiError::Coded(bad, "APIG.3208", "The VPC channel name already exists.".into()),
             },
             StoreError::InUse(Resource::Binding) => ApiError::Coded(
                 StatusCode::CONFLICT,

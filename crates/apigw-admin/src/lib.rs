@@ -18,6 +18,8 @@
 //! - `certificates`: the eight SSL certificate calls of a project (no instance in the path).
 //! - `domains`: the six calls of a group's domain names and the two that bind certificates to
 //!   a domain.
+//! - `vpc_channels`: the seventeen calls of load balance channels, their members, member
+//!   groups and health check.
 //! - `policy_bindings`: what the bindings of those three kinds of policy to published APIs share
 //!   (batch unbinding, the three lists, their filters), each kind saying what is its own.
 //! - [`openapi`]: the OpenAPI 3 document served at `GET /openapi.json`.
@@ -45,6 +47,7 @@ pub mod plugins;
 mod policy_bindings;
 mod signs;
 mod throttles;
+mod vpc_channels;
 
 use apigw_store::Store;
 use auth::Credential;
@@ -62,6 +65,10 @@ use std::sync::Arc;
 /// the answer leaves, so that a client that just published or bound sees it enforced.
 pub type AfterWrite =
     Arc<dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
+
+/// The data plane's view of a channel member's health, by channel id and member id:
+/// `Some(true)` healthy, `Some(false)` taken out by its health check, `None` unknown.
+pub type MemberHealth = Arc<dyn Fn(&str, &str) -> Option<bool> + Send + Sync>;
 
 /// A clock in seconds since the epoch, injectable for tests of signature expiry.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -86,6 +93,9 @@ pub struct AppState {
     pub domain_suffix: String,
     /// Run after every successful write (see [`AfterWrite`]).
     pub after_write: Option<AfterWrite>,
+    /// Where channel members' `health_status` comes from (see [`MemberHealth`]); `None`:
+    /// always `unknown`.
+    pub member_health: Option<MemberHealth>,
 }
 
 impl fmt::Debug for AppState {
@@ -110,6 +120,7 @@ pub fn router(state: AppState) -> Router {
         .merge(throttles::routes())
         .merge(signs::routes())
         .merge(domains::routes())
+        .merge(vpc_channels::routes())
         .merge(apis::routes())
         .merge(apps::routes());
     Router::new()

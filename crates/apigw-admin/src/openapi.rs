@@ -60,7 +60,7 @@ const ERRORS: [(&str, &str); 5] = [
         "400",
         "APIG.2000: the body is not a JSON object, or is larger than 1 MiB. APIG.2012: an \
          invalid parameter (path, query or body), named in error_msg. APIG.3326 / 3201 / 3202 / \
-         3203 / 3205 / 3301 / 3310: a name, route or key already taken.",
+         3203 / 3205 / 3208 / 3301 / 3310: a name, route or key already taken.",
     ),
     (
         "401",
@@ -69,13 +69,15 @@ const ERRORS: [(&str, &str); 5] = [
     (
         "403",
         "APIG.1005: credentials of another project. APIG.3100: at most 5 kafka_log plug-ins. \
-         APIG.3108: at most 5 domain names per group. \
+         APIG.3108: at most 5 domain names per group. APIG.3109: at most 30 load balance \
+         channels. APIG.3414: an API goes through the channel. \
          APIG.3415: the group still has APIs. APIG.3418: the environment has published APIs.",
     ),
     (
         "404",
         "APIG.3030: the instance is not served here. APIG.3068 plug-in, 3002 API, 3003 \
-         environment, 3001 group, 3004 app, 3009 app authorisation, 3015 publication: the \
+         environment, 3001 group, 3004 app, 3009 app authorisation, 3015 publication, 3023 \
+         load balance channel, 3024 channel member, 3007 member group: the \
          resource named in the path or the body does not exist.",
     ),
     ("500", "APIG.9999: the store failed; the detail is logged."),
@@ -223,6 +225,23 @@ impl Modify for Security {
         crate::domains::remove_certificate,
         crate::domains::attach_certificates,
         crate::domains::detach_certificates,
+        crate::vpc_channels::create,
+        crate::vpc_channels::list,
+        crate::vpc_channels::show,
+        crate::vpc_channels::update,
+        crate::vpc_channels::delete_one,
+        crate::vpc_channels::add_members,
+        crate::vpc_channels::update_members,
+        crate::vpc_channels::list_members,
+        crate::vpc_channels::remove_member,
+        crate::vpc_channels::enable_members,
+        crate::vpc_channels::disable_members,
+        crate::vpc_channels::add_groups,
+        crate::vpc_channels::list_groups,
+        crate::vpc_channels::show_group,
+        crate::vpc_channels::update_group,
+        crate::vpc_channels::delete_group,
+        crate::vpc_channels::update_health,
         crate::apis::create,
         crate::apis::list,
         crate::apis::show,

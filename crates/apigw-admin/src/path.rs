@@ -118,6 +118,33 @@ id_path!(
     "`/v2/{project_id}/apigw/certificates/{certificate_id}...`"
 );
 
+id_path!(
+    ChannelPath,
+    vpc_channel_id,
+    "The load balance channel's id.",
+    "`/vpc-channels/{vpc_channel_id}...`"
+);
+
+/// `/vpc-channels/{vpc_channel_id}/members/{member_id}`
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct MemberPath {
+    /// The load balance channel's id.
+    pub(crate) vpc_channel_id: String,
+    /// The member's id.
+    pub(crate) member_id: String,
+}
+
+/// `/vpc-channels/{vpc_channel_id}/member-groups/{member_group_id}`
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct MemberGroupPath {
+    /// The load balance channel's id.
+    pub(crate) vpc_channel_id: String,
+    /// The member group's id.
+    pub(crate) member_group_id: String,
+}
+
 /// `/api-groups/{group_id}/domains/{domain_id}...`
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]

@@ -85,7 +85,8 @@ fn normal() -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackendApi {
-    /// `host[:port]` of the backend.
+    /// `host[:port]` of the backend; empty for a backend reached through a channel.
+    #[serde(default)]
     pub url_domain: String,
     /// HTTP or HTTPS.
     #[serde(default = "http")]
@@ -96,7 +97,7 @@ pub struct BackendApi {
     /// Backend path template; its `{name}`s must be frontend path parameters.
     #[serde(default = "root")]
     pub req_uri: String,
-    /// Timeout in ms, 1..60000 (default 5000).
+    /// Timeout in ms, 1..600000 (default 5000).
     #[serde(default = "timeout")]
     pub timeout: i64,
     /// Retries, -1..10 (-1 = the gateway's default); the SDK sends a string.
@@ -119,16 +120,18 @@ pub struct BackendApi {
     /// Stored as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member_group_url_infos: Option<Value>,
-    /// 1 = VPC channel (not supported), 2 = direct (default).
+    /// 1 = through the load balance channel of `vpc_channel_info`, 2 = direct to
+    /// `url_domain` (default).
     #[serde(default = "direct")]
     pub vpc_channel_status: i64,
-    /// APIG VPC channel: must be absent or null.
-    #[serde(default, skip_serializing)]
+    /// The channel, with `vpc_channel_status` 1 (and only then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpc_channel_info: Option<VpcChannelInfo>,
 }
 
 /// `backend_api.vpc_channel_info`: the load balance channel an API's calls go to.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct VpcChannelInfo {
     pub vpc_channel_id: String,
     /// The `Host` the calls carry; absent: the member's address.
@@ -416,8 +419,12 @@ impl ApiDef {
                     None => e.add("backend_api", "is mandatory for backend_type HTTP"),
                     Some(b) => {
                         // Environment variables (`#Name#`) are checked by what they stand for.
+                        // Through a channel the members are the address: `url_domain` may
+                        // be empty.
+                        let channel = b.vpc_channel_status == 1;
                         e.check(
-                            is_host_port(&crate::variables::stand_in(&b.url_domain)),
+                            (channel && b.url_domain.is_empty())
+                                || is_host_port(&crate::variables::stand_in(&b.url_domain)),
                             "backend_api.url_domain",
                             "must be host[:port] (with #Name# environment variables)",
                         );
@@ -431,14 +438,10 @@ impl ApiDef {
                             "backend_api.req_method",
                             "must be an HTTP method or ANY",
                         );
-                        e.range(b.timeout, 1, 60000, "backend_api.timeout");
+                        e.range(b.timeout, 1, 600000, "backend_api.timeout");
                         e.range(b.retry_count, -1, 10, "backend_api.retry_count");
                         e.len(&b.remark, 0, 255, "backend_api.remark");
-                        e.check(
-                            b.vpc_channel_status != 1 && b.vpc_channel_info.is_none(),
-                            "backend_api.vpc_channel_status",
-                            "VPC channels are not supported by apigw",
-                        );
+                        check_channel_use(&mut e, b);
                         match (
                             parse_template(&crate::variables::stand_in(&b.req_uri)),
                             &front,
@@ -545,6 +548,41 @@ impl ApiDef {
             self.match_mode,
             route_shape(&self.template())
         )
+    }
+}
+
+/// `vpc_channel_status` 1 needs `vpc_channel_info` naming a channel (and an optional proxy
+/// host name of at most 255 characters); 2 (direct) takes none.
+fn check_channel_use(e: &mut Errors, b: &BackendApi) {
+    match (b.vpc_channel_status, &b.vpc_channel_info) {
+        (1, None) => e.add(
+            "backend_api.vpc_channel_info",
+            "is mandatory when vpc_channel_status is 1",
+        ),
+        (1, Some(info)) => {
+            e.len(
+                &info.vpc_channel_id,
+                1,
+                64,
+                "backend_api.vpc_channel_info.vpc_channel_id",
+            );
+            if let Some(host) = &info.vpc_channel_proxy_host {
+                e.check(
+                    is_host_port(host) && !host.contains(':'),
+                    "backend_api.vpc_channel_info.vpc_channel_proxy_host",
+                    "must be a host name of at most 255 characters",
+                );
+            }
+        }
+        (2, None) => {}
+        (2, Some(_)) => e.add(
+            "backend_api.vpc_channel_info",
+            "is only for vpc_channel_status 1",
+        ),
+        _ => e.add(
+            "backend_api.vpc_channel_status",
+            "must be 1 (through a load balance channel) or 2 (direct)",
+        ),
     }
 }
 
@@ -677,11 +715,38 @@ mod tests {
         v["backend_api"]["req_uri"] = json!("/u/{other}");
         assert_eq!(fields(v), ["backend_api.req_uri"]);
         let mut v = base();
-        v["backend_api"]["timeout"] = json!(60001);
+        v["backend_api"]["timeout"] = json!(600001);
         assert_eq!(fields(v), ["backend_api.timeout"]);
         let mut v = base();
         v["backend_api"]["nope"] = json!(1);
         assert_eq!(fields(v), ["backend_api.nope"]);
+    }
+
+    #[test]
+    fn a_backend_through_a_channel_needs_the_channel_and_no_address() {
+        let mut v = base();
+        v["backend_api"]["url_domain"] = json!("");
+        v["backend_api"]["vpc_channel_status"] = json!(1);
+        assert_eq!(fields(v.clone()), ["backend_api.vpc_channel_info"]);
+        v["backend_api"]["vpc_channel_info"] =
+            json!({"vpc_channel_id": "c1", "vpc_channel_proxy_host": "api.example.com"});
+        let d = ApiDef::from_json(v.clone()).unwrap();
+        let stored = serde_json::to_value(&d).unwrap();
+        assert_eq!(
+            stored["backend_api"]["vpc_channel_info"]["vpc_channel_id"], "c1",
+            "kept in the stored definition"
+        );
+        v["backend_api"]["vpc_channel_info"]["vpc_channel_proxy_host"] = json!("a b");
+        assert_eq!(
+            fields(v.clone()),
+            ["backend_api.vpc_channel_info.vpc_channel_proxy_host"]
+        );
+        v["backend_api"]["vpc_channel_status"] = json!(2);
+        v["backend_api"]["vpc_channel_info"]["vpc_channel_proxy_host"] = json!("h");
+        assert_eq!(
+            fields(v),
+            ["backend_api.url_domain", "backend_api.vpc_channel_info"]
+        );
     }
 
     #[test]

@@ -25,6 +25,7 @@ use apigw_model::resources::{Api, App, AppAuth, Binding, Env, Group, Publication
 use apigw_model::signature_key::{SignBinding, SignKey};
 use apigw_model::throttle::{Throttle, ThrottleBinding, ThrottleSpecial};
 use apigw_model::variables::EnvVariable;
+use apigw_model::vpc_channel::VpcChannel;
 use apigw_model::{Plugin, PluginScope, PluginType};
 use async_trait::async_trait;
 use std::path::Path;
@@ -69,6 +70,8 @@ pub enum Resource {
     Domain,
     /// A certificate's binding to a domain (the domain's `ssl_id`).
     CertificateBinding,
+    /// A load balance channel.
+    VpcChannel,
 }
 
 impl Resource {
@@ -95,6 +98,7 @@ impl Resource {
             Resource::Certificate => "certificate",
             Resource::Domain => "domain",
             Resource::CertificateBinding => "certificate_binding",
+            Resource::VpcChannel => "vpc_channel",
         }
     }
 }
@@ -144,6 +148,8 @@ pub enum Unique {
     DomainName,
     /// One certificate per domain (APIG.2051).
     DomainCertificate,
+    /// Load balance channel names, per instance (APIG.3208).
+    VpcChannelName,
 }
 
 /// What can go wrong in a store call.
@@ -248,7 +254,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// One API, if it exists in that instance.
     async fn get_api(&self, instance_id: &str, id: &str) -> Result<Option<Api>, StoreError>;
-    /// Inserts an API. `Missing(Group, id)`, `Conflict(ApiName)`, `Conflict(Route)`.
+    /// Inserts an API. `Missing(Group | VpcChannel, id)` (the channel its backend goes
+    /// through), `Conflict(ApiName)`, `Conflict(Route)`.
     async fn create_api(&self, api: &Api) -> Result<(), StoreError>;
     /// Replaces an API's definition. As create, plus `NotFound`.
     async fn update_api(&self, api: &Api) -> Result<(), StoreError>;
@@ -337,13 +344,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<EnvVariable>, StoreError>;
     /// Every variable of the instance, oldest first.
     async fn list_variables(&self, instance_id: &str) -> Result<Vec<EnvVariable>, StoreError>;
-    /// Every load balance channel of the instance, whole.
-    async fn list_vpc_channels(
-        &self,
-        _instance_id: &str,
-    ) -> Result<Vec<apigw_model::vpc_channel::VpcChannel>, StoreError> {
-        Ok(Vec::new())
-    }
 
     /// Inserts a gateway response set. `Missing(Group, id)`, `Conflict(ResponseName)`,
     /// `Quota(max)` when its group already has `max_per_group` sets.
@@ -529,6 +529,29 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         domain_id: &str,
         ssl_id: &str,
     ) -> Result<(), StoreError>;
+
+    /// Inserts a load balance channel with its members, member groups and health check.
+    /// `Conflict(VpcChannelName)`, `Quota(max)` when the instance already has
+    /// `max_per_instance` channels.
+    async fn create_vpc_channel(
+        &self,
+        c: &VpcChannel,
+        max_per_instance: Option<u64>,
+    ) -> Result<(), StoreError>;
+    /// Replaces a channel whole (name, port, strategy, members, groups, health check; not its
+    /// id, instance or creation time). `NotFound`, `Conflict(VpcChannelName)`.
+    async fn update_vpc_channel(&self, c: &VpcChannel) -> Result<(), StoreError>;
+    /// Deletes a channel. `NotFound`, `InUse(Api)` while an API's backend goes through it.
+    async fn delete_vpc_channel(&self, instance_id: &str, id: &str) -> Result<(), StoreError>;
+    /// One channel, whole, if it exists in that instance.
+    async fn get_vpc_channel(
+        &self,
+        instance_id: &str,
+        id: &str,
+    ) -> Result<Option<VpcChannel>, StoreError>;
+    /// Every channel of the instance, whole (members, groups, health check), newest first:
+    /// what the data plane builds its balancers from.
+    async fn list_vpc_channels(&self, instance_id: &str) -> Result<Vec<VpcChannel>, StoreError>;
 }
 
 /// Opens the store named by `url`, or the SQLite database in `data_dir` when `url` is `None`;

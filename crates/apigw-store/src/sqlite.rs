@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/006_gateway_responses.sql"),
     include_str!("../migrations/sqlite/007_signs.sql"),
     include_str!("../migrations/sqlite/008_certificates.sql"),
+    include_str!("../migrations/sqlite/009_vpc_channels.sql"),
 ];
 
 /// A SQLite database file.

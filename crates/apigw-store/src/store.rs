@@ -16,6 +16,7 @@ use apigw_model::resources::{
 use apigw_model::signature_key::{SignBinding, SignKey};
 use apigw_model::throttle::{Throttle, ThrottleBinding, ThrottleSpecial};
 use apigw_model::variables::EnvVariable;
+use apigw_model::vpc_channel::VpcChannel;
 use apigw_model::{id, Plugin};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -389,6 +390,7 @@ async fn require<C: Conn>(
             "SELECT 1 FROM certificates WHERE CAST(?1 AS TEXT) IS NOT NULL AND id=?2"
         }
         Resource::CertificateBinding => "SELECT 1 FROM domains WHERE instance_id=?1 AND ssl_id=?2",
+        Resource::VpcChannel => "SELECT 1 FROM vpc_channels WHERE instance_id=?1 AND id=?2",
     };
     if c.exists(sql, &args![instance_id, id]).await? {
         Ok(())
@@ -555,6 +557,61 @@ table!(Binding in "bindings" {
     id: text, instance_id: text, plugin_id: text, plugin_type: parsed, api_id: text,
     env_id: text, attached_time: int,
 });
+
+/// A channel is one row: its indexed fields, and the whole channel as JSON in `def` (members,
+/// groups and health check change together, in one statement).
+impl Table for VpcChannel {
+    const TABLE: &'static str = "vpc_channels";
+    const COLUMNS: &'static str = "id, instance_id, name, def, create_time";
+    const SECRETS: &'static [Option<&'static str>] = &[None, None, None, None, None];
+    fn from_row(r: &crate::sql::Row, _: &Secrets) -> Result<Self, StoreError> {
+        let def = r.text(3)?;
+        let mut c: VpcChannel = serde_json::from_str(&def)
+            .map_err(|e| StoreError::Backend(format!("bad stored channel: {e}")))?;
+        c.id = r.text(0)?;
+        c.instance_id = r.text(1)?;
+        c.name = r.text(2)?;
+        c.create_time = r.int(4)?;
+        Ok(c)
+    }
+    fn values(&self, _: &Secrets) -> Result<Vec<Value>, StoreError> {
+        Ok(vec![
+            Value::from(&self.id),
+            Value::from(&self.instance_id),
+            Value::from(&self.name),
+            Value::Text(channel_json(self)?),
+            Value::Int(self.create_time),
+        ])
+    }
+}
+
+fn channel_json(c: &VpcChannel) -> Result<String, StoreError> {
+    serde_json::to_string(c).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+/// The channel an API's stored definition sends its calls through, if any
+/// (`backend_api.vpc_channel_info.vpc_channel_id` with `vpc_channel_status` 1).
+fn channel_of(def: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(def).ok()?;
+    let b = v.get("backend_api")?;
+    if b.get("vpc_channel_status")?.as_i64()? != 1 {
+        return None;
+    }
+    Some(
+        b.get("vpc_channel_info")?
+            .get("vpc_channel_id")?
+            .as_str()?
+            .to_string(),
+    )
+}
+
+/// `Missing(VpcChannel, id)` unless the channel an API's backend goes through exists.
+async fn require_channel<C: Conn>(c: &mut C, a: &Api) -> Result<(), StoreError> {
+    match channel_of(&a.def) {
+        Some(id) => require(c, Resource::VpcChannel, &a.instance_id, &id).await,
+        None => Ok(()),
+    }
+}
 
 /// The uniqueness rules of the tables with two.
 const API_UNIQUE: &[(&str, Unique)] = &[("route_key", Unique::Route)];
@@ -874,6 +931,7 @@ impl<E: Engine> Store for SqlStore<E> {
         let mut tx = self.begin().await?;
         let result = async {
             require(&mut tx, Resource::Group, &a.instance_id, &a.group_id).await?;
+            require_channel(&mut tx, a).await?;
             tx.insert(a)
                 .await
                 .map_err(unique(Unique::ApiName, API_UNIQUE))?;
@@ -890,6 +948,7 @@ impl<E: Engine> Store for SqlStore<E> {
                 .await
                 .map_err(missing_is_not_found)?;
             require(&mut tx, Resource::Group, &a.instance_id, &a.group_id).await?;
+            require_channel(&mut tx, a).await?;
             changed(
                 tx.execute(
                     "UPDATE apis SET group_id=?3, name=?4, route_key=?5, def=?6, update_time=?7
@@ -1749,5 +1808,80 @@ impl<E: Engine> Store for SqlStore<E> {
         }
         .await;
         self.end(tx, result).await
+    }
+
+    async fn create_vpc_channel(
+        &self,
+        c: &VpcChannel,
+        max_per_instance: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            if let Some(max) = max_per_instance {
+                let n = tx
+                    .count(
+                        "SELECT COUNT(*) FROM vpc_channels WHERE instance_id=?1",
+                        &args![&c.instance_id],
+                    )
+                    .await?;
+                if n >= max as i64 {
+                    return Err(StoreError::Quota(max));
+                }
+            }
+            tx.insert(c)
+                .await
+                .map_err(unique(Unique::VpcChannelName, &[]))?;
+            Ok(())
+        }
+        .await;
+        self.end(tx, result).await
+    }
+
+    async fn update_vpc_channel(&self, c: &VpcChannel) -> Result<(), StoreError> {
+        self.change(
+            "UPDATE vpc_channels SET name=?3, def=?4 WHERE instance_id=?1 AND id=?2",
+            &args![&c.instance_id, &c.id, &c.name, channel_json(c)?],
+            unique(Unique::VpcChannelName, &[]),
+        )
+        .await
+    }
+
+    async fn delete_vpc_channel(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            let defs = tx
+                .query(
+                    "SELECT def FROM apis WHERE instance_id=?1",
+                    &args![instance_id],
+                )
+                .await?;
+            for row in defs {
+                if channel_of(&row.text(0)?).as_deref() == Some(id) {
+                    return Err(StoreError::InUse(Resource::Api));
+                }
+            }
+            changed(
+                tx.execute(
+                    "DELETE FROM vpc_channels WHERE instance_id=?1 AND id=?2",
+                    &args![instance_id, id],
+                )
+                .await?,
+            )
+        }
+        .await;
+        self.end(tx, result).await
+    }
+
+    async fn get_vpc_channel(
+        &self,
+        instance_id: &str,
+        id: &str,
+    ) -> Result<Option<VpcChannel>, StoreError> {
+        self.get(instance_id, id).await
+    }
+
+    async fn list_vpc_channels(&self, instance_id: &str) -> Result<Vec<VpcChannel>, StoreError> {
+        self.list(instance_id, "ORDER BY create_time DESC, rowid DESC")
+            .await
     }
 }

@@ -11,6 +11,9 @@ use apigw_model::resources::*;
 use apigw_model::signature_key::{SignAlgorithm, SignKey, SignType};
 use apigw_model::throttle::{ObjectType, Throttle, ThrottleSpecial, TimeUnit};
 use apigw_model::variables::EnvVariable;
+use apigw_model::vpc_channel::{
+    BalanceStrategy, HealthConfig, HealthProtocol, Member, MemberGroup, VpcChannel,
+};
 use apigw_model::{Plugin, PluginScope, PluginType};
 use apigw_store::{PluginFilter, Resource, Secrets, SqliteStore, Store, StoreError, Unique};
 
@@ -1452,6 +1455,129 @@ async fn certificates_bind_to_domains_of_groups(s: &dyn Store) {
     s.delete_certificate("c2").await.unwrap();
 }
 
+fn channel(id: &str, name: &str, at: i64) -> VpcChannel {
+    VpcChannel {
+        id: id.into(),
+        instance_id: I.into(),
+        name: name.into(),
+        port: 8080,
+        balance_strategy: BalanceStrategy::LeastConnections,
+        member_type: "ip".into(),
+        channel_type: 2,
+        dict_code: String::new(),
+        create_time: at,
+        member_groups: vec![MemberGroup {
+            id: format!("{id}g"),
+            name: "primary".into(),
+            remark: "r".into(),
+            weight: Some(3),
+            dict_code: String::new(),
+            create_time: at,
+            update_time: at,
+        }],
+        members: vec![Member {
+            id: format!("{id}m"),
+            host: "10.0.0.1".into(),
+            port: 0,
+            weight: 5,
+            is_backup: true,
+            member_group_name: "primary".into(),
+            member_group_id: format!("{id}g"),
+            status: 1,
+            ecs_id: "10.0.0.1".into(),
+            ecs_name: "10.0.0.1".into(),
+            create_time: at,
+        }],
+        health: Some(HealthConfig {
+            id: format!("{id}h"),
+            protocol: HealthProtocol::Http,
+            path: "/health".into(),
+            method: "HEAD".into(),
+            port: 0,
+            threshold_normal: 2,
+            threshold_abnormal: 3,
+            time_interval: 10,
+            timeout: 2,
+            http_code: "200-299".into(),
+            enable_client_ssl: false,
+            status: 1,
+            create_time: at,
+        }),
+    }
+}
+
+async fn vpc_channels_are_stored_whole_and_kept_while_apis_use_them(s: &dyn Store) {
+    s.ensure_defaults(I, 0).await.unwrap();
+    let g = s.list_groups(I).await.unwrap().remove(0);
+    let v0 = s.version().await.unwrap();
+    let c1 = channel("c1", "alpha", 1);
+    s.create_vpc_channel(&c1, Some(2)).await.unwrap();
+    assert!(s.version().await.unwrap() > v0, "a write moves the version");
+    assert_eq!(s.get_vpc_channel(I, "c1").await.unwrap(), Some(c1.clone()));
+    assert_eq!(s.get_vpc_channel("i2", "c1").await.unwrap(), None);
+    assert!(matches!(
+        s.create_vpc_channel(&channel("c2", "alpha", 2), Some(2))
+            .await,
+        Err(StoreError::Conflict(Unique::VpcChannelName))
+    ));
+    s.create_vpc_channel(&channel("c2", "beta", 2), Some(2))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.create_vpc_channel(&channel("c3", "gamma", 3), Some(2))
+            .await,
+        Err(StoreError::Quota(2))
+    ));
+    let mut c2 = s.get_vpc_channel(I, "c2").await.unwrap().unwrap();
+    c2.name = "alpha".into();
+    assert!(matches!(
+        s.update_vpc_channel(&c2).await,
+        Err(StoreError::Conflict(Unique::VpcChannelName))
+    ));
+    c2.name = "beta2".into();
+    c2.members.clear();
+    c2.member_groups.clear();
+    c2.health = None;
+    c2.balance_strategy = BalanceStrategy::UriHash;
+    s.update_vpc_channel(&c2).await.unwrap();
+    let listed = s.list_vpc_channels(I).await.unwrap();
+    assert_eq!(listed, vec![c2.clone(), c1.clone()], "whole, newest first");
+    let mut ghost = channel("c9", "ghost", 9);
+    ghost.instance_id = "i2".into();
+    assert!(matches!(
+        s.update_vpc_channel(&ghost).await,
+        Err(StoreError::NotFound)
+    ));
+
+    let def = |channel_id: &str| {
+        serde_json::json!({"backend_api": {"vpc_channel_status": 1,
+            "vpc_channel_info": {"vpc_channel_id": channel_id}}})
+        .to_string()
+    };
+    let mut a = api(&g.id, "through", "GET NORMAL /t");
+    a.def = def("c9");
+    assert!(matches!(
+        s.create_api(&a).await,
+        Err(StoreError::Missing(Resource::VpcChannel, id)) if id == "c9"
+    ));
+    a.def = def("c1");
+    s.create_api(&a).await.unwrap();
+    assert!(matches!(
+        s.delete_vpc_channel(I, "c1").await,
+        Err(StoreError::InUse(Resource::Api))
+    ));
+    a.def = def("c2");
+    s.update_api(&a).await.unwrap();
+    s.delete_vpc_channel(I, "c1").await.unwrap();
+    assert!(matches!(
+        s.delete_vpc_channel(I, "c1").await,
+        Err(StoreError::NotFound)
+    ));
+    s.delete_api(I, &a.id).await.unwrap();
+    s.delete_vpc_channel(I, "c2").await.unwrap();
+    assert!(s.list_vpc_channels(I).await.unwrap().is_empty());
+}
+
 /// Runs each contract test against every engine, one `#[tokio::test]` per engine and test:
 /// the `store` tests get a store, the `place` tests the place to open stores on.
 macro_rules! contract {
@@ -1503,6 +1629,7 @@ contract! {
         throttles_bind_one_per_api_and_environment,
         signs_bind_one_per_api_and_environment,
         certificates_bind_to_domains_of_groups,
+        vpc_channels_are_stored_whole_and_kept_while_apis_use_them,
     ],
     place: [
         secrets_are_sealed_at_rest,

@@ -112,6 +112,7 @@ pub async fn serve(
         clock: apigw_admin::system_clock(),
         domain_suffix: args.domain_suffix.clone(),
         after_write: None,
+        member_health: None,
     };
     store
         .ensure_defaults(&state.instance_id, apigw_model::time::now_millis())
