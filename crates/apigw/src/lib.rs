@@ -165,6 +165,13 @@ pub async fn serve(
         .context("building the first snapshot")?;
     metrics.snapshot_taken(first.version);
     let current = Arc::new(ArcSwap::from_pointee(first));
+    // A member's health as this node's checks see it (channels no route uses are not checked).
+    let watched = current.clone();
+    state.member_health = Some(Arc::new(move |channel_id: &str, member_id: &str| {
+        let snap = watched.load();
+        let channel = snap.channels.iter().find(|c| c.id == channel_id)?;
+        channel.member_health(member_id)
+    }));
     let reloader = Arc::new(Reloader::new(
         store.clone(),
         snap_cfg,
