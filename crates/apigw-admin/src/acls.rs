@@ -67,7 +67,7 @@ fn info(a: &Acl) -> Value {
 }
 
 /// Reads and checks a create or modify body.
-fn parse(bytes: &[u8]) -> Result<(String, AclType, EntityType, String), ApiError> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<(String, AclType, EntityType, String), ApiError> {
     let mut f = Fields::new(body::object(bytes)?);
     let name = f.string("acl_name");
     let acl_type = f.enumerated::<AclType>("acl_type", "must be PERMIT or DENY");

@@ -194,7 +194,13 @@ async fn authenticated(
     req: Request,
 ) -> Result<(axum::http::request::Parts, bytes::Bytes, &Credential), ApiError> {
     let (parts, body) = req.into_parts();
-    let bytes = read_body(body).await?;
+    // An import file may be larger than any other body.
+    let limit = if parts.uri.path().ends_with("/openapi/import") {
+        crate::oas::MAX_IMPORT_BYTES
+    } else {
+        MAX_BODY_BYTES
+    };
+    let bytes = read_body(body, limit).await?;
     let cred = authenticate(
         &state.credentials,
         parts.method.as_str(),
@@ -207,11 +213,11 @@ async fn authenticated(
     Ok((parts, bytes, cred))
 }
 
-async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
-    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    match Limited::new(body, limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(_) => Err(ApiError::BadBody(format!(
-            "the request body is larger than {MAX_BODY_BYTES} bytes or could not be read"
+            "the request body is larger than {limit} bytes or could not be read"
         ))),
     }
 }

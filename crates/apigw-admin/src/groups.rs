@@ -72,7 +72,10 @@ fn info(g: &Group, suffix: &str, bound: Option<&Bound>) -> Value {
     })
 }
 
-fn parse(bytes: &[u8], create: bool) -> Result<(String, String, Option<String>), ApiError> {
+pub(crate) fn parse(
+    bytes: &[u8],
+    create: bool,
+) -> Result<(String, String, Option<String>), ApiError> {
     let mut f = Fields::new(body::object(bytes)?);
     let (name, remark) = f.name_and_remark();
     let roma_app_id = if create {

@@ -41,6 +41,8 @@ mod envs;
 pub mod error;
 mod gateway_responses;
 mod groups;
+mod multipart;
+mod oas;
 pub mod openapi;
 mod path;
 pub mod plugins;
@@ -122,7 +124,8 @@ pub fn router(state: AppState) -> Router {
         .merge(domains::routes())
         .merge(vpc_channels::routes())
         .merge(apis::routes())
-        .merge(apps::routes());
+        .merge(apps::routes())
+        .merge(oas::routes());
     Router::new()
         .nest(
             "/v2/{project_id}/apigw/instances/{instance_id}",

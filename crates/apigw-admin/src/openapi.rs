@@ -249,6 +249,8 @@ impl Modify for Security {
         crate::apis::delete,
         crate::apis::action,
         crate::apis::batch_publish,
+        crate::oas::import_apis,
+        crate::oas::export_apis,
         crate::apps::create,
         crate::apps::list,
         crate::apps::show,

@@ -115,7 +115,7 @@ fn int(f: &mut Fields, name: &str) -> i64 {
 }
 
 /// Reads and checks a create or modify body into `t` (its id, instance and time kept).
-fn parse(bytes: &[u8], mut t: Throttle) -> Result<Throttle, ApiError> {
+pub(crate) fn parse(bytes: &[u8], mut t: Throttle) -> Result<Throttle, ApiError> {
     let mut f = Fields::new(body::object(bytes)?);
     let name = f.string("name");
     if !f.errs.0.iter().any(|e| e.field == "name") {

@@ -552,6 +552,33 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Every channel of the instance, whole (members, groups, health check), newest first:
     /// what the data plane builds its balancers from.
     async fn list_vpc_channels(&self, instance_id: &str) -> Result<Vec<VpcChannel>, StoreError>;
+
+    /// Writes an [`ImportBatch`] in one transaction. `Conflict(GroupName | ApiName | Route |
+    /// AclName | ThrottleName)`, `Missing` for a channel, environment or plug-in a row names.
+    async fn import(&self, batch: &ImportBatch) -> Result<(), StoreError>;
+}
+
+/// What one import of API definitions writes (SPEC §11), in one transaction: all of it, or
+/// nothing. Rows are complete (ids and times set by the caller); an updated row replaces the
+/// stored one of the same id; a publication, binding or policy binding replaces the one of
+/// the same API, environment and kind.
+#[derive(Debug, Default, Clone)]
+pub struct ImportBatch {
+    /// A group created for the import.
+    pub group: Option<Group>,
+    pub created_apis: Vec<Api>,
+    pub updated_apis: Vec<Api>,
+    pub created_acls: Vec<Acl>,
+    pub updated_acls: Vec<Acl>,
+    pub created_throttles: Vec<Throttle>,
+    pub updated_throttles: Vec<Throttle>,
+    /// The excluded configurations of the created and updated throttles: each of those
+    /// throttles' specials are replaced by the ones listed here for it.
+    pub throttle_specials: Vec<ThrottleSpecial>,
+    pub publications: Vec<Publication>,
+    pub bindings: Vec<Binding>,
+    pub acl_bindings: Vec<AclBinding>,
+    pub throttle_bindings: Vec<ThrottleBinding>,
 }
 
 /// Opens the store named by `url`, or the SQLite database in `data_dir` when `url` is `None`;

@@ -3,7 +3,7 @@
 //! check ([`require`]) are written here once.
 
 use crate::sql::{args, table, unique, Conn, ConnExt, DbError, Engine, Table, Value};
-use crate::{PluginFilter, Resource, Secrets, Store, StoreError, Unique};
+use crate::{ImportBatch, PluginFilter, Resource, Secrets, Store, StoreError, Unique};
 use apigw_model::acl::{Acl, AclBinding};
 use apigw_model::certificate::Certificate;
 use apigw_model::domain::Domain;
@@ -613,6 +613,166 @@ async fn require_channel<C: Conn>(c: &mut C, a: &Api) -> Result<(), StoreError> 
     }
 }
 
+/// Replaces an API's stored row (its group and channel must exist). `NotFound` when the row
+/// is gone.
+async fn update_api_row<C: Conn>(tx: &mut C, a: &Api) -> Result<(), StoreError> {
+    require(tx, Resource::Group, &a.instance_id, &a.group_id).await?;
+    require_channel(tx, a).await?;
+    changed(
+        tx.execute(
+            "UPDATE apis SET group_id=?3, name=?4, route_key=?5, def=?6, update_time=?7
+             WHERE instance_id=?1 AND id=?2",
+            &args![
+                &a.instance_id,
+                &a.id,
+                &a.group_id,
+                &a.name,
+                &a.route_key,
+                &a.def,
+                a.update_time
+            ],
+        )
+        .await
+        .map_err(unique(Unique::ApiName, API_UNIQUE))?,
+    )
+}
+
+/// Replaces an access control policy's row; its bindings follow its entity type's kind.
+async fn update_acl_row<C: Conn>(tx: &mut C, a: &Acl) -> Result<(), StoreError> {
+    let n = tx
+        .execute(
+            "UPDATE acls SET name=?3, acl_type=?4, entity_type=?5, value=?6, update_time=?7
+             WHERE instance_id=?1 AND id=?2",
+            &args![
+                &a.instance_id,
+                &a.id,
+                &a.name,
+                a.acl_type.as_str(),
+                a.entity_type.as_str(),
+                &a.value,
+                a.update_time
+            ],
+        )
+        .await
+        .map_err(unique(Unique::AclName, &[]))?;
+    changed(n)?;
+    tx.execute(
+        "UPDATE acl_bindings SET kind=?2 WHERE acl_id=?1",
+        &args![&a.id, a.entity_type.kind().as_str()],
+    )
+    .await
+    .map_err(unique(Unique::AclKind, ACL_BINDING_UNIQUE))?;
+    Ok(())
+}
+
+/// Replaces a request throttling policy's row (not its excluded configurations).
+async fn update_throttle_row<C: Conn>(tx: &mut C, t: &Throttle) -> Result<(), StoreError> {
+    let n = tx
+        .execute(
+            "UPDATE throttles SET name=?3, api_call_limits=?4, user_call_limits=?5,
+             app_call_limits=?6, ip_call_limits=?7, time_interval=?8, time_unit=?9, kind=?10,
+             enable_adaptive_control=?11, remark=?12
+             WHERE instance_id=?1 AND id=?2",
+            &[
+                Value::from(&t.instance_id),
+                Value::from(&t.id),
+                Value::from(&t.name),
+                Value::Int(t.api_call_limits),
+                t.user_call_limits.map_or(Value::Null, Value::Int),
+                t.app_call_limits.map_or(Value::Null, Value::Int),
+                t.ip_call_limits.map_or(Value::Null, Value::Int),
+                Value::Int(t.time_interval),
+                Value::from(t.time_unit.as_str()),
+                Value::Int(t.kind),
+                Value::from(&t.enable_adaptive_control),
+                Value::from(&t.remark),
+            ],
+        )
+        .await
+        .map_err(unique(Unique::ThrottleName, &[]))?;
+    changed(n)
+}
+
+/// Writes an [`ImportBatch`] into an open transaction (see [`Store::import`]).
+async fn import_rows<C: Conn>(tx: &mut C, b: &ImportBatch) -> Result<(), StoreError> {
+    if let Some(g) = &b.group {
+        tx.insert(g).await.map_err(unique(Unique::GroupName, &[]))?;
+    }
+    for a in &b.created_apis {
+        require(tx, Resource::Group, &a.instance_id, &a.group_id).await?;
+        require_channel(tx, a).await?;
+        tx.insert(a)
+            .await
+            .map_err(unique(Unique::ApiName, API_UNIQUE))?;
+    }
+    for a in &b.updated_apis {
+        update_api_row(tx, a).await?;
+    }
+    for a in &b.created_acls {
+        tx.insert(a).await.map_err(unique(Unique::AclName, &[]))?;
+    }
+    for a in &b.updated_acls {
+        update_acl_row(tx, a).await?;
+    }
+    for t in &b.created_throttles {
+        tx.insert(t)
+            .await
+            .map_err(unique(Unique::ThrottleName, &[]))?;
+    }
+    for t in &b.updated_throttles {
+        update_throttle_row(tx, t).await?;
+        tx.execute(
+            "DELETE FROM throttle_specials WHERE instance_id=?1 AND throttle_id=?2",
+            &args![&t.instance_id, &t.id],
+        )
+        .await?;
+    }
+    for sp in &b.throttle_specials {
+        tx.insert(sp)
+            .await
+            .map_err(unique(Unique::ThrottleSpecial, THROTTLE_SPECIAL_UNIQUE))?;
+    }
+    for p in &b.publications {
+        require(tx, Resource::Env, &p.instance_id, &p.env_id).await?;
+        tx.execute(
+            "DELETE FROM publications WHERE api_id=?1 AND env_id=?2",
+            &args![&p.api_id, &p.env_id],
+        )
+        .await?;
+        tx.insert(p).await?;
+    }
+    for bd in &b.bindings {
+        require(tx, Resource::Plugin, &bd.instance_id, &bd.plugin_id).await?;
+        tx.execute(
+            "DELETE FROM bindings WHERE api_id=?1 AND env_id=?2 AND plugin_type=?3",
+            &args![&bd.api_id, &bd.env_id, bd.plugin_type.as_str()],
+        )
+        .await?;
+        tx.insert(bd).await?;
+    }
+    for ab in &b.acl_bindings {
+        tx.execute(
+            "DELETE FROM acl_bindings WHERE api_id=?1 AND env_id=?2 AND kind=?3",
+            &args![&ab.api_id, &ab.env_id, ab.kind.as_str()],
+        )
+        .await?;
+        tx.insert(ab)
+            .await
+            .map_err(unique(Unique::AclKind, ACL_BINDING_UNIQUE))?;
+    }
+    for tb in &b.throttle_bindings {
+        tx.execute(
+            "DELETE FROM throttle_bindings WHERE api_id=?1 AND env_id=?2",
+            &args![&tb.api_id, &tb.env_id],
+        )
+        .await?;
+        tx.insert(tb)
+            .await
+            .map_err(unique(Unique::ThrottleOne, THROTTLE_BINDING_UNIQUE))?;
+    }
+    Ok(())
+}
+
 /// The uniqueness rules of the tables with two.
 const API_UNIQUE: &[(&str, Unique)] = &[("route_key", Unique::Route)];
 const APP_UNIQUE: &[(&str, Unique)] = &[("app_key", Unique::AppKey)];
@@ -947,25 +1107,7 @@ impl<E: Engine> Store for SqlStore<E> {
             require(&mut tx, Resource::Api, &a.instance_id, &a.id)
                 .await
                 .map_err(missing_is_not_found)?;
-            require(&mut tx, Resource::Group, &a.instance_id, &a.group_id).await?;
-            require_channel(&mut tx, a).await?;
-            changed(
-                tx.execute(
-                    "UPDATE apis SET group_id=?3, name=?4, route_key=?5, def=?6, update_time=?7
-                     WHERE instance_id=?1 AND id=?2",
-                    &args![
-                        &a.instance_id,
-                        &a.id,
-                        &a.group_id,
-                        &a.name,
-                        &a.route_key,
-                        &a.def,
-                        a.update_time
-                    ],
-                )
-                .await
-                .map_err(unique(Unique::ApiName, API_UNIQUE))?,
-            )
+            update_api_row(&mut tx, a).await
         }
         .await;
         self.end(tx, result).await
@@ -1269,33 +1411,7 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn update_acl(&self, a: &Acl) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        let result = async {
-            let n = tx
-                .execute(
-                    "UPDATE acls SET name=?3, acl_type=?4, entity_type=?5, value=?6, update_time=?7
-                     WHERE instance_id=?1 AND id=?2",
-                    &args![
-                        &a.instance_id,
-                        &a.id,
-                        &a.name,
-                        a.acl_type.as_str(),
-                        a.entity_type.as_str(),
-                        &a.value,
-                        a.update_time
-                    ],
-                )
-                .await
-                .map_err(unique(Unique::AclName, &[]))?;
-            changed(n)?;
-            tx.execute(
-                "UPDATE acl_bindings SET kind=?2 WHERE acl_id=?1",
-                &args![&a.id, a.entity_type.kind().as_str()],
-            )
-            .await
-            .map_err(unique(Unique::AclKind, ACL_BINDING_UNIQUE))?;
-            Ok(())
-        }
-        .await;
+        let result = update_acl_row(&mut tx, a).await;
         self.end(tx, result).await
     }
 
@@ -1358,28 +1474,9 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn update_throttle(&self, t: &Throttle) -> Result<(), StoreError> {
-        self.change(
-            "UPDATE throttles SET name=?3, api_call_limits=?4, user_call_limits=?5,
-             app_call_limits=?6, ip_call_limits=?7, time_interval=?8, time_unit=?9, kind=?10,
-             enable_adaptive_control=?11, remark=?12
-             WHERE instance_id=?1 AND id=?2",
-            &[
-                Value::from(&t.instance_id),
-                Value::from(&t.id),
-                Value::from(&t.name),
-                Value::Int(t.api_call_limits),
-                t.user_call_limits.map_or(Value::Null, Value::Int),
-                t.app_call_limits.map_or(Value::Null, Value::Int),
-                t.ip_call_limits.map_or(Value::Null, Value::Int),
-                Value::Int(t.time_interval),
-                Value::from(t.time_unit.as_str()),
-                Value::Int(t.kind),
-                Value::from(&t.enable_adaptive_control),
-                Value::from(&t.remark),
-            ],
-            unique(Unique::ThrottleName, &[]),
-        )
-        .await
+        let mut tx = self.begin().await?;
+        let result = update_throttle_row(&mut tx, t).await;
+        self.end(tx, result).await
     }
 
     async fn delete_throttle(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
@@ -1883,5 +1980,11 @@ impl<E: Engine> Store for SqlStore<E> {
     async fn list_vpc_channels(&self, instance_id: &str) -> Result<Vec<VpcChannel>, StoreError> {
         self.list(instance_id, "ORDER BY create_time DESC, rowid DESC")
             .await
+    }
+
+    async fn import(&self, batch: &ImportBatch) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let result = import_rows(&mut tx, batch).await;
+        self.end(tx, result).await
     }
 }

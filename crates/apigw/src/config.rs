@@ -17,6 +17,13 @@ pub struct Cli {
 pub enum Command {
     /// Start the control plane and the data plane.
     Serve(ServeArgs),
+    /// Export a group's APIs as an OpenAPI document (with APIG's x-apigateway extensions).
+    Export(crate::cli::ExportArgs),
+    /// Import an OpenAPI document (Swagger 2.0 / OpenAPI 3.0, JSON or YAML).
+    Import(crate::cli::ImportArgs),
+    /// Make the instance match configuration files: groups, APIs, environments,
+    /// publications, plug-ins and bindings.
+    Apply(crate::cli::apply::ApplyArgs),
 }
 
 /// The settings of `apigw serve`.

@@ -6,6 +6,7 @@
 //! - [`credentials`]: the admin identity, generated on first start and kept in the data dir.
 //! - [`instance_cert`]: the TLS listener's own certificate, generated on first start too.
 
+pub mod cli;
 pub mod config;
 pub mod credentials;
 pub mod instance_cert;

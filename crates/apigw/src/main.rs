@@ -40,5 +40,15 @@ fn main() -> anyhow::Result<()> {
                 .build()?
                 .block_on(apigw::serve(args, apigw::shutdown_signal(), |_| {}))
         }
+        Command::Export(args) => client_runtime()?.block_on(apigw::cli::export(args)),
+        Command::Import(args) => client_runtime()?.block_on(apigw::cli::import(args)),
+        Command::Apply(args) => client_runtime()?.block_on(apigw::cli::apply::apply(args)),
     }
+}
+
+/// The runtime of the commands that call a running instance.
+fn client_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }

@@ -203,6 +203,8 @@ async fn every_operation_is_served_and_documents_every_status_it_answers() {
         "PUT /vpc-channels/{vpc_channel_id}/member-groups/{member_group_id}",
         "DELETE /vpc-channels/{vpc_channel_id}/member-groups/{member_group_id}",
         "PUT /vpc-channels/{vpc_channel_id}/health-config",
+        "POST /openapi/import",
+        "POST /openapi/export",
     ];
     let project_routes = [
         "GET /certificates",
