@@ -185,6 +185,17 @@ async fn a_broken_file_is_refused_naming_the_field_and_leaves_the_instance_untou
         assert_eq!(r.code(), "APIG.2012", "{field}: {}", r.text);
         assert!(r.msg().contains(field), "{field}: {}", r.text);
     }
+    // Hostile documents: an alias bomb, nesting past any parser's depth, not UTF-8.
+    let mut bomb = String::from("a: &a [\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\"]\n");
+    for (i, prev) in ["b", "c", "d", "e", "f", "g", "h", "i"].iter().zip(["a", "b", "c", "d", "e", "f", "g", "h"]) {
+        bomb.push_str(&format!("{i}: &{i} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"));
+    }
+    let deep_json = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let deep_yaml = format!("{}x{}", "[".repeat(100_000), "]".repeat(100_000));
+    for doc in [bomb.into_bytes(), deep_json.into_bytes(), deep_yaml.into_bytes(), vec![0xff, 0xfe, 0x00]] {
+        let r = import(&s, &[], &doc).await;
+        assert_eq!((r.status, r.code()), (400, "APIG.2012"), "{}", r.text);
+    }
     // Not a form at all, and a form without the file.
     let r = s
         .admin
