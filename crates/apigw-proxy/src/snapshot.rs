@@ -20,6 +20,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The cors content of an API's CORS switch (APIG's fixed headers).
+const API_CORS: &str = r#"{"allow_origin":"*","allow_methods":"GET,POST,PUT,DELETE,HEAD,OPTIONS,PATCH","allow_headers":"X-Sdk-Date,X-Sdk-Nonce,X-Proxy-Signed-Headers,X-Sdk-Content-Sha256,X-Forwarded-For,Authorization,Content-Type,Accept,Accept-Ranges,Cache-Control,Range","expose_headers":"","max_age":172800,"allow_credentials":false}"#;
+
 /// How a route authenticates callers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthType {
@@ -471,6 +474,17 @@ impl Snapshot {
             instances.insert(p.id.clone(), (p.content.clone(), instance));
         }
 
+        // APIG's CORS switch of an API (`cors: true`, `x-apigateway-cors`): the fixed headers of
+        // `otc-guide/.../x-apigateway-cors.rst`, as a cors plug-in shared by every such API.
+        let api_cors = registry::build(
+            apigw_model::PluginType::Cors,
+            "api-cors",
+            API_CORS,
+            &cfg.plugins,
+        )
+        .ok()
+        .map(Arc::new);
+
         let mut snap = Snapshot {
             version,
             credentials: cfg.credentials.clone(),
@@ -572,14 +586,21 @@ impl Snapshot {
                     continue;
                 }
             };
-            let chain = Arc::new(Chain::new(
+            let bound = || {
                 bindings
                     .iter()
                     .filter(|b| b.api_id == api.id && b.env_id == p.env_id)
-                    .filter_map(|b| instances.get(&b.plugin_id))
-                    .map(|(_, i)| i.clone())
-                    .collect(),
-            ));
+            };
+            let mut members: Vec<_> = bound()
+                .filter_map(|b| instances.get(&b.plugin_id))
+                .map(|(_, i)| i.clone())
+                .collect();
+            // A bound cors plug-in decides; the API's switch applies without one.
+            let cors_switch = def.extra.get("cors") == Some(&serde_json::Value::Bool(true));
+            if cors_switch && !bound().any(|b| b.plugin_type == apigw_model::PluginType::Cors) {
+                members.extend(api_cors.clone());
+            }
+            let chain = Arc::new(Chain::new(members));
             let mut access: Option<Box<crate::access::Access>> = None;
             for b in acl_bindings
                 .iter()

@@ -129,6 +129,34 @@ async fn the_guides_examples_import_verbatim_and_function_backends_are_refused_b
     let answer = gw.call(&method, &path, &[("host", &host)], b"").await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert!(answer.text.contains("mocked"), "{}", answer.text);
+    // Its `x-apigateway-cors: true` answers preflights with APIG's fixed headers.
+    let preflight = gw
+        .call(
+            "OPTIONS",
+            &path,
+            &[
+                ("host", &host),
+                ("origin", "https://app.example"),
+                ("access-control-request-method", "GET"),
+            ],
+            b"",
+        )
+        .await;
+    assert!(preflight.status < 300, "{}", preflight.status);
+    assert_eq!(preflight.headers["access-control-max-age"], "172800");
+    assert!(preflight.headers["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .contains("X-Sdk-Date"));
+    let with_origin = gw
+        .call(
+            &method,
+            &path,
+            &[("host", &host), ("origin", "https://app.example")],
+            b"",
+        )
+        .await;
+    assert_eq!(with_origin.headers["access-control-allow-origin"], "*");
 
     // FunctionGraph backends have no counterpart: each such API fails, naming the extension.
     for file in ["guide_function_swagger.yaml", "guide_function_openapi.yaml"] {
@@ -187,12 +215,22 @@ async fn a_broken_file_is_refused_naming_the_field_and_leaves_the_instance_untou
     }
     // Hostile documents: an alias bomb, nesting past any parser's depth, not UTF-8.
     let mut bomb = String::from("a: &a [\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\"]\n");
-    for (i, prev) in ["b", "c", "d", "e", "f", "g", "h", "i"].iter().zip(["a", "b", "c", "d", "e", "f", "g", "h"]) {
-        bomb.push_str(&format!("{i}: &{i} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"));
+    for (i, prev) in ["b", "c", "d", "e", "f", "g", "h", "i"]
+        .iter()
+        .zip(["a", "b", "c", "d", "e", "f", "g", "h"])
+    {
+        bomb.push_str(&format!(
+            "{i}: &{i} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"
+        ));
     }
     let deep_json = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     let deep_yaml = format!("{}x{}", "[".repeat(100_000), "]".repeat(100_000));
-    for doc in [bomb.into_bytes(), deep_json.into_bytes(), deep_yaml.into_bytes(), vec![0xff, 0xfe, 0x00]] {
+    for doc in [
+        bomb.into_bytes(),
+        deep_json.into_bytes(),
+        deep_yaml.into_bytes(),
+        vec![0xff, 0xfe, 0x00],
+    ] {
         let r = import(&s, &[], &doc).await;
         assert_eq!((r.status, r.code()), (400, "APIG.2012"), "{}", r.text);
     }
@@ -510,6 +548,16 @@ async fn apply_makes_the_instance_match_the_files_twice_idempotently_and_prunes_
 environments:
   - name: staging
     remark: the staging stage
+acls:
+  - name: office
+    type: PERMIT
+    entity_type: IP
+    value: "127.0.0.1"
+throttles:
+  - name: hourly
+    api_call_limits: 1000
+    time_interval: 1
+    time_unit: HOUR
 plugins:
   - name: limit_it
     type: rate_limit
@@ -529,7 +577,9 @@ groups:
         backend_type: MOCK
         mock_info: {{result_content: "one"}}
         publish: [RELEASE, staging]
-        plugins: [limit_it]{second}
+        plugins: [limit_it]
+        acls: [office]
+        throttle: hourly{second}
 "#
         )
     };

@@ -37,7 +37,30 @@ pub struct Config {
     #[serde(default)]
     pub plugins: Vec<PluginSpec>,
     #[serde(default)]
+    pub acls: Vec<AclSpec>,
+    #[serde(default)]
+    pub throttles: Vec<ThrottleSpec>,
+    #[serde(default)]
     pub groups: Vec<GroupSpec>,
+}
+
+/// An access control policy (`acl_type` PERMIT | DENY, `entity_type` IP | DOMAIN | DOMAIN_ID).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AclSpec {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub acl_type: String,
+    pub entity_type: String,
+    pub value: String,
+}
+
+/// A request throttling policy: its name and the fields of `POST /throttles`.
+#[derive(Debug, Deserialize)]
+pub struct ThrottleSpec {
+    pub name: String,
+    #[serde(flatten)]
+    pub fields: Map<String, Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +108,12 @@ pub struct ApiSpec {
     pub publish: Vec<String>,
     #[serde(default)]
     pub plugins: Vec<String>,
+    /// Access control policies bound in each of those environments (one IP, one account).
+    #[serde(default)]
+    pub acls: Vec<String>,
+    /// The request throttling policy bound in each of those environments.
+    #[serde(default)]
+    pub throttle: Option<String>,
     #[serde(flatten)]
     pub def: Map<String, Value>,
 }
@@ -115,6 +144,8 @@ pub fn load(paths: &[PathBuf]) -> anyhow::Result<Config> {
         let c = read(&f).with_context(|| format!("in {}", f.display()))?;
         all.environments.extend(c.environments);
         all.plugins.extend(c.plugins);
+        all.acls.extend(c.acls);
+        all.throttles.extend(c.throttles);
         all.groups.extend(c.groups);
     }
     let mut seen = BTreeSet::new();
@@ -123,6 +154,16 @@ pub fn load(paths: &[PathBuf]) -> anyhow::Result<Config> {
         .iter()
         .map(|e| format!("environment {}", e.name))
         .chain(all.plugins.iter().map(|p| format!("plug-in {}", p.name)))
+        .chain(
+            all.acls
+                .iter()
+                .map(|a| format!("access control policy {}", a.name)),
+        )
+        .chain(
+            all.throttles
+                .iter()
+                .map(|t| format!("throttling policy {}", t.name)),
+        )
         .chain(all.groups.iter().map(|g| format!("group {}", g.name)))
         .chain(all.groups.iter().flat_map(|g| {
             g.apis
@@ -295,6 +336,73 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
         }
     }
 
+    // Policies.
+    let mut acls: BTreeMap<String, Value> = c
+        .list("/acls", "acls")
+        .await?
+        .into_iter()
+        .map(|a| (a["acl_name"].as_str().unwrap_or_default().to_string(), a))
+        .collect();
+    for a in &want.acls {
+        let body = json!({"acl_name": a.name, "acl_type": a.acl_type, "entity_type": a.entity_type, "acl_value": a.value});
+        match acls.get(&a.name) {
+            None => {
+                let made = run
+                    .change(
+                        format!("+ access control policy {}", a.name),
+                        Method::POST,
+                        "/acls",
+                        Some(body),
+                    )
+                    .await?;
+                acls.insert(a.name.clone(), made);
+            }
+            Some(cur) if !covers(cur, &body) => {
+                run.change(
+                    format!("~ access control policy {}", a.name),
+                    Method::PUT,
+                    &format!("/acls/{}", id(cur)),
+                    Some(body),
+                )
+                .await?;
+            }
+            Some(_) => {}
+        }
+    }
+    let mut throttles = by_name(c.list("/throttles", "throttles").await?);
+    for t in &want.throttles {
+        let mut body = t.fields.clone();
+        body.insert("name".into(), t.name.clone().into());
+        let body = Value::Object(body);
+        match throttles.get(&t.name) {
+            None => {
+                let made = run
+                    .change(
+                        format!("+ throttling policy {}", t.name),
+                        Method::POST,
+                        "/throttles",
+                        Some(body),
+                    )
+                    .await?;
+                throttles.insert(t.name.clone(), made);
+            }
+            Some(cur) if !covers(cur, &body) => {
+                run.change(
+                    format!("~ throttling policy {}", t.name),
+                    Method::PUT,
+                    &format!("/throttles/{}", id(cur)),
+                    Some(body),
+                )
+                .await?;
+            }
+            Some(_) => {}
+        }
+    }
+    let policies = Policies {
+        acls: &acls,
+        throttles: &throttles,
+    };
+
     // Groups and their APIs.
     let mut groups = by_name(c.list("/api-groups", "groups").await?);
     let mut kept_apis = BTreeSet::new();
@@ -366,6 +474,7 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
                 &c,
                 &envs,
                 &plugins,
+                &policies,
                 &format!("{}/{}", g.name, a.name),
                 &api_id,
                 a,
@@ -426,6 +535,28 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
                 .await?;
             }
         }
+        for (name, cur) in &acls {
+            if !want.acls.iter().any(|a| &a.name == name) {
+                run.change(
+                    format!("- access control policy {name}"),
+                    Method::DELETE,
+                    &format!("/acls/{}", id(cur)),
+                    None,
+                )
+                .await?;
+            }
+        }
+        for (name, cur) in &throttles {
+            if !want.throttles.iter().any(|t| &t.name == name) {
+                run.change(
+                    format!("- throttling policy {name}"),
+                    Method::DELETE,
+                    &format!("/throttles/{}", id(cur)),
+                    None,
+                )
+                .await?;
+            }
+        }
         for (name, cur) in &envs {
             if name != "RELEASE" && !want.environments.iter().any(|e| &e.name == name) {
                 run.change(
@@ -455,10 +586,21 @@ async fn publish_and_bind(
     c: &Client,
     envs: &BTreeMap<String, Value>,
     plugins: &BTreeMap<String, Value>,
+    policies: &Policies<'_>,
     label: &str,
     api_id: &str,
     a: &ApiSpec,
 ) -> anyhow::Result<()> {
+    for n in &a.acls {
+        if !policies.acls.contains_key(n) {
+            bail!("API {label} binds the access control policy {n}, which is neither a policy nor in the files");
+        }
+    }
+    if let Some(n) = &a.throttle {
+        if !policies.throttles.contains_key(n) {
+            bail!("API {label} binds the throttling policy {n}, which is neither a policy nor in the files");
+        }
+    }
     for env in &a.publish {
         if !envs.contains_key(env) {
             bail!("API {label} is published in {env}, which is neither an environment nor in the files");
@@ -478,20 +620,29 @@ async fn publish_and_bind(
     };
     for (env_name, env) in envs {
         let env_id = id(env);
-        let published = known
-            && !c
-                .list(&format!("/apis?env_id={env_id}&id={api_id}"), "apis")
+        let listed = if known {
+            c.list(&format!("/apis?env_id={env_id}&id={api_id}"), "apis")
                 .await?
-                .is_empty();
+        } else {
+            Vec::new()
+        };
+        let published = !listed.is_empty();
+        let mut publish_id = listed
+            .first()
+            .and_then(|x| x["publish_id"].as_str())
+            .unwrap_or_default()
+            .to_string();
         let wanted = a.publish.contains(env_name);
         if wanted && !published {
-            run.change(
-                format!("+ publish {label} in {env_name}"),
-                Method::POST,
-                "/apis/action",
-                Some(json!({"action": "online", "env_id": env_id, "api_id": api_id})),
-            )
-            .await?;
+            let rec = run
+                .change(
+                    format!("+ publish {label} in {env_name}"),
+                    Method::POST,
+                    "/apis/action",
+                    Some(json!({"action": "online", "env_id": env_id, "api_id": api_id})),
+                )
+                .await?;
+            publish_id = rec["publish_id"].as_str().unwrap_or_default().to_string();
         } else if !wanted && published {
             run.change(
                 format!("- publish {label} in {env_name}"),
@@ -538,6 +689,116 @@ async fn publish_and_bind(
                 Method::PUT,
                 &format!("/apis/{api_id}/plugins/detach"),
                 Some(json!({"env_id": env_id, "plugin_ids": remove})),
+            )
+            .await?;
+        }
+        if wanted {
+            let throttle: Vec<String> = a.throttle.iter().cloned().collect();
+            for (kind, names, table) in [
+                (PolicyKind::Acl, &a.acls, policies.acls),
+                (PolicyKind::Throttle, &throttle, policies.throttles),
+            ] {
+                let at = Place {
+                    label,
+                    env_name,
+                    env_id: &env_id,
+                    api_id,
+                    publish_id: &publish_id,
+                };
+                sync_policy(run, c, kind, names, table, &at).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The policies by name, for binding.
+struct Policies<'a> {
+    acls: &'a BTreeMap<String, Value>,
+    throttles: &'a BTreeMap<String, Value>,
+}
+
+#[derive(Clone, Copy)]
+enum PolicyKind {
+    Acl,
+    Throttle,
+}
+
+impl PolicyKind {
+    /// The listing of an API's bound policies, its item key and name field, the binding
+    /// path and its policy id field.
+    fn calls(self) -> [&'static str; 5] {
+        match self {
+            PolicyKind::Acl => [
+                "/acl-bindings/binded-acls",
+                "acls",
+                "acl_name",
+                "/acl-bindings",
+                "acl_id",
+            ],
+            PolicyKind::Throttle => [
+                "/throttle-bindings/binded-throttles",
+                "throttles",
+                "name",
+                "/throttle-bindings",
+                "strategy_id",
+            ],
+        }
+    }
+}
+
+/// An API published in an environment.
+struct Place<'a> {
+    label: &'a str,
+    env_name: &'a str,
+    env_id: &'a str,
+    api_id: &'a str,
+    publish_id: &'a str,
+}
+
+/// Binds the API where it is published to the policies `names` of one kind, and unbinds the
+/// others of that kind.
+async fn sync_policy(
+    run: &mut Run<'_>,
+    c: &Client,
+    kind: PolicyKind,
+    names: &[String],
+    table: &BTreeMap<String, Value>,
+    at: &Place<'_>,
+) -> anyhow::Result<()> {
+    let [listing, key, name_field, path, id_field] = kind.calls();
+    let (label, env_name) = (at.label, at.env_name);
+    let bound = if at.api_id.is_empty() {
+        Vec::new()
+    } else {
+        c.list(
+            &format!("{listing}?api_id={}&env_id={}", at.api_id, at.env_id),
+            key,
+        )
+        .await?
+    };
+    for b in &bound {
+        let name = b[name_field].as_str().unwrap_or_default();
+        if !names.iter().any(|n| n == name) {
+            let bind_id = b["bind_id"].as_str().unwrap_or_default();
+            run.change(
+                format!("- bind {name} to {label} in {env_name}"),
+                Method::DELETE,
+                &format!("{path}/{bind_id}"),
+                None,
+            )
+            .await?;
+        }
+    }
+    for n in names {
+        if !bound.iter().any(|b| b[name_field] == n.as_str()) {
+            let mut body = json!({"publish_ids": [at.publish_id]});
+            body[id_field] = id(&table[n]).into();
+            run.change(
+                format!("+ bind {n} to {label} in {env_name}"),
+                Method::POST,
+                path,
+                Some(body),
             )
             .await?;
         }
