@@ -668,3 +668,43 @@ groups:
     assert!(!ok, "the plug-in is missing in the new instance: {out}");
     assert!(out.contains("limit_it"), "{out}");
 }
+
+#[tokio::test]
+async fn on_postgres_an_import_round_trips_and_a_conflict_writes_nothing() {
+    let schema = apigw_testkit::PgSchema::create().await;
+    let keys = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        keys.path(),
+        "k1:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n",
+    )
+    .unwrap();
+    let url = schema.url();
+    let key_path = keys.path().to_path_buf();
+    let s = TestServer::start_with(|a| {
+        a.store_url = Some(url);
+        a.secrets_key_file = Some(key_path);
+    })
+    .await;
+    channel(&s, "shop_servers").await;
+    s.admin
+        .create_plugin("cors_all", "cors", json!({"allow_origin": "*"}))
+        .await;
+    let source = std::fs::read(fixture("every_extension.yaml")).unwrap();
+    let r = import(&s, &[("env_id", RELEASE)], &source).await;
+    assert_eq!(r.json["failure"], json!([]), "{}", r.text);
+    let group = r.json["group_id"].as_str().unwrap().to_string();
+    let body = json!({"env_id": RELEASE, "group_id": group, "define": "all", "version": "1"});
+    let doc = export(&s, "2.0", body).await;
+    assert_eq!(doc["paths"].as_object().unwrap().len(), 2);
+    assert_eq!(
+        doc["x-apigateway-access-controls"]["office_only"]["acl-type"],
+        "PERMIT"
+    );
+    // The same title again: the group name is taken, and nothing of the file is written.
+    let before = counts(&s).await;
+    let r = import(&s, &[], &source).await;
+    assert_eq!((r.status, r.code()), (400, "APIG.3201"), "{}", r.text);
+    assert_eq!(counts(&s).await, before);
+    drop(s);
+    schema.drop_schema().await;
+}
