@@ -471,7 +471,6 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
             kept_apis.insert(api_id.clone());
             publish_and_bind(
                 &mut run,
-                &c,
                 &envs,
                 &plugins,
                 &policies,
@@ -583,7 +582,6 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
 /// plug-ins in each of those environments (unbinding others).
 async fn publish_and_bind(
     run: &mut Run<'_>,
-    c: &Client,
     envs: &BTreeMap<String, Value>,
     plugins: &BTreeMap<String, Value>,
     policies: &Policies<'_>,
@@ -591,6 +589,7 @@ async fn publish_and_bind(
     api_id: &str,
     a: &ApiSpec,
 ) -> anyhow::Result<()> {
+    let c = run.c;
     for n in &a.acls {
         if !policies.acls.contains_key(n) {
             bail!("API {label} binds the access control policy {n}, which is neither a policy nor in the files");
@@ -705,7 +704,7 @@ async fn publish_and_bind(
                     api_id,
                     publish_id: &publish_id,
                 };
-                sync_policy(run, c, kind, names, table, &at).await?;
+                sync_policy(run, kind, names, table, &at).await?;
             }
         }
     }
@@ -760,13 +759,13 @@ struct Place<'a> {
 /// others of that kind.
 async fn sync_policy(
     run: &mut Run<'_>,
-    c: &Client,
     kind: PolicyKind,
     names: &[String],
     table: &BTreeMap<String, Value>,
     at: &Place<'_>,
 ) -> anyhow::Result<()> {
     let [listing, key, name_field, path, id_field] = kind.calls();
+    let c = run.c;
     let (label, env_name) = (at.label, at.env_name);
     let bound = if at.api_id.is_empty() {
         Vec::new()
