@@ -798,6 +798,7 @@ async fn proxy(
 }
 
 /// The signature key's header lines for a call to `b` (empty without a key).
+#[inline(always)]
 fn signature(
     route: &Route,
     b: &HttpBackend,
@@ -956,7 +957,9 @@ async fn proxy_grpc(
 }
 
 /// A backend's answer (or failure) to a call sent at `sent`: the plug-ins learn the result,
-/// the metrics count it, and it is shaped for the client.
+/// the metrics count it, and it is shaped for the client. Inline: a call of its own costs the
+/// plain path the answer's move into it (the channel and gRPC paths take their own copy).
+#[inline(always)]
 fn answered(
     result: Result<Answer<upstream::DrivenBody>, GatewayError>,
     (authority, target): (&http::uri::Authority, &str),
