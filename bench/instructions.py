@@ -16,6 +16,7 @@ import glob
 import http.client
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,60 @@ def calls(path, n, clients):
         t.join()
 
 
+def start_profiled(apigw, tmp):
+    """A release apigw (one worker thread) under callgrind, its data in `tmp`, once it and the
+    bench's backend answer: (process, profile prefix, data dir)."""
+    data = os.path.join(tmp, "data")
+    env = dict(os.environ, APIGW_DATA_DIR=data, APIGW_ADMIN_ADDR=f"127.0.0.1:{bench.ADMIN}",
+               APIGW_GATEWAY_ADDR=f"127.0.0.1:{bench.APIGW}",
+               APIGW_GATEWAY_TLS_ADDR="127.0.0.1:0", APIGW_WORKER_THREADS="1", RUST_LOG="warn")
+    prefix = os.path.join(tmp, "cg.out")
+    gw = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={prefix}", apigw, "serve"],
+                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    bench.wait_port(bench.ADMIN, 120)
+    bench.wait_port(bench.APIGW, 60)
+    bench.wait_port(bench.BACKEND)
+    return gw, prefix, data
+
+
+def profile(gw, prefix, path, n, clients, out, warmup=200):
+    """`n` calls to `path` from `clients` keep-alive clients, after `warmup` calls, counted by
+    callgrind alone: (instructions per call, the profile kept in `out`)."""
+    calls(path, warmup, min(clients, warmup))
+    # Long enough for the kafka_log producer of a dead broker to find out (2 s attempts).
+    time.sleep(3)
+    calls(path, 16, 1)
+    subprocess.run(["callgrind_control", "-z", str(gw.pid)], check=True, capture_output=True)
+    calls(path, n, clients)
+    time.sleep(1.0)  # the kafka_log producer sends what is queued
+    before = set(glob.glob(prefix + ".*"))
+    # valgrind takes the request when the process runs next: poke it while waiting, with a
+    # connection to the gateway closed at once (a few thousand instructions, where an admin
+    # call would add tens of thousands to the profile).
+    ctl = subprocess.Popen(["callgrind_control", "-d", str(gw.pid)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    new = set()
+    for _ in range(200):
+        new = set(glob.glob(prefix + ".*")) - before
+        if new:
+            break
+        socket.create_connection(("127.0.0.1", bench.APIGW), 5).close()
+        time.sleep(0.1)
+    ctl.wait()
+    if not new:
+        sys.exit("callgrind wrote no profile")
+    dump = new.pop()
+    total = 0
+    with open(dump) as f:
+        for line in f:
+            if line.startswith("summary:") or line.startswith("totals:"):
+                total = int(line.split()[1])
+    os.makedirs(out, exist_ok=True)
+    keep = os.path.join(out, "callgrind" + path.replace("/", "_") + ".out")
+    shutil.copy(dump, keep)
+    return total / n, keep
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=4000)
@@ -55,7 +110,6 @@ def main():
         if not shutil.which(tool):
             sys.exit(f"{tool} is needed (apt-get install nginx-light valgrind; tansu: see README)")
     tmp = tempfile.mkdtemp(prefix="apigw-instr-")
-    os.makedirs(args.out, exist_ok=True)
     procs = [bench.nginx(tmp, "backend", bench.BACKEND_BODY.format(port=bench.BACKEND))]
     try:
         url = f"tcp://127.0.0.1:{bench.KAFKA}"
@@ -66,51 +120,12 @@ def main():
             bench.wait_port(bench.KAFKA)
             subprocess.run(["tansu", "topic", "create", "bench", "--partitions", "1", "--broker", url],
                            check=True, capture_output=True)
-        data = os.path.join(tmp, "data")
-        env = dict(os.environ, APIGW_DATA_DIR=data, APIGW_ADMIN_ADDR=f"127.0.0.1:{bench.ADMIN}",
-                   APIGW_GATEWAY_ADDR=f"127.0.0.1:{bench.APIGW}",
-                   APIGW_GATEWAY_TLS_ADDR="127.0.0.1:0", APIGW_WORKER_THREADS="1", RUST_LOG="warn")
-        prefix = os.path.join(tmp, "cg.out")
-        gw = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={prefix}", args.apigw, "serve"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        gw, prefix, data = start_profiled(args.apigw, tmp)
         procs.append(gw)
-        bench.wait_port(bench.ADMIN, 120)
-        bench.wait_port(bench.APIGW, 60)
-        bench.wait_port(bench.BACKEND)
         bench.setup_apigw(data)
         for path in args.paths:
-            calls(path, 200, min(args.clients, 200))
-            # Long enough for the kafka_log producer of a dead broker to find out (2 s attempts).
-            time.sleep(3)
-            calls(path, 16, 1)
-            subprocess.run(["callgrind_control", "-z", str(gw.pid)], check=True, capture_output=True)
-            calls(path, args.calls, args.clients)
-            time.sleep(1.0)  # the kafka_log producer sends what is queued
-            before = set(glob.glob(prefix + ".*"))
-            # valgrind takes the request when the process runs next: poke it while waiting.
-            ctl = subprocess.Popen(["callgrind_control", "-d", str(gw.pid)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            new = set()
-            for _ in range(200):
-                new = set(glob.glob(prefix + ".*")) - before
-                if new:
-                    break
-                c = http.client.HTTPConnection("127.0.0.1", bench.ADMIN, timeout=5)
-                c.request("GET", "/healthz")
-                c.getresponse().read()
-                time.sleep(0.1)
-            ctl.wait()
-            if not new:
-                sys.exit("callgrind wrote no profile")
-            dump = new.pop()
-            total = 0
-            with open(dump) as f:
-                for line in f:
-                    if line.startswith("summary:") or line.startswith("totals:"):
-                        total = int(line.split()[1])
-            keep = os.path.join(args.out, "callgrind" + path.replace("/", "_") + ".out")
-            shutil.copy(dump, keep)
-            print(f"{path:<14} {total / args.calls:>9.0f} instructions per call   ({keep})", flush=True)
+            per_call, keep = profile(gw, prefix, path, args.calls, args.clients, args.out)
+            print(f"{path:<14} {per_call:>9.0f} instructions per call   ({keep})", flush=True)
     finally:
         bench.stop(procs, tmp)
 

@@ -161,28 +161,38 @@ def admin(method, path, token, base, body=None, port=ADMIN):
         return json.loads(r.read() or b"null")
 
 
-def setup_apigw(data_dir, port=ADMIN):
+def admin_of(data_dir, port=ADMIN):
+    """`call(method, path, body)` on the admin API of the apigw whose data dir is `data_dir`
+    (instance routes, its own token)."""
     c = json.load(open(os.path.join(data_dir, "credentials.json")))
     base = f"/v2/{c['project_id']}/apigw/instances/{c['instance_id']}"
-    t = c["token"]
 
     def call(method, path, body=None):
-        return admin(method, path, t, base, body, port)
+        return admin(method, path, c["token"], base, body, port)
+    return call
 
+
+def publish_api(call, name, uri, backend=None):
+    """A GET API `name` at `uri` on the DEFAULT group, published to RELEASE: its backend the
+    bench's nginx, or `backend` (a `backend_api` object); its id and publish id."""
     group = call("GET", "/api-groups?name=DEFAULT&precise_search=name")["groups"][0]["id"]
+    backend = backend or {"url_domain": f"127.0.0.1:{BACKEND}", "req_protocol": "HTTP",
+                          "req_method": "GET", "req_uri": "/", "timeout": 5000}
+    api = call("POST", "/apis", {
+        "name": name, "type": 1, "req_protocol": "HTTP", "req_method": "GET", "req_uri": uri,
+        "auth_type": "NONE", "backend_type": "HTTP", "group_id": group, "backend_api": backend})
+    online = call("POST", "/apis/action", {"action": "online", "env_id": "DEFAULT_ENVIRONMENT_RELEASE_ID", "api_id": api["id"]})
+    return api["id"], online["publish_id"]
+
+
+def setup_apigw(data_dir, port=ADMIN):
+    call = admin_of(data_dir, port)
     ids, publish_ids = {}, {}
     for name, uri in [("plain_api", "/plain"), ("plugin_api", "/plugins"), ("limited_api", "/limited"),
                       ("logged_api", "/logged"), ("dead_log_api", "/dead-logged"),
                       ("policy_api", "/policies"), ("mirrored_api", "/mirrored"),
                       ("cached_api", "/cached")]:
-        api = call("POST", "/apis", {
-            "name": name, "type": 1, "req_protocol": "HTTP", "req_method": "GET", "req_uri": uri,
-            "auth_type": "NONE", "backend_type": "HTTP", "group_id": group,
-            "backend_api": {"url_domain": f"127.0.0.1:{BACKEND}", "req_protocol": "HTTP",
-                            "req_method": "GET", "req_uri": "/", "timeout": 5000}})
-        online = call("POST", "/apis/action", {"action": "online", "env_id": "DEFAULT_ENVIRONMENT_RELEASE_ID", "api_id": api["id"]})
-        ids[name] = api["id"]
-        publish_ids[name] = online["publish_id"]
+        ids[name], publish_ids[name] = publish_api(call, name, uri)
     for ptype, content, api in [
         ("cors", {"allow_origin": "*", "allow_credentials": True, "expose_headers": "X-Request-Id,X-Apig-Latency"}, "plugin_api"),
         ("set_resp_headers", {"response_headers": [{"name": "x-demo", "value": "sss", "action": "append"}]}, "plugin_api"),

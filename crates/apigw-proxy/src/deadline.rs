@@ -33,10 +33,12 @@ impl Deadline {
     }
 
     /// Sets the deadline `d` from now.
+    #[inline]
     pub(crate) fn set_after(&mut self, d: Duration) {
         self.set_at(Instant::now() + d);
     }
 
+    #[inline]
     pub(crate) fn set_at(&mut self, at: Instant) {
         self.at = at;
         if at < self.sleep.deadline() {
@@ -45,7 +47,19 @@ impl Deadline {
         }
     }
 
+    /// Inline: the common case, the timer already armed for this task and not fired, is a
+    /// flag read; the rest is a call of its own.
+    #[inline]
     pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let armed = self.armed.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
+        if armed && !self.sleep.is_elapsed() {
+            return Poll::Pending;
+        }
+        self.poll_timer(cx)
+    }
+
+    #[inline(never)]
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
             let waker = cx.waker();
             if self.armed.as_ref().is_some_and(|w| w.will_wake(waker)) && !self.sleep.is_elapsed() {

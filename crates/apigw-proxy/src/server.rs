@@ -509,22 +509,12 @@ pub async fn handle(
                 .record(ctx.status, Decision::Mocked, start.elapsed());
             finish(resp, Some(&route.chain), &mut ctx, &mut states)
         }
-        // Boxed: a channel's retries widen the call's state.
+        // Not boxed: its state is a single call's with a few words for the retries, so it
+        // hardly widens every call's, where a box cost each channel call an allocation and a
+        // copy of that state.
         Backend::Channel(c) => {
             let (values, r, cx, st) = ((&m.values[..], m.rest), &route, &mut ctx, &mut states);
-            Box::pin(proxy_channel(
-                gw,
-                c,
-                values,
-                via.upgrade,
-                &parts,
-                body,
-                peer,
-                r,
-                cx,
-                st,
-            ))
-            .await
+            proxy_channel(gw, c, values, via.upgrade, &parts, body, peer, r, cx, st).await
         }
         Backend::Http(b) => {
             let call = Proxied {
@@ -798,6 +788,7 @@ async fn proxy(
 }
 
 /// The signature key's header lines for a call to `b` (empty without a key).
+#[inline(always)]
 fn signature(
     route: &Route,
     b: &HttpBackend,
@@ -850,6 +841,7 @@ async fn proxy_channel(
             }
         }
     }
+    // The members tried before this try (allocated only when a try is retried).
     let mut tried: Vec<usize> = Vec::new();
     loop {
         let Some(i) = c.channel.pick(ctx.client_ip, parts.uri.path(), &tried) else {
@@ -861,7 +853,6 @@ async fn proxy_channel(
                 Decision::Proxied,
             );
         };
-        tried.push(i);
         let b = &c.members[i];
         let target = match upstream::backend_target(b, values, rest, parts.uri.query()) {
             Ok(t) => t,
@@ -897,11 +888,12 @@ async fn proxy_channel(
         let retry = matches!(
             result,
             Err(GatewayError::BackendUnavailable | GatewayError::BackendTimeout)
-        ) && tried.len() < tries;
+        ) && tried.len() + 1 < tries;
         if !retry {
             let backend = (&b.authority, target.as_str());
             return answered(result, backend, sent, Decision::Proxied, route, ctx, states);
         }
+        tried.push(i);
         tracing::debug!(api_id = %route.api_id, member = %b.authority, "backend try failed; retrying on another member");
     }
 }
@@ -956,7 +948,9 @@ async fn proxy_grpc(
 }
 
 /// A backend's answer (or failure) to a call sent at `sent`: the plug-ins learn the result,
-/// the metrics count it, and it is shaped for the client.
+/// the metrics count it, and it is shaped for the client. Inline: a call of its own costs the
+/// plain path the answer's move into it (the channel and gRPC paths take their own copy).
+#[inline(always)]
 fn answered(
     result: Result<Answer<upstream::DrivenBody>, GatewayError>,
     (authority, target): (&http::uri::Authority, &str),

@@ -705,13 +705,44 @@ impl Snapshot {
     /// What `host` (a `Host` value, perhaps with a port) selects: its name, else the wildcard
     /// domain one label up.
     fn host(&self, host: &str) -> Option<Host> {
-        let name = host.rsplit_once(':').map_or(host, |(n, p)| {
-            if p.bytes().all(|b| b.is_ascii_digit()) {
-                n
-            } else {
-                host
-            }
-        });
-        self.hosts.get(name).copied()
+        self.hosts.get(without_port(host)).copied()
+    }
+}
+
+/// `host` without its `:port` (digits after the last colon, perhaps none), read from the end
+/// in one pass.
+fn without_port(host: &str) -> &str {
+    let b = host.as_bytes();
+    let mut i = b.len();
+    while i > 0 && b[i - 1].is_ascii_digit() {
+        i -= 1;
+    }
+    match i.checked_sub(1) {
+        Some(colon) if b[colon] == b':' => &host[..colon],
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_port;
+
+    #[test]
+    fn a_host_loses_only_a_numeric_port_after_its_last_colon() {
+        for (host, name) in [
+            ("api.example.com", "api.example.com"),
+            ("api.example.com:8080", "api.example.com"),
+            ("api.example.com:", "api.example.com"),
+            ("127.0.0.1:18090", "127.0.0.1"),
+            ("[::1]:80", "[::1]"),
+            ("[::1]", "[::1]"),
+            ("a:b:80", "a:b"),
+            ("host:8x", "host:8x"),
+            ("8080", "8080"),
+            (":80", ""),
+            ("", ""),
+        ] {
+            assert_eq!(without_port(host), name, "{host}");
+        }
     }
 }

@@ -289,6 +289,7 @@ impl Body for RequestBody {
         }
     }
 
+    #[inline]
     fn is_end_stream(&self) -> bool {
         match &self.from {
             Source::Empty => true,
@@ -297,6 +298,7 @@ impl Body for RequestBody {
         }
     }
 
+    #[inline]
     fn size_hint(&self) -> SizeHint {
         let s = match &self.from {
             Source::Empty => return SizeHint::with_exact(0),

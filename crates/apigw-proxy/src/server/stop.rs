@@ -52,24 +52,33 @@ impl StopListener {
         self.stop.stopping.load(SeqCst)
     }
 
+    /// Inline: every keep-alive request polls it; the registration, once per connection, is
+    /// a call of its own.
+    #[inline]
     fn poll_stopped(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if self.is_stopping() {
             return Poll::Ready(());
         }
-        if !self
+        if self
             .registered
             .as_ref()
             .is_some_and(|w| w.will_wake(cx.waker()))
         {
-            let mut waiting = self.stop.waiting.lock().unwrap_or_else(|e| e.into_inner());
-            waiting.insert(self.id, cx.waker().clone());
-            drop(waiting);
-            self.registered = Some(cx.waker().clone());
-            // A stop between the check above and the insert emptied the map before this
-            // waker was in it; the flag it set first is seen here.
-            if self.is_stopping() {
-                return Poll::Ready(());
-            }
+            return Poll::Pending;
+        }
+        self.register(cx)
+    }
+
+    #[inline(never)]
+    fn register(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut waiting = self.stop.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        waiting.insert(self.id, cx.waker().clone());
+        drop(waiting);
+        self.registered = Some(cx.waker().clone());
+        // A stop between the check in `poll_stopped` and the insert emptied the map before
+        // this waker was in it; the flag it set first is seen here.
+        if self.is_stopping() {
+            return Poll::Ready(());
         }
         Poll::Pending
     }

@@ -331,11 +331,7 @@ impl Conn {
         loop {
             if !self.buf.is_empty() {
                 let (buf, scratch) = (&mut self.buf, &mut self.scratch);
-                let parsed = match self.upgrading {
-                    false => parse_head_as::<false>(buf, scratch, head_request),
-                    true => parse_head_as::<true>(buf, scratch, head_request),
-                };
-                if let Some(h) = parsed? {
+                if let Some(h) = parse_response(buf, scratch, head_request, self.upgrading)? {
                     return Ok(h);
                 }
             }
@@ -403,15 +399,17 @@ pub(crate) fn parse_head(
     scratch: &mut HeadScratch,
     head_request: bool,
 ) -> Result<Option<Head>, ExchangeError> {
-    parse_head_as::<false>(buf, scratch, head_request)
+    parse_response(buf, scratch, head_request, false)
 }
 
-/// [`parse_head`] for a request that asked to switch protocols (`UPGRADING`: a 101 is its
-/// answer). A parameter of the type, not of the call: the everyday instance has no 101 case.
-fn parse_head_as<const UPGRADING: bool>(
+/// [`parse_head`], where a 101 answers the request when it asked to switch protocols
+/// (`upgrading`). One function for both cases, not an instance each: httparse's parser then
+/// has a single caller and is inlined into it.
+fn parse_response(
     buf: &mut BytesMut,
     scratch: &mut HeadScratch,
     head_request: bool,
+    upgrading: bool,
 ) -> Result<Option<Head>, ExchangeError> {
     loop {
         let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -430,12 +428,19 @@ fn parse_head_as<const UPGRADING: bool>(
         } else {
             Version::HTTP_11
         };
-        if (100..200).contains(&code) && !(UPGRADING && code == 101) {
-            if code == 101 {
-                return Err(ExchangeError::Backend("unrequested protocol switch".into()));
+        // Only the interim heads test for a switch: a final answer pays one comparison.
+        let mut switched = false;
+        if (100..200).contains(&code) {
+            match (code, upgrading) {
+                (101, true) => switched = true,
+                (101, false) => {
+                    return Err(ExchangeError::Backend("unrequested protocol switch".into()))
+                }
+                _ => {
+                    buf.advance(len);
+                    continue;
+                }
             }
-            buf.advance(len);
-            continue;
         }
         let status = StatusCode::from_u16(code)
             .map_err(|_| ExchangeError::Backend(format!("bad status {code}")))?;
@@ -473,7 +478,7 @@ fn parse_head_as<const UPGRADING: bool>(
         if !hop.connection.named.is_empty() {
             headers.retain(|n, _| !hop.connection.named.contains(n));
         }
-        let (body, reusable) = if UPGRADING && code == 101 {
+        let (body, reusable) = if switched {
             // The connection now speaks the other protocol: it is the caller's, never pooled.
             (BodyKind::Empty, false)
         } else {
