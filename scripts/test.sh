@@ -75,6 +75,12 @@ command -v openssl >/dev/null || {
   apt-get update -qq && apt-get install -y -qq openssl >/dev/null || fail "could not install openssl"
 }
 
+{ command -v chromium >/dev/null && command -v chromedriver >/dev/null; } || {
+  command -v apt-get >/dev/null || fail "chromium and chromedriver are needed by the console's browser test"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null \
+    || fail "could not install chromium and chromium-driver (the console's browser test)"
+}
+
 step "format and lints"
 cargo fmt --all -- --check || fail "cargo fmt --check failed: run cargo fmt --all"
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -171,15 +171,21 @@ pub(crate) async fn require_auth(
     }
 }
 
+/// The project of the caller a [`require_credentials`] route serves.
+#[derive(Debug, Clone)]
+pub struct CallerProject(pub String);
+
 /// The authentication middleware of the routes outside `/v2/` that are not public
-/// (`/openapi.json`, and `/metrics` when so configured): valid credentials, nothing else.
+/// (`/openapi.json`, the console's session, and `/metrics` when so configured): valid
+/// credentials, nothing else. The caller's project goes to the handler as [`CallerProject`].
 pub async fn require_credentials(
     State(state): State<AppState>,
     req: Request,
     next: Next,
 ) -> Response {
     match authenticated(&state, req).await {
-        Ok((parts, bytes, _)) => {
+        Ok((mut parts, bytes, cred)) => {
+            parts.extensions.insert(CallerProject(cred.project_id.clone()));
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }

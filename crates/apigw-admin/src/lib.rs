@@ -35,6 +35,7 @@ pub mod auth;
 mod bindings;
 pub mod body;
 mod certificates;
+mod console;
 mod domains;
 mod env_variables;
 mod envs;
@@ -141,6 +142,7 @@ pub fn router(state: AppState) -> Router {
             Router::new().route("/openapi.json", get(openapi::serve)),
             &state,
         ))
+        .merge(console::routes(&state))
         .route("/healthz", get(|| async { "ok" }))
         .layer(from_fn(request_id))
         .with_state(state)
