@@ -185,7 +185,9 @@ pub async fn require_credentials(
 ) -> Response {
     match authenticated(&state, req).await {
         Ok((mut parts, bytes, cred)) => {
-            parts.extensions.insert(CallerProject(cred.project_id.clone()));
+            parts
+                .extensions
+                .insert(CallerProject(cred.project_id.clone()));
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }

@@ -33,10 +33,7 @@ fn file(content_type: &'static str, body: &'static str) -> impl IntoResponse {
 
 /// The console's routes; `session` is behind credentials.
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
-    let session = crate::protect(
-        Router::new().route("/console/session", get(session)),
-        state,
-    );
+    let session = crate::protect(Router::new().route("/console/session", get(session)), state);
     Router::new()
         .route(
             "/console",
