@@ -115,6 +115,25 @@ fn int(f: &mut Fields, name: &str) -> i64 {
 }
 
 /// Reads and checks a create or modify body into `t` (its id, instance and time kept).
+/// A policy with only its identity set, for [`parse`] to fill.
+pub(crate) fn blank(id: String, instance_id: &str, create_time: i64) -> Throttle {
+    Throttle {
+        id,
+        instance_id: instance_id.to_string(),
+        name: String::new(),
+        api_call_limits: 0,
+        user_call_limits: None,
+        app_call_limits: None,
+        ip_call_limits: None,
+        time_interval: 0,
+        time_unit: TimeUnit::Second,
+        kind: 1,
+        enable_adaptive_control: String::new(),
+        remark: String::new(),
+        create_time,
+    }
+}
+
 pub(crate) fn parse(bytes: &[u8], mut t: Throttle) -> Result<Throttle, ApiError> {
     let mut f = Fields::new(body::object(bytes)?);
     let name = f.string("name");
@@ -154,21 +173,7 @@ pub(crate) async fn create(
     Call { state, scope }: Call,
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let blank = Throttle {
-        id: id::new_id(),
-        instance_id: scope.instance_id.clone(),
-        name: String::new(),
-        api_call_limits: 0,
-        user_call_limits: None,
-        app_call_limits: None,
-        ip_call_limits: None,
-        time_interval: 0,
-        time_unit: TimeUnit::Second,
-        kind: 1,
-        enable_adaptive_control: String::new(),
-        remark: String::new(),
-        create_time: time::now_millis(),
-    };
+    let blank = blank(id::new_id(), &scope.instance_id, time::now_millis());
     let t = parse(&bytes, blank)?;
     state.store.create_throttle(&t).await?;
     tracing::info!(throttle_id = %t.id, "request throttling policy created");

@@ -175,17 +175,7 @@ impl Admin {
                     .header("authorization", authz);
             }
         }
-        let resp = req.send().await?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let text = resp.text().await?;
-        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Ok(Resp {
-            status,
-            headers,
-            text,
-            json,
-        })
+        Resp::read(req.send().await?).await
     }
 }
 

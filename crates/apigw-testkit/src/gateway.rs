@@ -2,7 +2,6 @@
 //! what an HTTP client library will not send.
 
 use crate::Resp;
-use serde_json::Value;
 
 /// A client of the data plane.
 #[derive(Debug, Clone)]
@@ -35,16 +34,9 @@ impl GatewayClient {
             req = req.header(*k, *v);
         }
         let resp = req.send().await.expect("the gateway answers");
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.unwrap_or_default();
-        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp {
-            status,
-            headers,
-            text,
-            json,
-        }
+        Resp::read(resp)
+            .await
+            .expect("the gateway's answer is read")
     }
 
     pub async fn get(&self, path: &str) -> Resp {

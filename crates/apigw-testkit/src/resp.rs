@@ -12,6 +12,20 @@ pub struct Resp {
 }
 
 impl Resp {
+    /// Reads a whole answer.
+    pub async fn read(resp: reqwest::Response) -> Result<Self, reqwest::Error> {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await?;
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(Resp {
+            status,
+            headers,
+            text,
+            json,
+        })
+    }
+
     /// The APIG error code of an error answer.
     pub fn code(&self) -> &str {
         self.json["error_code"].as_str().unwrap_or("")

@@ -42,16 +42,7 @@ async fn import(s: &TestServer, fields: &[(&str, &str)], file: &[u8]) -> Resp {
         .send()
         .await
         .unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let text = resp.text().await.unwrap();
-    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Resp {
-        status,
-        headers,
-        text,
-        json,
-    }
+    Resp::read(resp).await.unwrap()
 }
 
 /// `POST /openapi/export`; the document parsed (JSON or YAML).

@@ -12,7 +12,7 @@ use crate::AppState;
 use apigw_model::acl::{Acl, AclBinding};
 use apigw_model::api::ApiDef;
 use apigw_model::resources::{Api, Binding, Group, Publication};
-use apigw_model::throttle::{ObjectType, Throttle, ThrottleBinding, ThrottleSpecial, TimeUnit};
+use apigw_model::throttle::{ObjectType, ThrottleBinding, ThrottleSpecial};
 use apigw_model::{id, time, variables, FieldError};
 use apigw_store::{ImportBatch, PluginFilter, Resource};
 use serde_json::{json, Map, Value};
@@ -195,7 +195,9 @@ pub(crate) async fn run(
     let mut plugins: HashMap<String, Option<apigw_model::Plugin>> = HashMap::new();
 
     let base = match version {
-        Version::V2 => str_of(&Value::Object(doc.clone()), "basePath")
+        Version::V2 => doc
+            .get("basePath")
+            .and_then(Value::as_str)
             .unwrap_or("")
             .trim_end_matches('/')
             .to_string(),
@@ -203,12 +205,8 @@ pub(crate) async fn run(
     };
     let (mut success, mut failures) = (Vec::new(), Vec::new());
     let (mut routes, mut names) = (HashSet::new(), HashSet::new());
-    let paths = doc
-        .get("paths")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    for (path, item) in &paths {
+    let paths = doc.get("paths").and_then(Value::as_object);
+    for (path, item) in paths.into_iter().flatten() {
         let Some(item) = item.as_object() else {
             failures.push(failure(
                 path,
@@ -550,21 +548,12 @@ async fn ratelimits(
             "ip_call_limits": d.get("ip-limit"), "time_interval": d.get("interval"),
             "time_unit": unit, "type": if shared { 2 } else { 1 },
         });
-        let blank = Throttle {
-            id: old.map_or_else(id::new_id, |t| t.id.clone()),
-            instance_id: instance_id.to_string(),
-            name: String::new(),
-            api_call_limits: 0,
-            user_call_limits: None,
-            app_call_limits: None,
-            ip_call_limits: None,
-            time_interval: 0,
-            time_unit: TimeUnit::Second,
-            kind: 1,
-            enable_adaptive_control: String::new(),
-            remark: old.map(|t| t.remark.clone()).unwrap_or_default(),
-            create_time: old.map_or(now, |t| t.create_time),
-        };
+        let mut blank = crate::throttles::blank(
+            old.map_or_else(id::new_id, |t| t.id.clone()),
+            instance_id,
+            old.map_or(now, |t| t.create_time),
+        );
+        blank.remark = old.map(|t| t.remark.clone()).unwrap_or_default();
         let t = crate::throttles::parse(body.to_string().as_bytes(), blank).map_err(|e| {
             under(
                 e,

@@ -405,7 +405,6 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
 
     // Groups and their APIs.
     let mut groups = by_name(c.list("/api-groups", "groups").await?);
-    let mut kept_apis = BTreeSet::new();
     for g in &want.groups {
         let group_id = match groups.get(&g.name) {
             None => {
@@ -468,7 +467,6 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
                     id(cur)
                 }
             };
-            kept_apis.insert(api_id.clone());
             publish_and_bind(
                 &mut run,
                 &envs,
