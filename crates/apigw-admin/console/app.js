@@ -1,5 +1,6 @@
 // apigw console: plain JavaScript over the control-plane API (the same calls the SDKs make,
-// with the admin token) and /metrics. Hash routes: #/dashboard, #/groups, #/plugins, #/envs.
+// with the admin token) and /metrics. Each page registers itself with `page` (resources.js adds
+// apps, channels, certificates and domains, policies).
 "use strict";
 
 const S = { token: sessionStorage.getItem("apigw.token") || "", base: "", envs: [] };
@@ -435,7 +436,18 @@ async function viewDashboard(main) {
 
 // ---- routing ----------------------------------------------------------------------------
 
-const VIEWS = { "#/dashboard": viewDashboard, "#/groups": viewGroups, "#/plugins": viewPlugins, "#/envs": viewEnvs };
+/** The pages, in the navigation's order: hash → {label, show(main)}; see `page`. */
+const VIEWS = {};
+
+/** Registers a page (its link in the navigation and its view). */
+function page(hash, label, show) {
+  VIEWS[hash] = { label, show };
+}
+
+page("#/dashboard", "Dashboard", viewDashboard);
+page("#/groups", "Groups & APIs", viewGroups);
+page("#/plugins", "Plug-ins", viewPlugins);
+page("#/envs", "Environments", viewEnvs);
 
 async function route() {
   const main = $("#main");
@@ -446,11 +458,15 @@ async function route() {
     return viewSignIn(main);
   }
   const hash = VIEWS[location.hash] ? location.hash : "#/dashboard";
-  for (const a of document.querySelectorAll("#nav a")) {
+  const links = $("#links");
+  if (!links.childElementCount) {
+    links.append(...Object.entries(VIEWS).map(([h, v]) => el("a", { href: h }, v.label)));
+  }
+  for (const a of links.querySelectorAll("a")) {
     if (a.getAttribute("href") === hash) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
-  await VIEWS[hash](main);
+  await VIEWS[hash].show(main);
   main.focus({ preventScroll: true });
 }
 

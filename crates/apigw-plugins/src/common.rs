@@ -34,7 +34,7 @@ pub const CONTEXT_VARS: &[&str] = &[
 ];
 
 /// Where a rule parameter takes its value from on the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ParamType {
     /// The request path; `value` is informative only.
@@ -50,7 +50,7 @@ pub enum ParamType {
 }
 
 /// A named request value that rules refer to (`PluginCommonParameter`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Parameter {
     /// The name rules use, 1..32 characters, unique in the list.
@@ -100,7 +100,9 @@ pub fn check_expr(src: &str, params: &[Parameter], field: &str, errs: &mut Error
 }
 
 /// Time units of rate_limit periods.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TimeUnit {
     #[default]
@@ -123,7 +125,9 @@ impl TimeUnit {
 }
 
 /// `basic`: each bound API has its own state; `share`: all APIs bound to the plug-in share it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     #[default]

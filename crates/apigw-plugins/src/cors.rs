@@ -17,7 +17,7 @@ const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPT
 const MAX_LIST_CHARS: usize = 4096;
 
 /// `CorsPluginContent`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Allowed origins, comma-separated, or `*`. With `*` and `allow_credentials` the request's

@@ -39,7 +39,7 @@ fn default_true() -> bool {
 }
 
 /// `ProxyMirrorContent`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// `HTTP` or `HTTPS` (case-insensitive; stored upper case). Required: missing, it is

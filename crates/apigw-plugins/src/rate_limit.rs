@@ -20,7 +20,7 @@ pub const MAX_SPECIAL_KEYS: usize = 100;
 const MAX_LIMIT: i64 = i32::MAX as i64;
 
 /// `RateLimitContent`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// `basic`: each bound API counts on its own; `share`: all bound APIs share the counters.
@@ -62,7 +62,9 @@ fn one() -> i64 {
 }
 
 /// The counting algorithm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Algorithm {
     /// Exact counting: check-and-increment is atomic.
@@ -73,7 +75,7 @@ pub enum Algorithm {
 }
 
 /// Whose special limits an entry holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SpecialType {
     /// Keys are app ids.
@@ -83,7 +85,7 @@ pub enum SpecialType {
 }
 
 /// Special limits for some apps or users (`RateLimitSpecial`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Special {
     /// `app` or `user`.
@@ -95,7 +97,7 @@ pub struct Special {
 }
 
 /// One special limit.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SpecialPolicy {
     /// The app id or user id, 1..64 characters.
@@ -105,7 +107,7 @@ pub struct SpecialPolicy {
 }
 
 /// A parameter-based throttling rule.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     /// Optional label, ≤ 64 characters.

@@ -29,7 +29,7 @@ pub fn binds_to_mock(plugin_type: PluginType) -> bool {
 }
 
 /// A plug-in content model: deserialized strictly, then checked as a whole.
-pub trait ContentModel: DeserializeOwned + Serialize {
+pub trait ContentModel: DeserializeOwned + Serialize + schemars::JsonSchema {
     /// Every problem of the decoded content, each naming its field (relative to the content).
     fn validate(&self) -> Vec<FieldError>;
     /// Rewrites valid content into its stored form (lowercase enums and the like).
@@ -163,6 +163,19 @@ pub fn masked_content(plugin_type: PluginType, canonical: &str) -> String {
         }
         Err(_) => canonical.to_string(),
     }
+}
+
+/// `plugin_type`'s content model as a JSON Schema (draft 2020-12): the fields in APIG's names,
+/// their types, defaults and the model's doc comments as descriptions. The console builds its
+/// forms from it.
+pub fn content_schema(plugin_type: PluginType) -> Value {
+    struct Schema;
+    impl ContentHook<Value> for Schema {
+        fn run<M: ContentModel>(self) -> Value {
+            schemars::schema_for!(M).to_value()
+        }
+    }
+    engine::with_model(plugin_type, Schema)
 }
 
 /// Builds the running instance of validated canonical content. Content that no longer

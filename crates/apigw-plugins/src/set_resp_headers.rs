@@ -17,7 +17,7 @@ pub const MAX_HEADERS: usize = 10;
 pub const MAX_VALUE_CHARS: usize = 255;
 
 /// `SetRespHeadersContent`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The headers to manage, at most 10, names unique (case-insensitively).
@@ -55,7 +55,9 @@ impl Action {
 }
 
 /// Where the value of a header comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ValueType {
     /// `value` is the literal header value.
@@ -66,7 +68,7 @@ pub enum ValueType {
 }
 
 /// One managed header.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeaderPolicy {
     /// Header name, 1..32 characters: letters, digits and `-`, starting with a letter;

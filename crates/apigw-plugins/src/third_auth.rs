@@ -25,7 +25,7 @@ pub const MAX_IDENTITIES: usize = 10;
 pub const MAX_CARRY_BODY: i64 = 12 * 1024 * 1024;
 
 /// `ThirdAuthContent`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// How to call the auth service. Mandatory.
@@ -73,7 +73,7 @@ pub struct Config {
 }
 
 /// `PluginThirdAuthRequest`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthRequest {
     /// `GET`, `POST`, `PUT` or `HEAD`.
@@ -101,7 +101,7 @@ fn default_timeout() -> i64 {
 }
 
 /// `vpc_channel_info`, kept for APIG compatibility.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VpcChannelInfo {
     /// Host header for the channel.
@@ -113,7 +113,7 @@ pub struct VpcChannelInfo {
 }
 
 /// `identities`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Identities {
     /// Request headers forwarded to the auth service.
@@ -125,7 +125,7 @@ pub struct Identities {
 }
 
 /// One identity source.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Identity {
     /// Header or query name, 1..64.
@@ -136,7 +136,7 @@ pub struct Identity {
 }
 
 /// `carry_body`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CarryBody {
     /// Send the body (ROMA: `switch`).
@@ -148,7 +148,7 @@ pub struct CarryBody {
 }
 
 /// `match_auth`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MatchAuth {
     /// The auth response header to read.
@@ -158,7 +158,7 @@ pub struct MatchAuth {
 }
 
 /// `rule_type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleType {
     /// Requests matching a rule skip authentication.
@@ -168,7 +168,7 @@ pub enum RuleType {
 }
 
 /// A rule.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     /// Label, 1..64.

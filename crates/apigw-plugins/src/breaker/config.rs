@@ -17,7 +17,7 @@ const MAX_INT: i64 = i32::MAX as i64;
 pub const CONDITION_VARS: &[&str] = &["$context.statusCode", "$context.backendResponseTime"];
 
 /// `BreakerContent`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// `basic`: one breaker per API; `share`: one for all APIs bound to the plug-in.
@@ -37,7 +37,7 @@ pub struct Config {
 }
 
 /// `breaker_type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BreakerType {
     /// A call is unhealthy when the backend did not answer within the API's timeout.
@@ -47,7 +47,7 @@ pub enum BreakerType {
 }
 
 /// `breaker_mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BreakerMode {
     /// Open as soon as `unhealthy_threshold` unhealthy calls fall within `time_window`.
@@ -58,7 +58,7 @@ pub enum BreakerMode {
 }
 
 /// `PluginBreakerCondition`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Condition {
     /// `timeout` or `condition`.
@@ -131,7 +131,7 @@ impl Condition {
 }
 
 /// Kinds of downgrade backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DowngradeType {
     /// A fixed response.
@@ -147,7 +147,7 @@ pub enum DowngradeType {
 }
 
 /// `PluginBreakerDowngradeInfo`: what serves calls while the breaker is open.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Downgrade {
     /// `mock`, `http` or `passthrough`.
@@ -175,7 +175,7 @@ pub struct Downgrade {
 }
 
 /// A header given by name and value (`key` is accepted for `name`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeaderPair {
     /// Header name.
@@ -187,7 +187,7 @@ pub struct HeaderPair {
 }
 
 /// The fixed response of a `mock` downgrade.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MockInfo {
     /// Status, 200..599 (default 200).
@@ -206,7 +206,7 @@ fn ok_status() -> i64 {
 }
 
 /// The backend of an `http` downgrade.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpInfo {
     /// `host[:port]`.
@@ -327,7 +327,7 @@ fn check_headers(headers: &[HeaderPair], field: &str, errs: &mut Errors) {
 }
 
 /// `PluginBreakerDowngradeRule`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DowngradeRule {
     /// The rule's name, 1..64 characters, unique in the plug-in.

@@ -65,7 +65,7 @@ pub const SYSTEM_FIELDS: &[(&str, bool)] = &[
 ];
 
 /// `KafkaLogContent`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Bootstrap brokers, `host:port`, 1..32 of them.
@@ -94,7 +94,7 @@ fn one() -> i64 {
 }
 
 /// `sasl_config`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SaslConfig {
     /// `PLAINTEXT`, `SASL_PLAINTEXT` or `SASL_SSL`.
@@ -134,7 +134,7 @@ impl Default for SaslConfig {
 }
 
 /// `meta_config`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetaConfig {
     /// The system fields switched on or off (names of [`SYSTEM_FIELDS`]); stored complete.
@@ -146,7 +146,7 @@ pub struct MetaConfig {
 }
 
 /// `meta_config.call_data`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CallData {
     /// Log request headers.
@@ -190,7 +190,7 @@ impl CallData {
 }
 
 /// `call_data.custom_authorizer`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomAuthorizer {
     /// Frontend authorizer fields.

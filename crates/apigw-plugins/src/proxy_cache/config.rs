@@ -34,7 +34,7 @@ pub const MAX_CACHEABLE_HEADERS: usize = 20;
 pub const MAX_APPS: usize = 100;
 
 /// `ProxyCacheContent`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// What splits the cache besides the API, the environment and the path. Required, with
@@ -55,7 +55,7 @@ pub struct Config {
 }
 
 /// `cache_key`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CacheKey {
     /// `$context` variables, from [`SYSTEM_PARAMS`].
@@ -70,7 +70,7 @@ pub struct CacheKey {
 }
 
 /// One entry of `cache_http_status_and_ttl`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusTtl {
     /// Backend statuses, 200–599; a status appears in one entry only.
@@ -81,7 +81,7 @@ pub struct StatusTtl {
 }
 
 /// `client_cache_control`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientCacheControl {
     /// `off` (default: no caller's `Cache-Control` is obeyed), `all`, or `apps` (the apps in
