@@ -38,20 +38,23 @@ async function api(method, path, body) {
   return { status: r.status, json, text };
 }
 
-/** The field an APIG error names (`parameterName:plugin_content.api_limit` → `api_limit`). */
-function fieldOf(msg) {
-  const m = /parameterName:([^\s.(]+(?:\.[^\s.(]+)*)/.exec(msg || "");
-  return m ? m[1].split(".").pop().replace(/\[\d+\]$/, "") : "";
+/** The field path an APIG error names (`parameterName:plugin_content.headers[0].name`). */
+function errorPath(msg) {
+  const m = /parameterName:([\w.[\]$-]+)/.exec(msg || "");
+  return m ? m[1].replace(/\.$/, "") : "";
 }
 
-/** Shows a failed call's error on the field it names in `form`, or under the form. */
+/** Shows a failed call's error on the field it names in `form` (through the form's content
+ * node for plug-in content paths), or under the form. */
 function showError(form, res) {
   for (const e of form.querySelectorAll(".error")) e.remove();
   for (const i of form.querySelectorAll("[aria-invalid]")) i.removeAttribute("aria-invalid");
   const msg = (res.json && (res.json.error_msg || res.json.message)) || res.text || `HTTP ${res.status}`;
   const code = (res.json && res.json.error_code) || res.status;
-  const name = fieldOf(msg);
-  const input = name && form.querySelector(`[data-field="${name}"]`);
+  const path = errorPath(msg);
+  let input = null;
+  if (path.startsWith("plugin_content.") && form.node) input = form.node().at(segments(path.slice("plugin_content.".length)));
+  if (!input && path) input = form.querySelector(`[data-field="${path.split(".").pop().replace(/\[\d+\]$/, "")}"]`);
   const id = `err-${Math.random().toString(36).slice(2)}`;
   const p = el("p", { class: "error", id, role: "alert" }, `${code}: ${msg}`);
   if (input) {
@@ -67,7 +70,13 @@ function showError(form, res) {
 function field(label, input, help) {
   const id = input.id || `f-${Math.random().toString(36).slice(2)}`;
   input.id = id;
-  return el("div", {}, el("label", { for: id }, label), input, help ? el("p", { class: "help" }, help) : null);
+  return el("div", {}, el("label", { for: id }, label), input, helpOf(help));
+}
+
+/** Help text, its `quoted` parts as code. */
+function helpOf(text) {
+  if (!text) return null;
+  return el("p", { class: "help" }, text.split(/`([^`]*)`/).map((part, i) => (i % 2 ? el("code", {}, part) : part)));
 }
 
 function select(name, options, value) {
@@ -186,88 +195,229 @@ function newApiForm(g) {
 
 // ---- plug-ins ---------------------------------------------------------------------------
 
-// The content models the forms are built from: each field's name, input, limits and help
-// (crates/apigw-plugins/src/*.rs). Types without a form here take their content as JSON.
-const MODELS = {
-  rate_limit: [
-    { name: "api_limit", label: "Calls per period (API)", type: "number", min: -1, help: "Mandatory; -1 = unlimited." },
-    { name: "default_time_unit", label: "Period unit", options: ["second", "minute", "hour", "day"], value: "minute" },
-    { name: "default_interval", label: "Period length", type: "number", min: 1, value: 1, help: "In period units, 1 or more." },
-    { name: "app_limit", label: "Calls per app", type: "number", min: 0, help: "0 = not set; at most the API's limit." },
-    { name: "user_limit", label: "Calls per user", type: "number", min: 0, help: "0 = not set; at most the API's limit." },
-    { name: "ip_limit", label: "Calls per client IP", type: "number", min: 0, help: "0 = not set; at most the API's limit." },
-    { name: "scope", label: "Counting", options: ["basic", "share"], value: "basic", help: "basic: each API on its own; share: the bound APIs together." },
-    { name: "algorithm", label: "Algorithm", options: ["counter", "haht"], value: "counter", help: "counter is exact; haht counts locally first." },
-  ],
-  cors: [
-    { name: "allow_origin", label: "Allowed origins", value: "*", help: "Comma-separated, or *." },
-    { name: "allow_methods", label: "Allowed methods", value: "GET,POST,PUT,DELETE,HEAD,OPTIONS,PATCH" },
-    { name: "allow_headers", label: "Allowed headers", value: "" },
-    { name: "expose_headers", label: "Exposed headers", value: "" },
-    { name: "max_age", label: "Max age (s)", type: "number", min: 0, value: 86400 },
-    { name: "allow_credentials", label: "Allow credentials", options: ["false", "true"], value: "false" },
-  ],
-};
+// Each type's form is built from its content model: GET /console/models gives the Rust models
+// as JSON Schemas (fields in APIG's names, types, enums, defaults, doc comments as help).
 const TYPES = ["rate_limit", "cors", "set_resp_headers", "breaker", "third_auth", "kafka_log", "proxy_cache", "proxy_mirror"];
 
-function contentInputs(type) {
-  const model = MODELS[type];
-  if (!model) {
-    return [field("Content (JSON)", el("textarea", { name: "plugin_content", "data-field": "plugin_content" }, "{}"),
-      "The plug-in's content as on APIG's page for this type.")];
+async function models() {
+  S.models ||= (await api("GET", "/console/models")).json || {};
+  return S.models;
+}
+
+/** A schema with its `$ref` resolved (the referring schema's description and default win). */
+function resolve(s, root) {
+  if (!s || !s.$ref) return s || {};
+  const { $ref, ...rest } = s;
+  return { ...resolve(root.$defs[$ref.split("/").pop()], root), ...rest };
+}
+
+/** {s, optional}: the schema without its `null` alternative, and whether it had one. */
+function unwrap(schema, root) {
+  const s = resolve(schema, root);
+  if (s.anyOf) {
+    const alt = s.anyOf.filter((x) => x.type !== "null");
+    if (alt.length === 1) return { s: { ...resolve(alt[0], root), description: s.description, default: s.default }, optional: true };
   }
-  return model.map((f) => {
-    const input = f.options
-      ? select(f.name, f.options, f.value)
-      : el("input", { name: f.name, "data-field": f.name, type: f.type || "text", min: f.min, value: f.value ?? "" });
-    return field(f.label, input, f.help);
+  if (Array.isArray(s.type)) {
+    const t = s.type.filter((x) => x !== "null");
+    return { s: { ...s, type: t[0] }, optional: t.length < s.type.length };
+  }
+  return { s, optional: false };
+}
+
+/** A model's enum values and their help ("a: …; b: …"), or null. */
+function choices(s) {
+  if (s.enum) return { values: s.enum, help: "" };
+  if (s.oneOf && s.oneOf.every((o) => "const" in o)) {
+    return { values: s.oneOf.map((o) => o.const), help: s.oneOf.filter((o) => o.description).map((o) => `${o.const}: ${o.description}`).join(" ") };
+  }
+  return null;
+}
+
+/** Path segments of an error's field: `response_headers[0].name` → ["response_headers", 0, "name"]. */
+function segments(path) {
+  return path.split(".").flatMap((p) => {
+    const m = /^([^[]*)((?:\[\d+\])*)$/.exec(p);
+    if (!m) return [p];
+    return [m[1], ...[...m[2].matchAll(/\[(\d+)\]/g)].map((x) => Number(x[1]))].filter((x) => x !== "");
   });
 }
 
-function contentOf(form, type) {
-  const model = MODELS[type];
-  if (!model) return form.querySelector("[name=plugin_content]").value;
-  const c = {};
-  for (const f of model) {
-    const v = form.querySelector(`[name="${f.name}"]`).value;
-    if (v === "") continue;
-    if (f.type === "number") c[f.name] = Number(v);
-    else if (f.options && (v === "true" || v === "false")) c[f.name] = v === "true";
-    else c[f.name] = v;
+/**
+ * A form node for one value of `schema`: {el, get(), at(segments)}. `get` gives the value to
+ * send (undefined = leave the field out, so the server applies its default); `at` finds the
+ * input an error's field path names.
+ */
+function node(name, schema, root, value, required) {
+  const { s, optional } = unwrap(schema, root);
+  const shown = s.default !== undefined && s.default !== null && s.default !== "" && typeof s.default !== "object";
+  const help = [s.description, shown ? `Default ${s.default}.` : "",
+    required && !/mandatory|required/i.test(s.description || "") ? "Required." : ""].filter(Boolean).join(" ");
+  const initial = value !== undefined ? value : s.default;
+  const ch = choices(s);
+  if (s.type === "object" && s.properties) return objectNode(name, s, root, initial, optional && value === undefined, help);
+  if (s.type === "array" && s.items) {
+    const item = unwrap(s.items, root).s;
+    if (item.type === "object") return listNode(name, item, root, initial || [], help);
+    const ta = el("textarea", { name, "data-field": name, rows: 3 }, (initial || []).join("\n"));
+    return { el: field(name, ta, `${help} One per line.`), get: () => {
+      const v = ta.value.split("\n").map((x) => x.trim()).filter(Boolean).map((x) => (item.type === "integer" || item.type === "number" ? Number(x) : x));
+      return v.length || required ? v : undefined;
+    }, at: () => ta };
   }
-  return JSON.stringify(c);
+  let input;
+  if (ch || s.type === "boolean") {
+    const values = ch ? ch.values.map(String) : ["true", "false"];
+    const cur = initial === undefined || initial === null ? "" : String(initial);
+    input = select(name, optional || !values.includes(cur) ? ["", ...values] : values, cur);
+  } else if (s.type === "integer" || s.type === "number") {
+    input = el("input", { name, "data-field": name, type: "number", step: s.type === "number" ? "any" : "1", value: initial ?? "" });
+  } else {
+    input = el("input", { name, "data-field": name, value: initial ?? "" });
+  }
+  return { el: field(name, input, [help, ch && ch.help].filter(Boolean).join(" ")), at: () => input, get: () => {
+    const v = input.value;
+    if (v === "") return undefined;
+    if (s.type === "boolean") return v === "true";
+    if (s.type === "integer" || s.type === "number") return Number(v);
+    return v;
+  } };
+}
+
+/** An object: its scalar fields in a grid, nested objects and lists below. Optional objects
+ * have a switch that includes them. */
+function objectNode(name, s, root, value, off, help) {
+  const kids = {};
+  const scalars = el("div", { class: "row" });
+  const nested = el("div", {});
+  for (const [k, sub] of Object.entries(s.properties)) {
+    const n = node(k, sub, root, value ? value[k] : undefined, (s.required || []).includes(k));
+    kids[k] = n;
+    (n.el.tagName === "FIELDSET" ? nested : scalars).append(n.el);
+  }
+  const body = el("div", {}, scalars.childElementCount ? scalars : null, nested);
+  const get = () => {
+    const o = {};
+    for (const [k, n] of Object.entries(kids)) {
+      const v = n.get();
+      if (v !== undefined) o[k] = v;
+    }
+    return o;
+  };
+  const at = (p) => (p.length && kids[p[0]] ? kids[p[0]].at(p.slice(1)) : body.querySelector("input, select, textarea"));
+  if (name === null) return { el: body, get, at };
+  const on = el("input", { type: "checkbox", checked: !off, "data-switch": name });
+  body.hidden = off;
+  on.addEventListener("change", () => { body.hidden = !on.checked; });
+  return {
+    el: el("fieldset", {}, el("legend", {}, name), helpOf(help),
+      off ? el("label", {}, on, ` Set ${name}`) : null, body),
+    get: () => (body.hidden ? undefined : get()),
+    at,
+  };
+}
+
+/** A list of objects: one fieldset per item, with Add and Remove. */
+function listNode(name, item, root, values, help) {
+  const items = [];
+  const box = el("div", {});
+  const add = (v) => {
+    const n = objectNode(null, item, root, v, false, "");
+    const wrap = el("fieldset", { class: "item" }, el("legend", {}, `${name} item`), n.el);
+    const entry = { n, wrap };
+    wrap.append(el("button", { type: "button", class: "secondary", onclick: () => {
+      items.splice(items.indexOf(entry), 1);
+      wrap.remove();
+    } }, `Remove this ${name} item`));
+    items.push(entry);
+    box.append(wrap);
+  };
+  values.forEach(add);
+  return {
+    el: el("fieldset", { "data-list": name }, el("legend", {}, name), helpOf(help), box,
+      el("button", { type: "button", class: "secondary", onclick: () => add(undefined) }, `Add ${name} item`)),
+    get: () => (items.length ? items.map((x) => x.n.get()) : undefined),
+    at: (p) => (typeof p[0] === "number" && items[p[0]] ? items[p[0]].n.at(p.slice(1)) : box.querySelector("input, select, textarea")),
+  };
+}
+
+/** The plug-in form's fields for `type`, filled from `content` (an object) when editing. */
+async function contentNode(type, content) {
+  const schema = (await models())[type];
+  return objectNode(null, schema, schema, content, false, "");
+}
+
+/** The create or edit form of a plug-in (`p` when editing). */
+async function pluginForm(p, done) {
+  const type = select("plugin_type", TYPES, p ? p.plugin_type : "rate_limit");
+  if (p) type.disabled = true;
+  const name = el("input", { name: "plugin_name", "data-field": "plugin_name", value: p ? p.plugin_name : "" });
+  const remark = el("input", { name: "remark", "data-field": "remark", value: p ? p.remark || "" : "" });
+  let content = await contentNode(type.value, p ? JSON.parse(p.plugin_content || "{}") : undefined);
+  const fields = el("div", { class: "content" }, content.el);
+  type.addEventListener("change", async () => {
+    content = await contentNode(type.value);
+    fields.replaceChildren(content.el);
+  });
+  const label = p ? `Edit ${p.plugin_name}` : "New plug-in";
+  const form = el("form", { class: "card", "aria-label": label, novalidate: true },
+    el("h2", {}, label),
+    el("div", { class: "row" }, field("Plug-in name", name, "3–255 characters, a letter first."), field("Type", type),
+      field("Remark", remark, "At most 255 characters.")),
+    fields, el("button", { type: "submit" }, p ? "Save plug-in" : "Create plug-in"));
+  form.node = () => content;
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const body = { plugin_name: name.value, plugin_type: type.value, plugin_scope: "global",
+      plugin_content: JSON.stringify(content.get()), remark: remark.value };
+    const r = p ? await api("PUT", `/plugins/${p.plugin_id}`, body) : await api("POST", "/plugins", body);
+    if (r.status === 200 || r.status === 201) done(r); else showError(form, r);
+  });
+  return form;
 }
 
 async function viewPlugins(main) {
   main.append(el("h1", {}, "Plug-ins"));
-  const type = select("plugin_type", TYPES, "rate_limit");
-  const name = el("input", { name: "plugin_name", "data-field": "plugin_name", required: true });
-  const fields = el("div", { class: "row" }, contentInputs("rate_limit"));
-  type.addEventListener("change", () => fields.replaceChildren(...contentInputs(type.value)));
-  const form = el("form", { class: "card", "aria-label": "New plug-in", novalidate: true },
-    el("h2", {}, "New plug-in"),
-    el("div", { class: "row" }, field("Plug-in name", name, "3–255 characters, a letter first."), field("Type", type)),
-    fields, el("button", { type: "submit" }, "Create plug-in"));
-  form.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    const r = await api("POST", "/plugins", { plugin_name: name.value, plugin_type: type.value, plugin_scope: "global",
-      plugin_content: contentOf(form, type.value) });
-    if (r.status === 201) { say(`Plug-in ${name.value} created`); route(); } else showError(form, r);
-  });
-  main.append(form);
-
+  main.append(await pluginForm(null, (r) => { say(`Plug-in ${r.json.plugin_name} created`); route(); }));
   const filter = select("filter", ["all", ...TYPES], S.filter || "all");
   filter.setAttribute("aria-label", "Show plug-ins of type");
   filter.addEventListener("change", () => { S.filter = filter.value; route(); });
-  const q = S.filter && S.filter !== "all" ? `&plugin_type=${S.filter}` : "";
+  const byName = el("input", { name: "plugin_name", type: "search", value: S.filterName || "" });
+  byName.addEventListener("change", () => { S.filterName = byName.value; route(); });
+  let q = S.filter && S.filter !== "all" ? `&plugin_type=${S.filter}` : "";
+  if (S.filterName) q += `&plugin_name=${encodeURIComponent(S.filterName)}`;
   const plugins = ((await api("GET", `/plugins?limit=500${q}`)).json || {}).plugins || [];
   const rows = plugins.map((p) => el("tr", {},
-    el("td", {}, p.plugin_name), el("td", {}, p.plugin_type), el("td", {}, p.plugin_scope),
-    el("td", {}, el("button", { type: "button", class: "secondary", "data-plugin": p.plugin_name, onclick: () => bindDialog(p) }, "Bind…"))));
-  main.append(el("section", { "aria-label": "Plug-ins" }, el("div", { class: "row" }, field("Type", filter)),
+    el("td", {}, p.plugin_name), el("td", {}, p.plugin_type), el("td", {}, p.remark || ""),
+    el("td", { class: "actions" },
+      el("button", { type: "button", class: "secondary", "data-edit": p.plugin_name, onclick: () => editDialog(p) }, "Edit…"),
+      el("button", { type: "button", class: "secondary", "data-plugin": p.plugin_name, onclick: () => bindDialog(p) }, "Bind…"),
+      el("button", { type: "button", class: "secondary", "data-bound": p.plugin_name, onclick: () => boundDialog(p) }, "Bound APIs…"),
+      el("button", { type: "button", class: "danger", "data-delete": p.plugin_name, onclick: async () => {
+        if (!confirm(`Delete plug-in ${p.plugin_name}?`)) return;
+        const r = await api("DELETE", `/plugins/${p.plugin_id}`);
+        if (r.status === 204) { say(`Plug-in ${p.plugin_name} deleted`); route(); } else say(`${r.json && r.json.error_code}: ${r.json && r.json.error_msg}`);
+      } }, "Delete"))));
+  main.append(el("section", { "aria-label": "Plug-ins" }, el("div", { class: "row" }, field("Type", filter), field("Name contains", byName)),
     el("div", { class: "wide" }, el("table", {},
-      el("thead", {}, el("tr", {}, ["Name", "Type", "Scope", ""].map((h) => el("th", { scope: "col" }, h)))),
+      el("thead", {}, el("tr", {}, ["Name", "Type", "Remark", ""].map((h) => el("th", { scope: "col" }, h)))),
       el("tbody", {}, rows)))));
+}
+
+/** A modal dialog holding `content`; closing it removes it. */
+function dialog(label, ...content) {
+  const dlg = el("dialog", { "aria-label": label }, ...content);
+  dlg.addEventListener("close", () => dlg.remove());
+  document.body.append(dlg);
+  dlg.showModal();
+  return dlg;
+}
+
+async function editDialog(p) {
+  const shown = (await api("GET", `/plugins/${p.plugin_id}`)).json || p;
+  let dlg;
+  const form = await pluginForm(shown, () => { dlg.close(); say(`Plug-in ${p.plugin_name} saved`); route(); });
+  dlg = dialog(`Edit ${p.plugin_name}`, form, el("button", { type: "button", class: "secondary", onclick: () => dlg.close() }, "Cancel"));
 }
 
 async function bindDialog(p) {
@@ -284,15 +434,38 @@ async function bindDialog(p) {
     el("h2", {}, `Bind ${p.plugin_name}`), field("Environment", env), field("Published API", apis),
     el("button", { type: "submit", value: "bind" }, "Bind"), " ",
     el("button", { type: "button", class: "secondary", onclick: () => dlg.close() }, "Cancel"));
-  const dlg = el("dialog", { "aria-label": `Bind ${p.plugin_name}` }, form);
+  const dlg = dialog(`Bind ${p.plugin_name}`, form);
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const e = S.envs.find((x) => x.name === env.value);
     const r = await api("POST", `/plugins/${p.plugin_id}/attach`, { env_id: e.id, api_ids: [apis.value] });
-    if (r.status === 201) { dlg.close(); dlg.remove(); say(`${p.plugin_name} bound`); } else showError(form, r);
+    if (r.status === 201) { dlg.close(); say(`${p.plugin_name} bound`); } else showError(form, r);
   });
-  document.body.append(dlg);
-  dlg.showModal();
+}
+
+/** The APIs a plug-in is bound to, per environment, each with Unbind. */
+async function boundDialog(p) {
+  const body = el("div", {});
+  const fill = async () => {
+    const rows = [];
+    for (const e of S.envs) {
+      const list = ((await api("GET", `/plugins/${p.plugin_id}/attached-apis?env_id=${e.id}&limit=500`)).json || {}).apis || [];
+      for (const a of list) {
+        rows.push(el("tr", {}, el("td", {}, e.name), el("td", {}, a.api_name || a.name), el("td", {},
+          el("button", { type: "button", class: "danger", "data-unbind": a.api_name || a.name, onclick: async () => {
+            const r = await api("PUT", `/plugins/${p.plugin_id}/detach`, { env_id: e.id, api_ids: [a.api_id || a.id] });
+            if (r.status === 204 || r.status === 200) { say(`${p.plugin_name} unbound from ${a.api_name || a.name}`); fill(); }
+            else say(`${r.json && r.json.error_code}: ${r.json && r.json.error_msg}`);
+          } }, "Unbind"))));
+      }
+    }
+    body.replaceChildren(rows.length ? el("table", {},
+      el("thead", {}, el("tr", {}, ["Environment", "API", ""].map((h) => el("th", { scope: "col" }, h)))), el("tbody", {}, rows))
+      : el("p", {}, "Not bound to any API."));
+  };
+  await fill();
+  const dlg = dialog(`APIs bound to ${p.plugin_name}`, el("h2", {}, `APIs bound to ${p.plugin_name}`), body,
+    el("button", { type: "button", class: "secondary", onclick: () => dlg.close() }, "Close"));
 }
 
 // ---- environments -----------------------------------------------------------------------
@@ -345,7 +518,8 @@ function ms(s) {
 
 const COLORS = ["#2357c6", "#d9480f", "#2b8a3e", "#862e9c", "#c2255c", "#0b7285", "#e67700", "#5f3dc4"];
 
-function chart(history) {
+/** A line chart of `history` (name → last 60 samples), titled `what` for screen readers. */
+function chart(history, what, unit) {
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
   svg.setAttribute("class", "chart");
@@ -354,12 +528,16 @@ function chart(history) {
   svg.setAttribute("role", "img");
   const names = Object.keys(history);
   const max = Math.max(1, ...names.flatMap((n) => history[n]));
-  svg.setAttribute("aria-label", `Calls per second over the last ${Math.max(0, ...names.map((n) => history[n].length))} samples; peak ${max.toFixed(1)}`);
+  svg.setAttribute("aria-label", `${what} over the last ${Math.max(0, ...names.map((n) => history[n].length))} samples; peak ${max.toFixed(1)} ${unit}`);
   for (let i = 1; i < 4; i++) {
     const line = document.createElementNS(ns, "line");
     Object.entries({ x1: 0, x2: 600, y1: i * 45, y2: i * 45, stroke: "#eef1f6" }).forEach(([k, v]) => line.setAttribute(k, v));
     svg.append(line);
   }
+  const peak = document.createElementNS(ns, "text");
+  Object.entries({ x: 6, y: 16, fill: "#5b6476", "font-size": 13 }).forEach(([k, v]) => peak.setAttribute(k, v));
+  peak.textContent = `${max.toFixed(1)} ${unit}`;
+  svg.append(peak);
   names.forEach((n, i) => {
     const pts = history[n].map((v, j) => `${(j / 59) * 600},${175 - (v / max) * 165}`).join(" ");
     const pl = document.createElementNS(ns, "polyline");
@@ -369,19 +547,30 @@ function chart(history) {
   return svg;
 }
 
+/** A bar of an API's answers split by status class (2xx green, 3xx grey, 4xx amber, 5xx red). */
+function classBar(classes) {
+  const total = Object.values(classes).reduce((x, y) => x + y, 0) || 1;
+  return el("div", { class: "bar", "aria-hidden": "true" }, Object.entries(classes).map(([k, v]) => {
+    const part = el("i", { class: `c${k[0]}` });
+    part.style.width = `${(100 * v) / total}%`; // CSSOM, allowed by the CSP
+    return part;
+  }));
+}
+
 async function viewDashboard(main) {
   main.append(el("h1", {}, "Dashboard"));
   const body = el("div", { id: "dash", "aria-live": "off" });
   main.append(body, el("p", { class: "help" }, "Refreshed every 2 seconds from /metrics."));
   const prev = {};
   const history = {};
+  const p99s = {};
   const tick = async () => {
     if (!document.body.contains(body)) return;
     const r = await fetch("/metrics", { headers: { "X-Auth-Token": S.token } });
     const m = parseMetrics(await r.text());
     const now = performance.now() / 1000;
     const apis = {};
-    const of = (id) => (apis[id] ||= { id, name: id, calls: 0, classes: { "2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0 }, decisions: {}, buckets: [] });
+    const of = (id) => (apis[id] ||= { id, name: id, calls: 0, classes: { "2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0 }, decisions: {}, buckets: [], breakers: [] });
     for (const x of m) {
       const id = x.labels.api_id;
       if (x.name === "apigw_requests_total") {
@@ -392,6 +581,8 @@ async function viewDashboard(main) {
         a.classes[cls] = (a.classes[cls] || 0) + x.value;
       } else if (x.name === "apigw_decisions_total") {
         of(id).decisions[x.labels.decision] = x.value;
+      } else if (x.name === "apigw_breaker_open" && id) {
+        of(id).breakers.push(`${x.labels.rule}: ${x.labels.state}`);
       } else if (x.name === "apigw_request_duration_seconds_bucket") {
         of(id).buckets.push({ le: x.labels.le === "+Inf" ? Infinity : Number(x.labels.le), count: x.value });
       }
@@ -408,6 +599,9 @@ async function viewDashboard(main) {
       prev[a.id] = { calls: a.calls, t: now };
       (history[a.name] ||= []).push(a.rate);
       if (history[a.name].length > 60) history[a.name].shift();
+      const p99 = quantile(a.buckets, 0.99);
+      (p99s[a.name] ||= []).push(p99 === null || p99 === Infinity ? 0 : p99 * 1000);
+      if (p99s[a.name].length > 60) p99s[a.name].shift();
       total += a.calls;
     }
     const decided = (k) => list.reduce((s, a) => s + (a.decisions[k] || 0), 0);
@@ -424,10 +618,14 @@ async function viewDashboard(main) {
     const rows = list.map((a) => el("tr", { "data-api": a.name },
       el("td", {}, a.name), el("td", {}, a.rate.toFixed(1)), el("td", {}, String(a.calls)),
       el("td", {}, ms(quantile(a.buckets, 0.5))), el("td", {}, ms(quantile(a.buckets, 0.99))),
-      el("td", {}, `${a.classes["2xx"]} / ${a.classes["4xx"]} / ${a.classes["5xx"]}`),
-      el("td", { "data-decisions": "" }, Object.entries(a.decisions).map(([k, v]) => `${k} ${v}`).join(", ") || "—")));
-    body.replaceChildren(tiles, chart(history), legend, el("div", { class: "wide" }, el("table", {},
-      el("thead", {}, el("tr", {}, ["API", "Calls/s", "Calls", "p50", "p99", "2xx / 4xx / 5xx", "Gateway decisions"].map((h) => el("th", { scope: "col" }, h)))),
+      el("td", {}, classBar(a.classes), `${a.classes["2xx"]} / ${a.classes["4xx"]} / ${a.classes["5xx"]}`),
+      el("td", { "data-decisions": "" }, Object.entries(a.decisions).map(([k, v]) => `${k} ${v}`).join(", ") || "—"),
+      el("td", { "data-breaker": "", class: a.breakers.some((b) => !b.endsWith("closed")) ? "bad" : "" }, a.breakers.join(", ") || "—")));
+    const charts = el("div", { class: "charts" },
+      el("figure", {}, el("figcaption", {}, "Calls per second"), chart(history, "Calls per second", "calls/s")),
+      el("figure", {}, el("figcaption", {}, "p99 latency (ms, bucket bound)"), chart(p99s, "p99 latency", "ms")));
+    body.replaceChildren(tiles, charts, legend, el("div", { class: "wide" }, el("table", {},
+      el("thead", {}, el("tr", {}, ["API", "Calls/s", "Calls", "p50", "p99", "2xx / 4xx / 5xx", "Gateway decisions", "Breaker"].map((h) => el("th", { scope: "col" }, h)))),
       el("tbody", {}, rows))));
     setTimeout(tick, 2000);
   };
