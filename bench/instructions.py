@@ -7,7 +7,12 @@ Starts the bench's backend (nginx), a tansu broker and a release apigw under
 warm-up, counters zeroed, N keep-alive calls from T concurrent clients, counters dumped. Prints
 instructions per call and keeps the profiles (callgrind_annotate reads them).
 
-Usage: bench/instructions.py [--calls 4000] [--clients 16] [--apigw PATH] [--out DIR] [PATH ...]
+With --nginx, the bench's nginx proxies (bench/run.py: plain, with the plug-ins' headers, with
+limit_req) are measured the same way, each one nginx process under callgrind, and the ratios
+apigw / nginx printed for /plain, /plugins and /limited: the user-space side of the CPU
+comparison, exact (the kernel's side is bench/syscalls.py's).
+
+Usage: bench/instructions.py [--calls 4000] [--clients 16] [--apigw PATH] [--out DIR] [--nginx] [PATH ...]
        (paths default to /plain /plugins /limited /logged /dead-logged /policies /mirrored /cached)
 """
 
@@ -27,9 +32,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 import run as bench  # noqa: E402  (nginx, setup_apigw, ports)
 
 
-def calls(path, n, clients):
+def calls(path, n, clients, port=bench.APIGW):
     def one(k):
-        c = http.client.HTTPConnection("127.0.0.1", bench.APIGW)
+        c = http.client.HTTPConnection("127.0.0.1", port)
         for _ in range(k):
             c.request("GET", path, headers={"Origin": "https://app.example", "User-Agent": "bench"})
             r = c.getresponse()
@@ -59,15 +64,15 @@ def start_profiled(apigw, tmp):
     return gw, prefix, data
 
 
-def profile(gw, prefix, path, n, clients, out, warmup=200):
-    """`n` calls to `path` from `clients` keep-alive clients, after `warmup` calls, counted by
-    callgrind alone: (instructions per call, the profile kept in `out`)."""
-    calls(path, warmup, min(clients, warmup))
+def profile(gw, prefix, path, n, clients, out, warmup=200, port=bench.APIGW, name=""):
+    """`n` calls to `path` on `port` from `clients` keep-alive clients, after `warmup` calls,
+    counted by callgrind alone: (instructions per call, the profile kept in `out`)."""
+    calls(path, warmup, min(clients, warmup), port)
     # Long enough for the kafka_log producer of a dead broker to find out (2 s attempts).
     time.sleep(3)
-    calls(path, 16, 1)
+    calls(path, 16, 1, port)
     subprocess.run(["callgrind_control", "-z", str(gw.pid)], check=True, capture_output=True)
-    calls(path, n, clients)
+    calls(path, n, clients, port)
     time.sleep(1.0)  # the kafka_log producer sends what is queued
     before = set(glob.glob(prefix + ".*"))
     # valgrind takes the request when the process runs next: poke it while waiting, with a
@@ -80,7 +85,7 @@ def profile(gw, prefix, path, n, clients, out, warmup=200):
         new = set(glob.glob(prefix + ".*")) - before
         if new:
             break
-        socket.create_connection(("127.0.0.1", bench.APIGW), 5).close()
+        socket.create_connection(("127.0.0.1", port), 5).close()
         time.sleep(0.1)
     ctl.wait()
     if not new:
@@ -92,9 +97,48 @@ def profile(gw, prefix, path, n, clients, out, warmup=200):
             if line.startswith("summary:") or line.startswith("totals:"):
                 total = int(line.split()[1])
     os.makedirs(out, exist_ok=True)
-    keep = os.path.join(out, "callgrind" + path.replace("/", "_") + ".out")
+    keep = os.path.join(out, "callgrind" + name + path.replace("/", "_") + ".out")
     shutil.copy(dump, keep)
     return total / n, keep
+
+
+# The nginx proxy each apigw path is compared with (bench/run.py's systems).
+NGINX_PEERS = {
+    "/plain": ("nginx", ""),
+    "/plugins": ("nginx+headers", bench.PLUGIN_HEADERS),
+    "/limited": ("nginx+limit", bench.LIMIT_REQ),
+}
+
+
+def measure_nginx(tmp, procs, apigw, args):
+    """Each nginx peer of the measured paths, one process under callgrind, measured like apigw;
+    prints its instructions per call and the ratio apigw / nginx."""
+    rows = []
+    for path, (name, extra) in NGINX_PEERS.items():
+        if path not in apigw:
+            continue
+        tag = name.replace("+", "-")
+        prefix = os.path.join(tmp, f"cg-{tag}.out")
+        body = (bench.LIMIT_ZONE if "limit" in name else "") + bench.PROXY_BODY.format(
+            backend=bench.BACKEND, port=bench.NGINX, extra=extra)
+        proc = bench.nginx(tmp, tag, body, wrap=("valgrind", "--tool=callgrind", f"--callgrind-out-file={prefix}"))
+        procs.append(proc)
+        bench.wait_port(bench.NGINX, 60)
+        per_call, keep = profile(proc, prefix, path, args.calls, args.clients, args.out, port=bench.NGINX, name="_" + tag)
+        print(f"{name:<14} {per_call:>9.0f} instructions per call   ({keep})", flush=True)
+        rows.append((path, name, per_call))
+        proc.terminate()
+        proc.wait(timeout=30)
+        procs.remove(proc)
+        while True:  # the port free again for the next one
+            try:
+                socket.create_connection(("127.0.0.1", bench.NGINX), 0.2).close()
+                time.sleep(0.1)
+            except OSError:
+                break
+    print("\nratios (apigw / nginx, instructions per call; lower is better)")
+    for path, name, n in rows:
+        print(f"  {path:<10} / {name:<14} {apigw[path] / n:.3f}")
 
 
 def main():
@@ -103,6 +147,7 @@ def main():
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--apigw", default="target/release/apigw")
     ap.add_argument("--out", default="target/callgrind")
+    ap.add_argument("--nginx", action="store_true", help="also measure the bench's nginx proxies; print ratios")
     ap.add_argument("paths", nargs="*", default=["/plain", "/plugins", "/limited", "/logged", "/dead-logged", "/policies", "/mirrored", "/cached"])
     args = ap.parse_args()
     kafka = any("logged" in p for p in args.paths)  # the broker is only needed for kafka_log paths
@@ -123,9 +168,13 @@ def main():
         gw, prefix, data = start_profiled(args.apigw, tmp)
         procs.append(gw)
         bench.setup_apigw(data)
+        apigw = {}
         for path in args.paths:
             per_call, keep = profile(gw, prefix, path, args.calls, args.clients, args.out)
+            apigw[path] = per_call
             print(f"{path:<14} {per_call:>9.0f} instructions per call   ({keep})", flush=True)
+        if args.nginx:
+            measure_nginx(tmp, procs, apigw, args)
     finally:
         bench.stop(procs, tmp)
 

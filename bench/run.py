@@ -23,11 +23,15 @@ For each run it reads the CPU time the proxy processes spent (/proc/PID/stat) an
 the requests served: the steadier figure on a shared machine. Prints the medians and the
 ratios apigw / nginx.
 
-Usage: bench/run.py [--rounds 5] [--duration 5] [--connections 50] [--apigw PATH]
+Usage: bench/run.py [--rounds 10] [--duration 5] [--connections 50] [--apigw PATH] [--systems a,b,...]
+
+Rounds alternate the systems' order (ABBA); the paired ratios come with a 95 % confidence
+interval of their geometric mean, so that a step can be told from the noise.
 """
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -106,12 +110,14 @@ def stop(procs, tmp):
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-def nginx(tmp, name, body):
+def nginx(tmp, name, body, wrap=()):
+    """nginx with `body` in its http block; `wrap` runs it under another program (valgrind),
+    then as one process (no master) so that the program sees the serving one."""
     conf = os.path.join(tmp, f"{name}.conf")
     os.makedirs(os.path.join(tmp, f"tmp-{name}"), exist_ok=True)
     with open(conf, "w") as f:
-        f.write(NGINX_MAIN.format(dir=tmp, name=name, body=body))
-    return subprocess.Popen(["nginx", "-c", conf, "-p", tmp], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        f.write(("master_process off;\n" if wrap else "") + NGINX_MAIN.format(dir=tmp, name=name, body=body))
+    return subprocess.Popen([*wrap, "nginx", "-c", conf, "-p", tmp], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def pids_of(root):
@@ -229,6 +235,22 @@ def setup_policies(call, publish_id):
 LAT_RE = re.compile(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 
 
+# Student's t, two-sided 95 %, by degrees of freedom (1..30; beyond, 1.96).
+T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+       2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+
+
+def interval(ratios):
+    """The 95 % confidence interval of the geometric mean of per-round ratios (t on the logs)."""
+    logs = [math.log(r) for r in ratios]
+    if len(logs) < 2:
+        return ratios[0], ratios[0]
+    m, sd = statistics.mean(logs), statistics.stdev(logs)
+    t = T95[len(logs) - 2] if len(logs) - 1 <= len(T95) else 1.96
+    half = t * sd / math.sqrt(len(logs))
+    return math.exp(m - half), math.exp(m + half)
+
+
 def wrk(url, args):
     cmd = ["wrk", "-t1", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
            "-H", "Origin: https://app.example", url]
@@ -245,7 +267,7 @@ def wrk(url, args):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--apigw", default="target/release/apigw")
@@ -318,8 +340,13 @@ def main():
         for url, *_ in systems.values():
             subprocess.run(["wrk", "-t1", "-c10", "-d1s", url], capture_output=True, check=True)
         results = {name: [] for name in systems}
+        order = list(systems)
         for rnd in range(args.rounds):
-            for name, (url, pid, *helpers) in systems.items():
+            # Odd rounds run the systems in the reverse order (ABBA): a machine that speeds up or
+            # slows down during a round, or a system that warms the next one, moves both sides
+            # of a pair alike over two rounds.
+            for name in order if rnd % 2 == 0 else order[::-1]:
+                url, pid, *helpers = systems[name]
                 pids = pids_of(pid)
                 before, helpers_before = cpu_ticks(pids), cpu_ticks(helpers)
                 n, rps, p99 = wrk(url, args)
@@ -346,7 +373,8 @@ def main():
                 print(f"{what}: {a} / {b} req/s {med[a][0] / med[b][0]:.3f}, CPU/req {med[a][2] / med[b][2]:.3f}")
         # The same comparisons round by round: the two systems of a pair ran minutes apart at
         # most, so a machine that slows down during the run moves both. Median and range.
-        print("\npaired by round (median [min..max] of the per-round ratios)")
+        print("\npaired by round (median [min..max] of the per-round ratios; CI: 95 % interval of their"
+              " geometric mean, Student's t on the logs — a step outside it is real)")
         for a, b in [("apigw", "nginx"), ("apigw+plugins", "nginx+headers"), ("apigw+limit", "nginx+limit"),
                      ("bare", "nginx"), ("apigw", "bare"), ("apigw+kafka", "apigw"), ("apigw+kafka-dead", "apigw"), ("apigw+redis", "apigw"),
                      ("apigw+policies", "apigw"), ("apigw+mirror", "apigw"), ("apigw+cache", "apigw")]:
@@ -354,7 +382,8 @@ def main():
                 cols = []
                 for i, label in [(0, "req/s"), (2, "CPU/req"), (1, "p99")]:
                     r = sorted(x[i] / y[i] for x, y in zip(results[a], results[b]))
-                    cols.append(f"{label} {statistics.median(r):.3f} [{r[0]:.3f}..{r[-1]:.3f}]")
+                    lo, hi = interval(r)
+                    cols.append(f"{label} {statistics.median(r):.3f} [{r[0]:.3f}..{r[-1]:.3f}] CI {lo:.3f}..{hi:.3f}")
                 print(f"{a:<16} / {b:<14} " + "  ".join(cols))
     finally:
         stop(procs, tmp)
