@@ -1,6 +1,6 @@
 """The console's resource pages in a real browser (headless Chromium, as test_console.py): apps
 and their authorisations, load balance channels with their members' health as the gateway's
-checks see it, certificates and domains, and the three kinds of policies with their bindings.
+checks see it, certificates and domains, the three kinds of policies with their bindings, and gateway responses.
 The setup the pages do not cover (a group, a published API) is made through the control
 plane. Screenshots go to tests/sdk/artifacts/console-<page>.png."""
 
@@ -297,3 +297,27 @@ def test_policies_bound_and_unbound(server, browser, published):
     gone(d, arow)
     css(d, f'{krow} button[data-delete="{key}"]').click()
     gone(d, krow)
+
+    # Gateway responses of the test's group: a set whose THROTTLED answer is customised.
+    d.refresh()
+    fill(d, "Gateway responses of the group", group)
+    rset = f"answers_{tag}"
+    f = form(d, "New response set")
+    fill(f, "Set name", rset)
+    submit(f, "Create response set")
+    rrow = f'section[aria-label="Gateway responses of {group}"] tr[data-name="{rset}"]'
+    css(d, f'{rrow} button[data-edit="{rset}"]').click()
+    dlg = dialog(d)
+    fill(dlg, "Error type", "THROTTLED")
+    status = fill(dlg, "Status", "444")
+    fill(dlg, "Body", '{"error": "slow down"}')
+    submit(dlg, "Save")
+    field_error(d, status, "status")
+    fill(dlg, "Status", "503")
+    submit(dlg, "Save")
+    gone(d, "dialog[open]")
+    wait(d, lambda _: "THROTTLED → 503" in d.find_element(By.CSS_SELECTOR, rrow).text)
+    d.execute_script("arguments[0].scrollIntoView()", d.find_element(By.CSS_SELECTOR, rrow))
+    shot(d, "gateway-responses")
+    css(d, f'{rrow} button[data-delete="{rset}"]').click()
+    gone(d, rrow)

@@ -353,6 +353,7 @@
         del: (x) => `${k.path}/${x.id}`,
       });
     }
+    await gatewayResponses(main);
   }
 
   async function policyBindDialog(k, x) {
@@ -360,6 +361,49 @@
       .map((a) => [a.publish_id, `${a.name} (${a.group_name})`]), "publish_ids");
     dialogForm(`Bind ${k.name(x)}`, p.kids, "Bind",
       () => api("POST", k.bindings, { [k.bindField]: x.id, publish_ids: [p.apis.value] }));
+  }
+
+  // ---- gateway responses (per group) ---------------------------------------------------------
+
+  async function gatewayResponses(main) {
+    const groups = await list("/api-groups?limit=500", "groups");
+    if (!groups.length) return;
+    const pick = el("select", { name: "group" }, groups.map((g) => el("option", { value: g.id, selected: g.id === S.responsesGroup }, g.name)));
+    const at = el("div");
+    const show = async () => {
+      S.responsesGroup = pick.value;
+      at.replaceChildren();
+      await responseSets(at, groups.find((g) => g.id === pick.value));
+    };
+    pick.addEventListener("change", show);
+    main.append(el("div", { class: "card" }, field("Gateway responses of the group", pick,
+      "What the gateway answers for its own errors (throttled, not found, refused…) on the group's APIs.")), at);
+    await show();
+  }
+
+  async function responseSets(at, g) {
+    const base = `/api-groups/${g.id}/gateway-responses`;
+    const full = async (r) => ((await api("GET", `${base}/${r.id}`)).json || {}).responses || {};
+    await resource(at, {
+      title: `Gateway responses of ${g.name}`, one: "response set", path: base, name: (r) => r.name,
+      list: () => list(`${base}?limit=500`, "responses"),
+      fields: [{ name: "name", label: "Set name", help: "1–64 characters." }],
+      cols: [["Name", (r) => r.name], ["Group default", (r) => (r.default ? "yes" : "no")],
+        ["Customised", async (r) => Object.entries(await full(r)).filter(([, v]) => !v.default)
+          .map(([t, v]) => `${t} → ${v.status ?? "—"}`).join(", ") || "—"]],
+      actions: (r) => button("Edit a response…", { "data-edit": r.name }, async () => {
+        const types = await full(r);
+        const type = el("select", { name: "response_type", "data-field": "response_type" }, Object.keys(types).map((t) => el("option", { value: t }, t)));
+        const status = inputOf({ name: "status", type: "number" });
+        const body = inputOf({ name: "body", area: true });
+        const load = () => { status.value = types[type.value].status ?? ""; body.value = types[type.value].body ?? ""; };
+        type.addEventListener("change", load);
+        load();
+        dialogForm(`Edit a response of ${r.name}`, [field("Error type", type), field("Status", status), field("Body", body, "$context variables are filled in.")],
+          "Save", () => api("PUT", `${base}/${r.id}/${type.value}`, bodyOf(body.form)));
+      }),
+      del: (r) => `${base}/${r.id}`,
+    });
   }
 
   page("#/apps", "Apps", viewApps);
