@@ -2,6 +2,7 @@
 //! `app_key`/`app_secret` sign APP-authenticated calls on the data plane; rate_limit's
 //! `app_limit` and kafka_log's `app_id` refer to it.
 
+use crate::apis::{def_map, Context};
 use crate::auth::Call;
 use crate::body::{self, contains, eq, paginate, Fields, Query};
 use crate::error::{deleted, found, ApiError};
@@ -22,6 +23,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/apps", post(create).get(list))
         .route("/apps/{app_id}", get(show).put(update).delete(remove))
         .route("/app-auths", post(authorize))
+        .route("/app-auths/binded-apis", get(bound_apis))
         .route("/app-auths/{app_auth_id}", delete(unauthorize))
 }
 
@@ -235,6 +237,62 @@ pub(crate) async fn authorize(
         })
         .collect();
     Ok((StatusCode::CREATED, Json(json!({"auths": items}))))
+}
+
+/// `ListApisBindedToAppV2`: the APIs `app_id` (mandatory; 404 APIG.3004 when there is no such
+/// app) is authorised to, one item per authorisation (an API in an environment); filters
+/// `api_id`, `api_name` (substring), `group_id`, `group_name` (substring), `env_id`.
+#[utoipa::path(get, path = "/v2/{project_id}/apigw/instances/{instance_id}/app-auths/binded-apis", tag = "apps",
+    params(InstancePath, ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("app_id" = String, Query), ("api_id" = Option<String>, Query), ("api_name" = Option<String>, Query), ("group_id" = Option<String>, Query), ("group_name" = Option<String>, Query), ("env_id" = Option<String>, Query)),
+    responses((status = 200, description = "success", body = Object), Errors))]
+pub(crate) async fn bound_apis(
+    Call { state, scope }: Call,
+    uri: Uri,
+) -> Result<Json<Value>, ApiError> {
+    let q = Query::parse(uri.query());
+    let app_id = q.required("app_id", 64)?;
+    let (api_id, api_name, group_id, group_name, env_id) = (
+        q.text("api_id", 64)?,
+        q.text("api_name", 64)?,
+        q.text("group_id", 64)?,
+        q.text("group_name", 64)?,
+        q.text("env_id", 64)?,
+    );
+    let app = find(&state, &scope.instance_id, &app_id).await?;
+    let ctx = Context::load(&state, &scope.instance_id).await?;
+    let apis = state.store.list_apis(&scope.instance_id).await?;
+    let items: Vec<Value> = state
+        .store
+        .list_app_auths(&scope.instance_id)
+        .await?
+        .into_iter()
+        .filter(|x| x.app_id == app.id && eq(&env_id, &x.env_id))
+        .filter_map(|x| apis.iter().find(|a| a.id == x.api_id).map(|a| (x, a)))
+        .filter(|(_, a)| {
+            eq(&api_id, &a.id)
+                && contains(&api_name, &a.name)
+                && eq(&group_id, &a.group_id)
+                && contains(&group_name, ctx.group_name(&a.group_id))
+        })
+        .map(|(x, a)| {
+            let d = def_map(a);
+            json!({"id": x.id, "api_id": a.id, "api_name": a.name,
+                   "api_type": d.get("type").cloned().unwrap_or(json!(1)),
+                   "api_remark": d.get("remark").cloned().unwrap_or(json!("")),
+                   "group_id": a.group_id, "group_name": ctx.group_name(&a.group_id),
+                   "env_id": x.env_id, "env_name": ctx.env_name(&x.env_id),
+                   "publish_id": ctx.publication(&a.id, &x.env_id).map(|p| p.publish_id.as_str()).unwrap_or(""),
+                   "app_id": app.id, "app_name": app.name, "app_remark": app.remark,
+                   "app_type": "apig", "app_creator": "USER", "roma_app_type": "",
+                   "auth_role": "PROVIDER", "auth_tunnel": "NORMAL", "auth_whitelist": [],
+                   "auth_blacklist": [], "visit_param": "",
+                   "auth_time": time::format_millis(x.auth_time)})
+        })
+        .collect();
+    let (total, page) = paginate(items, &q)?;
+    Ok(Json(
+        json!({"total": total, "size": page.len(), "auths": page}),
+    ))
 }
 
 /// `DELETE /app-auths/{app_auth_id}`: cancels one authorisation.

@@ -258,6 +258,7 @@ impl Modify for Security {
         crate::apps::remove,
         crate::apps::authorize,
         crate::apps::unauthorize,
+        crate::apps::bound_apis,
         crate::bindings::attach_apis,
         crate::bindings::detach_apis,
         crate::bindings::plugin_attached_apis,

@@ -767,10 +767,50 @@ async fn apps_get_keys_and_can_be_authorised_for_apis() {
         (Some(1), Some(1))
     );
     let auth_id = auths["auths"][0]["id"].as_str().unwrap();
+    // The APIs the app is authorised to (ListApisBindedToAppV2), with the authorisation's id.
+    let bound = ok(
+        w.s.admin
+            .get(&format!("/app-auths/binded-apis?app_id={app_id}"))
+            .await,
+        200,
+    );
+    assert_eq!(bound["total"], 1, "{bound}");
+    let item = &bound["auths"][0];
+    assert_eq!(
+        (
+            &item["id"],
+            &item["api_id"],
+            &item["env_id"],
+            &item["api_name"]
+        ),
+        (
+            &json!(auth_id),
+            &json!(api),
+            &json!(RELEASE),
+            &json!("api_a1")
+        )
+    );
+    err(
+        &w.s.admin.get("/app-auths/binded-apis").await,
+        400,
+        "APIG.2012",
+    );
+    err(
+        &w.s.admin.get("/app-auths/binded-apis?app_id=nope").await,
+        404,
+        "APIG.3004",
+    );
     ok(
         w.s.admin.delete(&format!("/app-auths/{auth_id}")).await,
         204,
     );
+    let bound = ok(
+        w.s.admin
+            .get(&format!("/app-auths/binded-apis?app_id={app_id}"))
+            .await,
+        200,
+    );
+    assert_eq!(bound["total"], 0, "{bound}");
     ok(w.s.admin.delete(&format!("/apps/{app_id}")).await, 204);
     err(
         &w.s.admin.get(&format!("/apps/{app_id}")).await,

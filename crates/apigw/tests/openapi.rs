@@ -129,6 +129,7 @@ async fn every_operation_is_served_and_documents_every_status_it_answers() {
         "DELETE /apps/{app_id}",
         "POST /app-auths",
         "DELETE /app-auths/{app_auth_id}",
+        "GET /app-auths/binded-apis",
         "POST /env-variables",
         "GET /env-variables",
         "GET /env-variables/{env_variable_id}",
