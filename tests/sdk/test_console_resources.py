@@ -120,6 +120,19 @@ def test_apps_authorised_to_a_published_api(server, browser, published):
     gone(d, f'{row} button[data-unauthorise="{api}"]')
     assert "—" in css(d, row).text
 
+    # Edit: the dialog holds the app's fields; a bad name is shown there, a new remark saved.
+    css(d, f'{row} button[data-edit="{name}"]').click()
+    dlg = css(d, "dialog[open]")
+    assert dlg.find_element(By.CSS_SELECTOR, '[data-field="remark"]').get_attribute("value") == "made in the console"
+    fill(dlg, "App name", "1bad")
+    submit(dlg, "Save")
+    field_error(d, dlg.find_element(By.CSS_SELECTOR, '[data-field="name"]'), "name")
+    fill(dlg, "App name", name)
+    fill(dlg, "Remark", "edited in the console")
+    submit(dlg, "Save")
+    gone(d, "dialog[open]")
+    wait(d, lambda _: "edited in the console" in css(d, row).text)
+
     css(d, f'button[data-delete="{name}"]').click()
     gone(d, row)
 
@@ -274,6 +287,13 @@ def test_policies_bound_and_unbound(server, browser, published):
     shot(d, "policies")
     unbind.click()
     gone(d, f'{row} button[data-unbind="{api}"]')
+    # Edited: the limit changed in the dialog.
+    css(d, f'{row} button[data-edit="{name}"]').click()
+    dlg = css(d, "dialog[open]")
+    fill(dlg, "Calls per API", "20")
+    submit(dlg, "Save")
+    gone(d, "dialog[open]")
+    wait(d, lambda _: "20 per 1 minute" in css(d, row).text)
     css(d, f'{row} button[data-delete="{name}"]').click()
     gone(d, row)
 

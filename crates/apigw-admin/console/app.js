@@ -44,16 +44,17 @@ function errorPath(msg) {
   return m ? m[1].replace(/\.$/, "") : "";
 }
 
-/** Shows a failed call's error on the field it names in `form` (through the form's content
- * node for plug-in content paths), or under the form. */
+/** Shows a failed call's error on the field it names in `form`: the input whose `data-path` is
+ * the whole path (`members[1].port`), else the plug-in content node's input for it, else the
+ * input whose `data-field` is its last name; under the form when none is. */
 function showError(form, res) {
   for (const e of form.querySelectorAll(".error")) e.remove();
   for (const i of form.querySelectorAll("[aria-invalid]")) i.removeAttribute("aria-invalid");
   const msg = (res.json && (res.json.error_msg || res.json.message)) || res.text || `HTTP ${res.status}`;
   const code = (res.json && res.json.error_code) || res.status;
   const path = errorPath(msg);
-  let input = null;
-  if (path.startsWith("plugin_content.") && form.node) input = form.node().at(segments(path.slice("plugin_content.".length)));
+  let input = path ? form.querySelector(`[data-path="${CSS.escape(path)}"]`) : null;
+  if (!input && path.startsWith("plugin_content.") && form.node) input = form.node().at(segments(path.slice("plugin_content.".length)));
   if (!input && path) input = form.querySelector(`[data-field="${path.split(".").pop().replace(/\[\d+\]$/, "")}"]`);
   const id = `err-${Math.random().toString(36).slice(2)}`;
   const p = el("p", { class: "error", id, role: "alert" }, `${code}: ${msg}`);

@@ -27,22 +27,6 @@
     });
   }
 
-  /** showError (the error under the input whose data-field is the last part of the field
-   * path the error names), then moved to the input whose data-path is the whole path when
-   * there is one: `members[1].port` is the second member's port, not the channel's. */
-  function showErr(form, res) {
-    showError(form, res);
-    const m = /parameterName:([^\s.(]+(?:\.[^\s.(]+)*)/.exec((res.json && res.json.error_msg) || "");
-    const exact = m && form.querySelector(`[data-path="${CSS.escape(m[1])}"]`);
-    const p = form.querySelector("p.error");
-    if (!exact || !p || exact.getAttribute("aria-invalid") === "true") return;
-    for (const i of form.querySelectorAll("[aria-invalid]")) { i.removeAttribute("aria-invalid"); i.removeAttribute("aria-describedby"); }
-    exact.setAttribute("aria-invalid", "true");
-    exact.setAttribute("aria-describedby", p.id);
-    exact.after(p);
-    exact.focus();
-  }
-
   /** An input for a field spec {name (the APIG field path), type, options, area, value, num}. */
   function inputOf(f) {
     const attrs = { name: f.name, "data-path": f.name, "data-field": f.name.split(".").pop().replace(/\[\d+\]$/, "") };
@@ -95,7 +79,7 @@
       ev.preventDefault();
       const b = bodyOf(form);
       const r = await api("POST", path, make ? make(b) : b);
-      if (ok(r)) { say(`${title}: done`); route(); } else showErr(form, r);
+      if (ok(r)) { say(`${title}: done`); route(); } else showError(form, r);
     });
     return form;
   }
@@ -114,6 +98,7 @@
       for (const [, c] of spec.cols) cells.push(el("td", {}, await c(x)));
       rows.push(el("tr", { "data-name": name }, cells, el("td", { class: "actions" },
         spec.actions ? spec.actions(x) : null,
+        spec.put ? button("Edit…", { "data-edit": name }, () => editDialog(spec, x)) : null,
         callButton(spec.delLabel || "Delete", { "data-delete": name, "aria-label": `${spec.delLabel || "Delete"} ${spec.one} ${name}` },
           () => api("DELETE", spec.del(x)), `${spec.one} ${name} ${spec.delLabel ? "unbound" : "deleted"}`))));
     }
@@ -123,6 +108,16 @@
     main.append(el("section", { "aria-label": spec.title }, el("h2", {}, spec.title),
       spec.help ? el("p", { class: "help" }, spec.help) : null,
       el("div", { class: "wide" }, el("table", {}, thead([...spec.cols.map((c) => c[0]), ""]), el("tbody", {}, rows))), form));
+  }
+
+  /** The value at a field path (`a.b`) of an item. */
+  const valueAt = (x, path) => path.split(".").reduce((v, k) => (v == null ? v : v[k]), x);
+
+  /** Edits an item in a dialog: the create form's fields filled from it, PUT to `spec.put(x)`. */
+  function editDialog(spec, x) {
+    const fields = spec.fields.map((f) => ({ ...f, value: valueAt(x, f.name) ?? f.value }));
+    dialogForm(`Edit ${spec.one} ${spec.name(x)}`, el("div", { class: "row" }, fieldsOf(fields)), "Save",
+      (form) => { const b = bodyOf(form); return api("PUT", spec.put(x), spec.body ? spec.body(b) : b); });
   }
 
   /** A modal form in a native <dialog> (like app.js's bind dialog); `submit(form)` makes the
@@ -135,7 +130,7 @@
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
       const r = await submit(form);
-      if (ok(r)) { dlg.close(); say(`${title}: done`); route(); } else showErr(form, r);
+      if (ok(r)) { dlg.close(); say(`${title}: done`); route(); } else showError(form, r);
     });
     document.body.append(dlg);
     dlg.showModal();
@@ -175,6 +170,7 @@
           (x) => api("DELETE", `/app-auths/${x.id}`), (x) => `${a.name} no longer authorised to ${x.api_name}`)]],
       actions: (a) => button("Authorise…", { "data-authorise": a.name }, () => authoriseDialog(a)),
       del: (a) => `/apps/${a.id}`,
+      put: (a) => `/apps/${a.id}`,
     });
   }
 
@@ -351,6 +347,7 @@
           (b) => api("DELETE", `${k.bindings}/${k.bound(b)[0]}`), (b) => `${k.name(x)} unbound from ${k.bound(b)[1]}`)]],
         actions: (x) => button("Bind…", { "data-bind": k.name(x) }, () => policyBindDialog(k, x)),
         del: (x) => `${k.path}/${x.id}`,
+        put: (x) => `${k.path}/${x.id}`,
       });
     }
     await gatewayResponses(main);
