@@ -128,7 +128,11 @@ def measure_nginx(tmp, procs, apigw, args):
         print(f"{name:<14} {per_call:>9.0f} instructions per call   ({keep})", flush=True)
         rows.append((path, name, per_call))
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # one nginx process without a master may not stop
+            proc.kill()
+            proc.wait()
         procs.remove(proc)
         while True:  # the port free again for the next one
             try:
