@@ -17,6 +17,8 @@ over several rounds:
                   and an hmac signature key
   apigw+mirror    apigw with proxy_mirror copying every call to the backend
   apigw+cache     apigw with proxy_cache: every call after the first a hit
+  apigw-2w        apigw with two worker threads (APIGW_WORKER_THREADS=2), only when named in
+                  --systems
   bare            a bare httparse proxy on tokio (crates/apigw-proxy/examples/bare_proxy.rs),
                   when built: the floor an HTTP/1 codec of apigw's own could reach
 For each run it reads the CPU time the proxy processes spent (/proc/PID/stat) and divides by
@@ -45,6 +47,7 @@ import urllib.request
 
 BACKEND, NGINX, NGINX_H, NGINX_L, APIGW, ADMIN = 18081, 18082, 18083, 18084, 18090, 18190
 BARE = 18095
+APIGW_2, ADMIN_2 = 18093, 18193
 APIGW_R, ADMIN_R = 18091, 18191
 KAFKA = 18092
 CLK = os.sysconf("SC_CLK_TCK")
@@ -306,10 +309,21 @@ def main():
                      APIGW_GATEWAY_ADDR=f"127.0.0.1:{APIGW_R}", APIGW_REDIS_URL=args.redis)
         gw_r = subprocess.Popen([args.apigw, "serve"], env=env_r, stdout=subprocess.DEVNULL)
         procs.append(gw_r)
-        for port in (BACKEND, NGINX, NGINX_H, NGINX_L, APIGW, ADMIN, APIGW_R, ADMIN_R):
+        # Two worker threads (issue 26: CPU per call within 1.1x of one worker's), only when
+        # asked for by name.
+        two = "apigw-2w" in args.systems.split(",")
+        if two:
+            data_2 = os.path.join(tmp, "apigw-data-2w")
+            env_2 = dict(env, APIGW_DATA_DIR=data_2, APIGW_ADMIN_ADDR=f"127.0.0.1:{ADMIN_2}",
+                         APIGW_GATEWAY_ADDR=f"127.0.0.1:{APIGW_2}", APIGW_WORKER_THREADS="2")
+            gw_2 = subprocess.Popen([args.apigw, "serve"], env=env_2, stdout=subprocess.DEVNULL)
+            procs.append(gw_2)
+        for port in (BACKEND, NGINX, NGINX_H, NGINX_L, APIGW, ADMIN, APIGW_R, ADMIN_R) + ((APIGW_2, ADMIN_2) if two else ()):
             wait_port(port)
         setup_apigw(data)
         setup_apigw(data_r, ADMIN_R)
+        if two:
+            setup_apigw(data_2, ADMIN_2)
         systems = {
             "direct": (f"http://127.0.0.1:{BACKEND}/", procs[0].pid),
             "nginx": (f"http://127.0.0.1:{NGINX}/", proxy.pid),
@@ -325,6 +339,8 @@ def main():
             "apigw+kafka": (f"http://127.0.0.1:{APIGW}/logged", gw.pid, broker.pid),
             "apigw+kafka-dead": (f"http://127.0.0.1:{APIGW}/dead-logged", gw.pid),
         }
+        if two:
+            systems["apigw-2w"] = (f"http://127.0.0.1:{APIGW_2}/plain", gw_2.pid)
         if os.path.exists(args.bare):
             bare = subprocess.Popen([args.bare, f"127.0.0.1:{BARE}", f"127.0.0.1:{BACKEND}"])
             procs.append(bare)
@@ -376,7 +392,7 @@ def main():
         print("\npaired by round (median [min..max] of the per-round ratios; CI: 95 % interval of their"
               " geometric mean, Student's t on the logs — a step outside it is real)")
         for a, b in [("apigw", "nginx"), ("apigw+plugins", "nginx+headers"), ("apigw+limit", "nginx+limit"),
-                     ("bare", "nginx"), ("apigw", "bare"), ("apigw+kafka", "apigw"), ("apigw+kafka-dead", "apigw"), ("apigw+redis", "apigw"),
+                     ("bare", "nginx"), ("apigw", "bare"), ("apigw-2w", "apigw"), ("apigw+kafka", "apigw"), ("apigw+kafka-dead", "apigw"), ("apigw+redis", "apigw"),
                      ("apigw+policies", "apigw"), ("apigw+mirror", "apigw"), ("apigw+cache", "apigw")]:
             if a in results and b in results:
                 cols = []

@@ -5,9 +5,7 @@
 //! below its limit; then all of them count the call. The check and the increments are atomic:
 //! locally by compare-and-swap with roll-back, in Redis by one Lua script.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -52,21 +50,30 @@ pub struct Verdict {
 const SHARDS: usize = 16;
 /// Counters per shard before stale ones are swept.
 const SWEEP_AT: usize = 4096;
+/// The most limits one call counts in (rule or API, app, user, IP).
+const MAX_LIMITS: usize = 4;
 
-/// In-process counters. Each counter is one `AtomicU64` holding (window index, count); the
-/// sharded maps are locked only to find or create a counter.
+/// In-process counters. Each counter is one `AtomicU64` holding (window index, count); a
+/// call locks the shard of each of its counters in turn (never two at once) to find it and
+/// update it. Keys are hashed once, with a fast hash seeded per process (foldhash: keys hold
+/// client addresses and identities, so the seed keeps collisions from being chosen).
 #[derive(Debug)]
 pub struct LocalCounters {
+    hasher: foldhash::fast::RandomState,
     shards: Vec<Mutex<Shard>>,
 }
 
 /// Counters by key, each with its window length (counters of different lengths share a shard).
-type Shard = HashMap<String, (Arc<AtomicU64>, u64)>;
+type Shard = HashMap<String, (AtomicU64, u64), foldhash::fast::RandomState>;
 
 impl Default for LocalCounters {
     fn default() -> Self {
+        let hasher = foldhash::fast::RandomState::default();
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::with_hasher(hasher.clone())))
+                .collect(),
+            hasher,
         }
     }
 }
@@ -80,13 +87,19 @@ fn unpack(v: u64) -> (u64, u64) {
 }
 
 impl LocalCounters {
-    fn counter(&self, key: &str, window_ms: u64, now_ms: u64) -> Arc<AtomicU64> {
-        let mut h = DefaultHasher::new();
-        key.hash(&mut h);
-        let shard = &self.shards[(h.finish() as usize) % SHARDS];
+    /// Runs `f` on the counter of `key` (created when new), under its shard's lock.
+    fn with_counter<R>(
+        &self,
+        key: &str,
+        window_ms: u64,
+        now_ms: u64,
+        f: impl FnOnce(&AtomicU64) -> R,
+    ) -> R {
+        use std::hash::BuildHasher;
+        let shard = &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS];
         let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((c, _)) = map.get(key) {
-            return c.clone();
+            return f(c);
         }
         if map.len() >= SWEEP_AT {
             // Bounded memory: forget counters whose window is over, each by its own window
@@ -96,10 +109,10 @@ impl LocalCounters {
                 unpack(c.load(Ordering::Relaxed)).0 >= current.saturating_sub(1)
             });
         }
-        map.entry(key.to_string())
-            .or_insert_with(|| (Arc::default(), window_ms))
-            .0
-            .clone()
+        f(&map
+            .entry(key.to_string())
+            .or_insert_with(|| (AtomicU64::new(0), window_ms))
+            .0)
     }
 
     /// A refusal reports the exhausted limit that frees last: a call retried when the first
@@ -111,10 +124,9 @@ impl LocalCounters {
             if reset_secs <= longest.reset_secs {
                 continue;
             }
-            let (w, n) = unpack(
-                self.counter(&l.key, l.window_ms.max(1), now_ms)
-                    .load(Ordering::Acquire),
-            );
+            let (w, n) = unpack(self.with_counter(&l.key, l.window_ms.max(1), now_ms, |c| {
+                c.load(Ordering::Acquire)
+            }));
             if w == window & 0xffff_ffff && n >= l.limit {
                 longest = Verdict {
                     limit: l.limit,
@@ -128,16 +140,19 @@ impl LocalCounters {
 
     /// Checks every limit and counts the call in all of them, or in none.
     pub fn check(&self, limits: &[Limit], now_ms: u64) -> Verdict {
-        let mut taken: Vec<(Arc<AtomicU64>, u64)> = Vec::with_capacity(limits.len());
+        debug_assert!(limits.len() <= MAX_LIMITS);
+        // The windows this call counted in, by limit (for the roll-back).
+        let mut taken = [0u64; MAX_LIMITS];
         let mut tightest: Option<Verdict> = None;
-        for l in limits {
+        for (i, l) in limits.iter().enumerate() {
             let (window, reset_secs) = l.window_at(now_ms);
             let w32 = window & 0xffff_ffff;
-            let c = self.counter(&l.key, l.window_ms.max(1), now_ms);
-            let result = c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-                let (w, n) = unpack(v);
-                let n = if w == w32 { n } else { 0 };
-                (n < l.limit).then(|| pack(w32, n + 1))
+            let result = self.with_counter(&l.key, l.window_ms.max(1), now_ms, |c| {
+                c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                    let (w, n) = unpack(v);
+                    let n = if w == w32 { n } else { 0 };
+                    (n < l.limit).then(|| pack(w32, n + 1))
+                })
             });
             match result {
                 Ok(prev) => {
@@ -152,14 +167,18 @@ impl LocalCounters {
                     if tightest.is_none_or(|t| v.remaining < t.remaining) {
                         tightest = Some(v);
                     }
-                    taken.push((c, w32));
+                    if let Some(t) = taken.get_mut(i) {
+                        *t = w32;
+                    }
                 }
                 Err(_) => {
                     // Refused: give back what this call took from the other counters.
-                    for (c, w) in taken {
-                        let _ = c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-                            let (cw, n) = unpack(v);
-                            (cw == w && n > 0).then(|| pack(cw, n - 1))
+                    for (l, &w) in limits[..i].iter().zip(&taken) {
+                        self.with_counter(&l.key, l.window_ms.max(1), now_ms, |c| {
+                            let _ = c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                                let (cw, n) = unpack(v);
+                                (cw == w && n > 0).then(|| pack(cw, n - 1))
+                            });
                         });
                     }
                     let refused = Verdict {
