@@ -12,7 +12,10 @@ limit_req) are measured the same way, each one nginx process under callgrind, an
 apigw / nginx printed for /plain, /plugins and /limited: the user-space side of the CPU
 comparison, exact (the kernel's side is bench/syscalls.py's).
 
-Usage: bench/instructions.py [--calls 4000] [--clients 16] [--apigw PATH] [--out DIR] [--nginx] [PATH ...]
+With --redis URL, the gateway keeps its rate_limit counters in that Redis (/limited is then
+bench/run.py's apigw+redis).
+
+Usage: bench/instructions.py [--calls 4000] [--clients 16] [--apigw PATH] [--out DIR] [--nginx] [--redis URL] [PATH ...]
        (paths default to /plain /plugins /limited /logged /dead-logged /policies /mirrored /cached)
 """
 
@@ -48,13 +51,16 @@ def calls(path, n, clients, port=bench.APIGW):
         t.join()
 
 
-def start_profiled(apigw, tmp):
+def start_profiled(apigw, tmp, redis=None):
     """A release apigw (one worker thread) under callgrind, its data in `tmp`, once it and the
-    bench's backend answer: (process, profile prefix, data dir)."""
+    bench's backend answer: (process, profile prefix, data dir). With `redis`, its rate_limit
+    counters are in that Redis."""
     data = os.path.join(tmp, "data")
     env = dict(os.environ, APIGW_DATA_DIR=data, APIGW_ADMIN_ADDR=f"127.0.0.1:{bench.ADMIN}",
                APIGW_GATEWAY_ADDR=f"127.0.0.1:{bench.APIGW}",
                APIGW_GATEWAY_TLS_ADDR="127.0.0.1:0", APIGW_WORKER_THREADS="1", RUST_LOG="warn")
+    if redis:
+        env["APIGW_REDIS_URL"] = redis
     prefix = os.path.join(tmp, "cg.out")
     gw = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={prefix}", apigw, "serve"],
                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -151,6 +157,7 @@ def main():
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--apigw", default="target/release/apigw")
     ap.add_argument("--out", default="target/callgrind")
+    ap.add_argument("--redis", help="count rate_limit in this Redis (redis://…): /limited as apigw+redis")
     ap.add_argument("--nginx", action="store_true", help="also measure the bench's nginx proxies; print ratios")
     ap.add_argument("paths", nargs="*", default=["/plain", "/plugins", "/limited", "/logged", "/dead-logged", "/policies", "/mirrored", "/cached"])
     args = ap.parse_args()
@@ -169,7 +176,7 @@ def main():
             bench.wait_port(bench.KAFKA)
             subprocess.run(["tansu", "topic", "create", "bench", "--partitions", "1", "--broker", url],
                            check=True, capture_output=True)
-        gw, prefix, data = start_profiled(args.apigw, tmp)
+        gw, prefix, data = start_profiled(args.apigw, tmp, args.redis)
         procs.append(gw)
         bench.setup_apigw(data)
         apigw = {}

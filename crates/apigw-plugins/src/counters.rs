@@ -230,8 +230,7 @@ return {1, best, best_left}
 /// per outage and counted.
 #[derive(Clone)]
 pub struct RedisCounters {
-    manager: redis::aio::ConnectionManager,
-    script: Arc<redis::Script>,
+    link: crate::redis_link::Link,
     prefix: String,
     /// When Redis failed last (None: healthy).
     down_since: Arc<Mutex<Option<Instant>>>,
@@ -256,19 +255,10 @@ pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 pub const REDIS_TIMEOUT: Duration = Duration::from_millis(200);
 
 impl RedisCounters {
-    /// Connects to `url`; keys start with `prefix`.
+    /// Connects to `url` (`redis://[user:password@]host[:port][/db]`); keys start with `prefix`.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(Duration::from_secs(1))
-            .set_number_of_retries(1);
-        let manager = redis::aio::ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(|e| e.to_string())?;
         Ok(Self {
-            manager,
-            script: Arc::new(redis::Script::new(SCRIPT)),
+            link: crate::redis_link::Link::connect(url, SCRIPT, REDIS_TIMEOUT).await?,
             prefix: prefix.to_string(),
             down_since: Arc::default(),
             fallbacks: Arc::default(),
@@ -290,19 +280,33 @@ impl RedisCounters {
                 return None;
             }
         }
-        let mut inv = self.script.prepare_invoke();
-        let mut resets = Vec::with_capacity(limits.len());
-        for l in limits {
+        let mut keys: [Vec<u8>; MAX_LIMITS] = Default::default();
+        let mut args = [0u64; 2 * MAX_LIMITS];
+        let mut resets = [0u64; MAX_LIMITS];
+        let limits = &limits[..limits.len().min(MAX_LIMITS)];
+        for (i, l) in limits.iter().enumerate() {
             let (window, reset_secs) = l.window_at(now_ms);
-            inv.key(format!("{}{}:{window}", self.prefix, l.key));
-            inv.arg(l.limit).arg(l.window_ms.max(1) * 2);
-            resets.push(reset_secs);
+            let k = &mut keys[i];
+            k.extend_from_slice(self.prefix.as_bytes());
+            k.extend_from_slice(l.key.as_bytes());
+            k.push(b':');
+            k.extend_from_slice(itoa::Buffer::new().format(window).as_bytes());
+            args[2 * i] = l.limit;
+            args[2 * i + 1] = l.window_ms.max(1) * 2;
+            resets[i] = reset_secs;
         }
-        let mut conn = self.manager.clone();
-        let result: Result<Result<(i64, i64, i64), _>, _> =
-            tokio::time::timeout(REDIS_TIMEOUT, inv.invoke_async(&mut conn)).await;
+        let keys: Vec<&[u8]> = keys[..limits.len()].iter().map(|k| &k[..]).collect();
+        // The link bounds each batch by REDIS_TIMEOUT (one timer per batch, not per call).
+        let result = self
+            .link
+            .eval(&keys, &args[..2 * limits.len()])
+            .await
+            .and_then(|v| match v[..] {
+                [a, b, c] => Ok((a, b, c)),
+                _ => Err(format!("the script answered {v:?}")),
+            });
         match result {
-            Ok(Ok((allowed, index, n))) => {
+            Ok((allowed, index, n)) => {
                 if self.degraded.swap(false, Ordering::Relaxed) {
                     tracing::warn!("Redis is back: rate limits are cluster-wide again");
                 }
@@ -328,8 +332,7 @@ impl RedisCounters {
                     reset_secs: resets[i],
                 })
             }
-            Ok(Err(e)) => self.failed(&e.to_string()),
-            Err(_) => self.failed("timed out"),
+            Err(e) => self.failed(&e),
         }
     }
 
@@ -440,6 +443,57 @@ mod tests {
         assert!(c.check(&only_ip, 0).allowed);
         let v = c.check(&only_ip, 500);
         assert_eq!((v.allowed, v.reset_secs), (false, 1));
+    }
+
+    #[test]
+    fn redis_counts_concurrent_calls_exactly_and_survives_a_script_flush() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let url = std::env::var("APIGW_TEST_REDIS_URL")
+            .expect("APIGW_TEST_REDIS_URL must name the test Redis (scripts/test.sh sets it)");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let prefix = format!("test:flush:{}:{}:", std::process::id(), now_nanos());
+            let c = Arc::new(RedisCounters::connect(&url, &prefix).await.unwrap());
+            let limit = [Limit {
+                key: "api".into(),
+                limit: 30,
+                window_ms: 3_600_000,
+            }];
+            // 50 calls at once go out in batches on one connection: exactly 30 pass.
+            let calls: Vec<_> = (0..50)
+                .map(|_| {
+                    let (c, limit) = (c.clone(), limit.clone());
+                    tokio::spawn(async move { c.check(&limit, 1_000).await.unwrap().allowed })
+                })
+                .collect();
+            let mut passed = 0;
+            for t in calls {
+                passed += usize::from(t.await.unwrap());
+            }
+            assert_eq!(passed, 30);
+            // Redis forgets the script: the next call loads it again and is still counted there.
+            let target = crate::redis_link::Target::parse(&url).unwrap();
+            let mut raw = tokio::net::TcpStream::connect(&target.addr).await.unwrap();
+            raw.write_all(b"*2\r\n$6\r\nSCRIPT\r\n$5\r\nFLUSH\r\n")
+                .await
+                .unwrap();
+            let mut ok = [0u8; 5];
+            raw.read_exact(&mut ok).await.unwrap();
+            assert_eq!(&ok, b"+OK\r\n");
+            let v = c.check(&limit, 2_000).await.expect("counted in Redis");
+            assert!(!v.allowed, "the 31st call is refused");
+            assert_eq!(c.errors.load(Ordering::Relaxed), 0);
+        });
+    }
+
+    fn now_nanos() -> u128 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod naming;
 pub mod proxy_cache;
 pub mod proxy_mirror;
 pub mod rate_limit;
+mod redis_link;
 pub mod registry;
 pub mod set_resp_headers;
 pub mod third_auth;

@@ -1,0 +1,473 @@
+//! The counters' connection to Redis: one command (EVALSHA of the counting script), pipelined.
+//!
+//! Every call's request goes to one task over a channel; the task writes all requests that are
+//! waiting in one write and reads their replies in order, so under load a batch of calls costs
+//! one write and one read between them, not two system calls each. Requests are encoded by the
+//! caller, replies parsed here (RESP2: integers, arrays of integers, errors, the script's
+//! SHA-1): a general client's codec cost about 12 000 instructions a call
+//! (`bench/instructions.py --redis`), this one a few hundred.
+//!
+//! The connection is made on first use and again after any failure; a failure fails the
+//! requests in flight (their callers count locally, see `RedisCounters`). The script is loaded
+//! on every connection, and again when Redis answers `NOSCRIPT` (restarted or flushed).
+
+use bytes::{Buf, BytesMut};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+/// The most requests written in one batch.
+const MAX_BATCH: usize = 256;
+/// How long connecting (and loading the script) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One EVALSHA: its arguments after the SHA-1 (number of keys, keys, arguments) as RESP bulk
+/// strings, how many there are, and where the reply goes.
+struct Request {
+    args: Vec<u8>,
+    count: usize,
+    reply: oneshot::Sender<Result<Vec<i64>, String>>,
+}
+
+/// A reply as parsed.
+#[derive(Debug, PartialEq)]
+enum Reply {
+    Int(i64),
+    Ints(Vec<i64>),
+    Text(String),
+    Error(String),
+}
+
+/// Where to connect: `redis://[user:password@]host[:port][/db]`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Target {
+    pub(crate) addr: String,
+    user: Option<String>,
+    password: Option<String>,
+    db: Option<u32>,
+}
+
+impl Target {
+    pub(crate) fn parse(url: &str) -> Result<Self, String> {
+        let rest = url
+            .strip_prefix("redis://")
+            .ok_or_else(|| format!("{url}: not a redis:// URL"))?;
+        let (auth, rest) = match rest.rsplit_once('@') {
+            Some((a, r)) => (Some(a), r),
+            None => (None, rest),
+        };
+        let (hostport, db) = match rest.split_once('/') {
+            Some((h, d)) if !d.is_empty() => (
+                h,
+                Some(d.parse().map_err(|_| format!("{url}: bad database"))?),
+            ),
+            Some((h, _)) => (h, None),
+            None => (rest, None),
+        };
+        if hostport.is_empty() {
+            return Err(format!("{url}: no host"));
+        }
+        let addr = if hostport
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| !p.contains(']'))
+        {
+            hostport.to_string()
+        } else {
+            format!("{hostport}:6379")
+        };
+        let (user, password) = match auth {
+            None => (None, None),
+            Some(a) => match a.split_once(':') {
+                Some((u, p)) => ((!u.is_empty()).then(|| u.to_string()), Some(p.to_string())),
+                None => (Some(a.to_string()), None),
+            },
+        };
+        Ok(Self {
+            addr,
+            user,
+            password,
+            db,
+        })
+    }
+}
+
+/// The sending side: cheap to clone, one per `RedisCounters`.
+#[derive(Clone)]
+pub(crate) struct Link {
+    tx: mpsc::UnboundedSender<Request>,
+}
+
+impl Link {
+    /// Connects to `url` with `script` (the Lua source) loaded, and starts the connection task
+    /// (which connects again after a failure, on the next request).
+    /// A batch (with connecting again, when needed) that takes longer than `timeout` fails.
+    pub(crate) async fn connect(
+        url: &str,
+        script: &'static str,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        let target = Target::parse(url)?;
+        let conn = tokio::time::timeout(CONNECT_TIMEOUT, Conn::open(&target, script))
+            .await
+            .map_err(|_| format!("connecting to {} timed out", target.addr))??;
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(target, script, Some(conn), timeout, rx));
+        Ok(Self { tx })
+    }
+
+    /// Runs the script with `keys` and `args`; the reply's integers.
+    pub(crate) async fn eval(&self, keys: &[&[u8]], args: &[u64]) -> Result<Vec<i64>, String> {
+        let mut buf = Vec::with_capacity(32 + keys.iter().map(|k| k.len() + 16).sum::<usize>());
+        let mut n = itoa::Buffer::new();
+        bulk(&mut buf, n.format(keys.len()).as_bytes());
+        for k in keys {
+            bulk(&mut buf, k);
+        }
+        for a in args {
+            bulk(&mut buf, n.format(*a).as_bytes());
+        }
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request {
+                args: buf,
+                count: 1 + keys.len() + args.len(),
+                reply,
+            })
+            .map_err(|_| "the Redis task ended".to_string())?;
+        rx.await
+            .map_err(|_| "the Redis connection failed".to_string())?
+    }
+}
+
+/// Appends `data` as a RESP bulk string.
+fn bulk(out: &mut Vec<u8>, data: &[u8]) {
+    out.push(b'$');
+    out.extend_from_slice(itoa::Buffer::new().format(data.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A whole command as a RESP array of bulk strings.
+fn command(parts: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.push(b'*');
+    out.extend_from_slice(itoa::Buffer::new().format(parts.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for p in parts {
+        bulk(&mut out, p);
+    }
+    out
+}
+
+/// One reply from the front of `buf` (consumed), or None when it is not all there yet.
+fn parse(buf: &mut BytesMut) -> Result<Option<Reply>, String> {
+    fn line(b: &[u8], at: usize) -> Option<(&[u8], usize)> {
+        let end = at + b.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
+        Some((&b[at..end], end + 2))
+    }
+    fn int(s: &[u8]) -> Result<i64, String> {
+        let bad = || "Redis sent a bad integer".to_string();
+        let (neg, digits) = match s.split_first() {
+            Some((b'-', rest)) => (true, rest),
+            _ => (false, s),
+        };
+        if digits.is_empty() || digits.len() > 18 {
+            return Err(bad());
+        }
+        let mut n: i64 = 0;
+        for &d in digits {
+            if !d.is_ascii_digit() {
+                return Err(bad());
+            }
+            n = n * 10 + i64::from(d - b'0');
+        }
+        Ok(if neg { -n } else { n })
+    }
+    fn text(s: &[u8]) -> String {
+        String::from_utf8_lossy(s).into_owned()
+    }
+    let b = &buf[..];
+    let Some(&kind) = b.first() else {
+        return Ok(None);
+    };
+    let Some((head, mut next)) = line(b, 1) else {
+        return Ok(None);
+    };
+    let reply = match kind {
+        b':' => Reply::Int(int(head)?),
+        b'+' => Reply::Text(text(head)),
+        b'-' => Reply::Error(text(head)),
+        b'$' => {
+            let len = int(head)?;
+            if len < 0 {
+                Reply::Text(String::new())
+            } else {
+                let end = next + len as usize;
+                if b.len() < end + 2 {
+                    return Ok(None);
+                }
+                let t = text(&b[next..end]);
+                next = end + 2;
+                Reply::Text(t)
+            }
+        }
+        b'*' => {
+            let n = int(head)?.max(0) as usize;
+            let mut items = Vec::with_capacity(n.min(64));
+            for _ in 0..n {
+                let Some((item, after)) = line(b, next + 1) else {
+                    return Ok(None);
+                };
+                if b[next] != b':' {
+                    return Err("Redis sent an array of other than integers".into());
+                }
+                items.push(int(item)?);
+                next = after;
+            }
+            Reply::Ints(items)
+        }
+        other => {
+            return Err(format!(
+                "Redis sent a reply of unknown type {:?}",
+                other as char
+            ))
+        }
+    };
+    buf.advance(next);
+    Ok(Some(reply))
+}
+
+/// A connection with the script loaded.
+struct Conn {
+    stream: TcpStream,
+    buf: BytesMut,
+    sha: String,
+}
+
+impl Conn {
+    async fn open(target: &Target, script: &str) -> Result<Self, String> {
+        let stream = TcpStream::connect(&target.addr)
+            .await
+            .map_err(|e| format!("connecting to {}: {e}", target.addr))?;
+        let _ = stream.set_nodelay(true);
+        let mut conn = Self {
+            stream,
+            buf: BytesMut::with_capacity(16 * 1024),
+            sha: String::new(),
+        };
+        if let Some(p) = &target.password {
+            let auth = match &target.user {
+                Some(u) => command(&[b"AUTH", u.as_bytes(), p.as_bytes()]),
+                None => command(&[b"AUTH", p.as_bytes()]),
+            };
+            conn.ask(&auth).await?;
+        }
+        if let Some(db) = target.db {
+            conn.ask(&command(&[b"SELECT", db.to_string().as_bytes()]))
+                .await?;
+        }
+        conn.load(script).await?;
+        Ok(conn)
+    }
+
+    async fn load(&mut self, script: &str) -> Result<(), String> {
+        match self
+            .ask(&command(&[b"SCRIPT", b"LOAD", script.as_bytes()]))
+            .await?
+        {
+            Reply::Text(sha) if sha.len() == 40 => {
+                self.sha = sha;
+                Ok(())
+            }
+            other => Err(format!("SCRIPT LOAD answered {other:?}")),
+        }
+    }
+
+    /// One command and its reply; an error reply is an error.
+    async fn ask(&mut self, cmd: &[u8]) -> Result<Reply, String> {
+        self.stream
+            .write_all(cmd)
+            .await
+            .map_err(|e| e.to_string())?;
+        match self.read_reply().await? {
+            Reply::Error(e) => Err(e),
+            r => Ok(r),
+        }
+    }
+
+    async fn read_reply(&mut self) -> Result<Reply, String> {
+        loop {
+            if let Some(r) = parse(&mut self.buf)? {
+                return Ok(r);
+            }
+            let n = self
+                .stream
+                .read_buf(&mut self.buf)
+                .await
+                .map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("Redis closed the connection".into());
+            }
+        }
+    }
+
+    /// Writes `batch` as one write of EVALSHAs and reads their replies, in order.
+    async fn send(&mut self, batch: &[Request]) -> Result<Vec<Reply>, String> {
+        let mut out = Vec::with_capacity(batch.iter().map(|r| r.args.len() + 64).sum());
+        for r in batch {
+            out.push(b'*');
+            out.extend_from_slice(itoa::Buffer::new().format(r.count + 2).as_bytes());
+            out.extend_from_slice(b"\r\n");
+            bulk(&mut out, b"EVALSHA");
+            bulk(&mut out, self.sha.as_bytes());
+            out.extend_from_slice(&r.args);
+        }
+        self.stream
+            .write_all(&out)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut replies = Vec::with_capacity(batch.len());
+        for _ in batch {
+            replies.push(self.read_reply().await?);
+        }
+        Ok(replies)
+    }
+}
+
+/// The connection task: batches of waiting requests, until every `Link` is dropped. One timer
+/// per batch bounds it (callers need none of their own).
+async fn run(
+    target: Target,
+    script: &'static str,
+    mut conn: Option<Conn>,
+    timeout: Duration,
+    mut rx: mpsc::UnboundedReceiver<Request>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        let done =
+            tokio::time::timeout(timeout, exchange(&mut conn, &target, script, &batch)).await;
+        match done {
+            Ok(Ok(replies)) => {
+                for (req, reply) in batch.drain(..).zip(replies) {
+                    let _ = req.reply.send(match reply {
+                        Reply::Ints(v) => Ok(v),
+                        Reply::Int(i) => Ok(vec![i]),
+                        Reply::Error(e) => Err(e),
+                        Reply::Text(t) => Err(format!("the script answered {t:?}")),
+                    });
+                }
+            }
+            Ok(Err(e)) => {
+                conn = None;
+                fail(&mut batch, &e);
+            }
+            Err(_) => {
+                // Where the replies stand is unknown: the next batch gets a new connection.
+                conn = None;
+                fail(&mut batch, "Redis timed out");
+            }
+        }
+    }
+}
+
+/// Sends `batch` on `conn` (connecting first when there is none) and reads its replies.
+async fn exchange(
+    conn: &mut Option<Conn>,
+    target: &Target,
+    script: &str,
+    batch: &[Request],
+) -> Result<Vec<Reply>, String> {
+    if conn.is_none() {
+        *conn = Some(Conn::open(target, script).await?);
+    }
+    let Some(c) = conn.as_mut() else {
+        return Err("no connection".into());
+    };
+    let replies = c.send(batch).await?;
+    // Redis lost the script (restarted, SCRIPT FLUSH): load it and send the batch again.
+    if replies
+        .iter()
+        .any(|x| matches!(x, Reply::Error(e) if e.starts_with("NOSCRIPT")))
+    {
+        c.load(script).await?;
+        return c.send(batch).await;
+    }
+    Ok(replies)
+}
+
+fn fail(batch: &mut Vec<Request>, why: &str) {
+    for r in batch.drain(..) {
+        let _ = r.reply.send(Err(why.to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(data: &[u8]) -> Result<Option<Reply>, String> {
+        parse(&mut BytesMut::from(data))
+    }
+
+    #[test]
+    fn replies_parse_whole_and_wait_for_the_rest_when_cut() {
+        assert_eq!(parsed(b":42\r\n"), Ok(Some(Reply::Int(42))));
+        assert_eq!(
+            parsed(b"*3\r\n:1\r\n:-2\r\n:7\r\n"),
+            Ok(Some(Reply::Ints(vec![1, -2, 7])))
+        );
+        assert_eq!(
+            parsed(b"-NOSCRIPT No matching script\r\n"),
+            Ok(Some(Reply::Error("NOSCRIPT No matching script".into())))
+        );
+        assert_eq!(
+            parsed(b"$3\r\nabc\r\n"),
+            Ok(Some(Reply::Text("abc".into())))
+        );
+        for cut in [&b"*3\r\n:1\r\n:2"[..], b"$5\r\nab", b":4", b""] {
+            assert_eq!(parsed(cut), Ok(None), "{cut:?}");
+        }
+        assert!(parsed(b"%1\r\n").is_err());
+        assert!(parsed(b":x\r\n").is_err());
+    }
+
+    #[test]
+    fn two_replies_in_one_read_are_taken_one_at_a_time() {
+        let mut buf = BytesMut::from(&b"*1\r\n:5\r\n:6\r\n"[..]);
+        assert_eq!(parse(&mut buf), Ok(Some(Reply::Ints(vec![5]))));
+        assert_eq!(parse(&mut buf), Ok(Some(Reply::Int(6))));
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn urls_name_the_address_credentials_and_database() {
+        let t = Target::parse("redis://127.0.0.1:6379/0").unwrap();
+        assert_eq!(
+            (t.addr.as_str(), t.db, t.password),
+            ("127.0.0.1:6379", Some(0), None)
+        );
+        let t = Target::parse("redis://:secret@cache/3").unwrap();
+        assert_eq!(t.addr, "cache:6379");
+        assert_eq!(
+            (t.user, t.password.as_deref(), t.db),
+            (None, Some("secret"), Some(3))
+        );
+        let t = Target::parse("redis://app:pw@[::1]:7000").unwrap();
+        assert_eq!(
+            (t.addr.as_str(), t.user.as_deref()),
+            ("[::1]:7000", Some("app"))
+        );
+        assert!(Target::parse("http://x").is_err());
+        assert!(Target::parse("redis://h/x").is_err());
+    }
+}
