@@ -1,6 +1,6 @@
 // apigw console: the resource pages beside the plug-ins (apps and their authorisations, load
 // balance channels with their members' health, certificates and domains, policies). Uses
-// app.js's helpers (el, api, field, showError, say, route, page, S); everything of its own stays
+// app.js's helpers (el, api, field, dialog, showError, say, route, page, S); everything of its own stays
 // inside this function, so that no name here meets one of app.js's.
 "use strict";
 (() => {
@@ -125,15 +125,12 @@
   function dialogForm(title, kids, submitLabel, submit) {
     const form = el("form", { method: "dialog", novalidate: true }, el("h2", {}, title), kids,
       el("button", { type: "submit" }, submitLabel), " ", button("Cancel", {}, () => dlg.close()));
-    const dlg = el("dialog", { "aria-label": title }, form);
-    dlg.addEventListener("close", () => dlg.remove());
+    const dlg = dialog(title, form);
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
       const r = await submit(form);
       if (ok(r)) { dlg.close(); say(`${title}: done`); route(); } else showError(form, r);
     });
-    document.body.append(dlg);
-    dlg.showModal();
   }
 
   /** An environment and one of its published APIs: `load(env_id)` gives [value, text] pairs. */

@@ -448,13 +448,7 @@ mod tests {
     #[test]
     fn redis_counts_concurrent_calls_exactly_and_survives_a_script_flush() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let url = std::env::var("APIGW_TEST_REDIS_URL")
-            .expect("APIGW_TEST_REDIS_URL must name the test Redis (scripts/test.sh sets it)");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        with_redis(|url| async move {
             let prefix = format!("test:flush:{}:{}:", std::process::id(), now_nanos());
             let c = Arc::new(RedisCounters::connect(&url, &prefix).await.unwrap());
             let limit = [Limit {
@@ -489,6 +483,17 @@ mod tests {
         });
     }
 
+    /// Runs `test` on a current-thread runtime with the test Redis's URL.
+    fn with_redis<F: std::future::Future<Output = ()>>(test: impl FnOnce(String) -> F) {
+        let url = std::env::var("APIGW_TEST_REDIS_URL")
+            .expect("APIGW_TEST_REDIS_URL must name the test Redis (scripts/test.sh sets it)");
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(test(url));
+    }
+
     fn now_nanos() -> u128 {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -498,18 +503,8 @@ mod tests {
 
     #[test]
     fn redis_refusals_wait_for_the_exhausted_limit_that_frees_last() {
-        let url = std::env::var("APIGW_TEST_REDIS_URL")
-            .expect("APIGW_TEST_REDIS_URL must name the test Redis (scripts/test.sh sets it)");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos();
-            let prefix = format!("test:longest:{}:{nanos}:", std::process::id());
+        with_redis(|url| async move {
+            let prefix = format!("test:longest:{}:{}:", std::process::id(), now_nanos());
             let c = RedisCounters::connect(&url, &prefix).await.unwrap();
             let (both, only_ip) = waits();
             assert!(c.check(&both, 0).await.unwrap().allowed);
