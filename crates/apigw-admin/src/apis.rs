@@ -26,7 +26,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/apis/{api_id}", get(show).put(update).delete(delete))
 }
 
-/// The instance's groups, environments and publications, for building answers.
+/// The instance's groups and environments, and the publications of all its APIs or of those an
+/// answer is about, for building answers.
 pub(crate) struct Context {
     pub(crate) groups: Vec<Group>,
     pub(crate) envs: Vec<Env>,
@@ -39,6 +40,21 @@ impl Context {
             groups: state.store.list_groups(instance_id).await?,
             envs: state.store.list_envs(instance_id).await?,
             publications: state.store.list_publications(instance_id).await?,
+        })
+    }
+
+    /// [`Self::load`] with the publications of the APIs `api_ids` only (an answer about a few
+    /// APIs costs what they are, not what the instance holds).
+    pub(crate) async fn load_for(
+        state: &AppState,
+        instance_id: &str,
+        api_ids: &[String],
+    ) -> Result<Self, ApiError> {
+        let store = &state.store;
+        Ok(Self {
+            groups: store.list_groups(instance_id).await?,
+            envs: store.list_envs(instance_id).await?,
+            publications: store.list_publications_of(instance_id, api_ids).await?,
         })
     }
 
@@ -187,7 +203,7 @@ pub(crate) async fn create(
     let now = time::now_millis();
     let api = row(&def, id::new_id(), &scope.instance_id, now, now);
     state.store.create_api(&api).await?;
-    let ctx = Context::load(&state, &scope.instance_id).await?;
+    let ctx = Context::load_for(&state, &scope.instance_id, std::slice::from_ref(&api.id)).await?;
     Ok((StatusCode::CREATED, Json(info(&api, &ctx, None))))
 }
 
@@ -215,7 +231,7 @@ pub(crate) async fn update(
         .update_api(&api)
         .await
         .map_err(ApiError::store(Resource::Api, &api_id))?;
-    let ctx = Context::load(&state, &scope.instance_id).await?;
+    let ctx = Context::load_for(&state, &scope.instance_id, std::slice::from_ref(&api.id)).await?;
     Ok(Json(info(&api, &ctx, None)))
 }
 
@@ -238,7 +254,7 @@ pub(crate) async fn show(
     Path(ApiPath { api_id }): Path<ApiPath>,
 ) -> Result<Json<Value>, ApiError> {
     let api = find(&state, &scope.instance_id, &api_id).await?;
-    let ctx = Context::load(&state, &scope.instance_id).await?;
+    let ctx = Context::load_for(&state, &scope.instance_id, std::slice::from_ref(&api.id)).await?;
     Ok(Json(info(&api, &ctx, None)))
 }
 
@@ -414,7 +430,7 @@ pub(crate) async fn action(
     let remark = f.opt_string("remark").unwrap_or_default();
     f.errs.len(&remark, 0, 255, "remark");
     f.finish()?;
-    let ctx = Context::load(&state, &scope.instance_id).await?;
+    let ctx = Context::load_for(&state, &scope.instance_id, &[]).await?;
     ctx.require_env(&env_id)?;
     let api = find(&state, &scope.instance_id, &api_id).await?;
     let rec = publish_one(
@@ -448,9 +464,12 @@ pub(crate) async fn batch_publish(
     let group_id = f.opt_string("group_id");
     let remark = f.opt_string("remark").unwrap_or_default();
     f.finish()?;
-    let ctx = Context::load(&state, &scope.instance_id).await?;
+    let ctx = Context::load_for(&state, &scope.instance_id, &[]).await?;
     ctx.require_env(&env_id)?;
-    let apis = state.store.list_apis(&scope.instance_id).await?;
+    let apis = state
+        .store
+        .list_apis_of(&scope.instance_id, &api_ids)
+        .await?;
     let (mut success, mut failure) = (Vec::new(), Vec::new());
     for api_id in api_ids {
         let api = apis

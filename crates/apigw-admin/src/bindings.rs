@@ -109,8 +109,9 @@ async fn attach(
         .store
         .attach(instance_id, env_id, pairs, time::now_millis())
         .await?;
-    let ctx = Context::load(state, instance_id).await?;
-    let apis = state.store.list_apis(instance_id).await?;
+    let api_ids: Vec<String> = made.iter().map(|b| b.api_id.clone()).collect();
+    let ctx = Context::load_for(state, instance_id, &[]).await?;
+    let apis = state.store.list_apis_of(instance_id, &api_ids).await?;
     let mut items = Vec::with_capacity(made.len());
     for b in &made {
         let p = plugin(state, instance_id, &b.plugin_id).await?;

@@ -57,8 +57,10 @@ pub struct Registry {
     pub rejected_connections: AtomicU64,
     /// TLS handshakes that failed or stalled past the client timeout.
     pub tls_handshake_failures: AtomicU64,
-    /// Snapshots built.
+    /// Snapshots built or patched.
     pub reloads: AtomicU64,
+    /// Of those, the ones made by applying route or app changes to the last one.
+    pub patches: AtomicU64,
     /// Failed snapshot builds.
     pub reload_failures: AtomicU64,
     /// Milliseconds since the epoch of the last snapshot swap.
@@ -173,6 +175,7 @@ impl Registry {
              # TYPE apigw_rejected_connections_total counter\napigw_rejected_connections_total {}\n\
              # TYPE apigw_tls_handshake_failures_total counter\napigw_tls_handshake_failures_total {}\n\
              # TYPE apigw_reloads_total counter\napigw_reloads_total {}\n\
+             # TYPE apigw_snapshot_patches_total counter\napigw_snapshot_patches_total {}\n\
              # TYPE apigw_reload_failures_total counter\napigw_reload_failures_total {}\n\
              # TYPE apigw_snapshot_age_seconds gauge\napigw_snapshot_age_seconds {}\n\
              # TYPE apigw_snapshot_version gauge\napigw_snapshot_version {}\n\
@@ -182,6 +185,7 @@ impl Registry {
             self.rejected_connections.load(Relaxed),
             self.tls_handshake_failures.load(Relaxed),
             self.reloads.load(Relaxed),
+            self.patches.load(Relaxed),
             self.reload_failures.load(Relaxed),
             now.saturating_sub(last) as f64 / 1000.0,
             self.version.load(Relaxed),

@@ -7,7 +7,7 @@
 use crate::fnv::FnvMap;
 
 /// Values by exact and wildcard host names.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Names<V> {
     exact: FnvMap<String, V>,
     /// `example.com` for `*.example.com`.

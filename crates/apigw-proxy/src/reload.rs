@@ -1,10 +1,14 @@
 //! Hot reload: every change committed to the store ticks a watch channel; the reloader then
-//! builds a new snapshot and swaps it in atomically. In-flight calls keep the snapshot they
+//! makes a new snapshot and swaps it in atomically. In-flight calls keep the snapshot they
 //! started with. A periodic check catches changes the channel did not announce (other nodes).
+//!
+//! A run of changes that touch only some APIs' routes or the apps (the store records what
+//! each write changed) is applied to the current snapshot with [`Snapshot::patch`], at the
+//! cost of what changed; anything else, or a gap in the record, rebuilds the snapshot.
 
 use crate::metrics::Registry;
-use crate::snapshot::{Config, Snapshot};
-use apigw_store::Store;
+use crate::snapshot::{Config, Shared, Snapshot};
+use apigw_store::{Change, Store};
 use arc_swap::ArcSwap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -21,7 +25,9 @@ pub struct Reloader {
     cfg: Config,
     current: Arc<ArcSwap<Snapshot>>,
     metrics: Arc<Registry>,
-    running: tokio::sync::Mutex<()>,
+    /// Held by the reload running; what the last full build left for patches (`None`
+    /// until the first).
+    running: tokio::sync::Mutex<Option<Shared>>,
 }
 
 impl Reloader {
@@ -36,21 +42,37 @@ impl Reloader {
             cfg,
             current,
             metrics,
-            running: tokio::sync::Mutex::new(()),
+            running: tokio::sync::Mutex::new(None),
         }
     }
 
     /// Rebuilds the snapshot if the store moved on; returns whether it did.
     pub async fn reload(&self) -> Result<bool, apigw_store::StoreError> {
-        let _one_at_a_time = self.running.lock().await;
+        let mut shared = self.running.lock().await;
         let old = self.current.load_full();
         let version = self.store.version().await?;
-        if version == old.version && old.version != 0 {
+        if version == old.version && old.version != 0 && shared.is_some() {
             return Ok(false);
         }
         let started = std::time::Instant::now();
-        let next =
-            Arc::new(Snapshot::build(&*self.store, &self.cfg, Some(&old), &self.metrics).await?);
+        let changes = self.patchable(old.version, version).await?;
+        let next = match (shared.as_mut(), changes) {
+            (Some(kept), Some((version, changes))) => {
+                let (store, cfg) = (&*self.store, &self.cfg);
+                let patched = old.patch(store, cfg, kept, &self.metrics, version, &changes);
+                let patched = Arc::new(patched.await?);
+                self.metrics.patches.fetch_add(1, Relaxed);
+                patched
+            }
+            _ => {
+                // Taken first: a build that fails leaves no half-updated record behind.
+                shared.take();
+                let (store, cfg, m) = (&*self.store, &self.cfg, &*self.metrics);
+                let (snap, kept) = Snapshot::build_shared(store, cfg, Some(&old), m).await?;
+                *shared = Some(kept);
+                Arc::new(snap)
+            }
+        };
         let version = next.version;
         self.current.rcu(|cur| {
             if next.version >= cur.version {
@@ -67,6 +89,30 @@ impl Reloader {
             "snapshot reloaded"
         );
         Ok(true)
+    }
+
+    /// The changes after `version` when they can be applied to a snapshot of `version`: the
+    /// last version they reach and the changes, else `None` (one is [`Change::All`], or the
+    /// record has a gap: too old, or written before changes were recorded).
+    /// `current` is the store's version read before: the changes must reach it.
+    async fn patchable(
+        &self,
+        version: i64,
+        current: i64,
+    ) -> Result<Option<(i64, Vec<Change>)>, apigw_store::StoreError> {
+        if version == 0 {
+            return Ok(None);
+        }
+        let mut next = version + 1;
+        let mut changes = Vec::new();
+        for (v, c) in self.store.changes_since(version).await? {
+            if v != next || c == Change::All {
+                return Ok(None);
+            }
+            next += 1;
+            changes.push(c);
+        }
+        Ok((next > current).then_some((next - 1, changes)))
     }
 
     /// Runs until the process ends: reloads on every announced change and every

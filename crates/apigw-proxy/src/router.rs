@@ -4,6 +4,11 @@
 //! Precedence (SPEC §4): exact NORMAL routes beat `{param}` routes beat a trailing `{param+}`;
 //! only when no NORMAL route matches do SWA (prefix) routes apply, the longest prefix winning.
 //! At each place a route for the request's method beats an `ANY` route.
+//!
+//! The trie's nodes are shared between copies of a router: a copy costs one pointer, and a
+//! change to it copies only the nodes on the changed route's path (the rest stay shared with
+//! the snapshot still serving calls), so changing one route costs its depth, not the number
+//! of routes.
 
 use crate::fnv::FnvMap;
 use apigw_model::api::Segment;
@@ -15,6 +20,15 @@ use std::sync::Arc;
 struct Methods<T> {
     exact: Vec<(Method, Arc<T>)>,
     any: Option<Arc<T>>,
+}
+
+impl<T> Clone for Methods<T> {
+    fn clone(&self) -> Self {
+        Self {
+            exact: self.exact.clone(),
+            any: self.any.clone(),
+        }
+    }
 }
 
 impl<T> Default for Methods<T> {
@@ -39,6 +53,26 @@ impl<T> Methods<T> {
         self.exact.first().map(|(_, v)| v).or(self.any.as_ref())
     }
 
+    fn is_empty(&self) -> bool {
+        self.exact.is_empty() && self.any.is_none()
+    }
+
+    /// Removes the route for `m` when `owned` says it is the one meant; whether it did.
+    fn remove(&mut self, m: Option<&Method>, owned: &dyn Fn(&T) -> bool) -> bool {
+        match m {
+            None if self.any.as_deref().is_some_and(owned) => {
+                self.any = None;
+                true
+            }
+            None => false,
+            Some(m) => {
+                let before = self.exact.len();
+                self.exact.retain(|(k, v)| k != m || !owned(v));
+                self.exact.len() != before
+            }
+        }
+    }
+
     fn insert(&mut self, m: Option<Method>, v: Arc<T>) {
         match m {
             None => self.any = Some(v),
@@ -52,15 +86,77 @@ impl<T> Methods<T> {
 
 #[derive(Debug)]
 struct Node<T> {
-    literal: FnvMap<Box<str>, Node<T>>,
+    literal: FnvMap<Arc<str>, Arc<Node<T>>>,
     /// A `{param}` segment at this place (parameter names live in the routes' templates).
-    param: Option<Box<Node<T>>>,
+    param: Option<Arc<Node<T>>>,
     /// `{name+}` at this place.
     rest: Option<Methods<T>>,
     /// NORMAL routes ending here.
     exact: Methods<T>,
     /// SWA routes whose prefix ends here.
     prefix: Methods<T>,
+}
+
+impl<T> Clone for Node<T> {
+    fn clone(&self) -> Self {
+        Self {
+            literal: self.literal.clone(),
+            param: self.param.clone(),
+            rest: self.rest.clone(),
+            exact: self.exact.clone(),
+            prefix: self.prefix.clone(),
+        }
+    }
+}
+
+impl<T> Node<T> {
+    fn is_empty(&self) -> bool {
+        self.literal.is_empty()
+            && self.param.is_none()
+            && self.rest.is_none()
+            && self.exact.is_empty()
+            && self.prefix.is_empty()
+    }
+}
+
+/// Removes the route at `template` below `node` (see [`Router::remove`]), and the nodes it
+/// leaves empty.
+fn remove_below<T>(
+    node: &mut Node<T>,
+    template: &[Segment],
+    method: Option<&Method>,
+    prefix: bool,
+    owned: &dyn Fn(&T) -> bool,
+) -> bool {
+    let (child, rest) = match template.split_first() {
+        None if prefix => return node.prefix.remove(method, owned),
+        None => return node.exact.remove(method, owned),
+        Some((Segment::Rest(_), _)) => {
+            let Some(m) = node.rest.as_mut() else {
+                return false;
+            };
+            let removed = m.remove(method, owned);
+            if m.is_empty() {
+                node.rest = None;
+            }
+            return removed;
+        }
+        Some((Segment::Literal(l), rest)) => (node.literal.get_mut(l.as_str()), rest),
+        Some((Segment::Param(_), rest)) => (node.param.as_mut(), rest),
+    };
+    let Some(child) = child else {
+        return false;
+    };
+    let removed = remove_below(Arc::make_mut(child), rest, method, prefix, owned);
+    if child.is_empty() {
+        match &template[0] {
+            Segment::Literal(l) => {
+                node.literal.remove(l.as_str());
+            }
+            _ => node.param = None,
+        }
+    }
+    removed
 }
 
 impl<T> Default for Node<T> {
@@ -86,16 +182,24 @@ pub struct Match<'p, T> {
     pub rest: &'p str,
 }
 
-/// The routes of one group in one environment.
+/// The routes of one group in one environment. A clone shares every node with the original.
 #[derive(Debug)]
 pub struct Router<T> {
-    root: Node<T>,
+    root: Arc<Node<T>>,
 }
 
 impl<T> Default for Router<T> {
     fn default() -> Self {
         Self {
-            root: Node::default(),
+            root: Arc::default(),
+        }
+    }
+}
+
+impl<T> Clone for Router<T> {
+    fn clone(&self) -> Self {
+        Self {
+            root: self.root.clone(),
         }
     }
 }
@@ -130,11 +234,13 @@ impl<T> Router<T> {
         prefix: bool,
         route: Arc<T>,
     ) {
-        let mut node = &mut self.root;
+        let mut node = Arc::make_mut(&mut self.root);
         for seg in template {
             match seg {
-                Segment::Literal(l) => node = node.literal.entry(l.as_str().into()).or_default(),
-                Segment::Param(_) => node = node.param.get_or_insert_with(Box::default),
+                Segment::Literal(l) => {
+                    node = Arc::make_mut(node.literal.entry(l.as_str().into()).or_default())
+                }
+                Segment::Param(_) => node = Arc::make_mut(node.param.get_or_insert_default()),
                 Segment::Rest(_) => {
                     node.rest
                         .get_or_insert_with(Methods::default)
@@ -148,6 +254,29 @@ impl<T> Router<T> {
         } else {
             node.exact.insert(method, route);
         }
+    }
+
+    /// Removes the route `insert` put at `template`, `method` and `prefix`, if `owned` says the
+    /// route there is the one meant (another may have replaced it); whether it did.
+    pub fn remove(
+        &mut self,
+        template: &[Segment],
+        method: Option<&Method>,
+        prefix: bool,
+        owned: &dyn Fn(&T) -> bool,
+    ) -> bool {
+        remove_below(
+            Arc::make_mut(&mut self.root),
+            template,
+            method,
+            prefix,
+            owned,
+        )
+    }
+
+    /// Whether the router has no route.
+    pub fn is_empty(&self) -> bool {
+        self.root.is_empty()
     }
 
     /// Finds the route for `method` and `path` (the path without query).
@@ -366,5 +495,38 @@ mod tests {
             "abc",
             "a trailing slash is ignored"
         );
+    }
+
+    #[test]
+    fn a_change_to_a_copy_leaves_the_original_and_removal_prunes_what_it_empties() {
+        let original = router(&[
+            ("/a/b", Some(Method::GET), false, "ab"),
+            ("/a/{x}/c", None, false, "axc"),
+            ("/p", None, true, "swa"),
+            ("/r/{rest+}", None, false, "rest"),
+        ]);
+        let mut copy = original.clone();
+        let t = |s: &str| parse_template(s).unwrap();
+        copy.insert(&t("/new"), None, false, Arc::new("new"));
+        assert!(
+            !copy.remove(&t("/a/b"), Some(&Method::GET), false, &|r| *r == "other"),
+            "a route that is not the one meant stays"
+        );
+        assert!(copy.remove(&t("/a/b"), Some(&Method::GET), false, &|r| *r == "ab"));
+        assert!(copy.remove(&t("/a/{y}/c"), None, false, &|_| true));
+        assert!(copy.remove(&t("/p"), None, true, &|_| true));
+        assert!(copy.remove(&t("/r/{rest+}"), None, false, &|_| true));
+        assert!(!copy.remove(&t("/missing/x"), None, false, &|_| true));
+        assert!(hit(&copy, Method::GET, "/a/b").is_none());
+        assert!(hit(&copy, Method::GET, "/p/q").is_none());
+        assert_eq!(hit(&copy, Method::GET, "/new").unwrap().0, "new");
+        assert_eq!(hit(&original, Method::GET, "/a/b").unwrap().0, "ab");
+        assert_eq!(hit(&original, Method::GET, "/a/z/c").unwrap().0, "axc");
+        assert_eq!(hit(&original, Method::GET, "/p/q").unwrap().0, "swa");
+        assert_eq!(hit(&original, Method::GET, "/r/1/2").unwrap().0, "rest");
+        assert!(hit(&original, Method::GET, "/new").is_none());
+        assert!(copy.remove(&t("/new"), None, false, &|_| true));
+        assert!(copy.is_empty(), "the emptied nodes are gone");
+        assert!(!original.is_empty());
     }
 }

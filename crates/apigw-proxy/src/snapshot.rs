@@ -11,7 +11,7 @@ use apigw_model::resources::DEFAULT_GROUP_NAME;
 use apigw_model::variables;
 use apigw_plugins::chain::{Chain, Instance};
 use apigw_plugins::registry;
-use apigw_store::{Store, StoreError};
+use apigw_store::{Change, RouteInputs, Store, StoreError};
 use bytes::Bytes;
 use http::header::HeaderValue;
 use http::uri::{Authority, Scheme};
@@ -155,7 +155,7 @@ pub struct AppEntry {
 }
 
 /// One group's routers by environment name.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct GroupRoutes {
     pub envs: FnvMap<String, Router<Route>>,
     /// The group's default gateway response set, for calls no API matched; `None` when it
@@ -163,8 +163,9 @@ pub struct GroupRoutes {
     pub responses: Option<Arc<crate::responses::Responses>>,
 }
 
-/// Everything a request needs, immutable.
-#[derive(Debug, Default)]
+/// Everything a request needs, immutable. A clone shares its routers, apps and plug-in
+/// instances with the original (see [`Snapshot::patch`]).
+#[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     /// The store version this snapshot reflects.
     pub version: i64,
@@ -176,12 +177,12 @@ pub struct Snapshot {
     pub default_group: Option<usize>,
     pub groups: Vec<GroupRoutes>,
     /// Apps by `app_key`.
-    pub apps: HashMap<String, AppEntry>,
+    pub apps: Arc<HashMap<String, AppEntry>>,
     /// Admin credentials, for IAM authentication.
     pub credentials: Arc<Vec<Credential>>,
     /// Running plug-in instances by plug-in id, with the content they were built from: reused by
     /// the next snapshot when the content is unchanged, so their state survives reloads.
-    pub instances: HashMap<String, (String, Arc<Instance>)>,
+    pub instances: Arc<HashMap<String, (String, Arc<Instance>)>>,
     /// The certificates of the TLS listener; `None` when it has none (no instance certificate).
     pub tls: Option<Arc<crate::tls::Sites>>,
     /// The load balance channels the routes use.
@@ -348,10 +349,214 @@ fn backend_of<'v>(
 
 /// The load balance channels a snapshot's routes may use: as stored, by id, and running.
 struct Channels<'a> {
-    stored: HashMap<&'a str, &'a apigw_model::vpc_channel::VpcChannel>,
+    stored: &'a HashMap<String, apigw_model::vpc_channel::VpcChannel>,
     running: &'a crate::channel::Channels,
     /// The running channels routes use, each once.
     used: std::sync::Mutex<Vec<Arc<crate::channel::Channel>>>,
+}
+
+/// What a full build compiled that many routes share (policies, variables, gateway responses,
+/// channels, group and environment names), and where it put each API's routes: kept by the
+/// reloader, so that a change to some APIs' routes is applied by rebuilding only those.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// The group index of each group id.
+    group_index: HashMap<String, usize>,
+    /// Environment names by id.
+    env_names: HashMap<String, Arc<str>>,
+    /// Environment variables' values by (group id, environment id, name).
+    values: HashMap<(String, String, String), String>,
+    /// Each gateway response set compiled: by set id, with its group and whether it is the
+    /// group's default.
+    response_sets: HashMap<String, (String, bool, Option<Arc<crate::responses::Responses>>)>,
+    /// The access control policies, compiled, by id.
+    policies: HashMap<String, Arc<crate::access::Compiled>>,
+    /// The request throttling policies, ready, by id.
+    throttles: HashMap<String, Arc<crate::throttle::Classic>>,
+    /// The signature keys, ready, by id.
+    signers: HashMap<String, Arc<crate::signature_key::Signer>>,
+    /// The load balance channels as stored, by id.
+    channels: HashMap<String, apigw_model::vpc_channel::VpcChannel>,
+    /// The cors instance of APIs whose CORS switch is on.
+    api_cors: Option<Arc<Instance>>,
+    /// Where each API's routes are, by API id.
+    placed: HashMap<String, Vec<Placed>>,
+}
+
+/// Where a route was put: enough to take it out again.
+#[derive(Debug)]
+struct Placed {
+    group: usize,
+    env: Arc<str>,
+    template: Vec<Segment>,
+    method: Option<Method>,
+    prefix: bool,
+}
+
+impl Shared {
+    /// The default gateway response set of the group.
+    fn group_default(&self, group_id: &str) -> Option<Arc<crate::responses::Responses>> {
+        self.response_sets
+            .values()
+            .find(|(g, d, _)| g == group_id && *d)
+            .and_then(|(_, _, c)| c.clone())
+    }
+}
+
+/// The rows bound to each (API id, environment id), indexed once.
+struct Bound<'a> {
+    plugins: HashMap<(&'a str, &'a str), Vec<&'a apigw_model::resources::Binding>>,
+    apps: HashMap<(&'a str, &'a str), HashSet<String>>,
+    acls: HashMap<(&'a str, &'a str), Vec<&'a str>>,
+    /// The first throttling policy and signature key bound (the store keeps one of each).
+    throttle: HashMap<(&'a str, &'a str), &'a str>,
+    sign: HashMap<(&'a str, &'a str), &'a str>,
+}
+
+impl<'a> Bound<'a> {
+    fn index(i: &'a RouteInputs) -> Self {
+        let mut b = Bound {
+            plugins: HashMap::new(),
+            apps: HashMap::new(),
+            acls: HashMap::new(),
+            throttle: HashMap::new(),
+            sign: HashMap::new(),
+        };
+        for x in &i.bindings {
+            let key = (x.api_id.as_str(), x.env_id.as_str());
+            b.plugins.entry(key).or_default().push(x);
+        }
+        for x in &i.auths {
+            let key = (x.api_id.as_str(), x.env_id.as_str());
+            b.apps.entry(key).or_default().insert(x.app_id.clone());
+        }
+        for x in &i.acl_bindings {
+            let key = (x.api_id.as_str(), x.env_id.as_str());
+            b.acls.entry(key).or_default().push(x.acl_id.as_str());
+        }
+        for x in &i.throttle_bindings {
+            let key = (x.api_id.as_str(), x.env_id.as_str());
+            b.throttle.entry(key).or_insert(x.throttle_id.as_str());
+        }
+        for x in &i.sign_bindings {
+            let key = (x.api_id.as_str(), x.env_id.as_str());
+            b.sign.entry(key).or_insert(x.sign_id.as_str());
+        }
+        b
+    }
+}
+
+/// A full build's shared parts read from the store, with the plug-in instances (those of
+/// `previous` reused when their content is unchanged).
+async fn load_shared(
+    store: &dyn Store,
+    cfg: &Config,
+    previous: Option<&Snapshot>,
+) -> Result<(Shared, HashMap<String, (String, Arc<Instance>)>), StoreError> {
+    let inst = cfg.instance_id.as_str();
+    let mut shared = Shared {
+        env_names: (store.list_envs(inst).await?)
+            .into_iter()
+            .map(|e| (e.id, e.name.into()))
+            .collect(),
+        values: (store.list_variables(inst).await?)
+            .into_iter()
+            .map(|v| ((v.group_id, v.env_id, v.name), v.value))
+            .collect(),
+        channels: (store.list_vpc_channels(inst).await?)
+            .into_iter()
+            .map(|c| (c.id.clone(), c))
+            .collect(),
+        ..Default::default()
+    };
+    for r in store.list_gateway_responses(inst).await? {
+        let compiled = crate::responses::Responses::compile(&r).map(Arc::new);
+        shared
+            .response_sets
+            .insert(r.id, (r.group_id, r.is_default, compiled));
+    }
+    for a in store.list_acls(inst).await? {
+        match crate::access::Compiled::new(&a) {
+            Ok(c) => {
+                shared.policies.insert(a.id, Arc::new(c));
+            }
+            Err(e) => {
+                tracing::error!(acl_id = %a.id, error = %e, "stored access control policy does not parse; not enforced");
+            }
+        }
+    }
+    let specials = store.list_throttle_specials(inst).await?;
+    for t in store.list_throttles(inst).await? {
+        let c = crate::throttle::Classic::new(
+            &t,
+            &specials,
+            cfg.plugins.classic.clone(),
+            cfg.plugins.redis.clone(),
+            cfg.plugins.clock.clone(),
+        );
+        shared.throttles.insert(t.id.clone(), Arc::new(c));
+    }
+    for k in store.list_signs(inst).await? {
+        match crate::signature_key::Signer::new(&k) {
+            Ok(s) => {
+                shared.signers.insert(k.id, Arc::new(s));
+            }
+            Err(e) => {
+                tracing::error!(sign_id = %k.id, error = %e, "signature key cannot sign; its APIs' calls go unsigned");
+            }
+        }
+    }
+    let all = apigw_model::page::Page {
+        offset: 0,
+        limit: i64::MAX as u64,
+    };
+    let (_, plugins) = store
+        .list_plugins(inst, &apigw_store::PluginFilter::default(), all)
+        .await?;
+    let mut instances = HashMap::new();
+    for p in &plugins {
+        let reused = previous
+            .and_then(|s| s.instances.get(&p.id))
+            .filter(|(content, _)| *content == p.content)
+            .map(|(_, i)| i.clone());
+        let instance = match reused {
+            Some(i) => i,
+            None => match registry::build(p.plugin_type, &p.id, &p.content, &cfg.plugins) {
+                Ok(i) => Arc::new(i),
+                Err(e) => {
+                    tracing::error!(plugin_id = %p.id, error = %e, "stored plug-in content does not build; not enforced");
+                    continue;
+                }
+            },
+        };
+        instances.insert(p.id.clone(), (p.content.clone(), instance));
+    }
+    // APIG's CORS switch of an API (`cors: true`, `x-apigateway-cors`): the fixed headers of
+    // `otc-guide/.../x-apigateway-cors.rst`, as a cors plug-in shared by every such API.
+    shared.api_cors = registry::build(
+        apigw_model::PluginType::Cors,
+        "api-cors",
+        API_CORS,
+        &cfg.plugins,
+    )
+    .ok()
+    .map(Arc::new);
+    Ok((shared, instances))
+}
+
+/// The apps by `app_key`.
+async fn load_apps(store: &dyn Store, inst: &str) -> Result<HashMap<String, AppEntry>, StoreError> {
+    Ok((store.list_apps(inst).await?)
+        .into_iter()
+        .map(|a| {
+            let entry = AppEntry {
+                id: a.id.as_str().into(),
+                name: a.name.as_str().into(),
+                secret: a.app_secret,
+            };
+            (a.app_key, entry)
+        })
+        .collect())
 }
 
 impl Snapshot {
@@ -363,141 +568,34 @@ impl Snapshot {
         previous: Option<&Snapshot>,
         metrics: &Registry,
     ) -> Result<Snapshot, StoreError> {
+        Ok(Self::build_shared(store, cfg, previous, metrics).await?.0)
+    }
+
+    /// [`Self::build`], with what the reloader keeps to apply later changes with
+    /// [`Self::patch`].
+    pub async fn build_shared(
+        store: &dyn Store,
+        cfg: &Config,
+        previous: Option<&Snapshot>,
+        metrics: &Registry,
+    ) -> Result<(Snapshot, Shared), StoreError> {
         let inst = cfg.instance_id.as_str();
         // The version first: a change committed while we read is seen by the next reload.
         let version = store.version().await?;
-        let groups = store.list_groups(inst).await?;
-        let envs = store.list_envs(inst).await?;
-        let apis = store.list_apis(inst).await?;
-        let publications = store.list_publications(inst).await?;
-        let bindings = store.list_bindings(inst).await?;
-        let apps = store.list_apps(inst).await?;
-        let auths = store.list_app_auths(inst).await?;
-        let variables = store.list_variables(inst).await?;
-        let stored_channels = store.list_vpc_channels(inst).await?;
-        let channels = Channels {
-            stored: stored_channels.iter().map(|c| (c.id.as_str(), c)).collect(),
-            running: &cfg.channels,
-            used: Default::default(),
-        };
-        let acl_bindings = store.list_acl_bindings(inst).await?;
-        // Each gateway response set compiled once: by set id, with its group and whether it
-        // is the group's default.
-        let mut response_sets: HashMap<
-            String,
-            (String, bool, Option<Arc<crate::responses::Responses>>),
-        > = HashMap::new();
-        for r in store.list_gateway_responses(inst).await? {
-            let compiled = crate::responses::Responses::compile(&r).map(Arc::new);
-            response_sets.insert(r.id, (r.group_id, r.is_default, compiled));
-        }
-        let group_default = |group_id: &str| {
-            response_sets
-                .values()
-                .find(|(g, d, _)| g == group_id && *d)
-                .and_then(|(_, _, c)| c.clone())
-        };
-        // Each policy compiled once, shared by the routes it is bound to.
-        let mut policies: HashMap<String, Arc<crate::access::Compiled>> = HashMap::new();
-        for a in store.list_acls(inst).await? {
-            match crate::access::Compiled::new(&a) {
-                Ok(c) => {
-                    policies.insert(a.id, Arc::new(c));
-                }
-                Err(e) => {
-                    tracing::error!(acl_id = %a.id, error = %e, "stored access control policy does not parse; not enforced");
-                }
-            }
-        }
-        let throttle_bindings = store.list_throttle_bindings(inst).await?;
-        // Each throttling policy compiled once, shared by the routes it is bound to.
-        let specials = store.list_throttle_specials(inst).await?;
-        let throttles: HashMap<String, Arc<crate::throttle::Classic>> = store
-            .list_throttles(inst)
-            .await?
-            .iter()
-            .map(|t| {
-                let c = crate::throttle::Classic::new(
-                    t,
-                    &specials,
-                    cfg.plugins.classic.clone(),
-                    cfg.plugins.redis.clone(),
-                    cfg.plugins.clock.clone(),
-                );
-                (t.id.clone(), Arc::new(c))
-            })
-            .collect();
-        let sign_bindings = store.list_sign_bindings(inst).await?;
-        // Each signature key ready once, shared by the routes it is bound to.
-        let mut signers: HashMap<String, Arc<crate::signature_key::Signer>> = HashMap::new();
-        for k in store.list_signs(inst).await? {
-            match crate::signature_key::Signer::new(&k) {
-                Ok(s) => {
-                    signers.insert(k.id, Arc::new(s));
-                }
-                Err(e) => {
-                    tracing::error!(sign_id = %k.id, error = %e, "signature key cannot sign; its APIs' calls go unsigned");
-                }
-            }
-        }
-        let values: HashMap<(&str, &str, &str), &str> = variables
-            .iter()
-            .map(|v| {
-                let key = (v.group_id.as_str(), v.env_id.as_str(), v.name.as_str());
-                (key, v.value.as_str())
-            })
-            .collect();
-        let all = apigw_model::page::Page {
-            offset: 0,
-            limit: i64::MAX as u64,
-        };
-        let (_, plugins) = store
-            .list_plugins(inst, &apigw_store::PluginFilter::default(), all)
-            .await?;
-
-        let mut instances = HashMap::new();
-        for p in &plugins {
-            let reused = previous
-                .and_then(|s| s.instances.get(&p.id))
-                .filter(|(content, _)| *content == p.content)
-                .map(|(_, i)| i.clone());
-            let instance = match reused {
-                Some(i) => i,
-                None => match registry::build(p.plugin_type, &p.id, &p.content, &cfg.plugins) {
-                    Ok(i) => Arc::new(i),
-                    Err(e) => {
-                        tracing::error!(plugin_id = %p.id, error = %e, "stored plug-in content does not build; not enforced");
-                        continue;
-                    }
-                },
-            };
-            instances.insert(p.id.clone(), (p.content.clone(), instance));
-        }
-
-        // APIG's CORS switch of an API (`cors: true`, `x-apigateway-cors`): the fixed headers of
-        // `otc-guide/.../x-apigateway-cors.rst`, as a cors plug-in shared by every such API.
-        let api_cors = registry::build(
-            apigw_model::PluginType::Cors,
-            "api-cors",
-            API_CORS,
-            &cfg.plugins,
-        )
-        .ok()
-        .map(Arc::new);
-
+        let (mut shared, instances) = load_shared(store, cfg, previous).await?;
         let mut snap = Snapshot {
             version,
             credentials: cfg.credentials.clone(),
+            instances: Arc::new(instances),
+            apps: Arc::new(load_apps(store, inst).await?),
             ..Default::default()
         };
-        let mut group_index = HashMap::new();
-        for g in &groups {
+        for g in store.list_groups(inst).await? {
             let i = snap.groups.len();
             snap.groups.push(GroupRoutes {
-                responses: group_default(&g.id),
+                responses: shared.group_default(&g.id),
                 ..Default::default()
             });
-            group_index.insert(g.id.as_str(), i);
             let host = Host {
                 group: i,
                 https_only: false,
@@ -507,12 +605,12 @@ impl Snapshot {
             if g.is_default || (snap.default_group.is_none() && g.name == DEFAULT_GROUP_NAME) {
                 snap.default_group = Some(i);
             }
+            shared.group_index.insert(g.id, i);
         }
-        let domains = store.list_domains(inst).await?;
         let mut sites = Vec::new();
         let mut certificates = HashMap::new();
-        for d in &domains {
-            let Some(&gi) = group_index.get(d.group_id.as_str()) else {
+        for d in store.list_domains(inst).await? {
+            let Some(&gi) = shared.group_index.get(d.group_id.as_str()) else {
                 continue;
             };
             let host = Host {
@@ -545,21 +643,97 @@ impl Snapshot {
             .tls_instance
             .clone()
             .map(|key| Arc::new(crate::tls::Sites::build(key, &sites, cfg.http2)));
-        let env_names: HashMap<&str, &str> = envs
-            .iter()
-            .map(|e| (e.id.as_str(), e.name.as_str()))
-            .collect();
+        let inputs = RouteInputs {
+            apis: store.list_apis(inst).await?,
+            publications: store.list_publications(inst).await?,
+            bindings: store.list_bindings(inst).await?,
+            auths: store.list_app_auths(inst).await?,
+            acl_bindings: store.list_acl_bindings(inst).await?,
+            throttle_bindings: store.list_throttle_bindings(inst).await?,
+            sign_bindings: store.list_sign_bindings(inst).await?,
+        };
+        let used = snap.place_routes(&mut shared, &inputs, cfg, metrics);
+        // Channels no route uses stop (their health checks end with the last snapshot
+        // holding them).
+        snap.channels = used;
+        cfg.channels.retain(&snap.channels);
+        Ok((snap, shared))
+    }
+
+    /// This snapshot with `changes` applied (the store's changes after this snapshot's
+    /// version, up to `version`, none of them [`Change::All`]): the routes of the APIs they
+    /// name are taken out and built again from the store, the apps reloaded when they changed.
+    /// Everything else is shared with this snapshot, so the cost is that of what changed.
+    pub async fn patch(
+        &self,
+        store: &dyn Store,
+        cfg: &Config,
+        shared: &mut Shared,
+        metrics: &Registry,
+        version: i64,
+        changes: &[Change],
+    ) -> Result<Snapshot, StoreError> {
+        let inst = cfg.instance_id.as_str();
+        let mut snap = self.clone();
+        snap.version = version;
+        let mut apis: Vec<String> = Vec::new();
+        for c in changes {
+            match c {
+                Change::Apps => snap.apps = Arc::new(load_apps(store, inst).await?),
+                Change::Apis(ids) => apis.extend(ids.iter().cloned()),
+                Change::All => {}
+            }
+        }
+        apis.sort_unstable();
+        apis.dedup();
+        if apis.is_empty() {
+            return Ok(snap);
+        }
+        let inputs = store.route_inputs(inst, &apis).await?;
+        for id in &apis {
+            for p in shared.placed.remove(id).unwrap_or_default() {
+                let group = &mut snap.groups[p.group];
+                if let Some(router) = group.envs.get_mut(&*p.env) {
+                    let owned = |r: &Route| *r.api_id == **id;
+                    router.remove(&p.template, p.method.as_ref(), p.prefix, &owned);
+                }
+            }
+        }
+        for c in snap.place_routes(shared, &inputs, cfg, metrics) {
+            if !snap.channels.iter().any(|x| Arc::ptr_eq(x, &c)) {
+                snap.channels.push(c);
+            }
+        }
+        Ok(snap)
+    }
+
+    /// Builds and puts in place the routes of the publications in `inputs`, noting where in
+    /// `shared`. Returns the load balance channels they use.
+    fn place_routes(
+        &mut self,
+        shared: &mut Shared,
+        inputs: &RouteInputs,
+        cfg: &Config,
+        metrics: &Registry,
+    ) -> Vec<Arc<crate::channel::Channel>> {
+        let channels = Channels {
+            stored: &shared.channels,
+            running: &cfg.channels,
+            used: Default::default(),
+        };
+        let bound = Bound::index(inputs);
         let apis_by_id: HashMap<&str, &apigw_model::resources::Api> =
-            apis.iter().map(|a| (a.id.as_str(), a)).collect();
+            inputs.apis.iter().map(|a| (a.id.as_str(), a)).collect();
         let mut defs: HashMap<&str, ApiDef> = HashMap::new();
-        for p in &publications {
+        let mut placed: Vec<(String, Placed)> = Vec::new();
+        for p in &inputs.publications {
             let (Some(api), Some(env_name)) = (
                 apis_by_id.get(p.api_id.as_str()),
-                env_names.get(p.env_id.as_str()),
+                shared.env_names.get(p.env_id.as_str()),
             ) else {
                 continue;
             };
-            let Some(&gi) = group_index.get(api.group_id.as_str()) else {
+            let Some(&gi) = shared.group_index.get(api.group_id.as_str()) else {
                 continue;
             };
             if !defs.contains_key(api.id.as_str()) {
@@ -575,9 +749,8 @@ impl Snapshot {
             }
             let def = &defs[api.id.as_str()];
             let variable = |name: &str| {
-                values
-                    .get(&(api.group_id.as_str(), p.env_id.as_str(), name))
-                    .copied()
+                let key = (api.group_id.clone(), p.env_id.clone(), name.to_string());
+                shared.values.get(&key).map(String::as_str)
             };
             let backend = match backend_of(def, &cfg.upstream, &channels, variable) {
                 Ok(b) => b,
@@ -586,50 +759,48 @@ impl Snapshot {
                     continue;
                 }
             };
-            let bound = || {
-                bindings
-                    .iter()
-                    .filter(|b| b.api_id == api.id && b.env_id == p.env_id)
-            };
-            let mut members: Vec<_> = bound()
-                .filter_map(|b| instances.get(&b.plugin_id))
+            let key = (api.id.as_str(), p.env_id.as_str());
+            let plugins = bound.plugins.get(&key).map(Vec::as_slice).unwrap_or(&[]);
+            let mut members: Vec<_> = plugins
+                .iter()
+                .filter_map(|b| self.instances.get(&b.plugin_id))
                 .map(|(_, i)| i.clone())
                 .collect();
             // A bound cors plug-in decides; the API's switch applies without one.
             let cors_switch = def.extra.get("cors") == Some(&serde_json::Value::Bool(true));
-            if cors_switch && !bound().any(|b| b.plugin_type == apigw_model::PluginType::Cors) {
-                members.extend(api_cors.clone());
+            if cors_switch
+                && !plugins
+                    .iter()
+                    .any(|b| b.plugin_type == apigw_model::PluginType::Cors)
+            {
+                members.extend(shared.api_cors.clone());
             }
             let chain = Arc::new(Chain::new(members));
             let mut access: Option<Box<crate::access::Access>> = None;
-            for b in acl_bindings
-                .iter()
-                .filter(|b| b.api_id == api.id && b.env_id == p.env_id)
-            {
-                if let Some(c) = policies.get(&b.acl_id) {
+            for acl_id in bound.acls.get(&key).into_iter().flatten() {
+                if let Some(c) = shared.policies.get(*acl_id) {
                     access.get_or_insert_default().add(c.clone());
                 }
             }
             // The set named by `response_id` when it is one of the group's, else the default.
             let responses = match def.extra.get("response_id").and_then(|v| v.as_str()) {
-                Some(id) => match response_sets.get(id) {
+                Some(id) => match shared.response_sets.get(id) {
                     Some((g, _, c)) if *g == api.group_id => c.clone(),
-                    _ => group_default(&api.group_id),
+                    _ => shared.group_default(&api.group_id),
                 },
-                None => group_default(&api.group_id),
+                None => shared.group_default(&api.group_id),
             };
             let throttle = match chain.throttles() {
                 true => None,
-                false => throttle_bindings
-                    .iter()
-                    .find(|b| b.api_id == api.id && b.env_id == p.env_id)
-                    .and_then(|b| throttles.get(&b.throttle_id).cloned()),
+                false => {
+                    (bound.throttle.get(&key)).and_then(|id| shared.throttles.get(*id).cloned())
+                }
             };
             let route = Route {
                 api_id: api.id.as_str().into(),
                 api_name: api.name.as_str().into(),
                 env_id: p.env_id.as_str().into(),
-                env_name: (*env_name).into(),
+                env_name: env_name.clone(),
                 auth: match def.auth_type.as_str() {
                     "APP" => AuthType::App,
                     "IAM" => AuthType::Iam,
@@ -640,47 +811,37 @@ impl Snapshot {
                 backend,
                 responses,
                 chain,
-                apps: auths
-                    .iter()
-                    .filter(|a| a.api_id == api.id && a.env_id == p.env_id)
-                    .map(|a| a.app_id.clone())
-                    .collect(),
+                apps: bound.apps.get(&key).cloned().unwrap_or_default(),
                 access,
                 throttle,
-                sign: sign_bindings
-                    .iter()
-                    .find(|b| b.api_id == api.id && b.env_id == p.env_id)
-                    .and_then(|b| signers.get(&b.sign_id).cloned()),
+                sign: (bound.sign.get(&key)).and_then(|id| shared.signers.get(*id).cloned()),
                 metrics: metrics.api(&api.id, &api.name),
             };
             let method = (def.req_method != "ANY")
                 .then(|| def.req_method.parse::<Method>().ok())
                 .flatten();
-            let router = snap.groups[gi]
+            let template = def.template();
+            let router = self.groups[gi]
                 .envs
-                .entry((*env_name).to_string())
+                .entry(env_name.to_string())
                 .or_default();
-            router.insert(&def.template(), method, route.prefix, Arc::new(route));
+            router.insert(&template, method.clone(), route.prefix, Arc::new(route));
+            let at = Placed {
+                group: gi,
+                env: env_name.clone(),
+                template,
+                method,
+                prefix: def.match_mode == "SWA",
+            };
+            placed.push((api.id.clone(), at));
         }
-        for a in &apps {
-            snap.apps.insert(
-                a.app_key.clone(),
-                AppEntry {
-                    id: a.id.as_str().into(),
-                    name: a.name.as_str().into(),
-                    secret: a.app_secret.clone(),
-                },
-            );
+        for (api_id, at) in placed {
+            shared.placed.entry(api_id).or_default().push(at);
         }
-        snap.instances = instances;
-        // Channels no route uses stop (their health checks end with the last snapshot
-        // holding them).
-        snap.channels = channels
+        channels
             .used
             .into_inner()
-            .unwrap_or_else(|e| e.into_inner());
-        cfg.channels.retain(&snap.channels);
-        Ok(snap)
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// The router of the group selected by `host` in the environment `stage`.

@@ -14,7 +14,9 @@
 //!   `migrations/{engine}/`, applied in order at start-up.
 //!
 //! Every write runs in one transaction that also bumps a version counter, so a reader of
-//! [`Store::version`] learns that something changed (the data plane's change feed).
+//! [`Store::version`] learns that something changed (the data plane's change feed), and records
+//! what it changed as a [`Change`] under that version ([`Store::changes_since`]), so the data
+//! plane can apply a change to its snapshot at the cost of what it changed.
 
 use apigw_model::acl::{Acl, AclBinding};
 use apigw_model::certificate::Certificate;
@@ -178,6 +180,55 @@ pub enum StoreError {
     Backend(String),
 }
 
+/// What a committed write changed, as far as the data plane's snapshot is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Anything may have changed: the snapshot is rebuilt.
+    All,
+    /// Only apps (names, keys, secrets; a deleted app's authorisations go with it, and a route
+    /// naming an app that no longer exists admits nobody by it).
+    Apps,
+    /// Only the routes of these APIs: their definitions, publications, plug-in and policy
+    /// bindings and app authorisations.
+    Apis(Vec<String>),
+}
+
+impl Change {
+    /// The stored form: `*`, `apps`, or `apis` and the ids, space separated.
+    pub fn encode(&self) -> String {
+        match self {
+            Change::All => "*".into(),
+            Change::Apps => "apps".into(),
+            Change::Apis(ids) => std::iter::once("apis")
+                .chain(ids.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+
+    /// The change `encode` wrote; anything else reads as [`Change::All`].
+    pub fn decode(stored: &str) -> Self {
+        let mut words = stored.split(' ');
+        match words.next() {
+            Some("apps") => Change::Apps,
+            Some("apis") => Change::Apis(words.map(str::to_string).collect()),
+            _ => Change::All,
+        }
+    }
+}
+
+/// What the routes of some APIs are built from: their rows and everything bound to them.
+#[derive(Debug, Default)]
+pub struct RouteInputs {
+    pub apis: Vec<Api>,
+    pub publications: Vec<Publication>,
+    pub bindings: Vec<Binding>,
+    pub auths: Vec<AppAuth>,
+    pub acl_bindings: Vec<AclBinding>,
+    pub throttle_bindings: Vec<ThrottleBinding>,
+    pub sign_bindings: Vec<SignBinding>,
+}
+
 /// Filters of ListPlugins; `None` means "any".
 #[derive(Debug, Clone, Default)]
 pub struct PluginFilter {
@@ -225,6 +276,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Ticks after every write this store commits (and, for shared stores, writes of other
     /// nodes it hears of): the data plane's prompt to compare [`Store::version`].
     fn changes(&self) -> tokio::sync::watch::Receiver<u64>;
+    /// The changes committed after `version`, in order of version. Only the last few thousand
+    /// are kept: a caller that sees a gap (the first is not `version + 1`) rebuilds.
+    async fn changes_since(&self, version: i64) -> Result<Vec<(i64, Change)>, StoreError>;
+    /// The APIs of the instance with these ids.
+    async fn list_apis_of(&self, instance_id: &str, ids: &[String])
+        -> Result<Vec<Api>, StoreError>;
+    /// The publications of the APIs `api_ids` of the instance.
+    async fn list_publications_of(
+        &self,
+        instance_id: &str,
+        api_ids: &[String],
+    ) -> Result<Vec<Publication>, StoreError>;
+    /// The rows the routes of the APIs `api_ids` of the instance are built from.
+    async fn route_inputs(
+        &self,
+        instance_id: &str,
+        api_ids: &[String],
+    ) -> Result<RouteInputs, StoreError>;
 
     /// Creates the instance's built-in `DEFAULT` group and `RELEASE` environment if missing.
     async fn ensure_defaults(&self, instance_id: &str, now: i64) -> Result<(), StoreError>;

@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/007_signs.sql"),
     include_str!("../migrations/sqlite/008_certificates.sql"),
     include_str!("../migrations/sqlite/009_vpc_channels.sql"),
+    include_str!("../migrations/sqlite/010_config_changes.sql"),
 ];
 
 /// A SQLite database file.

@@ -3,7 +3,9 @@
 //! check ([`require`]) are written here once.
 
 use crate::sql::{args, table, unique, Conn, ConnExt, DbError, Engine, Table, Value};
-use crate::{ImportBatch, PluginFilter, Resource, Secrets, Store, StoreError, Unique};
+use crate::{
+    Change, ImportBatch, PluginFilter, Resource, RouteInputs, Secrets, Store, StoreError, Unique,
+};
 use apigw_model::acl::{Acl, AclBinding};
 use apigw_model::certificate::Certificate;
 use apigw_model::domain::Domain;
@@ -75,8 +77,23 @@ impl<E: Engine> SqlStore<E> {
         }
     }
 
-    /// Ends a write transaction: commits it on success, else rolls it back.
+    /// Ends a write transaction that may have changed anything ([`Change::All`]).
     async fn end<T>(&self, tx: E::Tx, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        self.end_as(tx, Change::All, result).await
+    }
+
+    /// Ends a write transaction: on success records `change` under the version it took and
+    /// commits, else rolls it back.
+    async fn end_as<T>(
+        &self,
+        mut tx: E::Tx,
+        change: Change,
+        result: Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let result = match result {
+            Ok(out) => record(&mut tx, &change).await.map(|()| out),
+            Err(e) => Err(e),
+        };
         match result {
             Ok(out) => self.engine.commit(tx).await.map(|()| out),
             Err(e) => {
@@ -84,6 +101,60 @@ impl<E: Engine> SqlStore<E> {
                 Err(e)
             }
         }
+    }
+
+    /// Deletes the row of `T` (a table with an `api_id`) with that id in a write of its own,
+    /// recorded as a change of that API's routes; `NotFound` when there is none.
+    async fn remove_from_api<T: Table>(
+        &self,
+        instance_id: &str,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            let row = tx
+                .query(
+                    &format!(
+                        "DELETE FROM {} WHERE instance_id=?1 AND id=?2 RETURNING api_id",
+                        T::TABLE
+                    ),
+                    &args![instance_id, id],
+                )
+                .await?;
+            let row = row.first().ok_or(StoreError::NotFound)?;
+            row.text(0)
+        }
+        .await;
+        match result {
+            Ok(api_id) => self.end_as(tx, Change::Apis(vec![api_id]), Ok(())).await,
+            Err(e) => self.end(tx, Err(e)).await,
+        }
+    }
+
+    /// The rows of `T` (a table with an `api_id`) of the APIs `api_ids`, in `order`.
+    async fn list_for_apis<T: Table + Send>(
+        &self,
+        instance_id: &str,
+        api_ids: &[String],
+        order: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        let mut reader = self.engine.reader().await?;
+        // Few enough parameters per statement for either engine.
+        for ids in api_ids.chunks(500) {
+            let marks: Vec<String> = (2..ids.len() + 2).map(|i| format!("?{i}")).collect();
+            let sql = format!(
+                "SELECT {} FROM {} WHERE instance_id=?1 AND {} IN ({}) {order}",
+                T::COLUMNS,
+                T::TABLE,
+                if T::TABLE == "apis" { "id" } else { "api_id" },
+                marks.join(", ")
+            );
+            let mut values = vec![Value::from(instance_id)];
+            values.extend(ids.iter().map(Value::from));
+            out.extend(reader.all::<T>(&sql, &values).await?);
+        }
+        Ok(out)
     }
 
     /// Every row of `T` in the instance, in `order`.
@@ -174,13 +245,24 @@ impl<E: Engine> SqlStore<E> {
         args: &[Value],
         conflict: impl Fn(DbError) -> StoreError + Send,
     ) -> Result<(), StoreError> {
+        self.change_as(Change::All, sql, args, conflict).await
+    }
+
+    /// [`Self::change`] recorded as `change`.
+    async fn change_as(
+        &self,
+        change: Change,
+        sql: &str,
+        args: &[Value],
+        conflict: impl Fn(DbError) -> StoreError + Send,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         let result = tx
             .execute(sql, args)
             .await
             .map_err(conflict)
             .and_then(changed);
-        self.end(tx, result).await
+        self.end_as(tx, change, result).await
     }
 
     /// Deletes the row of `T` with that id in a write of its own; `NotFound` when there is
@@ -254,7 +336,11 @@ impl<E: Engine> SqlStore<E> {
             Ok(out)
         }
         .await;
-        self.end(tx, result).await
+        let apis = match &result {
+            Ok(bound) => bound.iter().map(|b| b.api_id().to_string()).collect(),
+            Err(_) => Vec::new(),
+        };
+        self.end_as(tx, Change::Apis(apis), result).await
     }
 }
 
@@ -424,6 +510,26 @@ async fn unused<C: Conn>(
 }
 
 /// `NotFound` when a statement changed no row.
+/// How many versions' changes are kept: a node further behind than that rebuilds.
+const CHANGES_KEPT: i64 = 5000;
+
+/// Records `change` under the version the transaction took, and forgets the oldest.
+async fn record<C: Conn>(tx: &mut C, change: &Change) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO config_changes (version, scope)
+         SELECT version, ?1 FROM config_version WHERE id = 1",
+        &args![change.encode()],
+    )
+    .await?;
+    tx.execute(
+        "DELETE FROM config_changes
+         WHERE version <= (SELECT version FROM config_version WHERE id = 1) - ?1",
+        &args![CHANGES_KEPT],
+    )
+    .await?;
+    Ok(())
+}
+
 fn changed(n: u64) -> Result<(), StoreError> {
     if n == 0 {
         Err(StoreError::NotFound)
@@ -911,6 +1017,60 @@ impl<E: Engine> Store for SqlStore<E> {
             .await
     }
 
+    async fn changes_since(&self, version: i64) -> Result<Vec<(i64, Change)>, StoreError> {
+        let rows = self
+            .engine
+            .reader()
+            .await?
+            .query(
+                "SELECT version, scope FROM config_changes WHERE version > ?1 ORDER BY version",
+                &args![version],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.int(0)?, Change::decode(&r.text(1)?))))
+            .collect()
+    }
+
+    async fn list_apis_of(
+        &self,
+        instance_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<Api>, StoreError> {
+        self.list_for_apis(instance_id, ids, "").await
+    }
+
+    async fn list_publications_of(
+        &self,
+        instance_id: &str,
+        api_ids: &[String],
+    ) -> Result<Vec<Publication>, StoreError> {
+        self.list_for_apis(instance_id, api_ids, "").await
+    }
+
+    async fn route_inputs(
+        &self,
+        instance_id: &str,
+        api_ids: &[String],
+    ) -> Result<RouteInputs, StoreError> {
+        let by_time = "ORDER BY create_time DESC, rowid DESC";
+        Ok(RouteInputs {
+            apis: self.list_for_apis(instance_id, api_ids, "").await?,
+            publications: self.list_for_apis(instance_id, api_ids, "").await?,
+            bindings: self
+                .list_for_apis(
+                    instance_id,
+                    api_ids,
+                    "ORDER BY attached_time DESC, rowid DESC",
+                )
+                .await?,
+            auths: self.list_for_apis(instance_id, api_ids, "").await?,
+            acl_bindings: self.list_for_apis(instance_id, api_ids, by_time).await?,
+            throttle_bindings: self.list_for_apis(instance_id, api_ids, by_time).await?,
+            sign_bindings: self.list_for_apis(instance_id, api_ids, by_time).await?,
+        })
+    }
+
     fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.engine.changes()
     }
@@ -1098,7 +1258,8 @@ impl<E: Engine> Store for SqlStore<E> {
             Ok(())
         }
         .await;
-        self.end(tx, result).await
+        self.end_as(tx, Change::Apis(vec![a.id.clone()]), result)
+            .await
     }
 
     async fn update_api(&self, a: &Api) -> Result<(), StoreError> {
@@ -1110,11 +1271,15 @@ impl<E: Engine> Store for SqlStore<E> {
             update_api_row(&mut tx, a).await
         }
         .await;
-        self.end(tx, result).await
+        self.end_as(tx, Change::Apis(vec![a.id.clone()]), result)
+            .await
     }
 
     async fn delete_api(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
-        self.remove::<Api>(instance_id, id).await
+        let sql = "DELETE FROM apis WHERE instance_id=?1 AND id=?2";
+        let change = Change::Apis(vec![id.to_string()]);
+        self.change_as(change, sql, &args![instance_id, id], StoreError::from)
+            .await
     }
 
     async fn list_apis(&self, instance_id: &str) -> Result<Vec<Api>, StoreError> {
@@ -1136,7 +1301,8 @@ impl<E: Engine> Store for SqlStore<E> {
             Ok(())
         }
         .await;
-        self.end(tx, result).await
+        self.end_as(tx, Change::Apis(vec![p.api_id.clone()]), result)
+            .await
     }
 
     async fn unpublish(
@@ -1170,7 +1336,8 @@ impl<E: Engine> Store for SqlStore<E> {
             Ok(gone)
         }
         .await;
-        self.end(tx, result).await
+        self.end_as(tx, Change::Apis(vec![api_id.to_string()]), result)
+            .await
     }
 
     async fn list_publications(&self, instance_id: &str) -> Result<Vec<Publication>, StoreError> {
@@ -1182,11 +1349,18 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn create_app(&self, a: &App) -> Result<(), StoreError> {
-        self.insert(a, unique(Unique::AppName, APP_UNIQUE)).await
+        let mut tx = self.begin().await?;
+        let result = tx
+            .insert(a)
+            .await
+            .map(drop)
+            .map_err(unique(Unique::AppName, APP_UNIQUE));
+        self.end_as(tx, Change::Apps, result).await
     }
 
     async fn update_app(&self, a: &App) -> Result<(), StoreError> {
-        self.change(
+        self.change_as(
+            Change::Apps,
             "UPDATE apps SET name=?3, remark=?4, app_key=?5, app_secret=?6, update_time=?7
              WHERE instance_id=?1 AND id=?2",
             &args![
@@ -1204,7 +1378,9 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn delete_app(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
-        self.remove::<App>(instance_id, id).await
+        let sql = "DELETE FROM apps WHERE instance_id=?1 AND id=?2";
+        self.change_as(Change::Apps, sql, &args![instance_id, id], StoreError::from)
+            .await
     }
 
     async fn list_apps(&self, instance_id: &str) -> Result<Vec<App>, StoreError> {
@@ -1244,11 +1420,12 @@ impl<E: Engine> Store for SqlStore<E> {
             Ok(out)
         }
         .await;
-        self.end(tx, result).await
+        let apis = auths.iter().map(|a| a.api_id.clone()).collect();
+        self.end_as(tx, Change::Apis(apis), result).await
     }
 
     async fn delete_app_auth(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
-        self.remove::<AppAuth>(instance_id, id).await
+        self.remove_from_api::<AppAuth>(instance_id, id).await
     }
 
     async fn list_app_auths(&self, instance_id: &str) -> Result<Vec<AppAuth>, StoreError> {
@@ -1319,7 +1496,8 @@ impl<E: Engine> Store for SqlStore<E> {
             Ok(out)
         }
         .await;
-        self.end(tx, result).await
+        let apis = pairs.iter().map(|(_, api)| api.clone()).collect();
+        self.end_as(tx, Change::Apis(apis), result).await
     }
 
     async fn detach(
@@ -1343,7 +1521,8 @@ impl<E: Engine> Store for SqlStore<E> {
             Ok(())
         }
         .await;
-        self.end(tx, result).await
+        let apis = pairs.iter().map(|(_, api)| api.clone()).collect();
+        self.end_as(tx, Change::Apis(apis), result).await
     }
 
     async fn list_bindings(&self, instance_id: &str) -> Result<Vec<Binding>, StoreError> {
@@ -1461,7 +1640,7 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn unbind_acl(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
-        self.remove::<AclBinding>(instance_id, id).await
+        self.remove_from_api::<AclBinding>(instance_id, id).await
     }
 
     async fn list_acl_bindings(&self, instance_id: &str) -> Result<Vec<AclBinding>, StoreError> {
@@ -1523,7 +1702,8 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn unbind_throttle(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
-        self.remove::<ThrottleBinding>(instance_id, id).await
+        self.remove_from_api::<ThrottleBinding>(instance_id, id)
+            .await
     }
 
     async fn list_throttle_bindings(
@@ -1652,7 +1832,7 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn unbind_sign(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
-        self.remove::<SignBinding>(instance_id, id).await
+        self.remove_from_api::<SignBinding>(instance_id, id).await
     }
 
     async fn list_sign_bindings(&self, instance_id: &str) -> Result<Vec<SignBinding>, StoreError> {
@@ -1985,6 +2165,21 @@ impl<E: Engine> Store for SqlStore<E> {
     async fn import(&self, batch: &ImportBatch) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         let result = import_rows(&mut tx, batch).await;
-        self.end(tx, result).await
+        // Only APIs and what binds to them: their routes; a new group or policies: anything.
+        let apis_only = batch.group.is_none()
+            && batch.created_acls.is_empty()
+            && batch.updated_acls.is_empty()
+            && batch.created_throttles.is_empty()
+            && batch.updated_throttles.is_empty();
+        let change = match apis_only {
+            true => Change::Apis(
+                (batch.created_apis.iter().chain(&batch.updated_apis))
+                    .map(|a| a.id.clone())
+                    .chain(batch.publications.iter().map(|p| p.api_id.clone()))
+                    .collect(),
+            ),
+            false => Change::All,
+        };
+        self.end_as(tx, change, result).await
     }
 }

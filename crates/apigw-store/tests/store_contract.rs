@@ -15,7 +15,9 @@ use apigw_model::vpc_channel::{
     BalanceStrategy, HealthConfig, HealthProtocol, Member, MemberGroup, VpcChannel,
 };
 use apigw_model::{Plugin, PluginScope, PluginType};
-use apigw_store::{PluginFilter, Resource, Secrets, SqliteStore, Store, StoreError, Unique};
+use apigw_store::{
+    Change, PluginFilter, Resource, Secrets, SqliteStore, Store, StoreError, Unique,
+};
 
 fn plugin(instance: &str, name: &str, t: PluginType, at: i64) -> Plugin {
     Plugin {
@@ -1580,6 +1582,77 @@ async fn vpc_channels_are_stored_whole_and_kept_while_apis_use_them(s: &dyn Stor
 
 /// Runs each contract test against every engine, one `#[tokio::test]` per engine and test:
 /// the `store` tests get a store, the `place` tests the place to open stores on.
+/// Every committed write records what it changed under the version it took; a failed one
+/// records nothing. A route's inputs are read by API.
+async fn writes_record_what_they_changed(s: &dyn Store) {
+    let (group, a) = setup(s).await;
+    let start = s.version().await.unwrap();
+    let p = plugin(I, "cors", PluginType::Cors, 1);
+    s.create_plugin(&p, None).await.unwrap();
+    let b = api(&group, "api2", "GET NORMAL /b");
+    s.create_api(&b).await.unwrap();
+    s.publish(&publication(&b.id, RELEASE_ENV_ID))
+        .await
+        .unwrap();
+    let pairs = vec![(p.id.clone(), a.id.clone()), (p.id.clone(), b.id.clone())];
+    s.attach(I, RELEASE_ENV_ID, &pairs, 5).await.unwrap();
+    assert!(
+        s.create_api(&b).await.is_err(),
+        "a failed write records nothing"
+    );
+    let app = App {
+        id: "app1".into(),
+        instance_id: I.into(),
+        name: "app".into(),
+        remark: String::new(),
+        app_key: "k".into(),
+        app_secret: "s".into(),
+        register_time: 1,
+        update_time: 1,
+    };
+    s.create_app(&app).await.unwrap();
+    s.delete_api(I, &b.id).await.unwrap();
+    let changes = s.changes_since(start).await.unwrap();
+    let versions: Vec<i64> = changes.iter().map(|(v, _)| *v).collect();
+    assert_eq!(versions, (start + 1..=start + 6).collect::<Vec<_>>());
+    let kinds: Vec<Change> = changes.into_iter().map(|(_, c)| c).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            Change::All,
+            Change::Apis(vec![b.id.clone()]),
+            Change::Apis(vec![b.id.clone()]),
+            Change::Apis(vec![a.id.clone(), b.id.clone()]),
+            Change::Apps,
+            Change::Apis(vec![b.id.clone()]),
+        ]
+    );
+    assert_eq!(s.version().await.unwrap(), start + 6);
+    assert!(s.changes_since(start + 6).await.unwrap().is_empty());
+    let inputs = s
+        .route_inputs(I, std::slice::from_ref(&a.id))
+        .await
+        .unwrap();
+    assert_eq!(inputs.apis.len(), 1);
+    assert_eq!(inputs.apis[0].id, a.id);
+    assert_eq!(inputs.publications.len(), 1);
+    assert_eq!(inputs.bindings.len(), 1);
+    assert_eq!(inputs.bindings[0].plugin_id, p.id);
+    assert!(s
+        .route_inputs("other", std::slice::from_ref(&a.id))
+        .await
+        .unwrap()
+        .apis
+        .is_empty());
+    for c in [
+        Change::All,
+        Change::Apps,
+        Change::Apis(vec!["x".into(), "y".into()]),
+    ] {
+        assert_eq!(Change::decode(&c.encode()), c);
+    }
+}
+
 macro_rules! contract {
     (store: [$($test:ident),* $(,)?], place: [$($place_test:ident),* $(,)?] $(,)?) => {
         contract!(@engine sqlite, [$($test),*], [$($place_test),*]);
@@ -1630,6 +1703,7 @@ contract! {
         signs_bind_one_per_api_and_environment,
         certificates_bind_to_domains_of_groups,
         vpc_channels_are_stored_whole_and_kept_while_apis_use_them,
+        writes_record_what_they_changed,
     ],
     place: [
         secrets_are_sealed_at_rest,

@@ -161,11 +161,7 @@ pub async fn serve(
         http2: !args.disable_http2,
         channels: Default::default(),
     };
-    let first = Snapshot::build(&*store, &snap_cfg, None, &metrics)
-        .await
-        .context("building the first snapshot")?;
-    metrics.snapshot_taken(first.version);
-    let current = Arc::new(ArcSwap::from_pointee(first));
+    let current = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
     // A member's health as this node's checks see it (channels no route uses are not checked).
     let watched = current.clone();
     state.member_health = Some(Arc::new(move |channel_id: &str, member_id: &str| {
@@ -179,6 +175,10 @@ pub async fn serve(
         current.clone(),
         metrics.clone(),
     ));
+    reloader
+        .reload()
+        .await
+        .context("building the first snapshot")?;
     let settle = reloader.clone();
     state.after_write = Some(Arc::new(move || {
         let r = settle.clone();

@@ -190,3 +190,128 @@ async fn plugin_instances_survive_unrelated_reloads_and_not_content_changes() {
         "new content, new instance"
     );
 }
+
+/// What a route is, as far as a caller can tell: its API, and the plug-ins and apps it runs.
+fn served(snap: &Snapshot, path: &str) -> Option<(String, usize, Vec<String>)> {
+    let m = snap.router(None, "RELEASE")?.lookup(&Method::GET, path)?;
+    let mut apps: Vec<String> = m.route.apps.iter().cloned().collect();
+    apps.sort();
+    Some((
+        m.route.api_id.to_string(),
+        m.route.chain.instances().len(),
+        apps,
+    ))
+}
+
+#[tokio::test]
+async fn route_and_app_changes_are_patched_in_and_serve_as_a_full_build_does() {
+    let (_d, store, group) = setup().await;
+    let apis: Vec<Api> = (0..20)
+        .map(|i| api(&group, &format!("api_{i}"), &format!("/a{i}")))
+        .collect();
+    for a in &apis {
+        store.create_api(a).await.unwrap();
+        store.publish(&publication(a)).await.unwrap();
+    }
+    let p = cors_plugin(r#"{"allow_origin":"*"}"#);
+    store.create_plugin(&p, None).await.unwrap();
+    let metrics = Arc::new(Registry::default());
+    let current = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
+    let reloader = Reloader::new(store.clone(), config(), current.clone(), metrics.clone());
+    reloader.reload().await.unwrap();
+    let mut paths: Vec<String> = (0..20).map(|i| format!("/a{i}")).collect();
+    paths.extend(["/new".to_string(), "/moved".to_string()]);
+    let check = |what: &str| {
+        let store = store.clone();
+        let (current, paths, what) = (current.clone(), paths.clone(), what.to_string());
+        async move {
+            let full = Snapshot::build(&*store, &config(), None, &Registry::default())
+                .await
+                .unwrap();
+            let patched = current.load_full();
+            assert_eq!(patched.version, full.version, "{what}");
+            for path in &paths {
+                assert_eq!(
+                    served(&patched, path),
+                    served(&full, path),
+                    "{what}: {path}"
+                );
+            }
+            let keys = |s: &Snapshot| {
+                let mut k: Vec<String> = s.apps.keys().cloned().collect();
+                k.sort();
+                k
+            };
+            assert_eq!(keys(&patched), keys(&full), "{what}: apps");
+        }
+    };
+    let new = api(&group, "api_new", "/new");
+    store.create_api(&new).await.unwrap();
+    store.publish(&publication(&new)).await.unwrap();
+    let pairs = [
+        (p.id.clone(), apis[3].id.clone()),
+        (p.id.clone(), new.id.clone()),
+    ];
+    store.attach(I, RELEASE_ENV_ID, &pairs, 2).await.unwrap();
+    reloader.reload().await.unwrap();
+    check("created, published, bound").await;
+    assert!(served(&current.load(), "/new").is_some_and(|(_, plugins, _)| plugins == 1));
+    store
+        .unpublish(I, &apis[5].id, RELEASE_ENV_ID)
+        .await
+        .unwrap();
+    store.delete_api(I, &apis[7].id).await.unwrap();
+    let mut moved = api(&group, "api_9", "/moved");
+    moved.id = apis[9].id.clone();
+    store.update_api(&moved).await.unwrap();
+    store.detach(I, RELEASE_ENV_ID, &pairs[..1]).await.unwrap();
+    let app = apigw_model::resources::App {
+        id: "app1".into(),
+        instance_id: I.into(),
+        name: "app".into(),
+        remark: String::new(),
+        app_key: "key1".into(),
+        app_secret: "secret".into(),
+        register_time: 1,
+        update_time: 1,
+    };
+    store.create_app(&app).await.unwrap();
+    let auth = apigw_model::resources::AppAuth {
+        id: "auth1".into(),
+        instance_id: I.into(),
+        app_id: app.id.clone(),
+        api_id: apis[1].id.clone(),
+        env_id: RELEASE_ENV_ID.into(),
+        auth_time: 1,
+    };
+    store.authorize(I, &[auth]).await.unwrap();
+    reloader.reload().await.unwrap();
+    check("offline, deleted, moved, unbound, app authorised").await;
+    let now = current.load_full();
+    assert!(served(&now, "/a5").is_none() && served(&now, "/a7").is_none());
+    assert!(served(&now, "/a9").is_none() && served(&now, "/moved").is_some());
+    assert_eq!(served(&now, "/a1").unwrap().2, vec!["app1".to_string()]);
+    assert_eq!(
+        metrics.patches.load(std::sync::atomic::Ordering::Relaxed),
+        2,
+        "both runs of changes were patched in"
+    );
+    // A change beyond routes (a new plug-in) rebuilds.
+    store
+        .create_plugin(&cors_plugin(r#"{"allow_origin":"*"}"#), None)
+        .await
+        .unwrap_err();
+    let mut other = cors_plugin(r#"{"allow_origin":"*"}"#);
+    other.name = "another".into();
+    store.create_plugin(&other, None).await.unwrap();
+    reloader.reload().await.unwrap();
+    check("rebuilt").await;
+    assert_eq!(
+        metrics.patches.load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+    assert_eq!(
+        metrics.reloads.load(std::sync::atomic::Ordering::Relaxed),
+        4
+    );
+}
