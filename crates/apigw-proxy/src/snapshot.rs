@@ -381,6 +381,8 @@ pub struct Shared {
     api_cors: Option<Arc<Instance>>,
     /// Where each API's routes are, by API id.
     placed: HashMap<String, Vec<Placed>>,
+    /// The APIs whose routes run each plug-in, by plug-in id.
+    by_plugin: HashMap<String, HashSet<String>>,
 }
 
 /// Where a route was put: enough to take it out again.
@@ -391,6 +393,8 @@ struct Placed {
     template: Vec<Segment>,
     method: Option<Method>,
     prefix: bool,
+    /// The plug-ins the route runs.
+    plugins: Vec<String>,
 }
 
 impl Shared {
@@ -514,22 +518,11 @@ async fn load_shared(
         .list_plugins(inst, &apigw_store::PluginFilter::default(), all)
         .await?;
     let mut instances = HashMap::new();
+    let previous = previous.map(|s| &*s.instances);
     for p in &plugins {
-        let reused = previous
-            .and_then(|s| s.instances.get(&p.id))
-            .filter(|(content, _)| *content == p.content)
-            .map(|(_, i)| i.clone());
-        let instance = match reused {
-            Some(i) => i,
-            None => match registry::build(p.plugin_type, &p.id, &p.content, &cfg.plugins) {
-                Ok(i) => Arc::new(i),
-                Err(e) => {
-                    tracing::error!(plugin_id = %p.id, error = %e, "stored plug-in content does not build; not enforced");
-                    continue;
-                }
-            },
-        };
-        instances.insert(p.id.clone(), (p.content.clone(), instance));
+        if let Some(i) = instance_of(p, previous, cfg) {
+            instances.insert(p.id.clone(), (p.content.clone(), i));
+        }
     }
     // APIG's CORS switch of an API (`cors: true`, `x-apigateway-cors`): the fixed headers of
     // `otc-guide/.../x-apigateway-cors.rst`, as a cors plug-in shared by every such API.
@@ -542,6 +535,28 @@ async fn load_shared(
     .ok()
     .map(Arc::new);
     Ok((shared, instances))
+}
+
+/// The running instance of plug-in `p`: the one in `previous` when its content is unchanged,
+/// else a new one (`None`, logged, when the stored content does not build).
+fn instance_of(
+    p: &apigw_model::Plugin,
+    previous: Option<&HashMap<String, (String, Arc<Instance>)>>,
+    cfg: &Config,
+) -> Option<Arc<Instance>> {
+    let reused = previous
+        .and_then(|m| m.get(&p.id))
+        .filter(|(content, _)| *content == p.content);
+    if let Some((_, i)) = reused {
+        return Some(i.clone());
+    }
+    match registry::build(p.plugin_type, &p.id, &p.content, &cfg.plugins) {
+        Ok(i) => Some(Arc::new(i)),
+        Err(e) => {
+            tracing::error!(plugin_id = %p.id, error = %e, "stored plug-in content does not build; not enforced");
+            None
+        }
+    }
 }
 
 /// The apps by `app_key`.
@@ -661,9 +676,11 @@ impl Snapshot {
     }
 
     /// This snapshot with `changes` applied (the store's changes after this snapshot's
-    /// version, up to `version`, none of them [`Change::All`]): the routes of the APIs they
-    /// name are taken out and built again from the store, the apps reloaded when they changed.
-    /// Everything else is shared with this snapshot, so the cost is that of what changed.
+    /// version, up to `version`, none of them [`Change::All`]): the plug-ins they name are
+    /// built again (kept when their content is unchanged), the routes of the APIs they name or
+    /// that run those plug-ins are taken out and built again from the store, and the apps
+    /// reloaded when they changed. Everything else is shared with this snapshot, so the cost
+    /// is that of what changed.
     pub async fn patch(
         &self,
         store: &dyn Store,
@@ -677,12 +694,28 @@ impl Snapshot {
         let mut snap = self.clone();
         snap.version = version;
         let mut apis: Vec<String> = Vec::new();
+        let mut plugins: Vec<&String> = Vec::new();
         for c in changes {
             match c {
                 Change::Apps => snap.apps = Arc::new(load_apps(store, inst).await?),
                 Change::Apis(ids) => apis.extend(ids.iter().cloned()),
+                Change::Plugins(ids) => plugins.extend(ids),
                 Change::All => {}
             }
+        }
+        if !plugins.is_empty() {
+            let mut instances = (*snap.instances).clone();
+            for id in plugins {
+                match store.get_plugin(inst, id).await? {
+                    Some(p) => match instance_of(&p, Some(&self.instances), cfg) {
+                        Some(i) => drop(instances.insert(p.id, (p.content, i))),
+                        None => drop(instances.remove(id)),
+                    },
+                    None => drop(instances.remove(id)),
+                }
+                apis.extend(shared.by_plugin.get(id).into_iter().flatten().cloned());
+            }
+            snap.instances = Arc::new(instances);
         }
         apis.sort_unstable();
         apis.dedup();
@@ -692,6 +725,11 @@ impl Snapshot {
         let inputs = store.route_inputs(inst, &apis).await?;
         for id in &apis {
             for p in shared.placed.remove(id).unwrap_or_default() {
+                for plugin in &p.plugins {
+                    if let Some(apis) = shared.by_plugin.get_mut(plugin) {
+                        apis.remove(id);
+                    }
+                }
                 let group = &mut snap.groups[p.group];
                 if let Some(router) = group.envs.get_mut(&*p.env) {
                     let owned = |r: &Route| *r.api_id == **id;
@@ -832,10 +870,15 @@ impl Snapshot {
                 template,
                 method,
                 prefix: def.match_mode == "SWA",
+                plugins: plugins.iter().map(|b| b.plugin_id.clone()).collect(),
             };
             placed.push((api.id.clone(), at));
         }
         for (api_id, at) in placed {
+            for plugin in &at.plugins {
+                let apis = shared.by_plugin.entry(plugin.clone()).or_default();
+                apis.insert(api_id.clone());
+            }
             shared.placed.entry(api_id).or_default().push(at);
         }
         channels

@@ -191,19 +191,23 @@ pub enum Change {
     /// Only the routes of these APIs: their definitions, publications, plug-in and policy
     /// bindings and app authorisations.
     Apis(Vec<String>),
+    /// Only these plug-ins (created, changed or deleted), and so the routes bound to them.
+    Plugins(Vec<String>),
 }
 
 impl Change {
-    /// The stored form: `*`, `apps`, or `apis` and the ids, space separated.
+    /// The stored form: `*`, `apps`, or `apis` or `plugins` and the ids, space separated.
     pub fn encode(&self) -> String {
-        match self {
-            Change::All => "*".into(),
-            Change::Apps => "apps".into(),
-            Change::Apis(ids) => std::iter::once("apis")
-                .chain(ids.iter().map(String::as_str))
-                .collect::<Vec<_>>()
-                .join(" "),
-        }
+        let (word, ids) = match self {
+            Change::All => return "*".into(),
+            Change::Apps => return "apps".into(),
+            Change::Apis(ids) => ("apis", ids),
+            Change::Plugins(ids) => ("plugins", ids),
+        };
+        std::iter::once(word)
+            .chain(ids.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// The change `encode` wrote; anything else reads as [`Change::All`].
@@ -212,6 +216,7 @@ impl Change {
         match words.next() {
             Some("apps") => Change::Apps,
             Some("apis") => Change::Apis(words.map(str::to_string).collect()),
+            Some("plugins") => Change::Plugins(words.map(str::to_string).collect()),
             _ => Change::All,
         }
     }

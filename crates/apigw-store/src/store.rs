@@ -910,11 +910,13 @@ impl<E: Engine> Store for SqlStore<E> {
             Ok(())
         }
         .await;
-        self.end(tx, result).await
+        self.end_as(tx, Change::Plugins(vec![p.id.clone()]), result)
+            .await
     }
 
     async fn update_plugin(&self, p: &Plugin) -> Result<(), StoreError> {
-        self.change(
+        self.change_as(
+            Change::Plugins(vec![p.id.clone()]),
             "UPDATE plugins SET name=?3, content=?4, remark=?5, roma_app_id=?6,
              roma_app_name=?7, update_time=?8 WHERE instance_id=?1 AND id=?2",
             &args![
@@ -952,7 +954,8 @@ impl<E: Engine> Store for SqlStore<E> {
             )
         }
         .await;
-        self.end(tx, result).await
+        self.end_as(tx, Change::Plugins(vec![id.to_string()]), result)
+            .await
     }
 
     async fn get_plugin(&self, instance_id: &str, id: &str) -> Result<Option<Plugin>, StoreError> {

@@ -1619,7 +1619,7 @@ async fn writes_record_what_they_changed(s: &dyn Store) {
     assert_eq!(
         kinds,
         vec![
-            Change::All,
+            Change::Plugins(vec![p.id.clone()]),
             Change::Apis(vec![b.id.clone()]),
             Change::Apis(vec![b.id.clone()]),
             Change::Apis(vec![a.id.clone(), b.id.clone()]),

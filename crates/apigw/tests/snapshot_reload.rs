@@ -296,22 +296,45 @@ async fn route_and_app_changes_are_patched_in_and_serve_as_a_full_build_does() {
         2,
         "both runs of changes were patched in"
     );
-    // A change beyond routes (a new plug-in) rebuilds.
-    store
-        .create_plugin(&cors_plugin(r#"{"allow_origin":"*"}"#), None)
-        .await
-        .unwrap_err();
-    let mut other = cors_plugin(r#"{"allow_origin":"*"}"#);
-    other.name = "another".into();
-    store.create_plugin(&other, None).await.unwrap();
+    // A plug-in's new content: a new instance, in the routes that run it, patched in.
+    let mut p = p;
+    p.content = apigw_plugins::registry::canonical_content(
+        PluginType::Cors,
+        r#"{"allow_origin":"https://a.example"}"#,
+        None,
+    )
+    .unwrap();
+    store.update_plugin(&p).await.unwrap();
+    let before = current.load_full();
+    reloader.reload().await.unwrap();
+    check("plug-in content changed").await;
+    let after = current.load_full();
+    assert!(!Arc::ptr_eq(
+        &before.instances[&p.id].1,
+        &after.instances[&p.id].1
+    ));
+    let route = after.router(None, "RELEASE").unwrap();
+    let chain = &route.lookup(&Method::GET, "/new").unwrap().route.chain;
+    assert!(Arc::ptr_eq(
+        &chain.instances()[0],
+        &after.instances[&p.id].1
+    ));
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    assert_eq!(metrics.patches.load(relaxed), 3, "patched in");
+    // A change beyond routes, apps and plug-ins (a new group) rebuilds.
+    let g = apigw_model::resources::Group {
+        id: apigw_model::id::new_id(),
+        instance_id: I.into(),
+        name: "another".into(),
+        remark: String::new(),
+        is_default: false,
+        roma_app_id: None,
+        register_time: 1,
+        update_time: 1,
+    };
+    store.create_group(&g).await.unwrap();
     reloader.reload().await.unwrap();
     check("rebuilt").await;
-    assert_eq!(
-        metrics.patches.load(std::sync::atomic::Ordering::Relaxed),
-        2
-    );
-    assert_eq!(
-        metrics.reloads.load(std::sync::atomic::Ordering::Relaxed),
-        4
-    );
+    assert_eq!(metrics.patches.load(relaxed), 3);
+    assert_eq!(metrics.reloads.load(relaxed), 5);
 }
