@@ -606,21 +606,7 @@ impl Snapshot {
             ..Default::default()
         };
         for g in store.list_groups(inst).await? {
-            let i = snap.groups.len();
-            snap.groups.push(GroupRoutes {
-                responses: shared.group_default(&g.id),
-                ..Default::default()
-            });
-            let host = Host {
-                group: i,
-                https_only: false,
-            };
-            snap.hosts
-                .insert(&format!("{}.{}", g.id, cfg.domain_suffix), host);
-            if g.is_default || (snap.default_group.is_none() && g.name == DEFAULT_GROUP_NAME) {
-                snap.default_group = Some(i);
-            }
-            shared.group_index.insert(g.id, i);
+            snap.add_group(&g, cfg, &mut shared);
         }
         let mut sites = Vec::new();
         let mut certificates = HashMap::new();
@@ -695,11 +681,13 @@ impl Snapshot {
         snap.version = version;
         let mut apis: Vec<String> = Vec::new();
         let mut plugins: Vec<&String> = Vec::new();
+        let mut groups: Vec<String> = Vec::new();
         for c in changes {
             match c {
                 Change::Apps => snap.apps = Arc::new(load_apps(store, inst).await?),
                 Change::Apis(ids) => apis.extend(ids.iter().cloned()),
                 Change::Plugins(ids) => plugins.extend(ids),
+                Change::Groups(ids) => groups.extend(ids.iter().cloned()),
                 Change::All => {}
             }
         }
@@ -720,9 +708,12 @@ impl Snapshot {
         apis.sort_unstable();
         apis.dedup();
         if apis.is_empty() {
+            snap.add_groups(store, cfg, shared, groups).await?;
             return Ok(snap);
         }
         let inputs = store.route_inputs(inst, &apis).await?;
+        groups.extend(inputs.apis.iter().map(|a| a.group_id.clone()));
+        snap.add_groups(store, cfg, shared, groups).await?;
         for id in &apis {
             for p in shared.placed.remove(id).unwrap_or_default() {
                 for plugin in &p.plugins {
@@ -743,6 +734,46 @@ impl Snapshot {
             }
         }
         Ok(snap)
+    }
+
+    /// Adds the groups `ids` that this snapshot does not have yet (created since it was built):
+    /// their routers (empty) and sub-domains. A group's name or remark changes nothing here.
+    async fn add_groups(
+        &mut self,
+        store: &dyn Store,
+        cfg: &Config,
+        shared: &mut Shared,
+        mut ids: Vec<String>,
+    ) -> Result<(), StoreError> {
+        ids.retain(|id| !shared.group_index.contains_key(id));
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            let Some(g) = store.get_group(&cfg.instance_id, &id).await? else {
+                continue;
+            };
+            self.add_group(&g, cfg, shared);
+        }
+        Ok(())
+    }
+
+    /// Adds group `g`, without routes yet.
+    fn add_group(&mut self, g: &apigw_model::resources::Group, cfg: &Config, shared: &mut Shared) {
+        let i = self.groups.len();
+        self.groups.push(GroupRoutes {
+            responses: shared.group_default(&g.id),
+            ..Default::default()
+        });
+        let host = Host {
+            group: i,
+            https_only: false,
+        };
+        self.hosts
+            .insert(&format!("{}.{}", g.id, cfg.domain_suffix), host);
+        if g.is_default || (self.default_group.is_none() && g.name == DEFAULT_GROUP_NAME) {
+            self.default_group = Some(i);
+        }
+        shared.group_index.insert(g.id.clone(), i);
     }
 
     /// Builds and puts in place the routes of the publications in `inputs`, noting where in

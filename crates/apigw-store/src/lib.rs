@@ -193,16 +193,20 @@ pub enum Change {
     Apis(Vec<String>),
     /// Only these plug-ins (created, changed or deleted), and so the routes bound to them.
     Plugins(Vec<String>),
+    /// Only these groups, created or renamed (a group's routes are its APIs').
+    Groups(Vec<String>),
 }
 
 impl Change {
-    /// The stored form: `*`, `apps`, or `apis` or `plugins` and the ids, space separated.
+    /// The stored form: `*`, `apps`, or `apis`, `plugins` or `groups` and the ids, space
+    /// separated.
     pub fn encode(&self) -> String {
         let (word, ids) = match self {
             Change::All => return "*".into(),
             Change::Apps => return "apps".into(),
             Change::Apis(ids) => ("apis", ids),
             Change::Plugins(ids) => ("plugins", ids),
+            Change::Groups(ids) => ("groups", ids),
         };
         std::iter::once(word)
             .chain(ids.iter().map(String::as_str))
@@ -217,6 +221,7 @@ impl Change {
             Some("apps") => Change::Apps,
             Some("apis") => Change::Apis(words.map(str::to_string).collect()),
             Some("plugins") => Change::Plugins(words.map(str::to_string).collect()),
+            Some("groups") => Change::Groups(words.map(str::to_string).collect()),
             _ => Change::All,
         }
     }

@@ -1147,11 +1147,19 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn create_group(&self, g: &Group) -> Result<(), StoreError> {
-        self.insert(g, unique(Unique::GroupName, &[])).await
+        let mut tx = self.begin().await?;
+        let result = tx
+            .insert(g)
+            .await
+            .map(drop)
+            .map_err(unique(Unique::GroupName, &[]));
+        self.end_as(tx, Change::Groups(vec![g.id.clone()]), result)
+            .await
     }
 
     async fn update_group(&self, g: &Group) -> Result<(), StoreError> {
-        self.change(
+        self.change_as(
+            Change::Groups(vec![g.id.clone()]),
             "UPDATE groups SET name=?3, remark=?4, update_time=?5 WHERE instance_id=?1 AND id=?2",
             &args![&g.instance_id, &g.id, &g.name, &g.remark, g.update_time],
             unique(Unique::GroupName, &[]),
@@ -2168,9 +2176,9 @@ impl<E: Engine> Store for SqlStore<E> {
     async fn import(&self, batch: &ImportBatch) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         let result = import_rows(&mut tx, batch).await;
-        // Only APIs and what binds to them: their routes; a new group or policies: anything.
-        let apis_only = batch.group.is_none()
-            && batch.created_acls.is_empty()
+        // APIs (perhaps in a new group) and what binds to them: their routes; policies:
+        // anything.
+        let apis_only = batch.created_acls.is_empty()
             && batch.updated_acls.is_empty()
             && batch.created_throttles.is_empty()
             && batch.updated_throttles.is_empty();

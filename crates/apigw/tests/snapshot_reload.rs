@@ -321,7 +321,7 @@ async fn route_and_app_changes_are_patched_in_and_serve_as_a_full_build_does() {
     ));
     let relaxed = std::sync::atomic::Ordering::Relaxed;
     assert_eq!(metrics.patches.load(relaxed), 3, "patched in");
-    // A change beyond routes, apps and plug-ins (a new group) rebuilds.
+    // A new group and an API in it: patched in, served on the group's sub-domain.
     let g = apigw_model::resources::Group {
         id: apigw_model::id::new_id(),
         instance_id: I.into(),
@@ -333,8 +333,36 @@ async fn route_and_app_changes_are_patched_in_and_serve_as_a_full_build_does() {
         update_time: 1,
     };
     store.create_group(&g).await.unwrap();
+    let there = api(&g.id, "api_there", "/there");
+    store.create_api(&there).await.unwrap();
+    store.publish(&publication(&there)).await.unwrap();
+    reloader.reload().await.unwrap();
+    check("group created").await;
+    let host = format!("{}.apigw.localhost", g.id);
+    let in_group = |s: &Snapshot| {
+        let r = s.router(Some(&host), "RELEASE")?;
+        r.lookup(&Method::GET, "/there")
+            .map(|m| m.route.api_id.to_string())
+    };
+    assert_eq!(in_group(&current.load()), Some(there.id.clone()));
+    assert!(
+        served(&current.load(), "/there").is_none(),
+        "not in DEFAULT"
+    );
+    assert_eq!(metrics.patches.load(relaxed), 4, "patched in");
+    // A change beyond groups, APIs, plug-ins and apps (an environment) rebuilds.
+    let env = apigw_model::resources::Env {
+        id: apigw_model::id::new_id(),
+        instance_id: I.into(),
+        name: "TEST".into(),
+        remark: String::new(),
+        create_time: 1,
+    };
+    store.create_env(&env).await.unwrap();
     reloader.reload().await.unwrap();
     check("rebuilt").await;
-    assert_eq!(metrics.patches.load(relaxed), 3);
-    assert_eq!(metrics.reloads.load(relaxed), 5);
+    let rebuilt = current.load_full();
+    assert_eq!(in_group(&rebuilt), Some(there.id.clone()));
+    assert_eq!(metrics.patches.load(relaxed), 4);
+    assert_eq!(metrics.reloads.load(relaxed), 6);
 }
