@@ -12,10 +12,15 @@ with the form field `env_id`). At each size, --samples times:
                   (its group's sub-domain as Host), that carries `x-bench`: polled in a tight
                   loop once the bind has answered (`late` counts the samples whose first call
                   after the answer still lacked the header)
-each as median and p90 in ms; then the gateway's resident memory (VmRSS) and
-kB/API = (RSS now - RSS just after start, with no APIs) / size.
+  rebuild         `POST /envs` (then deleted): a change the data plane does not patch in but
+                  rebuilds its snapshot for (--rebuilds samples, 3 by default)
+each as median and p90 in ms; then the gateway's resident memory (VmRSS) after those writes;
+then the gateway is restarted on the same data: `start s` is the time until its ports answer
+(the first snapshot built whole), and kB/API = (RSS after the restart - RSS of a start with no
+APIs) / size, the steady cost of an API (rebuilds leave the allocator holding more).
 
-Usage: bench/config_scale.py [--sizes 1000,10000,100000] [--samples 20] [--per-group 1000]
+Usage: bench/config_scale.py [--sizes 1000,10000,100000] [--samples 20] [--rebuilds 3]
+                             [--per-group 1000]
                              [--apigw target/release/apigw] [--json FILE]
 """
 
@@ -26,6 +31,7 @@ import json
 import math
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -39,7 +45,7 @@ multipart = importlib.import_module("import").multipart  # noqa: E402  (import.p
 
 ADMIN, GATEWAY = 18390, 18380  # apart from run.py's and import.py's
 RELEASE = "DEFAULT_ENVIRONMENT_RELEASE_ID"
-COLUMNS = ["create", "publish", "bind", "bind->enforced"]
+COLUMNS = ["create", "publish", "bind", "bind->enforced", "rebuild"]
 
 
 def document(title, n):
@@ -103,9 +109,14 @@ def get(conn, host, path):
     return r.status, r.headers
 
 
-def measure(gw, plugin, group, targets, size, samples):
-    """The four timings, `samples` times each, at the current size; (lists by column, late count)."""
+def measure(gw, plugin, group, targets, size, samples, rebuilds):
+    """The timings, `samples` times each (`rebuilds` for rebuild), at the current size; (lists by
+    column, late count)."""
     out, late = {k: [] for k in COLUMNS}, 0
+    for i in range(rebuilds):
+        env, ms = timed(gw.call, "POST", "/envs", {"name": f"SCALE_{size}_{i}"})
+        out["rebuild"].append(ms)
+        gw.call("DELETE", f"/envs/{env['id']}")
     for i in range(samples):
         name = f"scale_new_{size}_{i}"
         api, ms = timed(gw.call, "POST", "/apis", {
@@ -143,6 +154,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000,10000,100000")
     ap.add_argument("--samples", type=int, default=20)
+    ap.add_argument("--rebuilds", type=int, default=3)
     ap.add_argument("--per-group", type=int, default=1000, help="APIs per imported document (group)")
     ap.add_argument("--apigw", default="target/release/apigw")
     ap.add_argument("--json", help="write the results to this file")
@@ -152,7 +164,8 @@ def main():
     env = dict(os.environ, APIGW_DATA_DIR=tmp, APIGW_ADMIN_ADDR=f"127.0.0.1:{ADMIN}",
                APIGW_GATEWAY_ADDR=f"127.0.0.1:{GATEWAY}", APIGW_GATEWAY_TLS_ADDR="127.0.0.1:0",
                RUST_LOG="warn")
-    proc = subprocess.Popen([args.apigw, "serve"], env=env, stdout=subprocess.DEVNULL)
+    procs = [subprocess.Popen([args.apigw, "serve"], env=env, stdout=subprocess.DEVNULL)]
+    proc = procs[0]
     results = []
     try:
         bench.wait_port(ADMIN)
@@ -178,31 +191,43 @@ def main():
                   f" ({1000 * seed / max(docs, 1):.0f} ms per import)")
             rng.shuffle(imported)  # bind targets spread over all the groups, none bound twice
             targets = [imported.pop() for _ in range(args.samples)]
-            timings, late = measure(gw, plugin, group, targets, size, args.samples)
+            timings, late = measure(gw, plugin, group, targets, size, args.samples, args.rebuilds)
             count += args.samples
             rss = rss_kb(proc.pid)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+            t0 = time.perf_counter()
+            proc = procs[0] = subprocess.Popen([args.apigw, "serve"], env=env, stdout=subprocess.DEVNULL)
+            bench.wait_port(ADMIN, timeout=300)
+            bench.wait_port(GATEWAY, timeout=300)
+            start_s = time.perf_counter() - t0
+            time.sleep(0.5)
+            rss_steady = rss_kb(proc.pid)
             row = {"size": size, "seed_s": round(seed, 2), "rss_mb": round(rss / 1024, 1),
-                   "kb_per_api": round((rss - rss0) / size, 2), "late": late}
+                   "start_s": round(start_s, 2), "rss_restart_mb": round(rss_steady / 1024, 1),
+                   "kb_per_api": round((rss_steady - rss0) / size, 2), "late": late}
             for k in COLUMNS:
                 row[k] = {"median_ms": round(statistics.median(timings[k]), 2),
                           "p90_ms": round(p90(timings[k]), 2)}
             results.append(row)
             print(f"{size} APIs: " + ", ".join(
                 f"{k} {row[k]['median_ms']:.1f}/{row[k]['p90_ms']:.1f} ms" for k in COLUMNS)
-                + f" (median/p90), late {late}/{args.samples}, RSS {row['rss_mb']} MB,"
+                + f" (median/p90), late {late}/{args.samples}, RSS {row['rss_mb']} MB;"
+                f" restarted in {row['start_s']} s, RSS {row['rss_restart_mb']} MB,"
                 f" {row['kb_per_api']} kB/API")
         print(f"\ntimes in ms, median / p90\n{'APIs':>8} {'seed s':>7} " + " ".join(f"{k:>17}" for k in COLUMNS)
-              + f" {'late':>5} {'RSS MB':>7} {'kB/API':>7}")
+              + f" {'late':>5} {'RSS MB':>7} {'start s':>8} {'RSS MB':>7} {'kB/API':>7}")
         for r in results:
             print(f"{r['size']:>8} {r['seed_s']:>7.1f} " + " ".join(
                 f"{r[k]['median_ms']:>8.1f} /{r[k]['p90_ms']:>7.1f}" for k in COLUMNS)
-                + f" {r['late']:>5} {r['rss_mb']:>7.1f} {r['kb_per_api']:>7.2f}")
+                + f" {r['late']:>5} {r['rss_mb']:>7.1f} {r['start_s']:>8.2f} {r['rss_restart_mb']:>7.1f}"
+                f" {r['kb_per_api']:>7.2f}")
         if args.json:
             with open(args.json, "w") as f:
                 json.dump({"rss_start_mb": round(rss0 / 1024, 1), "samples": args.samples,
                            "per_group": args.per_group, "results": results}, f, indent=2)
     finally:
-        bench.stop([proc], tmp)
+        bench.stop(procs, tmp)
 
 
 if __name__ == "__main__":

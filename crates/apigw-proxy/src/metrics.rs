@@ -84,11 +84,15 @@ impl Registry {
     /// The metrics of an API (created on first use; kept across reloads).
     pub fn api(&self, api_id: &str, api_name: &str) -> Arc<ApiMetrics> {
         let mut apis = self.apis.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = apis
-            .entry(api_id.to_string())
-            .or_insert_with(|| (api_name.to_string(), Arc::default()));
-        entry.0 = api_name.to_string();
-        entry.1.clone()
+        if let Some((name, m)) = apis.get_mut(api_id) {
+            if name != api_name {
+                *name = api_name.to_string();
+            }
+            return m.clone();
+        }
+        let m = Arc::<ApiMetrics>::default();
+        apis.insert(api_id.to_string(), (api_name.to_string(), m.clone()));
+        m
     }
 
     /// The Prometheus text exposition, with the plug-in types' metrics of the running

@@ -66,10 +66,12 @@ impl Reloader {
             }
             _ => {
                 // Taken first: a build that fails leaves no half-updated record behind.
-                shared.take();
+                let replaced = shared.take();
                 let (store, cfg, m) = (&*self.store, &self.cfg, &*self.metrics);
                 let (snap, kept) = Snapshot::build_shared(store, cfg, Some(&old), m).await?;
                 *shared = Some(kept);
+                // Freeing a large configuration takes a while: not on the way to the answer.
+                tokio::task::spawn_blocking(move || drop(replaced));
                 Arc::new(snap)
             }
         };
@@ -81,6 +83,8 @@ impl Reloader {
                 cur.clone()
             }
         });
+        // The old snapshot is freed when the last call running on it ends; usually here.
+        tokio::task::spawn_blocking(move || drop(old));
         self.metrics.reloads.fetch_add(1, Relaxed);
         self.metrics.snapshot_taken(version);
         tracing::debug!(

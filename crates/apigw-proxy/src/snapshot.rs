@@ -349,11 +349,16 @@ fn backend_of<'v>(
 
 /// The load balance channels a snapshot's routes may use: as stored, by id, and running.
 struct Channels<'a> {
-    stored: &'a HashMap<String, apigw_model::vpc_channel::VpcChannel>,
+    stored: &'a FastMap<String, apigw_model::vpc_channel::VpcChannel>,
     running: &'a crate::channel::Channels,
     /// The running channels routes use, each once.
     used: std::sync::Mutex<Vec<Arc<crate::channel::Channel>>>,
 }
+
+/// Maps of the build keyed by ids (a few hundred thousand lookups in a large rebuild): a fast
+/// hash, seeded per process.
+type FastMap<K, V> = foldhash::HashMap<K, V>;
+type FastSet<T> = foldhash::HashSet<T>;
 
 /// What a full build compiled that many routes share (policies, variables, gateway responses,
 /// channels, group and environment names), and where it put each API's routes: kept by the
@@ -361,43 +366,120 @@ struct Channels<'a> {
 #[derive(Debug, Default)]
 pub struct Shared {
     /// The group index of each group id.
-    group_index: HashMap<String, usize>,
+    group_index: FastMap<String, usize>,
     /// Environment names by id.
-    env_names: HashMap<String, Arc<str>>,
+    env_names: FastMap<String, Arc<str>>,
     /// Environment variables' values by (group id, environment id, name).
-    values: HashMap<(String, String, String), String>,
+    values: FastMap<(String, String, String), String>,
     /// Each gateway response set compiled: by set id, with its group and whether it is the
     /// group's default.
-    response_sets: HashMap<String, (String, bool, Option<Arc<crate::responses::Responses>>)>,
+    response_sets: FastMap<String, (String, bool, Option<Arc<crate::responses::Responses>>)>,
     /// The access control policies, compiled, by id.
-    policies: HashMap<String, Arc<crate::access::Compiled>>,
+    policies: FastMap<String, Arc<crate::access::Compiled>>,
     /// The request throttling policies, ready, by id.
-    throttles: HashMap<String, Arc<crate::throttle::Classic>>,
+    throttles: FastMap<String, Arc<crate::throttle::Classic>>,
     /// The signature keys, ready, by id.
-    signers: HashMap<String, Arc<crate::signature_key::Signer>>,
+    signers: FastMap<String, Arc<crate::signature_key::Signer>>,
     /// The load balance channels as stored, by id.
-    channels: HashMap<String, apigw_model::vpc_channel::VpcChannel>,
+    channels: FastMap<String, apigw_model::vpc_channel::VpcChannel>,
     /// The cors instance of APIs whose CORS switch is on.
     api_cors: Option<Arc<Instance>>,
     /// Where each API's routes are, by API id.
-    placed: HashMap<String, Vec<Placed>>,
-    /// The APIs whose routes run each plug-in, by plug-in id.
-    by_plugin: HashMap<String, HashSet<String>>,
+    placed: FastMap<String, Vec<Placed>>,
+    /// The APIs whose routes use each plug-in, policy or group's settings.
+    users: FastMap<Uses, FastSet<String>>,
+}
+
+/// What a route is built with that can change without the route's own rows changing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Uses {
+    Plugin(String),
+    Acl(String),
+    Throttle(String),
+    Sign(String),
+    /// Its group's environment variables and gateway responses.
+    GroupSettings(String),
 }
 
 /// Where a route was put: enough to take it out again.
 #[derive(Debug)]
 struct Placed {
+    /// Whether the route is in the routers (else its backend could not be built).
+    routed: bool,
     group: usize,
     env: Arc<str>,
     template: Vec<Segment>,
     method: Option<Method>,
     prefix: bool,
-    /// The plug-ins the route runs.
-    plugins: Vec<String>,
+    /// What the route uses (see [`Uses`]).
+    uses: Vec<Uses>,
 }
 
 impl Shared {
+    /// The APIs whose routes use `what`.
+    fn users_of(&self, what: Uses) -> impl Iterator<Item = String> + '_ {
+        self.users.get(&what).into_iter().flatten().cloned()
+    }
+
+    /// The environment variables by (group, environment, name).
+    fn set_values(&mut self, variables: Vec<apigw_model::variables::EnvVariable>) {
+        self.values = variables
+            .into_iter()
+            .map(|v| ((v.group_id, v.env_id, v.name), v.value))
+            .collect();
+    }
+
+    /// Each gateway response set compiled, by id.
+    fn set_responses(&mut self, sets: Vec<apigw_model::gateway_response::GatewayResponse>) {
+        self.response_sets = sets
+            .into_iter()
+            .map(|r| {
+                let compiled = crate::responses::Responses::compile(&r).map(Arc::new);
+                (r.id, (r.group_id, r.is_default, compiled))
+            })
+            .collect();
+    }
+
+    /// Compiles access control policy `a` in, or takes it out when it does not compile.
+    fn set_acl(&mut self, a: apigw_model::acl::Acl) {
+        match crate::access::Compiled::new(&a) {
+            Ok(c) => drop(self.policies.insert(a.id, Arc::new(c))),
+            Err(e) => {
+                tracing::error!(acl_id = %a.id, error = %e, "stored access control policy does not parse; not enforced");
+                self.policies.remove(&a.id);
+            }
+        }
+    }
+
+    /// Makes request throttling policy `t` ready, with its excluded configurations among
+    /// `specials`.
+    fn set_throttle(
+        &mut self,
+        t: &apigw_model::throttle::Throttle,
+        specials: &[apigw_model::throttle::ThrottleSpecial],
+        cfg: &Config,
+    ) {
+        let c = crate::throttle::Classic::new(
+            t,
+            specials,
+            cfg.plugins.classic.clone(),
+            cfg.plugins.redis.clone(),
+            cfg.plugins.clock.clone(),
+        );
+        self.throttles.insert(t.id.clone(), Arc::new(c));
+    }
+
+    /// Makes signature key `k` ready, or takes it out when it cannot sign.
+    fn set_sign(&mut self, k: apigw_model::signature_key::SignKey) {
+        match crate::signature_key::Signer::new(&k) {
+            Ok(s) => drop(self.signers.insert(k.id, Arc::new(s))),
+            Err(e) => {
+                tracing::error!(sign_id = %k.id, error = %e, "signature key cannot sign; its APIs' calls go unsigned");
+                self.signers.remove(&k.id);
+            }
+        }
+    }
+
     /// The default gateway response set of the group.
     fn group_default(&self, group_id: &str) -> Option<Arc<crate::responses::Responses>> {
         self.response_sets
@@ -409,22 +491,22 @@ impl Shared {
 
 /// The rows bound to each (API id, environment id), indexed once.
 struct Bound<'a> {
-    plugins: HashMap<(&'a str, &'a str), Vec<&'a apigw_model::resources::Binding>>,
-    apps: HashMap<(&'a str, &'a str), HashSet<String>>,
-    acls: HashMap<(&'a str, &'a str), Vec<&'a str>>,
+    plugins: FastMap<(&'a str, &'a str), Vec<&'a apigw_model::resources::Binding>>,
+    apps: FastMap<(&'a str, &'a str), HashSet<String>>,
+    acls: FastMap<(&'a str, &'a str), Vec<&'a str>>,
     /// The first throttling policy and signature key bound (the store keeps one of each).
-    throttle: HashMap<(&'a str, &'a str), &'a str>,
-    sign: HashMap<(&'a str, &'a str), &'a str>,
+    throttle: FastMap<(&'a str, &'a str), &'a str>,
+    sign: FastMap<(&'a str, &'a str), &'a str>,
 }
 
 impl<'a> Bound<'a> {
     fn index(i: &'a RouteInputs) -> Self {
         let mut b = Bound {
-            plugins: HashMap::new(),
-            apps: HashMap::new(),
-            acls: HashMap::new(),
-            throttle: HashMap::new(),
-            sign: HashMap::new(),
+            plugins: FastMap::default(),
+            apps: FastMap::default(),
+            acls: FastMap::default(),
+            throttle: FastMap::default(),
+            sign: FastMap::default(),
         };
         for x in &i.bindings {
             let key = (x.api_id.as_str(), x.env_id.as_str());
@@ -463,52 +545,23 @@ async fn load_shared(
             .into_iter()
             .map(|e| (e.id, e.name.into()))
             .collect(),
-        values: (store.list_variables(inst).await?)
-            .into_iter()
-            .map(|v| ((v.group_id, v.env_id, v.name), v.value))
-            .collect(),
         channels: (store.list_vpc_channels(inst).await?)
             .into_iter()
             .map(|c| (c.id.clone(), c))
             .collect(),
         ..Default::default()
     };
-    for r in store.list_gateway_responses(inst).await? {
-        let compiled = crate::responses::Responses::compile(&r).map(Arc::new);
-        shared
-            .response_sets
-            .insert(r.id, (r.group_id, r.is_default, compiled));
-    }
+    shared.set_values(store.list_variables(inst).await?);
+    shared.set_responses(store.list_gateway_responses(inst).await?);
     for a in store.list_acls(inst).await? {
-        match crate::access::Compiled::new(&a) {
-            Ok(c) => {
-                shared.policies.insert(a.id, Arc::new(c));
-            }
-            Err(e) => {
-                tracing::error!(acl_id = %a.id, error = %e, "stored access control policy does not parse; not enforced");
-            }
-        }
+        shared.set_acl(a);
     }
     let specials = store.list_throttle_specials(inst).await?;
     for t in store.list_throttles(inst).await? {
-        let c = crate::throttle::Classic::new(
-            &t,
-            &specials,
-            cfg.plugins.classic.clone(),
-            cfg.plugins.redis.clone(),
-            cfg.plugins.clock.clone(),
-        );
-        shared.throttles.insert(t.id.clone(), Arc::new(c));
+        shared.set_throttle(&t, &specials, cfg);
     }
     for k in store.list_signs(inst).await? {
-        match crate::signature_key::Signer::new(&k) {
-            Ok(s) => {
-                shared.signers.insert(k.id, Arc::new(s));
-            }
-            Err(e) => {
-                tracing::error!(sign_id = %k.id, error = %e, "signature key cannot sign; its APIs' calls go unsigned");
-            }
-        }
+        shared.set_sign(k);
     }
     let all = apigw_model::page::Page {
         offset: 0,
@@ -680,30 +733,73 @@ impl Snapshot {
         let mut snap = self.clone();
         snap.version = version;
         let mut apis: Vec<String> = Vec::new();
-        let mut plugins: Vec<&String> = Vec::new();
         let mut groups: Vec<String> = Vec::new();
+        let mut specials = None;
         for c in changes {
             match c {
+                Change::All => {}
                 Change::Apps => snap.apps = Arc::new(load_apps(store, inst).await?),
                 Change::Apis(ids) => apis.extend(ids.iter().cloned()),
-                Change::Plugins(ids) => plugins.extend(ids),
                 Change::Groups(ids) => groups.extend(ids.iter().cloned()),
-                Change::All => {}
-            }
-        }
-        if !plugins.is_empty() {
-            let mut instances = (*snap.instances).clone();
-            for id in plugins {
-                match store.get_plugin(inst, id).await? {
-                    Some(p) => match instance_of(&p, Some(&self.instances), cfg) {
-                        Some(i) => drop(instances.insert(p.id, (p.content, i))),
-                        None => drop(instances.remove(id)),
-                    },
-                    None => drop(instances.remove(id)),
+                Change::Plugins(ids) => {
+                    let mut instances = (*snap.instances).clone();
+                    for id in ids {
+                        let running = match store.get_plugin(inst, id).await? {
+                            Some(p) => instance_of(&p, Some(&self.instances), cfg)
+                                .map(|i| (p.id, (p.content, i))),
+                            None => None,
+                        };
+                        match running {
+                            Some((id, i)) => drop(instances.insert(id, i)),
+                            None => drop(instances.remove(id)),
+                        }
+                        apis.extend(shared.users_of(Uses::Plugin(id.clone())));
+                    }
+                    snap.instances = Arc::new(instances);
                 }
-                apis.extend(shared.by_plugin.get(id).into_iter().flatten().cloned());
+                Change::GroupSettings(ids) => {
+                    shared.set_values(store.list_variables(inst).await?);
+                    shared.set_responses(store.list_gateway_responses(inst).await?);
+                    for id in ids {
+                        if let Some(&gi) = shared.group_index.get(id) {
+                            snap.groups[gi].responses = shared.group_default(id);
+                        }
+                        apis.extend(shared.users_of(Uses::GroupSettings(id.clone())));
+                    }
+                }
+                Change::Acls(ids) => {
+                    for id in ids {
+                        match store.get_acl(inst, id).await? {
+                            Some(a) => shared.set_acl(a),
+                            None => drop(shared.policies.remove(id)),
+                        }
+                        apis.extend(shared.users_of(Uses::Acl(id.clone())));
+                    }
+                }
+                Change::Throttles(ids) => {
+                    if specials.is_none() {
+                        specials = Some(store.list_throttle_specials(inst).await?);
+                    }
+                    for id in ids {
+                        match store.get_throttle(inst, id).await? {
+                            Some(t) => {
+                                shared.set_throttle(&t, specials.as_deref().unwrap_or(&[]), cfg)
+                            }
+                            None => drop(shared.throttles.remove(id)),
+                        }
+                        apis.extend(shared.users_of(Uses::Throttle(id.clone())));
+                    }
+                }
+                Change::Signs(ids) => {
+                    for id in ids {
+                        match store.get_sign(inst, id).await? {
+                            Some(k) => shared.set_sign(k),
+                            None => drop(shared.signers.remove(id)),
+                        }
+                        apis.extend(shared.users_of(Uses::Sign(id.clone())));
+                    }
+                }
             }
-            snap.instances = Arc::new(instances);
         }
         apis.sort_unstable();
         apis.dedup();
@@ -716,13 +812,13 @@ impl Snapshot {
         snap.add_groups(store, cfg, shared, groups).await?;
         for id in &apis {
             for p in shared.placed.remove(id).unwrap_or_default() {
-                for plugin in &p.plugins {
-                    if let Some(apis) = shared.by_plugin.get_mut(plugin) {
+                for what in &p.uses {
+                    if let Some(apis) = shared.users.get_mut(what) {
                         apis.remove(id);
                     }
                 }
                 let group = &mut snap.groups[p.group];
-                if let Some(router) = group.envs.get_mut(&*p.env) {
+                if let Some(router) = group.envs.get_mut(&*p.env).filter(|_| p.routed) {
                     let owned = |r: &Route| *r.api_id == **id;
                     router.remove(&p.template, p.method.as_ref(), p.prefix, &owned);
                 }
@@ -791,9 +887,9 @@ impl Snapshot {
             used: Default::default(),
         };
         let bound = Bound::index(inputs);
-        let apis_by_id: HashMap<&str, &apigw_model::resources::Api> =
+        let apis_by_id: FastMap<&str, &apigw_model::resources::Api> =
             inputs.apis.iter().map(|a| (a.id.as_str(), a)).collect();
-        let mut defs: HashMap<&str, ApiDef> = HashMap::new();
+        let mut defs: FastMap<&str, ApiDef> = FastMap::default();
         let mut placed: Vec<(String, Placed)> = Vec::new();
         for p in &inputs.publications {
             let (Some(api), Some(env_name)) = (
@@ -821,15 +917,37 @@ impl Snapshot {
                 let key = (api.group_id.clone(), p.env_id.clone(), name.to_string());
                 shared.values.get(&key).map(String::as_str)
             };
+            let key = (api.id.as_str(), p.env_id.as_str());
+            let plugins = bound.plugins.get(&key).map(Vec::as_slice).unwrap_or(&[]);
+            let mut uses = vec![Uses::GroupSettings(api.group_id.clone())];
+            uses.extend(plugins.iter().map(|b| Uses::Plugin(b.plugin_id.clone())));
+            let acls = bound.acls.get(&key).into_iter().flatten();
+            uses.extend(acls.map(|id| Uses::Acl(id.to_string())));
+            uses.extend(
+                bound
+                    .throttle
+                    .get(&key)
+                    .map(|id| Uses::Throttle(id.to_string())),
+            );
+            uses.extend(bound.sign.get(&key).map(|id| Uses::Sign(id.to_string())));
             let backend = match backend_of(def, &cfg.upstream, &channels, variable) {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!(api_id = %api.id, env_id = %p.env_id, error = %e, "API backend is unusable; not served");
+                    // Kept, unrouted: a change to what it uses (a variable defined) retries it.
+                    let unrouted = Placed {
+                        routed: false,
+                        group: gi,
+                        env: env_name.clone(),
+                        template: Vec::new(),
+                        method: None,
+                        prefix: false,
+                        uses,
+                    };
+                    placed.push((api.id.clone(), unrouted));
                     continue;
                 }
             };
-            let key = (api.id.as_str(), p.env_id.as_str());
-            let plugins = bound.plugins.get(&key).map(Vec::as_slice).unwrap_or(&[]);
             let mut members: Vec<_> = plugins
                 .iter()
                 .filter_map(|b| self.instances.get(&b.plugin_id))
@@ -896,18 +1014,19 @@ impl Snapshot {
                 .or_default();
             router.insert(&template, method.clone(), route.prefix, Arc::new(route));
             let at = Placed {
+                routed: true,
                 group: gi,
                 env: env_name.clone(),
                 template,
                 method,
                 prefix: def.match_mode == "SWA",
-                plugins: plugins.iter().map(|b| b.plugin_id.clone()).collect(),
+                uses,
             };
             placed.push((api.id.clone(), at));
         }
         for (api_id, at) in placed {
-            for plugin in &at.plugins {
-                let apis = shared.by_plugin.entry(plugin.clone()).or_default();
+            for what in &at.uses {
+                let apis = shared.users.entry(what.clone()).or_default();
                 apis.insert(api_id.clone());
             }
             shared.placed.entry(api_id).or_default().push(at);

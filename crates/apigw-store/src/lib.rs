@@ -195,11 +195,21 @@ pub enum Change {
     Plugins(Vec<String>),
     /// Only these groups, created or renamed (a group's routes are its APIs').
     Groups(Vec<String>),
+    /// Only the environment variables or gateway responses of these groups, and so the routes
+    /// of their APIs.
+    GroupSettings(Vec<String>),
+    /// Only these access control policies, and so the routes bound to them.
+    Acls(Vec<String>),
+    /// Only these request throttling policies (or their excluded configurations), and so the
+    /// routes bound to them.
+    Throttles(Vec<String>),
+    /// Only these signature keys, and so the routes bound to them.
+    Signs(Vec<String>),
 }
 
 impl Change {
-    /// The stored form: `*`, `apps`, or `apis`, `plugins` or `groups` and the ids, space
-    /// separated.
+    /// The stored form: `*`, `apps`, or the kind (`apis`, `plugins`, `groups`,
+    /// `group-settings`, `acls`, `throttles`, `signs`) and the ids, space separated.
     pub fn encode(&self) -> String {
         let (word, ids) = match self {
             Change::All => return "*".into(),
@@ -207,6 +217,10 @@ impl Change {
             Change::Apis(ids) => ("apis", ids),
             Change::Plugins(ids) => ("plugins", ids),
             Change::Groups(ids) => ("groups", ids),
+            Change::GroupSettings(ids) => ("group-settings", ids),
+            Change::Acls(ids) => ("acls", ids),
+            Change::Throttles(ids) => ("throttles", ids),
+            Change::Signs(ids) => ("signs", ids),
         };
         std::iter::once(word)
             .chain(ids.iter().map(String::as_str))
@@ -217,11 +231,17 @@ impl Change {
     /// The change `encode` wrote; anything else reads as [`Change::All`].
     pub fn decode(stored: &str) -> Self {
         let mut words = stored.split(' ');
-        match words.next() {
+        let kind = words.next();
+        let ids = words.map(str::to_string).collect();
+        match kind {
             Some("apps") => Change::Apps,
-            Some("apis") => Change::Apis(words.map(str::to_string).collect()),
-            Some("plugins") => Change::Plugins(words.map(str::to_string).collect()),
-            Some("groups") => Change::Groups(words.map(str::to_string).collect()),
+            Some("apis") => Change::Apis(ids),
+            Some("plugins") => Change::Plugins(ids),
+            Some("groups") => Change::Groups(ids),
+            Some("group-settings") => Change::GroupSettings(ids),
+            Some("acls") => Change::Acls(ids),
+            Some("throttles") => Change::Throttles(ids),
+            Some("signs") => Change::Signs(ids),
             _ => Change::All,
         }
     }

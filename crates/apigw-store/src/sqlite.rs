@@ -76,7 +76,10 @@ fn value_of(v: ValueRef<'_>) -> Result<Value, DbError> {
     match v {
         ValueRef::Null => Ok(Value::Null),
         ValueRef::Integer(n) => Ok(Value::Int(n)),
-        ValueRef::Text(t) => Ok(Value::Text(String::from_utf8_lossy(t).into_owned())),
+        ValueRef::Text(t) => Ok(Value::Text(match std::str::from_utf8(t) {
+            Ok(text) => text.to_owned(),
+            Err(_) => String::from_utf8_lossy(t).into_owned(),
+        })),
         ValueRef::Real(_) | ValueRef::Blob(_) => {
             Err(DbError::Other("unexpected column type".into()))
         }

@@ -110,23 +110,31 @@ impl<E: Engine> SqlStore<E> {
         instance_id: &str,
         id: &str,
     ) -> Result<(), StoreError> {
+        let sql = format!(
+            "DELETE FROM {} WHERE instance_id=?1 AND id=?2 RETURNING api_id",
+            T::TABLE
+        );
+        self.remove_returning(instance_id, id, &sql, Change::Apis)
+            .await
+    }
+
+    /// Runs `sql`, a `DELETE … RETURNING` one column of the row with that id, in a write of its
+    /// own recorded as `change` of the value returned; `NotFound` when it deleted nothing.
+    async fn remove_returning(
+        &self,
+        instance_id: &str,
+        id: &str,
+        sql: &str,
+        change: fn(Vec<String>) -> Change,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         let result = async {
-            let row = tx
-                .query(
-                    &format!(
-                        "DELETE FROM {} WHERE instance_id=?1 AND id=?2 RETURNING api_id",
-                        T::TABLE
-                    ),
-                    &args![instance_id, id],
-                )
-                .await?;
-            let row = row.first().ok_or(StoreError::NotFound)?;
-            row.text(0)
+            let rows = tx.query(sql, &args![instance_id, id]).await?;
+            rows.first().ok_or(StoreError::NotFound)?.text(0)
         }
         .await;
         match result {
-            Ok(api_id) => self.end_as(tx, Change::Apis(vec![api_id]), Ok(())).await,
+            Ok(of) => self.end_as(tx, change(vec![of]), Ok(())).await,
             Err(e) => self.end(tx, Err(e)).await,
         }
     }
@@ -232,9 +240,19 @@ impl<E: Engine> SqlStore<E> {
         row: &T,
         conflict: impl Fn(DbError) -> StoreError + Send,
     ) -> Result<(), StoreError> {
+        self.insert_as(Change::All, row, conflict).await
+    }
+
+    /// [`Self::insert`] recorded as `change`.
+    async fn insert_as<T: Table + Sync>(
+        &self,
+        change: Change,
+        row: &T,
+        conflict: impl Fn(DbError) -> StoreError + Send,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         let result = tx.insert(row).await.map(drop).map_err(conflict);
-        self.end(tx, result).await
+        self.end_as(tx, change, result).await
     }
 
     /// One statement in a write of its own; `NotFound` when it changed no row, a unique
@@ -1147,13 +1165,8 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn create_group(&self, g: &Group) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        let result = tx
-            .insert(g)
-            .await
-            .map(drop)
-            .map_err(unique(Unique::GroupName, &[]));
-        self.end_as(tx, Change::Groups(vec![g.id.clone()]), result)
+        let change = Change::Groups(vec![g.id.clone()]);
+        self.insert_as(change, g, unique(Unique::GroupName, &[]))
             .await
     }
 
@@ -1360,13 +1373,8 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn create_app(&self, a: &App) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        let result = tx
-            .insert(a)
+        self.insert_as(Change::Apps, a, unique(Unique::AppName, APP_UNIQUE))
             .await
-            .map(drop)
-            .map_err(unique(Unique::AppName, APP_UNIQUE));
-        self.end_as(tx, Change::Apps, result).await
     }
 
     async fn update_app(&self, a: &App) -> Result<(), StoreError> {
@@ -1567,11 +1575,13 @@ impl<E: Engine> Store for SqlStore<E> {
             Ok(())
         }
         .await;
-        self.end(tx, result).await
+        self.end_as(tx, Change::GroupSettings(vec![v.group_id.clone()]), result)
+            .await
     }
 
     async fn update_variable(&self, v: &EnvVariable) -> Result<(), StoreError> {
-        self.change(
+        self.change_as(
+            Change::GroupSettings(vec![v.group_id.clone()]),
             "UPDATE env_variables SET value=?3 WHERE instance_id=?1 AND id=?2",
             &args![&v.instance_id, &v.id, &v.value],
             StoreError::from,
@@ -1580,7 +1590,9 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn delete_variable(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
-        self.remove::<EnvVariable>(instance_id, id).await
+        let sql = "DELETE FROM env_variables WHERE instance_id=?1 AND id=?2 RETURNING group_id";
+        self.remove_returning(instance_id, id, sql, Change::GroupSettings)
+            .await
     }
 
     async fn get_variable(
@@ -1596,13 +1608,16 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn create_acl(&self, a: &Acl) -> Result<(), StoreError> {
-        self.insert(a, unique(Unique::AclName, &[])).await
+        let change = Change::Acls(vec![a.id.clone()]);
+        self.insert_as(change, a, unique(Unique::AclName, &[]))
+            .await
     }
 
     async fn update_acl(&self, a: &Acl) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         let result = update_acl_row(&mut tx, a).await;
-        self.end(tx, result).await
+        self.end_as(tx, Change::Acls(vec![a.id.clone()]), result)
+            .await
     }
 
     async fn delete_acl(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
@@ -1627,7 +1642,8 @@ impl<E: Engine> Store for SqlStore<E> {
             Ok(())
         }
         .await;
-        self.end(tx, result).await
+        self.end_as(tx, Change::Acls(vec![id.to_string()]), result)
+            .await
     }
 
     async fn get_acl(&self, instance_id: &str, id: &str) -> Result<Option<Acl>, StoreError> {
@@ -1660,13 +1676,16 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn create_throttle(&self, t: &Throttle) -> Result<(), StoreError> {
-        self.insert(t, unique(Unique::ThrottleName, &[])).await
+        let change = Change::Throttles(vec![t.id.clone()]);
+        self.insert_as(change, t, unique(Unique::ThrottleName, &[]))
+            .await
     }
 
     async fn update_throttle(&self, t: &Throttle) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         let result = update_throttle_row(&mut tx, t).await;
-        self.end(tx, result).await
+        self.end_as(tx, Change::Throttles(vec![t.id.clone()]), result)
+            .await
     }
 
     async fn delete_throttle(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
@@ -1685,7 +1704,8 @@ impl<E: Engine> Store for SqlStore<E> {
             Ok(())
         }
         .await;
-        self.end(tx, result).await
+        self.end_as(tx, Change::Throttles(vec![id.to_string()]), result)
+            .await
     }
 
     async fn get_throttle(
@@ -1741,7 +1761,8 @@ impl<E: Engine> Store for SqlStore<E> {
             Ok(())
         }
         .await;
-        self.end(tx, result).await
+        let change = Change::Throttles(vec![sp.throttle_id.clone()]);
+        self.end_as(tx, change, result).await
     }
 
     async fn update_throttle_special(
@@ -1751,7 +1772,8 @@ impl<E: Engine> Store for SqlStore<E> {
         id: &str,
         call_limits: i64,
     ) -> Result<(), StoreError> {
-        self.change(
+        self.change_as(
+            Change::Throttles(vec![throttle_id.to_string()]),
             "UPDATE throttle_specials SET call_limits=?4
              WHERE instance_id=?1 AND throttle_id=?2 AND id=?3",
             &args![instance_id, throttle_id, id, call_limits],
@@ -1766,7 +1788,8 @@ impl<E: Engine> Store for SqlStore<E> {
         throttle_id: &str,
         id: &str,
     ) -> Result<(), StoreError> {
-        self.change(
+        self.change_as(
+            Change::Throttles(vec![throttle_id.to_string()]),
             "DELETE FROM throttle_specials WHERE instance_id=?1 AND throttle_id=?2 AND id=?3",
             &args![instance_id, throttle_id, id],
             StoreError::from,
@@ -1782,11 +1805,14 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn create_sign(&self, k: &SignKey) -> Result<(), StoreError> {
-        self.insert(k, unique(Unique::SignName, &[])).await
+        let change = Change::Signs(vec![k.id.clone()]);
+        self.insert_as(change, k, unique(Unique::SignName, &[]))
+            .await
     }
 
     async fn update_sign(&self, k: &SignKey) -> Result<(), StoreError> {
-        self.change(
+        self.change_as(
+            Change::Signs(vec![k.id.clone()]),
             "UPDATE signs SET name=?3, sign_type=?4, sign_key=?5, sign_secret=?6, sign_algorithm=?7,
              update_time=?8 WHERE instance_id=?1 AND id=?2",
             &[
@@ -1819,7 +1845,8 @@ impl<E: Engine> Store for SqlStore<E> {
             Ok(())
         }
         .await;
-        self.end(tx, result).await
+        self.end_as(tx, Change::Signs(vec![id.to_string()]), result)
+            .await
     }
 
     async fn get_sign(&self, instance_id: &str, id: &str) -> Result<Option<SignKey>, StoreError> {
@@ -1876,11 +1903,13 @@ impl<E: Engine> Store for SqlStore<E> {
             Ok(())
         }
         .await;
-        self.end(tx, result).await
+        self.end_as(tx, Change::GroupSettings(vec![r.group_id.clone()]), result)
+            .await
     }
 
     async fn update_gateway_response(&self, r: &GatewayResponse) -> Result<(), StoreError> {
-        self.change(
+        self.change_as(
+            Change::GroupSettings(vec![r.group_id.clone()]),
             "UPDATE gateway_responses SET name=?3, responses=?4, update_time=?5
              WHERE instance_id=?1 AND id=?2",
             &args![&r.instance_id, &r.id, &r.name, &r.responses, r.update_time],
@@ -1890,7 +1919,9 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn delete_gateway_response(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
-        self.remove::<GatewayResponse>(instance_id, id).await
+        let sql = "DELETE FROM gateway_responses WHERE instance_id=?1 AND id=?2 RETURNING group_id";
+        self.remove_returning(instance_id, id, sql, Change::GroupSettings)
+            .await
     }
 
     async fn get_gateway_response(

@@ -350,6 +350,69 @@ async fn route_and_app_changes_are_patched_in_and_serve_as_a_full_build_does() {
         "not in DEFAULT"
     );
     assert_eq!(metrics.patches.load(relaxed), 4, "patched in");
+    // An API whose backend names a variable its group does not define is not served; defining
+    // the variable serves it, patched in. An access control policy's new content reaches the
+    // routes bound to it the same way.
+    let mut def: serde_json::Value = serde_json::from_str(&apis[0].def).unwrap();
+    def["backend_type"] = "HTTP".into();
+    def["backend_api"] = serde_json::json!({"url_domain": "#HOST#", "req_protocol": "HTTP",
+        "req_method": "GET", "req_uri": "/x", "timeout": 5000});
+    let mut variable_api = apis[0].clone();
+    variable_api.def = def.to_string();
+    store.update_api(&variable_api).await.unwrap();
+    let mut acl = apigw_model::acl::Acl {
+        id: apigw_model::id::new_id(),
+        instance_id: I.into(),
+        name: "deny_one".into(),
+        acl_type: apigw_model::acl::AclType::Deny,
+        entity_type: apigw_model::acl::EntityType::Ip,
+        value: "10.0.0.1".into(),
+        update_time: 1,
+    };
+    store.create_acl(&acl).await.unwrap();
+    let publication_of_2 = store.list_publications(I).await.unwrap();
+    let publication_of_2 = publication_of_2
+        .iter()
+        .find(|p| p.api_id == apis[2].id)
+        .unwrap();
+    let publish_ids = [publication_of_2.publish_id.clone()];
+    store.bind_acl(I, &acl.id, &publish_ids, 3).await.unwrap();
+    reloader.reload().await.unwrap();
+    check("variable missing, policy bound").await;
+    assert!(
+        served(&current.load(), "/a0").is_none(),
+        "#HOST# is not defined"
+    );
+    let denies = |s: &Snapshot, ip: &str| {
+        let r = s
+            .router(None, "RELEASE")
+            .unwrap()
+            .lookup(&Method::GET, "/a2")
+            .unwrap();
+        let access = r.route.access.as_ref().expect("a policy bound");
+        access.check_ip(ip.parse().unwrap()).is_err()
+    };
+    assert!(denies(&current.load(), "10.0.0.1") && !denies(&current.load(), "10.0.0.2"));
+    let variable = apigw_model::variables::EnvVariable {
+        id: apigw_model::id::new_id(),
+        instance_id: I.into(),
+        group_id: group.clone(),
+        env_id: RELEASE_ENV_ID.into(),
+        name: "HOST".into(),
+        value: "127.0.0.1:9".into(),
+        create_time: 1,
+    };
+    store.create_variable(&variable, None).await.unwrap();
+    acl.value = "10.0.0.2".into();
+    store.update_acl(&acl).await.unwrap();
+    reloader.reload().await.unwrap();
+    check("variable defined, policy changed").await;
+    assert!(
+        served(&current.load(), "/a0").is_some(),
+        "served once #HOST# is defined"
+    );
+    assert!(denies(&current.load(), "10.0.0.2") && !denies(&current.load(), "10.0.0.1"));
+    assert_eq!(metrics.patches.load(relaxed), 6, "patched in");
     // A change beyond groups, APIs, plug-ins and apps (an environment) rebuilds.
     let env = apigw_model::resources::Env {
         id: apigw_model::id::new_id(),
@@ -363,6 +426,6 @@ async fn route_and_app_changes_are_patched_in_and_serve_as_a_full_build_does() {
     check("rebuilt").await;
     let rebuilt = current.load_full();
     assert_eq!(in_group(&rebuilt), Some(there.id.clone()));
-    assert_eq!(metrics.patches.load(relaxed), 4);
-    assert_eq!(metrics.reloads.load(relaxed), 6);
+    assert_eq!(metrics.patches.load(relaxed), 6);
+    assert_eq!(metrics.reloads.load(relaxed), 8);
 }

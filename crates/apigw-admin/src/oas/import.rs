@@ -187,7 +187,11 @@ pub(crate) async fn run(
         .collect();
     let apis = state.store.list_apis(instance_id).await?;
     let in_group: Vec<&Api> = apis.iter().filter(|a| a.group_id == group_id).collect();
-    let publications = state.store.list_publications(instance_id).await?;
+    // The environments each API of the group is published in.
+    let mut published: HashMap<String, Vec<String>> = HashMap::new();
+    for p in state.store.list_publications(instance_id).await? {
+        published.entry(p.api_id).or_default().push(p.env_id);
+    }
     let variables = match &opts.env_id {
         Some(_) => state.store.list_variables(instance_id).await?,
         None => Vec::new(),
@@ -296,11 +300,10 @@ pub(crate) async fn run(
                 None => (id::new_id(), now),
             };
             // Where the API will be published once the import is written.
-            let mut envs: Vec<String> = publications
-                .iter()
-                .filter(|p| existing.is_some() && p.api_id == api_id)
-                .map(|p| p.env_id.clone())
-                .collect();
+            let mut envs: Vec<String> = match existing {
+                Some(_) => published.get(&api_id).cloned().unwrap_or_default(),
+                None => Vec::new(),
+            };
             if let Some(env_id) = &opts.env_id {
                 if let Err(e) = check_variables(&def, &group_id, env_id, &variables) {
                     failures.push(failure(&uri, method, &e));
