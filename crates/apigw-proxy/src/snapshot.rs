@@ -889,9 +889,13 @@ impl Snapshot {
         let bound = Bound::index(inputs);
         let apis_by_id: FastMap<&str, &apigw_model::resources::Api> =
             inputs.apis.iter().map(|a| (a.id.as_str(), a)).collect();
-        let mut defs: FastMap<&str, ApiDef> = FastMap::default();
         let mut placed: Vec<(String, Placed)> = Vec::new();
-        for p in &inputs.publications {
+        // By API, so that each definition is parsed once and only one is held at a time.
+        let mut publications: Vec<&apigw_model::resources::Publication> =
+            inputs.publications.iter().collect();
+        publications.sort_unstable_by(|a, b| a.api_id.cmp(&b.api_id));
+        let mut parsed: Option<(&str, Option<ApiDef>)> = None;
+        for p in publications {
             let (Some(api), Some(env_name)) = (
                 apis_by_id.get(p.api_id.as_str()),
                 shared.env_names.get(p.env_id.as_str()),
@@ -901,18 +905,15 @@ impl Snapshot {
             let Some(&gi) = shared.group_index.get(api.group_id.as_str()) else {
                 continue;
             };
-            if !defs.contains_key(api.id.as_str()) {
-                match serde_json::from_str::<ApiDef>(&api.def) {
-                    Ok(d) => {
-                        defs.insert(api.id.as_str(), d);
-                    }
-                    Err(e) => {
-                        tracing::error!(api_id = %api.id, error = %e, "stored API definition does not parse; not served");
-                        continue;
-                    }
-                }
+            if parsed.as_ref().map(|(id, _)| *id) != Some(api.id.as_str()) {
+                let def = serde_json::from_str::<ApiDef>(&api.def)
+                    .inspect_err(|e| tracing::error!(api_id = %api.id, error = %e, "stored API definition does not parse; not served"))
+                    .ok();
+                parsed = Some((api.id.as_str(), def));
             }
-            let def = &defs[api.id.as_str()];
+            let Some(def) = parsed.as_ref().and_then(|(_, d)| d.as_ref()) else {
+                continue;
+            };
             let variable = |name: &str| {
                 let key = (api.group_id.clone(), p.env_id.clone(), name.to_string());
                 shared.values.get(&key).map(String::as_str)
