@@ -429,3 +429,163 @@ async fn route_and_app_changes_are_patched_in_and_serve_as_a_full_build_does() {
     assert_eq!(metrics.patches.load(relaxed), 6);
     assert_eq!(metrics.reloads.load(relaxed), 8);
 }
+
+/// A small xorshift generator: the random walk below is the same on every run.
+struct Walk(u64);
+
+impl Walk {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// Everything a caller can tell of every route of every group: for each group's host and
+/// path, the API served and the number of plug-ins and apps of its route.
+fn every_route(snap: &Snapshot, groups: &[String], paths: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for g in groups {
+        let host = format!("{g}.apigw.localhost");
+        for i in 0..paths {
+            let path = format!("/r{i}");
+            let m = snap
+                .router(Some(&host), "RELEASE")
+                .and_then(|r| r.lookup(&Method::GET, &path));
+            out.push(match m {
+                Some(m) => format!(
+                    "{host}{path}: {} {} {}",
+                    m.route.api_id,
+                    m.route.chain.instances().len(),
+                    m.route.apps.len()
+                ),
+                None => format!("{host}{path}: -"),
+            });
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_random_walk_of_writes_patched_in_serves_as_full_builds_do() {
+    let (_d, store, default_group) = setup().await;
+    let metrics = Arc::new(Registry::default());
+    let current = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
+    let reloader = Reloader::new(store.clone(), config(), current.clone(), metrics.clone());
+    reloader.reload().await.unwrap();
+    let mut walk = Walk(0x2026_1206);
+    let mut groups = vec![default_group];
+    let mut apis: Vec<Api> = Vec::new();
+    let mut plugins: Vec<Plugin> = Vec::new();
+    let paths = 12;
+    for step in 0..300 {
+        match walk.below(9) {
+            0 if groups.len() < 3 => {
+                let g = apigw_model::resources::Group {
+                    id: apigw_model::id::new_id(),
+                    instance_id: I.into(),
+                    name: format!("group_{step}"),
+                    remark: String::new(),
+                    is_default: false,
+                    roma_app_id: None,
+                    register_time: 1,
+                    update_time: 1,
+                };
+                store.create_group(&g).await.unwrap();
+                groups.push(g.id);
+            }
+            1 | 2 => {
+                let group = &groups[walk.below(groups.len())];
+                let a = api(
+                    group,
+                    &format!("api_{step}"),
+                    &format!("/r{}", walk.below(paths)),
+                );
+                if store.create_api(&a).await.is_ok() {
+                    apis.push(a);
+                }
+            }
+            3 if !apis.is_empty() => {
+                let a = &apis[walk.below(apis.len())];
+                let _ = store.publish(&publication(a)).await;
+            }
+            4 if !apis.is_empty() => {
+                let i = walk.below(apis.len());
+                let mut moved = api(
+                    &apis[i].group_id,
+                    &apis[i].name,
+                    &format!("/r{}", walk.below(paths)),
+                );
+                moved.id = apis[i].id.clone();
+                if store.update_api(&moved).await.is_ok() {
+                    apis[i] = moved;
+                }
+            }
+            5 if !apis.is_empty() => {
+                let i = walk.below(apis.len());
+                match walk.below(2) {
+                    0 => {
+                        let _ = store.unpublish(I, &apis[i].id, RELEASE_ENV_ID).await;
+                    }
+                    _ => {
+                        store.delete_api(I, &apis[i].id).await.unwrap();
+                        apis.remove(i);
+                    }
+                }
+            }
+            6 if plugins.len() < 2 => {
+                let mut p = cors_plugin(r#"{"allow_origin":"*"}"#);
+                p.name = format!("plugin_{step}");
+                store.create_plugin(&p, None).await.unwrap();
+                plugins.push(p);
+            }
+            7 if !plugins.is_empty() && !apis.is_empty() => {
+                let p = &plugins[walk.below(plugins.len())];
+                let pair = [(p.id.clone(), apis[walk.below(apis.len())].id.clone())];
+                let _ = match walk.below(3) {
+                    0 => store.detach(I, RELEASE_ENV_ID, &pair).await,
+                    _ => store.attach(I, RELEASE_ENV_ID, &pair, step).await.map(drop),
+                };
+            }
+            8 if !plugins.is_empty() => {
+                let i = walk.below(plugins.len());
+                let origin = format!("https://o{step}.example");
+                plugins[i].content = apigw_plugins::registry::canonical_content(
+                    PluginType::Cors,
+                    &serde_json::json!({ "allow_origin": origin }).to_string(),
+                    None,
+                )
+                .unwrap();
+                store.update_plugin(&plugins[i]).await.unwrap();
+            }
+            _ => {}
+        }
+        if walk.below(3) == 0 {
+            reloader.reload().await.unwrap();
+            let full = Snapshot::build(&*store, &config(), None, &Registry::default())
+                .await
+                .unwrap();
+            let patched = current.load_full();
+            assert_eq!(patched.version, full.version, "step {step}");
+            assert_eq!(
+                every_route(&patched, &groups, paths),
+                every_route(&full, &groups, paths),
+                "step {step}"
+            );
+        }
+    }
+    let end = every_route(&current.load(), &groups, paths);
+    let served = end.iter().filter(|r| !r.ends_with('-')).count();
+    let with_plugin = end.iter().filter(|r| r.ends_with(" 1 0")).count();
+    assert!(
+        groups.len() == 3 && served > 5 && with_plugin > 0,
+        "{end:#?}"
+    );
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    assert_eq!(
+        metrics.patches.load(relaxed) + 1,
+        metrics.reloads.load(relaxed),
+        "every reload after the first was a patch"
+    );
+}
