@@ -76,6 +76,18 @@ async fn a_plugin_bound_through_one_node_is_enforced_by_another_within_a_second(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(ready(&b).await.0, 200);
+    // B applied A's writes to its snapshot from the change record, not by rebuilding it.
+    let m = reqwest::get(format!("http://{}/metrics", b.admin_addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let patches = m
+        .lines()
+        .find_map(|l| l.strip_prefix("apigw_snapshot_patches_total "))
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(patches.is_some_and(|n| n > 0), "{m}");
     drop((a, b));
     schema.drop_schema().await;
 }
