@@ -12,8 +12,9 @@ with the form field `env_id`). At each size, --samples times:
                   (its group's sub-domain as Host), that carries `x-bench`: polled in a tight
                   loop once the bind has answered (`late` counts the samples whose first call
                   after the answer still lacked the header)
-  rebuild         `POST /envs` (then deleted): a change the data plane does not patch in but
-                  rebuilds its snapshot for (--rebuilds samples, 3 by default)
+  rebuild         `DELETE /api-groups/{id}` of an empty group made for it: a change the data
+                  plane does not patch in but rebuilds its snapshot for (--rebuilds samples, 3
+                  by default)
 each as median and p90 in ms; then the gateway's resident memory (VmRSS) after those writes;
 then the gateway is restarted on the same data: `start s` is the time until its ports answer
 (the first snapshot built whole), and kB/API = (RSS after the restart - RSS of a start with no
@@ -114,9 +115,9 @@ def measure(gw, plugin, group, targets, size, samples, rebuilds):
     column, late count)."""
     out, late = {k: [] for k in COLUMNS}, 0
     for i in range(rebuilds):
-        env, ms = timed(gw.call, "POST", "/envs", {"name": f"SCALE_{size}_{i}"})
+        made = gw.call("POST", "/api-groups", {"name": f"scale_gone_{size}_{i}"})
+        _, ms = timed(gw.call, "DELETE", f"/api-groups/{made['id']}")
         out["rebuild"].append(ms)
-        gw.call("DELETE", f"/envs/{env['id']}")
     for i in range(samples):
         name = f"scale_new_{size}_{i}"
         api, ms = timed(gw.call, "POST", "/apis", {

@@ -399,6 +399,8 @@ enum Uses {
     Sign(String),
     /// Its group's environment variables and gateway responses.
     GroupSettings(String),
+    /// Its environment (the name its router is found by).
+    Env(String),
 }
 
 /// Where a route was put: enough to take it out again.
@@ -790,6 +792,18 @@ impl Snapshot {
                         apis.extend(shared.users_of(Uses::Throttle(id.clone())));
                     }
                 }
+                Change::Envs(ids) => {
+                    let before = std::mem::take(&mut shared.env_names);
+                    shared.env_names = (store.list_envs(inst).await?)
+                        .into_iter()
+                        .map(|e| (e.id, e.name.into()))
+                        .collect();
+                    for id in ids {
+                        if before.get(id) != shared.env_names.get(id) {
+                            apis.extend(shared.users_of(Uses::Env(id.clone())));
+                        }
+                    }
+                }
                 Change::Signs(ids) => {
                     for id in ids {
                         match store.get_sign(inst, id).await? {
@@ -823,6 +837,10 @@ impl Snapshot {
                     router.remove(&p.template, p.method.as_ref(), p.prefix, &owned);
                 }
             }
+        }
+        // A router left without routes goes, as a full build would not make it.
+        for g in &mut snap.groups {
+            g.envs.retain(|_, router| !router.is_empty());
         }
         for c in snap.place_routes(shared, &inputs, cfg, metrics) {
             if !snap.channels.iter().any(|x| Arc::ptr_eq(x, &c)) {
@@ -920,7 +938,10 @@ impl Snapshot {
             };
             let key = (api.id.as_str(), p.env_id.as_str());
             let plugins = bound.plugins.get(&key).map(Vec::as_slice).unwrap_or(&[]);
-            let mut uses = vec![Uses::GroupSettings(api.group_id.clone())];
+            let mut uses = vec![
+                Uses::GroupSettings(api.group_id.clone()),
+                Uses::Env(p.env_id.clone()),
+            ];
             uses.extend(plugins.iter().map(|b| Uses::Plugin(b.plugin_id.clone())));
             let acls = bound.acls.get(&key).into_iter().flatten();
             uses.extend(acls.map(|id| Uses::Acl(id.to_string())));

@@ -205,11 +205,14 @@ pub enum Change {
     Throttles(Vec<String>),
     /// Only these signature keys, and so the routes bound to them.
     Signs(Vec<String>),
+    /// Only these environments (created, renamed, or deleted once nothing is published in
+    /// them), and so the routes published in them.
+    Envs(Vec<String>),
 }
 
 impl Change {
     /// The stored form: `*`, `apps`, or the kind (`apis`, `plugins`, `groups`,
-    /// `group-settings`, `acls`, `throttles`, `signs`) and the ids, space separated.
+    /// `group-settings`, `acls`, `throttles`, `signs`, `envs`) and the ids, space separated.
     pub fn encode(&self) -> String {
         let (word, ids) = match self {
             Change::All => return "*".into(),
@@ -221,6 +224,7 @@ impl Change {
             Change::Acls(ids) => ("acls", ids),
             Change::Throttles(ids) => ("throttles", ids),
             Change::Signs(ids) => ("signs", ids),
+            Change::Envs(ids) => ("envs", ids),
         };
         std::iter::once(word)
             .chain(ids.iter().map(String::as_str))
@@ -242,6 +246,7 @@ impl Change {
             Some("acls") => Change::Acls(ids),
             Some("throttles") => Change::Throttles(ids),
             Some("signs") => Change::Signs(ids),
+            Some("envs") => Change::Envs(ids),
             _ => Change::All,
         }
     }

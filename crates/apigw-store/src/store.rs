@@ -1216,11 +1216,14 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn create_env(&self, e: &Env) -> Result<(), StoreError> {
-        self.insert(e, unique(Unique::EnvName, &[])).await
+        let change = Change::Envs(vec![e.id.clone()]);
+        self.insert_as(change, e, unique(Unique::EnvName, &[]))
+            .await
     }
 
     async fn update_env(&self, e: &Env) -> Result<(), StoreError> {
-        self.change(
+        self.change_as(
+            Change::Envs(vec![e.id.clone()]),
             "UPDATE envs SET name=?3, remark=?4 WHERE instance_id=?1 AND id=?2",
             &args![&e.instance_id, &e.id, &e.name, &e.remark],
             unique(Unique::EnvName, &[]),
@@ -1260,7 +1263,8 @@ impl<E: Engine> Store for SqlStore<E> {
             Ok(())
         }
         .await;
-        self.end(tx, result).await
+        self.end_as(tx, Change::Envs(vec![id.to_string()]), result)
+            .await
     }
 
     async fn list_envs(&self, instance_id: &str) -> Result<Vec<Env>, StoreError> {

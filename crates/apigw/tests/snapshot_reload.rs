@@ -413,8 +413,9 @@ async fn route_and_app_changes_are_patched_in_and_serve_as_a_full_build_does() {
     );
     assert!(denies(&current.load(), "10.0.0.2") && !denies(&current.load(), "10.0.0.1"));
     assert_eq!(metrics.patches.load(relaxed), 6, "patched in");
-    // A change beyond groups, APIs, plug-ins and apps (an environment) rebuilds.
-    let env = apigw_model::resources::Env {
+    // An environment created, an API published in it, the environment renamed: patched in,
+    // the route found by the new name only.
+    let mut env = apigw_model::resources::Env {
         id: apigw_model::id::new_id(),
         instance_id: I.into(),
         name: "TEST".into(),
@@ -422,12 +423,41 @@ async fn route_and_app_changes_are_patched_in_and_serve_as_a_full_build_does() {
         create_time: 1,
     };
     store.create_env(&env).await.unwrap();
+    let in_test = Publication {
+        env_id: env.id.clone(),
+        ..publication(&apis[1])
+    };
+    store.publish(&in_test).await.unwrap();
+    reloader.reload().await.unwrap();
+    let in_env = |s: &Snapshot, name: &str| {
+        let r = s.router(None, name)?;
+        r.lookup(&Method::GET, "/a1")
+            .map(|m| m.route.env_name.to_string())
+    };
+    assert_eq!(in_env(&current.load(), "TEST"), Some("TEST".to_string()));
+    env.name = "STAGE".into();
+    store.update_env(&env).await.unwrap();
+    reloader.reload().await.unwrap();
+    check("environment renamed").await;
+    assert_eq!(in_env(&current.load(), "STAGE"), Some("STAGE".to_string()));
+    assert!(
+        current.load().router(None, "TEST").is_none(),
+        "no router by the old name"
+    );
+    assert_eq!(metrics.patches.load(relaxed), 8, "patched in");
+    // A change beyond what is patched (a group deleted) rebuilds.
+    let mut gone = g.clone();
+    gone.id = apigw_model::id::new_id();
+    gone.name = "gone".into();
+    store.create_group(&gone).await.unwrap();
+    store.delete_group(I, &gone.id).await.unwrap();
     reloader.reload().await.unwrap();
     check("rebuilt").await;
     let rebuilt = current.load_full();
     assert_eq!(in_group(&rebuilt), Some(there.id.clone()));
-    assert_eq!(metrics.patches.load(relaxed), 6);
-    assert_eq!(metrics.reloads.load(relaxed), 8);
+    assert_eq!(in_env(&rebuilt, "STAGE"), Some("STAGE".to_string()));
+    assert_eq!(metrics.patches.load(relaxed), 8);
+    assert_eq!(metrics.reloads.load(relaxed), 10);
 }
 
 /// A small xorshift generator: the random walk below is the same on every run.
