@@ -234,16 +234,8 @@ impl<E: Engine> SqlStore<E> {
         Ok(n)
     }
 
-    /// Inserts `row` in a write of its own; a unique violation is mapped by `conflict`.
-    async fn insert<T: Table + Sync>(
-        &self,
-        row: &T,
-        conflict: impl Fn(DbError) -> StoreError + Send,
-    ) -> Result<(), StoreError> {
-        self.insert_as(Change::All, row, conflict).await
-    }
-
-    /// [`Self::insert`] recorded as `change`.
+    /// Inserts `row` in a write of its own recorded as `change`; a unique violation is mapped
+    /// by `conflict`.
     async fn insert_as<T: Table + Sync>(
         &self,
         change: Change,
