@@ -60,9 +60,18 @@ impl Reloader {
             (Some(kept), Some((version, changes))) => {
                 let (store, cfg) = (&*self.store, &self.cfg);
                 let patched = old.patch(store, cfg, kept, &self.metrics, version, &changes);
-                let patched = Arc::new(patched.await?);
-                self.metrics.patches.fetch_add(1, Relaxed);
-                patched
+                match patched.await {
+                    Ok(patched) => {
+                        self.metrics.patches.fetch_add(1, Relaxed);
+                        Arc::new(patched)
+                    }
+                    Err(e) => {
+                        // A patch that failed half-way may have updated the record: the next
+                        // reload rebuilds.
+                        *shared = None;
+                        return Err(e);
+                    }
+                }
             }
             _ => {
                 // Taken first: a build that fails leaves no half-updated record behind.
