@@ -314,6 +314,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The changes committed after `version`, in order of version. Only the last few thousand
     /// are kept: a caller that sees a gap (the first is not `version + 1`) rebuilds.
     async fn changes_since(&self, version: i64) -> Result<Vec<(i64, Change)>, StoreError>;
+    /// The APIs of one group of the instance.
+    async fn list_group_apis(
+        &self,
+        instance_id: &str,
+        group_id: &str,
+    ) -> Result<Vec<Api>, StoreError>;
     /// The APIs of the instance with these ids.
     async fn list_apis_of(&self, instance_id: &str, ids: &[String])
         -> Result<Vec<Api>, StoreError>;

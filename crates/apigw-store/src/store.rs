@@ -1045,6 +1045,20 @@ impl<E: Engine> Store for SqlStore<E> {
             .collect()
     }
 
+    async fn list_group_apis(
+        &self,
+        instance_id: &str,
+        group_id: &str,
+    ) -> Result<Vec<Api>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM apis WHERE instance_id=?1 AND group_id=?2
+             ORDER BY register_time DESC, rowid DESC",
+            Api::COLUMNS
+        );
+        let mut reader = self.engine.reader().await?;
+        reader.all(&sql, &args![instance_id, group_id]).await
+    }
+
     async fn list_apis_of(
         &self,
         instance_id: &str,

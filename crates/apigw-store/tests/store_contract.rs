@@ -1611,6 +1611,15 @@ async fn writes_record_what_they_changed(s: &dyn Store) {
         update_time: 1,
     };
     s.create_app(&app).await.unwrap();
+    let mut in_group: Vec<String> = (s.list_group_apis(I, &group).await.unwrap())
+        .into_iter()
+        .map(|x| x.id)
+        .collect();
+    in_group.sort();
+    let mut expected = vec![a.id.clone(), b.id.clone()];
+    expected.sort();
+    assert_eq!(in_group, expected);
+    assert!(s.list_group_apis(I, "other").await.unwrap().is_empty());
     s.delete_api(I, &b.id).await.unwrap();
     let changes = s.changes_since(start).await.unwrap();
     let versions: Vec<i64> = changes.iter().map(|(v, _)| *v).collect();

@@ -185,11 +185,13 @@ pub(crate) async fn run(
         .into_iter()
         .map(|c| (c.name, c.id))
         .collect();
-    let apis = state.store.list_apis(instance_id).await?;
-    let in_group: Vec<&Api> = apis.iter().filter(|a| a.group_id == group_id).collect();
-    // The environments each API of the group is published in.
+    // The group's APIs and where they are published: an import costs its group, not the
+    // instance.
+    let apis = state.store.list_group_apis(instance_id, &group_id).await?;
+    let in_group: Vec<&Api> = apis.iter().collect();
+    let ids: Vec<String> = apis.iter().map(|a| a.id.clone()).collect();
     let mut published: HashMap<String, Vec<String>> = HashMap::new();
-    for p in state.store.list_publications(instance_id).await? {
+    for p in state.store.list_publications_of(instance_id, &ids).await? {
         published.entry(p.api_id).or_default().push(p.env_id);
     }
     let variables = match &opts.env_id {
