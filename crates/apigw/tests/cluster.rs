@@ -27,6 +27,12 @@ fn node(url: &str, extra: &[(&str, &str)]) -> (tempfile::TempDir, ServerProcess)
     (dir, p)
 }
 
+/// The Prometheus text of node `p`.
+async fn metrics(p: &ServerProcess) -> String {
+    let url = format!("http://{}/metrics", p.admin_addr);
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
 async fn ready(p: &ServerProcess) -> (u16, String) {
     let r = reqwest::get(format!("http://{}/readyz", p.admin_addr))
         .await
@@ -77,12 +83,7 @@ async fn a_plugin_bound_through_one_node_is_enforced_by_another_within_a_second(
     }
     assert_eq!(ready(&b).await.0, 200);
     // B applied A's writes to its snapshot from the change record, not by rebuilding it.
-    let m = reqwest::get(format!("http://{}/metrics", b.admin_addr))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics(&b).await;
     let patches = m
         .lines()
         .find_map(|l| l.strip_prefix("apigw_snapshot_patches_total "))
@@ -226,12 +227,7 @@ async fn a_node_that_loses_postgres_keeps_serving_and_catches_up() {
         "B keeps serving its last snapshot"
     );
     assert_eq!(ready(&b).await.0, 503, "B reports that it lost the store");
-    let m = reqwest::get(format!("http://{}/metrics", b.admin_addr))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics(&b).await;
     assert!(m.contains("apigw_store_up 0"), "{m}");
 
     proxy.restore().await;

@@ -56,6 +56,11 @@ fn publication(api: &Api) -> Publication {
     }
 }
 
+/// cors content as stored.
+fn cors_content(json: &str) -> String {
+    apigw_plugins::registry::canonical_content(PluginType::Cors, json, None).unwrap()
+}
+
 fn cors_plugin(content: &str) -> Plugin {
     Plugin {
         id: apigw_model::id::new_id(),
@@ -63,8 +68,7 @@ fn cors_plugin(content: &str) -> Plugin {
         name: "cors plugin".into(),
         plugin_type: PluginType::Cors,
         scope: PluginScope::Global,
-        content: apigw_plugins::registry::canonical_content(PluginType::Cors, content, None)
-            .unwrap(),
+        content: cors_content(content),
         remark: String::new(),
         roma_app_id: None,
         roma_app_name: None,
@@ -175,12 +179,7 @@ async fn plugin_instances_survive_unrelated_reloads_and_not_content_changes() {
         "the route runs that instance"
     );
     // A content change: a new instance.
-    p.content = apigw_plugins::registry::canonical_content(
-        PluginType::Cors,
-        r#"{"allow_origin":"https://a.example"}"#,
-        None,
-    )
-    .unwrap();
+    p.content = cors_content(r#"{"allow_origin":"https://a.example"}"#);
     store.update_plugin(&p).await.unwrap();
     let s3 = Snapshot::build(&*store, &config(), Some(&s2), &metrics)
         .await
@@ -298,12 +297,7 @@ async fn route_and_app_changes_are_patched_in_and_serve_as_a_full_build_does() {
     );
     // A plug-in's new content: a new instance, in the routes that run it, patched in.
     let mut p = p;
-    p.content = apigw_plugins::registry::canonical_content(
-        PluginType::Cors,
-        r#"{"allow_origin":"https://a.example"}"#,
-        None,
-    )
-    .unwrap();
+    p.content = cors_content(r#"{"allow_origin":"https://a.example"}"#);
     store.update_plugin(&p).await.unwrap();
     let before = current.load_full();
     reloader.reload().await.unwrap();
@@ -581,12 +575,8 @@ async fn a_random_walk_of_writes_patched_in_serves_as_full_builds_do() {
             8 if !plugins.is_empty() => {
                 let i = walk.below(plugins.len());
                 let origin = format!("https://o{step}.example");
-                plugins[i].content = apigw_plugins::registry::canonical_content(
-                    PluginType::Cors,
-                    &serde_json::json!({ "allow_origin": origin }).to_string(),
-                    None,
-                )
-                .unwrap();
+                plugins[i].content =
+                    cors_content(&serde_json::json!({ "allow_origin": origin }).to_string());
                 store.update_plugin(&plugins[i]).await.unwrap();
             }
             _ => {}
