@@ -2,9 +2,10 @@
 //! makes a new snapshot and swaps it in atomically. In-flight calls keep the snapshot they
 //! started with. A periodic check catches changes the channel did not announce (other nodes).
 //!
-//! A run of changes that touch only some APIs' routes or the apps (the store records what
-//! each write changed) is applied to the current snapshot with [`Snapshot::patch`], at the
-//! cost of what changed; anything else, or a gap in the record, rebuilds the snapshot.
+//! The store records what each write changed (some APIs, plug-ins, policies, groups,
+//! environments, apps, or anything). A run of changes none of which is "anything" is applied
+//! to the current snapshot with [`Snapshot::patch`], at the cost of what changed; an
+//! "anything", or a gap in the record, rebuilds the snapshot.
 
 use crate::metrics::Registry;
 use crate::snapshot::{Config, Shared, Snapshot};

@@ -717,11 +717,12 @@ impl Snapshot {
     }
 
     /// This snapshot with `changes` applied (the store's changes after this snapshot's
-    /// version, up to `version`, none of them [`Change::All`]): the plug-ins they name are
-    /// built again (kept when their content is unchanged), the routes of the APIs they name or
-    /// that run those plug-ins are taken out and built again from the store, and the apps
-    /// reloaded when they changed. Everything else is shared with this snapshot, so the cost
-    /// is that of what changed.
+    /// version, up to `version`, none of them [`Change::All`]). What they name is read again:
+    /// plug-ins (an instance kept when its content is unchanged), policies, a group's
+    /// variables and gateway responses, environment names, new groups, the apps. Then the
+    /// routes of the APIs they name, or that use what changed (`shared.users`), are taken out
+    /// and built again from the store. Everything else is shared with this snapshot, so the
+    /// cost is that of what changed.
     pub async fn patch(
         &self,
         store: &dyn Store,

@@ -139,6 +139,32 @@ impl<E: Engine> SqlStore<E> {
         }
     }
 
+    /// The rows of `T` in the instance whose `column` is one of `values`, in `order`.
+    async fn list_where_in<T: Table + Send>(
+        &self,
+        instance_id: &str,
+        column: &str,
+        values: &[String],
+        order: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        let mut reader = self.engine.reader().await?;
+        // Few enough parameters per statement for either engine.
+        for chunk in values.chunks(500) {
+            let marks: Vec<String> = (2..chunk.len() + 2).map(|i| format!("?{i}")).collect();
+            let sql = format!(
+                "SELECT {} FROM {} WHERE instance_id=?1 AND {column} IN ({}) {order}",
+                T::COLUMNS,
+                T::TABLE,
+                marks.join(", ")
+            );
+            let mut args = vec![Value::from(instance_id)];
+            args.extend(chunk.iter().map(Value::from));
+            out.extend(reader.all::<T>(&sql, &args).await?);
+        }
+        Ok(out)
+    }
+
     /// The rows of `T` (a table with an `api_id`) of the APIs `api_ids`, in `order`.
     async fn list_for_apis<T: Table + Send>(
         &self,
@@ -146,23 +172,8 @@ impl<E: Engine> SqlStore<E> {
         api_ids: &[String],
         order: &str,
     ) -> Result<Vec<T>, StoreError> {
-        let mut out = Vec::new();
-        let mut reader = self.engine.reader().await?;
-        // Few enough parameters per statement for either engine.
-        for ids in api_ids.chunks(500) {
-            let marks: Vec<String> = (2..ids.len() + 2).map(|i| format!("?{i}")).collect();
-            let sql = format!(
-                "SELECT {} FROM {} WHERE instance_id=?1 AND {} IN ({}) {order}",
-                T::COLUMNS,
-                T::TABLE,
-                if T::TABLE == "apis" { "id" } else { "api_id" },
-                marks.join(", ")
-            );
-            let mut values = vec![Value::from(instance_id)];
-            values.extend(ids.iter().map(Value::from));
-            out.extend(reader.all::<T>(&sql, &values).await?);
-        }
-        Ok(out)
+        self.list_where_in(instance_id, "api_id", api_ids, order)
+            .await
     }
 
     /// Every row of `T` in the instance, in `order`.
@@ -1050,13 +1061,10 @@ impl<E: Engine> Store for SqlStore<E> {
         instance_id: &str,
         group_id: &str,
     ) -> Result<Vec<Api>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM apis WHERE instance_id=?1 AND group_id=?2
-             ORDER BY register_time DESC, rowid DESC",
-            Api::COLUMNS
-        );
-        let mut reader = self.engine.reader().await?;
-        reader.all(&sql, &args![instance_id, group_id]).await
+        let group = [group_id.to_string()];
+        let order = "ORDER BY register_time DESC, rowid DESC";
+        self.list_where_in(instance_id, "group_id", &group, order)
+            .await
     }
 
     async fn list_apis_of(
@@ -1064,7 +1072,7 @@ impl<E: Engine> Store for SqlStore<E> {
         instance_id: &str,
         ids: &[String],
     ) -> Result<Vec<Api>, StoreError> {
-        self.list_for_apis(instance_id, ids, "").await
+        self.list_where_in(instance_id, "id", ids, "").await
     }
 
     async fn list_publications_of(
@@ -1082,7 +1090,7 @@ impl<E: Engine> Store for SqlStore<E> {
     ) -> Result<RouteInputs, StoreError> {
         let by_time = "ORDER BY create_time DESC, rowid DESC";
         Ok(RouteInputs {
-            apis: self.list_for_apis(instance_id, api_ids, "").await?,
+            apis: self.list_apis_of(instance_id, api_ids).await?,
             publications: self.list_for_apis(instance_id, api_ids, "").await?,
             bindings: self
                 .list_for_apis(
