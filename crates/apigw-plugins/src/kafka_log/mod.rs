@@ -24,14 +24,20 @@
 //!   queue, and the delivery counters with their metrics.
 //! - `message`: one call's message ([`CallRecord`] in, JSON out), written field by field and
 //!   kept within [`MESSAGE_LIMIT`].
-//! - `producer`: the producer task: broker connection (SASL, TLS), batches, retries.
+//! - `producer`: the producer task: the partition leaders, batches, retries.
+//! - `link`: one broker connection: TLS, version negotiation, SASL, requests.
+//! - `sasl`: the PLAIN and SCRAM exchanges.
+//! - `wire`: the Kafka requests and answers the producer uses, and the record batch.
 
 mod config;
+mod link;
 mod message;
 mod producer;
 mod runtime;
+mod sasl;
+mod wire;
 
 pub use config::{CallData, Config, CustomAuthorizer, MetaConfig, SaslConfig, SYSTEM_FIELDS};
 pub use message::{CallRecord, BODY_LIMIT, FIELD_LIMIT, MESSAGE_LIMIT};
-pub use producer::{ATTEMPT_TIMEOUT, BATCH};
+pub use producer::{ATTEMPT_TIMEOUT, BATCH, BATCH_BYTES};
 pub use runtime::{KafkaLog, Stats, PROBE_INTERVAL_MS, QUEUE_CAPACITY};

@@ -1,8 +1,11 @@
-//! The producer task of one plug-in instance: connects to the brokers (SASL, TLS) lazily,
-//! sends what is queued in batches with the configured retries, and counts the outcome.
+//! The producer task of one plug-in instance: connects to the topic's partition leaders (SASL,
+//! TLS) lazily, sends what is queued in record batches with the configured retries, and counts
+//! the outcome.
 
 use super::config::{Config, SaslConfig};
+use super::link::Link;
 use super::runtime::Stats;
+use super::wire;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,20 +13,12 @@ use std::time::Duration;
 /// Messages sent to the broker in one request at most.
 pub const BATCH: usize = 500;
 
+/// Bytes of messages in one request at most: below the brokers' default `message.max.bytes`
+/// (1 MiB), which 500 messages of up to 4 KiB could pass.
+pub const BATCH_BYTES: usize = 900 * 1024;
+
 /// One connect or produce attempt may take this long.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
-
-fn sasl(c: &SaslConfig) -> Option<rskafka::client::SaslConfig> {
-    if !c.security_protocol.starts_with("SASL_") {
-        return None;
-    }
-    let creds = rskafka::client::Credentials::new(c.sasl_username.clone(), c.sasl_password.clone());
-    Some(match c.sasl_mechanisms.as_str() {
-        "SCRAM-SHA-256" => rskafka::client::SaslConfig::ScramSha256(creds),
-        "SCRAM-SHA-512" => rskafka::client::SaslConfig::ScramSha512(creds),
-        _ => rskafka::client::SaslConfig::Plain(creds),
-    })
-}
 
 /// The producer: batches what is queued, sends it with `max_retry_count` retries
 /// `retry_backoff` seconds apart; ends (after sending what is left) when the plug-in instance is
@@ -33,93 +28,195 @@ pub(super) async fn produce(
     mut rx: tokio::sync::mpsc::Receiver<Vec<u8>>,
     stats: Arc<Stats>,
 ) {
-    let mut partitions: Vec<rskafka::client::partition::PartitionClient> = Vec::new();
+    let mut cluster: Option<Cluster> = None;
     let mut next = 0usize;
-    let key = (!c.key.is_empty()).then(|| c.key.clone().into_bytes());
-    let mut batch = Vec::with_capacity(BATCH);
+    let key = (!c.key.is_empty()).then_some(c.key.as_bytes());
+    let mut queued = Vec::with_capacity(BATCH);
     loop {
-        batch.clear();
-        if rx.recv_many(&mut batch, BATCH).await == 0 {
+        queued.clear();
+        if rx.recv_many(&mut queued, BATCH).await == 0 {
             return; // the plug-in instance is gone and everything queued is sent
         }
         stats
             .queued
-            .fetch_sub(batch.len() as u64, Ordering::Relaxed);
-        let mut attempt = 0;
-        loop {
-            if partitions.is_empty() {
-                partitions = connect(&c).await.unwrap_or_default();
+            .fetch_sub(queued.len() as u64, Ordering::Relaxed);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let mut rest = &queued[..];
+        while !rest.is_empty() {
+            let mut n = 0;
+            let mut bytes = 0;
+            while n < rest.len() && (n == 0 || bytes + rest[n].len() <= BATCH_BYTES) {
+                bytes += rest[n].len();
+                n += 1;
             }
-            let result = match partitions.len() {
-                0 => Err("no broker answered".to_string()),
-                n => {
-                    let p = match &key {
-                        Some(k) => &partitions[(k.iter().map(|b| *b as usize).sum::<usize>()) % n],
-                        None => {
-                            next = next.wrapping_add(1);
-                            &partitions[next % n]
-                        }
-                    };
-                    // The last attempt takes the messages; earlier ones send copies.
-                    let last = attempt >= c.max_retry_count;
-                    let timestamp = chrono::Utc::now();
-                    let records = batch
-                        .iter_mut()
-                        .map(|m| rskafka::record::Record {
-                            key: key.clone(),
-                            value: Some(if last { std::mem::take(m) } else { m.clone() }),
-                            headers: Default::default(),
-                            timestamp,
-                        })
-                        .collect();
-                    match tokio::time::timeout(
-                        ATTEMPT_TIMEOUT,
-                        p.produce(
-                            records,
-                            rskafka::client::partition::Compression::NoCompression,
-                        ),
-                    )
-                    .await
-                    {
-                        Ok(Ok(_)) => Ok(()),
-                        Ok(Err(e)) => Err(e.to_string()),
-                        Err(_) => Err("produce timed out".to_string()),
-                    }
+            let (messages, after) = rest.split_at(n);
+            rest = after;
+            // Encoded once; a retry sends the same bytes.
+            let batch = wire::record_batch(messages, key, now);
+            let partition = |count: usize| match key {
+                Some(k) => k.iter().map(|b| *b as usize).sum::<usize>() % count,
+                None => {
+                    next = next.wrapping_add(1);
+                    next % count
                 }
             };
-            match result {
-                Ok(()) => {
-                    stats.sent.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    stats.down.store(false, Ordering::Relaxed);
-                    break;
+            deliver(
+                &c,
+                &mut cluster,
+                &batch,
+                n as u64,
+                partition,
+                &stats,
+                &mut rx,
+            )
+            .await;
+        }
+    }
+}
+
+/// Sends one encoded batch of `count` messages, retrying as configured; counts the outcome.
+async fn deliver(
+    c: &Config,
+    cluster: &mut Option<Cluster>,
+    batch: &[u8],
+    count: u64,
+    mut partition: impl FnMut(usize) -> usize,
+    stats: &Stats,
+    rx: &mut tokio::sync::mpsc::Receiver<Vec<u8>>,
+) {
+    let mut attempt = 0;
+    loop {
+        // A connection kept from an earlier batch may have been closed by the broker while
+        // idle: failing on one, the batch is sent once more on a new one before it counts as
+        // an attempt.
+        let kept = cluster.is_some();
+        let mut result = send(c, cluster, batch, &mut partition).await;
+        if result.is_err() && kept {
+            *cluster = None;
+            result = send(c, cluster, batch, &mut partition).await;
+        }
+        match result {
+            Ok(()) => {
+                stats.sent.fetch_add(count, Ordering::Relaxed);
+                stats.down.store(false, Ordering::Relaxed);
+                return;
+            }
+            Err(e) => {
+                *cluster = None;
+                if !stats.failed_once.swap(true, Ordering::Relaxed) {
+                    tracing::error!(error = %e, topic = %c.topic, "kafka_log: cannot deliver to the brokers (first failure of this plug-in)");
                 }
-                Err(e) => {
-                    partitions.clear();
-                    if !stats.failed_once.swap(true, Ordering::Relaxed) {
-                        tracing::error!(error = %e, topic = %c.topic, "kafka_log: cannot deliver to the brokers (first failure of this plug-in)");
+                if attempt >= c.max_retry_count {
+                    stats.dropped.fetch_add(count, Ordering::Relaxed);
+                    stats.down.store(true, Ordering::Relaxed);
+                    // What queued up meanwhile would meet the same brokers: dropped too.
+                    let mut stale = 0;
+                    while rx.try_recv().is_ok() {
+                        stale += 1;
                     }
-                    if attempt >= c.max_retry_count {
-                        stats
-                            .dropped
-                            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                        stats.down.store(true, Ordering::Relaxed);
-                        // What queued up meanwhile would meet the same brokers: dropped too.
-                        let mut stale = 0;
-                        while rx.try_recv().is_ok() {
-                            stale += 1;
-                        }
-                        stats.queued.fetch_sub(stale, Ordering::Relaxed);
-                        stats.dropped.fetch_add(stale, Ordering::Relaxed);
-                        break;
-                    }
-                    attempt += 1;
-                    stats
-                        .retried
-                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_secs(c.retry_backoff.max(1) as u64)).await;
+                    stats.queued.fetch_sub(stale, Ordering::Relaxed);
+                    stats.dropped.fetch_add(stale, Ordering::Relaxed);
+                    return;
                 }
+                attempt += 1;
+                stats.retried.fetch_add(count, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_secs(c.retry_backoff.max(1) as u64)).await;
             }
         }
+    }
+}
+
+/// One attempt: connects when not connected, sends the batch to the partition `partition`
+/// picks among the topic's, and reads whether it was written.
+async fn send(
+    c: &Config,
+    cluster: &mut Option<Cluster>,
+    batch: &[u8],
+    partition: &mut impl FnMut(usize) -> usize,
+) -> Result<(), String> {
+    let attempt = async {
+        if cluster.is_none() {
+            *cluster = Some(Cluster::connect(c).await?);
+        }
+        let Some(cl) = cluster.as_mut() else {
+            return Err("no broker answered".to_string());
+        };
+        let (index, leader) = cl.partitions[partition(cl.partitions.len())];
+        let link = leader
+            .and_then(|l| cl.links.get_mut(l))
+            .ok_or_else(|| format!("partition {index} of {} has no leader", c.topic))?;
+        let v = link.produce_version;
+        let timeout_ms = ATTEMPT_TIMEOUT.as_millis() as i32;
+        let body = link
+            .call(|id| wire::produce(v, id, &c.topic, index, batch, timeout_ms))
+            .await?;
+        match wire::produce_response(&body)? {
+            0 => Ok(()),
+            code => Err(format!(
+                "partition {index} of {}: {}",
+                c.topic,
+                wire::error_name(code)
+            )),
+        }
+    };
+    tokio::time::timeout(ATTEMPT_TIMEOUT, attempt)
+        .await
+        .unwrap_or_else(|_| Err("the broker did not answer in time".into()))
+}
+
+/// The connections to the leaders of the topic's partitions.
+struct Cluster {
+    links: Vec<Link>,
+    /// Each partition's index and its leader's connection (`None`: no leader known).
+    partitions: Vec<(i32, Option<usize>)>,
+}
+
+impl Cluster {
+    /// Asks the first broker of `broker_list` that answers where the topic's partitions are,
+    /// and connects to their leaders.
+    async fn connect(c: &Config) -> Result<Cluster, String> {
+        let tls = tls(&c.sasl_config)?;
+        let mut error = String::from("broker_list is empty");
+        let mut layout = None;
+        for addr in &c.broker_list {
+            let asked = async {
+                let mut link = Link::connect(addr, &c.sasl_config, tls.clone()).await?;
+                let v = link.metadata_version;
+                let body = link.call(|id| wire::metadata(v, id, &c.topic)).await?;
+                wire::metadata_response(v, &body, &c.topic)
+            };
+            match asked.await {
+                Ok(l) => {
+                    layout = Some(l);
+                    break;
+                }
+                Err(e) => error = e,
+            }
+        }
+        let layout = layout.ok_or(error)?;
+        if layout.partitions.is_empty() {
+            return Err(format!("topic {} has no partitions", c.topic));
+        }
+        let mut links = Vec::new();
+        let mut leaders: Vec<i32> = Vec::new();
+        let mut partitions = Vec::with_capacity(layout.partitions.len());
+        for (index, leader) in layout.partitions {
+            let known = match leaders.iter().position(|l| *l == leader) {
+                Some(i) => Some(i),
+                None => match layout.brokers.iter().find(|(id, _)| *id == leader) {
+                    Some((_, addr)) => {
+                        links.push(Link::connect(addr, &c.sasl_config, tls.clone()).await?);
+                        leaders.push(leader);
+                        Some(links.len() - 1)
+                    }
+                    None => None,
+                },
+            };
+            partitions.push((index, known));
+        }
+        Ok(Cluster { links, partitions })
     }
 }
 
@@ -143,46 +240,4 @@ pub(super) fn tls(c: &SaslConfig) -> Result<Option<Arc<rustls::ClientConfig>>, S
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Some(Arc::new(config)))
-}
-
-async fn connect(c: &Config) -> Option<Vec<rskafka::client::partition::PartitionClient>> {
-    let mut builder = rskafka::client::ClientBuilder::new(c.broker_list.clone());
-    if let Some(s) = sasl(&c.sasl_config) {
-        builder = builder.sasl_config(s);
-    }
-    match tls(&c.sasl_config) {
-        Ok(Some(config)) => builder = builder.tls_config(config),
-        Ok(None) => {}
-        Err(e) => {
-            tracing::error!(error = %e, "kafka_log: the CA certificate cannot be used");
-            return None;
-        }
-    }
-    let client = tokio::time::timeout(ATTEMPT_TIMEOUT, builder.build())
-        .await
-        .ok()?
-        .ok()?;
-    let topics = tokio::time::timeout(ATTEMPT_TIMEOUT, client.list_topics())
-        .await
-        .ok()?
-        .ok()?;
-    let count = topics
-        .iter()
-        .find(|t| t.name == c.topic)
-        .map(|t| t.partitions.len())
-        .unwrap_or(1)
-        .max(1);
-    let mut out = Vec::with_capacity(count);
-    for p in 0..count as i32 {
-        let pc = client
-            .partition_client(
-                c.topic.clone(),
-                p,
-                rskafka::client::partition::UnknownTopicHandling::Error,
-            )
-            .await
-            .ok()?;
-        out.push(pc);
-    }
-    Some(out)
 }
