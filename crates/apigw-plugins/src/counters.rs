@@ -295,16 +295,28 @@ impl RedisCounters {
             args[2 * i + 1] = l.window_ms.max(1) * 2;
             resets[i] = reset_secs;
         }
-        let keys: Vec<&[u8]> = keys[..limits.len()].iter().map(|k| &k[..]).collect();
         // The link bounds each batch by REDIS_TIMEOUT (one timer per batch, not per call).
-        let result = self
-            .link
-            .eval(&keys, &args[..2 * limits.len()])
-            .await
-            .and_then(|v| match v[..] {
-                [a, b, c] => Ok((a, b, c)),
-                _ => Err(format!("the script answered {v:?}")),
-            });
+        let result = if let [l] = limits {
+            // One counter needs no script: the count is over the limit exactly when the call
+            // is refused, and a refused call's count only ever refuses (its window's) calls.
+            self.link.count(&keys[0], args[1]).await.map(|n| {
+                let left = l.limit as i64 - n;
+                if left >= 0 {
+                    (1, 1, left)
+                } else {
+                    (0, 1, 0)
+                }
+            })
+        } else {
+            let keys: Vec<&[u8]> = keys[..limits.len()].iter().map(|k| &k[..]).collect();
+            self.link
+                .eval(&keys, &args[..2 * limits.len()])
+                .await
+                .and_then(|v| match v[..] {
+                    [a, b, c] => Ok((a, b, c)),
+                    _ => Err(format!("the script answered {v:?}")),
+                })
+        };
         match result {
             Ok((allowed, index, n)) => {
                 if self.degraded.swap(false, Ordering::Relaxed) {
@@ -445,22 +457,31 @@ mod tests {
         assert_eq!((v.allowed, v.reset_secs), (false, 1));
     }
 
+    /// A raw command to the test Redis and its reply's first line.
+    async fn raw(url: &str, command: &[&[u8]]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let target = crate::redis_link::Target::parse(url).unwrap();
+        let mut raw = tokio::net::TcpStream::connect(&target.addr).await.unwrap();
+        raw.write_all(&crate::redis_link::tests::encode(command))
+            .await
+            .unwrap();
+        let mut reply = vec![0u8; 64];
+        let n = raw.read(&mut reply).await.unwrap();
+        String::from_utf8_lossy(&reply[..n]).trim_end().to_string()
+    }
+
     #[test]
     fn redis_counts_concurrent_calls_exactly_and_survives_a_script_flush() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         with_redis(|url| async move {
             let prefix = format!("test:flush:{}:{}:", std::process::id(), now_nanos());
             let c = Arc::new(RedisCounters::connect(&url, &prefix).await.unwrap());
-            let limit = [Limit {
-                key: "api".into(),
-                limit: 30,
-                window_ms: 3_600_000,
-            }];
+            // Two limits: the script counts them.
+            let limits = [lim("api", 30, 3_600_000), lim("app", 1000, 3_600_000)];
             // 50 calls at once go out in batches on one connection: exactly 30 pass.
             let calls: Vec<_> = (0..50)
                 .map(|_| {
-                    let (c, limit) = (c.clone(), limit.clone());
-                    tokio::spawn(async move { c.check(&limit, 1_000).await.unwrap().allowed })
+                    let (c, limits) = (c.clone(), limits.clone());
+                    tokio::spawn(async move { c.check(&limits, 1_000).await.unwrap().allowed })
                 })
                 .collect();
             let mut passed = 0;
@@ -468,18 +489,72 @@ mod tests {
                 passed += usize::from(t.await.unwrap());
             }
             assert_eq!(passed, 30);
-            // Redis forgets the script: the next call loads it again and is still counted there.
-            let target = crate::redis_link::Target::parse(&url).unwrap();
-            let mut raw = tokio::net::TcpStream::connect(&target.addr).await.unwrap();
-            raw.write_all(b"*2\r\n$6\r\nSCRIPT\r\n$5\r\nFLUSH\r\n")
-                .await
-                .unwrap();
-            let mut ok = [0u8; 5];
-            raw.read_exact(&mut ok).await.unwrap();
-            assert_eq!(&ok, b"+OK\r\n");
-            let v = c.check(&limit, 2_000).await.expect("counted in Redis");
+            // Redis forgets the script: the next batch loads it again, and sends again only
+            // the scripts — single counters in the same batch are counted once.
+            assert_eq!(raw(&url, &[b"SCRIPT", b"FLUSH"]).await, "+OK");
+            let one = [lim("one", 100, 3_600_000)];
+            let script = tokio::spawn({
+                let (c, limits) = (c.clone(), limits.clone());
+                async move { c.check(&limits, 2_000).await }
+            });
+            let singles: Vec<_> = (0..3)
+                .map(|_| {
+                    let (c, one) = (c.clone(), one.clone());
+                    tokio::spawn(async move { c.check(&one, 2_000).await.unwrap().allowed })
+                })
+                .collect();
+            let v = script.await.unwrap().expect("counted in Redis");
             assert!(!v.allowed, "the 31st call is refused");
+            for t in singles {
+                assert!(t.await.unwrap());
+            }
+            let v = c.check(&one, 2_000).await.unwrap();
+            assert_eq!(v.remaining, 96, "the fourth call of `one` leaves 96");
             assert_eq!(c.errors.load(Ordering::Relaxed), 0);
+        });
+    }
+
+    #[test]
+    fn one_redis_counter_is_exact_across_nodes_without_the_script_and_always_expires() {
+        with_redis(|url| async move {
+            let prefix = format!("test:single:{}:{}:", std::process::id(), now_nanos());
+            let nodes = [
+                Arc::new(RedisCounters::connect(&url, &prefix).await.unwrap()),
+                Arc::new(RedisCounters::connect(&url, &prefix).await.unwrap()),
+            ];
+            let limit = [lim("api", 25, 60_000)];
+            let calls: Vec<_> = (0..40)
+                .map(|i| {
+                    let (c, limit) = (nodes[i % 2].clone(), limit.clone());
+                    tokio::spawn(async move { c.check(&limit, 1_000).await.unwrap() })
+                })
+                .collect();
+            let mut passed = 0;
+            let mut lowest = u64::MAX;
+            for t in calls {
+                let v = t.await.unwrap();
+                passed += usize::from(v.allowed);
+                if v.allowed {
+                    lowest = lowest.min(v.remaining);
+                }
+            }
+            assert_eq!(
+                passed, 25,
+                "exactly the limit passes, whichever node counts"
+            );
+            assert_eq!(lowest, 0, "the last call that passes has none left");
+            let v = nodes[0].check(&limit, 1_000).await.unwrap();
+            assert_eq!((v.allowed, v.remaining, v.reset_secs), (false, 0, 59));
+            let (window, _) = limit[0].window_at(1_000);
+            let key = format!("{prefix}api:{window}");
+            let ttl: i64 = raw(&url, &[b"PTTL", key.as_bytes()]).await[1..]
+                .parse()
+                .unwrap();
+            assert!(
+                (1..=120_000).contains(&ttl),
+                "the counter expires within two windows: {ttl}"
+            );
+            assert!(nodes.iter().all(|n| n.errors.load(Ordering::Relaxed) == 0));
         });
     }
 

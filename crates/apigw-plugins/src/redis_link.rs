@@ -1,4 +1,6 @@
-//! The counters' connection to Redis: one command (EVALSHA of the counting script), pipelined.
+//! The counters' connection to Redis: the counting script (EVALSHA) or, for a call with one
+//! counter, `SET key 0 PX ttl NX` and `INCR key` (no Lua: Redis does several times more of
+//! these a second), pipelined.
 //!
 //! Every call's request goes to one task over a channel; the task writes all requests that are
 //! waiting in one write and reads their replies in order, so under load a batch of calls costs
@@ -22,12 +24,18 @@ const MAX_BATCH: usize = 256;
 /// How long connecting (and loading the script) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// One EVALSHA: its arguments after the SHA-1 (number of keys, keys, arguments) as RESP bulk
-/// strings, how many there are, and where the reply goes.
+/// One call's request and where its reply goes.
 struct Request {
-    args: Vec<u8>,
-    count: usize,
+    command: Command,
     reply: oneshot::Sender<Result<Vec<i64>, String>>,
+}
+
+enum Command {
+    /// EVALSHA: its arguments after the SHA-1 (number of keys, keys, arguments) as RESP bulk
+    /// strings, and how many there are.
+    Eval { args: Vec<u8>, count: usize },
+    /// One counter: the two commands written whole (the reply is `INCR`'s).
+    Count(Vec<u8>),
 }
 
 /// A reply as parsed.
@@ -127,13 +135,32 @@ impl Link {
         for a in args {
             bulk(&mut buf, n.format(*a).as_bytes());
         }
+        self.ask(Command::Eval {
+            args: buf,
+            count: 1 + keys.len() + args.len(),
+        })
+        .await
+    }
+
+    /// Counts a call in the one counter `key` that lives `ttl_ms` from its first call: the
+    /// count with this call. `SET NX` gives a new key its expiry before `INCR` counts, so no
+    /// key is ever left without one (a connection lost between the two leaves a 0 that
+    /// expires).
+    pub(crate) async fn count(&self, key: &[u8], ttl_ms: u64) -> Result<i64, String> {
+        let mut buf = Vec::with_capacity(2 * key.len() + 64);
+        let ttl = itoa::Buffer::new().format(ttl_ms).as_bytes().to_vec();
+        push_command(&mut buf, &[b"SET", key, b"0", b"PX", &ttl, b"NX"]);
+        push_command(&mut buf, &[b"INCR", key]);
+        match self.ask(Command::Count(buf)).await?[..] {
+            [n] => Ok(n),
+            ref other => Err(format!("INCR answered {other:?}")),
+        }
+    }
+
+    async fn ask(&self, command: Command) -> Result<Vec<i64>, String> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Request {
-                args: buf,
-                count: 1 + keys.len() + args.len(),
-                reply,
-            })
+            .send(Request { command, reply })
             .map_err(|_| "the Redis task ended".to_string())?;
         rx.await
             .map_err(|_| "the Redis connection failed".to_string())?
@@ -152,13 +179,17 @@ fn bulk(out: &mut Vec<u8>, data: &[u8]) {
 /// A whole command as a RESP array of bulk strings.
 fn command(parts: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::new();
+    push_command(&mut out, parts);
+    out
+}
+
+fn push_command(out: &mut Vec<u8>, parts: &[&[u8]]) {
     out.push(b'*');
     out.extend_from_slice(itoa::Buffer::new().format(parts.len()).as_bytes());
     out.extend_from_slice(b"\r\n");
     for p in parts {
-        bulk(&mut out, p);
+        bulk(out, p);
     }
-    out
 }
 
 /// One reply from the front of `buf` (consumed), or None when it is not all there yet.
@@ -313,24 +344,54 @@ impl Conn {
         }
     }
 
-    /// Writes `batch` as one write of EVALSHAs and reads their replies, in order.
-    async fn send(&mut self, batch: &[Request]) -> Result<Vec<Reply>, String> {
-        let mut out = Vec::with_capacity(batch.iter().map(|r| r.args.len() + 64).sum());
-        for r in batch {
-            out.push(b'*');
-            out.extend_from_slice(itoa::Buffer::new().format(r.count + 2).as_bytes());
-            out.extend_from_slice(b"\r\n");
-            bulk(&mut out, b"EVALSHA");
-            bulk(&mut out, self.sha.as_bytes());
-            out.extend_from_slice(&r.args);
+    /// Writes the requests of `batch` that `todo` picks as one write and reads their replies,
+    /// in order (`None` for the others).
+    async fn send(
+        &mut self,
+        batch: &[Request],
+        todo: impl Fn(usize) -> bool,
+    ) -> Result<Vec<Option<Reply>>, String> {
+        let mut out = Vec::with_capacity(
+            batch
+                .iter()
+                .map(|r| match &r.command {
+                    Command::Eval { args, .. } => args.len() + 64,
+                    Command::Count(c) => c.len(),
+                })
+                .sum(),
+        );
+        for (_, r) in batch.iter().enumerate().filter(|(i, _)| todo(*i)) {
+            match &r.command {
+                Command::Eval { args, count } => {
+                    out.push(b'*');
+                    out.extend_from_slice(itoa::Buffer::new().format(count + 2).as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                    bulk(&mut out, b"EVALSHA");
+                    bulk(&mut out, self.sha.as_bytes());
+                    out.extend_from_slice(args);
+                }
+                Command::Count(c) => out.extend_from_slice(c),
+            }
         }
         self.stream
             .write_all(&out)
             .await
             .map_err(|e| e.to_string())?;
         let mut replies = Vec::with_capacity(batch.len());
-        for _ in batch {
-            replies.push(self.read_reply().await?);
+        for (i, r) in batch.iter().enumerate() {
+            if !todo(i) {
+                replies.push(None);
+                continue;
+            }
+            let mut reply = self.read_reply().await?;
+            if let Command::Count(_) = r.command {
+                // SET's answer, then INCR's; an error in either is the call's.
+                let incr = self.read_reply().await?;
+                if !matches!(reply, Reply::Error(_)) {
+                    reply = incr;
+                }
+            }
+            replies.push(Some(reply));
         }
         Ok(replies)
     }
@@ -393,16 +454,24 @@ async fn exchange(
     let Some(c) = conn.as_mut() else {
         return Err("no connection".into());
     };
-    let replies = c.send(batch).await?;
-    // Redis lost the script (restarted, SCRIPT FLUSH): load it and send the batch again.
-    if replies
-        .iter()
-        .any(|x| matches!(x, Reply::Error(e) if e.starts_with("NOSCRIPT")))
-    {
+    let mut replies = c.send(batch, |_| true).await?;
+    // Redis lost the script (restarted, SCRIPT FLUSH): load it and send again the scripts
+    // that did not run (nothing else: a counter is never counted twice).
+    let lost = |r: &Option<Reply>| matches!(r, Some(Reply::Error(e)) if e.starts_with("NOSCRIPT"));
+    if replies.iter().any(lost) {
         c.load(script).await?;
-        return c.send(batch).await;
+        let again: Vec<bool> = replies.iter().map(lost).collect();
+        let resent = c.send(batch, |i| again[i]).await?;
+        for (r, new) in replies.iter_mut().zip(resent) {
+            if new.is_some() {
+                *r = new;
+            }
+        }
     }
-    Ok(replies)
+    Ok(replies
+        .into_iter()
+        .map(|r| r.unwrap_or(Reply::Error("no reply".into())))
+        .collect())
 }
 
 fn fail(batch: &mut Vec<Request>, why: &str) {
@@ -412,8 +481,13 @@ fn fail(batch: &mut Vec<Request>, why: &str) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A whole command, as the link writes it.
+    pub(crate) fn encode(parts: &[&[u8]]) -> Vec<u8> {
+        command(parts)
+    }
 
     fn parsed(data: &[u8]) -> Result<Option<Reply>, String> {
         parse(&mut BytesMut::from(data))
