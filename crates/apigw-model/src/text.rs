@@ -3,16 +3,30 @@
 
 use std::net::IpAddr;
 
-/// Appends `ip` as `Display` writes it (dotted quad; IPv6 through `Display`).
+/// Appends `ip` as `Display` writes it (dotted quad; IPv6 through `Display`). A dotted quad is
+/// written on the stack and appended once (it is written on every proxied call).
 pub fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
+            let mut text = [0u8; 15];
+            let mut n = 0;
             for (i, octet) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
-                    out.push(b'.');
+                    text[n] = b'.';
+                    n += 1;
                 }
-                push_u8(out, octet);
+                if octet >= 100 {
+                    text[n] = b'0' + octet / 100;
+                    n += 1;
+                }
+                if octet >= 10 {
+                    text[n] = b'0' + octet / 10 % 10;
+                    n += 1;
+                }
+                text[n] = b'0' + octet % 10;
+                n += 1;
             }
+            out.extend_from_slice(&text[..n]);
         }
         IpAddr::V6(v6) => {
             use std::io::Write;
@@ -21,14 +35,12 @@ pub fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     }
 }
 
-fn push_u8(out: &mut Vec<u8>, n: u8) {
-    if n >= 100 {
-        out.push(b'0' + n / 100);
-    }
-    if n >= 10 {
-        out.push(b'0' + n / 10 % 10);
-    }
-    out.push(b'0' + n % 10);
+/// Whether `bytes` go into a JSON string as they are: printable ASCII other than `"` and `\\`
+/// (one pass, where checking UTF-8 and then escaping would take two).
+pub fn is_plain_json(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
 }
 
 /// Bytes a JSON string cannot hold as they are (control characters, `"`, `\\`), and DEL, which
@@ -79,6 +91,24 @@ mod tests {
             let mut out = b"x".to_vec();
             push_ip(&mut out, ip);
             assert_eq!(out, format!("x{ip}").into_bytes());
+        }
+    }
+
+    #[test]
+    fn only_printable_ascii_without_quotes_or_backslashes_is_plain_json() {
+        for plain in [
+            "",
+            "/v1/users/42?x=1",
+            "Mozilla/5.0 (X11; Linux x86_64)",
+            "~ !#",
+        ] {
+            assert!(is_plain_json(plain.as_bytes()), "{plain:?}");
+            let mut out = Vec::new();
+            push_json_str(&mut out, plain);
+            assert_eq!(&out[1..out.len() - 1], plain.as_bytes(), "written as it is");
+        }
+        for not in ["a\"b", "a\\b", "tab\there", "\u{7f}", "é", "\0"] {
+            assert!(!is_plain_json(not.as_bytes()), "{not:?}");
         }
     }
 

@@ -56,13 +56,32 @@ pub fn millis_text(millis: i64) -> Option<[u8; 24]> {
     if !(0..END).contains(&millis) {
         return None;
     }
+    // Calls come many to a second: the text of the last second is kept per thread and only
+    // its milliseconds are written again.
+    thread_local! {
+        static LAST: std::cell::Cell<(i64, [u8; 24])> = const { std::cell::Cell::new((-1, [0; 24])) };
+    }
+    let (second, ms) = (millis / 1000, millis % 1000);
+    let (last, mut out) = LAST.get();
+    if last != second {
+        out = second_text(second);
+        LAST.set((second, out));
+    }
+    out[20] = b'0' + (ms / 100) as u8;
+    out[21] = b'0' + (ms / 10 % 10) as u8;
+    out[22] = b'0' + (ms % 10) as u8;
+    Some(out)
+}
+
+/// The text of the second `second` (seconds since the epoch), its milliseconds left `000`.
+fn second_text(second: i64) -> [u8; 24] {
+    let millis = second * 1000;
     let (days, ms_of_day) = (millis / 86_400_000, millis % 86_400_000);
     let (y, m, d) = civil_from_days(days);
-    let (h, min, sec, ms) = (
+    let (h, min, sec) = (
         ms_of_day / 3_600_000,
         ms_of_day / 60_000 % 60,
         ms_of_day / 1000 % 60,
-        ms_of_day % 1000,
     );
     let mut out = [0u8; 24];
     let mut put = |at: usize, v: i64, width: usize| {
@@ -78,7 +97,7 @@ pub fn millis_text(millis: i64) -> Option<[u8; 24]> {
     put(11, h, 2);
     put(14, min, 2);
     put(17, sec, 2);
-    put(20, ms, 3);
+    put(20, 0, 3);
     for (at, c) in [
         (4, b'-'),
         (7, b'-'),
@@ -90,7 +109,7 @@ pub fn millis_text(millis: i64) -> Option<[u8; 24]> {
     ] {
         out[at] = c;
     }
-    Some(out)
+    out
 }
 
 /// `millis` as an `X-Sdk-Date` (`20261205T020343Z`), for years 1970..=9999.
@@ -171,8 +190,17 @@ mod tests {
             x ^= x << 17;
             samples.push(x.rem_euclid(253_402_300_800_000));
         }
+        // Each sample, then the same second's other milliseconds and the next second's first
+        // (the kept second is reused, then replaced).
         for ms in samples {
-            assert_eq!(format_millis(ms), format_with_time_crate(ms), "{ms}");
+            for ms in [
+                ms,
+                ms - ms % 1000 + 999,
+                ms - ms % 1000,
+                ms - ms % 1000 + 1000,
+            ] {
+                assert_eq!(format_millis(ms), format_with_time_crate(ms), "{ms}");
+            }
         }
         assert_eq!(format_millis(-1), format_with_time_crate(-1));
     }

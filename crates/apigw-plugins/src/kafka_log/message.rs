@@ -215,6 +215,10 @@ impl JsonObject {
         };
         let cut = v.len() > FIELD_LIMIT;
         let v = &v[..v.len().min(FIELD_LIMIT)];
+        if apigw_model::text::is_plain_json(v) {
+            self.plain(v);
+            return cut;
+        }
         match std::str::from_utf8(v) {
             Ok(text) => self.str(text),
             Err(_) => self.str(&String::from_utf8_lossy(v)),

@@ -228,7 +228,8 @@ pub struct Kept {
     user_agent: Option<HeaderValue>,
     forwarded_for: Option<HeaderValue>,
     host: Option<HeaderValue>,
-    uri: http::Uri,
+    /// The request's query, only when it is logged.
+    uri: Option<http::Uri>,
     upstream_addr: Option<http::uri::Authority>,
     upstream_uri: Option<http::uri::PathAndQuery>,
     /// The response headers, when logged.
@@ -274,7 +275,10 @@ impl Plugin for KafkaLog {
             user_agent: h.get(http::header::USER_AGENT).cloned(),
             forwarded_for: h.get("x-forwarded-for").cloned(),
             host: h.get(http::header::HOST).cloned(),
-            uri: call.head.uri.clone(),
+            uri: self
+                .call_data
+                .log_request_query_string
+                .then(|| call.head.uri.clone()),
             ..Default::default()
         }));
         Flow::Continue
@@ -320,7 +324,7 @@ impl Plugin for KafkaLog {
             request_headers: k.headers.as_ref(),
             user_agent: k.user_agent.as_ref(),
             forwarded_for: k.forwarded_for.as_ref(),
-            query: k.uri.query(),
+            query: k.uri.as_ref().and_then(|u| u.query()),
             request_body: ctx.body.as_deref(),
             response_headers: k.response_headers.as_ref(),
             response_body: k.body.as_deref(),
