@@ -609,3 +609,36 @@ async fn a_random_walk_of_writes_patched_in_serves_as_full_builds_do() {
         "every reload after the first was a patch"
     );
 }
+
+#[tokio::test]
+async fn a_patch_that_fails_half_way_is_followed_by_a_full_rebuild() {
+    let (dir, store, group) = setup().await;
+    let metrics = Arc::new(Registry::default());
+    let current = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
+    let reloader = Reloader::new(store.clone(), config(), current.clone(), metrics.clone());
+    reloader.reload().await.unwrap();
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    let a = api(&group, "api_a", "/a");
+    store.create_api(&a).await.unwrap();
+    store.publish(&publication(&a)).await.unwrap();
+    // The store loses the APIs' table after the write: the changes can be read, the routes
+    // they name cannot, and the patch fails half-way.
+    let raw = rusqlite::Connection::open(dir.path().join("s.db")).unwrap();
+    raw.execute_batch("ALTER TABLE apis RENAME TO apis_away")
+        .unwrap();
+    assert!(reloader.reload().await.is_err(), "the patch fails");
+    assert!(!serves(&current.load(), "/a"), "the old snapshot stays");
+    raw.execute_batch("ALTER TABLE apis_away RENAME TO apis")
+        .unwrap();
+    // What the failed patch may have changed of the kept record is not trusted: the next
+    // reload builds the snapshot whole, and patches resume after it.
+    reloader.reload().await.unwrap();
+    assert!(serves(&current.load(), "/a"));
+    assert_eq!(metrics.patches.load(relaxed), 0, "rebuilt, not patched");
+    let b = api(&group, "api_b", "/b");
+    store.create_api(&b).await.unwrap();
+    store.publish(&publication(&b)).await.unwrap();
+    reloader.reload().await.unwrap();
+    assert!(serves(&current.load(), "/a") && serves(&current.load(), "/b"));
+    assert_eq!(metrics.patches.load(relaxed), 1, "patched again");
+}
