@@ -287,6 +287,7 @@ impl RedisCounters {
         for (i, l) in limits.iter().enumerate() {
             let (window, reset_secs) = l.window_at(now_ms);
             let k = &mut keys[i];
+            k.reserve_exact(self.prefix.len() + l.key.len() + 21);
             k.extend_from_slice(self.prefix.as_bytes());
             k.extend_from_slice(l.key.as_bytes());
             k.push(b':');

@@ -147,9 +147,11 @@ impl Link {
     /// key is ever left without one (a connection lost between the two leaves a 0 that
     /// expires).
     pub(crate) async fn count(&self, key: &[u8], ttl_ms: u64) -> Result<i64, String> {
-        let mut buf = Vec::with_capacity(2 * key.len() + 64);
-        let ttl = itoa::Buffer::new().format(ttl_ms).as_bytes().to_vec();
-        push_command(&mut buf, &[b"SET", key, b"0", b"PX", &ttl, b"NX"]);
+        // Both commands' framing and the TTL's digits fit in the 96 bytes.
+        let mut buf = Vec::with_capacity(2 * key.len() + 96);
+        let mut digits = itoa::Buffer::new();
+        let ttl = digits.format(ttl_ms).as_bytes();
+        push_command(&mut buf, &[b"SET", key, b"0", b"PX", ttl, b"NX"]);
         push_command(&mut buf, &[b"INCR", key]);
         match self.ask(Command::Count(buf)).await?[..] {
             [n] => Ok(n),
