@@ -23,6 +23,8 @@ APIs) / size, the steady cost of an API (rebuilds leave the allocator holding mo
 Usage: bench/config_scale.py [--sizes 1000,10000,100000] [--samples 20] [--rebuilds 3]
                              [--per-group 1000]
                              [--apigw target/release/apigw] [--json FILE]
+                             [--store-url postgres://postgres@127.0.0.1:5432/EMPTY_DB]
+(--store-url: the gateway on PostgreSQL, with a secrets key file made for the run)
 """
 
 import argparse
@@ -32,6 +34,7 @@ import json
 import math
 import os
 import random
+import secrets
 import signal
 import statistics
 import subprocess
@@ -160,12 +163,19 @@ def main():
     ap.add_argument("--per-group", type=int, default=1000, help="APIs per imported document (group)")
     ap.add_argument("--apigw", default="target/release/apigw")
     ap.add_argument("--json", help="write the results to this file")
+    ap.add_argument("--store-url", help="an empty PostgreSQL database (postgres://…) instead of "
+                    "the embedded SQLite")
     args = ap.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     tmp = tempfile.mkdtemp(prefix="apigw-scale-")
     env = dict(os.environ, APIGW_DATA_DIR=tmp, APIGW_ADMIN_ADDR=f"127.0.0.1:{ADMIN}",
                APIGW_GATEWAY_ADDR=f"127.0.0.1:{GATEWAY}", APIGW_GATEWAY_TLS_ADDR="127.0.0.1:0",
                RUST_LOG="warn")
+    if args.store_url:
+        keys = os.path.join(tmp, "cluster.key")
+        with open(keys, "w") as f:
+            f.write(f"{secrets.token_hex(4)}:{secrets.token_hex(32)}\n")
+        env.update(APIGW_STORE_URL=args.store_url, APIGW_SECRETS_KEY_FILE=keys)
     procs = [subprocess.Popen([args.apigw, "serve"], env=env, stdout=subprocess.DEVNULL)]
     proc = procs[0]
     results = []
