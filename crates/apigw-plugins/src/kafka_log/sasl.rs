@@ -6,6 +6,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use ring::{digest, hmac, pbkdf2};
 
+/// The most PBKDF2 rounds a server may ask for (Kafka's brokers refuse more).
+const MAX_ITERATIONS: u32 = 16_384;
+
 /// One authentication in progress.
 pub(super) enum Exchange {
     /// PLAIN: one message, nothing to check in the answer.
@@ -120,7 +123,9 @@ impl Scram {
         let iterations = attr("i")
             .and_then(|i| i.parse::<u32>().ok())
             .and_then(std::num::NonZeroU32::new)
-            .filter(|i| i.get() <= 1_000_000)
+            // Kafka's own bound (4096..=16384): the key is derived on the serving thread, and
+            // a broker asking for millions of rounds would stall it.
+            .filter(|i| i.get() <= MAX_ITERATIONS)
             .ok_or("SCRAM: the server's iteration count is missing or out of range")?;
         let (alg, digest_alg, len) = if self.sha512 {
             (pbkdf2::PBKDF2_HMAC_SHA512, &digest::SHA512, 64)
@@ -184,6 +189,10 @@ mod tests {
         assert!(s.step(b"r=xyz,s=AAAA,i=4096").is_err());
         assert!(s.step(b"e=invalid-proof").is_err());
         assert!(s.step(b"r=abcd,s=AAAA,i=0").is_err());
+        assert!(
+            s.step(b"r=abcd,s=AAAA,i=16385").is_err(),
+            "more rounds than Kafka allows"
+        );
         assert!(s.step(b"r=abcd,s=AAAA,i=4096").unwrap().is_some());
     }
 
