@@ -35,14 +35,6 @@ pub fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     }
 }
 
-/// Whether `bytes` go into a JSON string as they are: printable ASCII other than `"` and `\\`
-/// (one pass, where checking UTF-8 and then escaping would take two).
-pub fn is_plain_json(bytes: &[u8]) -> bool {
-    bytes
-        .iter()
-        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
-}
-
 /// Bytes a JSON string cannot hold as they are (control characters, `"`, `\\`), and DEL, which
 /// is left to `serde_json` too.
 const NEEDS_CARE: [bool; 256] = {
@@ -57,6 +49,12 @@ const NEEDS_CARE: [bool; 256] = {
     t[0x7f] = true;
     t
 };
+
+/// Whether `bytes` go into a JSON string as they are: ASCII that needs no care (one pass over
+/// bytes not known to be UTF-8, where checking UTF-8 and then escaping would take two).
+pub fn is_plain_json(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| b < 0x80 && !NEEDS_CARE[b as usize])
+}
 
 /// Appends `s` as a JSON string (quoted, escaped as `serde_json` escapes it).
 pub fn push_json_str(out: &mut Vec<u8>, s: &str) {

@@ -90,6 +90,16 @@ fn config() -> Config {
     }
 }
 
+/// A reloader on `store` that has made its first snapshot (built whole), the snapshot it
+/// swaps, and its metrics.
+async fn reloaded(store: &Arc<dyn Store>) -> (Reloader, Arc<ArcSwap<Snapshot>>, Arc<Registry>) {
+    let metrics = Arc::new(Registry::default());
+    let current = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
+    let reloader = Reloader::new(store.clone(), config(), current.clone(), metrics.clone());
+    reloader.reload().await.unwrap();
+    (reloader, current, metrics)
+}
+
 fn serves(snap: &Snapshot, path: &str) -> bool {
     snap.router(None, "RELEASE")
         .and_then(|r| r.lookup(&Method::GET, path))
@@ -214,10 +224,7 @@ async fn route_and_app_changes_are_patched_in_and_serve_as_a_full_build_does() {
     }
     let p = cors_plugin(r#"{"allow_origin":"*"}"#);
     store.create_plugin(&p, None).await.unwrap();
-    let metrics = Arc::new(Registry::default());
-    let current = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
-    let reloader = Reloader::new(store.clone(), config(), current.clone(), metrics.clone());
-    reloader.reload().await.unwrap();
+    let (reloader, current, metrics) = reloaded(&store).await;
     let mut paths: Vec<String> = (0..20).map(|i| format!("/a{i}")).collect();
     paths.extend(["/new".to_string(), "/moved".to_string()]);
     let check = |what: &str| {
@@ -494,10 +501,7 @@ fn every_route(snap: &Snapshot, groups: &[String], paths: usize) -> Vec<String> 
 #[tokio::test]
 async fn a_random_walk_of_writes_patched_in_serves_as_full_builds_do() {
     let (_d, store, default_group) = setup().await;
-    let metrics = Arc::new(Registry::default());
-    let current = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
-    let reloader = Reloader::new(store.clone(), config(), current.clone(), metrics.clone());
-    reloader.reload().await.unwrap();
+    let (reloader, current, metrics) = reloaded(&store).await;
     let mut walk = Walk(0x2026_1206);
     let mut groups = vec![default_group];
     let mut apis: Vec<Api> = Vec::new();
@@ -613,10 +617,7 @@ async fn a_random_walk_of_writes_patched_in_serves_as_full_builds_do() {
 #[tokio::test]
 async fn a_patch_that_fails_half_way_is_followed_by_a_full_rebuild() {
     let (dir, store, group) = setup().await;
-    let metrics = Arc::new(Registry::default());
-    let current = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
-    let reloader = Reloader::new(store.clone(), config(), current.clone(), metrics.clone());
-    reloader.reload().await.unwrap();
+    let (reloader, current, metrics) = reloaded(&store).await;
     let relaxed = std::sync::atomic::Ordering::Relaxed;
     let a = api(&group, "api_a", "/a");
     store.create_api(&a).await.unwrap();
