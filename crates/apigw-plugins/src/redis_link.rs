@@ -1,12 +1,15 @@
 //! The counters' connection to Redis: the counting script (EVALSHA) or, for a call with one
-//! counter, `SET key 0 PX ttl NX` and `INCR key` (no Lua: Redis does several times more of
+//! counter, `SET key 0 PX ttl NX` and `INCRBY key n` (no Lua: Redis does several times more of
 //! these a second), pipelined.
 //!
 //! Every call's request goes to one task over a channel; the task writes all requests that are
 //! waiting in one write and reads their replies in order, so under load a batch of calls costs
-//! one write and one read between them, not two system calls each. Requests are encoded by the
-//! caller, replies parsed here (RESP2: integers, arrays of integers, errors, the script's
-//! SHA-1): a general client's codec cost about 12 000 instructions a call
+//! one write and one read between them, not two system calls each. The one-counter calls of a
+//! batch that count in the same key are counted together, by one `INCRBY` of their number;
+//! each call gets the count it would have had from an `INCR` of its own in batch order (the
+//! total less the calls after it), so every count is still given exactly once. Scripts are
+//! encoded by the caller, replies parsed here (RESP2: integers, arrays of integers, errors,
+//! the script's SHA-1): a general client's codec cost about 12 000 instructions a call
 //! (`bench/instructions.py --redis`), this one a few hundred.
 //!
 //! The connection is made on first use and again after any failure; a failure fails the
@@ -34,12 +37,12 @@ enum Command {
     /// EVALSHA: its arguments after the SHA-1 (number of keys, keys, arguments) as RESP bulk
     /// strings, and how many there are.
     Eval { args: Vec<u8>, count: usize },
-    /// One counter: the two commands written whole (the reply is `INCR`'s).
-    Count(Vec<u8>),
+    /// One counter: its key and how long a new one lives (the reply is the call's count).
+    Count { key: Vec<u8>, ttl_ms: u64 },
 }
 
 /// A reply as parsed.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Reply {
     Int(i64),
     Ints(Vec<i64>),
@@ -146,16 +149,10 @@ impl Link {
     /// count with this call. `SET NX` gives a new key its expiry before `INCR` counts, so no
     /// key is ever left without one (a connection lost between the two leaves a 0 that
     /// expires).
-    pub(crate) async fn count(&self, key: &[u8], ttl_ms: u64) -> Result<i64, String> {
-        // Both commands' framing and the TTL's digits fit in the 96 bytes.
-        let mut buf = Vec::with_capacity(2 * key.len() + 96);
-        let mut digits = itoa::Buffer::new();
-        let ttl = digits.format(ttl_ms).as_bytes();
-        push_command(&mut buf, &[b"SET", key, b"0", b"PX", ttl, b"NX"]);
-        push_command(&mut buf, &[b"INCR", key]);
-        match self.ask(Command::Count(buf)).await?[..] {
+    pub(crate) async fn count(&self, key: Vec<u8>, ttl_ms: u64) -> Result<i64, String> {
+        match self.ask(Command::Count { key, ttl_ms }).await?[..] {
             [n] => Ok(n),
-            ref other => Err(format!("INCR answered {other:?}")),
+            ref other => Err(format!("INCRBY answered {other:?}")),
         }
     }
 
@@ -346,56 +343,116 @@ impl Conn {
         }
     }
 
-    /// Writes the requests of `batch` that `todo` picks as one write and reads their replies,
-    /// in order (`None` for the others).
+    /// Writes the requests of `batch` that `todo` picks as one write and reads their replies
+    /// (`None` for the others).
     async fn send(
         &mut self,
         batch: &[Request],
         todo: impl Fn(usize) -> bool,
     ) -> Result<Vec<Option<Reply>>, String> {
-        let mut out = Vec::with_capacity(
-            batch
-                .iter()
-                .map(|r| match &r.command {
-                    Command::Eval { args, .. } => args.len() + 64,
-                    Command::Count(c) => c.len(),
-                })
-                .sum(),
-        );
-        for (_, r) in batch.iter().enumerate().filter(|(i, _)| todo(*i)) {
+        let w = Written::of(batch, &self.sha, todo);
+        self.stream
+            .write_all(&w.out)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut replies: Vec<Option<Reply>> = (0..batch.len()).map(|_| None).collect();
+        for &i in &w.scripts {
+            replies[i] = Some(self.read_reply().await?);
+        }
+        let mut counted = Vec::with_capacity(w.counters.len());
+        for _ in &w.counters {
+            // SET's answer, then INCRBY's; an error in either is the calls'.
+            let set = self.read_reply().await?;
+            let incr = self.read_reply().await?;
+            counted.push(match set {
+                Reply::Error(_) => set,
+                _ => incr,
+            });
+        }
+        for (i, place) in w.place.iter().enumerate() {
+            let Some((c, nth)) = *place else { continue };
+            // The counter's count after the batch, less the calls counted after this one.
+            replies[i] = Some(match &counted[c] {
+                Reply::Int(total) => Reply::Int(total - (w.counters[c].1 - 1 - nth) as i64),
+                other => other.clone(),
+            });
+        }
+        Ok(replies)
+    }
+}
+
+/// One batch as written: the scripts in batch order, then each counter once, by the number of
+/// its calls in the batch.
+#[derive(Debug)]
+struct Written {
+    out: Vec<u8>,
+    /// The scripts' requests, in the order written.
+    scripts: Vec<usize>,
+    /// Each counter once: the request that names it first, and how many calls it counts.
+    counters: Vec<(usize, u64)>,
+    /// For each request of the batch that counts: its counter, and its place among the
+    /// counter's calls.
+    place: Vec<Option<(usize, u64)>>,
+}
+
+impl Written {
+    fn of(batch: &[Request], sha: &str, todo: impl Fn(usize) -> bool) -> Self {
+        let mut w = Written {
+            out: Vec::with_capacity(
+                batch
+                    .iter()
+                    .map(|r| match &r.command {
+                        Command::Eval { args, .. } => args.len() + 64,
+                        Command::Count { key, .. } => 2 * key.len() + 96,
+                    })
+                    .sum(),
+            ),
+            scripts: Vec::new(),
+            counters: Vec::new(),
+            place: vec![None; batch.len()],
+        };
+        let mut by_key: foldhash::HashMap<&[u8], usize> = Default::default();
+        for (i, r) in batch.iter().enumerate().filter(|(i, _)| todo(*i)) {
             match &r.command {
                 Command::Eval { args, count } => {
+                    let out = &mut w.out;
                     out.push(b'*');
                     out.extend_from_slice(itoa::Buffer::new().format(count + 2).as_bytes());
                     out.extend_from_slice(b"\r\n");
-                    bulk(&mut out, b"EVALSHA");
-                    bulk(&mut out, self.sha.as_bytes());
+                    bulk(out, b"EVALSHA");
+                    bulk(out, sha.as_bytes());
                     out.extend_from_slice(args);
+                    w.scripts.push(i);
                 }
-                Command::Count(c) => out.extend_from_slice(c),
+                Command::Count { key, .. } => {
+                    let c = *by_key.entry(key).or_insert_with(|| {
+                        w.counters.push((i, 0));
+                        w.counters.len() - 1
+                    });
+                    w.place[i] = Some((c, w.counters[c].1));
+                    w.counters[c].1 += 1;
+                }
             }
         }
-        self.stream
-            .write_all(&out)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut replies = Vec::with_capacity(batch.len());
-        for (i, r) in batch.iter().enumerate() {
-            if !todo(i) {
-                replies.push(None);
+        let mut digits = itoa::Buffer::new();
+        for &(first, n) in &w.counters {
+            let Command::Count { key, ttl_ms } = &batch[first].command else {
                 continue;
-            }
-            let mut reply = self.read_reply().await?;
-            if let Command::Count(_) = r.command {
-                // SET's answer, then INCR's; an error in either is the call's.
-                let incr = self.read_reply().await?;
-                if !matches!(reply, Reply::Error(_)) {
-                    reply = incr;
-                }
-            }
-            replies.push(Some(reply));
+            };
+            push_command(
+                &mut w.out,
+                &[
+                    b"SET",
+                    key,
+                    b"0",
+                    b"PX",
+                    digits.format(*ttl_ms).as_bytes(),
+                    b"NX",
+                ],
+            );
+            push_command(&mut w.out, &[b"INCRBY", key, digits.format(n).as_bytes()]);
         }
-        Ok(replies)
+        w
     }
 }
 
@@ -523,6 +580,51 @@ pub(crate) mod tests {
         assert_eq!(parse(&mut buf), Ok(Some(Reply::Ints(vec![5]))));
         assert_eq!(parse(&mut buf), Ok(Some(Reply::Int(6))));
         assert!(buf.is_empty());
+    }
+
+    fn count(key: &str) -> Request {
+        Request {
+            command: Command::Count {
+                key: key.as_bytes().to_vec(),
+                ttl_ms: 60_000,
+            },
+            reply: oneshot::channel().0,
+        }
+    }
+
+    #[test]
+    fn the_calls_of_a_batch_that_count_in_one_key_are_counted_by_one_incrby() {
+        let mut args = Vec::new();
+        bulk(&mut args, b"1");
+        bulk(&mut args, b"k");
+        let script = Request {
+            command: Command::Eval {
+                args: args.clone(),
+                count: 2,
+            },
+            reply: oneshot::channel().0,
+        };
+        let batch = [count("a"), count("b"), script, count("a"), count("a")];
+        let w = Written::of(&batch, "0123", |_| true);
+        let mut want = b"*4\r\n$7\r\nEVALSHA\r\n$4\r\n0123\r\n".to_vec();
+        want.extend(args);
+        for (key, n) in [(&b"a"[..], &b"3"[..]), (b"b", b"1")] {
+            want.extend(encode(&[b"SET", key, b"0", b"PX", b"60000", b"NX"]));
+            want.extend(encode(&[b"INCRBY", key, n]));
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&w.out),
+            String::from_utf8_lossy(&want)
+        );
+        assert_eq!(w.scripts, [2]);
+        assert_eq!(w.counters, [(0, 3), (1, 1)]);
+        assert_eq!(
+            w.place,
+            [Some((0, 0)), Some((1, 0)), None, Some((0, 1)), Some((0, 2))]
+        );
+        // A resend of the scripts alone counts nothing again.
+        let w = Written::of(&batch, "0123", |i| i == 2);
+        assert!(w.counters.is_empty() && w.place.iter().all(Option::is_none));
     }
 
     #[test]
