@@ -12,15 +12,17 @@ with the form field `env_id`). At each size, --samples times:
                   (its group's sub-domain as Host), that carries `x-bench`: polled in a tight
                   loop once the bind has answered (`late` counts the samples whose first call
                   after the answer still lacked the header)
-  rebuild         `DELETE /api-groups/{id}` of an empty group made for it: a change the data
-                  plane does not patch in but rebuilds its snapshot for (--rebuilds samples, 3
-                  by default)
+  domain->served  from sending `POST /api-groups/{id}/domains` (a new name bound to the group of an
+                  imported API) to the first answer of the gateway port, for that API with the new
+                  name as Host, that is the API's (before: the DEFAULT group's 404); polled the
+                  same way (--domains samples, 5 by default)
+  group delete    `DELETE /api-groups/{id}` of an empty group made for it
 each as median and p90 in ms; then the gateway's resident memory (VmRSS) after those writes;
 then the gateway is restarted on the same data: `start s` is the time until its ports answer
 (the first snapshot built whole), and kB/API = (RSS after the restart - RSS of a start with no
-APIs) / size, the steady cost of an API (rebuilds leave the allocator holding more).
+APIs) / size, the steady cost of an API (the writes leave the allocator holding more).
 
-Usage: bench/config_scale.py [--sizes 1000,10000,100000] [--samples 20] [--rebuilds 3]
+Usage: bench/config_scale.py [--sizes 1000,10000,100000] [--samples 20] [--domains 5]
                              [--per-group 1000]
                              [--apigw target/release/apigw] [--json FILE]
                              [--store-url postgres://postgres@127.0.0.1:5432/EMPTY_DB]
@@ -28,6 +30,7 @@ Usage: bench/config_scale.py [--sizes 1000,10000,100000] [--samples 20] [--rebui
 """
 
 import argparse
+import collections
 import http.client
 import importlib
 import json
@@ -49,7 +52,7 @@ multipart = importlib.import_module("import").multipart  # noqa: E402  (import.p
 
 ADMIN, GATEWAY = 18390, 18380  # apart from run.py's and import.py's
 RELEASE = "DEFAULT_ENVIRONMENT_RELEASE_ID"
-COLUMNS = ["create", "publish", "bind", "bind->enforced", "rebuild"]
+COLUMNS = ["create", "publish", "bind", "bind->enforced", "domain->served", "group delete"]
 
 
 def document(title, n):
@@ -113,10 +116,20 @@ def get(conn, host, path):
     return r.status, r.headers
 
 
-def measure(gw, plugin, group, targets, size, samples, rebuilds):
-    """The timings, `samples` times each (`rebuilds` for rebuild), at the current size; (lists by
-    column, late count)."""
+def measure(gw, plugin, group, targets, size, samples, domains):
+    """The timings, `samples` times each (`domains` times for a domain bound and a group deleted),
+    at the current size; (lists by column, late count). `targets`: imported APIs, one for each
+    sample and each domain."""
     out, late = {k: [] for k in COLUMNS}, 0
+
+    def first_answer(host, path, wanted):
+        """Polls `path` on `host` until `wanted(status, headers)`; the number of calls."""
+        polls = 0
+        while True:
+            polls += 1
+            if wanted(*get(conn, host, path)):
+                return polls
+
     for i in range(samples):
         name = f"scale_new_{size}_{i}"
         api, ms = timed(gw.call, "POST", "/apis", {
@@ -136,22 +149,27 @@ def measure(gw, plugin, group, targets, size, samples, rebuilds):
         t0 = time.perf_counter()
         gw.call("POST", f"/plugins/{plugin}/attach", {"env_id": RELEASE, "api_ids": [api_id]})
         t1 = time.perf_counter()
-        polls = 0
-        while True:
-            polls += 1
-            status, headers = get(conn, gw.host(g), path)
-            if headers.get("x-bench") == "1":
-                break
+        polls = first_answer(gw.host(g), path, lambda _, h: h.get("x-bench") == "1")
         t2 = time.perf_counter()
         conn.close()
         late += polls > 1
         out["bind"].append(1000 * (t1 - t0))
         out["bind->enforced"].append(1000 * (t2 - t0))
-    # Last: a rebuild frees the old configuration in the background for a while after.
-    for i in range(rebuilds):
+    for i in range(domains):
+        _, g, path = targets.pop()
+        name = f"d{size}-{i}.scale.example"
+        conn = http.client.HTTPConnection("127.0.0.1", GATEWAY, timeout=10)
+        status, _ = get(conn, name, path)
+        if status != 404:
+            sys.exit(f"{path} on {name} before the domain is bound: {status}")
+        t0 = time.perf_counter()
+        gw.call("POST", f"/api-groups/{g}/domains", {"url_domain": name})
+        first_answer(name, path, lambda status, _: status == 200)
+        out["domain->served"].append(1000 * (time.perf_counter() - t0))
+        conn.close()
         made = gw.call("POST", "/api-groups", {"name": f"scale_gone_{size}_{i}"})
         _, ms = timed(gw.call, "DELETE", f"/api-groups/{made['id']}")
-        out["rebuild"].append(ms)
+        out["group delete"].append(ms)
     return out, late
 
 
@@ -159,7 +177,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000,10000,100000")
     ap.add_argument("--samples", type=int, default=20)
-    ap.add_argument("--rebuilds", type=int, default=3)
+    ap.add_argument("--domains", type=int, default=5,
+                    help="domains bound (to distinct groups where there are enough) and groups deleted")
     ap.add_argument("--per-group", type=int, default=1000, help="APIs per imported document (group)")
     ap.add_argument("--apigw", default="target/release/apigw")
     ap.add_argument("--json", help="write the results to this file")
@@ -191,6 +210,7 @@ def main():
         rss0 = rss_kb(proc.pid)
         print(f"gateway pid {proc.pid}, RSS at start {rss0 / 1024:.1f} MB")
         count, groups, imported, rng = 0, 0, [], random.Random(26)
+        domained = collections.Counter()  # domains bound, by group
         for size in sizes:
             t0, docs = time.perf_counter(), 0
             while count < size:
@@ -202,8 +222,16 @@ def main():
             print(f"seeded to {size} APIs: {docs} imports in {seed:.1f} s"
                   f" ({1000 * seed / max(docs, 1):.0f} ms per import)")
             rng.shuffle(imported)  # bind targets spread over all the groups, none bound twice
-            targets = [imported.pop() for _ in range(args.samples)]
-            timings, late = measure(gw, plugin, group, targets, size, args.samples, args.rebuilds)
+            # Domains: at most 5 per group (APIG's limit), spread over the groups.
+            for_domains = []
+            for t in list(imported):
+                if len(for_domains) < args.domains and domained[t[1]] < 5:
+                    domained[t[1]] += 1
+                    for_domains.append(t)
+                    imported.remove(t)
+            targets = for_domains + [imported.pop() for _ in range(args.samples)]
+            timings, late = measure(gw, plugin, group, targets, size, args.samples,
+                                    len(for_domains))
             count += args.samples
             rss = rss_kb(proc.pid)
             proc.send_signal(signal.SIGTERM)

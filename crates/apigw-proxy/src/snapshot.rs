@@ -401,6 +401,8 @@ enum Uses {
     GroupSettings(String),
     /// Its environment (the name its router is found by).
     Env(String),
+    /// The load balance channel its backend is.
+    Channel(String),
 }
 
 /// Where a route was put: enough to take it out again.
@@ -663,42 +665,7 @@ impl Snapshot {
         for g in store.list_groups(inst).await? {
             snap.add_group(&g, cfg, &mut shared);
         }
-        let mut sites = Vec::new();
-        let mut certificates = HashMap::new();
-        for d in store.list_domains(inst).await? {
-            let Some(&gi) = shared.group_index.get(d.group_id.as_str()) else {
-                continue;
-            };
-            let host = Host {
-                group: gi,
-                https_only: d.is_http_redirect_to_https,
-            };
-            snap.any_https_only |= d.is_http_redirect_to_https;
-            snap.hosts.insert(&d.url_domain, host);
-            let Some(ssl_id) = &d.ssl_id else { continue };
-            if !certificates.contains_key(ssl_id) {
-                let c = store.get_certificate(ssl_id).await?;
-                certificates.insert(ssl_id.clone(), c);
-            }
-            let Some(Some(c)) = certificates.get(ssl_id) else {
-                continue;
-            };
-            sites.push(crate::tls::Site {
-                names: vec![d.url_domain.clone()],
-                pair: crate::tls::PemPair {
-                    cert: c.cert_content.clone(),
-                    key: c.private_key.clone(),
-                },
-                client_roots: c
-                    .trusted_root_ca
-                    .clone()
-                    .filter(|_| d.verified_client_certificate_enabled),
-            });
-        }
-        snap.tls = cfg
-            .tls_instance
-            .clone()
-            .map(|key| Arc::new(crate::tls::Sites::build(key, &sites, cfg.http2)));
+        snap.set_hosts(store, cfg, &shared).await?;
         let inputs = RouteInputs {
             apis: store.list_apis(inst).await?,
             publications: store.list_publications(inst).await?,
@@ -719,10 +686,11 @@ impl Snapshot {
     /// This snapshot with `changes` applied (the store's changes after this snapshot's
     /// version, up to `version`, none of them [`Change::All`]). What they name is read again:
     /// plug-ins (an instance kept when its content is unchanged), policies, a group's
-    /// variables and gateway responses, environment names, new groups, the apps. Then the
-    /// routes of the APIs they name, or that use what changed (`shared.users`), are taken out
-    /// and built again from the store. Everything else is shared with this snapshot, so the
-    /// cost is that of what changed.
+    /// variables and gateway responses, environment names, load balance channels, new and
+    /// deleted groups, the apps, the domains and certificates (all of them: their number does
+    /// not grow with the APIs'). Then the routes of the APIs they name, or that use what
+    /// changed (`shared.users`), are taken out and built again from the store. Everything
+    /// else is shared with this snapshot, so the cost is that of what changed.
     pub async fn patch(
         &self,
         store: &dyn Store,
@@ -738,12 +706,44 @@ impl Snapshot {
         let mut apis: Vec<String> = Vec::new();
         let mut groups: Vec<String> = Vec::new();
         let mut specials = None;
+        // Whether the names the gateway answers to, or the channels routes use, changed.
+        let (mut hosts, mut channels) = (false, false);
         for c in changes {
             match c {
                 Change::All => {}
                 Change::Apps => snap.apps = Arc::new(load_apps(store, inst).await?),
                 Change::Apis(ids) => apis.extend(ids.iter().cloned()),
-                Change::Groups(ids) => groups.extend(ids.iter().cloned()),
+                Change::Groups(ids) => {
+                    for id in ids {
+                        let Some(&gi) = shared.group_index.get(id) else {
+                            groups.push(id.clone());
+                            continue;
+                        };
+                        // A group deleted (it had no APIs): its slot stays, empty, so that
+                        // the other groups' indexes hold.
+                        if store.get_group(inst, id).await?.is_none() {
+                            shared.group_index.remove(id);
+                            snap.groups[gi] = GroupRoutes::default();
+                            if snap.default_group == Some(gi) {
+                                snap.default_group = None;
+                            }
+                            hosts = true;
+                        }
+                    }
+                }
+                Change::Hosts => hosts = true,
+                Change::Channels(ids) => {
+                    for id in ids {
+                        match store.get_vpc_channel(inst, id).await? {
+                            Some(c) => drop(shared.channels.insert(id.clone(), c)),
+                            None => drop(shared.channels.remove(id)),
+                        }
+                        apis.extend(shared.users_of(Uses::Channel(id.clone())));
+                    }
+                    // Their routes are built again below, with the channels as they are now.
+                    snap.channels.retain(|c| !ids.contains(&c.id));
+                    channels = true;
+                }
                 Change::Plugins(ids) => {
                     let mut instances = (*snap.instances).clone();
                     for id in ids {
@@ -818,13 +818,15 @@ impl Snapshot {
         }
         apis.sort_unstable();
         apis.dedup();
-        if apis.is_empty() {
-            snap.add_groups(store, cfg, shared, groups).await?;
-            return Ok(snap);
-        }
-        let inputs = store.route_inputs(inst, &apis).await?;
+        let inputs = match apis.is_empty() {
+            true => RouteInputs::default(),
+            false => store.route_inputs(inst, &apis).await?,
+        };
         groups.extend(inputs.apis.iter().map(|a| a.group_id.clone()));
         snap.add_groups(store, cfg, shared, groups).await?;
+        if hosts {
+            snap.set_hosts(store, cfg, shared).await?;
+        }
         for id in &apis {
             for p in shared.placed.remove(id).unwrap_or_default() {
                 for what in &p.uses {
@@ -847,6 +849,9 @@ impl Snapshot {
             if !snap.channels.iter().any(|x| Arc::ptr_eq(x, &c)) {
                 snap.channels.push(c);
             }
+        }
+        if channels {
+            cfg.channels.retain(&snap.channels);
         }
         Ok(snap)
     }
@@ -872,6 +877,63 @@ impl Snapshot {
         Ok(())
     }
 
+    /// Puts in place the names the gateway answers to: each group's sub-domain, and the bound
+    /// domains with their certificates. Its cost is that of the groups and domains, whatever
+    /// the number of APIs.
+    async fn set_hosts(
+        &mut self,
+        store: &dyn Store,
+        cfg: &Config,
+        shared: &Shared,
+    ) -> Result<(), StoreError> {
+        self.hosts = Default::default();
+        self.any_https_only = false;
+        for (id, &group) in &shared.group_index {
+            let host = Host {
+                group,
+                https_only: false,
+            };
+            self.hosts.insert(&sub_domain(id, cfg), host);
+        }
+        let mut sites = Vec::new();
+        let mut certificates = HashMap::new();
+        for d in store.list_domains(&cfg.instance_id).await? {
+            let Some(&gi) = shared.group_index.get(d.group_id.as_str()) else {
+                continue;
+            };
+            let host = Host {
+                group: gi,
+                https_only: d.is_http_redirect_to_https,
+            };
+            self.any_https_only |= d.is_http_redirect_to_https;
+            self.hosts.insert(&d.url_domain, host);
+            let Some(ssl_id) = &d.ssl_id else { continue };
+            if !certificates.contains_key(ssl_id) {
+                let c = store.get_certificate(ssl_id).await?;
+                certificates.insert(ssl_id.clone(), c);
+            }
+            let Some(Some(c)) = certificates.get(ssl_id) else {
+                continue;
+            };
+            sites.push(crate::tls::Site {
+                names: vec![d.url_domain.clone()],
+                pair: crate::tls::PemPair {
+                    cert: c.cert_content.clone(),
+                    key: c.private_key.clone(),
+                },
+                client_roots: c
+                    .trusted_root_ca
+                    .clone()
+                    .filter(|_| d.verified_client_certificate_enabled),
+            });
+        }
+        self.tls = cfg
+            .tls_instance
+            .clone()
+            .map(|key| Arc::new(crate::tls::Sites::build(key, &sites, cfg.http2)));
+        Ok(())
+    }
+
     /// Adds group `g`, without routes yet.
     fn add_group(&mut self, g: &apigw_model::resources::Group, cfg: &Config, shared: &mut Shared) {
         let i = self.groups.len();
@@ -883,8 +945,7 @@ impl Snapshot {
             group: i,
             https_only: false,
         };
-        self.hosts
-            .insert(&format!("{}.{}", g.id, cfg.domain_suffix), host);
+        self.hosts.insert(&sub_domain(&g.id, cfg), host);
         if g.is_default || (self.default_group.is_none() && g.name == DEFAULT_GROUP_NAME) {
             self.default_group = Some(i);
         }
@@ -953,6 +1014,10 @@ impl Snapshot {
                     .map(|id| Uses::Throttle(id.to_string())),
             );
             uses.extend(bound.sign.get(&key).map(|id| Uses::Sign(id.to_string())));
+            let channel = (def.backend_api.as_ref())
+                .filter(|b| b.vpc_channel_status == 1)
+                .and_then(|b| b.vpc_channel_info.as_ref());
+            uses.extend(channel.map(|c| Uses::Channel(c.vpc_channel_id.clone())));
             let backend = match backend_of(def, &cfg.upstream, &channels, variable) {
                 Ok(b) => b,
                 Err(e) => {
@@ -1084,6 +1149,11 @@ impl Snapshot {
     fn host(&self, host: &str) -> Option<Host> {
         self.hosts.get(without_port(host)).copied()
     }
+}
+
+/// A group's own sub-domain (`sl_domain`).
+fn sub_domain(group_id: &str, cfg: &Config) -> String {
+    format!("{group_id}.{}", cfg.domain_suffix)
 }
 
 /// `host` without its `:port` (digits after the last colon, perhaps none), read from the end

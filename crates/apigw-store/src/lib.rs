@@ -193,7 +193,7 @@ pub enum Change {
     Apis(Vec<String>),
     /// Only these plug-ins (created, changed or deleted), and so the routes bound to them.
     Plugins(Vec<String>),
-    /// Only these groups, created or renamed (a group's routes are its APIs').
+    /// Only these groups, created, renamed or deleted (a group's routes are its APIs').
     Groups(Vec<String>),
     /// Only the environment variables or gateway responses of these groups, and so the routes
     /// of their APIs.
@@ -208,15 +208,22 @@ pub enum Change {
     /// Only these environments (created, renamed, or deleted once nothing is published in
     /// them), and so the routes published in them.
     Envs(Vec<String>),
+    /// Only the names the gateway answers to: domains (bound, changed, unbound) and their
+    /// certificates.
+    Hosts,
+    /// Only these load balance channels, and so the routes whose backend is one of them.
+    Channels(Vec<String>),
 }
 
 impl Change {
-    /// The stored form: `*`, `apps`, or the kind (`apis`, `plugins`, `groups`,
-    /// `group-settings`, `acls`, `throttles`, `signs`, `envs`) and the ids, space separated.
+    /// The stored form: `*`, `apps`, `hosts`, or the kind (`apis`, `plugins`, `groups`,
+    /// `group-settings`, `acls`, `throttles`, `signs`, `envs`, `channels`) and the ids, space
+    /// separated.
     pub fn encode(&self) -> String {
         let (word, ids) = match self {
             Change::All => return "*".into(),
             Change::Apps => return "apps".into(),
+            Change::Hosts => return "hosts".into(),
             Change::Apis(ids) => ("apis", ids),
             Change::Plugins(ids) => ("plugins", ids),
             Change::Groups(ids) => ("groups", ids),
@@ -225,6 +232,7 @@ impl Change {
             Change::Throttles(ids) => ("throttles", ids),
             Change::Signs(ids) => ("signs", ids),
             Change::Envs(ids) => ("envs", ids),
+            Change::Channels(ids) => ("channels", ids),
         };
         std::iter::once(word)
             .chain(ids.iter().map(String::as_str))
@@ -247,6 +255,8 @@ impl Change {
             Some("throttles") => Change::Throttles(ids),
             Some("signs") => Change::Signs(ids),
             Some("envs") => Change::Envs(ids),
+            Some("hosts") => Change::Hosts,
+            Some("channels") => Change::Channels(ids),
             _ => Change::All,
         }
     }

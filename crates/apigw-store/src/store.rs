@@ -258,18 +258,8 @@ impl<E: Engine> SqlStore<E> {
         self.end_as(tx, change, result).await
     }
 
-    /// One statement in a write of its own; `NotFound` when it changed no row, a unique
-    /// violation mapped by `conflict`.
-    async fn change(
-        &self,
-        sql: &str,
-        args: &[Value],
-        conflict: impl Fn(DbError) -> StoreError + Send,
-    ) -> Result<(), StoreError> {
-        self.change_as(Change::All, sql, args, conflict).await
-    }
-
-    /// [`Self::change`] recorded as `change`.
+    /// One statement in a write of its own, recorded as `change`; `NotFound` when it changed
+    /// no row, a unique violation mapped by `conflict`.
     async fn change_as(
         &self,
         change: Change,
@@ -286,11 +276,17 @@ impl<E: Engine> SqlStore<E> {
         self.end_as(tx, change, result).await
     }
 
-    /// Deletes the row of `T` with that id in a write of its own; `NotFound` when there is
-    /// none. What refers to it goes with it by the schema's `ON DELETE CASCADE`.
-    async fn remove<T: Table>(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
+    /// Deletes the row of `T` with that id in a write of its own, recorded as `change`;
+    /// `NotFound` when there is none. What refers to it goes with it by the schema's
+    /// `ON DELETE CASCADE`.
+    async fn remove<T: Table>(
+        &self,
+        change: Change,
+        instance_id: &str,
+        id: &str,
+    ) -> Result<(), StoreError> {
         let sql = format!("DELETE FROM {} WHERE instance_id=?1 AND id=?2", T::TABLE);
-        self.change(&sql, &args![instance_id, id], StoreError::from)
+        self.change_as(change, &sql, &args![instance_id, id], StoreError::from)
             .await
     }
 
@@ -1217,7 +1213,8 @@ impl<E: Engine> Store for SqlStore<E> {
             )
         }
         .await;
-        self.end(tx, result).await
+        self.end_as(tx, Change::Groups(vec![id.to_string()]), result)
+            .await
     }
 
     async fn list_groups(&self, instance_id: &str) -> Result<Vec<Group>, StoreError> {
@@ -1971,7 +1968,7 @@ impl<E: Engine> Store for SqlStore<E> {
             Ok(())
         }
         .await;
-        self.end(tx, result).await
+        self.end_as(tx, Change::Hosts, result).await
     }
 
     async fn update_certificate(&self, c: &Certificate) -> Result<(), StoreError> {
@@ -2008,7 +2005,7 @@ impl<E: Engine> Store for SqlStore<E> {
             Ok(())
         }
         .await;
-        self.end(tx, result).await
+        self.end_as(tx, Change::Hosts, result).await
     }
 
     async fn delete_certificate(&self, id: &str) -> Result<(), StoreError> {
@@ -2026,7 +2023,7 @@ impl<E: Engine> Store for SqlStore<E> {
             )
         }
         .await;
-        self.end(tx, result).await
+        self.end_as(tx, Change::Hosts, result).await
     }
 
     async fn get_certificate(&self, id: &str) -> Result<Option<Certificate>, StoreError> {
@@ -2074,11 +2071,12 @@ impl<E: Engine> Store for SqlStore<E> {
             Ok(())
         }
         .await;
-        self.end(tx, result).await
+        self.end_as(tx, Change::Hosts, result).await
     }
 
     async fn update_domain(&self, d: &Domain) -> Result<(), StoreError> {
-        self.change(
+        self.change_as(
+            Change::Hosts,
             "UPDATE domains SET min_ssl_version=?3, is_http_redirect_to_https=?4,
              verified_client_certificate_enabled=?5 WHERE instance_id=?1 AND id=?2",
             &args![
@@ -2094,7 +2092,7 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn delete_domain(&self, instance_id: &str, id: &str) -> Result<(), StoreError> {
-        self.remove::<Domain>(instance_id, id).await
+        self.remove::<Domain>(Change::Hosts, instance_id, id).await
     }
 
     async fn get_domain(&self, instance_id: &str, id: &str) -> Result<Option<Domain>, StoreError> {
@@ -2114,7 +2112,7 @@ impl<E: Engine> Store for SqlStore<E> {
     ) -> Result<Domain, StoreError> {
         let mut tx = self.begin().await?;
         let result = bind_in(&mut tx, instance_id, domain_id, ssl_id, verified).await;
-        self.end(tx, result).await
+        self.end_as(tx, Change::Hosts, result).await
     }
 
     async fn unbind_certificate(
@@ -2144,7 +2142,7 @@ impl<E: Engine> Store for SqlStore<E> {
             Ok(())
         }
         .await;
-        self.end(tx, result).await
+        self.end_as(tx, Change::Hosts, result).await
     }
 
     async fn create_vpc_channel(
@@ -2171,11 +2169,13 @@ impl<E: Engine> Store for SqlStore<E> {
             Ok(())
         }
         .await;
-        self.end(tx, result).await
+        self.end_as(tx, Change::Channels(vec![c.id.clone()]), result)
+            .await
     }
 
     async fn update_vpc_channel(&self, c: &VpcChannel) -> Result<(), StoreError> {
-        self.change(
+        self.change_as(
+            Change::Channels(vec![c.id.clone()]),
             "UPDATE vpc_channels SET name=?3, def=?4 WHERE instance_id=?1 AND id=?2",
             &args![&c.instance_id, &c.id, &c.name, channel_json(c)?],
             unique(Unique::VpcChannelName, &[]),
@@ -2206,7 +2206,8 @@ impl<E: Engine> Store for SqlStore<E> {
             )
         }
         .await;
-        self.end(tx, result).await
+        self.end_as(tx, Change::Channels(vec![id.to_string()]), result)
+            .await
     }
 
     async fn get_vpc_channel(

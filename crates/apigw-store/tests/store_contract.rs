@@ -1656,7 +1656,9 @@ async fn writes_record_what_they_changed(s: &dyn Store) {
     for c in [
         Change::All,
         Change::Apps,
+        Change::Hosts,
         Change::Apis(vec!["x".into(), "y".into()]),
+        Change::Channels(vec!["c".into()]),
     ] {
         assert_eq!(Change::decode(&c.encode()), c);
     }

@@ -100,6 +100,20 @@ async fn reloaded(store: &Arc<dyn Store>) -> (Reloader, Arc<ArcSwap<Snapshot>>, 
     (reloader, current, metrics)
 }
 
+/// A snapshot built whole from `store` now, and the reloader's `current`: at the same version.
+async fn full_and_patched(
+    store: &Arc<dyn Store>,
+    current: &ArcSwap<Snapshot>,
+    what: &str,
+) -> (Snapshot, Arc<Snapshot>) {
+    let full = Snapshot::build(&**store, &config(), None, &Registry::default())
+        .await
+        .unwrap();
+    let patched = current.load_full();
+    assert_eq!(patched.version, full.version, "{what}");
+    (full, patched)
+}
+
 fn serves(snap: &Snapshot, path: &str) -> bool {
     snap.router(None, "RELEASE")
         .and_then(|r| r.lookup(&Method::GET, path))
@@ -231,11 +245,7 @@ async fn route_and_app_changes_are_patched_in_and_serve_as_a_full_build_does() {
         let store = store.clone();
         let (current, paths, what) = (current.clone(), paths.clone(), what.to_string());
         async move {
-            let full = Snapshot::build(&*store, &config(), None, &Registry::default())
-                .await
-                .unwrap();
-            let patched = current.load_full();
-            assert_eq!(patched.version, full.version, "{what}");
+            let (full, patched) = full_and_patched(&store, &current, &what).await;
             for path in &paths {
                 assert_eq!(
                     served(&patched, path),
@@ -446,12 +456,8 @@ async fn route_and_app_changes_are_patched_in_and_serve_as_a_full_build_does() {
         "no router by the old name"
     );
     assert_eq!(metrics.patches.load(relaxed), 8, "patched in");
-    // A change beyond what is patched (a group deleted) rebuilds.
-    let mut gone = g.clone();
-    gone.id = apigw_model::id::new_id();
-    gone.name = "gone".into();
-    store.create_group(&gone).await.unwrap();
-    store.delete_group(I, &gone.id).await.unwrap();
+    // A change beyond what is patched (another instance's defaults written) rebuilds.
+    store.ensure_defaults("another-instance", 1).await.unwrap();
     reloader.reload().await.unwrap();
     check("rebuilt").await;
     let rebuilt = current.load_full();
@@ -459,6 +465,165 @@ async fn route_and_app_changes_are_patched_in_and_serve_as_a_full_build_does() {
     assert_eq!(in_env(&rebuilt, "STAGE"), Some("STAGE".to_string()));
     assert_eq!(metrics.patches.load(relaxed), 8);
     assert_eq!(metrics.reloads.load(relaxed), 10);
+}
+
+fn channel(host: &str) -> apigw_model::vpc_channel::VpcChannel {
+    use apigw_model::vpc_channel::{BalanceStrategy, Member, VpcChannel};
+    VpcChannel {
+        id: apigw_model::id::new_id(),
+        instance_id: I.into(),
+        name: "channel_one".into(),
+        port: 8080,
+        balance_strategy: BalanceStrategy::RoundRobin,
+        member_type: "ip".into(),
+        channel_type: 2,
+        dict_code: String::new(),
+        create_time: 1,
+        member_groups: vec![],
+        members: vec![Member {
+            id: apigw_model::id::new_id(),
+            host: host.into(),
+            port: 0,
+            weight: 1,
+            is_backup: false,
+            member_group_name: String::new(),
+            member_group_id: String::new(),
+            status: 1,
+            ecs_id: String::new(),
+            ecs_name: String::new(),
+            create_time: 1,
+        }],
+        health: None,
+    }
+}
+
+/// Where the calls to `path` on `host` go: the addresses of its channel's members.
+fn channel_members(snap: &Snapshot, host: Option<&str>, path: &str) -> Option<Vec<String>> {
+    let m = snap.router(host, "RELEASE")?.lookup(&Method::GET, path)?;
+    match &m.route.backend {
+        apigw_proxy::snapshot::Backend::Channel(c) => Some(
+            (c.channel.members.iter())
+                .map(|m| m.authority.to_string())
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn channel_domain_and_group_deletion_changes_are_patched_in_as_a_full_build_does() {
+    let (_d, store, group) = setup().await;
+    let mut ch = channel("10.0.0.1");
+    store.create_vpc_channel(&ch, None).await.unwrap();
+    let mut a = api(&group, "api_ch", "/ch");
+    let mut def: serde_json::Value = serde_json::from_str(&a.def).unwrap();
+    def["backend_type"] = "HTTP".into();
+    def["backend_api"] = serde_json::json!({"url_domain": "", "req_protocol": "HTTP",
+        "req_method": "GET", "req_uri": "/x", "timeout": 5000, "vpc_channel_status": 1,
+        "vpc_channel_info": {"vpc_channel_id": ch.id}});
+    a.def = def.to_string();
+    store.create_api(&a).await.unwrap();
+    store.publish(&publication(&a)).await.unwrap();
+    let (reloader, current, metrics) = reloaded(&store).await;
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    let host = "api.example.com";
+    // What a caller sees of each host, patched and built whole.
+    let seen = |s: &Snapshot, hosts: &[&str]| -> Vec<String> {
+        (hosts.iter())
+            .map(|h| {
+                let members = channel_members(s, Some(h), "/ch");
+                format!("{h}: {members:?} {}", s.redirects_to_https(h))
+            })
+            .collect()
+    };
+    let check = |what: &str, hosts: Vec<String>| {
+        let (store, current, what) = (store.clone(), current.clone(), what.to_string());
+        async move {
+            let (full, patched) = full_and_patched(&store, &current, &what).await;
+            let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+            assert_eq!(seen(&patched, &hosts), seen(&full, &hosts), "{what}");
+            let ids = |s: &Snapshot| s.channels.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+            assert_eq!(ids(&patched), ids(&full), "{what}: channels");
+        }
+    };
+    let sub = format!("{group}.apigw.localhost");
+    let members = |h: &str| channel_members(&current.load(), Some(h), "/ch");
+    assert_eq!(members(&sub), Some(vec!["10.0.0.1:8080".to_string()]));
+    // A channel's members changed: the routes through it go to the new ones.
+    ch.members[0].host = "10.0.0.2".into();
+    store.update_vpc_channel(&ch).await.unwrap();
+    reloader.reload().await.unwrap();
+    check("channel changed", vec![sub.clone()]).await;
+    assert_eq!(members(&sub), Some(vec!["10.0.0.2:8080".to_string()]));
+    // A domain bound to the group, then made HTTPS-only, then unbound.
+    let mut d = apigw_model::domain::Domain {
+        id: apigw_model::id::new_id(),
+        instance_id: I.into(),
+        group_id: group.clone(),
+        url_domain: host.into(),
+        min_ssl_version: apigw_model::domain::TlsVersion::Tls12,
+        is_http_redirect_to_https: false,
+        verified_client_certificate_enabled: false,
+        ssl_id: None,
+        create_time: 1,
+    };
+    store.create_domain(&d, None).await.unwrap();
+    reloader.reload().await.unwrap();
+    check("domain bound", vec![host.into()]).await;
+    assert_eq!(members(host), Some(vec!["10.0.0.2:8080".to_string()]));
+    assert!(!current.load().redirects_to_https(host));
+    d.is_http_redirect_to_https = true;
+    store.update_domain(&d).await.unwrap();
+    reloader.reload().await.unwrap();
+    check("domain made HTTPS-only", vec![host.into()]).await;
+    assert!(current.load().redirects_to_https(host));
+    // Another group, bound to a domain of its own, then deleted: its names go with it.
+    let g = apigw_model::resources::Group {
+        id: apigw_model::id::new_id(),
+        instance_id: I.into(),
+        name: "short_lived".into(),
+        remark: String::new(),
+        is_default: false,
+        roma_app_id: None,
+        register_time: 1,
+        update_time: 1,
+    };
+    store.create_group(&g).await.unwrap();
+    let other = apigw_model::domain::Domain {
+        id: apigw_model::id::new_id(),
+        group_id: g.id.clone(),
+        url_domain: "other.example.com".into(),
+        ..d.clone()
+    };
+    store.create_domain(&other, None).await.unwrap();
+    reloader.reload().await.unwrap();
+    let g_sub = format!("{}.apigw.localhost", g.id);
+    let names = vec![host.to_string(), "other.example.com".into(), g_sub.clone()];
+    check("group and its domain created", names.clone()).await;
+    let in_group = |h: &str| current.load().group(Some(h)).map(|g| g.envs.len());
+    assert_eq!(
+        in_group(&g_sub),
+        Some(0),
+        "the new group answers, with no routes"
+    );
+    assert!(current.load().redirects_to_https("other.example.com"));
+    store.delete_domain(I, &other.id).await.unwrap();
+    store.delete_group(I, &g.id).await.unwrap();
+    store.delete_domain(I, &d.id).await.unwrap();
+    reloader.reload().await.unwrap();
+    check("group deleted, domains unbound", names).await;
+    assert!(!current.load().redirects_to_https(host));
+    assert!(!current.load().redirects_to_https("other.example.com"));
+    // Unknown names fall to the DEFAULT group, which serves the API.
+    assert_eq!(members(&g_sub), Some(vec!["10.0.0.2:8080".to_string()]));
+    assert_eq!(metrics.patches.load(relaxed), 5, "every change patched in");
+    // The channel, once no API uses it, deleted: no snapshot holds it.
+    store.delete_api(I, &a.id).await.unwrap();
+    store.delete_vpc_channel(I, &ch.id).await.unwrap();
+    reloader.reload().await.unwrap();
+    check("channel deleted", vec![sub]).await;
+    assert!(current.load().channels.is_empty());
+    assert_eq!(metrics.patches.load(relaxed), 6, "patched in");
 }
 
 /// A small xorshift generator: the random walk below is the same on every run.
@@ -587,11 +752,7 @@ async fn a_random_walk_of_writes_patched_in_serves_as_full_builds_do() {
         }
         if walk.below(3) == 0 {
             reloader.reload().await.unwrap();
-            let full = Snapshot::build(&*store, &config(), None, &Registry::default())
-                .await
-                .unwrap();
-            let patched = current.load_full();
-            assert_eq!(patched.version, full.version, "step {step}");
+            let (full, patched) = full_and_patched(&store, &current, &format!("step {step}")).await;
             assert_eq!(
                 every_route(&patched, &groups, paths),
                 every_route(&full, &groups, paths),
