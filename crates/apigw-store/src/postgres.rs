@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/008_certificates.sql"),
     include_str!("../migrations/postgres/009_vpc_channels.sql"),
     include_str!("../migrations/postgres/010_config_changes.sql"),
+    include_str!("../migrations/postgres/011_apis_by_group.sql"),
 ];
 
 /// A PostgreSQL database (the schema is the connection's `search_path`).

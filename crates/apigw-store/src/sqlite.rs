@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/008_certificates.sql"),
     include_str!("../migrations/sqlite/009_vpc_channels.sql"),
     include_str!("../migrations/sqlite/010_config_changes.sql"),
+    include_str!("../migrations/sqlite/011_apis_by_group.sql"),
 ];
 
 /// A SQLite database file.
