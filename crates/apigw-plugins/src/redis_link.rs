@@ -146,7 +146,7 @@ impl Link {
     }
 
     /// Counts a call in the one counter `key` that lives `ttl_ms` from its first call: the
-    /// count with this call. `SET NX` gives a new key its expiry before `INCR` counts, so no
+    /// count with this call. `SET NX` gives a new key its expiry before `INCRBY` counts, so no
     /// key is ever left without one (a connection lost between the two leaves a 0 that
     /// expires).
     pub(crate) async fn count(&self, key: Vec<u8>, ttl_ms: u64) -> Result<i64, String> {
@@ -373,7 +373,7 @@ impl Conn {
             let Some((c, nth)) = *place else { continue };
             // The counter's count after the batch, less the calls counted after this one.
             replies[i] = Some(match &counted[c] {
-                Reply::Int(total) => Reply::Int(total - (w.counters[c].1 - 1 - nth) as i64),
+                Reply::Int(total) => Reply::Int(total - (w.counters[c].calls - 1 - nth) as i64),
                 other => other.clone(),
             });
         }
@@ -384,19 +384,28 @@ impl Conn {
 /// One batch as written: the scripts in batch order, then each counter once, by the number of
 /// its calls in the batch.
 #[derive(Debug)]
-struct Written {
+struct Written<'a> {
     out: Vec<u8>,
     /// The scripts' requests, in the order written.
     scripts: Vec<usize>,
-    /// Each counter once: the request that names it first, and how many calls it counts.
-    counters: Vec<(usize, u64)>,
+    /// Each counter once, in the order written.
+    counters: Vec<Counted<'a>>,
     /// For each request of the batch that counts: its counter, and its place among the
     /// counter's calls.
     place: Vec<Option<(usize, u64)>>,
 }
 
-impl Written {
-    fn of(batch: &[Request], sha: &str, todo: impl Fn(usize) -> bool) -> Self {
+/// A counter of a batch: its key, the lifetime of a new one (its first call's), and how many
+/// of the batch's calls count in it.
+#[derive(Debug, PartialEq)]
+struct Counted<'a> {
+    key: &'a [u8],
+    ttl_ms: u64,
+    calls: u64,
+}
+
+impl<'a> Written<'a> {
+    fn of(batch: &'a [Request], sha: &str, todo: impl Fn(usize) -> bool) -> Self {
         let mut w = Written {
             out: Vec::with_capacity(
                 batch
@@ -424,33 +433,37 @@ impl Written {
                     out.extend_from_slice(args);
                     w.scripts.push(i);
                 }
-                Command::Count { key, .. } => {
+                Command::Count { key, ttl_ms } => {
                     let c = *by_key.entry(key).or_insert_with(|| {
-                        w.counters.push((i, 0));
+                        w.counters.push(Counted {
+                            key,
+                            ttl_ms: *ttl_ms,
+                            calls: 0,
+                        });
                         w.counters.len() - 1
                     });
-                    w.place[i] = Some((c, w.counters[c].1));
-                    w.counters[c].1 += 1;
+                    w.place[i] = Some((c, w.counters[c].calls));
+                    w.counters[c].calls += 1;
                 }
             }
         }
         let mut digits = itoa::Buffer::new();
-        for &(first, n) in &w.counters {
-            let Command::Count { key, ttl_ms } = &batch[first].command else {
-                continue;
-            };
+        for c in &w.counters {
             push_command(
                 &mut w.out,
                 &[
                     b"SET",
-                    key,
+                    c.key,
                     b"0",
                     b"PX",
-                    digits.format(*ttl_ms).as_bytes(),
+                    digits.format(c.ttl_ms).as_bytes(),
                     b"NX",
                 ],
             );
-            push_command(&mut w.out, &[b"INCRBY", key, digits.format(n).as_bytes()]);
+            push_command(
+                &mut w.out,
+                &[b"INCRBY", c.key, digits.format(c.calls).as_bytes()],
+            );
         }
         w
     }
@@ -617,7 +630,12 @@ pub(crate) mod tests {
             String::from_utf8_lossy(&want)
         );
         assert_eq!(w.scripts, [2]);
-        assert_eq!(w.counters, [(0, 3), (1, 1)]);
+        let counted = |key, calls| Counted {
+            key,
+            ttl_ms: 60_000,
+            calls,
+        };
+        assert_eq!(w.counters, [counted(b"a", 3), counted(b"b", 1)]);
         assert_eq!(
             w.place,
             [Some((0, 0)), Some((1, 0)), None, Some((0, 1)), Some((0, 2))]

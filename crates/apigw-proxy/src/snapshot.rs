@@ -663,7 +663,7 @@ impl Snapshot {
             ..Default::default()
         };
         for g in store.list_groups(inst).await? {
-            snap.add_group(&g, cfg, &mut shared);
+            snap.add_group(&g, &mut shared);
         }
         snap.set_hosts(store, cfg, &shared).await?;
         let inputs = RouteInputs {
@@ -823,8 +823,7 @@ impl Snapshot {
             false => store.route_inputs(inst, &apis).await?,
         };
         groups.extend(inputs.apis.iter().map(|a| a.group_id.clone()));
-        snap.add_groups(store, cfg, shared, groups).await?;
-        if hosts {
+        if snap.add_groups(store, cfg, shared, groups).await? || hosts {
             snap.set_hosts(store, cfg, shared).await?;
         }
         for id in &apis {
@@ -856,25 +855,28 @@ impl Snapshot {
         Ok(snap)
     }
 
-    /// Adds the groups `ids` that this snapshot does not have yet (created since it was built):
-    /// their routers (empty) and sub-domains. A group's name or remark changes nothing here.
+    /// Adds the groups `ids` that this snapshot does not have yet (created since it was built),
+    /// with empty routers; returns whether it added any (their sub-domains are then to be put
+    /// in place). A group's name or remark changes nothing here.
     async fn add_groups(
         &mut self,
         store: &dyn Store,
         cfg: &Config,
         shared: &mut Shared,
         mut ids: Vec<String>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         ids.retain(|id| !shared.group_index.contains_key(id));
         ids.sort_unstable();
         ids.dedup();
+        let mut added = false;
         for id in ids {
             let Some(g) = store.get_group(&cfg.instance_id, &id).await? else {
                 continue;
             };
-            self.add_group(&g, cfg, shared);
+            self.add_group(&g, shared);
+            added = true;
         }
-        Ok(())
+        Ok(added)
     }
 
     /// Puts in place the names the gateway answers to: each group's sub-domain, and the bound
@@ -893,7 +895,8 @@ impl Snapshot {
                 group,
                 https_only: false,
             };
-            self.hosts.insert(&sub_domain(id, cfg), host);
+            self.hosts
+                .insert(&format!("{id}.{}", cfg.domain_suffix), host);
         }
         let mut sites = Vec::new();
         let mut certificates = HashMap::new();
@@ -934,18 +937,14 @@ impl Snapshot {
         Ok(())
     }
 
-    /// Adds group `g`, without routes yet.
-    fn add_group(&mut self, g: &apigw_model::resources::Group, cfg: &Config, shared: &mut Shared) {
+    /// Adds group `g`, without routes yet (its sub-domain is put in place by
+    /// [`Self::set_hosts`]).
+    fn add_group(&mut self, g: &apigw_model::resources::Group, shared: &mut Shared) {
         let i = self.groups.len();
         self.groups.push(GroupRoutes {
             responses: shared.group_default(&g.id),
             ..Default::default()
         });
-        let host = Host {
-            group: i,
-            https_only: false,
-        };
-        self.hosts.insert(&sub_domain(&g.id, cfg), host);
         if g.is_default || (self.default_group.is_none() && g.name == DEFAULT_GROUP_NAME) {
             self.default_group = Some(i);
         }
@@ -1149,11 +1148,6 @@ impl Snapshot {
     fn host(&self, host: &str) -> Option<Host> {
         self.hosts.get(without_port(host)).copied()
     }
-}
-
-/// A group's own sub-domain (`sl_domain`).
-fn sub_domain(group_id: &str, cfg: &Config) -> String {
-    format!("{group_id}.{}", cfg.domain_suffix)
 }
 
 /// `host` without its `:port` (digits after the last colon, perhaps none), read from the end

@@ -45,6 +45,19 @@ fn api(group: &str, name: &str, uri: &str) -> Api {
     }
 }
 
+fn new_group(name: &str) -> apigw_model::resources::Group {
+    apigw_model::resources::Group {
+        id: apigw_model::id::new_id(),
+        instance_id: I.into(),
+        name: name.into(),
+        remark: String::new(),
+        is_default: false,
+        roma_app_id: None,
+        register_time: 1,
+        update_time: 1,
+    }
+}
+
 fn publication(api: &Api) -> Publication {
     Publication {
         publish_id: apigw_model::id::new_id(),
@@ -333,16 +346,7 @@ async fn route_and_app_changes_are_patched_in_and_serve_as_a_full_build_does() {
     let relaxed = std::sync::atomic::Ordering::Relaxed;
     assert_eq!(metrics.patches.load(relaxed), 3, "patched in");
     // A new group and an API in it: patched in, served on the group's sub-domain.
-    let g = apigw_model::resources::Group {
-        id: apigw_model::id::new_id(),
-        instance_id: I.into(),
-        name: "another".into(),
-        remark: String::new(),
-        is_default: false,
-        roma_app_id: None,
-        register_time: 1,
-        update_time: 1,
-    };
+    let g = new_group("another");
     store.create_group(&g).await.unwrap();
     let there = api(&g.id, "api_there", "/there");
     store.create_api(&there).await.unwrap();
@@ -578,16 +582,7 @@ async fn channel_domain_and_group_deletion_changes_are_patched_in_as_a_full_buil
     check("domain made HTTPS-only", vec![host.into()]).await;
     assert!(current.load().redirects_to_https(host));
     // Another group, bound to a domain of its own, then deleted: its names go with it.
-    let g = apigw_model::resources::Group {
-        id: apigw_model::id::new_id(),
-        instance_id: I.into(),
-        name: "short_lived".into(),
-        remark: String::new(),
-        is_default: false,
-        roma_app_id: None,
-        register_time: 1,
-        update_time: 1,
-    };
+    let g = new_group("short_lived");
     store.create_group(&g).await.unwrap();
     let other = apigw_model::domain::Domain {
         id: apigw_model::id::new_id(),
@@ -675,16 +670,7 @@ async fn a_random_walk_of_writes_patched_in_serves_as_full_builds_do() {
     for step in 0..300 {
         match walk.below(9) {
             0 if groups.len() < 3 => {
-                let g = apigw_model::resources::Group {
-                    id: apigw_model::id::new_id(),
-                    instance_id: I.into(),
-                    name: format!("group_{step}"),
-                    remark: String::new(),
-                    is_default: false,
-                    roma_app_id: None,
-                    register_time: 1,
-                    update_time: 1,
-                };
+                let g = new_group(&format!("group_{step}"));
                 store.create_group(&g).await.unwrap();
                 groups.push(g.id);
             }
