@@ -382,6 +382,7 @@ def main():
                 print(f"{a:<14} / {b:<14} CPU/req {med[a][2] / med[b][2]:.2f}  p99 {med[a][1] / med[b][1]:.2f}  req/s {med[a][0] / med[b][0]:.2f}")
         for what, a, b in [("kafka_log cost", "apigw+kafka", "apigw"), ("kafka_log, broker down", "apigw+kafka-dead", "apigw"),
                            ("rate_limit cost", "apigw+limit", "apigw"), ("rate_limit, Redis counters", "apigw+redis", "apigw"),
+                           ("Redis counters against local ones (target req/s >= 0.9)", "apigw+redis", "apigw+limit"),
                            ("policies cost", "apigw+policies", "apigw"),
                            ("proxy_mirror cost (target CPU/req <= 1.3)", "apigw+mirror", "apigw"),
                            ("proxy_cache hit (target CPU/req <= 0.6)", "apigw+cache", "apigw")]:
@@ -392,7 +393,7 @@ def main():
         print("\npaired by round (median [min..max] of the per-round ratios; CI: 95 % interval of their"
               " geometric mean, Student's t on the logs — a step outside it is real)")
         for a, b in [("apigw", "nginx"), ("apigw+plugins", "nginx+headers"), ("apigw+limit", "nginx+limit"),
-                     ("bare", "nginx"), ("apigw", "bare"), ("apigw-2w", "apigw"), ("apigw+kafka", "apigw"), ("apigw+kafka-dead", "apigw"), ("apigw+redis", "apigw"),
+                     ("bare", "nginx"), ("apigw", "bare"), ("apigw-2w", "apigw"), ("apigw+kafka", "apigw"), ("apigw+kafka-dead", "apigw"), ("apigw+redis", "apigw"), ("apigw+redis", "apigw+limit"),
                      ("apigw+policies", "apigw"), ("apigw+mirror", "apigw"), ("apigw+cache", "apigw")]:
             if a in results and b in results:
                 cols = []

@@ -4,7 +4,7 @@ system calls and context switches behind the system time (perf's tracepoints), f
 and the bare proxy under the same wrk load as bench/run.py. A count that differs between the
 systems (an extra recvfrom per call, say) shows up here where CPU time alone only looks noisy.
 
-Usage: bench/syscalls.py [--rounds 3] [--duration 5] [--apigw PATH] [--path /plain]
+Usage: bench/syscalls.py [--rounds 3] [--duration 5] [--apigw PATH] [--path /plain] [--redis URL]
        (needs nginx and wrk; perf for the counts, else only the user/system split is printed)
 """
 
@@ -62,6 +62,7 @@ def main():
     ap.add_argument("--apigw", default="target/release/apigw")
     ap.add_argument("--bare", default="target/release/examples/bare_proxy")
     ap.add_argument("--path", default="/plain", help="the apigw API to call (bench/run.py's set-up)")
+    ap.add_argument("--redis", help="keep apigw's rate_limit counters in this Redis (redis://…): /limited as apigw+redis")
     args = ap.parse_args()
     for tool in ("nginx", "wrk"):
         if not shutil.which(tool):
@@ -78,6 +79,8 @@ def main():
         env = dict(os.environ, APIGW_DATA_DIR=data, APIGW_ADMIN_ADDR=f"127.0.0.1:{bench.ADMIN}",
                    APIGW_GATEWAY_ADDR=f"127.0.0.1:{bench.APIGW}",
                    APIGW_GATEWAY_TLS_ADDR="127.0.0.1:0", APIGW_WORKER_THREADS="1", RUST_LOG="warn")
+        if args.redis:
+            env["APIGW_REDIS_URL"] = args.redis
         gw = subprocess.Popen([args.apigw, "serve"], env=env, stdout=subprocess.DEVNULL)
         procs.append(gw)
         for port in (bench.BACKEND, bench.NGINX, bench.APIGW, bench.ADMIN):

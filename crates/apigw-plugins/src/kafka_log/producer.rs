@@ -17,6 +17,12 @@ pub const BATCH: usize = 500;
 /// (1 MiB), which 500 messages of up to 4 KiB could pass.
 pub const BATCH_BYTES: usize = 900 * 1024;
 
+/// How long the producer waits, once a message is queued, for more to join its request (Kafka's
+/// `linger.ms`, whose default is 5 ms since Kafka 4.0): under load a request carries the
+/// messages of 5 ms instead of those queued during one round trip to the broker, so the broker
+/// is woken a few hundred times a second, not once every few calls.
+pub const LINGER: Duration = Duration::from_millis(5);
+
 /// One connect or produce attempt may take this long.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -33,8 +39,7 @@ pub(super) async fn produce(
     let key = (!c.key.is_empty()).then_some(c.key.as_bytes());
     let mut queued = Vec::with_capacity(BATCH);
     loop {
-        queued.clear();
-        if rx.recv_many(&mut queued, BATCH).await == 0 {
+        if !next_batch(&mut rx, &mut queued).await {
             return; // the plug-in instance is gone and everything queued is sent
         }
         stats
@@ -74,6 +79,29 @@ pub(super) async fn produce(
             .await;
         }
     }
+}
+
+/// Takes the next request's messages into `queued`: what is queued once the first message has
+/// waited `LINGER`, at most `BATCH` (a full batch goes at once). False when the queue is closed
+/// and empty.
+async fn next_batch(
+    rx: &mut tokio::sync::mpsc::Receiver<Vec<u8>>,
+    queued: &mut Vec<Vec<u8>>,
+) -> bool {
+    queued.clear();
+    if rx.recv_many(queued, BATCH).await == 0 {
+        return false;
+    }
+    if queued.len() < BATCH {
+        tokio::time::sleep(LINGER).await;
+        while queued.len() < BATCH {
+            match rx.try_recv() {
+                Ok(m) => queued.push(m),
+                Err(_) => break,
+            }
+        }
+    }
+    true
 }
 
 /// Sends one encoded batch of `count` messages, retrying as configured; counts the outcome.
@@ -240,4 +268,42 @@ pub(super) fn tls(c: &SaslConfig) -> Result<Option<Arc<rustls::ClientConfig>>, S
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Some(Arc::new(config)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_carries_what_is_queued_while_its_first_message_lingers() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(2 * BATCH);
+        let mut queued = Vec::new();
+        tx.send(b"first".to_vec()).await.unwrap();
+        let sender = tokio::spawn(async move {
+            tokio::time::sleep(LINGER / 2).await;
+            tx.send(b"within".to_vec()).await.unwrap();
+            tokio::time::sleep(LINGER).await;
+            tx.send(b"after".to_vec()).await.unwrap();
+            // A backlog of more than one request's worth: the first goes full, at once.
+            for _ in 0..BATCH + 1 {
+                tx.send(b"x".to_vec()).await.unwrap();
+            }
+        });
+        let start = tokio::time::Instant::now();
+        assert!(next_batch(&mut rx, &mut queued).await);
+        assert_eq!(queued, [b"first".to_vec(), b"within".to_vec()]);
+        assert_eq!(
+            start.elapsed(),
+            LINGER,
+            "sent once the first message lingered"
+        );
+        sender.await.unwrap();
+        let start = tokio::time::Instant::now();
+        assert!(next_batch(&mut rx, &mut queued).await);
+        assert_eq!((queued.len(), start.elapsed()), (BATCH, Duration::ZERO));
+        assert_eq!(queued[0], b"after");
+        assert!(next_batch(&mut rx, &mut queued).await);
+        assert_eq!(queued.len(), 2, "the rest, after lingering");
+        assert!(!next_batch(&mut rx, &mut queued).await, "closed and empty");
+    }
 }
