@@ -94,11 +94,9 @@ async fn next_batch(
     }
     if queued.len() < BATCH {
         tokio::time::sleep(LINGER).await;
-        while queued.len() < BATCH {
-            match rx.try_recv() {
-                Ok(m) => queued.push(m),
-                Err(_) => break,
-            }
+        // Only this task takes from the queue: what it holds now is taken without waiting.
+        if !rx.is_empty() {
+            rx.recv_many(queued, BATCH - queued.len()).await;
         }
     }
     true
