@@ -40,7 +40,12 @@ pub struct Running {
     pub identity: credentials::Identity,
 }
 
-/// Starts both planes and runs until `shutdown` completes, then drains in-flight calls.
+/// How long a stop waits, after the last call, for kafka_log's messages to be delivered (one
+/// produce attempt's bound).
+const STOP_FLUSH: std::time::Duration = apigw_plugins::kafka_log::ATTEMPT_TIMEOUT;
+
+/// Starts both planes and runs until `shutdown` completes, then drains in-flight calls and
+/// delivers the kafka_log messages they left.
 /// Creates the data directory readable by the owner only (it holds the database, the
 /// credentials and the secrets key), or narrows an existing one's mode.
 fn private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
@@ -143,6 +148,8 @@ pub async fn serve(
                 .map_err(|e| anyhow::anyhow!("APIGW_BACKEND_CA_FILE {}: {e}", path.display()))?
         }
     };
+    // What the plug-in types keep for the node (kept here too: the stop flushes kafka_log).
+    let plugin_shared: Arc<apigw_plugins::chain::Shared> = Default::default();
     let snap_cfg = SnapshotConfig {
         instance_id: identity.instance_id.clone(),
         domain_suffix: args.domain_suffix.clone(),
@@ -152,7 +159,7 @@ pub async fn serve(
             redis: redis.clone(),
             clock: apigw_plugins::counters::system_clock(),
             classic: Default::default(),
-            shared: Default::default(),
+            shared: plugin_shared.clone(),
         },
         tls_instance: Some(instance_cert::load_or_create(
             &args.data_dir,
@@ -275,6 +282,14 @@ pub async fn serve(
     let (admin_result, (), ()) = tokio::join!(admin_srv, gateway_srv, tls_srv);
     admin_result.context("serving the control plane")?;
     reloader.abort();
+    // No call is served any more: what kafka_log holds is sent now, not lost with the process.
+    let producers = plugin_shared.get::<apigw_plugins::kafka_log::Producers>();
+    if !producers.flush(STOP_FLUSH).await {
+        tracing::warn!(
+            "kafka_log: messages still undelivered {} s into the stop are lost",
+            STOP_FLUSH.as_secs()
+        );
+    }
     tracing::info!("apigw stopped");
     Ok(())
 }

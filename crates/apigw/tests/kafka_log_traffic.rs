@@ -704,3 +704,84 @@ async fn sasl_ssl_delivers_over_tls_trusting_only_ssl_ca_content() {
     );
     assert_eq!(w.metric("apigw_kafka_log_sent_total", &p).await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_delivers_the_messages_of_every_call_answered_before_the_stop() {
+    let broker = Broker::start();
+    broker.create_topic("stopping");
+    let backend = Backend::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = apigw_testkit::ServerProcess::spawn(
+        std::path::Path::new(env!("CARGO_BIN_EXE_apigw")),
+        dir.path(),
+    );
+    let group = server.admin.default_group().await;
+    let api = server
+        .admin
+        .create_api(http_api(
+            "logged",
+            &group,
+            "GET",
+            "/logged",
+            &backend.addr.to_string(),
+            "/",
+        ))
+        .await;
+    server.admin.publish(&api, RELEASE, true).await;
+    let p = server
+        .admin
+        .create_plugin(
+            "kafka plugin",
+            "kafka_log",
+            json!({"broker_list": [broker.addr()], "topic": "stopping"}),
+        )
+        .await;
+    server.admin.bind(&p, RELEASE, &[&api]).await;
+    // Calls keep coming until the gateway stops answering; the stop comes in the middle, so
+    // the last calls' messages are still queued (lingering) when it does.
+    let url = format!("http://{}/logged", server.gateway_addr);
+    let load = tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        let mut answered = Vec::new();
+        while let Ok(r) = http.get(&url).send().await {
+            if r.status() != 200 {
+                break;
+            }
+            answered.push(r.headers()["x-request-id"].to_str().unwrap().to_string());
+        }
+        answered
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let answered = load.await.unwrap();
+    let status = tokio::task::spawn_blocking(move || server.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        answered.len() >= 10,
+        "calls were answered: {}",
+        answered.len()
+    );
+    let got = broker.consume("stopping", answered.len()).await;
+    let logged: std::collections::HashSet<&str> = got
+        .iter()
+        .filter_map(|(_, m)| m["request_id"].as_str())
+        .collect();
+    let lost: Vec<&String> = answered
+        .iter()
+        .filter(|id| !logged.contains(id.as_str()))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} answered calls were not logged: {lost:?}",
+        lost.len(),
+        answered.len()
+    );
+}

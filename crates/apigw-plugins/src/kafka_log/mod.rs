@@ -39,5 +39,5 @@ mod wire;
 
 pub use config::{CallData, Config, CustomAuthorizer, MetaConfig, SaslConfig, SYSTEM_FIELDS};
 pub use message::{CallRecord, BODY_LIMIT, FIELD_LIMIT, MESSAGE_LIMIT};
-pub use producer::{ATTEMPT_TIMEOUT, BATCH, BATCH_BYTES, LINGER};
+pub use producer::{Producers, ATTEMPT_TIMEOUT, BATCH, BATCH_BYTES, LINGER};
 pub use runtime::{KafkaLog, Stats, PROBE_INTERVAL_MS, QUEUE_CAPACITY};

@@ -6,8 +6,8 @@ use super::config::{Config, SaslConfig};
 use super::link::Link;
 use super::runtime::Stats;
 use super::wire;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 /// Messages sent to the broker in one request at most.
@@ -26,6 +26,50 @@ pub const LINGER: Duration = Duration::from_millis(5);
 /// One connect or produce attempt may take this long.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The node's producers, for its stop: their counters, and the signal that the node is
+/// stopping (a producer then sends what is queued without lingering). One per node
+/// (`BuildCtx::shared`).
+#[derive(Debug, Default)]
+pub struct Producers {
+    stopping: AtomicBool,
+    wake: tokio::sync::Notify,
+    running: Mutex<Vec<Weak<Stats>>>,
+}
+
+impl Producers {
+    pub(super) fn add(&self, stats: &Arc<Stats>) {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.retain(|s| s.strong_count() > 0);
+        running.push(Arc::downgrade(stats));
+    }
+
+    /// Has every producer send what it holds at once, and waits at most `bound` for them: true
+    /// when all of it was delivered (a producer whose brokers are known to be down is not waited for). Called
+    /// once the node serves no more calls; the producers send without lingering from then on.
+    pub async fn flush(&self, bound: Duration) -> bool {
+        self.stopping.store(true, Ordering::Relaxed);
+        self.wake.notify_waiters();
+        let deadline = tokio::time::Instant::now() + bound;
+        loop {
+            let busy = {
+                let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+                running.iter().filter_map(Weak::upgrade).any(|s| {
+                    !s.down.load(Ordering::Relaxed)
+                        && (s.queued.load(Ordering::Relaxed) > 0
+                            || s.sending.load(Ordering::Relaxed))
+                })
+            };
+            if !busy {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
 /// The producer: batches what is queued, sends it with `max_retry_count` retries
 /// `retry_backoff` seconds apart; ends (after sending what is left) when the plug-in instance is
 /// dropped (update or unbinding).
@@ -33,15 +77,18 @@ pub(super) async fn produce(
     c: Config,
     mut rx: tokio::sync::mpsc::Receiver<Vec<u8>>,
     stats: Arc<Stats>,
+    node: Arc<Producers>,
 ) {
     let mut cluster: Option<Cluster> = None;
     let mut next = 0usize;
     let key = (!c.key.is_empty()).then_some(c.key.as_bytes());
     let mut queued = Vec::with_capacity(BATCH);
     loop {
-        if !next_batch(&mut rx, &mut queued).await {
+        if !next_batch(&mut rx, &mut queued, &node).await {
             return; // the plug-in instance is gone and everything queued is sent
         }
+        // Held, not queued, until delivered or dropped (a stop waits for it).
+        stats.sending.store(true, Ordering::Relaxed);
         stats
             .queued
             .fetch_sub(queued.len() as u64, Ordering::Relaxed);
@@ -78,22 +125,33 @@ pub(super) async fn produce(
             )
             .await;
         }
+        stats.sending.store(false, Ordering::Relaxed);
     }
 }
 
 /// Takes the next request's messages into `queued`: what is queued once the first message has
-/// waited `LINGER`, at most `BATCH` (a full batch goes at once). False when the queue is closed
-/// and empty.
+/// waited `LINGER`, at most `BATCH` (a full batch goes at once, and everything at once while
+/// the node stops). False when the queue is closed and empty.
 async fn next_batch(
     rx: &mut tokio::sync::mpsc::Receiver<Vec<u8>>,
     queued: &mut Vec<Vec<u8>>,
+    node: &Producers,
 ) -> bool {
     queued.clear();
     if rx.recv_many(queued, BATCH).await == 0 {
         return false;
     }
     if queued.len() < BATCH {
-        tokio::time::sleep(LINGER).await;
+        let stop = node.wake.notified();
+        tokio::pin!(stop);
+        // Registered before the flag is read: a stop signalled in between still wakes it.
+        stop.as_mut().enable();
+        if !node.stopping.load(Ordering::Relaxed) {
+            tokio::select! {
+                () = tokio::time::sleep(LINGER) => {}
+                () = stop => {}
+            }
+        }
         // Only this task takes from the queue: what it holds now is taken without waiting.
         if !rx.is_empty() {
             rx.recv_many(queued, BATCH - queued.len()).await;
@@ -276,6 +334,7 @@ mod tests {
     async fn a_request_carries_what_is_queued_while_its_first_message_lingers() {
         let (tx, mut rx) = tokio::sync::mpsc::channel(2 * BATCH);
         let mut queued = Vec::new();
+        let node = Producers::default();
         tx.send(b"first".to_vec()).await.unwrap();
         let sender = tokio::spawn(async move {
             tokio::time::sleep(LINGER / 2).await;
@@ -288,7 +347,7 @@ mod tests {
             }
         });
         let start = tokio::time::Instant::now();
-        assert!(next_batch(&mut rx, &mut queued).await);
+        assert!(next_batch(&mut rx, &mut queued, &node).await);
         assert_eq!(queued, [b"first".to_vec(), b"within".to_vec()]);
         assert_eq!(
             start.elapsed(),
@@ -297,11 +356,74 @@ mod tests {
         );
         sender.await.unwrap();
         let start = tokio::time::Instant::now();
-        assert!(next_batch(&mut rx, &mut queued).await);
+        assert!(next_batch(&mut rx, &mut queued, &node).await);
         assert_eq!((queued.len(), start.elapsed()), (BATCH, Duration::ZERO));
         assert_eq!(queued[0], b"after");
-        assert!(next_batch(&mut rx, &mut queued).await);
+        assert!(next_batch(&mut rx, &mut queued, &node).await);
         assert_eq!(queued.len(), 2, "the rest, after lingering");
-        assert!(!next_batch(&mut rx, &mut queued).await, "closed and empty");
+        assert!(
+            !next_batch(&mut rx, &mut queued, &node).await,
+            "closed and empty"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stopping_node_sends_what_is_queued_without_lingering() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+        let mut queued = Vec::new();
+        let node = Arc::new(Producers::default());
+        tx.send(b"lingering".to_vec()).await.unwrap();
+        // The stop comes while the message lingers: it goes at once.
+        let stopping = node.clone();
+        let stop = tokio::spawn(async move {
+            tokio::time::sleep(LINGER / 5).await;
+            stopping.stopping.store(true, Ordering::Relaxed);
+            stopping.wake.notify_waiters();
+        });
+        let start = tokio::time::Instant::now();
+        assert!(next_batch(&mut rx, &mut queued, &node).await);
+        assert_eq!(start.elapsed(), LINGER / 5);
+        stop.await.unwrap();
+        tx.send(b"after the stop".to_vec()).await.unwrap();
+        let start = tokio::time::Instant::now();
+        assert!(next_batch(&mut rx, &mut queued, &node).await);
+        assert_eq!(
+            (&queued[..], start.elapsed()),
+            (&[b"after the stop".to_vec()][..], Duration::ZERO)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flush_waits_for_queued_and_held_messages_within_its_bound() {
+        let node = Producers::default();
+        let stats = Arc::new(Stats::default());
+        node.add(&stats);
+        assert!(node.flush(Duration::from_secs(1)).await, "nothing held");
+        stats.sending.store(true, Ordering::Relaxed);
+        let start = tokio::time::Instant::now();
+        assert!(
+            !node.flush(Duration::from_secs(1)).await,
+            "a batch held past the bound"
+        );
+        assert!(start.elapsed() >= Duration::from_secs(1));
+        stats.down.store(true, Ordering::Relaxed);
+        assert!(
+            node.flush(Duration::from_secs(1)).await,
+            "brokers down: not waited for"
+        );
+        stats.down.store(false, Ordering::Relaxed);
+        stats.sending.store(false, Ordering::Relaxed);
+        stats.queued.store(3, Ordering::Relaxed);
+        let delivered = stats.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            delivered.queued.store(0, Ordering::Relaxed);
+        });
+        let start = tokio::time::Instant::now();
+        assert!(node.flush(Duration::from_secs(1)).await);
+        assert!(
+            start.elapsed() < Duration::from_millis(100),
+            "returns once delivered"
+        );
     }
 }

@@ -4,7 +4,7 @@
 use super::config::{CallData, Config, SYSTEM_FIELDS};
 use super::message::BODY_LIMIT;
 use super::message::{encoded_key, CallRecord, Field};
-use super::producer::produce;
+use super::producer::{produce, Producers};
 use crate::chain::{BuildCtx, RequestCtx};
 use crate::engine::{BackendResult, Call, Done, Flow, Io, Plugin, Step};
 use crate::headers::Headers;
@@ -30,6 +30,8 @@ pub struct Stats {
     /// The last delivery failed after its retries: calls drop their message without building it
     /// until a delivery succeeds again (one call per [`PROBE_INTERVAL_MS`] still sends its own).
     pub(super) down: AtomicBool,
+    /// The producer holds a batch taken from the queue, not yet delivered or dropped.
+    pub(super) sending: AtomicBool,
     /// While down, when the next call may queue its message as a probe (ms since the epoch).
     next_probe_ms: AtomicI64,
 }
@@ -90,8 +92,9 @@ impl std::fmt::Debug for KafkaLog {
 }
 
 impl KafkaLog {
-    /// Builds the plug-in and starts its producer (which connects lazily and reconnects).
-    pub fn new(c: &Config) -> Self {
+    /// Builds the plug-in and starts its producer (which connects lazily and reconnects), one
+    /// of the node's `producers`.
+    pub fn new(c: &Config, producers: Arc<Producers>) -> Self {
         let system = SYSTEM_FIELDS
             .iter()
             .filter(|(n, _)| {
@@ -106,7 +109,8 @@ impl KafkaLog {
         let upstream_uri = system.iter().any(|(_, f)| matches!(f, Field::UpstreamUri));
         let stats = Arc::new(Stats::default());
         let (tx, rx) = tokio::sync::mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(produce(c.clone(), rx, stats.clone()));
+        producers.add(&stats);
+        tokio::spawn(produce(c.clone(), rx, stats.clone(), producers));
         Self {
             system,
             upstream_uri,
@@ -190,7 +194,7 @@ pub(super) mod tests {
             .build()
             .unwrap();
         let _guard = rt.enter();
-        KafkaLog::new(&c)
+        KafkaLog::new(&c, Default::default())
     }
 
     #[test]
@@ -248,8 +252,8 @@ impl Plugin for KafkaLog {
     const COMPLETES: bool = true;
     const MAX_PER_INSTANCE: Option<u64> = Some(5);
 
-    fn build(c: &Config, _: &str, _: &str, _: &BuildCtx) -> Result<Self, String> {
-        Ok(Self::new(c))
+    fn build(c: &Config, _: &str, _: &str, ctx: &BuildCtx) -> Result<Self, String> {
+        Ok(Self::new(c, ctx.shared.get::<Producers>()))
     }
 
     fn render_metrics(instances: &[(&str, &Self)], out: &mut String) {
