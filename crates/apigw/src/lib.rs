@@ -44,8 +44,6 @@ pub struct Running {
 /// produce attempt's bound).
 const STOP_FLUSH: std::time::Duration = apigw_plugins::kafka_log::ATTEMPT_TIMEOUT;
 
-/// Starts both planes and runs until `shutdown` completes, then drains in-flight calls and
-/// delivers the kafka_log messages they left.
 /// Creates the data directory readable by the owner only (it holds the database, the
 /// credentials and the secrets key), or narrows an existing one's mode.
 fn private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
@@ -77,7 +75,9 @@ fn secrets(args: &ServeArgs) -> anyhow::Result<apigw_store::Secrets> {
         .with_context(|| format!("the secrets key file {}", path.display()))
 }
 
-/// `on_ready` is called once both listeners are bound.
+/// Starts both planes and runs until `shutdown` completes, then drains in-flight calls and
+/// delivers the kafka_log messages they left. `on_ready` is called once both listeners are
+/// bound.
 pub async fn serve(
     args: ServeArgs,
     shutdown: impl Future<Output = ()> + Send + 'static,
