@@ -91,11 +91,17 @@ impl Link {
     }
 
     /// Sends the request `frame` writes for a correlation id and returns the answer's body.
-    pub(super) async fn call(&mut self, frame: impl FnOnce(i32) -> Vec<u8>) -> Result<Vec<u8>> {
+    pub(super) async fn call<F: AsRef<[u8]>>(
+        &mut self,
+        frame: impl FnOnce(i32) -> F,
+    ) -> Result<Vec<u8>> {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         let io_error = |e: std::io::Error| format!("broker connection: {e}");
-        self.io.write_all(&frame(id)).await.map_err(io_error)?;
+        self.io
+            .write_all(frame(id).as_ref())
+            .await
+            .map_err(io_error)?;
         let mut size = [0u8; 4];
         self.io.read_exact(&mut size).await.map_err(io_error)?;
         let size = i32::from_be_bytes(size);

@@ -106,7 +106,7 @@ pub(super) async fn produce(
             let (messages, after) = rest.split_at(n);
             rest = after;
             // Encoded once; a retry sends the same bytes.
-            let batch = wire::record_batch(messages, key, now);
+            let mut request = wire::ProduceRequest::new(&c.topic, messages, key, now);
             let partition = |count: usize| match key {
                 Some(k) => k.iter().map(|b| *b as usize).sum::<usize>() % count,
                 None => {
@@ -117,7 +117,7 @@ pub(super) async fn produce(
             deliver(
                 &c,
                 &mut cluster,
-                &batch,
+                &mut request,
                 n as u64,
                 partition,
                 &stats,
@@ -164,7 +164,7 @@ async fn next_batch(
 async fn deliver(
     c: &Config,
     cluster: &mut Option<Cluster>,
-    batch: &[u8],
+    request: &mut wire::ProduceRequest,
     count: u64,
     mut partition: impl FnMut(usize) -> usize,
     stats: &Stats,
@@ -176,10 +176,10 @@ async fn deliver(
         // idle: failing on one, the batch is sent once more on a new one before it counts as
         // an attempt.
         let kept = cluster.is_some();
-        let mut result = send(c, cluster, batch, &mut partition).await;
+        let mut result = send(c, cluster, request, &mut partition).await;
         if result.is_err() && kept {
             *cluster = None;
-            result = send(c, cluster, batch, &mut partition).await;
+            result = send(c, cluster, request, &mut partition).await;
         }
         match result {
             Ok(()) => {
@@ -217,7 +217,7 @@ async fn deliver(
 async fn send(
     c: &Config,
     cluster: &mut Option<Cluster>,
-    batch: &[u8],
+    request: &mut wire::ProduceRequest,
     partition: &mut impl FnMut(usize) -> usize,
 ) -> Result<(), String> {
     let attempt = async {
@@ -234,7 +234,7 @@ async fn send(
         let v = link.produce_version;
         let timeout_ms = ATTEMPT_TIMEOUT.as_millis() as i32;
         let body = link
-            .call(|id| wire::produce(v, id, &c.topic, index, batch, timeout_ms))
+            .call(|id| request.frame(v, id, &c.topic, index, timeout_ms))
             .await?;
         match wire::produce_response(&body)? {
             0 => Ok(()),

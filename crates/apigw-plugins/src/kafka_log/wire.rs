@@ -170,18 +170,16 @@ const CRC_FROM: usize = 21;
 
 /// Encodes `messages` as one record batch (magic 2, no compression, no producer id), each a
 /// record with `key` and the batch's `timestamp_ms`, and no headers.
-pub(super) fn record_batch<M: AsRef<[u8]>>(
+/// Appended to `out`, which is reserved for it (`size_hint`).
+fn record_batch<M: AsRef<[u8]>>(
+    out: &mut Vec<u8>,
     messages: &[M],
     key: Option<&[u8]>,
     timestamp_ms: i64,
-) -> Vec<u8> {
+) {
     let key_len = key.map_or(-1, |k| k.len() as i64);
     let key_bytes = key.unwrap_or_default();
-    let size: usize = messages
-        .iter()
-        .map(|m| m.as_ref().len() + key_bytes.len() + 16)
-        .sum();
-    let mut out = Vec::with_capacity(BATCH_HEADER + size);
+    let start = out.len();
     let last = messages.len().saturating_sub(1) as i32;
     out.extend_from_slice(&0i64.to_be_bytes()); // base offset
     out.extend_from_slice(&[0; 4]); // batch length, below
@@ -196,7 +194,7 @@ pub(super) fn record_batch<M: AsRef<[u8]>>(
     out.extend_from_slice(&(-1i16).to_be_bytes()); // producer epoch
     out.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
     out.extend_from_slice(&(messages.len() as i32).to_be_bytes());
-    debug_assert_eq!(out.len(), BATCH_HEADER);
+    debug_assert_eq!(out.len() - start, BATCH_HEADER);
     for (i, m) in messages.iter().enumerate() {
         let value = m.as_ref();
         let offset_delta = i as i64;
@@ -209,48 +207,109 @@ pub(super) fn record_batch<M: AsRef<[u8]>>(
             + varint_len(value.len() as i64)
             + value.len()
             + 1;
-        varint(&mut out, body as i64);
+        varint(out, body as i64);
         out.push(0);
-        varint(&mut out, 0);
-        varint(&mut out, offset_delta);
-        varint(&mut out, key_len);
+        varint(out, 0);
+        varint(out, offset_delta);
+        varint(out, key_len);
         out.extend_from_slice(key_bytes);
-        varint(&mut out, value.len() as i64);
+        varint(out, value.len() as i64);
         out.extend_from_slice(value);
-        varint(&mut out, 0);
+        varint(out, 0);
     }
-    let length = (out.len() - 12) as i32;
-    out[8..12].copy_from_slice(&length.to_be_bytes());
-    let crc = crc32c::crc32c(&out[CRC_FROM..]);
-    out[17..21].copy_from_slice(&crc.to_be_bytes());
-    out
+    let batch = &mut out[start..];
+    let length = (batch.len() - 12) as i32;
+    batch[8..12].copy_from_slice(&length.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[CRC_FROM..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
 }
 
-/// A Produce request (v3 to v7 have the same body) of one batch to one partition; acks from
-/// all in-sync replicas within `timeout_ms`.
-pub(super) fn produce(
-    version: i16,
-    correlation_id: i32,
-    topic: &str,
-    partition: i32,
-    batch: &[u8],
-    timeout_ms: i32,
-) -> Vec<u8> {
-    let mut f = Frame::new(
-        PRODUCE,
-        version,
-        correlation_id,
-        batch.len() + topic.len() + 32,
-    );
-    f.i16(-1); // transactional id: null
-    f.i16(-1); // acks: all in-sync replicas
-    f.i32(timeout_ms);
-    f.i32(1);
-    f.bytes16(topic.as_bytes());
-    f.i32(1);
-    f.i32(partition);
-    f.bytes32(batch);
-    f.finish()
+/// The bytes a record batch of `messages` takes at most.
+fn batch_size<M: AsRef<[u8]>>(messages: &[M], key: Option<&[u8]>) -> usize {
+    let key_len = key.map_or(0, <[u8]>::len);
+    BATCH_HEADER
+        + messages
+            .iter()
+            .map(|m| m.as_ref().len() + key_len + 16)
+            .sum::<usize>()
+}
+
+/// A Produce request (v3 to v7 have the same body) of one record batch to one partition; acks
+/// from all in-sync replicas. The batch is encoded once, behind room for the request's head,
+/// which each attempt writes in place (its version, correlation id and partition may differ):
+/// the batch is not copied into a frame of its own.
+pub(super) struct ProduceRequest {
+    out: Vec<u8>,
+    /// The head's length: everything before the batch.
+    head: usize,
+}
+
+impl ProduceRequest {
+    /// `messages` as one record batch, each a record with `key` and `timestamp_ms`, to
+    /// `topic`.
+    pub(super) fn new<M: AsRef<[u8]>>(
+        topic: &str,
+        messages: &[M],
+        key: Option<&[u8]>,
+        timestamp_ms: i64,
+    ) -> Self {
+        let head = Self::write_head(topic, 0, 0, 0, 0, 0).len();
+        let mut out = Vec::with_capacity(head + batch_size(messages, key));
+        out.resize(head, 0);
+        record_batch(&mut out, messages, key, timestamp_ms);
+        Self { out, head }
+    }
+
+    /// The request's head, up to the batch's length.
+    fn write_head(
+        topic: &str,
+        version: i16,
+        correlation_id: i32,
+        partition: i32,
+        timeout_ms: i32,
+        batch_len: usize,
+    ) -> Vec<u8> {
+        let mut f = Frame::new(PRODUCE, version, correlation_id, topic.len() + 32);
+        f.i16(-1); // transactional id: null
+        f.i16(-1); // acks: all in-sync replicas
+        f.i32(timeout_ms);
+        f.i32(1);
+        f.bytes16(topic.as_bytes());
+        f.i32(1);
+        f.i32(partition);
+        f.i32(batch_len as i32);
+        f.out
+    }
+
+    /// The whole frame for one attempt.
+    pub(super) fn frame(
+        &mut self,
+        version: i16,
+        correlation_id: i32,
+        topic: &str,
+        partition: i32,
+        timeout_ms: i32,
+    ) -> &[u8] {
+        let batch_len = self.out.len() - self.head;
+        let mut head = Self::write_head(
+            topic,
+            version,
+            correlation_id,
+            partition,
+            timeout_ms,
+            batch_len,
+        );
+        let size = (self.out.len() - 4) as i32;
+        head[..4].copy_from_slice(&size.to_be_bytes());
+        self.out[..self.head].copy_from_slice(&head);
+        &self.out
+    }
+
+    /// The record batch.
+    #[cfg(test)]
+    fn batch(&self) -> &[u8] {
+        &self.out[self.head..]
+    }
 }
 
 /// The error code of the one partition a Produce response (v3 to v7) answers (0: written).
@@ -457,7 +516,13 @@ mod tests {
 
     #[test]
     fn a_record_batch_has_its_length_crc_and_records_in_place() {
-        let batch = record_batch(&[b"{\"a\":1}".to_vec(), b"xy".to_vec()], Some(b"k"), 1_700);
+        let request = ProduceRequest::new(
+            "t",
+            &[b"{\"a\":1}".to_vec(), b"xy".to_vec()],
+            Some(b"k"),
+            1_700,
+        );
+        let batch = request.batch();
         let length = i32::from_be_bytes(batch[8..12].try_into().unwrap());
         assert_eq!(length as usize, batch.len() - 12, "length after the field");
         assert_eq!(batch[16], 2, "magic");
@@ -476,8 +541,38 @@ mod tests {
     }
 
     #[test]
+    fn a_produce_frame_is_its_head_then_the_batch_and_each_attempt_writes_its_own_head() {
+        let mut request = ProduceRequest::new("t", &[b"v"], None, 0);
+        let batch = request.batch().to_vec();
+        for (version, id, partition) in [(7, 1, 0), (3, 2, 5)] {
+            let f = request.frame(version, id, "t", partition, 2000).to_vec();
+            assert_eq!(
+                i32::from_be_bytes(f[..4].try_into().unwrap()) as usize,
+                f.len() - 4,
+                "size prefix"
+            );
+            let mut head = vec![0, 0]; // Produce
+            head.extend_from_slice(&version.to_be_bytes());
+            head.extend_from_slice(&id.to_be_bytes());
+            head.extend_from_slice(b"\0\x05apigw");
+            head.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]); // no transactional id, acks all
+            head.extend_from_slice(&2000i32.to_be_bytes());
+            head.extend_from_slice(&[0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 1]);
+            head.extend_from_slice(&partition.to_be_bytes());
+            head.extend_from_slice(&(batch.len() as i32).to_be_bytes());
+            assert_eq!(&f[4..4 + head.len()], &head[..], "attempt {id}");
+            assert_eq!(
+                &f[4 + head.len()..],
+                &batch[..],
+                "then the batch, unchanged"
+            );
+        }
+    }
+
+    #[test]
     fn a_batch_without_key_writes_a_null_key() {
-        let batch = record_batch(&[b"v"], None, 0);
+        let request = ProduceRequest::new("t", &[b"v"], None, 0);
+        let batch = request.batch();
         assert_eq!(&batch[61..], &[14, 0, 0, 0, 1, 2, b'v', 0]);
     }
 
