@@ -14,6 +14,10 @@ use serde_json::Value;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+/// Compared as a name, not as text: a lookup costs a comparison per header, not a
+/// case-insensitive one.
+const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
+
 /// Messages waiting per plug-in; more are dropped.
 pub const QUEUE_CAPACITY: usize = 10_000;
 /// While the brokers are down, one call in this many milliseconds still sends its message.
@@ -75,6 +79,10 @@ pub struct KafkaLog {
     pub(super) system: Vec<(Box<[u8]>, Field)>,
     /// Whether `upstream_uri` is among them (the proxy keeps the backend path only then).
     upstream_uri: bool,
+    /// Whether the message waits for the response to be sent (`response_size` is switched on,
+    /// or the response body is logged); otherwise it is written once the response head is
+    /// known, and the call is not kept until its response is sent.
+    completes: bool,
     pub(super) call_data: CallData,
     tx: tokio::sync::mpsc::Sender<Vec<u8>>,
     stats: Arc<Stats>,
@@ -107,6 +115,8 @@ impl KafkaLog {
             .map(|(n, _)| (encoded_key(n), Field::of(n)))
             .collect::<Vec<_>>();
         let upstream_uri = system.iter().any(|(_, f)| matches!(f, Field::UpstreamUri));
+        let completes = c.meta_config.call_data.log_response_body
+            || system.iter().any(|(_, f)| matches!(f, Field::ResponseSize));
         let stats = Arc::new(Stats::default());
         let (tx, rx) = tokio::sync::mpsc::channel(QUEUE_CAPACITY);
         producers.add(&stats);
@@ -114,6 +124,7 @@ impl KafkaLog {
         Self {
             system,
             upstream_uri,
+            completes,
             call_data: c.meta_config.call_data.clone(),
             tx,
             stats,
@@ -178,6 +189,40 @@ impl KafkaLog {
             }
         }
     }
+
+    /// Queues the message of a call from what it kept; `sent` is the response body's size,
+    /// once the response is sent.
+    fn log_kept(&self, k: &Kept, ctx: &RequestCtx, sent: Option<u64>) {
+        let upstream = k.upstream_addr.as_ref().map(|a| a.as_str());
+        let record = CallRecord {
+            request_headers: k.headers.as_ref(),
+            user_agent: k.user_agent.as_ref(),
+            forwarded_for: k.forwarded_for.as_ref(),
+            query: k.uri.as_ref().and_then(|u| u.query()),
+            request_body: ctx.body.as_deref(),
+            response_headers: k.response_headers.as_ref(),
+            response_body: k.body.as_deref(),
+            host: k.host.as_ref().and_then(|h| h.to_str().ok()),
+            request_size: ctx.body.as_ref().map(|b| b.len() as u64),
+            response_size: sent,
+            upstream_addr: upstream,
+            upstream_uri: k.upstream_uri.as_ref().map(|p| p.as_str()),
+            error_type: (ctx.status >= 400).then(|| {
+                if upstream.is_some() {
+                    "backend"
+                } else {
+                    "gateway"
+                }
+            }),
+            response_source: if upstream.is_some() {
+                "backend"
+            } else {
+                "apig"
+            },
+            answered_after: k.answered_after,
+        };
+        self.log(ctx, &record);
+    }
 }
 
 #[cfg(test)]
@@ -195,6 +240,58 @@ pub(super) mod tests {
             .unwrap();
         let _guard = rt.enter();
         KafkaLog::new(&c, Default::default())
+    }
+
+    /// Messages handed to the queue (this test runtime is gone: its producer is not running,
+    /// so they count as dropped).
+    fn handed(k: &KafkaLog) -> u64 {
+        k.stats.queued.load(Ordering::Relaxed) + k.stats.dropped.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn a_message_that_needs_nothing_of_the_body_is_written_at_the_response_head() {
+        let ctx = RequestCtx::new(
+            "rid-1".into(),
+            http::Method::GET,
+            "/a".into(),
+            std::net::Ipv4Addr::LOCALHOST.into(),
+        );
+        let mut headers = Headers::new();
+        let k = plugin(serde_json::json!({"broker_list": ["127.0.0.1:9"], "topic": "t"}));
+        let mut kept = Some(Box::<Kept>::default());
+        k.response_head(&mut kept, &mut headers, &ctx);
+        assert!(
+            kept.is_none(),
+            "the call is not kept until its response is sent"
+        );
+        assert!(!KafkaLog::awaits_completion(&kept));
+        assert_eq!(handed(&k), 1, "written at the response head");
+
+        for waits in [
+            serde_json::json!({"system": {"response_size": true}}),
+            serde_json::json!({"call_data": {"log_response_body": true}}),
+        ] {
+            let k = plugin(
+                serde_json::json!({"broker_list": ["127.0.0.1:9"], "topic": "t",
+                "meta_config": waits}),
+            );
+            let mut kept = Some(Box::<Kept>::default());
+            k.response_head(&mut kept, &mut headers, &ctx);
+            assert!(
+                KafkaLog::awaits_completion(&kept),
+                "{waits}: waits for the body"
+            );
+            assert_eq!(handed(&k), 0);
+            k.complete(
+                &mut kept,
+                &ctx,
+                &Done {
+                    sent: 7,
+                    whole: true,
+                },
+            );
+            assert_eq!(handed(&k), 1, "{waits}: written once the response is sent");
+        }
     }
 
     #[test]
@@ -240,6 +337,8 @@ pub struct Kept {
     response_headers: Option<Headers>,
     /// The start of the response body, when logged.
     body: Option<BytesMut>,
+    /// From the call's arrival to its response head.
+    answered_after: Option<std::time::Duration>,
 }
 
 impl Plugin for KafkaLog {
@@ -277,7 +376,7 @@ impl Plugin for KafkaLog {
         *kept = Some(Box::new(Kept {
             headers,
             user_agent: h.get(http::header::USER_AGENT).cloned(),
-            forwarded_for: h.get("x-forwarded-for").cloned(),
+            forwarded_for: h.get(&X_FORWARDED_FOR).cloned(),
             host: h.get(http::header::HOST).cloned(),
             uri: self
                 .call_data
@@ -297,14 +396,20 @@ impl Plugin for KafkaLog {
         }
     }
 
-    fn response_head(&self, kept: &mut Self::State, headers: &mut Headers, _: &RequestCtx) {
-        if let Some(k) = kept {
-            let (log_headers, log_body) = self.wants_response();
-            if log_headers {
-                k.response_headers = Some(headers.clone());
-            }
-            if log_body {
-                k.body = Some(BytesMut::new());
+    fn response_head(&self, kept: &mut Self::State, headers: &mut Headers, ctx: &RequestCtx) {
+        let Some(k) = kept else { return };
+        k.answered_after = Some(ctx.start.elapsed());
+        let (log_headers, log_body) = self.wants_response();
+        if log_headers {
+            k.response_headers = Some(headers.clone());
+        }
+        if log_body {
+            k.body = Some(BytesMut::new());
+        }
+        if !self.completes {
+            // Nothing of the message waits for the body: it is written now.
+            if let Some(k) = kept.take() {
+                self.log_kept(&k, ctx, None);
             }
         }
     }
@@ -322,34 +427,8 @@ impl Plugin for KafkaLog {
     }
 
     fn complete(&self, kept: &mut Self::State, ctx: &RequestCtx, done: &Done) {
-        let Some(k) = kept.take() else { return };
-        let upstream = k.upstream_addr.as_ref().map(|a| a.as_str());
-        let record = CallRecord {
-            request_headers: k.headers.as_ref(),
-            user_agent: k.user_agent.as_ref(),
-            forwarded_for: k.forwarded_for.as_ref(),
-            query: k.uri.as_ref().and_then(|u| u.query()),
-            request_body: ctx.body.as_deref(),
-            response_headers: k.response_headers.as_ref(),
-            response_body: k.body.as_deref(),
-            host: k.host.as_ref().and_then(|h| h.to_str().ok()),
-            request_size: ctx.body.as_ref().map(|b| b.len() as u64),
-            response_size: Some(done.sent),
-            upstream_addr: upstream,
-            upstream_uri: k.upstream_uri.as_ref().map(|p| p.as_str()),
-            error_type: (ctx.status >= 400).then(|| {
-                if upstream.is_some() {
-                    "backend"
-                } else {
-                    "gateway"
-                }
-            }),
-            response_source: if upstream.is_some() {
-                "backend"
-            } else {
-                "apig"
-            },
-        };
-        self.log(ctx, &record);
+        if let Some(k) = kept.take() {
+            self.log_kept(&k, ctx, Some(done.sent));
+        }
     }
 }
