@@ -38,6 +38,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -268,6 +269,28 @@ def wrk(url, args):
     return requests, rps, p99_ms
 
 
+def redis_pid(url):
+    """The pid of the Redis at `url` when it runs on this machine (INFO's process_id), as a
+    list of at most one: its CPU per call is printed beside apigw+redis's."""
+    hostport = url.split("://", 1)[-1].rsplit("@", 1)[-1].split("/", 1)[0]
+    host, _, port = hostport.partition(":")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        return []
+    try:
+        with socket.create_connection((host, int(port or 6379)), timeout=2) as c:
+            c.sendall(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+            data = b""
+            while b"process_id:" not in data or not data.split(b"process_id:", 1)[1].count(b"\r\n"):
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        pid = data.split(b"process_id:", 1)[1].split(b"\r\n", 1)[0]
+        return [int(pid)]
+    except (OSError, IndexError, ValueError):
+        return []
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=10)
@@ -335,7 +358,7 @@ def main():
             "apigw+cache": (f"http://127.0.0.1:{APIGW}/cached", gw.pid),
             "nginx+limit": (f"http://127.0.0.1:{NGINX_L}/", proxy_l.pid),
             "apigw+limit": (f"http://127.0.0.1:{APIGW}/limited", gw.pid),
-            "apigw+redis": (f"http://127.0.0.1:{APIGW_R}/limited", gw_r.pid),
+            "apigw+redis": (f"http://127.0.0.1:{APIGW_R}/limited", gw_r.pid, *redis_pid(args.redis)),
             "apigw+kafka": (f"http://127.0.0.1:{APIGW}/logged", gw.pid, broker.pid),
             "apigw+kafka-dead": (f"http://127.0.0.1:{APIGW}/dead-logged", gw.pid),
         }
@@ -368,8 +391,9 @@ def main():
                 n, rps, p99 = wrk(url, args)
                 cpu_us = (cpu_ticks(pids) - before) / CLK * 1e6 / n
                 results[name].append((rps, p99, cpu_us))
-                # The broker's CPU per call, where one runs for the system (not in the ratios).
-                extra = f"  (broker {(cpu_ticks(helpers) - helpers_before) / CLK * 1e6 / n:.2f} us/req)" if helpers else ""
+                # The broker's or Redis's CPU per call, where one runs for the system on this
+                # machine (not in the ratios).
+                extra = f"  (broker/Redis {(cpu_ticks(helpers) - helpers_before) / CLK * 1e6 / n:.2f} us/req)" if helpers else ""
                 print(f"round {rnd + 1} {name:<14} {rps:>10.0f} req/s  p99 {p99:>7.2f} ms  {cpu_us:>6.2f} CPU us/req{extra}", flush=True)
         med = {name: tuple(statistics.median(r[i] for r in rs) for i in range(3)) for name, rs in results.items()}
         print("\nmedians over", args.rounds, "rounds (connections", args.connections, ", duration", args.duration, "s)")
