@@ -274,10 +274,13 @@ impl RedisCounters {
 
     /// Checks and counts in Redis; `None` when Redis is unavailable (the caller falls back).
     pub async fn check(&self, limits: &[Limit], now_ms: u64) -> Option<Verdict> {
-        if let Some(since) = *self.down_since.lock().unwrap_or_else(|e| e.into_inner()) {
-            if since.elapsed() < RETRY_AFTER {
-                self.fallbacks.fetch_add(1, Ordering::Relaxed);
-                return None;
+        // Read, not written, while Redis answers: the calls of every worker share it.
+        if self.degraded.load(Ordering::Relaxed) {
+            if let Some(since) = *self.down_since.lock().unwrap_or_else(|e| e.into_inner()) {
+                if since.elapsed() < RETRY_AFTER {
+                    self.fallbacks.fetch_add(1, Ordering::Relaxed);
+                    return None;
+                }
             }
         }
         let mut keys: [Vec<u8>; MAX_LIMITS] = Default::default();
@@ -323,10 +326,12 @@ impl RedisCounters {
         };
         match result {
             Ok((allowed, index, n)) => {
-                if self.degraded.swap(false, Ordering::Relaxed) {
+                if self.degraded.load(Ordering::Relaxed)
+                    && self.degraded.swap(false, Ordering::Relaxed)
+                {
+                    *self.down_since.lock().unwrap_or_else(|e| e.into_inner()) = None;
                     tracing::warn!("Redis is back: rate limits are cluster-wide again");
                 }
-                *self.down_since.lock().unwrap_or_else(|e| e.into_inner()) = None;
                 if allowed == 1 {
                     let i = (index.max(1) - 1) as usize;
                     let l = limits.get(i)?;

@@ -30,7 +30,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// One call's request and where its reply goes.
 struct Request {
     command: Command,
-    reply: oneshot::Sender<Result<Vec<i64>, String>>,
+    /// An integer or an array of integers (errors and texts are `Err`).
+    reply: oneshot::Sender<Result<Reply, String>>,
 }
 
 enum Command {
@@ -138,11 +139,17 @@ impl Link {
         for a in args {
             bulk(&mut buf, n.format(*a).as_bytes());
         }
-        self.ask(Command::Eval {
-            args: buf,
-            count: 1 + keys.len() + args.len(),
-        })
-        .await
+        match self
+            .ask(Command::Eval {
+                args: buf,
+                count: 1 + keys.len() + args.len(),
+            })
+            .await?
+        {
+            Reply::Ints(v) => Ok(v),
+            Reply::Int(i) => Ok(vec![i]),
+            other => Err(format!("the script answered {other:?}")),
+        }
     }
 
     /// Counts a call in the one counter `key` that lives `ttl_ms` from its first call: the
@@ -150,13 +157,13 @@ impl Link {
     /// key is ever left without one (a connection lost between the two leaves a 0 that
     /// expires).
     pub(crate) async fn count(&self, key: Vec<u8>, ttl_ms: u64) -> Result<i64, String> {
-        match self.ask(Command::Count { key, ttl_ms }).await?[..] {
-            [n] => Ok(n),
-            ref other => Err(format!("INCRBY answered {other:?}")),
+        match self.ask(Command::Count { key, ttl_ms }).await? {
+            Reply::Int(n) => Ok(n),
+            other => Err(format!("INCRBY answered {other:?}")),
         }
     }
 
-    async fn ask(&self, command: Command) -> Result<Vec<i64>, String> {
+    async fn ask(&self, command: Command) -> Result<Reply, String> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Request { command, reply })
@@ -493,10 +500,9 @@ async fn run(
             Ok(Ok(replies)) => {
                 for (req, reply) in batch.drain(..).zip(replies) {
                     let _ = req.reply.send(match reply {
-                        Reply::Ints(v) => Ok(v),
-                        Reply::Int(i) => Ok(vec![i]),
                         Reply::Error(e) => Err(e),
                         Reply::Text(t) => Err(format!("the script answered {t:?}")),
+                        integers => Ok(integers),
                     });
                 }
             }
