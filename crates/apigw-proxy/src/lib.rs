@@ -18,7 +18,8 @@
 //!   speaks HTTP/1.1 to backends.
 //! - `answer`: a response on its way to the client (status, header list, body).
 //! - `error`: the data-plane errors and their APIG codes, in one place.
-//! - `logged`: the response body that queues the call's kafka_log message once sent.
+//! - `logged`: the response body, and the call kept with it until it is sent when a plug-in
+//!   awaits that (kafka_log logging the response size or body).
 //! - `metrics`: per-API counters and latency histograms, rendered for Prometheus.
 //! - `server`: the listeners (plain and TLS), the request path, graceful shutdown;
 //!   `server/h1.rs` speaks HTTP/1.1 to clients (keep-alive, pipelining, bodies, the client

@@ -1,7 +1,8 @@
 //! The body of every data-plane response, and the call's completion: when a bound plug-in
-//! completes (kafka_log), the call's state is kept with the body, each piece of the body is
-//! shown to the plug-ins as it is sent, and their complete hooks run once the response has
-//! been sent (its last frame handed to the connection, or the client gone).
+//! still awaits it after the response head (kafka_log logging the response size or body), the
+//! call's state is kept with the body, each piece of the body is shown to the plug-ins as it
+//! is sent, and their complete hooks run once the response has been sent (its last frame
+//! handed to the connection, or the client gone).
 
 use crate::error::ResponseBody;
 use apigw_plugins::chain::RequestCtx;

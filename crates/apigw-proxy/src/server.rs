@@ -2,7 +2,7 @@
 //! routing → access control by IP → their hooks once screened → API authentication and
 //! access control by account → their hooks once authenticated →
 //! classic throttling → their hooks just before the backend → the backend (or a mock, or what
-//! a plug-in chose) → their response hooks → sent, then their complete hooks
+//! a plug-in chose) → their response hooks → sent, then the complete hooks of those that await it
 //! (`apigw_plugins::engine` has the phases; this file names no plug-in type).
 
 use crate::answer::Answer;

@@ -195,8 +195,9 @@ impl JsonObject {
     }
 
     /// A duration given in microseconds, as seconds: a JSON number in decimal notation with
-    /// at most six decimals and no trailing zeros (`0.012`, `1.5`, `2.0`). Written by hand: a
-    /// float's shortest form costs about three times as much, and the default fields have two.
+    /// at most six decimals and no trailing zero but a lone `.0` (`0.012`, `1.5`, `2.0`).
+    /// Written by hand: a float's shortest form costs about three times as much, and the
+    /// default fields have two.
     fn secs(&mut self, micros: u64) {
         let mut n = itoa::Buffer::new();
         self.out

@@ -281,7 +281,7 @@ impl ProduceRequest {
         f.out
     }
 
-    /// The whole frame for one attempt.
+    /// The whole frame for one attempt (`topic`: the one the request was made for).
     pub(super) fn frame(
         &mut self,
         version: i16,
@@ -299,6 +299,7 @@ impl ProduceRequest {
             timeout_ms,
             batch_len,
         );
+        debug_assert_eq!(head.len(), self.head, "the topic the request was made for");
         let size = (self.out.len() - 4) as i32;
         head[..4].copy_from_slice(&size.to_be_bytes());
         self.out[..self.head].copy_from_slice(&head);
