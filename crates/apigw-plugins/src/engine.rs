@@ -6,9 +6,10 @@
 //! preflights) → API authentication and access control by account (the proxy) → request phase
 //! at [`Step::Authenticated`] (third_auth) → classic throttling policies (the proxy) → request
 //! phase at [`Step::Admitted`] (rate_limit, proxy_cache's hits, breaker, proxy_mirror's copy)
-//! → the backend, or what a request phase chose instead → backend result (breaker) → response head (rate_limit's headers,
-//! set_resp_headers, cors, then kafka_log logs the call or keeps the head) → response body →
-//! complete (kafka_log, when its message needs the body). The response phases also run on the answers the gateway makes itself.
+//! → the backend, or what a request phase chose instead → backend result (breaker) → response
+//! head (rate_limit's headers, set_resp_headers, cors, then kafka_log logs the call or keeps
+//! the head) → response body → complete (kafka_log, when its message needs the body). The
+//! response phases also run on the answers the gateway makes itself.
 //!
 //! Request hooks run in the declared order (by step), response hooks in the reverse order: the
 //! first type declared sees the request first and the response last, as layers do.
