@@ -571,6 +571,27 @@ async fn response_headers_and_body_are_logged_once_the_response_is_sent() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn response_headers_are_logged_from_the_head_when_the_message_needs_no_body() {
+    let broker = Broker::start();
+    broker.create_topic("heads");
+    let w = World::new().await;
+    w.bind(json!({"broker_list": [broker.addr()], "topic": "heads",
+        "meta_config": {"system": {"request_id": true, "response_size": false},
+            "call_data": {"log_response_header": true, "response_header_filter": "x-backend"}}}))
+        .await;
+    let r = w.gw.get("/logged").await;
+    assert_eq!(r.status, 200);
+    let got = broker.consume("heads", 1).await;
+    let (_, m) = &got[0];
+    assert_eq!(m["request_id"], r.headers["x-request-id"].to_str().unwrap());
+    assert_eq!(
+        m["call_data"]["response_header"],
+        json!({"x-backend": "echo"})
+    );
+    assert!(m.get("response_size").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proxy_cache_hit_is_logged_like_any_answer() {
     let broker = Broker::start();
     broker.create_topic("hits");

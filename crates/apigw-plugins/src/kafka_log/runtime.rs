@@ -190,9 +190,15 @@ impl KafkaLog {
         }
     }
 
-    /// Queues the message of a call from what it kept; `sent` is the response body's size,
-    /// once the response is sent.
-    fn log_kept(&self, k: &Kept, ctx: &RequestCtx, sent: Option<u64>) {
+    /// Queues the message of a call from what it kept and its `response_headers` (when
+    /// logged); `sent` is the response body's size, once the response is sent.
+    fn log_kept(
+        &self,
+        k: &Kept,
+        response_headers: Option<&Headers>,
+        ctx: &RequestCtx,
+        sent: Option<u64>,
+    ) {
         let upstream = k.upstream_addr.as_ref().map(|a| a.as_str());
         let record = CallRecord {
             request_headers: k.headers.as_ref(),
@@ -200,7 +206,7 @@ impl KafkaLog {
             forwarded_for: k.forwarded_for.as_ref(),
             query: k.uri.as_ref().and_then(|u| u.query()),
             request_body: ctx.body.as_deref(),
-            response_headers: k.response_headers.as_ref(),
+            response_headers,
             response_body: k.body.as_deref(),
             host: k.host.as_ref().and_then(|h| h.to_str().ok()),
             request_size: ctx.body.as_ref().map(|b| b.len() as u64),
@@ -400,17 +406,19 @@ impl Plugin for KafkaLog {
         let Some(k) = kept else { return };
         k.answered_after = Some(ctx.start.elapsed());
         let (log_headers, log_body) = self.wants_response();
+        if !self.completes {
+            // Nothing of the message waits for the body: it is written now, from the head as
+            // it is (not kept).
+            if let Some(k) = kept.take() {
+                self.log_kept(&k, log_headers.then_some(&*headers), ctx, None);
+            }
+            return;
+        }
         if log_headers {
             k.response_headers = Some(headers.clone());
         }
         if log_body {
             k.body = Some(BytesMut::new());
-        }
-        if !self.completes {
-            // Nothing of the message waits for the body: it is written now.
-            if let Some(k) = kept.take() {
-                self.log_kept(&k, ctx, None);
-            }
         }
     }
 
@@ -428,7 +436,7 @@ impl Plugin for KafkaLog {
 
     fn complete(&self, kept: &mut Self::State, ctx: &RequestCtx, done: &Done) {
         if let Some(k) = kept.take() {
-            self.log_kept(&k, ctx, Some(done.sent));
+            self.log_kept(&k, k.response_headers.as_ref(), ctx, Some(done.sent));
         }
     }
 }
