@@ -44,8 +44,9 @@ impl Producers {
     }
 
     /// Has every producer send what it holds at once, and waits at most `bound` for them: true
-    /// when all of it was delivered (a producer whose brokers are known to be down is not waited for). Called
-    /// once the node serves no more calls; the producers send without lingering from then on.
+    /// when all of it was delivered (a producer whose brokers are known to be down is not
+    /// waited for). Called once the node serves no more calls; the producers send without
+    /// lingering from then on.
     pub async fn flush(&self, bound: Duration) -> bool {
         self.stopping.store(true, Ordering::Relaxed);
         self.wake.notify_waiters();
