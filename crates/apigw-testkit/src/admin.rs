@@ -217,6 +217,13 @@ impl Admin {
             .into()
     }
 
+    /// Creates an API from an `ApiCreate` body and publishes it in RELEASE; returns its id.
+    pub async fn create_published_api(&self, body: Value) -> String {
+        let id = self.create_api(body).await;
+        self.publish(&id, crate::RELEASE, true).await;
+        id
+    }
+
     /// Publishes (`online`) or takes offline an API in an environment.
     pub async fn publish(&self, api_id: &str, env_id: &str, online: bool) {
         let action = if online { "online" } else { "offline" };

@@ -49,7 +49,7 @@ async fn a_plugin_bound_through_one_node_is_enforced_by_another_within_a_second(
     let group = a.admin.default_group().await;
     let api = a
         .admin
-        .create_api(http_api(
+        .create_published_api(http_api(
             "cluster_api",
             &group,
             "GET",
@@ -58,7 +58,6 @@ async fn a_plugin_bound_through_one_node_is_enforced_by_another_within_a_second(
             "/",
         ))
         .await;
-    a.admin.publish(&api, RELEASE, true).await;
     let p = a
         .admin
         .create_plugin(
@@ -137,7 +136,7 @@ async fn a_cluster_wide_limit_admits_exactly_the_limit_over_the_nodes() {
     let group = a.admin.default_group().await;
     let api = a
         .admin
-        .create_api(http_api(
+        .create_published_api(http_api(
             "limited",
             &group,
             "GET",
@@ -146,7 +145,6 @@ async fn a_cluster_wide_limit_admits_exactly_the_limit_over_the_nodes() {
             "/",
         ))
         .await;
-    a.admin.publish(&api, RELEASE, true).await;
     let p = a
         .admin
         .create_plugin(
@@ -190,9 +188,8 @@ async fn a_node_that_loses_postgres_keeps_serving_and_catches_up() {
     let (_da, a) = node(&schema.url(), &[]);
     let (_db, b) = node(&schema.url_via(&proxy.addr()), &[]);
     let group = a.admin.default_group().await;
-    let api = a
-        .admin
-        .create_api(http_api(
+    a.admin
+        .create_published_api(http_api(
             "steady",
             &group,
             "GET",
@@ -201,16 +198,14 @@ async fn a_node_that_loses_postgres_keeps_serving_and_catches_up() {
             "/",
         ))
         .await;
-    a.admin.publish(&api, RELEASE, true).await;
     let gb = GatewayClient::new(&b.gateway_addr);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(gb.get("/s").await.status, 200);
 
     proxy.cut();
     // Node A changes things B cannot see.
-    let other = a
-        .admin
-        .create_api(http_api(
+    a.admin
+        .create_published_api(http_api(
             "later",
             &group,
             "GET",
@@ -219,7 +214,6 @@ async fn a_node_that_loses_postgres_keeps_serving_and_catches_up() {
             "/",
         ))
         .await;
-    a.admin.publish(&other, RELEASE, true).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
         gb.get("/s").await.status,

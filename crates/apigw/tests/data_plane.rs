@@ -46,8 +46,7 @@ impl World {
         for (k, v) in extra.as_object().unwrap() {
             body[k] = v.clone();
         }
-        let id = self.s.admin.create_api(body).await;
-        self.s.admin.publish(&id, RELEASE, true).await;
+        let id = self.s.admin.create_published_api(body).await;
         id
     }
 
@@ -237,8 +236,7 @@ async fn backend_timeouts_are_504_and_refusals_502() {
     let w = World::new().await;
     let mut slow = http_api("slow_api", &w.group, "GET", "/slow", &w.b(), "/slow/1500");
     slow["backend_api"]["timeout"] = json!(200);
-    let id = w.s.admin.create_api(slow).await;
-    w.s.admin.publish(&id, RELEASE, true).await;
+    w.s.admin.create_published_api(slow).await;
     let r = w.call("GET", "/slow", &[]).await;
     assert_eq!(
         (
@@ -275,8 +273,7 @@ async fn mock_backends_answer_without_a_backend() {
     let body = json!({"name": "mock_api", "type": 1, "req_protocol": "HTTP", "req_method": "GET", "req_uri": "/mock",
         "auth_type": "NONE", "backend_type": "MOCK", "group_id": w.group,
         "mock_info": {"result_content": "{\"ok\":true}", "status_code": 201}});
-    let id = w.s.admin.create_api(body).await;
-    w.s.admin.publish(&id, RELEASE, true).await;
+    w.s.admin.create_published_api(body).await;
     let r = w.call("GET", "/mock", &[]).await;
     assert_eq!((r.status, r.text.as_str()), (201, "{\"ok\":true}"));
     assert_eq!(r.headers["content-type"], "application/json");

@@ -205,11 +205,9 @@ async fn access_denied_and_backend_errors_answer_through_the_set() {
         .admin
         .create_api(http_api("guarded", &group, "GET", "/guarded", &dead, "/"))
         .await;
-    let down = s
-        .admin
-        .create_api(http_api("down", &group, "GET", "/down", &dead, "/"))
+    s.admin
+        .create_published_api(http_api("down", &group, "GET", "/down", &dead, "/"))
         .await;
-    s.admin.publish(&down, RELEASE, true).await;
     let r = s
         .admin
         .post(

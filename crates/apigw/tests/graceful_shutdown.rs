@@ -1,7 +1,7 @@
 //! SIGTERM drains: a call in flight when the real binary is told to stop still completes (and
 //! its connection closes after the answer); idle keep-alive connections close at once.
 
-use apigw_testkit::{http_api, Backend, GatewayClient, ServerProcess, RELEASE};
+use apigw_testkit::{http_api, Backend, GatewayClient, ServerProcess};
 use std::path::Path;
 use std::time::Duration;
 
@@ -11,9 +11,9 @@ async fn sigterm_lets_in_flight_calls_finish() {
     let backend = Backend::start().await;
     let mut server = ServerProcess::spawn(Path::new(env!("CARGO_BIN_EXE_apigw")), dir.path());
     let group = server.admin.default_group().await;
-    let api = server
+    server
         .admin
-        .create_api(http_api(
+        .create_published_api(http_api(
             "slow_api",
             &group,
             "GET",
@@ -22,7 +22,6 @@ async fn sigterm_lets_in_flight_calls_finish() {
             "/slow/400",
         ))
         .await;
-    server.admin.publish(&api, RELEASE, true).await;
     let gw = GatewayClient::new(&server.gateway_addr);
     let call = tokio::spawn(async move { gw.get("/slow").await });
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -52,9 +51,9 @@ async fn idle_keep_alive_connections_close_at_once_and_busy_ones_after_their_ans
     let mut server = ServerProcess::spawn(Path::new(env!("CARGO_BIN_EXE_apigw")), dir.path());
     let group = server.admin.default_group().await;
     for (name, uri, backend_uri) in [("fast", "/fast", "/echo"), ("slow", "/slow", "/slow/400")] {
-        let api = server
+        server
             .admin
-            .create_api(http_api(
+            .create_published_api(http_api(
                 name,
                 &group,
                 "GET",
@@ -63,7 +62,6 @@ async fn idle_keep_alive_connections_close_at_once_and_busy_ones_after_their_ans
                 backend_uri,
             ))
             .await;
-        server.admin.publish(&api, RELEASE, true).await;
     }
     let request = |path: &str| format!("GET {path} HTTP/1.1\r\nhost: gw\r\n\r\n").into_bytes();
     // An idle keep-alive connection: one answered call, then nothing.

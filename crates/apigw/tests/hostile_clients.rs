@@ -3,7 +3,7 @@
 //! APIG's code (or, where the request cannot be framed, its plain status) and a well-behaved client
 //! keeps being served meanwhile. Raw TCP, so the bytes are exactly what a hostile client sends.
 
-use apigw_testkit::{http_api, oversize_chunked_upload, Backend, TestServer, RELEASE};
+use apigw_testkit::{http_api, oversize_chunked_upload, Backend, TestServer};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -28,8 +28,7 @@ impl World {
         for (name, auth) in [("open", "NONE"), ("signed", "APP")] {
             let mut body = http_api(name, &group, "ANY", &format!("/{name}"), &addr, "/echo");
             body["auth_type"] = json!(auth);
-            let id = s.admin.create_api(body).await;
-            s.admin.publish(&id, RELEASE, true).await;
+            s.admin.create_published_api(body).await;
         }
         Self { s, backend, host }
     }

@@ -19,8 +19,7 @@ async fn published(s: &TestServer, backend: &Backend, limit: u64) -> String {
         "/echo",
     );
     body["req_protocol"] = "BOTH".into();
-    let id = s.admin.create_api(body).await;
-    s.admin.publish(&id, RELEASE, true).await;
+    let id = s.admin.create_published_api(body).await;
     let p = s
         .admin
         .create_plugin(
@@ -207,9 +206,8 @@ async fn a_rapid_reset_flood_ends_its_connection_and_others_are_served() {
     let s = TestServer::start().await;
     let backend = Backend::start().await;
     let (group, host) = s.admin.create_group("flood").await;
-    let id = s
-        .admin
-        .create_api(http_api(
+    s.admin
+        .create_published_api(http_api(
             "slow",
             &group,
             "GET",
@@ -218,7 +216,6 @@ async fn a_rapid_reset_flood_ends_its_connection_and_others_are_served() {
             "/slow/3000",
         ))
         .await;
-    s.admin.publish(&id, RELEASE, true).await;
     let tcp = tokio::net::TcpStream::connect(s.running.gateway_addr)
         .await
         .unwrap();
@@ -252,9 +249,8 @@ async fn a_rapid_reset_flood_ends_its_connection_and_others_are_served() {
         .unwrap();
     let mut other = client(other).await;
     let (group2, host2) = s.admin.create_group("calm").await;
-    let fast = s
-        .admin
-        .create_api(http_api(
+    s.admin
+        .create_published_api(http_api(
             "fast",
             &group2,
             "GET",
@@ -263,7 +259,6 @@ async fn a_rapid_reset_flood_ends_its_connection_and_others_are_served() {
             "/fast",
         ))
         .await;
-    s.admin.publish(&fast, RELEASE, true).await;
     let (status, _, _) = call(&mut other, "GET", &format!("http://{host2}/fast"), b"").await;
     assert_eq!(status, 200);
 }

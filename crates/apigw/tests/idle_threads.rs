@@ -2,7 +2,7 @@
 //! blocking pool's threads (SQLite calls, DNS) leave soon after their work, so every socket call
 //! of the data plane takes the kernel's single-threaded path (`docs/benchmarks.md`).
 
-use apigw_testkit::{http_api, Backend, ServerProcess, RELEASE};
+use apigw_testkit::{http_api, Backend, ServerProcess};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -24,9 +24,9 @@ async fn with_one_worker_the_process_is_back_to_one_thread_once_the_store_is_idl
     // Store calls: each runs on the blocking pool, which starts a thread for it.
     let group = server.admin.default_group().await;
     for i in 0..3 {
-        let api = server
+        server
             .admin
-            .create_api(http_api(
+            .create_published_api(http_api(
                 &format!("idle_{i}"),
                 &group,
                 "GET",
@@ -35,7 +35,6 @@ async fn with_one_worker_the_process_is_back_to_one_thread_once_the_store_is_idl
                 "/echo",
             ))
             .await;
-        server.admin.publish(&api, RELEASE, true).await;
     }
     let pid = server.child.id();
     assert!(threads(pid) >= 1, "the process is readable in /proc");

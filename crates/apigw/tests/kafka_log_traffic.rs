@@ -245,7 +245,7 @@ impl World {
         let group = s.admin.default_group().await;
         let api = s
             .admin
-            .create_api(http_api(
+            .create_published_api(http_api(
                 "logged",
                 &group,
                 "ANY",
@@ -254,7 +254,6 @@ impl World {
                 "/",
             ))
             .await;
-        s.admin.publish(&api, RELEASE, true).await;
         Self {
             s,
             _backend: backend,
@@ -381,8 +380,7 @@ async fn the_admin_token_of_an_iam_call_is_never_logged() {
     iam["backend_type"] = json!("MOCK");
     iam["mock_info"] = json!({"status_code": 200, "result_content": "ok"});
     iam.as_object_mut().unwrap().remove("backend_api");
-    let api = w.s.admin.create_api(iam).await;
-    w.s.admin.publish(&api, RELEASE, true).await;
+    let api = w.s.admin.create_published_api(iam).await;
     let p = w
         .s
         .admin
@@ -739,7 +737,7 @@ async fn sigterm_delivers_the_messages_of_every_call_answered_before_the_stop() 
     let group = server.admin.default_group().await;
     let api = server
         .admin
-        .create_api(http_api(
+        .create_published_api(http_api(
             "logged",
             &group,
             "GET",
@@ -748,7 +746,6 @@ async fn sigterm_delivers_the_messages_of_every_call_answered_before_the_stop() 
             "/",
         ))
         .await;
-    server.admin.publish(&api, RELEASE, true).await;
     let p = server
         .admin
         .create_plugin(

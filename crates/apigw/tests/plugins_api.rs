@@ -385,7 +385,7 @@ async fn plugin_content_is_answered_in_roma_names_on_apic_and_apig_names_on_apig
     let group = s.admin.default_group().await;
     let api = s
         .admin
-        .create_api(http_api(
+        .create_published_api(http_api(
             "roma_api",
             &group,
             "GET",
@@ -394,7 +394,6 @@ async fn plugin_content_is_answered_in_roma_names_on_apic_and_apig_names_on_apig
             "/r",
         ))
         .await;
-    s.admin.publish(&api, RELEASE, true).await;
     s.admin.bind(&id, RELEASE, &[&api]).await;
     for (client, naming) in [(&roma, Naming::Roma), (&s.admin, Naming::Apig)] {
         let shown = client.get(&format!("/plugins/{id}")).await.json;

@@ -40,8 +40,7 @@ impl World {
         for (k, v) in extra.as_object().unwrap() {
             body[k] = v.clone();
         }
-        let id = self.s.admin.create_api(body).await;
-        self.s.admin.publish(&id, RELEASE, true).await;
+        let id = self.s.admin.create_published_api(body).await;
         id
     }
 

@@ -82,8 +82,7 @@ impl World {
         for (k, v) in extra.as_object().unwrap() {
             body[k] = v.clone();
         }
-        let id = self.s.admin.create_api(body).await;
-        self.s.admin.publish(&id, RELEASE, true).await;
+        let id = self.s.admin.create_published_api(body).await;
         id
     }
 
@@ -421,8 +420,7 @@ async fn an_answer_cut_mid_body_is_not_kept_and_frees_the_waiting_calls() {
     let w = World::new().await;
     let (cutting, calls) = cutting_backend().await;
     let body = http_api("cut", &w.group, "GET", "/cut", &cutting, "/cut");
-    let api = w.s.admin.create_api(body).await;
-    w.s.admin.publish(&api, RELEASE, true).await;
+    let api = w.s.admin.create_published_api(body).await;
     w.cache(&api, json!({})).await;
     let url = format!("{}/cut", w.gw.base);
     for n in 1..=2 {

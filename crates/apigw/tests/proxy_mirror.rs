@@ -98,8 +98,7 @@ impl World {
             &self.backend.addr.to_string(),
             backend_uri,
         );
-        let id = self.s.admin.create_api(body).await;
-        self.s.admin.publish(&id, RELEASE, true).await;
+        let id = self.s.admin.create_published_api(body).await;
         id
     }
 

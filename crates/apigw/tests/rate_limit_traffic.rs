@@ -40,9 +40,8 @@ impl World {
         let id = self
             .s
             .admin
-            .create_api(http_api(name, &self.group, "GET", uri, &self.backend, "/"))
+            .create_published_api(http_api(name, &self.group, "GET", uri, &self.backend, "/"))
             .await;
-        self.s.admin.publish(&id, RELEASE, true).await;
         id
     }
 
@@ -192,7 +191,7 @@ async fn two_gateway_processes_sharing_redis_admit_the_limit_once() {
     let group = a.admin.default_group().await;
     let api = a
         .admin
-        .create_api(http_api(
+        .create_published_api(http_api(
             "cluster_api",
             &group,
             "GET",
@@ -201,7 +200,6 @@ async fn two_gateway_processes_sharing_redis_admit_the_limit_once() {
             "/",
         ))
         .await;
-    a.admin.publish(&api, RELEASE, true).await;
     let p = a
         .admin
         .create_plugin(

@@ -58,8 +58,7 @@ async fn no_secret_appears_in_the_log_even_at_debug_level() {
     let (group, host) = admin.create_group("secrets").await;
     let mut api = http_api("signed", &group, "GET", "/signed", "127.0.0.1:9", "/");
     api["auth_type"] = json!("APP");
-    let api_id = admin.create_api(api).await;
-    admin.publish(&api_id, RELEASE, true).await;
+    let api_id = admin.create_published_api(api).await;
     admin.bind(&p, RELEASE, &[&api_id]).await;
     let auth = admin
         .post(

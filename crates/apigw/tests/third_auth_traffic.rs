@@ -92,7 +92,7 @@ impl World {
         let (group, host) = s.admin.create_group("guarded").await;
         let api = s
             .admin
-            .create_api(http_api(
+            .create_published_api(http_api(
                 "guarded_api",
                 &group,
                 "ANY",
@@ -101,11 +101,9 @@ impl World {
                 "/g",
             ))
             .await;
-        s.admin.publish(&api, RELEASE, true).await;
-        let api2 = s.admin.create_api(json!({"name": "guarded_tree", "type": 1, "req_protocol": "HTTP", "req_method": "ANY",
+        let api2 = s.admin.create_published_api(json!({"name": "guarded_tree", "type": 1, "req_protocol": "HTTP", "req_method": "ANY",
             "req_uri": "/tree", "match_mode": "SWA", "auth_type": "NONE", "backend_type": "HTTP", "group_id": group,
             "backend_api": {"url_domain": backend.addr.to_string(), "req_protocol": "HTTP", "req_method": "ANY", "req_uri": "/tree", "timeout": 2000}})).await;
-        s.admin.publish(&api2, RELEASE, true).await;
         Self {
             s,
             _backend: backend,

@@ -2,7 +2,7 @@
 //! against the real server, a published API behind it with a real backend.
 
 use apigw_testkit::{
-    client_trusting, exchange, http_api, tls_connect, within, Backend, TestServer, RELEASE,
+    client_trusting, exchange, http_api, tls_connect, within, Backend, TestServer,
 };
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -23,8 +23,7 @@ async fn published(s: &TestServer, backend: &Backend, protocol: &str) -> String 
         "/echo",
     );
     body["req_protocol"] = protocol.into();
-    let id = s.admin.create_api(body).await;
-    s.admin.publish(&id, RELEASE, true).await;
+    s.admin.create_published_api(body).await;
     host
 }
 
@@ -67,9 +66,8 @@ async fn an_api_answers_only_the_protocols_it_is_published_for() {
     assert_eq!(backend.calls(), 0);
 
     let (group, host2) = s.admin.create_group("plain").await;
-    let id = s
-        .admin
-        .create_api(http_api(
+    s.admin
+        .create_published_api(http_api(
             "plain",
             &group,
             "GET",
@@ -78,7 +76,6 @@ async fn an_api_answers_only_the_protocols_it_is_published_for() {
             "/p",
         ))
         .await;
-    s.admin.publish(&id, RELEASE, true).await;
     let client = client_trusting(&instance_pem(&s));
     let mut tls = tls_connect(s.running.gateway_tls_addr, &host2, client)
         .await

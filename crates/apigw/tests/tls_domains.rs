@@ -2,7 +2,7 @@
 //! domains and a wildcard, each getting its own certificate; a bound domain routing to its
 //! group on both listeners; mutual TLS; the HTTPS redirect; changes live at the answer.
 
-use apigw_testkit::{http_api, Backend, Pki, TestServer, RELEASE};
+use apigw_testkit::{http_api, Backend, Pki, TestServer};
 use serde_json::{json, Value};
 
 struct World {
@@ -44,8 +44,7 @@ impl World {
             &format!("/from-{name}"),
         );
         body["req_protocol"] = "BOTH".into();
-        let id = self.s.admin.create_api(body).await;
-        self.s.admin.publish(&id, RELEASE, true).await;
+        self.s.admin.create_published_api(body).await;
         group
     }
 

@@ -3,7 +3,7 @@
 //! and comes back, backups serve only while every primary is down, weight 0 drains, nothing
 //! in rotation answers 502 APIG.0202, POST is retried only when `retry_count` says so.
 
-use apigw_testkit::{GatewayClient, Resp, TestServer, RELEASE};
+use apigw_testkit::{GatewayClient, Resp, TestServer};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -141,8 +141,7 @@ async fn api(s: &TestServer, id: &str, method: &str, retry_count: &str) -> Gatew
         "backend_api": {"req_protocol": "HTTP", "req_method": "ANY", "req_uri": "/lb",
             "timeout": 2000, "retry_count": retry_count, "vpc_channel_status": 1,
             "vpc_channel_info": {"vpc_channel_id": id}}});
-    let api_id = s.admin.create_api(api).await;
-    s.admin.publish(&api_id, RELEASE, true).await;
+    s.admin.create_published_api(api).await;
     GatewayClient::new(s.running.gateway_addr)
 }
 

@@ -50,8 +50,7 @@ async fn published(s: &TestServer, backend: std::net::SocketAddr, limit: u64) ->
     let (group, host) = s.admin.create_group("sockets").await;
     let mut body = http_api("chat", &group, "GET", "/ws", &backend.to_string(), "/chat");
     body["req_protocol"] = "BOTH".into();
-    let id = s.admin.create_api(body).await;
-    s.admin.publish(&id, RELEASE, true).await;
+    let id = s.admin.create_published_api(body).await;
     let p = s
         .admin
         .create_plugin(

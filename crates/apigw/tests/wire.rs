@@ -6,7 +6,7 @@
 //! bodies. The backends here are real TCP servers that answer from a script, byte for byte;
 //! the clients write raw bytes. (Limits and hostile input: `hostile_clients.rs`.)
 
-use apigw_testkit::{http_api, Backend, GatewayClient, TestCa, TestServer, RELEASE};
+use apigw_testkit::{http_api, Backend, GatewayClient, TestCa, TestServer};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -145,8 +145,7 @@ impl World {
         let name = format!("api{}", uri.replace('/', "_"));
         let mut body = http_api(&name, &self.group, "ANY", uri, backend, "/b");
         body["backend_api"]["req_protocol"] = protocol.into();
-        let id = self.s.admin.create_api(body).await;
-        self.s.admin.publish(&id, RELEASE, true).await;
+        self.s.admin.create_published_api(body).await;
     }
 
     async fn call(&self, method: &str, path: &str, body: &[u8]) -> apigw_testkit::Resp {
