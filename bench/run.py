@@ -21,11 +21,14 @@ over several rounds:
                   --systems
   bare            a bare httparse proxy on tokio (crates/apigw-proxy/examples/bare_proxy.rs),
                   when built: the floor an HTTP/1 codec of apigw's own could reach
+  uring           the same proxy on io_uring (bench/uring_proxy, monoio), when built: what
+                  completions instead of readiness would save in system calls
 For each run it reads the CPU time the proxy processes spent (/proc/PID/stat) and divides by
 the requests served: the steadier figure on a shared machine. Prints the medians and the
 ratios apigw / nginx.
 
-Usage: bench/run.py [--rounds 10] [--duration 5] [--connections 50] [--apigw PATH] [--systems a,b,...]
+Usage: bench/run.py [--rounds 10] [--duration 5] [--connections 50] [--apigw PATH] [--bare PATH]
+       [--uring PATH] [--systems a,b,...]
 
 Rounds alternate the systems' order (ABBA); the paired ratios come with a 95 % confidence
 interval of their geometric mean, so that a step can be told from the noise.
@@ -47,7 +50,7 @@ import time
 import urllib.request
 
 BACKEND, NGINX, NGINX_H, NGINX_L, APIGW, ADMIN = 18081, 18082, 18083, 18084, 18090, 18190
-BARE = 18095
+BARE, URING = 18095, 18096
 APIGW_2, ADMIN_2 = 18093, 18193
 APIGW_R, ADMIN_R = 18091, 18191
 KAFKA = 18092
@@ -302,6 +305,9 @@ def main():
     ap.add_argument("--bare", default="target/release/examples/bare_proxy",
                     help="the bare httparse proxy (cargo build --release -p apigw-proxy --example bare_proxy); "
                          "measured as 'bare' when built")
+    ap.add_argument("--uring", default="bench/uring_proxy/target/release/uring_proxy",
+                    help="the bare proxy on io_uring (cargo build --release --manifest-path "
+                         "bench/uring_proxy/Cargo.toml); measured as 'uring' when built")
     args = ap.parse_args()
     for tool in ("nginx", "wrk", "tansu"):
         if not shutil.which(tool):
@@ -369,6 +375,11 @@ def main():
             procs.append(bare)
             wait_port(BARE)
             systems["bare"] = (f"http://127.0.0.1:{BARE}/", bare.pid)
+        if os.path.exists(args.uring):
+            uring = subprocess.Popen([args.uring, f"127.0.0.1:{URING}", f"127.0.0.1:{BACKEND}"])
+            procs.append(uring)
+            wait_port(URING)
+            systems["uring"] = (f"http://127.0.0.1:{URING}/", uring.pid)
         # A short warm-up of each (connection pools, caches).
         if args.systems:
             wanted = args.systems.split(",")
@@ -417,7 +428,7 @@ def main():
         print("\npaired by round (median [min..max] of the per-round ratios; CI: 95 % interval of their"
               " geometric mean, Student's t on the logs — a step outside it is real)")
         for a, b in [("apigw", "nginx"), ("apigw+plugins", "nginx+headers"), ("apigw+limit", "nginx+limit"),
-                     ("bare", "nginx"), ("apigw", "bare"), ("apigw-2w", "apigw"), ("apigw+kafka", "apigw"), ("apigw+kafka-dead", "apigw"), ("apigw+redis", "apigw"), ("apigw+redis", "apigw+limit"),
+                     ("bare", "nginx"), ("apigw", "bare"), ("uring", "nginx"), ("uring", "bare"), ("apigw-2w", "apigw"), ("apigw+kafka", "apigw"), ("apigw+kafka-dead", "apigw"), ("apigw+redis", "apigw"), ("apigw+redis", "apigw+limit"),
                      ("apigw+policies", "apigw"), ("apigw+mirror", "apigw"), ("apigw+cache", "apigw")]:
             if a in results and b in results:
                 cols = []

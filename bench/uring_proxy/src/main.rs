@@ -1,0 +1,219 @@
+//! A measuring stick, not a product: `crates/apigw-proxy/examples/bare_proxy.rs`'s calls, line
+//! for line, on monoio's io_uring driver instead of tokio's epoll one (on monoio's epoll driver
+//! where io_uring is unavailable, or with `URING_PROXY_DRIVER=legacy`). It answers one
+//! question of issue 26: how much of a call's CPU do the readiness model's system calls cost,
+//! that completions submitted in one `io_uring_enter` per turn of the loop would save?
+//! `docs/benchmarks.md` gives the answer and the command.
+//!
+//! `cargo run --release --manifest-path bench/uring_proxy/Cargo.toml -- LISTEN_ADDR BACKEND_ADDR`
+
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::{TcpListener, TcpStream};
+use std::io;
+
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn main() -> io::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let (listen, backend) = match args.as_slice() {
+        [_, l, b] => (l.clone(), b.clone()),
+        _ => {
+            eprintln!("usage: uring_proxy LISTEN_ADDR BACKEND_ADDR");
+            std::process::exit(2);
+        }
+    };
+    let serve_all = async move {
+        let listener = TcpListener::bind(&listen)?;
+        loop {
+            let (client, peer) = listener.accept().await?;
+            let _ = client.set_nodelay(true);
+            let backend = backend.clone();
+            monoio::spawn(async move {
+                let _ = serve(client, peer.ip().to_string(), &backend).await;
+            });
+        }
+    };
+    let uring = if std::env::var("URING_PROXY_DRIVER").as_deref() == Ok("legacy") {
+        None
+    } else {
+        // Task work (a completion's last step, queued by the core that completed it) runs
+        // when the thread next enters the kernel (COOP_TASKRUN, the default here) or only when
+        // it waits for completions (URING_PROXY_SETUP=defer). URING_PROXY_SETUP=plain keeps
+        // monoio's own ring, where each completion interrupts the thread (an IPI) and
+        // contends for the ring's task-work lock.
+        let mut ring = io_uring::IoUring::builder();
+        match std::env::var("URING_PROXY_SETUP").as_deref() {
+            Ok("plain") => {}
+            Ok("defer") => {
+                ring.setup_single_issuer().setup_defer_taskrun();
+            }
+            _ => {
+                ring.setup_coop_taskrun().setup_single_issuer();
+            }
+        }
+        let built = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .with_entries(1024)
+            .uring_builder(ring)
+            .build();
+        match built {
+            Ok(rt) => Some(rt),
+            Err(e) => {
+                eprintln!("uring_proxy: no io_uring here ({e}); serving on epoll");
+                None
+            }
+        }
+    };
+    match uring {
+        Some(mut rt) => rt.block_on(serve_all),
+        None => monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .build()?
+            .block_on(serve_all),
+    }
+}
+
+/// A connection and the bytes read from it that are not used yet.
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    /// The buffer each read fills (monoio's reads own their buffer until they complete).
+    chunk: Option<Vec<u8>>,
+}
+
+impl Conn {
+    fn new(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            buf: Vec::new(),
+            chunk: Some(Vec::with_capacity(8192)),
+        }
+    }
+
+    /// Reads once more; false when the peer closed.
+    async fn fill(&mut self) -> io::Result<bool> {
+        let mut chunk = self.chunk.take().unwrap_or_default();
+        chunk.clear();
+        let (res, chunk) = self.stream.read(chunk).await;
+        let n = res?;
+        self.buf.extend_from_slice(&chunk[..n]);
+        self.chunk = Some(chunk);
+        Ok(n > 0)
+    }
+
+    /// Reads until `buf` holds a whole head; returns its length (0: the peer closed).
+    async fn read_head(&mut self) -> io::Result<usize> {
+        loop {
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                return Ok(end + 4);
+            }
+            if self.buf.len() > 64 * 1024 {
+                return Err(io::Error::other("head too large"));
+            }
+            if !self.fill().await? {
+                return Ok(0);
+            }
+        }
+    }
+
+    /// Makes sure `buf` holds `n` bytes after `start`.
+    async fn read_body(&mut self, start: usize, n: usize) -> io::Result<()> {
+        while self.buf.len() < start + n {
+            if !self.fill().await? {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_all(&mut self, out: Vec<u8>) -> io::Result<Vec<u8>> {
+        let (res, out) = self.stream.write_all(out).await;
+        res?;
+        Ok(out)
+    }
+}
+
+fn content_length(headers: &[httparse::Header<'_>]) -> usize {
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn push_headers(out: &mut Vec<u8>, headers: &[httparse::Header<'_>], skip_host: bool) {
+    for h in headers {
+        let hop = HOP_BY_HOP.iter().any(|n| h.name.eq_ignore_ascii_case(n));
+        if hop || (skip_host && h.name.eq_ignore_ascii_case("host")) {
+            continue;
+        }
+        out.extend_from_slice(h.name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(h.value);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+async fn serve(client: TcpStream, peer: String, backend: &str) -> io::Result<()> {
+    let up = TcpStream::connect(backend).await?;
+    up.set_nodelay(true)?;
+    let (mut client, mut up) = (Conn::new(client), Conn::new(up));
+    let mut out = Vec::with_capacity(4096);
+    loop {
+        let head = client.read_head().await?;
+        if head == 0 {
+            return Ok(());
+        }
+        out.clear();
+        let body_len = {
+            let mut hs = [httparse::EMPTY_HEADER; 64];
+            let mut req = httparse::Request::new(&mut hs);
+            req.parse(&client.buf[..head]).map_err(io::Error::other)?;
+            out.extend_from_slice(req.method.unwrap_or("GET").as_bytes());
+            out.push(b' ');
+            out.extend_from_slice(req.path.unwrap_or("/").as_bytes());
+            out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+            out.extend_from_slice(backend.as_bytes());
+            out.extend_from_slice(b"\r\nx-forwarded-for: ");
+            out.extend_from_slice(peer.as_bytes());
+            out.extend_from_slice(b"\r\n");
+            push_headers(&mut out, req.headers, true);
+            out.extend_from_slice(b"\r\n");
+            content_length(req.headers)
+        };
+        client.read_body(head, body_len).await?;
+        out.extend_from_slice(&client.buf[head..head + body_len]);
+        client.buf.drain(..head + body_len);
+        out = up.write_all(out).await?;
+
+        let head = up.read_head().await?;
+        if head == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        out.clear();
+        let body_len = {
+            let mut hs = [httparse::EMPTY_HEADER; 64];
+            let mut resp = httparse::Response::new(&mut hs);
+            resp.parse(&up.buf[..head]).map_err(io::Error::other)?;
+            out.extend_from_slice(b"HTTP/1.1 ");
+            out.extend_from_slice(resp.code.unwrap_or(502).to_string().as_bytes());
+            out.push(b' ');
+            out.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
+            out.extend_from_slice(b"\r\n");
+            push_headers(&mut out, resp.headers, false);
+            out.extend_from_slice(b"\r\n");
+            content_length(resp.headers)
+        };
+        up.read_body(head, body_len).await?;
+        out.extend_from_slice(&up.buf[head..head + body_len]);
+        up.buf.drain(..head + body_len);
+        out = client.write_all(out).await?;
+    }
+}
