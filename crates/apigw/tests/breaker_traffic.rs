@@ -37,8 +37,7 @@ impl World {
             "auth_type": "NONE", "backend_type": "HTTP", "group_id": self.group,
             "backend_api": {"url_domain": self.backend.addr.to_string(), "req_protocol": "HTTP", "req_method": "GET",
                             "req_uri": backend_uri, "timeout": 200}});
-        let id = self.s.admin.create_published_api(body).await;
-        id
+        self.s.admin.create_published_api(body).await
     }
 
     async fn breaker(&self, content: Value, apis: &[&str]) {

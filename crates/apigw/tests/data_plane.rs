@@ -46,8 +46,7 @@ impl World {
         for (k, v) in extra.as_object().unwrap() {
             body[k] = v.clone();
         }
-        let id = self.s.admin.create_published_api(body).await;
-        id
+        self.s.admin.create_published_api(body).await
     }
 
     async fn call(
@@ -147,18 +146,16 @@ async fn host_selects_the_group_and_x_stage_the_environment() {
     w.api("in_group", "GET", "/where", "/group", json!({}))
         .await;
     let default_group = w.s.admin.default_group().await;
-    let d =
-        w.s.admin
-            .create_api(http_api(
-                "in_default",
-                &default_group,
-                "GET",
-                "/where",
-                &w.b(),
-                "/default",
-            ))
-            .await;
-    w.s.admin.publish(&d, RELEASE, true).await;
+    w.s.admin
+        .create_published_api(http_api(
+            "in_default",
+            &default_group,
+            "GET",
+            "/where",
+            &w.b(),
+            "/default",
+        ))
+        .await;
     let env = w.s.admin.post("/envs", &json!({"name": "TEST"})).await.json["id"]
         .as_str()
         .unwrap()
@@ -250,11 +247,9 @@ async fn backend_timeouts_are_504_and_refusals_502() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().to_string()
     };
-    let id =
-        w.s.admin
-            .create_api(http_api("dead_api", &w.group, "GET", "/dead", &closed, "/"))
-            .await;
-    w.s.admin.publish(&id, RELEASE, true).await;
+    w.s.admin
+        .create_published_api(http_api("dead_api", &w.group, "GET", "/dead", &closed, "/"))
+        .await;
     let r = w.call("GET", "/dead", &[]).await;
     assert_eq!(
         (

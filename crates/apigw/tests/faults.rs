@@ -81,8 +81,7 @@ impl World {
     async fn api(&self, name: &str, uri: &str, backend: &str, timeout_ms: u64) -> String {
         let mut body = http_api(name, &self.group, "GET", uri, backend, "/echo");
         body["backend_api"]["timeout"] = json!(timeout_ms);
-        let id = self.s.admin.create_published_api(body).await;
-        id
+        self.s.admin.create_published_api(body).await
     }
 
     async fn get(&self, path: &str) -> apigw_testkit::Resp {

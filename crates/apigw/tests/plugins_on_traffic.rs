@@ -40,8 +40,7 @@ impl World {
         for (k, v) in extra.as_object().unwrap() {
             body[k] = v.clone();
         }
-        let id = self.s.admin.create_published_api(body).await;
-        id
+        self.s.admin.create_published_api(body).await
     }
 
     async fn with_plugin(&self, t: &str, content: Value, apis: &[&str]) -> String {

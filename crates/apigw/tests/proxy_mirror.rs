@@ -98,8 +98,7 @@ impl World {
             &self.backend.addr.to_string(),
             backend_uri,
         );
-        let id = self.s.admin.create_published_api(body).await;
-        id
+        self.s.admin.create_published_api(body).await
     }
 
     async fn mirror(&self, content: Value, api: &str) -> String {
@@ -254,13 +253,12 @@ async fn binding_to_a_mock_api_is_refused_naming_the_ids() {
     let w = World::new().await;
     let mock =
         w.s.admin
-            .create_api(
+            .create_published_api(
                 json!({"name": "mocked", "type": 1, "req_protocol": "HTTP", "req_method": "GET",
             "req_uri": "/mock", "auth_type": "NONE", "backend_type": "MOCK", "group_id": w.group,
             "mock_info": {"status_code": 200, "result_content": "hi"}}),
             )
             .await;
-    w.s.admin.publish(&mock, RELEASE, true).await;
     let plugin =
         w.s.admin
             .create_plugin(

@@ -37,12 +37,10 @@ impl World {
     }
 
     async fn api(&self, name: &str, uri: &str) -> String {
-        let id = self
-            .s
+        self.s
             .admin
             .create_published_api(http_api(name, &self.group, "GET", uri, &self.backend, "/"))
-            .await;
-        id
+            .await
     }
 
     async fn limit(&self, content: Value, apis: &[&str]) -> String {
