@@ -1,6 +1,6 @@
 //! A measuring stick, not a product: `crates/apigw-proxy/examples/bare_proxy.rs`'s calls, line
-//! for line, on monoio's io_uring driver instead of tokio's epoll one (on monoio's epoll driver
-//! where io_uring is unavailable, or with `URING_PROXY_DRIVER=legacy`). It answers one
+//! for line, on monoio's io_uring driver instead of tokio's epoll one (or on monoio's epoll
+//! driver, with `URING_PROXY_DRIVER=legacy`). It answers one
 //! question of issue 26: how much of a call's CPU do the readiness model's system calls cost,
 //! that completions submitted in one `io_uring_enter` per turn of the loop would save?
 //! `docs/benchmarks.md` gives the answer and the command.
@@ -8,7 +8,7 @@
 //! `cargo run --release --manifest-path bench/uring_proxy/Cargo.toml -- LISTEN_ADDR BACKEND_ADDR`
 
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
-use monoio::net::{TcpListener, TcpStream};
+use monoio::net::{ListenerOpts, TcpListener, TcpStream};
 use std::io;
 
 const HOP_BY_HOP: [&str; 8] = [
@@ -32,7 +32,10 @@ fn main() -> io::Result<()> {
         }
     };
     let serve_all = async move {
-        let listener = TcpListener::bind(&listen)?;
+        // Without SO_REUSEPORT (monoio's default sets it): like tokio's bind, a port in use is
+        // an error, not shared with a leftover process.
+        let opts = ListenerOpts::new().reuse_port(false);
+        let listener = TcpListener::bind_with_config(&listen, &opts)?;
         loop {
             let (client, peer) = listener.accept().await?;
             let _ = client.set_nodelay(true);
@@ -42,42 +45,38 @@ fn main() -> io::Result<()> {
             });
         }
     };
-    let uring = if std::env::var("URING_PROXY_DRIVER").as_deref() == Ok("legacy") {
-        None
-    } else {
-        // Task work (a completion's last step, queued by the core that completed it) runs
-        // when the thread next enters the kernel (COOP_TASKRUN, the default here) or only when
-        // it waits for completions (URING_PROXY_SETUP=defer). URING_PROXY_SETUP=plain keeps
-        // monoio's own ring, where each completion interrupts the thread (an IPI) and
-        // contends for the ring's task-work lock.
-        let mut ring = io_uring::IoUring::builder();
-        match std::env::var("URING_PROXY_SETUP").as_deref() {
-            Ok("plain") => {}
-            Ok("defer") => {
-                ring.setup_single_issuer().setup_defer_taskrun();
-            }
-            _ => {
-                ring.setup_coop_taskrun().setup_single_issuer();
-            }
-        }
-        let built = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-            .with_entries(1024)
-            .uring_builder(ring)
-            .build();
-        match built {
-            Ok(rt) => Some(rt),
-            Err(e) => {
-                eprintln!("uring_proxy: no io_uring here ({e}); serving on epoll");
-                None
-            }
-        }
-    };
-    match uring {
-        Some(mut rt) => rt.block_on(serve_all),
-        None => monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+    // Task work (a completion's last step, queued by the core that completed it) runs when the
+    // thread next enters the kernel (`coop`, the default: COOP_TASKRUN) or only when it waits
+    // for completions (`defer`: DEFER_TASKRUN). `plain` keeps monoio's own ring, where a
+    // completion interrupts the thread when it is running (an IPI) and contends for the ring's
+    // task-work lock. A ring that cannot be set up so is an error, not a quiet fallback: the
+    // figures are measured under this proxy's name.
+    let setup = std::env::var("URING_PROXY_SETUP").unwrap_or_else(|_| "coop".into());
+    if std::env::var("URING_PROXY_DRIVER").as_deref() == Ok("legacy") {
+        return monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
             .build()?
-            .block_on(serve_all),
+            .block_on(serve_all);
     }
+    let mut ring = io_uring::IoUring::builder();
+    match setup.as_str() {
+        "plain" => {}
+        "coop" => {
+            ring.setup_coop_taskrun().setup_single_issuer();
+        }
+        "defer" => {
+            ring.setup_single_issuer().setup_defer_taskrun();
+        }
+        other => {
+            eprintln!("uring_proxy: URING_PROXY_SETUP={other}: not coop, defer or plain");
+            std::process::exit(2);
+        }
+    }
+    let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+        .with_entries(1024)
+        .uring_builder(ring)
+        .build()
+        .map_err(|e| io::Error::other(format!("an io_uring ring set up as {setup}: {e}")))?;
+    rt.block_on(serve_all)
 }
 
 /// A connection and the bytes read from it that are not used yet.
@@ -97,15 +96,17 @@ impl Conn {
         }
     }
 
-    /// Reads once more; false when the peer closed.
+    /// Reads once more into the chunk (up to 8 KiB, nothing zeroed) and appends what came to
+    /// `buf`; false when the peer closed.
     async fn fill(&mut self) -> io::Result<bool> {
         let mut chunk = self.chunk.take().unwrap_or_default();
         chunk.clear();
+        chunk.reserve(8192);
         let (res, chunk) = self.stream.read(chunk).await;
-        let n = res?;
+        let n = *res.as_ref().unwrap_or(&0);
         self.buf.extend_from_slice(&chunk[..n]);
         self.chunk = Some(chunk);
-        Ok(n > 0)
+        Ok(res? > 0)
     }
 
     /// Reads until `buf` holds a whole head; returns its length (0: the peer closed).
