@@ -408,10 +408,9 @@ impl Plugin for KafkaLog {
         let (log_headers, log_body) = self.wants_response();
         if !self.completes {
             // Nothing of the message waits for the body: it is written now, from the head as
-            // it is (not kept).
-            if let Some(k) = kept.take() {
-                self.log_kept(&k, log_headers.then_some(&*headers), ctx, None);
-            }
+            // it is, and the call is not kept.
+            self.log_kept(k, log_headers.then_some(&*headers), ctx, None);
+            *kept = None;
             return;
         }
         if log_headers {
