@@ -5,7 +5,6 @@ use super::runtime::KafkaLog;
 use crate::chain::RequestCtx;
 use crate::headers::Headers;
 use serde_json::Value;
-use std::sync::atomic::Ordering;
 
 /// Bodies are cut at this many bytes.
 pub const BODY_LIMIT: usize = 1024;
@@ -141,9 +140,14 @@ pub(super) fn encoded_key(name: &str) -> Box<[u8]> {
 
 impl JsonObject {
     fn with_capacity(n: usize) -> Self {
-        let mut out = Vec::with_capacity(n);
-        out.push(b'{');
-        Self { out }
+        Self::on(Vec::with_capacity(n))
+    }
+
+    /// An object written into `buf` (cleared; its capacity is reused).
+    fn on(mut buf: Vec<u8>) -> Self {
+        buf.clear();
+        buf.push(b'{');
+        Self { out: buf }
     }
 
     fn len(&self) -> usize {
@@ -278,11 +282,10 @@ fn cut(body: &[u8]) -> (String, bool) {
 
 impl KafkaLog {
     /// The message of one call (switched-on fields only; bodies cut at 1 KB; at most 4 KB),
-    /// written as JSON directly (no intermediate map: this runs for every call).
-    pub fn message(&self, ctx: &RequestCtx, r: &CallRecord<'_>) -> Vec<u8> {
-        // Room for a message like the last one, and a little more (texts vary in length).
-        let room = self.last_len.load(Ordering::Relaxed) + 64;
-        let mut m = JsonObject::with_capacity(room.min(MESSAGE_LIMIT + 64));
+    /// written as JSON directly (no intermediate map: this runs for every call) into `buf`
+    /// (cleared; its capacity is reused).
+    pub fn message(&self, ctx: &RequestCtx, r: &CallRecord<'_>, buf: Vec<u8>) -> Vec<u8> {
+        let mut m = JsonObject::on(buf);
         let mut cut_field = false;
         let elapsed = r.answered_after.unwrap_or_else(|| ctx.start.elapsed());
         for (key, field) in &self.system {
@@ -366,9 +369,7 @@ impl KafkaLog {
             short.bool(true);
             return short.finish();
         }
-        let out = m.finish();
-        self.last_len.store(out.len(), Ordering::Relaxed);
-        out
+        m.finish()
     }
 
     /// The switched-on call data (`call_data`) into `call`; returns whether a body was cut.
@@ -472,7 +473,7 @@ mod tests {
             answered_after: Some(std::time::Duration::from_micros(1_500_250)),
             ..Default::default()
         };
-        let m = parse(&p.message(&ctx(), &r));
+        let m = parse(&p.message(&ctx(), &r, Vec::new()));
         assert_eq!(m["request_time"], 1.50025, "{m}");
     }
 
@@ -485,7 +486,7 @@ mod tests {
                 "upstream_addr": false, "upstream_status": false, "upstream_response_time": true, "http_x_forwarded_for": false,
                 "http_user_agent": false, "error_type": false, "proxy_protocol_vni": true}}}),
         );
-        let m = parse(&p.message(&ctx(), &CallRecord::default()));
+        let m = parse(&p.message(&ctx(), &CallRecord::default(), Vec::new()));
         let keys: Vec<&str> = m.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(
             keys,
@@ -542,7 +543,7 @@ mod tests {
             response_headers: Some(&resp),
             ..Default::default()
         };
-        let m = parse(&p.message(&ctx(), &r));
+        let m = parse(&p.message(&ctx(), &r, Vec::new()));
         let cd = &m["call_data"];
         assert_eq!(
             cd["request_header"],
@@ -578,6 +579,7 @@ mod tests {
                 request_headers: Some(&req),
                 ..Default::default()
             },
+            Vec::new(),
         );
         assert!(out.len() <= MESSAGE_LIMIT);
         let m = parse(&out);
@@ -605,7 +607,7 @@ mod tests {
             upstream_uri: Some(&"b".repeat(20_000)),
             ..Default::default()
         };
-        let out = p.message(&c, &record);
+        let out = p.message(&c, &record, Vec::new());
         assert!(out.len() <= MESSAGE_LIMIT, "{}", out.len());
         let m = parse(&out);
         assert_eq!(m["field_truncated"], true);
@@ -620,7 +622,7 @@ mod tests {
             forwarded_for: Some(&ctl),
             ..Default::default()
         };
-        let out = p.message(&c, &record);
+        let out = p.message(&c, &record, Vec::new());
         assert!(out.len() <= MESSAGE_LIMIT, "{}", out.len());
         let m = parse(&out);
         assert_eq!(m["request_id"], "rid-1");

@@ -13,15 +13,16 @@
 //! keeps the stored value.
 //!
 //! At run time (docs/kafka_log.md) each plug-in instance has one producer task behind a bounded
-//! queue. Calls only ever `try_send` a finished message: a slow, full or dead broker never delays
-//! or fails them; what does not fit, or cannot be delivered after the retries, is dropped and
-//! counted.
+//! outbox. Calls only ever copy their finished message into the outbox's next request: a slow,
+//! full or dead broker never delays or fails them; what does not fit, or cannot be delivered
+//! after the retries, is dropped and counted.
 //!
 //! # Layout
 //! - `config`: the content model ([`Config`] and its parts), its validation, canonical form and
 //!   secret masking.
-//! - `runtime`: the running plug-in ([`KafkaLog`]): admission while the brokers are down, the
-//!   queue, and the delivery counters with their metrics.
+//! - `runtime`: the running plug-in ([`KafkaLog`]): admission while the brokers are down, and
+//!   the delivery counters with their metrics.
+//! - `outbox`: the messages waiting, written by the calls into the requests the producer sends.
 //! - `message`: one call's message ([`CallRecord`] in, JSON out), written field by field and
 //!   kept within [`MESSAGE_LIMIT`].
 //! - `producer`: the producer task: the partition leaders, batches, retries.
@@ -32,6 +33,7 @@
 mod config;
 mod link;
 mod message;
+mod outbox;
 mod producer;
 mod runtime;
 mod sasl;

@@ -1,10 +1,10 @@
 //! The producer task of one plug-in instance: connects to the topic's partition leaders (SASL,
-//! TLS) lazily, sends what is queued in record batches with the configured retries, and counts
-//! the outcome.
+//! TLS) lazily, sends the requests its outbox fills with the configured retries, and counts the
+//! outcome.
 
 use super::config::{Config, SaslConfig};
 use super::link::Link;
-use super::runtime::Stats;
+use super::outbox::Outbox;
 use super::wire;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -31,16 +31,16 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 /// (`BuildCtx::shared`).
 #[derive(Debug, Default)]
 pub struct Producers {
-    stopping: AtomicBool,
-    wake: tokio::sync::Notify,
-    running: Mutex<Vec<Weak<Stats>>>,
+    pub(super) stopping: AtomicBool,
+    pub(super) wake: tokio::sync::Notify,
+    running: Mutex<Vec<Weak<Outbox>>>,
 }
 
 impl Producers {
-    pub(super) fn add(&self, stats: &Arc<Stats>) {
+    pub(super) fn add(&self, outbox: &Arc<Outbox>) {
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        running.retain(|s| s.strong_count() > 0);
-        running.push(Arc::downgrade(stats));
+        running.retain(|o| o.strong_count() > 0);
+        running.push(Arc::downgrade(outbox));
     }
 
     /// Has every producer send what it holds at once, and waits at most `bound` for them: true
@@ -54,11 +54,10 @@ impl Producers {
         loop {
             let busy = {
                 let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-                running.iter().filter_map(Weak::upgrade).any(|s| {
-                    !s.down.load(Ordering::Relaxed)
-                        && (s.queued.load(Ordering::Relaxed) > 0
-                            || s.sending.load(Ordering::Relaxed))
-                })
+                running
+                    .iter()
+                    .filter_map(Weak::upgrade)
+                    .any(|o| !o.stats.down.load(Ordering::Relaxed) && o.busy())
             };
             if !busy {
                 return true;
@@ -71,106 +70,40 @@ impl Producers {
     }
 }
 
-/// The producer: batches what is queued, sends it with `max_retry_count` retries
+/// The producer: sends the requests of its outbox, with `max_retry_count` retries
 /// `retry_backoff` seconds apart; ends (after sending what is left) when the plug-in instance is
 /// dropped (update or unbinding).
-pub(super) async fn produce(
-    c: Config,
-    mut rx: tokio::sync::mpsc::Receiver<Vec<u8>>,
-    stats: Arc<Stats>,
-    node: Arc<Producers>,
-) {
+pub(super) async fn produce(c: Config, outbox: Arc<Outbox>, node: Arc<Producers>) {
     let mut cluster: Option<Cluster> = None;
     let mut next = 0usize;
     let key = (!c.key.is_empty()).then_some(c.key.as_bytes());
-    let mut queued = Vec::with_capacity(BATCH);
-    loop {
-        if !next_batch(&mut rx, &mut queued, &node).await {
-            return; // the plug-in instance is gone and everything queued is sent
-        }
-        // Held, not queued, until delivered or dropped (a stop waits for it).
-        stats.sending.store(true, Ordering::Relaxed);
-        stats
-            .queued
-            .fetch_sub(queued.len() as u64, Ordering::Relaxed);
+    while let Some(mut request) = outbox.next(&node).await {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        let mut rest = &queued[..];
-        while !rest.is_empty() {
-            let mut n = 0;
-            let mut bytes = 0;
-            while n < rest.len() && (n == 0 || bytes + rest[n].len() <= BATCH_BYTES) {
-                bytes += rest[n].len();
-                n += 1;
+        request.finish(now);
+        let partition = |count: usize| match key {
+            Some(k) => k.iter().map(|b| *b as usize).sum::<usize>() % count,
+            None => {
+                next = next.wrapping_add(1);
+                next % count
             }
-            let (messages, after) = rest.split_at(n);
-            rest = after;
-            // Encoded once; a retry sends the same bytes.
-            let mut request = wire::ProduceRequest::new(&c.topic, messages, key, now);
-            let partition = |count: usize| match key {
-                Some(k) => k.iter().map(|b| *b as usize).sum::<usize>() % count,
-                None => {
-                    next = next.wrapping_add(1);
-                    next % count
-                }
-            };
-            deliver(
-                &c,
-                &mut cluster,
-                &mut request,
-                n as u64,
-                partition,
-                &stats,
-                &mut rx,
-            )
-            .await;
-        }
-        stats.sending.store(false, Ordering::Relaxed);
+        };
+        deliver(&c, &mut cluster, &mut request, partition, &outbox).await;
+        outbox.sent(request);
     }
 }
 
-/// Takes the next request's messages into `queued`: what is queued once the first message has
-/// waited `LINGER`, at most `BATCH` (a full batch goes at once, and everything at once while
-/// the node stops). False when the queue is closed and empty.
-async fn next_batch(
-    rx: &mut tokio::sync::mpsc::Receiver<Vec<u8>>,
-    queued: &mut Vec<Vec<u8>>,
-    node: &Producers,
-) -> bool {
-    queued.clear();
-    if rx.recv_many(queued, BATCH).await == 0 {
-        return false;
-    }
-    if queued.len() < BATCH {
-        let stop = node.wake.notified();
-        tokio::pin!(stop);
-        // Registered before the flag is read: a stop signalled in between still wakes it.
-        stop.as_mut().enable();
-        if !node.stopping.load(Ordering::Relaxed) {
-            tokio::select! {
-                () = tokio::time::sleep(LINGER) => {}
-                () = stop => {}
-            }
-        }
-        // Only this task takes from the queue: what it holds now is taken without waiting.
-        if !rx.is_empty() {
-            rx.recv_many(queued, BATCH - queued.len()).await;
-        }
-    }
-    true
-}
-
-/// Sends one encoded batch of `count` messages, retrying as configured; counts the outcome.
+/// Sends one request, retrying as configured; counts the outcome.
 async fn deliver(
     c: &Config,
     cluster: &mut Option<Cluster>,
     request: &mut wire::ProduceRequest,
-    count: u64,
     mut partition: impl FnMut(usize) -> usize,
-    stats: &Stats,
-    rx: &mut tokio::sync::mpsc::Receiver<Vec<u8>>,
+    outbox: &Outbox,
 ) {
+    let stats = &outbox.stats;
+    let count = request.len() as u64;
     let mut attempt = 0;
     loop {
         // A connection kept from an earlier batch may have been closed by the broker while
@@ -197,11 +130,7 @@ async fn deliver(
                     stats.dropped.fetch_add(count, Ordering::Relaxed);
                     stats.down.store(true, Ordering::Relaxed);
                     // What queued up meanwhile would meet the same brokers: dropped too.
-                    let mut stale = 0;
-                    while rx.try_recv().is_ok() {
-                        stale += 1;
-                    }
-                    stats.queued.fetch_sub(stale, Ordering::Relaxed);
+                    let stale = outbox.drop_queued();
                     stats.dropped.fetch_add(stale, Ordering::Relaxed);
                     return;
                 }
@@ -332,93 +261,32 @@ mod tests {
     use super::*;
 
     #[tokio::test(start_paused = true)]
-    async fn a_request_carries_what_is_queued_while_its_first_message_lingers() {
-        let (tx, mut rx) = tokio::sync::mpsc::channel(2 * BATCH);
-        let mut queued = Vec::new();
-        let node = Producers::default();
-        tx.send(b"first".to_vec()).await.unwrap();
-        let sender = tokio::spawn(async move {
-            tokio::time::sleep(LINGER / 2).await;
-            tx.send(b"within".to_vec()).await.unwrap();
-            tokio::time::sleep(LINGER).await;
-            tx.send(b"after".to_vec()).await.unwrap();
-            // A backlog of more than one request's worth: the first goes full, at once.
-            for _ in 0..BATCH + 1 {
-                tx.send(b"x".to_vec()).await.unwrap();
-            }
-        });
-        let start = tokio::time::Instant::now();
-        assert!(next_batch(&mut rx, &mut queued, &node).await);
-        assert_eq!(queued, [b"first".to_vec(), b"within".to_vec()]);
-        assert_eq!(
-            start.elapsed(),
-            LINGER,
-            "sent once the first message lingered"
-        );
-        sender.await.unwrap();
-        let start = tokio::time::Instant::now();
-        assert!(next_batch(&mut rx, &mut queued, &node).await);
-        assert_eq!((queued.len(), start.elapsed()), (BATCH, Duration::ZERO));
-        assert_eq!(queued[0], b"after");
-        assert!(next_batch(&mut rx, &mut queued, &node).await);
-        assert_eq!(queued.len(), 2, "the rest, after lingering");
-        assert!(
-            !next_batch(&mut rx, &mut queued, &node).await,
-            "closed and empty"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_stopping_node_sends_what_is_queued_without_lingering() {
-        let (tx, mut rx) = tokio::sync::mpsc::channel(8);
-        let mut queued = Vec::new();
-        let node = Arc::new(Producers::default());
-        tx.send(b"lingering".to_vec()).await.unwrap();
-        // The stop comes while the message lingers: it goes at once.
-        let stopping = node.clone();
-        let stop = tokio::spawn(async move {
-            tokio::time::sleep(LINGER / 5).await;
-            stopping.stopping.store(true, Ordering::Relaxed);
-            stopping.wake.notify_waiters();
-        });
-        let start = tokio::time::Instant::now();
-        assert!(next_batch(&mut rx, &mut queued, &node).await);
-        assert_eq!(start.elapsed(), LINGER / 5);
-        stop.await.unwrap();
-        tx.send(b"after the stop".to_vec()).await.unwrap();
-        let start = tokio::time::Instant::now();
-        assert!(next_batch(&mut rx, &mut queued, &node).await);
-        assert_eq!(
-            (&queued[..], start.elapsed()),
-            (&[b"after the stop".to_vec()][..], Duration::ZERO)
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
     async fn a_flush_waits_for_queued_and_held_messages_within_its_bound() {
-        let node = Producers::default();
-        let stats = Arc::new(Stats::default());
-        node.add(&stats);
+        let node = Arc::new(Producers::default());
+        let outbox = Arc::new(Outbox::new("t", None));
+        node.add(&outbox);
         assert!(node.flush(Duration::from_secs(1)).await, "nothing held");
-        stats.sending.store(true, Ordering::Relaxed);
+        outbox.push(b"m");
+        let held = outbox.next(&node).await.unwrap();
         let start = tokio::time::Instant::now();
         assert!(
             !node.flush(Duration::from_secs(1)).await,
             "a batch held past the bound"
         );
         assert!(start.elapsed() >= Duration::from_secs(1));
-        stats.down.store(true, Ordering::Relaxed);
+        outbox.stats.down.store(true, Ordering::Relaxed);
         assert!(
             node.flush(Duration::from_secs(1)).await,
             "brokers down: not waited for"
         );
-        stats.down.store(false, Ordering::Relaxed);
-        stats.sending.store(false, Ordering::Relaxed);
-        stats.queued.store(3, Ordering::Relaxed);
-        let delivered = stats.clone();
+        outbox.stats.down.store(false, Ordering::Relaxed);
+        outbox.sent(held);
+        outbox.push(b"queued");
+        let (producer, sending) = (node.clone(), outbox.clone());
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            delivered.queued.store(0, Ordering::Relaxed);
+            let r = sending.next(&producer).await.unwrap();
+            sending.sent(r);
         });
         let start = tokio::time::Instant::now();
         assert!(node.flush(Duration::from_secs(1)).await);

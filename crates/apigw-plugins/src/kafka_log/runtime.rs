@@ -4,6 +4,7 @@
 use super::config::{CallData, Config, SYSTEM_FIELDS};
 use super::message::BODY_LIMIT;
 use super::message::{encoded_key, CallRecord, Field};
+use super::outbox::Outbox;
 use super::producer::{produce, Producers};
 use crate::chain::{BuildCtx, RequestCtx};
 use crate::engine::{BackendResult, Call, Done, Flow, Io, Plugin, Step};
@@ -11,7 +12,7 @@ use crate::headers::Headers;
 use bytes::BytesMut;
 use http::HeaderValue;
 use serde_json::Value;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Compared as a name, not as text: a lookup costs a comparison per header, not a
@@ -29,13 +30,10 @@ pub struct Stats {
     pub sent: AtomicU64,
     pub retried: AtomicU64,
     pub dropped: AtomicU64,
-    pub queued: AtomicU64,
     pub(super) failed_once: AtomicBool,
     /// The last delivery failed after its retries: calls drop their message without building it
     /// until a delivery succeeds again (one call per [`PROBE_INTERVAL_MS`] still sends its own).
     pub(super) down: AtomicBool,
-    /// The producer holds a batch taken from the queue, not yet delivered or dropped.
-    pub(super) sending: AtomicBool,
     /// While down, when the next call may queue its message as a probe (ms since the epoch).
     next_probe_ms: AtomicI64,
 }
@@ -50,7 +48,7 @@ fn render_metrics(instances: &[(&str, &KafkaLog)], out: &mut String) {
     ] {
         let _ = writeln!(out, "# HELP apigw_kafka_log_{name}_total Messages {help}.\n# TYPE apigw_kafka_log_{name}_total counter");
         for (id, k) in instances {
-            let s = &k.stats;
+            let s = &k.outbox.stats;
             let v = match name {
                 "sent" => &s.sent,
                 "retried" => &s.retried,
@@ -68,7 +66,7 @@ fn render_metrics(instances: &[(&str, &KafkaLog)], out: &mut String) {
         let _ = writeln!(
             out,
             "apigw_kafka_log_queue_depth{{plugin_id=\"{id}\"}} {}",
-            k.stats.queued.load(Ordering::Relaxed)
+            k.outbox.queued()
         );
     }
 }
@@ -84,11 +82,13 @@ pub struct KafkaLog {
     /// known, and the call is not kept until its response is sent.
     completes: bool,
     pub(super) call_data: CallData,
-    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
-    stats: Arc<Stats>,
-    /// The length of the last message: the next one's buffer is allocated that large, so
-    /// that it is written without growing (and copied) on the way.
-    pub(super) last_len: AtomicUsize,
+    outbox: Arc<Outbox>,
+}
+
+thread_local! {
+    /// Where this thread writes a call's message before it is copied into the outbox: its
+    /// capacity is reused, so a message is written without allocating.
+    static MESSAGE: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 impl std::fmt::Debug for KafkaLog {
@@ -96,6 +96,13 @@ impl std::fmt::Debug for KafkaLog {
         f.debug_struct("KafkaLog")
             .field("system", &self.system.len())
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for KafkaLog {
+    /// The producer sends what is left and ends.
+    fn drop(&mut self) {
+        self.outbox.close();
     }
 }
 
@@ -117,18 +124,16 @@ impl KafkaLog {
         let upstream_uri = system.iter().any(|(_, f)| matches!(f, Field::UpstreamUri));
         let completes = c.meta_config.call_data.log_response_body
             || system.iter().any(|(_, f)| matches!(f, Field::ResponseSize));
-        let stats = Arc::new(Stats::default());
-        let (tx, rx) = tokio::sync::mpsc::channel(QUEUE_CAPACITY);
-        producers.add(&stats);
-        tokio::spawn(produce(c.clone(), rx, stats.clone(), producers));
+        let key = (!c.key.is_empty()).then_some(c.key.as_bytes());
+        let outbox = Arc::new(Outbox::new(&c.topic, key));
+        producers.add(&outbox);
+        tokio::spawn(produce(c.clone(), outbox.clone(), producers));
         Self {
             system,
             upstream_uri,
             completes,
             call_data: c.meta_config.call_data.clone(),
-            tx,
-            stats,
-            last_len: AtomicUsize::new(512),
+            outbox,
         }
     }
 
@@ -155,13 +160,13 @@ impl KafkaLog {
     /// are known to be down, one call every [`PROBE_INTERVAL_MS`] (its message finds out when
     /// they are back), and the others count as dropped and keep nothing for the log.
     pub fn admit(&self, now_ms: i64) -> bool {
-        if !self.stats.down.load(Ordering::Relaxed) {
+        let stats = &self.outbox.stats;
+        if !stats.down.load(Ordering::Relaxed) {
             return true;
         }
-        let next = self.stats.next_probe_ms.load(Ordering::Relaxed);
+        let next = stats.next_probe_ms.load(Ordering::Relaxed);
         let probe = now_ms >= next
-            && self
-                .stats
+            && stats
                 .next_probe_ms
                 .compare_exchange(
                     next,
@@ -171,7 +176,7 @@ impl KafkaLog {
                 )
                 .is_ok();
         if !probe {
-            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            stats.dropped.fetch_add(1, Ordering::Relaxed);
         }
         probe
     }
@@ -179,15 +184,9 @@ impl KafkaLog {
     /// Queues the message of an admitted call ([`KafkaLog::admit`]); never waits. A full queue
     /// drops it (counted).
     pub fn log(&self, ctx: &RequestCtx, r: &CallRecord<'_>) {
-        let msg = self.message(ctx, r);
-        match self.tx.try_send(msg) {
-            Ok(()) => {
-                self.stats.queued.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(_) => {
-                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        let message = self.message(ctx, r, MESSAGE.take());
+        self.outbox.push(&message);
+        MESSAGE.set(message);
     }
 
     /// Queues the message of a call from what it kept and its `response_headers` (when
@@ -251,7 +250,7 @@ pub(super) mod tests {
     /// Messages handed to the queue (this test runtime is gone: its producer is not running,
     /// so they count as dropped).
     fn handed(k: &KafkaLog) -> u64 {
-        k.stats.queued.load(Ordering::Relaxed) + k.stats.dropped.load(Ordering::Relaxed)
+        k.outbox.queued() + k.outbox.stats.dropped.load(Ordering::Relaxed)
     }
 
     #[test]
@@ -303,10 +302,10 @@ pub(super) mod tests {
     #[test]
     fn while_the_brokers_are_down_one_call_per_probe_interval_is_logged() {
         let k = plugin(serde_json::json!({"broker_list": ["127.0.0.1:9"], "topic": "t"}));
-        let dropped = |k: &KafkaLog| k.stats.dropped.load(Ordering::Relaxed);
+        let dropped = |k: &KafkaLog| k.outbox.stats.dropped.load(Ordering::Relaxed);
         assert!(k.admit(1_000), "up: every call is logged");
         assert!(k.admit(1_000));
-        k.stats.down.store(true, Ordering::Relaxed);
+        k.outbox.stats.down.store(true, Ordering::Relaxed);
         assert!(k.admit(1_000), "the first call of an outage probes");
         for ms in [1_000, 1_050, 1_099] {
             assert!(!k.admit(ms), "within the interval: not logged");
@@ -317,7 +316,7 @@ pub(super) mod tests {
             "the next interval probes again"
         );
         assert!(!k.admit(1_000 + PROBE_INTERVAL_MS));
-        k.stats.down.store(false, Ordering::Relaxed);
+        k.outbox.stats.down.store(false, Ordering::Relaxed);
         assert!(
             k.admit(1_001 + PROBE_INTERVAL_MS),
             "back up: every call is logged"

@@ -2,8 +2,8 @@
 //! Metadata, Produce, SaslHandshake, SaslAuthenticate) in their non-flexible versions, their
 //! responses, and the record batch (format v2, no compression) that carries the messages.
 //!
-//! A record batch is encoded once, straight from the queued messages (one copy each), and the
-//! same bytes are sent again on a retry.
+//! A call's message is written once into the record batch of the request that will carry it
+//! (`ProduceRequest::push`), and the same bytes are sent again on a retry.
 
 /// The API keys used.
 pub(super) const PRODUCE: i16 = 0;
@@ -168,36 +168,38 @@ const BATCH_HEADER: usize = 61;
 /// Where the CRC-covered part of a batch starts (the attributes, after the CRC itself).
 const CRC_FROM: usize = 21;
 
-/// Encodes `messages` as one record batch (magic 2, no compression, no producer id), each a
-/// record with `key` and the batch's `timestamp_ms`, and no headers.
-/// Appended to `out`, which is reserved for it (`size_hint`).
-fn record_batch<M: AsRef<[u8]>>(
-    out: &mut Vec<u8>,
-    messages: &[M],
-    key: Option<&[u8]>,
-    timestamp_ms: i64,
-) {
-    let key_len = key.map_or(-1, |k| k.len() as i64);
-    let key_bytes = key.unwrap_or_default();
-    let start = out.len();
-    let last = messages.len().saturating_sub(1) as i32;
-    out.extend_from_slice(&0i64.to_be_bytes()); // base offset
-    out.extend_from_slice(&[0; 4]); // batch length, below
-    out.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch
-    out.push(2); // magic
-    out.extend_from_slice(&[0; 4]); // CRC, below
-    out.extend_from_slice(&0i16.to_be_bytes()); // attributes: no compression, create time
-    out.extend_from_slice(&last.to_be_bytes()); // last offset delta
-    out.extend_from_slice(&timestamp_ms.to_be_bytes()); // first timestamp
-    out.extend_from_slice(&timestamp_ms.to_be_bytes()); // max timestamp
-    out.extend_from_slice(&(-1i64).to_be_bytes()); // producer id
-    out.extend_from_slice(&(-1i16).to_be_bytes()); // producer epoch
-    out.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
-    out.extend_from_slice(&(messages.len() as i32).to_be_bytes());
-    debug_assert_eq!(out.len() - start, BATCH_HEADER);
-    for (i, m) in messages.iter().enumerate() {
-        let value = m.as_ref();
-        let offset_delta = i as i64;
+/// A Produce request (v3 to v7 have the same body) of one record batch (magic 2, no
+/// compression, no producer id) to one partition; acks from all in-sync replicas.
+///
+/// Records are appended one by one behind room for the request's head and the batch's header;
+/// [`ProduceRequest::finish`] writes the batch header once the records are in, and each attempt
+/// writes the request's head in place (its version, correlation id and partition may differ):
+/// the records are written once, and a retry sends the same bytes.
+pub(super) struct ProduceRequest {
+    out: Vec<u8>,
+    /// The head's length: everything before the batch.
+    head: usize,
+    count: i32,
+}
+
+impl ProduceRequest {
+    /// An empty request to `topic`, written into `buf` (cleared; its capacity is reused).
+    pub(super) fn new(topic: &str, mut buf: Vec<u8>) -> Self {
+        let head = Self::write_head(topic, 0, 0, 0, 0, 0).len();
+        buf.clear();
+        buf.resize(head + BATCH_HEADER, 0);
+        Self {
+            out: buf,
+            head,
+            count: 0,
+        }
+    }
+
+    /// Appends `value` as the next record, with `key`, the batch's timestamp and no headers.
+    pub(super) fn push(&mut self, key: Option<&[u8]>, value: &[u8]) {
+        let key_len = key.map_or(-1, |k| k.len() as i64);
+        let key_bytes = key.unwrap_or_default();
+        let offset_delta = self.count as i64;
         // attributes, timestamp delta (0), offset delta, key, value, header count (0)
         let body = 1
             + 1
@@ -207,6 +209,8 @@ fn record_batch<M: AsRef<[u8]>>(
             + varint_len(value.len() as i64)
             + value.len()
             + 1;
+        let out = &mut self.out;
+        out.reserve(body + 3);
         varint(out, body as i64);
         out.push(0);
         varint(out, 0);
@@ -216,48 +220,44 @@ fn record_batch<M: AsRef<[u8]>>(
         varint(out, value.len() as i64);
         out.extend_from_slice(value);
         varint(out, 0);
+        self.count += 1;
     }
-    let batch = &mut out[start..];
-    let length = (batch.len() - 12) as i32;
-    batch[8..12].copy_from_slice(&length.to_be_bytes());
-    let crc = crc32c::crc32c(&batch[CRC_FROM..]);
-    batch[17..21].copy_from_slice(&crc.to_be_bytes());
-}
 
-/// The bytes a record batch of `messages` takes at most.
-fn batch_size<M: AsRef<[u8]>>(messages: &[M], key: Option<&[u8]>) -> usize {
-    let key_len = key.map_or(0, <[u8]>::len);
-    BATCH_HEADER
-        + messages
-            .iter()
-            .map(|m| m.as_ref().len() + key_len + 16)
-            .sum::<usize>()
-}
+    /// Records appended.
+    pub(super) fn len(&self) -> usize {
+        self.count as usize
+    }
 
-/// A Produce request (v3 to v7 have the same body) of one record batch to one partition; acks
-/// from all in-sync replicas. The batch is encoded once, behind room for the request's head,
-/// which each attempt writes in place (its version, correlation id and partition may differ):
-/// the batch is not copied into a frame of its own.
-pub(super) struct ProduceRequest {
-    out: Vec<u8>,
-    /// The head's length: everything before the batch.
-    head: usize,
-}
+    /// Bytes of the records appended.
+    pub(super) fn records_bytes(&self) -> usize {
+        self.out.len() - self.head - BATCH_HEADER
+    }
 
-impl ProduceRequest {
-    /// `messages` as one record batch, each a record with `key` and `timestamp_ms`, to
-    /// `topic`.
-    pub(super) fn new<M: AsRef<[u8]>>(
-        topic: &str,
-        messages: &[M],
-        key: Option<&[u8]>,
-        timestamp_ms: i64,
-    ) -> Self {
-        let head = Self::write_head(topic, 0, 0, 0, 0, 0).len();
-        let mut out = Vec::with_capacity(head + batch_size(messages, key));
-        out.resize(head, 0);
-        record_batch(&mut out, messages, key, timestamp_ms);
-        Self { out, head }
+    /// Writes the batch's header, every record stamped `timestamp_ms`: the request can be
+    /// framed from then on.
+    pub(super) fn finish(&mut self, timestamp_ms: i64) {
+        let batch = &mut self.out[self.head..];
+        let length = (batch.len() - 12) as i32;
+        let mut h = [0u8; BATCH_HEADER];
+        // base offset (0), then the batch length
+        h[8..12].copy_from_slice(&length.to_be_bytes());
+        h[12..16].copy_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch
+        h[16] = 2; // magic; the CRC below; attributes 0: no compression, create time
+        h[23..27].copy_from_slice(&(self.count - 1).max(0).to_be_bytes()); // last offset delta
+        h[27..35].copy_from_slice(&timestamp_ms.to_be_bytes()); // first timestamp
+        h[35..43].copy_from_slice(&timestamp_ms.to_be_bytes()); // max timestamp
+        h[43..51].copy_from_slice(&(-1i64).to_be_bytes()); // producer id
+        h[51..53].copy_from_slice(&(-1i16).to_be_bytes()); // producer epoch
+        h[53..57].copy_from_slice(&(-1i32).to_be_bytes()); // base sequence
+        h[57..61].copy_from_slice(&self.count.to_be_bytes());
+        batch[..BATCH_HEADER].copy_from_slice(&h);
+        let crc = crc32c::crc32c(&batch[CRC_FROM..]);
+        batch[17..21].copy_from_slice(&crc.to_be_bytes());
+    }
+
+    /// The buffer, for the next request to reuse.
+    pub(super) fn into_buffer(self) -> Vec<u8> {
+        self.out
     }
 
     /// The request's head, up to the batch's length.
@@ -493,6 +493,16 @@ pub(super) fn sasl_authenticate_response(body: &[u8]) -> Result<Vec<u8>> {
 mod tests {
     use super::*;
 
+    /// A finished request to topic `t` of `values`.
+    fn finished(values: &[&[u8]], key: Option<&[u8]>, timestamp_ms: i64) -> ProduceRequest {
+        let mut request = ProduceRequest::new("t", Vec::new());
+        for v in values {
+            request.push(key, v);
+        }
+        request.finish(timestamp_ms);
+        request
+    }
+
     #[test]
     fn varints_are_zigzag_encoded_as_kafka_writes_them() {
         for (v, bytes) in [
@@ -517,12 +527,7 @@ mod tests {
 
     #[test]
     fn a_record_batch_has_its_length_crc_and_records_in_place() {
-        let request = ProduceRequest::new(
-            "t",
-            &[b"{\"a\":1}".to_vec(), b"xy".to_vec()],
-            Some(b"k"),
-            1_700,
-        );
+        let request = finished(&[b"{\"a\":1}", b"xy"], Some(b"k"), 1_700);
         let batch = request.batch();
         let length = i32::from_be_bytes(batch[8..12].try_into().unwrap());
         assert_eq!(length as usize, batch.len() - 12, "length after the field");
@@ -531,6 +536,10 @@ mod tests {
         assert_eq!(crc, crc32c::crc32c(&batch[CRC_FROM..]));
         assert_eq!(i32::from_be_bytes(batch[23..27].try_into().unwrap()), 1);
         assert_eq!(i32::from_be_bytes(batch[57..61].try_into().unwrap()), 2);
+        for at in [27, 35] {
+            let t = i64::from_be_bytes(batch[at..at + 8].try_into().unwrap());
+            assert_eq!(t, 1_700, "first and max timestamp");
+        }
         // First record: length 14 (zigzag 28), attributes, timestamp delta 0, offset delta 0,
         // key length 1 (zigzag 2) "k", value length 7 (zigzag 14), value, no headers.
         let mut first = vec![28, 0, 0, 0, 2, b'k', 14];
@@ -543,7 +552,7 @@ mod tests {
 
     #[test]
     fn a_produce_frame_is_its_head_then_the_batch_and_each_attempt_writes_its_own_head() {
-        let mut request = ProduceRequest::new("t", &[b"v"], None, 0);
+        let mut request = finished(&[b"v"], None, 0);
         let batch = request.batch().to_vec();
         for (version, id, partition) in [(7, 1, 0), (3, 2, 5)] {
             let f = request.frame(version, id, "t", partition, 2000).to_vec();
@@ -572,7 +581,7 @@ mod tests {
 
     #[test]
     fn a_batch_without_key_writes_a_null_key() {
-        let request = ProduceRequest::new("t", &[b"v"], None, 0);
+        let request = finished(&[b"v"], None, 0);
         let batch = request.batch();
         assert_eq!(&batch[61..], &[14, 0, 0, 0, 1, 2, b'v', 0]);
     }
