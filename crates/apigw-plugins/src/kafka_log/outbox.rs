@@ -305,4 +305,85 @@ mod tests {
         let r = outbox.next(&node).await.unwrap();
         assert_eq!((r.len(), start.elapsed()), (1, Duration::ZERO));
     }
+
+    #[test]
+    fn concurrent_calls_lose_no_message_and_write_well_formed_records() {
+        const THREADS: usize = 4;
+        // Before the producer runs, the callers fill the outbox past its capacity (the rest
+        // is dropped); then they go on while it sends.
+        const BEFORE: usize = QUEUE_CAPACITY / THREADS + 500;
+        const EACH: usize = BEFORE + 5_000;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let outbox = Arc::new(Outbox::new("t", Some(b"k")));
+        let node = Arc::new(Producers::default());
+        // Passed twice: once the outbox is filled, once the producer runs.
+        let phase = Arc::new(std::sync::Barrier::new(THREADS + 1));
+        let callers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (outbox, phase) = (outbox.clone(), phase.clone());
+                std::thread::spawn(move || {
+                    for i in 0..EACH {
+                        if i == BEFORE {
+                            phase.wait();
+                            phase.wait();
+                        }
+                        outbox.push(format!("{t}-{i}").as_bytes());
+                    }
+                })
+            })
+            .collect();
+        phase.wait();
+        let dropped = || outbox.stats.dropped.load(Ordering::Relaxed) as usize;
+        assert_eq!(
+            dropped(),
+            THREADS * BEFORE - QUEUE_CAPACITY,
+            "a full outbox drops"
+        );
+        let producer = {
+            let (outbox, node) = (outbox.clone(), node.clone());
+            rt.spawn(async move {
+                let mut seen = Vec::new();
+                while let Some(mut r) = outbox.next(&node).await {
+                    assert!(r.len() <= BATCH && r.records_bytes() <= BATCH_BYTES);
+                    r.finish(0);
+                    for (i, (offset, value)) in r.records().into_iter().enumerate() {
+                        assert_eq!(offset, i as i64, "offset deltas count from 0");
+                        seen.push(String::from_utf8(value).unwrap());
+                    }
+                    outbox.sent(r);
+                }
+                seen
+            })
+        };
+        phase.wait();
+        for c in callers {
+            c.join().unwrap();
+        }
+        outbox.close();
+        let seen = rt
+            .block_on(async { tokio::time::timeout(Duration::from_secs(10), producer).await })
+            .expect("the producer ends once everything is taken")
+            .unwrap();
+        assert_eq!(
+            seen.len() + dropped(),
+            THREADS * EACH,
+            "each message sent or counted dropped"
+        );
+        let unique: std::collections::HashSet<_> = seen.iter().collect();
+        assert_eq!(unique.len(), seen.len(), "none sent twice");
+        for t in 0..THREADS {
+            // A caller's messages keep their order.
+            let mine: Vec<usize> = seen
+                .iter()
+                .filter_map(|s| s.strip_prefix(&format!("{t}-")))
+                .map(|i| i.parse().unwrap())
+                .collect();
+            assert!(mine.windows(2).all(|w| w[0] < w[1]), "caller {t} in order");
+        }
+        assert!(!outbox.busy());
+    }
 }

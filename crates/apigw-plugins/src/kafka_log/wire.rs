@@ -311,6 +311,39 @@ impl ProduceRequest {
     fn batch(&self) -> &[u8] {
         &self.out[self.head..]
     }
+
+    /// Each record's offset delta and value, read back from the batch (as a broker would).
+    #[cfg(test)]
+    pub(super) fn records(&self) -> Vec<(i64, Vec<u8>)> {
+        fn varint(b: &mut &[u8]) -> i64 {
+            let (mut z, mut shift) = (0u64, 0);
+            loop {
+                let byte = b[0];
+                *b = &b[1..];
+                z |= u64::from(byte & 0x7f) << shift;
+                if byte < 0x80 {
+                    return (z >> 1) as i64 ^ -((z & 1) as i64);
+                }
+                shift += 7;
+            }
+        }
+        let mut b = &self.batch()[BATCH_HEADER..];
+        let mut out = Vec::new();
+        while !b.is_empty() {
+            let len = varint(&mut b) as usize;
+            let (mut r, rest) = b.split_at(len);
+            b = rest;
+            r = &r[1..]; // attributes
+            varint(&mut r); // timestamp delta
+            let offset = varint(&mut r);
+            let key = varint(&mut r);
+            r = &r[key.max(0) as usize..];
+            let n = varint(&mut r) as usize;
+            out.push((offset, r[..n].to_vec()));
+            assert_eq!(&r[n..], &[0], "no headers, nothing after");
+        }
+        out
+    }
 }
 
 /// The error code of the one partition a Produce response (v3 to v7) answers (0: written).
