@@ -19,7 +19,7 @@ over several rounds:
   apigw+cache     apigw with proxy_cache: every call after the first a hit
   apigw-2w        apigw with two worker threads (APIGW_WORKER_THREADS=2), only when named in
                   --systems
-  bare            a bare httparse proxy on tokio (crates/apigw-proxy/examples/bare_proxy.rs),
+  bare            a bare httparse proxy on tokio (crates/apigw-proxy/examples/bare_proxy/),
                   when built: the floor an HTTP/1 codec of apigw's own could reach
   uring           the same proxy on io_uring (bench/uring_proxy, monoio), when built: what
                   completions instead of readiness would save in system calls

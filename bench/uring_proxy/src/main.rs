@@ -1,4 +1,4 @@
-//! A measuring stick, not a product: `crates/apigw-proxy/examples/bare_proxy.rs`'s calls, line
+//! A measuring stick, not a product: `crates/apigw-proxy/examples/bare_proxy`'s calls, line
 //! for line, on monoio's io_uring driver instead of tokio's epoll one (or on monoio's epoll
 //! driver, with `URING_PROXY_DRIVER=legacy`). It answers one
 //! question of issue 26: how much of a call's CPU do the readiness model's system calls cost,
@@ -7,20 +7,13 @@
 //!
 //! `cargo run --release --manifest-path bench/uring_proxy/Cargo.toml -- LISTEN_ADDR BACKEND_ADDR`
 
+/// The heads, written as the bare proxy writes them (the same file).
+#[path = "../../../crates/apigw-proxy/examples/bare_proxy/heads.rs"]
+mod heads;
+
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::{ListenerOpts, TcpListener, TcpStream};
 use std::io;
-
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
 
 fn main() -> io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -141,27 +134,6 @@ impl Conn {
     }
 }
 
-fn content_length(headers: &[httparse::Header<'_>]) -> usize {
-    headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-        .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn push_headers(out: &mut Vec<u8>, headers: &[httparse::Header<'_>], skip_host: bool) {
-    for h in headers {
-        let hop = HOP_BY_HOP.iter().any(|n| h.name.eq_ignore_ascii_case(n));
-        if hop || (skip_host && h.name.eq_ignore_ascii_case("host")) {
-            continue;
-        }
-        out.extend_from_slice(h.name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(h.value);
-        out.extend_from_slice(b"\r\n");
-    }
-}
-
 async fn serve(client: TcpStream, peer: String, backend: &str) -> io::Result<()> {
     let up = TcpStream::connect(backend).await?;
     up.set_nodelay(true)?;
@@ -172,23 +144,7 @@ async fn serve(client: TcpStream, peer: String, backend: &str) -> io::Result<()>
         if head == 0 {
             return Ok(());
         }
-        out.clear();
-        let body_len = {
-            let mut hs = [httparse::EMPTY_HEADER; 64];
-            let mut req = httparse::Request::new(&mut hs);
-            req.parse(&client.buf[..head]).map_err(io::Error::other)?;
-            out.extend_from_slice(req.method.unwrap_or("GET").as_bytes());
-            out.push(b' ');
-            out.extend_from_slice(req.path.unwrap_or("/").as_bytes());
-            out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-            out.extend_from_slice(backend.as_bytes());
-            out.extend_from_slice(b"\r\nx-forwarded-for: ");
-            out.extend_from_slice(peer.as_bytes());
-            out.extend_from_slice(b"\r\n");
-            push_headers(&mut out, req.headers, true);
-            out.extend_from_slice(b"\r\n");
-            content_length(req.headers)
-        };
+        let body_len = heads::request(&mut out, &client.buf[..head], backend, &peer)?;
         client.read_body(head, body_len).await?;
         out.extend_from_slice(&client.buf[head..head + body_len]);
         client.buf.drain(..head + body_len);
@@ -198,20 +154,7 @@ async fn serve(client: TcpStream, peer: String, backend: &str) -> io::Result<()>
         if head == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
-        out.clear();
-        let body_len = {
-            let mut hs = [httparse::EMPTY_HEADER; 64];
-            let mut resp = httparse::Response::new(&mut hs);
-            resp.parse(&up.buf[..head]).map_err(io::Error::other)?;
-            out.extend_from_slice(b"HTTP/1.1 ");
-            out.extend_from_slice(resp.code.unwrap_or(502).to_string().as_bytes());
-            out.push(b' ');
-            out.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
-            out.extend_from_slice(b"\r\n");
-            push_headers(&mut out, resp.headers, false);
-            out.extend_from_slice(b"\r\n");
-            content_length(resp.headers)
-        };
+        let body_len = heads::response(&mut out, &up.buf[..head])?;
         up.read_body(head, body_len).await?;
         out.extend_from_slice(&up.buf[head..head + body_len]);
         up.buf.drain(..head + body_len);

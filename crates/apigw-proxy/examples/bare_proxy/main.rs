@@ -5,21 +5,14 @@
 //! the floor under what apigw's own HTTP/1 code spends per call.
 //!
 //! `cargo run --release -p apigw-proxy --example bare_proxy -- LISTEN_ADDR BACKEND_ADDR`
+//!
+//! Its heads are written by `heads.rs`, which `bench/uring_proxy` shares.
+
+mod heads;
 
 use std::io;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
 
 fn main() -> io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -88,27 +81,6 @@ async fn read_body(
     Ok(())
 }
 
-fn content_length(headers: &[httparse::Header<'_>]) -> usize {
-    headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-        .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn push_headers(out: &mut Vec<u8>, headers: &[httparse::Header<'_>], skip_host: bool) {
-    for h in headers {
-        let hop = HOP_BY_HOP.iter().any(|n| h.name.eq_ignore_ascii_case(n));
-        if hop || (skip_host && h.name.eq_ignore_ascii_case("host")) {
-            continue;
-        }
-        out.extend_from_slice(h.name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(h.value);
-        out.extend_from_slice(b"\r\n");
-    }
-}
-
 async fn serve(mut client: TcpStream, peer: String, backend: &str) -> io::Result<()> {
     let mut up = TcpStream::connect(backend).await?;
     up.set_nodelay(true)?;
@@ -119,23 +91,7 @@ async fn serve(mut client: TcpStream, peer: String, backend: &str) -> io::Result
         if head == 0 {
             return Ok(());
         }
-        out.clear();
-        let body_len = {
-            let mut hs = [httparse::EMPTY_HEADER; 64];
-            let mut req = httparse::Request::new(&mut hs);
-            req.parse(&cbuf[..head]).map_err(io::Error::other)?;
-            out.extend_from_slice(req.method.unwrap_or("GET").as_bytes());
-            out.push(b' ');
-            out.extend_from_slice(req.path.unwrap_or("/").as_bytes());
-            out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-            out.extend_from_slice(backend.as_bytes());
-            out.extend_from_slice(b"\r\nx-forwarded-for: ");
-            out.extend_from_slice(peer.as_bytes());
-            out.extend_from_slice(b"\r\n");
-            push_headers(&mut out, req.headers, true);
-            out.extend_from_slice(b"\r\n");
-            content_length(req.headers)
-        };
+        let body_len = heads::request(&mut out, &cbuf[..head], backend, &peer)?;
         read_body(&mut client, &mut cbuf, &mut chunk, head, body_len).await?;
         out.extend_from_slice(&cbuf[head..head + body_len]);
         cbuf.drain(..head + body_len);
@@ -145,20 +101,7 @@ async fn serve(mut client: TcpStream, peer: String, backend: &str) -> io::Result
         if head == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
-        out.clear();
-        let body_len = {
-            let mut hs = [httparse::EMPTY_HEADER; 64];
-            let mut resp = httparse::Response::new(&mut hs);
-            resp.parse(&ubuf[..head]).map_err(io::Error::other)?;
-            out.extend_from_slice(b"HTTP/1.1 ");
-            out.extend_from_slice(resp.code.unwrap_or(502).to_string().as_bytes());
-            out.push(b' ');
-            out.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
-            out.extend_from_slice(b"\r\n");
-            push_headers(&mut out, resp.headers, false);
-            out.extend_from_slice(b"\r\n");
-            content_length(resp.headers)
-        };
+        let body_len = heads::response(&mut out, &ubuf[..head])?;
         read_body(&mut up, &mut ubuf, &mut chunk, head, body_len).await?;
         out.extend_from_slice(&ubuf[head..head + body_len]);
         ubuf.drain(..head + body_len);
