@@ -41,5 +41,6 @@ mod wire;
 
 pub use config::{CallData, Config, CustomAuthorizer, MetaConfig, SaslConfig, SYSTEM_FIELDS};
 pub use message::{CallRecord, BODY_LIMIT, FIELD_LIMIT, MESSAGE_LIMIT};
+pub use outbox::QUEUE_CAPACITY;
 pub use producer::{Producers, ATTEMPT_TIMEOUT, BATCH, BATCH_BYTES, LINGER};
-pub use runtime::{KafkaLog, Stats, PROBE_INTERVAL_MS, QUEUE_CAPACITY};
+pub use runtime::{KafkaLog, Stats, PROBE_INTERVAL_MS};

@@ -4,11 +4,14 @@
 //! nor handed over on its own: the producer takes a whole request at a time.
 
 use super::producer::{Producers, BATCH, BATCH_BYTES, LINGER};
-use super::runtime::{Stats, QUEUE_CAPACITY};
+use super::runtime::Stats;
 use super::wire::ProduceRequest;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Mutex, MutexGuard};
+
+/// Messages waiting per plug-in; more are dropped.
+pub const QUEUE_CAPACITY: usize = 10_000;
 
 /// Bytes a record adds besides its key and value, at most (its length, attributes, deltas and
 /// the lengths of the key and the value as varints, the header count).

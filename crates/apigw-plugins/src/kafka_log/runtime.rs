@@ -19,8 +19,6 @@ use std::sync::Arc;
 /// case-insensitive one.
 const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
 
-/// Messages waiting per plug-in; more are dropped.
-pub const QUEUE_CAPACITY: usize = 10_000;
 /// While the brokers are down, one call in this many milliseconds still sends its message.
 pub const PROBE_INTERVAL_MS: i64 = 100;
 
