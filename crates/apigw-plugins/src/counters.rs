@@ -567,6 +567,43 @@ mod tests {
         });
     }
 
+    #[test]
+    fn a_counter_redis_lost_is_counted_from_nothing_and_given_its_expiry_again() {
+        with_redis(|url| async move {
+            let prefix = format!("test:lost:{}:{}:", std::process::id(), now_nanos());
+            let c = RedisCounters::connect(&url, &prefix).await.unwrap();
+            let limit = [lim("api", 10, 60_000)];
+            let (window, _) = limit[0].window_at(1_000);
+            let key = format!("{prefix}api:{window}");
+            let pttl = |key: String| {
+                let url = url.clone();
+                async move {
+                    raw(&url, &[b"PTTL", key.as_bytes()]).await[1..]
+                        .parse::<i64>()
+                        .unwrap()
+                }
+            };
+            for remaining in [9, 8] {
+                assert_eq!(c.check(&limit, 1_000).await.unwrap().remaining, remaining);
+            }
+            // The second call went without `SET NX`; Redis loses the key (flushed, evicted).
+            assert_eq!(raw(&url, &[b"DEL", key.as_bytes()]).await, ":1");
+            assert_eq!(c.check(&limit, 1_000).await.unwrap().remaining, 9);
+            let ttl = pttl(key.clone()).await;
+            assert!(
+                (1..=120_000).contains(&ttl),
+                "the counter counted from nothing has an expiry again: {ttl}"
+            );
+            // A key lost and made again by another node (its `SET NX` gave it an expiry).
+            assert_eq!(raw(&url, &[b"DEL", key.as_bytes()]).await, ":1");
+            let other = RedisCounters::connect(&url, &prefix).await.unwrap();
+            assert_eq!(other.check(&limit, 1_000).await.unwrap().remaining, 9);
+            assert_eq!(c.check(&limit, 1_000).await.unwrap().remaining, 8);
+            assert!((1..=120_000).contains(&pttl(key).await));
+            assert_eq!(c.errors.load(Ordering::Relaxed), 0);
+        });
+    }
+
     /// Runs `test` on a current-thread runtime with the test Redis's URL.
     fn with_redis<F: std::future::Future<Output = ()>>(test: impl FnOnce(String) -> F) {
         let url = std::env::var("APIGW_TEST_REDIS_URL")

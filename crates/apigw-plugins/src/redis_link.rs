@@ -1,6 +1,7 @@
 //! The counters' connection to Redis: the counting script (EVALSHA) or, for a call with one
-//! counter, `SET key 0 PX ttl NX` and `INCRBY key n` (no Lua: Redis does several times more of
-//! these a second), pipelined.
+//! counter, `INCRBY key n` (no Lua: Redis does several times more of these a second),
+//! pipelined. A counter is given its expiry once per connection, by `SET key 0 PX ttl NX` before
+//! its first `INCRBY` (see [`Conn::expiring`]).
 //!
 //! Every call's request goes to one task over a channel; the task writes all requests that are
 //! waiting in one write and reads their replies in order, so under load a batch of calls costs
@@ -24,6 +25,9 @@ use tokio::sync::{mpsc, oneshot};
 
 /// The most requests written in one batch.
 const MAX_BATCH: usize = 256;
+/// The most counter keys a connection remembers as given their expiry; past it, it forgets them
+/// all (they name their window, so most are stale by then) and sets expiries again.
+const MAX_EXPIRING: usize = 4096;
 /// How long connecting (and loading the script) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -153,9 +157,9 @@ impl Link {
     }
 
     /// Counts a call in the one counter `key` that lives `ttl_ms` from its first call: the
-    /// count with this call. `SET NX` gives a new key its expiry before `INCRBY` counts, so no
-    /// key is ever left without one (a connection lost between the two leaves a 0 that
-    /// expires).
+    /// count with this call. The connection's first `INCRBY` of a key follows `SET NX`, which
+    /// gives a new key its expiry before it is counted (a connection lost between the two
+    /// leaves a 0 that expires); a key Redis loses later gets `PEXPIRE` once counted again.
     pub(crate) async fn count(&self, key: Vec<u8>, ttl_ms: u64) -> Result<i64, String> {
         match self.ask(Command::Count { key, ttl_ms }).await? {
             Reply::Int(n) => Ok(n),
@@ -281,6 +285,12 @@ struct Conn {
     stream: TcpStream,
     buf: BytesMut,
     sha: String,
+    /// The counter keys this connection has sent `SET key 0 PX ttl NX` for: they have an expiry
+    /// (the SET gave them one, or they already existed with one), so their calls need `INCRBY`
+    /// alone. A key Redis has lost since (flushed, evicted) comes back from `INCRBY` without an
+    /// expiry; its count is then exactly the calls just counted, and it gets `PEXPIRE` at once.
+    /// A new connection starts empty (Redis may have restarted).
+    expiring: foldhash::HashSet<Vec<u8>>,
 }
 
 impl Conn {
@@ -293,6 +303,7 @@ impl Conn {
             stream,
             buf: BytesMut::with_capacity(16 * 1024),
             sha: String::new(),
+            expiring: Default::default(),
         };
         if let Some(p) = &target.password {
             let auth = match &target.user {
@@ -357,7 +368,7 @@ impl Conn {
         batch: &[Request],
         todo: impl Fn(usize) -> bool,
     ) -> Result<Vec<Option<Reply>>, String> {
-        let w = Written::of(batch, &self.sha, todo);
+        let w = Written::of(batch, &self.sha, &self.expiring, todo);
         self.stream
             .write_all(&w.out)
             .await
@@ -367,14 +378,47 @@ impl Conn {
             replies[i] = Some(self.read_reply().await?);
         }
         let mut counted = Vec::with_capacity(w.counters.len());
-        for _ in &w.counters {
-            // SET's answer, then INCRBY's; an error in either is the calls'.
-            let set = self.read_reply().await?;
+        let mut lost = Vec::new();
+        for c in &w.counters {
+            // SET's answer (when sent), then INCRBY's; an error in either is the calls'.
+            let set = match c.set_expiry {
+                true => Some(self.read_reply().await?),
+                false => None,
+            };
             let incr = self.read_reply().await?;
-            counted.push(match set {
-                Reply::Error(_) => set,
-                _ => incr,
+            counted.push(match (set, incr) {
+                (Some(e @ Reply::Error(_)), _) => e,
+                (Some(_), incr @ Reply::Int(_)) => {
+                    if self.expiring.len() >= MAX_EXPIRING {
+                        self.expiring.clear();
+                    }
+                    self.expiring.insert(c.key.to_vec());
+                    incr
+                }
+                (None, Reply::Int(n)) if n == c.calls as i64 => {
+                    // Counted from nothing: the key was lost and has no expiry now.
+                    lost.push(c);
+                    Reply::Int(n)
+                }
+                (_, incr) => incr,
             });
+        }
+        if !lost.is_empty() {
+            let mut out = Vec::new();
+            let mut digits = itoa::Buffer::new();
+            for c in &lost {
+                push_command(
+                    &mut out,
+                    &[b"PEXPIRE", c.key, digits.format(c.ttl_ms).as_bytes()],
+                );
+            }
+            self.stream
+                .write_all(&out)
+                .await
+                .map_err(|e| e.to_string())?;
+            for _ in &lost {
+                self.read_reply().await?;
+            }
         }
         for (i, place) in w.place.iter().enumerate() {
             let Some((c, nth)) = *place else { continue };
@@ -402,17 +446,23 @@ struct Written<'a> {
     place: Vec<Option<(usize, u64)>>,
 }
 
-/// A counter of a batch: its key, the lifetime of a new one (its first call's), and how many
-/// of the batch's calls count in it.
+/// A counter of a batch: its key, the lifetime of a new one (its first call's), how many of
+/// the batch's calls count in it, and whether its expiry is set first.
 #[derive(Debug, PartialEq)]
 struct Counted<'a> {
     key: &'a [u8],
     ttl_ms: u64,
     calls: u64,
+    set_expiry: bool,
 }
 
 impl<'a> Written<'a> {
-    fn of(batch: &'a [Request], sha: &str, todo: impl Fn(usize) -> bool) -> Self {
+    fn of(
+        batch: &'a [Request],
+        sha: &str,
+        expiring: &foldhash::HashSet<Vec<u8>>,
+        todo: impl Fn(usize) -> bool,
+    ) -> Self {
         let mut w = Written {
             out: Vec::with_capacity(
                 batch
@@ -446,6 +496,7 @@ impl<'a> Written<'a> {
                             key,
                             ttl_ms: *ttl_ms,
                             calls: 0,
+                            set_expiry: !expiring.contains(&key[..]),
                         });
                         w.counters.len() - 1
                     });
@@ -456,17 +507,19 @@ impl<'a> Written<'a> {
         }
         let mut digits = itoa::Buffer::new();
         for c in &w.counters {
-            push_command(
-                &mut w.out,
-                &[
-                    b"SET",
-                    c.key,
-                    b"0",
-                    b"PX",
-                    digits.format(c.ttl_ms).as_bytes(),
-                    b"NX",
-                ],
-            );
+            if c.set_expiry {
+                push_command(
+                    &mut w.out,
+                    &[
+                        b"SET",
+                        c.key,
+                        b"0",
+                        b"PX",
+                        digits.format(c.ttl_ms).as_bytes(),
+                        b"NX",
+                    ],
+                );
+            }
             push_command(
                 &mut w.out,
                 &[b"INCRBY", c.key, digits.format(c.calls).as_bytes()],
@@ -624,7 +677,7 @@ pub(crate) mod tests {
             reply: oneshot::channel().0,
         };
         let batch = [count("a"), count("b"), script, count("a"), count("a")];
-        let w = Written::of(&batch, "0123", |_| true);
+        let w = Written::of(&batch, "0123", &Default::default(), |_| true);
         let mut want = b"*4\r\n$7\r\nEVALSHA\r\n$4\r\n0123\r\n".to_vec();
         want.extend(args);
         for (key, n) in [(&b"a"[..], &b"3"[..]), (b"b", b"1")] {
@@ -640,6 +693,7 @@ pub(crate) mod tests {
             key,
             ttl_ms: 60_000,
             calls,
+            set_expiry: true,
         };
         assert_eq!(w.counters, [counted(b"a", 3), counted(b"b", 1)]);
         assert_eq!(
@@ -647,8 +701,24 @@ pub(crate) mod tests {
             [Some((0, 0)), Some((1, 0)), None, Some((0, 1)), Some((0, 2))]
         );
         // A resend of the scripts alone counts nothing again.
-        let w = Written::of(&batch, "0123", |i| i == 2);
+        let w = Written::of(&batch, "0123", &Default::default(), |i| i == 2);
         assert!(w.counters.is_empty() && w.place.iter().all(Option::is_none));
+    }
+
+    #[test]
+    fn a_key_the_connection_has_given_its_expiry_is_counted_by_incrby_alone() {
+        let batch = [count("a"), count("b"), count("a")];
+        let expiring = [b"a".to_vec()].into_iter().collect();
+        let w = Written::of(&batch, "0123", &expiring, |_| true);
+        let mut want = encode(&[b"INCRBY", b"a", b"2"]);
+        want.extend(encode(&[b"SET", b"b", b"0", b"PX", b"60000", b"NX"]));
+        want.extend(encode(&[b"INCRBY", b"b", b"1"]));
+        assert_eq!(
+            String::from_utf8_lossy(&w.out),
+            String::from_utf8_lossy(&want)
+        );
+        let set: Vec<bool> = w.counters.iter().map(|c| c.set_expiry).collect();
+        assert_eq!(set, [false, true]);
     }
 
     #[test]
