@@ -604,6 +604,79 @@ mod tests {
         });
     }
 
+    #[test]
+    fn calls_made_ready_while_the_first_is_sent_join_its_batch() {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        with_redis(|url| async move {
+            let prefix = format!("test:batch:{}:{}:", std::process::id(), now_nanos());
+            let c = Arc::new(RedisCounters::connect(&url, &prefix).await.unwrap());
+            let limit = [lim("api", 100, 60_000)];
+            // Redis's MONITOR shows every command it runs: here, how the calls were counted.
+            let target = crate::redis_link::Target::parse(&url).unwrap();
+            let mut monitor = tokio::io::BufReader::new(
+                tokio::net::TcpStream::connect(&target.addr).await.unwrap(),
+            );
+            monitor
+                .get_mut()
+                .write_all(&crate::redis_link::tests::encode(&[b"MONITOR"]))
+                .await
+                .unwrap();
+            let mut line = String::new();
+            monitor.read_line(&mut line).await.unwrap();
+            assert_eq!(line.trim_end(), "+OK");
+            // Ten calls wait for a signal; a first call is made, then the signal given: the
+            // ten become runnable after the first request woke the connection's task.
+            let go = Arc::new(tokio::sync::Notify::new());
+            let mut calls = Vec::new();
+            for _ in 0..10 {
+                let (c, limit, go) = (c.clone(), limit.clone(), go.clone());
+                calls.push(tokio::spawn(async move {
+                    go.notified().await;
+                    c.check(&limit, 1_000).await.unwrap()
+                }));
+            }
+            tokio::task::yield_now().await;
+            let first = {
+                let (c, limit) = (c.clone(), limit.clone());
+                tokio::spawn(async move { c.check(&limit, 1_000).await.unwrap() })
+            };
+            tokio::spawn({
+                let go = go.clone();
+                async move { go.notify_waiters() }
+            });
+            calls.push(first);
+            for t in calls {
+                assert!(t.await.unwrap().allowed);
+            }
+            // Every INCRBY of this test's key, until the eleven calls are seen.
+            let mut increments = Vec::new();
+            while increments.iter().sum::<u64>() < 11 {
+                line.clear();
+                tokio::time::timeout(
+                    std::time::Duration::from_secs(2),
+                    monitor.read_line(&mut line),
+                )
+                .await
+                .expect("MONITOR shows the calls' INCRBY")
+                .unwrap();
+                if line.contains("\"INCRBY\"") && line.contains(&prefix) {
+                    let n = line
+                        .trim_end()
+                        .rsplit(' ')
+                        .next()
+                        .unwrap()
+                        .trim_matches('"');
+                    increments.push(n.parse::<u64>().unwrap());
+                }
+            }
+            assert_eq!(
+                increments,
+                [11],
+                "the eleven calls were counted in one batch"
+            );
+        });
+    }
+
     /// Runs `test` on a current-thread runtime with the test Redis's URL.
     fn with_redis<F: std::future::Future<Output = ()>>(test: impl FnOnce(String) -> F) {
         let url = std::env::var("APIGW_TEST_REDIS_URL")
