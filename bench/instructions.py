@@ -12,10 +12,15 @@ limit_req) are measured the same way, each one nginx process under callgrind, an
 apigw / nginx printed for /plain, /plugins and /limited: the user-space side of the CPU
 comparison, exact (the kernel's side is bench/syscalls.py's).
 
+With --bare PATH, the bare httparse proxy (crates/apigw-proxy/examples/bare_proxy/: the floor
+of apigw's design, bench/run.py's `bare`) is measured the same way on /plain, and the ratio
+apigw / bare printed: how much of apigw's user space is beyond that floor.
+
 With --redis URL, the gateway keeps its rate_limit counters in that Redis (/limited is then
 bench/run.py's apigw+redis).
 
-Usage: bench/instructions.py [--calls 4000] [--clients 16] [--apigw PATH] [--out DIR] [--nginx] [--redis URL] [PATH ...]
+Usage: bench/instructions.py [--calls 4000] [--clients 16] [--apigw PATH] [--out DIR] [--nginx] [--bare PATH]
+                             [--redis URL] [PATH ...]
        (paths default to /plain /plugins /limited /logged /dead-logged /policies /mirrored /cached)
 """
 
@@ -151,6 +156,21 @@ def measure_nginx(tmp, procs, apigw, args):
         print(f"  {path:<10} / {name:<14} {apigw[path] / n:.3f}")
 
 
+def measure_bare(tmp, procs, apigw, args):
+    """The bare proxy under callgrind, measured like apigw on /plain (it routes nothing: every
+    path is proxied alike); prints its instructions per call and the ratio apigw / bare."""
+    prefix = os.path.join(tmp, "cg-bare.out")
+    proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={prefix}", args.bare,
+                             f"127.0.0.1:{bench.BARE}", f"127.0.0.1:{bench.BACKEND}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(proc)
+    bench.wait_port(bench.BARE, 60)
+    per_call, keep = profile(proc, prefix, "/plain", args.calls, args.clients, args.out, port=bench.BARE, name="_bare")
+    print(f"{'bare':<14} {per_call:>9.0f} instructions per call   ({keep})", flush=True)
+    if "/plain" in apigw:
+        print(f"\nratio (apigw / bare, /plain, instructions per call): {apigw['/plain'] / per_call:.3f}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=4000)
@@ -159,6 +179,7 @@ def main():
     ap.add_argument("--out", default="target/callgrind")
     ap.add_argument("--redis", help="count rate_limit in this Redis (redis://…): /limited as apigw+redis")
     ap.add_argument("--nginx", action="store_true", help="also measure the bench's nginx proxies; print ratios")
+    ap.add_argument("--bare", help="also measure the bare proxy at this path on /plain; print the ratio")
     ap.add_argument("paths", nargs="*", default=["/plain", "/plugins", "/limited", "/logged", "/dead-logged", "/policies", "/mirrored", "/cached"])
     args = ap.parse_args()
     kafka = any("logged" in p for p in args.paths)  # the broker is only needed for kafka_log paths
@@ -186,6 +207,8 @@ def main():
             print(f"{path:<14} {per_call:>9.0f} instructions per call   ({keep})", flush=True)
         if args.nginx:
             measure_nginx(tmp, procs, apigw, args)
+        if args.bare:
+            measure_bare(tmp, procs, apigw, args)
     finally:
         bench.stop(procs, tmp)
 

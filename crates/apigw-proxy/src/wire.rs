@@ -21,20 +21,38 @@ const NAMES_SEEN: usize = 16;
 pub(crate) struct HeadScratch {
     pub(crate) names: Vec<(HeaderName, usize, usize)>,
     seen: Vec<(Box<[u8]>, HeaderName)>,
+    /// Where in `seen` the next name of this head is looked for first: the entry after the
+    /// last one found. Names are kept in the order first sent, and a peer sends its headers in
+    /// the same order on every message, so the guess is one comparison and it is mostly right.
+    next: usize,
 }
 
 impl HeadScratch {
+    /// Clears what the last head left, before the names of a new head are asked for in order.
+    pub(crate) fn start(&mut self) {
+        self.names.clear();
+        self.next = 0;
+    }
+
     /// The header name spelled `raw`.
     pub(crate) fn name(
         &mut self,
         raw: &[u8],
     ) -> Result<HeaderName, http::header::InvalidHeaderName> {
-        if let Some((_, name)) = self.seen.iter().find(|(r, _)| **r == *raw) {
-            return Ok(name.clone());
+        if let Some((r, name)) = self.seen.get(self.next) {
+            if **r == *raw {
+                self.next += 1;
+                return Ok(name.clone());
+            }
+        }
+        if let Some(i) = self.seen.iter().position(|(r, _)| **r == *raw) {
+            self.next = i + 1;
+            return Ok(self.seen[i].1.clone());
         }
         let name = HeaderName::from_bytes(raw)?;
         if self.seen.len() < NAMES_SEEN {
             self.seen.push((raw.into(), name.clone()));
+            self.next = self.seen.len();
         }
         Ok(name)
     }
@@ -402,6 +420,32 @@ mod tests {
             );
         }
         assert_eq!(s.seen.len(), NAMES_SEEN);
+    }
+
+    #[test]
+    fn names_sent_in_another_order_or_new_ones_between_are_still_named_right() {
+        let mut s = HeadScratch::default();
+        // The fourth head has `Origin` where `Accept`, as long, was before.
+        let heads: [&[&[u8]]; 5] = [
+            &[b"Host", b"Accept", b"User-Agent"],
+            &[b"Host", b"Accept", b"User-Agent"],
+            &[b"User-Agent", b"X-New", b"Host", b"Accept"],
+            &[b"Host", b"Origin", b"User-Agent"],
+            &[b"Accept", b"Accept", b"Host", b"X-New", b"User-Agent"],
+        ];
+        for head in heads {
+            s.start();
+            for raw in head {
+                let want = HeaderName::from_bytes(raw).unwrap();
+                assert_eq!(
+                    s.name(raw).unwrap(),
+                    want,
+                    "{:?}",
+                    String::from_utf8_lossy(raw)
+                );
+            }
+        }
+        assert_eq!(s.seen.len(), 5, "one entry per spelling");
     }
     use crate::upstream::h1::BodyKind;
 

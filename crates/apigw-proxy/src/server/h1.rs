@@ -409,7 +409,7 @@ pub(crate) fn parse_head(
     let path = req.path.unwrap_or("");
     let path_at = path.as_ptr() as usize - base;
     let path_range = path_at..path_at + path.len();
-    scratch.names.clear();
+    scratch.start();
     for h in req.headers.iter() {
         let name = scratch
             .name(h.name.as_bytes())

@@ -445,7 +445,7 @@ fn parse_response(
         let status = StatusCode::from_u16(code)
             .map_err(|_| ExchangeError::Backend(format!("bad status {code}")))?;
         let base = buf.as_ptr() as usize;
-        scratch.names.clear();
+        scratch.start();
         for h in resp.headers.iter() {
             let name = scratch
                 .name(h.name.as_bytes())
