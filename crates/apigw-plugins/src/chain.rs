@@ -36,8 +36,6 @@ pub struct RequestCtx {
     pub request_headers: Option<HeaderValue>,
     /// When the gateway received the call.
     pub start: Instant,
-    /// Milliseconds since the epoch when the call arrived.
-    pub request_time_ms: i64,
     /// The response status, once known.
     pub status: u16,
     /// Time the backend took to answer with headers, once known.
@@ -80,7 +78,6 @@ impl RequestCtx {
             origin: None,
             request_headers: None,
             start: self.start,
-            request_time_ms: self.request_time_ms,
             status: self.status,
             backend_latency_ms: self.backend_latency_ms,
             iam: self.iam,
@@ -118,12 +115,17 @@ impl RequestCtx {
             origin: None,
             request_headers: None,
             start,
-            request_time_ms: apigw_model::time::millis_at(start),
             status: 0,
             backend_latency_ms: None,
             iam: false,
             body: None,
         }
+    }
+
+    /// Milliseconds since the epoch when the call arrived (worked out when asked: most calls
+    /// never ask).
+    pub fn request_time_ms(&self) -> i64 {
+        apigw_model::time::millis_at(self.start)
     }
 
     /// The value of a `$context` variable.
@@ -137,7 +139,7 @@ impl RequestCtx {
             "$context.userId" => self.user_id.as_deref()?.to_string(),
             "$context.sourceIp" => self.client_ip.to_string(),
             "$context.stage" => self.stage.to_string(),
-            "$context.requestTime" => apigw_model::time::format_millis(self.request_time_ms),
+            "$context.requestTime" => apigw_model::time::format_millis(self.request_time_ms()),
             "$context.httpMethod" => self.method.to_string(),
             "$context.path" => self.path.clone(),
             "$context.statusCode" => self.status.to_string(),

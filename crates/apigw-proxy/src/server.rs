@@ -804,7 +804,7 @@ fn signature(
             (Either::Left(s), _) if hyper::body::Body::is_end_stream(s) => Payload::Whole(b""),
             (Either::Left(_), _) => Payload::Streamed,
         };
-        let now = ctx.request_time_ms;
+        let now = ctx.request_time_ms();
         signer.write(&mut signature, method, target, &b.host, payload, now);
     }
     signature

@@ -79,6 +79,19 @@ pub(crate) struct ConnectionOptions {
 impl ConnectionOptions {
     /// One `Connection` line's tokens.
     pub(crate) fn add(&mut self, value: &[u8]) {
+        // Most lines are the one token `keep-alive` or `close`: decided without the split.
+        let alone = if value.eq_ignore_ascii_case(b"keep-alive") {
+            Some(&mut self.keep_alive)
+        } else if value.eq_ignore_ascii_case(b"close") {
+            Some(&mut self.close)
+        } else {
+            None
+        };
+        if let Some(flag) = alone {
+            *flag = true;
+            self.tokens += 1;
+            return;
+        }
         for token in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
             self.tokens += usize::from(!token.is_empty());
             if self.too_many() {
@@ -112,20 +125,35 @@ pub(crate) fn content_length<'a>(
     values: impl IntoIterator<Item = &'a HeaderValue>,
 ) -> Result<Option<u64>, ()> {
     let mut length = None;
-    for v in values {
-        for part in v.as_bytes().split(|b| *b == b',') {
-            let part = part.trim_ascii();
-            if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
-                return Err(());
-            }
-            let n = part.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
-            if length.is_some_and(|l| l != n) {
-                return Err(());
-            }
+    let mut agree = |n: u64| match length {
+        Some(l) if l != n => Err(()),
+        _ => {
             length = Some(n);
+            Ok(())
+        }
+    };
+    for v in values {
+        let v = v.as_bytes();
+        // Most values are digits alone: read without the split and the trim.
+        if let Some(n) = digits(v) {
+            agree(n)?;
+            continue;
+        }
+        for part in v.split(|b| *b == b',') {
+            agree(digits(part.trim_ascii()).ok_or(())?)?;
         }
     }
     Ok(length)
+}
+
+/// `bytes` as a number when they are 1 to 19 ASCII digits (no `u64` overflows at 19).
+fn digits(bytes: &[u8]) -> Option<u64> {
+    if bytes.is_empty() || bytes.len() > 19 {
+        return None;
+    }
+    bytes.iter().try_fold(0u64, |n, d| {
+        d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
+    })
 }
 
 /// The transfer codings of a message, over all its `Transfer-Encoding` lines (RFC 9112 §6.1).
@@ -373,6 +401,21 @@ mod tests {
     }
 
     #[test]
+    fn a_line_of_one_keep_alive_or_close_is_read_in_any_case_and_counted() {
+        let mut o = ConnectionOptions::default();
+        o.add(b"Keep-Alive");
+        assert!(o.keep_alive && !o.close && o.named.is_empty());
+        o.add(b"CLOSE");
+        assert!(o.close);
+        for _ in 2..MAX_CONNECTION_OPTIONS {
+            o.add(b"keep-alive");
+        }
+        assert!(!o.too_many());
+        o.add(b"close");
+        assert!(o.too_many(), "lines of one token count toward the cap too");
+    }
+
+    #[test]
     fn chunk_size_lines_are_read_strictly() {
         assert_eq!(chunk_size_line(b"5\r\n"), Ok(Some((3, 5))));
         assert_eq!(chunk_size_line(b"0005\r\nab"), Ok(Some((6, 5))));
@@ -534,8 +577,15 @@ mod tests {
         assert_eq!(h(&[]), Ok(None));
         assert_eq!(h(&["5"]), Ok(Some(5)));
         assert_eq!(h(&["5, 5", "5"]), Ok(Some(5)));
+        assert_eq!(h(&["7", " 7 "]), Ok(Some(7)));
+        assert_eq!(
+            h(&["1234567890123456789"]),
+            Ok(Some(1_234_567_890_123_456_789))
+        );
         for bad in [
             &["5", "6"][..],
+            &["5", "5, 6"],
+            &["5, 6"],
             &["-1"],
             &["+5"],
             &[""],

@@ -291,10 +291,13 @@ impl KafkaLog {
         for (key, field) in &self.system {
             m.field(key);
             match *field {
-                Field::StartTime => match apigw_model::time::millis_text(ctx.request_time_ms) {
-                    Some(text) => m.plain(&text),
-                    None => m.str(&apigw_model::time::format_millis(ctx.request_time_ms)),
-                },
+                Field::StartTime => {
+                    let ms = ctx.request_time_ms();
+                    match apigw_model::time::millis_text(ms) {
+                        Some(text) => m.plain(&text),
+                        None => m.str(&apigw_model::time::format_millis(ms)),
+                    }
+                }
                 Field::RequestId => m.plain(ctx.request_id.as_bytes()),
                 Field::ClientIp => m.ip(ctx.client_ip),
                 Field::ApiId => m.str(&ctx.api_id),

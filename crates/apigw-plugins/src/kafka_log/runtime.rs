@@ -363,7 +363,7 @@ impl Plugin for KafkaLog {
     }
 
     async fn request<I: Io>(&self, kept: &mut Self::State, call: &mut Call<'_, I>) -> Flow {
-        if !self.admit(call.ctx.request_time_ms) {
+        if !self.admit(call.ctx.request_time_ms()) {
             return Flow::Continue;
         }
         let h = &call.head.headers;

@@ -181,7 +181,7 @@ impl ProxyCache {
             match p.as_str() {
                 // The cache is the node's: the node's own address and name split nothing.
                 "$context.serverAddr" | "$context.serverName" => {}
-                "$context.handleTime" => k.push_str(&ctx.request_time_ms.to_string()),
+                "$context.handleTime" => k.push_str(&ctx.request_time_ms().to_string()),
                 v => k.push_str(&ctx.context_var(v).unwrap_or_default()),
             }
             k.push('\0');

@@ -119,10 +119,7 @@ pub(crate) fn encode_head(
         if crate::upstream::hop_index(n).is_some() || n == "content-length" || gateway.replaces(n) {
             continue;
         }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        crate::upstream::push_line(out, n.as_bytes(), value.as_bytes());
     }
     gateway.write(out);
     if let Some(protocol) = upgrade {
