@@ -47,6 +47,15 @@ pub struct RequestCtx {
     pub body: Option<bytes::Bytes>,
 }
 
+/// The API a call matched, as its context names it.
+#[derive(Debug, Clone, Copy)]
+pub struct MatchedApi<'a> {
+    pub id: &'a Arc<str>,
+    pub name: &'a Arc<str>,
+    /// The environment's name.
+    pub stage: &'a Arc<str>,
+}
+
 impl RequestCtx {
     /// The context for the call's completion once the response is made: the owned parts
     /// (request id, path, origin, the body read) move out, the rest is copied; `self` is not
@@ -88,24 +97,30 @@ impl RequestCtx {
     /// A context for a call from `client_ip` that matched no API yet; the proxy fills in the
     /// rest as the call goes on.
     pub fn new(request_id: String, method: Method, path: String, client_ip: IpAddr) -> Self {
-        Self::at(request_id, method, path, client_ip, Instant::now())
+        Self::at(request_id, method, path, client_ip, Instant::now(), None)
     }
 
     /// [`RequestCtx::new`] for a call that arrived at `start` (the data plane reads the clock
-    /// once per call and stamps everything from it).
+    /// once per call and stamps everything from it), that matched `api` if any.
     pub fn at(
         request_id: String,
         method: Method,
         path: String,
         client_ip: IpAddr,
         start: Instant,
+        api: Option<MatchedApi<'_>>,
     ) -> Self {
+        // The matched API's names, or empty ones. (An empty `Arc<str>` is a count on a static
+        // all threads share: a matched call does not take one only to drop it.)
+        let (api_id, api_name, stage) = match api {
+            Some(a) => (a.id.clone(), a.name.clone(), a.stage.clone()),
+            None => Default::default(),
+        };
         Self {
             request_id,
-            // Empty `Arc<str>`s share one static allocation.
-            api_id: Arc::default(),
-            api_name: Arc::default(),
-            stage: Arc::default(),
+            api_id,
+            api_name,
+            stage,
             app_id: None,
             app_name: None,
             user_id: None,

@@ -217,12 +217,11 @@ mod tests {
 
     #[test]
     fn the_default_template_renders_the_default_body() {
-        let ctx = RequestCtx::at(
+        let ctx = RequestCtx::new(
             "rid".into(),
             http::Method::GET,
             "/".into(),
             std::net::Ipv4Addr::LOCALHOST.into(),
-            std::time::Instant::now(),
         );
         let err = GatewayError::Throttled;
         let (_, code, msg) = err.parts();

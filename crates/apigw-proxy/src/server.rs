@@ -15,7 +15,7 @@ use crate::metrics::{Decision, Registry};
 use crate::signature_key::Payload;
 use crate::snapshot::{AuthType, Backend, HttpBackend, PathPart, Protocol, Route, Snapshot};
 use crate::upstream::{self, GatewayHeaders, Outbound, Upstream};
-use apigw_plugins::chain::RequestCtx;
+use apigw_plugins::chain::{MatchedApi, RequestCtx};
 use apigw_plugins::engine::{
     AltBackend, BackendResult, Call, Chain, Flow, Io, Refusal, ServiceAnswer, ServiceCall, States,
     Step,
@@ -1007,19 +1007,20 @@ fn context(
     peer: SocketAddr,
     start: Instant,
 ) -> RequestCtx {
+    let api = route.map(|r| MatchedApi {
+        id: &r.api_id,
+        name: &r.api_name,
+        stage: &r.env_name,
+    });
     let mut ctx = RequestCtx::at(
         request_id,
         parts.method.clone(),
         parts.uri.path().to_string(),
         peer.ip(),
         start,
+        api,
     );
-    if let Some(r) = route {
-        ctx.api_id = r.api_id.clone();
-        ctx.api_name = r.api_name.clone();
-        ctx.stage = r.env_name.clone();
-        ctx.iam = r.auth == AuthType::Iam;
-    }
+    ctx.iam = route.is_some_and(|r| r.auth == AuthType::Iam);
     ctx.origin = origin;
     // Only a preflight's is read (an OPTIONS call).
     if parts.method == Method::OPTIONS {
