@@ -461,6 +461,23 @@ pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for
 /// `X-Request-Id`, sent to backends and on every response.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The place of a hop-by-hop header (RFC 9110 §7.6.1) in the list below, `None` for an
+/// end-to-end header (a `match` on the name: cheaper than comparing it with each). These are
+/// never forwarded, in either direction.
+pub(crate) fn hop_index(name: &str) -> Option<usize> {
+    Some(match name {
+        "connection" => 0,
+        "keep-alive" => 1,
+        "proxy-authenticate" => 2,
+        "proxy-authorization" => 3,
+        "te" => 4,
+        "trailer" => 5,
+        "transfer-encoding" => 6,
+        "upgrade" => 7,
+        _ => return None,
+    })
+}
+
 /// The backend path: the template with parameter values, then (SWA) the rest of the path.
 #[inline]
 fn backend_path(b: &HttpBackend, values: &[&str], rest: &str) -> String {
@@ -702,5 +719,23 @@ mod tests {
         for bad in ["x y", "x\r\nHost: evil", "x\x7f", "x\t"] {
             assert!(backend_target(&b, &[bad], "", None).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn hop_index_knows_the_eight_hop_by_hop_headers() {
+        let hop = [
+            "connection",
+            "keep-alive",
+            "proxy-authenticate",
+            "proxy-authorization",
+            "te",
+            "trailer",
+            "transfer-encoding",
+            "upgrade",
+        ];
+        for (i, h) in hop.iter().enumerate() {
+            assert_eq!(hop_index(h), Some(i), "{h}");
+        }
+        assert_eq!(hop_index("x-kept"), None);
     }
 }

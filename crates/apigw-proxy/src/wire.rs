@@ -2,7 +2,7 @@
 //! length or by chunks, `Content-Length` and token lists.
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING};
+use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use std::io;
 
 /// Largest trailer section of a chunked body (trailers are read and dropped).
@@ -13,61 +13,14 @@ const MAX_CHUNK_LINE: usize = 4096;
 /// Header names a connection's cache keeps (a peer repeats the same few on every message).
 const NAMES_SEEN: usize = 16;
 
-/// What a header name does in an HTTP/1.1 message, worked out once per name a connection
-/// sees: the parsers ask it of every header, and a cached answer is one load where the names'
-/// comparisons cost a dozen instructions a header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Role {
-    /// End to end, with no part in the message's framing.
-    Plain,
-    Host,
-    ContentLength,
-    Expect,
-    Connection,
-    TransferEncoding,
-    /// Another hop-by-hop header (RFC 9110 §7.6.1): never forwarded.
-    Hop,
-}
-
-impl Role {
-    fn of(name: &HeaderName) -> Role {
-        match hop_index(name.as_str()) {
-            Some(0) => Role::Connection,
-            Some(6) => Role::TransferEncoding,
-            Some(_) => Role::Hop,
-            None if *name == HOST => Role::Host,
-            None if *name == CONTENT_LENGTH => Role::ContentLength,
-            None if *name == EXPECT => Role::Expect,
-            None => Role::Plain,
-        }
-    }
-}
-
-/// The place of a hop-by-hop header (RFC 9110 §7.6.1) in the list below, `None` for an
-/// end-to-end header (a `match` on the name: cheaper than comparing it with each). These are
-/// never forwarded, in either direction.
-pub(crate) fn hop_index(name: &str) -> Option<usize> {
-    Some(match name {
-        "connection" => 0,
-        "keep-alive" => 1,
-        "proxy-authenticate" => 2,
-        "proxy-authorization" => 3,
-        "te" => 4,
-        "trailer" => 5,
-        "transfer-encoding" => 6,
-        "upgrade" => 7,
-        _ => return None,
-    })
-}
-
-/// What a connection keeps for parsing heads: the names, roles and value positions of the head
-/// being parsed, and the header names it has already seen, by their bytes as sent. A peer sends
-/// the same headers on every message; a name found here costs a comparison, where
+/// What a connection keeps for parsing heads: the names and value positions of the head being
+/// parsed, and the header names it has already seen, by their bytes as sent. A peer sends the
+/// same headers on every message; a name found here costs a comparison, where
 /// `HeaderName::from_bytes` lowercases and looks it up again (and allocates a custom one).
 #[derive(Debug, Default)]
 pub(crate) struct HeadScratch {
-    pub(crate) names: Vec<(HeaderName, Role, usize, usize)>,
-    seen: Vec<(Box<[u8]>, HeaderName, Role)>,
+    pub(crate) names: Vec<(HeaderName, usize, usize)>,
+    seen: Vec<(Box<[u8]>, HeaderName)>,
     /// Where in `seen` the next name of this head is looked for first: the entry after the
     /// last one found. Names are kept in the order first sent, and a peer sends its headers in
     /// the same order on every message, so the guess is one comparison and it is mostly right.
@@ -81,29 +34,27 @@ impl HeadScratch {
         self.next = 0;
     }
 
-    /// The header name spelled `raw`, and its role.
+    /// The header name spelled `raw`.
     pub(crate) fn name(
         &mut self,
         raw: &[u8],
-    ) -> Result<(HeaderName, Role), http::header::InvalidHeaderName> {
-        if let Some((r, name, role)) = self.seen.get(self.next) {
+    ) -> Result<HeaderName, http::header::InvalidHeaderName> {
+        if let Some((r, name)) = self.seen.get(self.next) {
             if **r == *raw {
                 self.next += 1;
-                return Ok((name.clone(), *role));
+                return Ok(name.clone());
             }
         }
-        if let Some(i) = self.seen.iter().position(|(r, _, _)| **r == *raw) {
+        if let Some(i) = self.seen.iter().position(|(r, _)| **r == *raw) {
             self.next = i + 1;
-            let (_, name, role) = &self.seen[i];
-            return Ok((name.clone(), *role));
+            return Ok(self.seen[i].1.clone());
         }
         let name = HeaderName::from_bytes(raw)?;
-        let role = Role::of(&name);
         if self.seen.len() < NAMES_SEEN {
-            self.seen.push((raw.into(), name.clone(), role));
+            self.seen.push((raw.into(), name.clone()));
             self.next = self.seen.len();
         }
-        Ok((name, role))
+        Ok(name)
     }
 }
 
@@ -497,73 +448,17 @@ mod tests {
     }
 
     #[test]
-    fn hop_index_knows_the_eight_hop_by_hop_headers() {
-        let hop = [
-            "connection",
-            "keep-alive",
-            "proxy-authenticate",
-            "proxy-authorization",
-            "te",
-            "trailer",
-            "transfer-encoding",
-            "upgrade",
-        ];
-        for (i, h) in hop.iter().enumerate() {
-            assert_eq!(hop_index(h), Some(i), "{h}");
-        }
-        assert_eq!(hop_index("x-kept"), None);
-    }
-
-    #[test]
-    fn each_name_has_its_role_in_the_message_whatever_its_spelling() {
-        let mut s = HeadScratch::default();
-        for (raw, role) in [
-            (&b"Host"[..], Role::Host),
-            (b"content-length", Role::ContentLength),
-            (b"EXPECT", Role::Expect),
-            (b"Connection", Role::Connection),
-            (b"Transfer-Encoding", Role::TransferEncoding),
-            (b"Keep-Alive", Role::Hop),
-            (b"Upgrade", Role::Hop),
-            (b"Content-Type", Role::Plain),
-            (b"X-Own", Role::Plain),
-        ] {
-            assert_eq!(
-                s.name(raw).unwrap().1,
-                role,
-                "{}",
-                String::from_utf8_lossy(raw)
-            );
-            assert_eq!(
-                s.name(raw).unwrap().1,
-                role,
-                "cached: {}",
-                String::from_utf8_lossy(raw)
-            );
-        }
-    }
-
-    #[test]
     fn header_names_seen_before_come_from_the_cache_which_stays_bounded() {
         let mut s = HeadScratch::default();
-        assert_eq!(
-            s.name(b"Content-Type").unwrap().0,
-            http::header::CONTENT_TYPE
-        );
-        assert_eq!(
-            s.name(b"Content-Type").unwrap().0,
-            http::header::CONTENT_TYPE
-        );
-        assert_eq!(
-            s.name(b"content-TYPE").unwrap().0,
-            http::header::CONTENT_TYPE
-        );
-        assert_eq!(s.name(b"X-Own").unwrap().0.as_str(), "x-own");
+        assert_eq!(s.name(b"Content-Type").unwrap(), http::header::CONTENT_TYPE);
+        assert_eq!(s.name(b"Content-Type").unwrap(), http::header::CONTENT_TYPE);
+        assert_eq!(s.name(b"content-TYPE").unwrap(), http::header::CONTENT_TYPE);
+        assert_eq!(s.name(b"X-Own").unwrap().as_str(), "x-own");
         assert_eq!(s.seen.len(), 3, "one entry per spelling");
         assert!(s.name(b"bad name").is_err());
         for i in 0..100 {
             assert_eq!(
-                s.name(format!("X-{i}").as_bytes()).unwrap().0.as_str(),
+                s.name(format!("X-{i}").as_bytes()).unwrap().as_str(),
                 format!("x-{i}")
             );
         }
@@ -586,7 +481,7 @@ mod tests {
             for raw in head {
                 let want = HeaderName::from_bytes(raw).unwrap();
                 assert_eq!(
-                    s.name(raw).unwrap().0,
+                    s.name(raw).unwrap(),
                     want,
                     "{:?}",
                     String::from_utf8_lossy(raw)

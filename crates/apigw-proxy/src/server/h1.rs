@@ -13,7 +13,7 @@ use crate::answer::Answer;
 use crate::deadline::Deadline;
 use crate::server::{handle, Gateway, Via};
 use crate::upstream::Upgrade;
-use crate::wire::{push_hex, BodyState, ConnectionOptions, HeadScratch, Role, TransferCodings};
+use crate::wire::{push_hex, BodyState, ConnectionOptions, HeadScratch, TransferCodings};
 use apigw_plugins::headers::{Headers, RequestHead};
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{
@@ -411,13 +411,11 @@ pub(crate) fn parse_head(
     let path_range = path_at..path_at + path.len();
     scratch.start();
     for h in req.headers.iter() {
-        let (name, role) = scratch
+        let name = scratch
             .name(h.name.as_bytes())
             .map_err(|_| HeadError::Malformed)?;
         let start = h.value.as_ptr() as usize - base;
-        scratch
-            .names
-            .push((name, role, start, start + h.value.len()));
+        scratch.names.push((name, start, start + h.value.len()));
     }
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(path_range)).map_err(|_| HeadError::Malformed)?;
@@ -426,14 +424,14 @@ pub(crate) fn parse_head(
     // made only for those (most requests carry none of them).
     let (mut connection, mut chunks, mut length, mut expect) = (false, false, false, false);
     let mut hosts = 0;
-    for (name, role, start, end) in scratch.names.drain(..) {
+    for (name, start, end) in scratch.names.drain(..) {
         let value = HeaderValue::from_maybe_shared(head.slice(start..end))
             .map_err(|_| HeadError::Malformed)?;
-        hosts += usize::from(role == Role::Host);
-        connection |= role == Role::Connection;
-        chunks |= role == Role::TransferEncoding;
-        length |= role == Role::ContentLength;
-        expect |= role == Role::Expect;
+        hosts += usize::from(name == HOST);
+        connection |= name == CONNECTION;
+        chunks |= name == TRANSFER_ENCODING;
+        length |= name == CONTENT_LENGTH;
+        expect |= name == EXPECT;
         headers.append(name, value);
     }
     // Exactly one `Host` in HTTP/1.1, at most one in 1.0 (RFC 9112 §3.2: 400 otherwise): a

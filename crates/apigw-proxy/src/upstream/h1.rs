@@ -9,7 +9,7 @@
 
 use crate::upstream::GatewayHeaders;
 use crate::wire::{
-    content_length, push_hex, BodyState, ConnectionOptions, HeadScratch, Role, TransferCodings,
+    content_length, push_hex, BodyState, ConnectionOptions, HeadScratch, TransferCodings,
 };
 use apigw_plugins::headers::Headers;
 use bytes::{Buf, Bytes, BytesMut};
@@ -116,7 +116,7 @@ pub(crate) fn encode_head(
     out.extend_from_slice(b" HTTP/1.1\r\n");
     for (name, value) in headers {
         let n = name.as_str();
-        if crate::wire::hop_index(n).is_some() || n == "content-length" || gateway.replaces(n) {
+        if crate::upstream::hop_index(n).is_some() || n == "content-length" || gateway.replaces(n) {
             continue;
         }
         crate::upstream::push_line(out, n.as_bytes(), value.as_bytes());
@@ -444,29 +444,27 @@ fn parse_response(
         let base = buf.as_ptr() as usize;
         scratch.start();
         for h in resp.headers.iter() {
-            let (name, role) = scratch
+            let name = scratch
                 .name(h.name.as_bytes())
                 .map_err(|_| ExchangeError::Backend(format!("bad header name {:?}", h.name)))?;
             let start = h.value.as_ptr() as usize - base;
-            scratch
-                .names
-                .push((name, role, start, start + h.value.len()));
+            scratch.names.push((name, start, start + h.value.len()));
         }
         let head = buf.split_to(len).freeze();
         // Room for what the response phase adds (X-Request-Id, X-RateLimit-*, CORS,
         // set_resp_headers): a list sized to the backend's headers alone would reallocate.
         let mut headers = Headers::with_capacity(scratch.names.len() + RESPONSE_PHASE_ROOM);
         let mut hop = Hop::default();
-        for (name, role, start, end) in scratch.names.drain(..) {
-            match role {
+        for (name, start, end) in scratch.names.drain(..) {
+            match crate::upstream::hop_index(name.as_str()) {
                 // Hop-by-hop headers are read here and not passed on (RFC 9110 §7.6.1).
-                Role::Connection => hop.connection.add(&head[start..end]),
-                Role::TransferEncoding => hop.transfer_encoding(&head[start..end]),
-                Role::Hop => {}
-                _ => {
+                Some(0) => hop.connection.add(&head[start..end]),
+                Some(6) => hop.transfer_encoding(&head[start..end]),
+                Some(_) => {}
+                None => {
                     let value = HeaderValue::from_maybe_shared(head.slice(start..end))
                         .map_err(|_| ExchangeError::Backend(format!("bad value of {name}")))?;
-                    hop.length |= role == Role::ContentLength;
+                    hop.length |= name == CONTENT_LENGTH;
                     headers.append(name, value);
                 }
             }
