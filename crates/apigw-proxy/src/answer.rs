@@ -1,17 +1,26 @@
 //! A response as the gateway handles it, the backend's or its own: status, headers and body.
 //! The headers are the plug-ins' list (`apigw_plugins::headers`), not an `http::HeaderMap`:
 //! built, changed by the response phase and written once per call, a short list is cheaper.
+//! A backend's header lines that nothing reads stay the bytes they came in ([`Passed`]).
 
 use apigw_plugins::headers::Headers;
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH};
 use http::StatusCode;
 
-/// A response on its way to the client.
+/// A response on its way to the client. Small (at most 128 bytes with its body): it moves
+/// from future to future, and a larger one is copied with a call to `memcpy` each time.
 #[derive(Debug)]
 pub struct Answer<B> {
     pub status: StatusCode,
-    /// A reason phrase other than the status's canonical one (494 has none).
-    pub reason: Option<&'static str>,
+    /// The headers the gateway reads and sets. A backend's own lines may still be in
+    /// `passed`: [`Answer::unpack`] before reading them.
     pub headers: Headers,
+    /// A backend's header lines as received, written before `headers`.
+    pub passed: Option<Box<Passed>>,
+    /// The call's `X-Request-Id` (empty: none), written after `headers`: every answer to a
+    /// call carries it, and it is written from the call's own string, not made a header value.
+    pub request_id: String,
     pub body: B,
 }
 
@@ -20,8 +29,9 @@ impl<B> Answer<B> {
     pub fn new(status: StatusCode, body: B) -> Self {
         Self {
             status,
-            reason: None,
             headers: Headers::new(),
+            passed: None,
+            request_id: String::new(),
             body,
         }
     }
@@ -30,9 +40,149 @@ impl<B> Answer<B> {
     pub fn map<C>(self, f: impl FnOnce(B) -> C) -> Answer<C> {
         Answer {
             status: self.status,
-            reason: self.reason,
             headers: self.headers,
+            passed: self.passed,
+            request_id: self.request_id,
             body: f(self.body),
+        }
+    }
+
+    /// Moves the passed lines into `headers`, ahead of what is there: every header of the
+    /// answer can then be read and changed.
+    pub fn unpack(&mut self) {
+        let Some(passed) = self.passed.take() else {
+            return;
+        };
+        let mut all = Headers::with_capacity(16 + self.headers.len());
+        passed.unpack_into(&mut all);
+        for (name, value) in &self.headers {
+            all.append(name.clone(), value.clone());
+        }
+        self.headers = all;
+    }
+}
+
+/// The reason phrase `status` is written with: its canonical one, and for 494 (which has none)
+/// nginx's and APIG's.
+pub(crate) fn reason(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        494 => "Request Header Too Large",
+        _ => status.canonical_reason().unwrap_or(""),
+    }
+}
+
+/// Runs of passed lines a head keeps before it is read into the list instead.
+const PASSED_RUNS: usize = 4;
+
+/// The longest head whose lines are passed: offsets in it are `u16`s.
+pub(crate) const PASSED_HEAD_BYTES: usize = u16::MAX as usize;
+
+/// A backend's header lines that go to the client as they were received: runs of whole lines
+/// (`Name: value\r\n`) of its head, each written with one copy. Hop-by-hop lines, the
+/// backend's `X-Request-Id` (the gateway sets its own) and `Content-Length` (the gateway frames
+/// the body itself) are not in them; the length's value is kept aside for [`Answer::unpack`].
+/// Built only from a head httparse accepted, every line ending in CRLF (`upstream::h1`).
+#[derive(Debug)]
+pub struct Passed {
+    head: Bytes,
+    runs: Runs,
+    /// The backend's `Content-Length` value, as a range of `head`.
+    length: Option<(u16, u16)>,
+    /// One of the lines is `Date`.
+    pub(crate) date: bool,
+}
+
+/// Up to [`PASSED_RUNS`] ranges of a head of at most [`PASSED_HEAD_BYTES`], in order.
+#[derive(Debug, Default)]
+pub(crate) struct Runs {
+    at: [(u16, u16); PASSED_RUNS],
+    len: u8,
+}
+
+impl Runs {
+    /// Adds the line `start..end`, to the last run when it follows it; `false` when a new run
+    /// would be one too many.
+    pub(crate) fn push(&mut self, start: usize, end: usize) -> bool {
+        let (start, end) = (start as u16, end as u16);
+        let n = usize::from(self.len);
+        if n > 0 && self.at[n - 1].1 == start {
+            self.at[n - 1].1 = end;
+            return true;
+        }
+        if n == PASSED_RUNS {
+            return false;
+        }
+        self.at[n] = (start, end);
+        self.len += 1;
+        true
+    }
+
+    fn iter(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        self.at[..usize::from(self.len)]
+            .iter()
+            .map(|&(s, e)| usize::from(s)..usize::from(e))
+    }
+}
+
+impl Passed {
+    /// `runs` of `head` (at most [`PASSED_HEAD_BYTES`]), the length's value at `length` in it.
+    pub(crate) fn new(head: Bytes, runs: Runs, length: Option<(usize, usize)>, date: bool) -> Self {
+        Self {
+            head,
+            runs,
+            length: length.map(|(s, e)| (s as u16, e as u16)),
+            date,
+        }
+    }
+
+    /// The backend's `Content-Length` value.
+    pub(crate) fn length(&self) -> Option<&[u8]> {
+        self.length
+            .map(|(s, e)| &self.head[usize::from(s)..usize::from(e)])
+    }
+
+    /// Forgets the backend's `Content-Length` (a body framed by chunks has none).
+    pub(crate) fn drop_length(&mut self) {
+        self.length = None;
+    }
+
+    /// Writes the lines.
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        for run in self.runs.iter() {
+            out.extend_from_slice(&self.head[run]);
+        }
+    }
+
+    /// Appends the lines to `headers`, then the length.
+    fn unpack_into(&self, headers: &mut Headers) {
+        let head = &self.head;
+        for run in self.runs.iter() {
+            let mut at = run.start;
+            for line in head[run].split_inclusive(|&b| b == b'\n') {
+                let next = at + line.len();
+                // httparse accepted these bytes (`upstream::h1`): a name of token characters,
+                // a colon, a value of visible characters, spaces and tabs, CRLF. The checks
+                // below cannot fail.
+                let line = line.strip_suffix(b"\r\n").unwrap_or(line);
+                if let Some(colon) = line.iter().position(|&b| b == b':') {
+                    let raw = &line[colon + 1..];
+                    let value = raw.trim_ascii();
+                    let from = at + colon + 1 + (raw.len() - raw.trim_ascii_start().len());
+                    let value =
+                        HeaderValue::from_maybe_shared(head.slice(from..from + value.len()));
+                    if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(&line[..colon]), value) {
+                        headers.append(name, value);
+                    }
+                }
+                at = next;
+            }
+        }
+        if let Some((s, e)) = self.length {
+            if let Ok(v) =
+                HeaderValue::from_maybe_shared(self.head.slice(usize::from(s)..usize::from(e)))
+            {
+                headers.append(CONTENT_LENGTH, v);
+            }
         }
     }
 }

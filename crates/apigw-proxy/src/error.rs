@@ -232,10 +232,6 @@ impl GatewayError {
             status,
             Either::Right(Full::new(Bytes::from(body.to_string()))),
         );
-        if self == GatewayError::HeadersTooLarge {
-            // 494 has no standard reason phrase: nginx's and APIG's.
-            resp.reason = Some("Request Header Too Large");
-        }
         resp.headers
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         resp

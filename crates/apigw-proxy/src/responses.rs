@@ -165,9 +165,6 @@ impl Responses {
             c.status.unwrap_or(status),
             Either::Right(Full::new(Bytes::from(body))),
         );
-        if resp.status.as_u16() == 494 {
-            resp.reason = Some("Request Header Too Large");
-        }
         resp.headers
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         for (k, v) in &c.headers {

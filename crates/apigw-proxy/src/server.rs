@@ -253,9 +253,7 @@ fn redirect_to_https(host: &str, parts: &RequestHead, request_id: &str) -> Answe
     if let Ok(location) = HeaderValue::from_str(&format!("https://{name}{target}")) {
         resp.headers.insert(http::header::LOCATION, location);
     }
-    if let Ok(id) = HeaderValue::from_str(request_id) {
-        resp.headers.insert(upstream::X_REQUEST_ID, id);
-    }
+    resp.request_id = request_id.to_owned();
     resp.map(|b| CallBody::new(b, None))
 }
 
@@ -670,6 +668,7 @@ async fn call_service(
         target: call.path_and_query.as_str(),
         headers: &call.headers,
         upgrade: None,
+        pass_headers: false,
     };
     let host_value = HeaderValue::from_str(&call.url_domain).ok()?;
     let host = GatewayHeaders::Host(&host_value);
@@ -678,7 +677,7 @@ async fn call_service(
     // One deadline for the whole answer, headers and body.
     let sent = Instant::now();
     let deadline = tokio::time::Instant::from_std(sent + call.timeout);
-    let resp = match upstream
+    let mut resp = match upstream
         .send(&pool, &out, body, &host, sent, call.timeout)
         .await
     {
@@ -688,6 +687,7 @@ async fn call_service(
             return None;
         }
     };
+    resp.unpack();
     let Answer {
         status,
         headers,
@@ -777,6 +777,7 @@ async fn proxy(
         target: &target,
         headers: &parts.headers,
         upgrade: call.upgrade,
+        pass_headers: route.chain.is_empty(),
     };
     let sent = Instant::now();
     let result = gw
@@ -874,6 +875,7 @@ async fn proxy_channel(
             target: &target,
             headers: &parts.headers,
             upgrade,
+            pass_headers: route.chain.is_empty(),
         };
         let sent = Instant::now();
         let waiting = c.channel.waiting(i);
@@ -1053,10 +1055,8 @@ fn finish(
     ctx: &mut RequestCtx,
     states: &mut States,
 ) -> Answer<CallBody> {
-    if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
-        resp.headers.insert(upstream::X_REQUEST_ID, v);
-    }
-    if let Some(chain) = chain {
+    if let Some(chain) = chain.filter(|c| !c.is_empty()) {
+        resp.unpack(); // the response phase may read any header
         chain.response_head(states, &mut resp.headers, ctx);
     }
     tracing::info!(
@@ -1082,5 +1082,14 @@ fn finish(
             failed: false,
         })
     });
+    // The gateway's X-Request-Id replaces any other (a backend's is left out as its head is
+    // read; a configured response might name one).
+    if !resp.headers.is_empty() {
+        resp.headers.remove(&upstream::X_REQUEST_ID);
+    }
+    resp.request_id = match &completion {
+        Some(c) => c.ctx.request_id.clone(),
+        None => std::mem::take(&mut ctx.request_id),
+    };
     resp.map(|b| CallBody::new(b, completion))
 }

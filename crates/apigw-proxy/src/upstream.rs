@@ -266,6 +266,7 @@ impl Upstream {
                 .unwrap_or_else(|| Deadline::at(deadline_at));
             deadline.set_at(deadline_at);
             conn.upgrading = upgrade.is_some();
+            conn.passing = out.pass_headers;
             let result = tokio::select! {
                 biased;
                 r = conn.exchange(&head, &mut body, head_request) => Some(r),
@@ -308,12 +309,9 @@ impl Upstream {
         if body.state.is_done() {
             body.release();
         }
-        Ok(Answer {
-            status: head.status,
-            reason: None,
-            headers: head.headers,
-            body,
-        })
+        let mut answer = Answer::new(head.status, body);
+        (answer.headers, answer.passed) = (head.headers, head.passed);
+        Ok(answer)
     }
 }
 
@@ -461,21 +459,56 @@ pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for
 /// `X-Request-Id`, sent to backends and on every response.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The place of a hop-by-hop header (RFC 9110 §7.6.1) in the list below, `None` for an
-/// end-to-end header (a `match` on the name: cheaper than comparing it with each). These are
-/// never forwarded, in either direction.
-pub(crate) fn hop_index(name: &str) -> Option<usize> {
-    Some(match name {
-        "connection" => 0,
-        "keep-alive" => 1,
-        "proxy-authenticate" => 2,
-        "proxy-authorization" => 3,
-        "te" => 4,
-        "trailer" => 5,
-        "transfer-encoding" => 6,
-        "upgrade" => 7,
-        _ => return None,
-    })
+/// What a header is to the gateway's HTTP/1.1, by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Passed on.
+    EndToEnd,
+    Date,
+    ContentLength,
+    /// `X-Request-Id`: the gateway sets its own.
+    RequestId,
+    /// `Connection`: read, never forwarded.
+    Connection,
+    /// `Transfer-Encoding`: read, never forwarded.
+    TransferEncoding,
+    /// The other hop-by-hop headers (RFC 9110 §7.6.1): never forwarded, in either direction.
+    Hop,
+}
+
+/// The role of the header `name` (token characters, in any case): its length, then one
+/// comparison or two, 8 bytes at a time.
+pub(crate) fn role(name: &[u8]) -> Role {
+    let is = |lower: &[u8]| eq_lowercase(name, lower);
+    match name.len() {
+        2 if is(b"te") => Role::Hop,
+        4 if is(b"date") => Role::Date,
+        7 if is(b"trailer") || is(b"upgrade") => Role::Hop,
+        10 if is(b"connection") => Role::Connection,
+        10 if is(b"keep-alive") => Role::Hop,
+        12 if is(b"x-request-id") => Role::RequestId,
+        14 if is(b"content-length") => Role::ContentLength,
+        17 if is(b"transfer-encoding") => Role::TransferEncoding,
+        18 if is(b"proxy-authenticate") => Role::Hop,
+        19 if is(b"proxy-authorization") => Role::Hop,
+        _ => Role::EndToEnd,
+    }
+}
+
+/// `name` (token characters) is `lower` (lowercase letters and `-`, as long) in any case. A
+/// token character with bit 0x20 set is a lowercase letter only when it is that letter in either
+/// case, and `-` only when it is `-` (0x0D, CR, is no token character).
+fn eq_lowercase(name: &[u8], lower: &[u8]) -> bool {
+    if name.len() < 8 {
+        return name.iter().zip(lower).all(|(c, l)| c | 0x20 == *l);
+    }
+    let word = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+    // Whole words, the last one overlapping the one before.
+    let last = name.len() - 8;
+    (0..last)
+        .step_by(8)
+        .chain([last])
+        .all(|at| word(name, at) | 0x2020_2020_2020_2020 == word(lower, at))
 }
 
 /// The backend path: the template with parameter values, then (SWA) the rest of the path.
@@ -517,6 +550,9 @@ pub struct Outbound<'a> {
     /// A protocol switch the client asked for (`Upgrade: websocket`): where the backend's
     /// connection is left when it answers 101.
     pub upgrade: Option<&'a Upgrade>,
+    /// Nothing reads the response's headers before they are written (no response phase, no
+    /// service): the backend's lines may stay as received (`Answer::passed`).
+    pub pass_headers: bool,
 }
 
 /// Where a backend connection switched to another protocol (a 101 answer to a WebSocket
@@ -722,20 +758,40 @@ mod tests {
     }
 
     #[test]
-    fn hop_index_knows_the_eight_hop_by_hop_headers() {
-        let hop = [
-            "connection",
-            "keep-alive",
-            "proxy-authenticate",
-            "proxy-authorization",
-            "te",
-            "trailer",
-            "transfer-encoding",
-            "upgrade",
+    fn role_knows_the_headers_the_gateway_frames_and_drops_in_any_case() {
+        use Role::*;
+        let named = [
+            ("connection", Connection),
+            ("keep-alive", Hop),
+            ("proxy-authenticate", Hop),
+            ("proxy-authorization", Hop),
+            ("te", Hop),
+            ("trailer", Hop),
+            ("transfer-encoding", TransferEncoding),
+            ("upgrade", Hop),
+            ("date", Date),
+            ("content-length", ContentLength),
+            ("x-request-id", RequestId),
         ];
-        for (i, h) in hop.iter().enumerate() {
-            assert_eq!(hop_index(h), Some(i), "{h}");
+        for (name, r) in named {
+            assert_eq!(role(name.as_bytes()), r, "{name}");
+            assert_eq!(role(name.to_uppercase().as_bytes()), r, "{name}");
         }
-        assert_eq!(hop_index("x-kept"), None);
+        // Same lengths, other names; names a byte off in each word.
+        for other in [
+            "tf",
+            "dato",
+            "trailex",
+            "connectiom",
+            "keep_alive",
+            "content-type",
+            "x-request-iD2",
+            "content-lengtx",
+            "xontent-length",
+            "transfer-encodinf",
+            "proxy-authorizatiom",
+        ] {
+            assert_eq!(role(other.as_bytes()), EndToEnd, "{other}");
+        }
     }
 }

@@ -454,6 +454,67 @@ fn complete_responses(mut bytes: &[u8]) -> usize {
 }
 
 #[tokio::test]
+async fn a_backend_head_reaches_the_client_as_sent_but_for_hop_by_hop_lines_and_the_framing() {
+    // Even requests: a head nothing reads, passed line for line. Odd: its `Connection` names
+    // a header, so it is read into the list and written from it (lowercase).
+    let b = RawBackend::start(|_, req| {
+        let connection = if req % 2 == 0 {
+            "keep-alive"
+        } else {
+            "X-Secret"
+        };
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nServer: raw/1\r\nSet-Cookie: a=1\r\nConnection: {connection}\r\n\
+             Content-Length: 5\r\nKeep-Alive: timeout=5\r\nX-Request-Id: theirs\r\n\
+             X-Secret: s\r\nSet-Cookie:  b=2 \r\n\r\nhello"
+        );
+        vec![Step::Write(head.into_bytes())]
+    })
+    .await;
+    let w = World::new().await;
+    w.api("/as-sent", &b.addr, "HTTP").await;
+    let mut c = TcpStream::connect(w.s.running.gateway_addr).await.unwrap();
+    let request = format!("GET /as-sent HTTP/1.1\r\nhost: {}\r\n\r\n", w.host);
+    for read in 0..2 {
+        let got = exchange(&mut c, request.as_bytes(), 1).await;
+        let (head, body) = got.split_once("\r\n\r\n").expect("a whole answer");
+        assert_eq!(body, "hello");
+        let lines: Vec<&str> = head.lines().skip(1).collect();
+        let ids: Vec<&&str> = lines
+            .iter()
+            .filter(|l| l.to_ascii_lowercase().starts_with("x-request-id:"))
+            .collect();
+        assert_eq!(ids.len(), 1, "{head}");
+        assert!(
+            !ids[0].contains("theirs"),
+            "the gateway's id replaces the backend's: {head}"
+        );
+        let lower = head.to_ascii_lowercase();
+        assert!(!lower.contains("keep-alive: timeout"), "{head}");
+        assert_eq!(lower.matches("content-length: 5\r\n").count(), 1, "{head}");
+        if read == 0 {
+            assert!(
+                head.contains("\r\nServer: raw/1\r\nSet-Cookie: a=1\r\n"),
+                "passed as sent: {head}"
+            );
+            assert!(
+                head.contains("\r\nX-Secret: s\r\nSet-Cookie:  b=2 \r\n"),
+                "{head}"
+            );
+        } else {
+            assert!(
+                !lower.contains("x-secret"),
+                "a header Connection names goes: {head}"
+            );
+            assert!(
+                lower.contains("\r\nset-cookie: a=1\r\nset-cookie: b=2\r\n"),
+                "{head}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn pipelined_requests_are_answered_in_order_on_one_connection() {
     let b = RawBackend::start(|_, req| {
         let body = format!("answer {req}");

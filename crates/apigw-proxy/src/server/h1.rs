@@ -494,7 +494,9 @@ pub(crate) fn parse_head(
         }
         BodyState::ChunkSize
     } else if length {
-        match crate::wire::content_length(headers.get_all(CONTENT_LENGTH)) {
+        match crate::wire::content_length(
+            headers.get_all(CONTENT_LENGTH).map(HeaderValue::as_bytes),
+        ) {
             Ok(None) | Ok(Some(0)) => BodyState::Done,
             Ok(Some(n)) => BodyState::Length(n),
             Err(()) => return Err(HeadError::Malformed),
@@ -578,8 +580,9 @@ where
 {
     let Answer {
         status,
-        reason,
         headers,
+        passed,
+        request_id,
         body,
     } = answer;
     let mut body = pin!(body);
@@ -596,13 +599,16 @@ where
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
-    let reason = reason.or(status.canonical_reason()).unwrap_or("");
-    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(crate::answer::reason(status).as_bytes());
     out.extend_from_slice(b"\r\n");
     // Where no body follows (HEAD, 304), the length the response carries is kept: it is the
     // length a GET would have had. Elsewhere the length is ours, from the body.
     let keep_length = head_request || status == StatusCode::NOT_MODIFIED;
     let mut has_date = false;
+    if let Some(passed) = passed {
+        passed.write(out);
+        has_date = passed.date;
+    }
     let mut has_length = false;
     for (name, value) in &headers {
         if name == CONTENT_LENGTH {
@@ -618,6 +624,11 @@ where
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if !request_id.is_empty() {
+        out.extend_from_slice(b"x-request-id: ");
+        out.extend_from_slice(request_id.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     let length = match exact {

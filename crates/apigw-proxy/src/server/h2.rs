@@ -224,13 +224,15 @@ where
 const GRPC_MESSAGE_SET: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
 
 /// Sends an answer on its stream, its body as the client's window allows.
-async fn send<B>(answer: Answer<B>, mut respond: h2::server::SendResponse<Bytes>, head: bool)
+async fn send<B>(mut answer: Answer<B>, mut respond: h2::server::SendResponse<Bytes>, head: bool)
 where
     B: Body<Data = Bytes>,
 {
+    answer.unpack();
     let Answer {
         status,
         headers,
+        request_id,
         body,
         ..
     } = answer;
@@ -244,6 +246,11 @@ where
             continue;
         }
         out.append(name.clone(), value.clone());
+    }
+    if !request_id.is_empty() {
+        if let Ok(id) = HeaderValue::from_str(&request_id) {
+            out.insert(crate::upstream::X_REQUEST_ID, id);
+        }
     }
     if !no_body {
         if let Some(n) = body.size_hint().exact() {

@@ -7,7 +7,8 @@
 //! code of our own rather than hyper's client: it runs in the calling task, with no dispatch
 //! channel and no `HeaderMap` (`docs/architecture.md`).
 
-use crate::upstream::GatewayHeaders;
+use crate::answer::{Passed, Runs, PASSED_HEAD_BYTES};
+use crate::upstream::{role, GatewayHeaders, Role};
 use crate::wire::{
     content_length, push_hex, BodyState, ConnectionOptions, HeadScratch, TransferCodings,
 };
@@ -116,7 +117,11 @@ pub(crate) fn encode_head(
     out.extend_from_slice(b" HTTP/1.1\r\n");
     for (name, value) in headers {
         let n = name.as_str();
-        if crate::upstream::hop_index(n).is_some() || n == "content-length" || gateway.replaces(n) {
+        let framing = !matches!(
+            role(n.as_bytes()),
+            Role::EndToEnd | Role::Date | Role::RequestId
+        );
+        if framing || gateway.replaces(n) {
             continue;
         }
         crate::upstream::push_line(out, n.as_bytes(), value.as_bytes());
@@ -139,7 +144,7 @@ pub(crate) fn encode_head(
     out.extend_from_slice(b"\r\n");
 }
 
-/// Headers the gateway may add to a backend's response (see [`parse_head`]): X-Request-Id,
+/// Headers the gateway may add to a backend's response (see [`parse_response`]): X-Request-Id,
 /// the X-RateLimit-* three, the CORS headers and a few set_resp_headers rules fit without the
 /// list reallocating (more rules may grow it once). 72 bytes an entry: a head of eight lines
 /// with this room takes 1 152 bytes.
@@ -161,6 +166,8 @@ pub(crate) enum BodyKind {
 pub(crate) struct Head {
     pub status: StatusCode,
     pub headers: Headers,
+    /// The lines passed as received (with `pass`: see [`parse_response`]).
+    pub passed: Option<Box<Passed>>,
     pub body: BodyKind,
     /// The connection can carry another exchange after this body.
     pub reusable: bool,
@@ -178,6 +185,8 @@ pub(crate) struct Conn {
     pub deadline: Option<crate::deadline::Deadline>,
     /// The request in flight asks to switch protocols (WebSocket): a 101 is its answer.
     pub upgrading: bool,
+    /// Nothing reads the response's headers: its lines may be passed as received.
+    pub passing: bool,
 }
 
 impl std::fmt::Debug for Conn {
@@ -199,6 +208,7 @@ impl Conn {
             idle_since: Instant::now(),
             deadline: None,
             upgrading: false,
+            passing: false,
         }
     }
 
@@ -328,7 +338,9 @@ impl Conn {
         loop {
             if !self.buf.is_empty() {
                 let (buf, scratch) = (&mut self.buf, &mut self.scratch);
-                if let Some(h) = parse_response(buf, scratch, head_request, self.upgrading)? {
+                if let Some(h) =
+                    parse_response(buf, scratch, head_request, self.upgrading, self.passing)?
+                {
                     return Ok(h);
                 }
             }
@@ -390,23 +402,17 @@ impl Conn {
 }
 
 /// Parses a final response head at the start of `buf` and takes it off (1xx heads are skipped);
-/// `None` when more bytes are needed. `names` is scratch space.
-pub(crate) fn parse_head(
-    buf: &mut BytesMut,
-    scratch: &mut HeadScratch,
-    head_request: bool,
-) -> Result<Option<Head>, ExchangeError> {
-    parse_response(buf, scratch, head_request, false)
-}
-
-/// [`parse_head`], where a 101 answers the request when it asked to switch protocols
-/// (`upgrading`). One function for both cases, not an instance each: httparse's parser then
-/// has a single caller and is inlined into it.
-fn parse_response(
+/// `None` when more bytes are needed. `scratch` is scratch space. A 101 answers the request
+/// when it asked to switch protocols (`upgrading`). With `pass`, the header lines nothing reads
+/// stay as received ([`Passed`]; the head is read into the list where they cannot: see
+/// [`passing`]). One function for all cases, not an instance each: httparse's parser then has
+/// a single caller and is inlined into it.
+pub(crate) fn parse_response(
     buf: &mut BytesMut,
     scratch: &mut HeadScratch,
     head_request: bool,
     upgrading: bool,
+    pass: bool,
 ) -> Result<Option<Head>, ExchangeError> {
     loop {
         let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -441,34 +447,37 @@ fn parse_response(
         }
         let status = StatusCode::from_u16(code)
             .map_err(|_| ExchangeError::Backend(format!("bad status {code}")))?;
-        let base = buf.as_ptr() as usize;
-        scratch.start();
-        for h in resp.headers.iter() {
-            let name = scratch
-                .name(h.name.as_bytes())
-                .map_err(|_| ExchangeError::Backend(format!("bad header name {:?}", h.name)))?;
-            let start = h.value.as_ptr() as usize - base;
-            scratch.names.push((name, start, start + h.value.len()));
-        }
-        let head = buf.split_to(len).freeze();
-        // Room for what the response phase adds (X-Request-Id, X-RateLimit-*, CORS,
-        // set_resp_headers): a list sized to the backend's headers alone would reallocate.
-        let mut headers = Headers::with_capacity(scratch.names.len() + RESPONSE_PHASE_ROOM);
-        let mut hop = Hop::default();
-        for (name, start, end) in scratch.names.drain(..) {
-            match crate::upstream::hop_index(name.as_str()) {
-                // Hop-by-hop headers are read here and not passed on (RFC 9110 §7.6.1).
-                Some(0) => hop.connection.add(&head[start..end]),
-                Some(6) => hop.transfer_encoding(&head[start..end]),
-                Some(_) => {}
-                None => {
-                    let value = HeaderValue::from_maybe_shared(head.slice(start..end))
-                        .map_err(|_| ExchangeError::Backend(format!("bad value of {name}")))?;
-                    hop.length |= name == CONTENT_LENGTH;
-                    headers.append(name, value);
-                }
+        // A head without a body whose length it keeps (HEAD, 304) and a switch are rare: read
+        // into the list.
+        let passing = (pass && !switched && !head_request && status != StatusCode::NOT_MODIFIED)
+            .then(|| passing(resp.headers, buf, len))
+            .flatten();
+        let (mut headers, hop, mut passed) = match passing {
+            Some(Passing {
+                runs,
+                hop,
+                length,
+                date,
+            }) => {
+                let head = buf.split_to(len).freeze();
+                let passed = Passed::new(head, runs, length, date);
+                (Headers::new(), hop, Some(Box::new(passed)))
             }
-        }
+            None => {
+                let base = buf.as_ptr() as usize;
+                scratch.start();
+                for h in resp.headers.iter() {
+                    let name = scratch.name(h.name.as_bytes()).map_err(|_| {
+                        ExchangeError::Backend(format!("bad header name {:?}", h.name))
+                    })?;
+                    let start = h.value.as_ptr() as usize - base;
+                    scratch.names.push((name, start, start + h.value.len()));
+                }
+                let head = buf.split_to(len).freeze();
+                let (headers, hop) = read_lines(&head, scratch)?;
+                (headers, hop, None)
+            }
+        };
         if hop.connection.too_many() {
             return Err(ExchangeError::Backend("too many Connection options".into()));
         }
@@ -479,15 +488,108 @@ fn parse_response(
             // The connection now speaks the other protocol: it is the caller's, never pooled.
             (BodyKind::Empty, false)
         } else {
-            body_kind(status, version, head_request, &hop, &mut headers)?
+            body_kind(
+                status,
+                version,
+                head_request,
+                &hop,
+                &mut headers,
+                passed.as_ref().and_then(|p| p.length()),
+            )?
         };
+        if let Some(p) = passed.as_mut().filter(|_| hop.transfer_encoding) {
+            p.drop_length(); // the chunks frame the body; the length goes with it
+        }
         return Ok(Some(Head {
             status,
             headers,
+            passed,
             body,
             reusable,
         }));
     }
+}
+
+/// A response head's lines as [`passing`] finds them.
+struct Passing {
+    /// The lines kept, in a few runs.
+    runs: Runs,
+    /// What the hop-by-hop lines say.
+    hop: Hop,
+    /// The one `Content-Length`'s value, set aside.
+    length: Option<(usize, usize)>,
+    /// A `Date` is among the lines kept.
+    date: bool,
+}
+
+/// A response head's header lines, passed as received where they can be. `None` where the
+/// head is read into the
+/// list instead: it is longer than [`PASSED_HEAD_BYTES`], its `Connection` names other headers
+/// (they go), it has more than one `Content-Length`, a line kept does not end in CRLF, or the
+/// kept lines are in too many runs.
+fn passing(lines: &[httparse::Header<'_>], buf: &[u8], len: usize) -> Option<Passing> {
+    if len > PASSED_HEAD_BYTES {
+        return None;
+    }
+    let base = buf.as_ptr() as usize;
+    let mut runs = Runs::default();
+    let mut hop = Hop::default();
+    let (mut length, mut date) = (None, false);
+    for (i, h) in lines.iter().enumerate() {
+        match role(h.name.as_bytes()) {
+            Role::Connection => hop.connection.add(h.value),
+            Role::TransferEncoding => hop.transfer_encoding(h.value),
+            Role::Hop | Role::RequestId => {}
+            Role::ContentLength if length.is_some() => return None,
+            Role::ContentLength => {
+                let at = h.value.as_ptr() as usize - base;
+                length = Some((at, at + h.value.len()));
+                hop.length = true;
+            }
+            role => {
+                date |= role == Role::Date;
+                // A line runs to the next one's name, or to the blank line that ends the head.
+                let start = h.name.as_ptr() as usize - base;
+                let end = lines
+                    .get(i + 1)
+                    .map_or(len - 2, |n| n.name.as_ptr() as usize - base);
+                if !buf[..end].ends_with(b"\r\n") || !runs.push(start, end) {
+                    return None;
+                }
+            }
+        }
+    }
+    hop.connection.named.is_empty().then_some(Passing {
+        runs,
+        hop,
+        length,
+        date,
+    })
+}
+
+/// The header lines of `head` (their names and value positions in `scratch`) read into the
+/// list, but for the hop-by-hop ones and the backend's `X-Request-Id`; with what the hop-by-hop
+/// lines say.
+fn read_lines(head: &Bytes, scratch: &mut HeadScratch) -> Result<(Headers, Hop), ExchangeError> {
+    // Room for what the response phase adds (X-Request-Id, X-RateLimit-*, CORS,
+    // set_resp_headers): a list sized to the backend's headers alone would reallocate.
+    let mut headers = Headers::with_capacity(scratch.names.len() + RESPONSE_PHASE_ROOM);
+    let mut hop = Hop::default();
+    for (name, start, end) in scratch.names.drain(..) {
+        match role(name.as_str().as_bytes()) {
+            // Hop-by-hop headers are read here and not passed on (RFC 9110 §7.6.1).
+            Role::Connection => hop.connection.add(&head[start..end]),
+            Role::TransferEncoding => hop.transfer_encoding(&head[start..end]),
+            Role::Hop | Role::RequestId => {}
+            role => {
+                let value = HeaderValue::from_maybe_shared(head.slice(start..end))
+                    .map_err(|_| ExchangeError::Backend(format!("bad value of {name}")))?;
+                hop.length |= role == Role::ContentLength;
+                headers.append(name, value);
+            }
+        }
+    }
+    Ok((headers, hop))
 }
 
 /// What a request sends after its head.
@@ -545,6 +647,7 @@ fn body_kind(
     head_request: bool,
     hop: &Hop,
     headers: &mut Headers,
+    length_aside: Option<&[u8]>,
 ) -> Result<(BodyKind, bool), ExchangeError> {
     let mut reusable = if version == Version::HTTP_11 {
         !hop.connection.close
@@ -557,7 +660,7 @@ fn body_kind(
     if hop.transfer_encoding {
         // A length beside the chunks is the smuggling shape: the chunks decide and the
         // connection is not trusted with another exchange.
-        if headers.remove(CONTENT_LENGTH).is_some() {
+        if headers.remove(CONTENT_LENGTH).is_some() || length_aside.is_some() {
             reusable = false;
         }
         // Only `chunked` is undone here; a body in another coding (gzip, …) would reach the
@@ -570,8 +673,13 @@ fn body_kind(
         return Ok((BodyKind::Chunked, reusable));
     }
     let length = match hop.length {
-        true => content_length(headers.get_all(CONTENT_LENGTH))
-            .map_err(|()| ExchangeError::Backend("bad or conflicting content-length".into()))?,
+        true => content_length(
+            headers
+                .get_all(CONTENT_LENGTH)
+                .map(HeaderValue::as_bytes)
+                .chain(length_aside),
+        )
+        .map_err(|()| ExchangeError::Backend("bad or conflicting content-length".into()))?,
         false => None,
     };
     Ok(match length {
@@ -587,6 +695,7 @@ mod tests {
     use http::header::HeaderName;
 
     /// Parses a response head with these headers; its framing and reuse, and the headers kept.
+    /// Read both ways, into the list and passed as received (then unpacked): the two agree.
     fn parsed(
         status: u16,
         head: bool,
@@ -597,9 +706,141 @@ mod tests {
             raw.push_str(&format!("{k}: {v}\r\n"));
         }
         raw.push_str("\r\n");
+        let listed = read(raw.as_bytes(), head, false);
+        let passed = read(raw.as_bytes(), head, true);
+        assert_eq!(
+            format!("{:?}", listed.as_ref().map(sorted)),
+            format!("{:?}", passed.as_ref().map(sorted)),
+            "passed then unpacked, a head reads as it does into the list: {raw:?}"
+        );
+        listed
+    }
+
+    /// `raw` parsed with `pass`, the passed lines unpacked into the list.
+    fn read(
+        raw: &[u8],
+        head: bool,
+        pass: bool,
+    ) -> Result<(BodyKind, bool, Headers), ExchangeError> {
+        let mut buf = BytesMut::from(raw);
+        let h = parse_response(&mut buf, &mut HeadScratch::default(), head, false, pass)?
+            .expect("a whole head");
+        let mut answer = crate::answer::Answer::new(h.status, ());
+        (answer.headers, answer.passed) = (h.headers, h.passed);
+        answer.unpack();
+        Ok((h.body, h.reusable, answer.headers))
+    }
+
+    /// The framing, and the headers by name (a name's values in order).
+    fn sorted(
+        (kind, reusable, h): &(BodyKind, bool, Headers),
+    ) -> (BodyKind, bool, Vec<(String, String)>) {
+        let mut list: Vec<_> = h
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        list.sort_by(|a, b| a.0.cmp(&b.0));
+        (*kind, *reusable, list)
+    }
+
+    /// `raw` read with `pass`: the lines passed as written, and the list.
+    fn passed(raw: &str, head: bool) -> (String, Headers) {
         let mut buf = BytesMut::from(raw.as_bytes());
-        let h = parse_head(&mut buf, &mut HeadScratch::default(), head)?.expect("a whole head");
-        Ok((h.body, h.reusable, h.headers))
+        let h = parse_response(&mut buf, &mut HeadScratch::default(), head, false, true)
+            .unwrap()
+            .unwrap();
+        let mut out = Vec::new();
+        if let Some(p) = h.passed {
+            p.write(&mut out);
+        }
+        (String::from_utf8(out).unwrap(), h.headers)
+    }
+
+    #[test]
+    fn a_head_nothing_reads_is_passed_as_received_without_hop_by_hop_lines_or_the_framing() {
+        let raw =
+            "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Mon, 07 Dec 2026 16:00:00 GMT\r\n\
+                   Content-Type: text/plain\r\nContent-Length: 23\r\nConnection: keep-alive\r\n\
+                   X-Request-Id: theirs\r\nSet-Cookie: a=1\r\nSet-Cookie:  b=2 \r\n\r\n";
+        let (lines, list) = passed(raw, false);
+        assert_eq!(
+            lines,
+            "Server: nginx/1.22.1\r\nDate: Mon, 07 Dec 2026 16:00:00 GMT\r\n\
+             Content-Type: text/plain\r\nSet-Cookie: a=1\r\nSet-Cookie:  b=2 \r\n"
+        );
+        assert!(list.is_empty(), "nothing read into the list: {list:?}");
+        let (_, _, unpacked) = read(raw.as_bytes(), false, true).unwrap();
+        let cookies: Vec<_> = unpacked.get_all("set-cookie").collect();
+        assert_eq!(cookies, ["a=1", "b=2"]);
+        assert_eq!(unpacked["content-length"], "23");
+        assert!(unpacked.get("x-request-id").is_none() && unpacked.get("connection").is_none());
+    }
+
+    #[test]
+    fn heads_that_cannot_be_passed_as_received_are_read_into_the_list() {
+        let cases = [
+            // `Connection` names a header that must go.
+            (
+                "HTTP/1.1 200 OK\r\nConnection: x-a\r\nX-A: 1\r\nContent-Length: 0\r\n\r\n",
+                false,
+            ),
+            // Two lengths (a list of one value is read as one).
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n",
+                false,
+            ),
+            // A line kept that ends in a bare LF: written as CRLF, not as received.
+            (
+                "HTTP/1.1 200 OK\r\nX-A: 1\nContent-Length: 0\r\n\r\n",
+                false,
+            ),
+            ("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-A: 1\n\n", false),
+            // More runs of kept lines than a head keeps.
+            (
+                "HTTP/1.1 200 OK\r\nA: 1\r\nTE: x\r\nB: 1\r\nTE: x\r\nC: 1\r\nTE: x\r\nD: 1\r\n\
+              TE: x\r\nE: 1\r\nContent-Length: 0\r\n\r\n",
+                false,
+            ),
+            // Framing the client gets as the backend sent it: HEAD, 304.
+            (
+                "HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 5\r\n\r\n",
+                true,
+            ),
+            (
+                "HTTP/1.1 304 Not Modified\r\nX-A: 1\r\nContent-Length: 5\r\n\r\n",
+                false,
+            ),
+        ];
+        let long = format!(
+            "HTTP/1.1 200 OK\r\nX-A: {}\r\nContent-Length: 0\r\n\r\n",
+            "a".repeat(PASSED_HEAD_BYTES)
+        );
+        for (raw, head) in cases.into_iter().chain([(long.as_str(), false)]) {
+            let (lines, list) = passed(raw, head);
+            assert_eq!((lines.as_str(), list.is_empty()), ("", false), "{raw:?}");
+            let listed = read(raw.as_bytes(), head, false).map(|r| sorted(&r));
+            let passed = read(raw.as_bytes(), head, true).map(|r| sorted(&r));
+            assert_eq!(format!("{listed:?}"), format!("{passed:?}"), "{raw:?}");
+        }
+        // Four runs are kept.
+        let raw = "HTTP/1.1 200 OK\r\nA: 1\r\nTE: x\r\nB: 1\r\nTE: x\r\nC: 1\r\nTE: x\r\nD: 1\r\n\
+                   Content-Length: 0\r\n\r\n";
+        assert_eq!(passed(raw, false).0, "A: 1\r\nB: 1\r\nC: 1\r\nD: 1\r\n");
+    }
+
+    #[test]
+    fn a_chunked_body_drops_the_length_passed_or_listed() {
+        let raw =
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\nX-A: 1\r\n\r\n";
+        let (kind, reusable, h) = read(raw.as_bytes(), false, true).unwrap();
+        assert_eq!((kind, reusable), (BodyKind::Chunked, false));
+        assert!(h.get("content-length").is_none(), "{h:?}");
+        assert_eq!(passed(raw, false).0, "X-A: 1\r\n");
     }
 
     fn kind(
@@ -651,17 +892,30 @@ mod tests {
         let mut buf = BytesMut::from(
             &b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\nok"[..],
         );
-        let h = parse_head(&mut buf, &mut HeadScratch::default(), false)
+        let h = parse_response(&mut buf, &mut HeadScratch::default(), false, false, false)
             .unwrap()
             .unwrap();
         assert_eq!((h.status.as_u16(), h.body), (201, BodyKind::Length(2)));
         assert_eq!(&buf[..], b"ok");
         let mut partial = BytesMut::from(&b"HTTP/1.1 200 OK\r\ncontent-le"[..]);
-        assert!(parse_head(&mut partial, &mut HeadScratch::default(), false)
-            .unwrap()
-            .is_none());
+        assert!(parse_response(
+            &mut partial,
+            &mut HeadScratch::default(),
+            false,
+            false,
+            false
+        )
+        .unwrap()
+        .is_none());
         let mut switch = BytesMut::from(&b"HTTP/1.1 101 Switching Protocols\r\n\r\n"[..]);
-        assert!(parse_head(&mut switch, &mut HeadScratch::default(), false).is_err());
+        assert!(parse_response(
+            &mut switch,
+            &mut HeadScratch::default(),
+            false,
+            false,
+            false
+        )
+        .is_err());
     }
 
     #[test]
@@ -735,7 +989,7 @@ mod tests {
         let mut h = Headers::new();
         let hop = Hop::default();
         assert_eq!(
-            body_kind(StatusCode::OK, Version::HTTP_10, false, &hop, &mut h).unwrap(),
+            body_kind(StatusCode::OK, Version::HTTP_10, false, &hop, &mut h, None).unwrap(),
             (Close, false)
         );
     }

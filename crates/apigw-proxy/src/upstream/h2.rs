@@ -176,12 +176,9 @@ impl H2Backend {
                 headers.append(name.clone(), value);
             }
         }
-        Ok(Answer {
-            status: parts.status,
-            reason: None,
-            headers,
-            body: super::DrivenBody::h2(recv),
-        })
+        let mut answer = Answer::new(parts.status, super::DrivenBody::h2(recv));
+        answer.headers = headers;
+        Ok(answer)
     }
 }
 
