@@ -22,7 +22,7 @@ GROUPS = [
     ("clock reads and Instant arithmetic", r"Timespec|clock_gettime|Clock::now"),
     ("libc's send/recv wrappers, cancellation bookkeeping", r"^recv|^send|^__libc_send|^__libc_recv|asynccancel"),
     ("the client's head, the loop, the answer written", r"server::h1::|ClientIo|Answering"),
-    ("the backend's head into Headers", r"upstream::h1::parse_response|HeadScratch|hop_index|ConnectionOptions"
+    ("the backend's head into Headers", r"upstream::h1::parse_response|HeadScratch|upstream::role|answer::|ConnectionOptions"
                                         r"|content_length|Conn::read_head|Conn::poll_fill"),
     ("the backend request built and sent", r"encode_head|push_line|Upstream::send|backend_path|push_ip"
                                            r"|Conn::exchange|write_request|DrivenBody|pool"),

@@ -1,9 +1,11 @@
 //! The HTTP/1 work of a bare proxy's call, apart from its I/O: the request head it sends to the
 //! backend and the response head it sends back, each written into `out` from the head read
-//! (httparse, no `HeaderMap`), and the body length each announces. Shared by `bare_proxy` (tokio)
+//! (httparse into slots it fills without zeroing them first, as apigw's parsers; no
+//! `HeaderMap`), and the body length each announces. Shared by `bare_proxy` (tokio)
 //! and `bench/uring_proxy` (io_uring), so that the two differ in their I/O only.
 
 use std::io;
+use std::mem::MaybeUninit;
 
 const HOP_BY_HOP: [&str; 8] = [
     "connection",
@@ -24,9 +26,10 @@ pub(crate) fn request(
     backend: &str,
     peer: &str,
 ) -> io::Result<usize> {
-    let mut hs = [httparse::EMPTY_HEADER; 64];
-    let mut req = httparse::Request::new(&mut hs);
-    req.parse(head).map_err(io::Error::other)?;
+    let mut hs = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; 64];
+    let mut req = httparse::Request::new(&mut []);
+    req.parse_with_uninit_headers(head, &mut hs)
+        .map_err(io::Error::other)?;
     out.clear();
     out.extend_from_slice(req.method.unwrap_or("GET").as_bytes());
     out.push(b' ');
@@ -44,9 +47,11 @@ pub(crate) fn request(
 /// Writes the client's response from the backend's `head` into `out` (cleared first); returns
 /// the length of the body that follows.
 pub(crate) fn response(out: &mut Vec<u8>, head: &[u8]) -> io::Result<usize> {
-    let mut hs = [httparse::EMPTY_HEADER; 64];
-    let mut resp = httparse::Response::new(&mut hs);
-    resp.parse(head).map_err(io::Error::other)?;
+    let mut hs = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; 64];
+    let mut resp = httparse::Response::new(&mut []);
+    httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut resp, head, &mut hs)
+        .map_err(io::Error::other)?;
     out.clear();
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(resp.code.unwrap_or(502).to_string().as_bytes());

@@ -22,6 +22,7 @@ use http::header::{
 use http::{Method, StatusCode, Uri, Version};
 use hyper::body::{Body, Frame, SizeHint};
 use std::io;
+use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
 use std::sync::{Arc, Mutex};
@@ -386,9 +387,10 @@ pub(crate) fn parse_head(
     while buf.starts_with(b"\r\n") {
         buf.advance(2);
     }
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut slots);
-    let len = match req.parse(buf) {
+    // Slots httparse fills as it reads, not zeroed first (100 of them: 3 200 bytes a head).
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(buf, &mut slots) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) if buf.len() > max => return Err(HeadError::TooLarge),
         Ok(httparse::Status::Partial) => return Ok(None),
