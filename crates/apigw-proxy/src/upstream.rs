@@ -496,8 +496,9 @@ pub(crate) fn role(name: &[u8]) -> Role {
 }
 
 /// `name` (token characters) is `lower` (lowercase letters and `-`, as long) in any case. A
-/// token character with bit 0x20 set is a lowercase letter only when it is that letter in either
-/// case, and `-` only when it is `-` (0x0D, CR, is no token character).
+/// token character ORed with 0x20 is a given lowercase letter only when it is that letter in
+/// either case, and `-` only when it is `-` (the other byte that would be, 0x0D, is no token
+/// character).
 fn eq_lowercase(name: &[u8], lower: &[u8]) -> bool {
     if name.len() < 8 {
         return name.iter().zip(lower).all(|(c, l)| c | 0x20 == *l);

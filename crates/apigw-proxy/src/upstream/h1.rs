@@ -526,10 +526,9 @@ struct Passing {
 }
 
 /// A response head's header lines, passed as received where they can be. `None` where the
-/// head is read into the
-/// list instead: it is longer than [`PASSED_HEAD_BYTES`], its `Connection` names other headers
-/// (they go), it has more than one `Content-Length`, a line kept does not end in CRLF, or the
-/// kept lines are in too many runs.
+/// head is read into the list instead: it is longer than [`PASSED_HEAD_BYTES`], its
+/// `Connection` names other headers (they go), it has more than one `Content-Length`, a line
+/// kept does not end in CRLF, or the kept lines are in too many runs.
 fn passing(lines: &[httparse::Header<'_>], buf: &[u8], len: usize) -> Option<Passing> {
     if len > PASSED_HEAD_BYTES {
         return None;
