@@ -113,6 +113,51 @@ async fn h2c_with_prior_knowledge_carries_calls_and_plugins_as_http1_does() {
     let err: Value = serde_json::from_slice(&missing.2).unwrap();
     assert_eq!(err["error_code"], "APIG.0101");
     assert_eq!(backend.calls(), 3);
+    // Every answer carries the call's id, the plug-ins' and the gateway's own alike.
+    for headers in [&a.1, &refused.1, &missing.1] {
+        assert_eq!(headers["x-request-id"].len(), 32, "{headers:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_api_without_plugins_answers_http2_with_the_backends_headers_and_the_call_id() {
+    // Nothing reads this API's response heads: they stay as the backend sent them until the
+    // HTTP/2 writer reads them into its header map.
+    let s = TestServer::start().await;
+    let backend = Backend::start().await;
+    let (group, host) = s.admin.create_group("http2_plain").await;
+    let mut body = http_api(
+        "plain",
+        &group,
+        "GET",
+        "/plain",
+        &backend.addr.to_string(),
+        "/echo",
+    );
+    body["req_protocol"] = "BOTH".into();
+    s.admin.create_published_api(body).await;
+    let tcp = tokio::net::TcpStream::connect(s.running.gateway_addr)
+        .await
+        .unwrap();
+    let mut send = client(tcp).await;
+    let (status, headers, out) = call(&mut send, "GET", &format!("http://{host}/plain"), b"").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&out));
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"),
+        "{headers:?}"
+    );
+    assert_eq!(headers["content-length"], out.len().to_string().as_str());
+    assert_eq!(
+        headers.get_all("x-request-id").iter().count(),
+        1,
+        "{headers:?}"
+    );
+    assert_eq!(headers["x-request-id"].len(), 32);
+    let echo: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(echo["path"], "/echo");
 }
 
 #[tokio::test]

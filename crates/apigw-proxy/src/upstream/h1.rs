@@ -118,11 +118,12 @@ pub(crate) fn encode_head(
     out.extend_from_slice(b" HTTP/1.1\r\n");
     for (name, value) in headers {
         let n = name.as_str();
-        let framing = !matches!(
+        // Hop-by-hop headers and the length (`framing` writes the body's own) stay here.
+        let ours = !matches!(
             role(n.as_bytes()),
             Role::EndToEnd | Role::Date | Role::RequestId
         );
-        if framing || gateway.replaces(n) {
+        if ours || gateway.replaces(n) {
             continue;
         }
         crate::upstream::push_line(out, n.as_bytes(), value.as_bytes());
@@ -145,10 +146,10 @@ pub(crate) fn encode_head(
     out.extend_from_slice(b"\r\n");
 }
 
-/// Headers the gateway may add to a backend's response (see [`parse_response`]): X-Request-Id,
-/// the X-RateLimit-* three, the CORS headers and a few set_resp_headers rules fit without the
-/// list reallocating (more rules may grow it once). 72 bytes an entry: a head of eight lines
-/// with this room takes 1 152 bytes.
+/// Headers the response phase may add to a backend's response read into the list (see
+/// [`read_lines`]): the X-RateLimit-* three, the CORS headers and a few set_resp_headers rules
+/// fit without the list reallocating (more rules may grow it once). 72 bytes an entry: a head
+/// of eight lines with this room takes 1 152 bytes.
 const RESPONSE_PHASE_ROOM: usize = 8;
 
 /// How a response body is delimited (RFC 9112 §6.3).
@@ -573,8 +574,8 @@ fn passing(lines: &[httparse::Header<'_>], buf: &[u8], len: usize) -> Option<Pas
 /// list, but for the hop-by-hop ones and the backend's `X-Request-Id`; with what the hop-by-hop
 /// lines say.
 fn read_lines(head: &Bytes, scratch: &mut HeadScratch) -> Result<(Headers, Hop), ExchangeError> {
-    // Room for what the response phase adds (X-Request-Id, X-RateLimit-*, CORS,
-    // set_resp_headers): a list sized to the backend's headers alone would reallocate.
+    // Room for what the response phase adds (X-RateLimit-*, CORS, set_resp_headers): a list
+    // sized to the backend's headers alone would reallocate.
     let mut headers = Headers::with_capacity(scratch.names.len() + RESPONSE_PHASE_ROOM);
     let mut hop = Hop::default();
     for (name, start, end) in scratch.names.drain(..) {
