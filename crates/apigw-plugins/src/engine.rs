@@ -298,6 +298,13 @@ pub trait Plugin: Sized + Send + Sync + std::fmt::Debug {
     /// The response head, before it is sent.
     fn response_head(&self, _state: &mut Self::State, _headers: &mut Headers, _ctx: &RequestCtx) {}
 
+    /// Whether its response head hook reads or changes the headers: true unless the type says
+    /// otherwise. Where no bound plug-in's does, a backend's header lines go to the client as
+    /// they were received, and the hook's list holds only what the gateway set.
+    fn reads_response_headers(&self) -> bool {
+        true
+    }
+
     /// A piece of the response body, as it is sent (only with [`Plugin::COMPLETES`]).
     fn response_body(&self, _state: &mut Self::State, _data: &[u8]) {}
 
@@ -375,6 +382,12 @@ macro_rules! plugin_types {
             fn response_head(&self, s: &mut States, h: &mut Headers, ctx: &RequestCtx) {
                 match self {
                     $(Instance::$variant(p) => p.response_head(&mut s.$field, h, ctx),)*
+                }
+            }
+
+            fn reads_response_headers(&self) -> bool {
+                match self {
+                    $(Instance::$variant(p) => p.reads_response_headers(),)*
                 }
             }
 
@@ -508,6 +521,8 @@ pub struct Chain {
     answers_preflights: bool,
     throttles: bool,
     completes: bool,
+    /// A bound plug-in's response head hook reads or changes the headers.
+    reads_response_headers: bool,
 }
 
 impl Chain {
@@ -525,12 +540,14 @@ impl Chain {
             .iter()
             .filter_map(|i| i.step())
             .fold(0, |m, s| m | 1 << s as u8);
+        let reads_response_headers = all.iter().any(|i| i.reads_response_headers());
         Self {
             all,
             steps,
             answers_preflights: p,
             throttles: t,
             completes: c,
+            reads_response_headers,
         }
     }
 
@@ -547,6 +564,12 @@ impl Chain {
     /// Whether a bound type has a request hook at `step`.
     pub fn hooks_at(&self, step: Step) -> bool {
         self.steps & 1 << step as u8 != 0
+    }
+
+    /// Whether a bound plug-in's response head hook reads or changes the headers (else a
+    /// backend's header lines may be passed as received).
+    pub fn reads_response_headers(&self) -> bool {
+        self.reads_response_headers
     }
 
     /// Whether a bound plug-in answers CORS preflights.
@@ -608,6 +631,39 @@ impl Chain {
     pub fn complete(&self, states: &mut States, ctx: &RequestCtx, done: &Done) {
         for inst in self.all.iter().rev() {
             inst.complete(states, ctx, done);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bound(plugin_type: PluginType, content: &str) -> Arc<Instance> {
+        let built = crate::registry::build(plugin_type, "p", content, &BuildCtx::default());
+        Arc::new(built.expect(content))
+    }
+
+    #[tokio::test]
+    async fn a_chain_reads_response_headers_only_where_a_bound_plug_in_does() {
+        let quiet_log = r#"{"broker_list":["127.0.0.1:9"],"topic":"t"}"#;
+        let header_log = r#"{"broker_list":["127.0.0.1:9"],"topic":"t",
+            "meta_config":{"call_data":{"log_response_header":true}}}"#;
+        let breaker = r#"{"breaker_condition":{"breaker_type":"timeout","breaker_mode":"counter",
+            "unhealthy_threshold":5,"time_window":60,"open_breaker_time":60},"scope":"basic"}"#;
+        let cors = r#"{"allow_origin":"*"}"#;
+        assert!(!Chain::default().reads_response_headers());
+        let passing = Chain::new(vec![
+            bound(PluginType::KafkaLog, quiet_log),
+            bound(PluginType::Breaker, breaker),
+        ]);
+        assert!(!passing.reads_response_headers());
+        for reading in [
+            bound(PluginType::KafkaLog, header_log),
+            bound(PluginType::Cors, cors),
+        ] {
+            let chain = Chain::new(vec![bound(PluginType::Breaker, breaker), reading]);
+            assert!(chain.reads_response_headers(), "{chain:?}");
         }
     }
 }

@@ -208,6 +208,11 @@ impl Plugin for ProxyMirror {
         Ok(Self::new(c))
     }
 
+    /// The mirror's answers are dropped; the backend's are not looked at.
+    fn reads_response_headers(&self) -> bool {
+        false
+    }
+
     async fn request<I: Io>(&self, _: &mut (), call: &mut Call<'_, I>) -> Flow {
         if !self.sampled() {
             return Flow::Continue;

@@ -658,6 +658,11 @@ impl Plugin for ThirdAuth {
         Ok(Self::new(c, ctx.clock.clone()))
     }
 
+    /// It decides before the backend is called.
+    fn reads_response_headers(&self) -> bool {
+        false
+    }
+
     /// The auth service decides; the headers it may carry are never taken from the client.
     async fn request<I: Io>(&self, _: &mut (), call: &mut Call<'_, I>) -> Flow {
         for h in self.carried_headers() {

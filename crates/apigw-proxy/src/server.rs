@@ -777,7 +777,7 @@ async fn proxy(
         target: &target,
         headers: &parts.headers,
         upgrade: call.upgrade,
-        pass_headers: route.chain.is_empty(),
+        pass_headers: !route.chain.reads_response_headers(),
     };
     let sent = Instant::now();
     let result = gw
@@ -875,7 +875,7 @@ async fn proxy_channel(
             target: &target,
             headers: &parts.headers,
             upgrade,
-            pass_headers: route.chain.is_empty(),
+            pass_headers: !route.chain.reads_response_headers(),
         };
         let sent = Instant::now();
         let waiting = c.channel.waiting(i);
@@ -1056,7 +1056,9 @@ fn finish(
     states: &mut States,
 ) -> Answer<CallBody> {
     if let Some(chain) = chain.filter(|c| !c.is_empty()) {
-        resp.unpack(); // the response phase may read any header
+        if chain.reads_response_headers() {
+            resp.unpack(); // the response phase may read any header
+        }
         chain.response_head(states, &mut resp.headers, ctx);
     }
     tracing::info!(

@@ -551,8 +551,9 @@ pub struct Outbound<'a> {
     /// A protocol switch the client asked for (`Upgrade: websocket`): where the backend's
     /// connection is left when it answers 101.
     pub upgrade: Option<&'a Upgrade>,
-    /// Nothing reads the response's headers before they are written (no response phase, no
-    /// service): the backend's lines may stay as received (`Answer::passed`).
+    /// Nothing reads the response's headers before they are written (no bound plug-in whose
+    /// response phase reads them, no service): the backend's lines may stay as received
+    /// (`Answer::passed`).
     pub pass_headers: bool,
 }
 

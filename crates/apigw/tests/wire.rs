@@ -515,6 +515,62 @@ async fn a_backend_head_reaches_the_client_as_sent_but_for_hop_by_hop_lines_and_
 }
 
 #[tokio::test]
+async fn a_backend_head_passes_as_sent_unless_a_bound_plug_in_reads_the_response_headers() {
+    let b = RawBackend::start(|_, _| {
+        vec![write(
+            b"HTTP/1.1 200 OK\r\nX-CuStOm:  v \r\nContent-Length: 5\r\n\r\nhello",
+        )]
+    })
+    .await;
+    let w = World::new().await;
+    let admin = &w.s.admin;
+    let mut bound = Vec::new();
+    for (uri, plugin, content) in [
+        // Its response phase never looks at the headers.
+        (
+            "/past-breaker",
+            "breaker",
+            serde_json::json!({"breaker_condition": {"breaker_type": "timeout",
+                "breaker_mode": "counter", "unhealthy_threshold": 5, "time_window": 60,
+                "open_breaker_time": 60}, "scope": "basic"}),
+        ),
+        // It adds its own: the backend's are read into the list and written from it.
+        (
+            "/past-set-resp-headers",
+            "set_resp_headers",
+            serde_json::json!({"response_headers": [{"name": "x-added", "value": "a",
+                "action": "add"}]}),
+        ),
+    ] {
+        let name = format!("api{}", uri.replace(['/', '-'], "_"));
+        let api = admin
+            .create_published_api(http_api(&name, &w.group, "GET", uri, &b.addr, "/b"))
+            .await;
+        let p = admin
+            .create_plugin(&format!("p{name}"), plugin, content)
+            .await;
+        admin.bind(&p, apigw_testkit::RELEASE, &[&api]).await;
+        bound.push(uri);
+    }
+    let mut c = TcpStream::connect(w.s.running.gateway_addr).await.unwrap();
+    for uri in bound {
+        let request = format!("GET {uri} HTTP/1.1\r\nhost: {}\r\n\r\n", w.host);
+        let got = exchange(&mut c, request.as_bytes(), 1).await;
+        let (head, body) = got.split_once("\r\n\r\n").expect("a whole answer");
+        assert_eq!(body, "hello");
+        if uri == "/past-breaker" {
+            assert!(head.contains("\r\nX-CuStOm:  v \r\n"), "as sent: {head}");
+        } else {
+            assert!(
+                head.contains("\r\nx-custom: v\r\n"),
+                "from the list: {head}"
+            );
+            assert!(head.contains("\r\nx-added: a\r\n"), "{head}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn pipelined_requests_are_answered_in_order_on_one_connection() {
     let b = RawBackend::start(|_, req| {
         let body = format!("answer {req}");

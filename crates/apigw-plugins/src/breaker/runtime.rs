@@ -427,6 +427,11 @@ impl Plugin for Breaker {
         super::metrics::render_metrics(instances, out)
     }
 
+    /// It counts the backend's results, not its headers.
+    fn reads_response_headers(&self) -> bool {
+        false
+    }
+
     /// While open, the downgrade answers instead of the backend.
     async fn request<I: Io>(&self, admitted: &mut Option<Ticket>, call: &mut Call<'_, I>) -> Flow {
         let mut ticket = self.admit(call.head, call.ctx);

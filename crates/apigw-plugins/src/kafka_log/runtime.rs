@@ -362,6 +362,11 @@ impl Plugin for KafkaLog {
         render_metrics(instances, out)
     }
 
+    /// Only a message that logs them reads the response headers.
+    fn reads_response_headers(&self) -> bool {
+        self.wants_response().0
+    }
+
     async fn request<I: Io>(&self, kept: &mut Self::State, call: &mut Call<'_, I>) -> Flow {
         if !self.admit(call.ctx.request_time_ms()) {
             return Flow::Continue;
