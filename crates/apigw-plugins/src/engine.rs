@@ -298,9 +298,10 @@ pub trait Plugin: Sized + Send + Sync + std::fmt::Debug {
     /// The response head, before it is sent.
     fn response_head(&self, _state: &mut Self::State, _headers: &mut Headers, _ctx: &RequestCtx) {}
 
-    /// Whether its response head hook reads or changes the headers: true unless the type says
-    /// otherwise. Where no bound plug-in's does, a backend's header lines go to the client as
-    /// they were received, and the hook's list holds only what the gateway set.
+    /// Whether its response head hook reads the headers or changes them other than by
+    /// [`Headers::insert`]: true unless the type says otherwise. Where no bound plug-in's does,
+    /// a backend's header lines go to the client as they were received, the hook's list holds
+    /// only what the gateway set, and what it inserts replaces a received line of that name.
     fn reads_response_headers(&self) -> bool {
         true
     }
@@ -521,7 +522,8 @@ pub struct Chain {
     answers_preflights: bool,
     throttles: bool,
     completes: bool,
-    /// A bound plug-in's response head hook reads or changes the headers.
+    /// A bound plug-in's response head hook reads the headers (or changes them other than by
+    /// `insert`).
     reads_response_headers: bool,
 }
 
@@ -566,8 +568,8 @@ impl Chain {
         self.steps & 1 << step as u8 != 0
     }
 
-    /// Whether a bound plug-in's response head hook reads or changes the headers (else a
-    /// backend's header lines may be passed as received).
+    /// Whether a bound plug-in's response head hook reads the headers or changes them other
+    /// than by `insert` (else a backend's header lines may be passed as received).
     pub fn reads_response_headers(&self) -> bool {
         self.reads_response_headers
     }
@@ -652,10 +654,12 @@ mod tests {
         let breaker = r#"{"breaker_condition":{"breaker_type":"timeout","breaker_mode":"counter",
             "unhealthy_threshold":5,"time_window":60,"open_breaker_time":60},"scope":"basic"}"#;
         let cors = r#"{"allow_origin":"*"}"#;
+        let limit = r#"{"api_limit":1000,"default_time_unit":"day"}"#;
         assert!(!Chain::default().reads_response_headers());
         let passing = Chain::new(vec![
             bound(PluginType::KafkaLog, quiet_log),
             bound(PluginType::Breaker, breaker),
+            bound(PluginType::RateLimit, limit),
         ]);
         assert!(!passing.reads_response_headers());
         for reading in [

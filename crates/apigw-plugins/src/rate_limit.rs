@@ -426,6 +426,11 @@ impl crate::engine::Plugin for RateLimit {
         crate::engine::Flow::Continue
     }
 
+    /// It only inserts its three headers.
+    fn reads_response_headers(&self) -> bool {
+        false
+    }
+
     fn response_head(
         &self,
         verdict: &mut Option<Verdict>,

@@ -61,6 +61,24 @@ impl<B> Answer<B> {
         }
         self.headers = all;
     }
+
+    /// After a response phase that only inserted headers, on passed lines: a passed line under
+    /// a name it inserted gives way, as [`Headers::insert`] on the whole list would have made
+    /// it (the lines are unpacked and the inserted headers put over them). Otherwise the
+    /// lines stay passed, and the inserted headers are written after them.
+    pub fn settle_inserted(&mut self) {
+        let Some(passed) = &self.passed else {
+            return;
+        };
+        if !self.headers.names().any(|n| passed.names(n)) {
+            return;
+        }
+        let inserted = std::mem::take(&mut self.headers);
+        self.unpack();
+        for (name, value) in &inserted {
+            self.headers.insert(name.clone(), value.clone());
+        }
+    }
 }
 
 /// The reason phrase `status` is written with: its canonical one, and for 494 (which has none)
@@ -91,6 +109,9 @@ pub struct Passed {
     length: Option<(u16, u16)>,
     /// One of the lines is `Date`.
     pub(crate) date: bool,
+    /// The lengths of the lines' names (bit `n % 64`: a name of `n` bytes): most names looked
+    /// for are told absent by their length alone.
+    name_lengths: u64,
 }
 
 /// Up to [`PASSED_RUNS`] ranges of a head of at most [`PASSED_HEAD_BYTES`], in order.
@@ -126,14 +147,36 @@ impl Runs {
 }
 
 impl Passed {
-    /// `runs` of `head` (at most [`PASSED_HEAD_BYTES`]), the length's value at `length` in it.
-    pub(crate) fn new(head: Bytes, runs: Runs, length: Option<(usize, usize)>, date: bool) -> Self {
+    /// `runs` of `head` (at most [`PASSED_HEAD_BYTES`]), the length's value at `length` in it,
+    /// whether a line is `Date`, and the lengths of the lines' names.
+    pub(crate) fn new(
+        head: Bytes,
+        runs: Runs,
+        length: Option<(usize, usize)>,
+        date: bool,
+        name_lengths: u64,
+    ) -> Self {
         Self {
             head,
             runs,
             length: length.map(|(s, e)| (s as u16, e as u16)),
             date,
+            name_lengths,
         }
+    }
+
+    /// Whether a passed line is named `name` (in any case). httparse accepted the lines with no
+    /// space between a name and its colon.
+    pub(crate) fn names(&self, name: &HeaderName) -> bool {
+        let name = name.as_str().as_bytes();
+        if self.name_lengths & 1 << (name.len() % 64) == 0 {
+            return false;
+        }
+        self.runs.iter().any(|run| {
+            self.head[run].split_inclusive(|&b| b == b'\n').any(|line| {
+                line.get(name.len()) == Some(&b':') && line[..name.len()].eq_ignore_ascii_case(name)
+            })
+        })
     }
 
     /// The backend's `Content-Length` value.

@@ -1056,10 +1056,14 @@ fn finish(
     states: &mut States,
 ) -> Answer<CallBody> {
     if let Some(chain) = chain.filter(|c| !c.is_empty()) {
-        if chain.reads_response_headers() {
+        let reads = chain.reads_response_headers();
+        if reads {
             resp.unpack(); // the response phase may read any header
         }
         chain.response_head(states, &mut resp.headers, ctx);
+        if !reads {
+            resp.settle_inserted();
+        }
     }
     tracing::info!(
         target: "apigw::access",

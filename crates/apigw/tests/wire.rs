@@ -534,7 +534,13 @@ async fn a_backend_head_passes_as_sent_unless_a_bound_plug_in_reads_the_response
                 "breaker_mode": "counter", "unhealthy_threshold": 5, "time_window": 60,
                 "open_breaker_time": 60}, "scope": "basic"}),
         ),
-        // It adds its own: the backend's are read into the list and written from it.
+        // It only inserts its own: the backend's lines pass, its own follow them.
+        (
+            "/past-rate-limit",
+            "rate_limit",
+            serde_json::json!({"api_limit": 1000, "default_time_unit": "day"}),
+        ),
+        // It reads them: the backend's are read into the list and written from it.
         (
             "/past-set-resp-headers",
             "set_resp_headers",
@@ -558,8 +564,14 @@ async fn a_backend_head_passes_as_sent_unless_a_bound_plug_in_reads_the_response
         let got = exchange(&mut c, request.as_bytes(), 1).await;
         let (head, body) = got.split_once("\r\n\r\n").expect("a whole answer");
         assert_eq!(body, "hello");
-        if uri == "/past-breaker" {
+        if uri != "/past-set-resp-headers" {
             assert!(head.contains("\r\nX-CuStOm:  v \r\n"), "as sent: {head}");
+            let limited = uri == "/past-rate-limit";
+            assert_eq!(
+                head.contains("\r\nx-ratelimit-limit: 1000\r\n"),
+                limited,
+                "{head}"
+            );
         } else {
             assert!(
                 head.contains("\r\nx-custom: v\r\n"),

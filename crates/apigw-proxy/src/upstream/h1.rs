@@ -462,9 +462,10 @@ pub(crate) fn parse_response(
                 hop,
                 length,
                 date,
+                name_lengths,
             }) => {
                 let head = buf.split_to(len).freeze();
-                let passed = Passed::new(head, runs, length, date);
+                let passed = Passed::new(head, runs, length, date, name_lengths);
                 (Headers::new(), hop, Some(Box::new(passed)))
             }
             None => {
@@ -524,6 +525,8 @@ struct Passing {
     length: Option<(usize, usize)>,
     /// A `Date` is among the lines kept.
     date: bool,
+    /// The lengths of the kept lines' names, as in `Passed`.
+    name_lengths: u64,
 }
 
 /// A response head's header lines, passed as received where they can be. `None` where the
@@ -537,7 +540,7 @@ fn passing(lines: &[httparse::Header<'_>], buf: &[u8], len: usize) -> Option<Pas
     let base = buf.as_ptr() as usize;
     let mut runs = Runs::default();
     let mut hop = Hop::default();
-    let (mut length, mut date) = (None, false);
+    let (mut length, mut date, mut name_lengths) = (None, false, 0u64);
     for (i, h) in lines.iter().enumerate() {
         match role(h.name.as_bytes()) {
             Role::Connection => hop.connection.add(h.value),
@@ -551,6 +554,7 @@ fn passing(lines: &[httparse::Header<'_>], buf: &[u8], len: usize) -> Option<Pas
             }
             role => {
                 date |= role == Role::Date;
+                name_lengths |= 1 << (h.name.len() % 64);
                 // A line runs to the next one's name, or to the blank line that ends the head.
                 let start = h.name.as_ptr() as usize - base;
                 let end = lines
@@ -567,6 +571,7 @@ fn passing(lines: &[httparse::Header<'_>], buf: &[u8], len: usize) -> Option<Pas
         hop,
         length,
         date,
+        name_lengths,
     })
 }
 
@@ -782,6 +787,48 @@ mod tests {
         assert_eq!(cookies, ["a=1", "b=2"]);
         assert_eq!(unpacked["content-length"], "23");
         assert!(unpacked.get("x-request-id").is_none() && unpacked.get("connection").is_none());
+    }
+
+    #[test]
+    fn an_inserted_header_replaces_a_passed_line_of_its_name_and_leaves_the_others_passed() {
+        let raw = "HTTP/1.1 200 OK\r\nServer: s\r\nX-RateLimit-Limit: 9\r\nVary: A\r\n\
+                   Content-Length: 2\r\n\r\n";
+        let answer_of = |inserted: &[(&'static str, &'static str)]| {
+            let mut buf = BytesMut::from(raw.as_bytes());
+            let h = parse_response(&mut buf, &mut HeadScratch::default(), false, false, true)
+                .unwrap()
+                .unwrap();
+            let mut answer = crate::answer::Answer::new(h.status, ());
+            answer.passed = h.passed;
+            for (n, v) in inserted {
+                let (n, v) = (HeaderName::from_static(n), HeaderValue::from_static(v));
+                answer.headers.insert(n, v);
+            }
+            answer.settle_inserted();
+            answer
+        };
+        // Names no passed line has (one only starts like one, one is as long as one): still
+        // passed.
+        let kept = answer_of(&[("x-ratelimit", "1"), ("x-ratelimit-reset", "8")]);
+        assert!(kept.passed.is_some());
+        assert_eq!(kept.headers.len(), 2);
+        // One that a passed line has, in another case: that line gives way, in its place.
+        let replaced = answer_of(&[("x-ratelimit-limit", "10")]);
+        assert!(replaced.passed.is_none());
+        let list: Vec<_> = replaced
+            .headers
+            .iter()
+            .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            list,
+            [
+                "server: s",
+                "x-ratelimit-limit: 10",
+                "vary: A",
+                "content-length: 2"
+            ]
+        );
     }
 
     #[test]
