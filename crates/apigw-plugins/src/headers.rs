@@ -173,6 +173,16 @@ impl<'a> IntoIterator for &'a Headers {
     }
 }
 
+impl IntoIterator for Headers {
+    type Item = (HeaderName, HeaderValue);
+    type IntoIter = std::vec::IntoIter<(HeaderName, HeaderValue)>;
+
+    /// The headers in order, moved out.
+    fn into_iter(self) -> Self::IntoIter {
+        self.list.into_iter()
+    }
+}
+
 impl From<http::HeaderMap> for Headers {
     fn from(map: http::HeaderMap) -> Self {
         let mut list = Vec::with_capacity(map.len());

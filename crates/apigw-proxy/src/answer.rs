@@ -56,8 +56,8 @@ impl<B> Answer<B> {
         // Room for a backend's dozen lines and what the response phase adds.
         let mut all = Headers::with_capacity(16 + self.headers.len());
         passed.unpack_into(&mut all);
-        for (name, value) in &self.headers {
-            all.append(name.clone(), value.clone());
+        for (name, value) in std::mem::take(&mut self.headers) {
+            all.append(name, value);
         }
         self.headers = all;
     }
@@ -75,8 +75,8 @@ impl<B> Answer<B> {
         }
         let inserted = std::mem::take(&mut self.headers);
         self.unpack();
-        for (name, value) in &inserted {
-            self.headers.insert(name.clone(), value.clone());
+        for (name, value) in inserted {
+            self.headers.insert(name, value);
         }
     }
 }
@@ -172,10 +172,22 @@ impl Passed {
         if self.name_lengths & 1 << (name.len() % 64) == 0 {
             return false;
         }
-        self.runs.iter().any(|run| {
-            self.head[run].split_inclusive(|&b| b == b'\n').any(|line| {
-                line.get(name.len()) == Some(&b':') && line[..name.len()].eq_ignore_ascii_case(name)
-            })
+        self.lines().any(|(_, line)| {
+            line.get(name.len()) == Some(&b':') && line[..name.len()].eq_ignore_ascii_case(name)
+        })
+    }
+
+    /// The lines without their CRLF, each with where it starts in `head`.
+    fn lines(&self) -> impl Iterator<Item = (usize, &[u8])> + '_ {
+        self.runs.iter().flat_map(|run| {
+            let mut at = run.start;
+            self.head[run]
+                .split_inclusive(|&b| b == b'\n')
+                .map(move |line| {
+                    let start = at;
+                    at += line.len();
+                    (start, line.strip_suffix(b"\r\n").unwrap_or(line))
+                })
         })
     }
 
@@ -199,26 +211,19 @@ impl Passed {
 
     /// Appends the lines to `headers`, then the length.
     fn unpack_into(&self, headers: &mut Headers) {
-        let head = &self.head;
-        for run in self.runs.iter() {
-            let mut at = run.start;
-            for line in head[run].split_inclusive(|&b| b == b'\n') {
-                let next = at + line.len();
-                // httparse accepted these bytes (`upstream::h1`): a name of token characters,
-                // a colon, a value of visible characters, spaces and tabs, CRLF. The checks
-                // below cannot fail.
-                let line = line.strip_suffix(b"\r\n").unwrap_or(line);
-                if let Some(colon) = line.iter().position(|&b| b == b':') {
-                    let raw = &line[colon + 1..];
-                    let value = raw.trim_ascii();
-                    let from = at + colon + 1 + (raw.len() - raw.trim_ascii_start().len());
-                    let value =
-                        HeaderValue::from_maybe_shared(head.slice(from..from + value.len()));
-                    if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(&line[..colon]), value) {
-                        headers.append(name, value);
-                    }
-                }
-                at = next;
+        for (at, line) in self.lines() {
+            // httparse accepted these bytes (`upstream::h1`): a name of token characters, a
+            // colon, a value of visible characters, spaces and tabs. The checks below cannot
+            // fail.
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                continue;
+            };
+            let raw = &line[colon + 1..];
+            let value = raw.trim_ascii();
+            let from = at + colon + 1 + (raw.len() - raw.trim_ascii_start().len());
+            let value = HeaderValue::from_maybe_shared(self.head.slice(from..from + value.len()));
+            if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(&line[..colon]), value) {
+                headers.append(name, value);
             }
         }
         if let Some((s, e)) = self.length {

@@ -241,11 +241,11 @@ where
     let mut response = http::Response::new(());
     *response.status_mut() = status;
     let out = response.headers_mut();
-    for (name, value) in &headers {
-        if connection_specific(name, value) || (name == CONTENT_LENGTH && !no_body) {
+    for (name, value) in headers {
+        if connection_specific(&name, &value) || (name == CONTENT_LENGTH && !no_body) {
             continue;
         }
-        out.append(name.clone(), value.clone());
+        out.append(name, value);
     }
     if !request_id.is_empty() {
         if let Ok(id) = HeaderValue::from_str(&request_id) {
