@@ -97,7 +97,7 @@ impl ContentModel for Config {
 
 use crate::chain::{BuildCtx, RequestCtx};
 use crate::engine::{Call, Decision, Flow, Io, Plugin, Reply, Step};
-use crate::headers::Headers;
+use crate::headers::{Headers, Touched};
 use http::header::{
     ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
     ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
@@ -308,6 +308,18 @@ impl Plugin for Cors {
         let flow = self.preflight(&call.head.method, &call.head.headers, call.ctx);
         *answered = matches!(flow, Flow::Respond(_));
         flow
+    }
+
+    /// The CORS headers it replaces; with `*` exposed and credentials, every name (it lists
+    /// them). `Vary` is appended.
+    fn touches_response_headers(&self) -> Touched {
+        if self.expose_all && self.credentials {
+            return Touched::All;
+        }
+        Touched::Named {
+            names: Vec::new(),
+            prefixes: vec!["access-control-"],
+        }
     }
 
     fn response_head(&self, answered: &mut bool, headers: &mut Headers, ctx: &RequestCtx) {

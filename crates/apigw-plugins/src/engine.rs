@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::chain::{BuildCtx, RequestCtx};
-use crate::headers::{Headers, RequestHead};
+use crate::headers::{Headers, RequestHead, Touched};
 use crate::registry::ContentModel;
 use apigw_model::PluginType;
 
@@ -298,12 +298,11 @@ pub trait Plugin: Sized + Send + Sync + std::fmt::Debug {
     /// The response head, before it is sent.
     fn response_head(&self, _state: &mut Self::State, _headers: &mut Headers, _ctx: &RequestCtx) {}
 
-    /// Whether its response head hook reads the headers or changes them other than by
-    /// [`Headers::insert`]: true unless the type says otherwise. Where no bound plug-in's does,
-    /// a backend's header lines go to the client as they were received, the hook's list holds
-    /// only what the gateway set, and what it inserts replaces a received line of that name.
-    fn reads_response_headers(&self) -> bool {
-        true
+    /// The response headers its response head hook reads or changes (appending needs no
+    /// mention): all unless the type says otherwise. A backend's header lines of other names
+    /// go to the client as they were received, outside the hook's list.
+    fn touches_response_headers(&self) -> Touched {
+        Touched::All
     }
 
     /// A piece of the response body, as it is sent (only with [`Plugin::COMPLETES`]).
@@ -386,9 +385,9 @@ macro_rules! plugin_types {
                 }
             }
 
-            fn reads_response_headers(&self) -> bool {
+            fn touches_response_headers(&self) -> Touched {
                 match self {
-                    $(Instance::$variant(p) => p.reads_response_headers(),)*
+                    $(Instance::$variant(p) => p.touches_response_headers(),)*
                 }
             }
 
@@ -514,7 +513,7 @@ plugin_types! {
 }
 
 /// The plug-ins bound to one API in one environment, in the declared order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Chain {
     all: Vec<Arc<Instance>>,
     /// The steps some bound type has a request hook at (bit `1 << step`).
@@ -522,9 +521,14 @@ pub struct Chain {
     answers_preflights: bool,
     throttles: bool,
     completes: bool,
-    /// A bound plug-in's response head hook reads the headers (or changes them other than by
-    /// `insert`).
-    reads_response_headers: bool,
+    /// The response headers the bound plug-ins' response head hooks read or change.
+    touches_response_headers: Touched,
+}
+
+impl Default for Chain {
+    fn default() -> Self {
+        Self::new(Vec::new())
+    }
 }
 
 impl Chain {
@@ -542,14 +546,16 @@ impl Chain {
             .iter()
             .filter_map(|i| i.step())
             .fold(0, |m, s| m | 1 << s as u8);
-        let reads_response_headers = all.iter().any(|i| i.reads_response_headers());
+        let touches_response_headers = all
+            .iter()
+            .fold(Touched::none(), |t, i| t.and(i.touches_response_headers()));
         Self {
             all,
             steps,
             answers_preflights: p,
             throttles: t,
             completes: c,
-            reads_response_headers,
+            touches_response_headers,
         }
     }
 
@@ -568,10 +574,10 @@ impl Chain {
         self.steps & 1 << step as u8 != 0
     }
 
-    /// Whether a bound plug-in's response head hook reads the headers or changes them other
-    /// than by `insert` (else a backend's header lines may be passed as received).
-    pub fn reads_response_headers(&self) -> bool {
-        self.reads_response_headers
+    /// The response headers the bound plug-ins' response head hooks read or change: a
+    /// backend's lines of other names may be passed as received.
+    pub fn touches_response_headers(&self) -> &Touched {
+        &self.touches_response_headers
     }
 
     /// Whether a bound plug-in answers CORS preflights.
@@ -647,27 +653,55 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_chain_reads_response_headers_only_where_a_bound_plug_in_does() {
+    async fn a_chain_touches_the_response_headers_its_bound_plug_ins_name() {
         let quiet_log = r#"{"broker_list":["127.0.0.1:9"],"topic":"t"}"#;
         let header_log = r#"{"broker_list":["127.0.0.1:9"],"topic":"t",
             "meta_config":{"call_data":{"log_response_header":true}}}"#;
         let breaker = r#"{"breaker_condition":{"breaker_type":"timeout","breaker_mode":"counter",
             "unhealthy_threshold":5,"time_window":60,"open_breaker_time":60},"scope":"basic"}"#;
         let cors = r#"{"allow_origin":"*"}"#;
+        let cors_listing = r#"{"allow_origin":"*","expose_headers":"*","allow_credentials":true}"#;
         let limit = r#"{"api_limit":1000,"default_time_unit":"day"}"#;
-        assert!(!Chain::default().reads_response_headers());
-        let passing = Chain::new(vec![
+        let set = r#"{"response_headers":[
+            {"name":"X-Demo","value":"a","value_type":"custom_value","action":"override"},
+            {"name":"Server","value":"","value_type":"custom_value","action":"delete"}]}"#;
+        assert_eq!(
+            *Chain::default().touches_response_headers(),
+            Touched::none()
+        );
+        let quiet = Chain::new(vec![
             bound(PluginType::KafkaLog, quiet_log),
             bound(PluginType::Breaker, breaker),
-            bound(PluginType::RateLimit, limit),
         ]);
-        assert!(!passing.reads_response_headers());
+        assert_eq!(*quiet.touches_response_headers(), Touched::none());
+        let named = Chain::new(vec![
+            bound(PluginType::Breaker, breaker),
+            bound(PluginType::RateLimit, limit),
+            bound(PluginType::SetRespHeaders, set),
+            bound(PluginType::Cors, cors),
+        ]);
+        let Touched::Named { names, prefixes } = named.touches_response_headers() else {
+            panic!("named: {named:?}");
+        };
+        let mut names: Vec<_> = names.iter().map(|n| n.as_str()).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "server",
+                "x-demo",
+                "x-ratelimit-limit",
+                "x-ratelimit-remaining",
+                "x-ratelimit-reset"
+            ]
+        );
+        assert_eq!(*prefixes, ["access-control-"]);
         for reading in [
             bound(PluginType::KafkaLog, header_log),
-            bound(PluginType::Cors, cors),
+            bound(PluginType::Cors, cors_listing),
         ] {
-            let chain = Chain::new(vec![bound(PluginType::Breaker, breaker), reading]);
-            assert!(chain.reads_response_headers(), "{chain:?}");
+            let chain = Chain::new(vec![bound(PluginType::RateLimit, limit), reading]);
+            assert_eq!(*chain.touches_response_headers(), Touched::All, "{chain:?}");
         }
     }
 }

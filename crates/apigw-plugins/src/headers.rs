@@ -29,6 +29,64 @@ impl From<http::request::Parts> for RequestHead {
     }
 }
 
+/// The response headers a response head hook reads or changes. A backend's header lines of
+/// other names may stay as received, outside the hook's list (the proxy's `Answer::passed`):
+/// a hook may still append headers of any name, which go after them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Touched {
+    /// Any of them: the hook reads the whole list.
+    All,
+    /// Those of these names, and of names that start with one of these prefixes (lowercase).
+    Named {
+        names: Vec<HeaderName>,
+        prefixes: Vec<&'static str>,
+    },
+}
+
+impl Touched {
+    /// None of them.
+    pub fn none() -> Self {
+        Self::names([])
+    }
+
+    /// Those of `names`.
+    pub fn names(names: impl IntoIterator<Item = HeaderName>) -> Self {
+        Self::Named {
+            names: names.into_iter().collect(),
+            prefixes: Vec::new(),
+        }
+    }
+
+    /// What this hook and `other` touch between them.
+    pub fn and(self, other: Touched) -> Self {
+        match (self, other) {
+            (
+                Self::Named {
+                    mut names,
+                    mut prefixes,
+                },
+                Self::Named {
+                    names: n,
+                    prefixes: p,
+                },
+            ) => {
+                for x in n {
+                    if !names.contains(&x) {
+                        names.push(x);
+                    }
+                }
+                for x in p {
+                    if !prefixes.contains(&x) {
+                        prefixes.push(x);
+                    }
+                }
+                Self::Named { names, prefixes }
+            }
+            _ => Self::All,
+        }
+    }
+}
+
 /// A name to look headers up by: a `HeaderName` (compared as it is) or text (compared without
 /// regard to case).
 pub trait Name {

@@ -10,6 +10,7 @@
 
 use crate::chain::BuildCtx;
 use crate::engine::{Call, Flow, Io, Plugin, ServiceCall, Step};
+use crate::headers::Touched;
 use crate::registry::ContentModel;
 use apigw_model::field::Errors;
 use apigw_model::{FieldError, PluginType};
@@ -209,8 +210,8 @@ impl Plugin for ProxyMirror {
     }
 
     /// The mirror's answers are dropped; the backend's are not looked at.
-    fn reads_response_headers(&self) -> bool {
-        false
+    fn touches_response_headers(&self) -> Touched {
+        Touched::none()
     }
 
     async fn request<I: Io>(&self, _: &mut (), call: &mut Call<'_, I>) -> Flow {

@@ -426,9 +426,13 @@ impl crate::engine::Plugin for RateLimit {
         crate::engine::Flow::Continue
     }
 
-    /// It only inserts its three headers.
-    fn reads_response_headers(&self) -> bool {
-        false
+    /// It inserts its three headers.
+    fn touches_response_headers(&self) -> crate::headers::Touched {
+        crate::headers::Touched::names([
+            X_RATELIMIT_LIMIT,
+            X_RATELIMIT_REMAINING,
+            X_RATELIMIT_RESET,
+        ])
     }
 
     fn response_head(

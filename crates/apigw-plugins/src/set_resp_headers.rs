@@ -162,7 +162,7 @@ impl ContentModel for Config {
 // Runtime
 
 use crate::chain::RequestCtx;
-use crate::headers::Headers;
+use crate::headers::{Headers, Touched};
 use http::header::{HeaderName, HeaderValue};
 
 /// Where a header's value comes from at run time.
@@ -260,6 +260,11 @@ impl crate::engine::Plugin for SetRespHeaders {
 
     fn build(c: &Config, _: &str, _: &str, _: &crate::chain::BuildCtx) -> Result<Self, String> {
         Ok(Self::new(c))
+    }
+
+    /// The headers its rules name.
+    fn touches_response_headers(&self) -> Touched {
+        Touched::names(self.rules.iter().map(|(name, _, _)| name.clone()))
     }
 
     fn response_head(&self, _: &mut (), headers: &mut Headers, ctx: &RequestCtx) {

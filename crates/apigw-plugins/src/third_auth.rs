@@ -315,7 +315,7 @@ impl ContentModel for Config {
 use crate::chain::{BuildCtx, RequestCtx};
 use crate::counters::Clock;
 use crate::engine::{Call, Decision, Flow, Io, Plugin, Refusal, Reply, ServiceCall, Step};
-use crate::headers::{Headers, RequestHead};
+use crate::headers::{Headers, RequestHead, Touched};
 use apigw_model::expr::Expr;
 use http::header::{HeaderName, HeaderValue};
 use http::Method;
@@ -659,8 +659,8 @@ impl Plugin for ThirdAuth {
     }
 
     /// It decides before the backend is called.
-    fn reads_response_headers(&self) -> bool {
-        false
+    fn touches_response_headers(&self) -> Touched {
+        Touched::none()
     }
 
     /// The auth service decides; the headers it may carry are never taken from the client.

@@ -20,7 +20,7 @@ use apigw_plugins::engine::{
     AltBackend, BackendResult, Call, Chain, Flow, Io, Refusal, ServiceAnswer, ServiceCall, States,
     Step,
 };
-use apigw_plugins::headers::RequestHead;
+use apigw_plugins::headers::{RequestHead, Touched};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::{
@@ -777,7 +777,7 @@ async fn proxy(
         target: &target,
         headers: &parts.headers,
         upgrade: call.upgrade,
-        pass_headers: !route.chain.reads_response_headers(),
+        pass_headers: !matches!(route.chain.touches_response_headers(), Touched::All),
     };
     let sent = Instant::now();
     let result = gw
@@ -875,7 +875,7 @@ async fn proxy_channel(
             target: &target,
             headers: &parts.headers,
             upgrade,
-            pass_headers: !route.chain.reads_response_headers(),
+            pass_headers: !matches!(route.chain.touches_response_headers(), Touched::All),
         };
         let sent = Instant::now();
         let waiting = c.channel.waiting(i);
@@ -1056,14 +1056,8 @@ fn finish(
     states: &mut States,
 ) -> Answer<CallBody> {
     if let Some(chain) = chain.filter(|c| !c.is_empty()) {
-        let reads = chain.reads_response_headers();
-        if reads {
-            resp.unpack(); // the response phase may read any header
-        }
+        resp.unpack_touched(chain.touches_response_headers());
         chain.response_head(states, &mut resp.headers, ctx);
-        if !reads {
-            resp.settle_inserted();
-        }
     }
     tracing::info!(
         target: "apigw::access",

@@ -551,8 +551,8 @@ pub struct Outbound<'a> {
     /// A protocol switch the client asked for (`Upgrade: websocket`): where the backend's
     /// connection is left when it answers 101.
     pub upgrade: Option<&'a Upgrade>,
-    /// Nothing reads the response's headers before they are written (no bound plug-in whose
-    /// response phase reads them, no service): the backend's lines may stay as received
+    /// The response phase does not read every header (the bound plug-ins name those they
+    /// touch; no service reads them): the backend's lines may stay as received
     /// (`Answer::passed`).
     pub pass_headers: bool,
 }

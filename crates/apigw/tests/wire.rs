@@ -515,7 +515,7 @@ async fn a_backend_head_reaches_the_client_as_sent_but_for_hop_by_hop_lines_and_
 }
 
 #[tokio::test]
-async fn a_backend_head_passes_as_sent_unless_a_bound_plug_in_reads_the_response_headers() {
+async fn a_backend_head_passes_as_sent_unless_a_bound_plug_in_touches_one_of_its_headers() {
     let b = RawBackend::start(|_, _| {
         vec![write(
             b"HTTP/1.1 200 OK\r\nX-CuStOm:  v \r\nContent-Length: 5\r\n\r\nhello",
@@ -524,8 +524,11 @@ async fn a_backend_head_passes_as_sent_unless_a_bound_plug_in_reads_the_response
     .await;
     let w = World::new().await;
     let admin = &w.s.admin;
-    let mut bound = Vec::new();
-    for (uri, plugin, content) in [
+    // What the client gets of the backend's `X-CuStOm:  v ` line, and a line that follows it.
+    const AS_SENT: &str = "\r\nX-CuStOm:  v \r\n";
+    const LISTED: &str = "\r\nx-custom: v\r\n";
+    let set_resp_headers = |name: &str, action: &str| serde_json::json!({"response_headers": [{"name": name, "value": "w", "action": action}]});
+    let cases = [
         // Its response phase never looks at the headers.
         (
             "/past-breaker",
@@ -533,52 +536,86 @@ async fn a_backend_head_passes_as_sent_unless_a_bound_plug_in_reads_the_response
             serde_json::json!({"breaker_condition": {"breaker_type": "timeout",
                 "breaker_mode": "counter", "unhealthy_threshold": 5, "time_window": 60,
                 "open_breaker_time": 60}, "scope": "basic"}),
+            AS_SENT,
+            "",
         ),
-        // It only inserts its own: the backend's lines pass, its own follow them.
+        // It touches only its own: the backend's lines pass, its own follow them.
         (
             "/past-rate-limit",
             "rate_limit",
             serde_json::json!({"api_limit": 1000, "default_time_unit": "day"}),
+            AS_SENT,
+            "\r\nx-ratelimit-limit: 1000\r\n",
         ),
-        // It reads them: the backend's are read into the list and written from it.
         (
             "/past-set-resp-headers",
             "set_resp_headers",
-            serde_json::json!({"response_headers": [{"name": "x-added", "value": "a",
-                "action": "add"}]}),
+            set_resp_headers("x-added", "add"),
+            AS_SENT,
+            "\r\nx-added: w\r\n",
         ),
-    ] {
+        (
+            "/past-cors",
+            "cors",
+            serde_json::json!({"allow_origin": "https://a.example"}),
+            AS_SENT,
+            "\r\nvary: Origin\r\n",
+        ),
+        // A rule names the backend's header: the head is read into the list and the rule
+        // replaces it there.
+        (
+            "/set-resp-headers-on-it",
+            "set_resp_headers",
+            set_resp_headers("X-Custom", "override"),
+            "\r\nx-custom: w\r\n",
+            "",
+        ),
+        // `*` exposed with credentials lists every name: the head is read into the list.
+        (
+            "/cors-listing",
+            "cors",
+            serde_json::json!({"allow_origin": "*", "expose_headers": "*",
+                "allow_credentials": true}),
+            LISTED,
+            "",
+        ),
+    ];
+    for (uri, plugin, content, _, _) in &cases {
         let name = format!("api{}", uri.replace(['/', '-'], "_"));
         let api = admin
             .create_published_api(http_api(&name, &w.group, "GET", uri, &b.addr, "/b"))
             .await;
         let p = admin
-            .create_plugin(&format!("p{name}"), plugin, content)
+            .create_plugin(&format!("p{name}"), plugin, content.clone())
             .await;
         admin.bind(&p, apigw_testkit::RELEASE, &[&api]).await;
-        bound.push(uri);
     }
     let mut c = TcpStream::connect(w.s.running.gateway_addr).await.unwrap();
-    for uri in bound {
+    for (uri, _, _, line, follows) in cases {
         let request = format!("GET {uri} HTTP/1.1\r\nhost: {}\r\n\r\n", w.host);
         let got = exchange(&mut c, request.as_bytes(), 1).await;
         let (head, body) = got.split_once("\r\n\r\n").expect("a whole answer");
         assert_eq!(body, "hello");
-        if uri != "/past-set-resp-headers" {
-            assert!(head.contains("\r\nX-CuStOm:  v \r\n"), "as sent: {head}");
-            let limited = uri == "/past-rate-limit";
-            assert_eq!(
-                head.contains("\r\nx-ratelimit-limit: 1000\r\n"),
-                limited,
-                "{head}"
-            );
-        } else {
-            assert!(
-                head.contains("\r\nx-custom: v\r\n"),
-                "from the list: {head}"
-            );
-            assert!(head.contains("\r\nx-added: a\r\n"), "{head}");
+        let head = format!("{head}\r\n");
+        assert_eq!(
+            head.matches("\r\nX-CuStOm:").count(),
+            usize::from(line == AS_SENT),
+            "{uri}: {head}"
+        );
+        let at = head
+            .find(line)
+            .unwrap_or_else(|| panic!("{uri}: {line:?} in {head}"));
+        if !follows.is_empty() {
+            let after = head
+                .find(follows)
+                .unwrap_or_else(|| panic!("{uri}: {follows:?} in {head}"));
+            assert!(after > at, "{uri}: after the backend's lines: {head}");
         }
+        assert_eq!(
+            head.to_ascii_lowercase().matches("\r\nx-custom:").count(),
+            1,
+            "{uri}: {head}"
+        );
     }
 }
 

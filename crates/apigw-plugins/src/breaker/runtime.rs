@@ -13,8 +13,8 @@ use crate::counters::Clock;
 use crate::engine::{
     AltBackend, BackendResult, Call, Decision, Flow, Io, Plugin, Refusal, Reply, Step,
 };
-use crate::headers::Headers;
 use crate::headers::RequestHead;
+use crate::headers::{Headers, Touched};
 use apigw_model::expr::Expr;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -428,8 +428,8 @@ impl Plugin for Breaker {
     }
 
     /// It counts the backend's results, not its headers.
-    fn reads_response_headers(&self) -> bool {
-        false
+    fn touches_response_headers(&self) -> Touched {
+        Touched::none()
     }
 
     /// While open, the downgrade answers instead of the backend.

@@ -8,7 +8,7 @@ use super::outbox::Outbox;
 use super::producer::{produce, Producers};
 use crate::chain::{BuildCtx, RequestCtx};
 use crate::engine::{BackendResult, Call, Done, Flow, Io, Plugin, Step};
-use crate::headers::Headers;
+use crate::headers::{Headers, Touched};
 use bytes::BytesMut;
 use http::HeaderValue;
 use serde_json::Value;
@@ -363,8 +363,12 @@ impl Plugin for KafkaLog {
     }
 
     /// Only a message that logs them reads the response headers.
-    fn reads_response_headers(&self) -> bool {
-        self.wants_response().0
+    fn touches_response_headers(&self) -> Touched {
+        if self.wants_response().0 {
+            Touched::All
+        } else {
+            Touched::none()
+        }
     }
 
     async fn request<I: Io>(&self, kept: &mut Self::State, call: &mut Call<'_, I>) -> Flow {

@@ -7,7 +7,7 @@
 //! code of our own rather than hyper's client: it runs in the calling task, with no dispatch
 //! channel and no `HeaderMap` (`docs/architecture.md`).
 
-use crate::answer::{Passed, Runs, PASSED_HEAD_BYTES};
+use crate::answer::{NameBits, Passed, Runs, PASSED_HEAD_BYTES};
 use crate::upstream::{role, GatewayHeaders, Role};
 use crate::wire::{
     content_length, push_hex, BodyState, ConnectionOptions, HeadScratch, TransferCodings,
@@ -462,10 +462,10 @@ pub(crate) fn parse_response(
                 hop,
                 length,
                 date,
-                name_lengths,
+                names,
             }) => {
                 let head = buf.split_to(len).freeze();
-                let passed = Passed::new(head, runs, length, date, name_lengths);
+                let passed = Passed::new(head, runs, length, date, names);
                 (Headers::new(), hop, Some(Box::new(passed)))
             }
             None => {
@@ -525,8 +525,8 @@ struct Passing {
     length: Option<(usize, usize)>,
     /// A `Date` is among the lines kept.
     date: bool,
-    /// The lengths of the kept lines' names, as in `Passed`.
-    name_lengths: u64,
+    /// What the kept lines' names are like.
+    names: NameBits,
 }
 
 /// A response head's header lines, passed as received where they can be. `None` where the
@@ -540,7 +540,7 @@ fn passing(lines: &[httparse::Header<'_>], buf: &[u8], len: usize) -> Option<Pas
     let base = buf.as_ptr() as usize;
     let mut runs = Runs::default();
     let mut hop = Hop::default();
-    let (mut length, mut date, mut name_lengths) = (None, false, 0u64);
+    let (mut length, mut date, mut names) = (None, false, NameBits::default());
     for (i, h) in lines.iter().enumerate() {
         match role(h.name.as_bytes()) {
             Role::Connection => hop.connection.add(h.value),
@@ -554,8 +554,8 @@ fn passing(lines: &[httparse::Header<'_>], buf: &[u8], len: usize) -> Option<Pas
             }
             role => {
                 date |= role == Role::Date;
-                name_lengths |= 1 << (h.name.len() % 64);
                 // A line runs to the next one's name, or to the blank line that ends the head.
+                names.push(h.name.as_bytes());
                 let start = h.name.as_ptr() as usize - base;
                 let end = lines
                     .get(i + 1)
@@ -571,7 +571,7 @@ fn passing(lines: &[httparse::Header<'_>], buf: &[u8], len: usize) -> Option<Pas
         hop,
         length,
         date,
-        name_lengths,
+        names,
     })
 }
 
@@ -790,45 +790,74 @@ mod tests {
     }
 
     #[test]
-    fn an_inserted_header_replaces_a_passed_line_of_its_name_and_leaves_the_others_passed() {
+    fn a_passed_head_is_unpacked_only_when_it_has_a_header_the_response_phase_touches() {
+        use apigw_plugins::headers::Touched;
         let raw = "HTTP/1.1 200 OK\r\nServer: s\r\nX-RateLimit-Limit: 9\r\nVary: A\r\n\
-                   Content-Length: 2\r\n\r\n";
-        let answer_of = |inserted: &[(&'static str, &'static str)]| {
+                   Access-Control-Allow-Origin: *\r\nContent-Length: 2\r\n\r\n";
+        let answer_of = |touched: &Touched| {
             let mut buf = BytesMut::from(raw.as_bytes());
             let h = parse_response(&mut buf, &mut HeadScratch::default(), false, false, true)
                 .unwrap()
                 .unwrap();
             let mut answer = crate::answer::Answer::new(h.status, ());
             answer.passed = h.passed;
-            for (n, v) in inserted {
-                let (n, v) = (HeaderName::from_static(n), HeaderValue::from_static(v));
-                answer.headers.insert(n, v);
-            }
-            answer.settle_inserted();
+            answer.unpack_touched(touched);
             answer
         };
-        // Names no passed line has (one only starts like one, one is as long as one): still
-        // passed.
-        let kept = answer_of(&[("x-ratelimit", "1"), ("x-ratelimit-reset", "8")]);
-        assert!(kept.passed.is_some());
-        assert_eq!(kept.headers.len(), 2);
-        // One that a passed line has, in another case: that line gives way, in its place.
-        let replaced = answer_of(&[("x-ratelimit-limit", "10")]);
-        assert!(replaced.passed.is_none());
-        let list: Vec<_> = replaced
-            .headers
-            .iter()
-            .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap()))
-            .collect();
-        assert_eq!(
-            list,
-            [
-                "server: s",
-                "x-ratelimit-limit: 10",
-                "vary: A",
-                "content-length: 2"
-            ]
-        );
+        let names =
+            |n: &[&'static str]| Touched::names(n.iter().map(|n| HeaderName::from_static(n)));
+        let prefixed = |p: &'static str| Touched::Named {
+            names: Vec::new(),
+            prefixes: vec![p],
+        };
+        // Names no line has (one only starts like one, one is as long as one, one is longer
+        // than any), prefixes no name goes on after: still passed.
+        for touched in [
+            Touched::none(),
+            names(&[
+                "x-ratelimit",
+                "x-ratelimit-reset",
+                "x-a-name-longer-than-any-line-has",
+            ]),
+            prefixed("access-control-allow-origin"),
+            prefixed("x-ratelimit-limits"),
+        ] {
+            let kept = answer_of(&touched);
+            assert!(
+                kept.passed.is_some() && kept.headers.is_empty(),
+                "{touched:?}"
+            );
+        }
+        // A name a line has (in another case), the length kept aside, a prefix of a name, all:
+        // every header in the list, in order, where the phase sees and changes them.
+        for touched in [
+            names(&["x-ratelimit-limit"]),
+            names(&["content-length"]),
+            prefixed("access-control-"),
+            Touched::All,
+        ] {
+            let mut unpacked = answer_of(&touched);
+            assert!(unpacked.passed.is_none(), "{touched:?}");
+            unpacked.headers.insert(
+                HeaderName::from_static("x-ratelimit-limit"),
+                HeaderValue::from_static("10"),
+            );
+            let list: Vec<_> = unpacked
+                .headers
+                .iter()
+                .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap()))
+                .collect();
+            assert_eq!(
+                list,
+                [
+                    "server: s",
+                    "x-ratelimit-limit: 10",
+                    "vary: A",
+                    "access-control-allow-origin: *",
+                    "content-length: 2"
+                ]
+            );
+        }
     }
 
     #[test]
