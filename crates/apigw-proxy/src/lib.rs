@@ -28,6 +28,7 @@
 //! - `http2`: what the HTTP/2 sides to clients and to backends share.
 //! - `names`: values by host name with APIG's one-label wildcards (hosts, certificates).
 //! - `wire`: HTTP/1.1 framing both sides share (bodies by length or chunks).
+//! - `sock`: writes to a plain TCP connection, both sides'.
 //! - `deadline`: the lazily moved timers of the per-call timeouts.
 
 pub mod access;
@@ -48,6 +49,7 @@ pub mod router;
 pub mod server;
 pub mod signature_key;
 pub mod snapshot;
+mod sock;
 pub mod throttle;
 pub mod tls;
 pub mod upstream;

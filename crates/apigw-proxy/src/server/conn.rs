@@ -77,14 +77,7 @@ impl ClientIo {
     /// Writes some of `bytes`, trying before it waits (a socket with room costs no wait).
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<usize>> {
         match self {
-            Self::Plain(io) => loop {
-                match io.try_write(bytes) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        ready!(io.poll_write_ready(cx))?
-                    }
-                    r => return Poll::Ready(r),
-                }
-            },
+            Self::Plain(io) => crate::sock::poll_send(io, cx, bytes),
             Self::Tls(tls) => {
                 let mut tls = tls.lock().unwrap_or_else(|e| e.into_inner());
                 Pin::new(&mut *tls).poll_write(cx, bytes)

@@ -55,7 +55,7 @@ impl AsyncRead for Stream {
 impl AsyncWrite for Stream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, b),
+            Stream::Plain(s) => crate::sock::poll_send(s, cx, b),
             Stream::Tls(s) => Pin::new(s).poll_write(cx, b),
         }
     }
