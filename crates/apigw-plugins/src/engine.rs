@@ -580,6 +580,12 @@ impl Chain {
         &self.touches_response_headers
     }
 
+    /// Whether a bound plug-in reads every response header: a backend's lines are then read
+    /// into the list as they arrive.
+    pub fn touches_every_response_header(&self) -> bool {
+        matches!(self.touches_response_headers, Touched::All)
+    }
+
     /// Whether a bound plug-in answers CORS preflights.
     pub fn answers_preflights(&self) -> bool {
         self.answers_preflights
@@ -680,6 +686,7 @@ mod tests {
             bound(PluginType::SetRespHeaders, set),
             bound(PluginType::Cors, cors),
         ]);
+        assert!(!named.touches_every_response_header());
         let Touched::Named { names, prefixes } = named.touches_response_headers() else {
             panic!("named: {named:?}");
         };
@@ -702,6 +709,7 @@ mod tests {
         ] {
             let chain = Chain::new(vec![bound(PluginType::RateLimit, limit), reading]);
             assert_eq!(*chain.touches_response_headers(), Touched::All, "{chain:?}");
+            assert!(chain.touches_every_response_header());
         }
     }
 }

@@ -20,7 +20,7 @@ use apigw_plugins::engine::{
     AltBackend, BackendResult, Call, Chain, Flow, Io, Refusal, ServiceAnswer, ServiceCall, States,
     Step,
 };
-use apigw_plugins::headers::{RequestHead, Touched};
+use apigw_plugins::headers::RequestHead;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::{
@@ -777,7 +777,7 @@ async fn proxy(
         target: &target,
         headers: &parts.headers,
         upgrade: call.upgrade,
-        pass_headers: !matches!(route.chain.touches_response_headers(), Touched::All),
+        pass_headers: !route.chain.touches_every_response_header(),
     };
     let sent = Instant::now();
     let result = gw
@@ -875,7 +875,7 @@ async fn proxy_channel(
             target: &target,
             headers: &parts.headers,
             upgrade,
-            pass_headers: !matches!(route.chain.touches_response_headers(), Touched::All),
+            pass_headers: !route.chain.touches_every_response_header(),
         };
         let sent = Instant::now();
         let waiting = c.channel.waiting(i);

@@ -13,8 +13,7 @@ use crate::counters::Clock;
 use crate::engine::{
     AltBackend, BackendResult, Call, Decision, Flow, Io, Plugin, Refusal, Reply, Step,
 };
-use crate::headers::RequestHead;
-use crate::headers::{Headers, Touched};
+use crate::headers::{Headers, RequestHead, Touched};
 use apigw_model::expr::Expr;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};

@@ -554,8 +554,8 @@ fn passing(lines: &[httparse::Header<'_>], buf: &[u8], len: usize) -> Option<Pas
             }
             role => {
                 date |= role == Role::Date;
-                // A line runs to the next one's name, or to the blank line that ends the head.
                 names.push(h.name.as_bytes());
+                // A line runs to the next one's name, or to the blank line that ends the head.
                 let start = h.name.as_ptr() as usize - base;
                 let end = lines
                     .get(i + 1)
