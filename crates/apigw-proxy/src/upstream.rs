@@ -32,6 +32,9 @@ pub const MAX_IDLE_PER_BACKEND: usize = 256;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest wait for a TCP connection to a backend (within the API's timeout).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest request head buffer a connection keeps for its next request (a head of a
+/// client's many or long headers is written in a new one).
+const KEPT_REQUEST_BYTES: usize = 4096;
 
 /// The idle connections of one backend (`scheme://authority`).
 #[derive(Debug, Default)]
@@ -234,9 +237,16 @@ impl Upstream {
         let upgrade = out
             .upgrade
             .and_then(|_| out.headers.get(http::header::UPGRADE));
-        let mut head = Vec::with_capacity(512);
+        let mut pooled = Self::idle(pool, sent).await;
+        // Written in the buffer of the connection's last request (none allocated a call); it
+        // goes with the connection that carries this one.
+        let mut request = pooled
+            .as_mut()
+            .map(|c| std::mem::take(&mut c.request))
+            .unwrap_or_else(|| Vec::with_capacity(512));
+        request.clear();
         h1::encode_head(
-            &mut head,
+            &mut request,
             out.method,
             out.target,
             out.headers,
@@ -244,8 +254,7 @@ impl Upstream {
             framing,
             upgrade,
         );
-        let mut pooled = Self::idle(pool, sent).await;
-        let (conn, head) = loop {
+        let (mut conn, head) = loop {
             let reused = pooled.is_some();
             let mut conn = match pooled.take() {
                 Some(c) => c,
@@ -269,7 +278,7 @@ impl Upstream {
             conn.passing = out.pass_headers;
             let result = tokio::select! {
                 biased;
-                r = conn.exchange(&head, &mut body, head_request) => Some(r),
+                r = conn.exchange(&request, &mut body, head_request) => Some(r),
                 () = deadline.expired() => None,
             };
             conn.deadline = Some(deadline);
@@ -291,6 +300,10 @@ impl Upstream {
                 Some(Err(e)) => return Err(exchange_error(e)),
             }
         };
+        // Kept for the next request, unless a large head made it large.
+        if request.capacity() <= KEPT_REQUEST_BYTES {
+            conn.request = request;
+        }
         let switched = head.status == StatusCode::SWITCHING_PROTOCOLS;
         let conn = match out.upgrade {
             Some(slot) if switched => {
@@ -652,7 +665,7 @@ impl<'a> GatewayHeaders<'a> {
     /// Writes the header lines (`name: value\r\n`).
     pub(crate) fn write(&self, out: &mut Vec<u8>) {
         match *self {
-            Self::Host(host) => push_line(out, b"host", host.as_bytes()),
+            Self::Host(host) => push_value_line(out, b"host: ", host.as_bytes()),
             Self::Forwarding {
                 host,
                 client,
@@ -660,18 +673,18 @@ impl<'a> GatewayHeaders<'a> {
                 request_id,
                 signature,
             } => {
-                push_line(out, b"host", host.as_bytes());
+                push_value_line(out, b"host: ", host.as_bytes());
                 if let Some(host) = client.get(HOST) {
-                    push_line(out, b"x-forwarded-host", host.as_bytes());
+                    push_value_line(out, b"x-forwarded-host: ", host.as_bytes());
                 }
-                push_line(out, b"x-forwarded-proto", b"http");
+                out.extend_from_slice(b"x-forwarded-proto: http\r\n");
                 // Every byte checked, without stopping at the first bad one: the compiler
                 // then checks the whole id in a few vector instructions.
                 if request_id
                     .bytes()
                     .fold(true, |ok, c| ok & c.is_ascii_graphic())
                 {
-                    push_line(out, b"x-request-id", request_id.as_bytes());
+                    push_value_line(out, b"x-request-id: ", request_id.as_bytes());
                 }
                 out.extend_from_slice(b"x-forwarded-for: ");
                 for prev in client.get_all(X_FORWARDED_FOR) {
@@ -685,22 +698,37 @@ impl<'a> GatewayHeaders<'a> {
         }
     }
 
-    /// Whether the request's own header `name` (lowercase) gives way to these.
-    pub(crate) fn replaces(&self, name: &str) -> bool {
-        match self {
-            Self::Host(_) => name == "host",
-            Self::Forwarding { signature, .. } => {
-                matches!(
-                    name,
-                    "host"
-                        | "x-forwarded-for"
-                        | "x-forwarded-host"
-                        | "x-forwarded-proto"
-                        | "x-request-id"
-                ) || (!signature.is_empty() && crate::signature_key::REPLACED.contains(&name))
-            }
-        }
+    /// Whether the request's own header `name` (lowercase, as a `HeaderName` holds it) stays
+    /// out of the backend's head: a hop-by-hop header (RFC 9110 §7.6.1), its
+    /// `Content-Length` (the head gets the body's own framing) or one these headers set. By
+    /// its length first: a name of another length is passed after one comparison.
+    pub(crate) fn leaves_out(&self, name: &str) -> bool {
+        let forwarding = matches!(self, Self::Forwarding { .. });
+        let left_out = match name.len() {
+            2 => name == "te",
+            4 => name == "host",
+            7 => name == "trailer" || name == "upgrade",
+            10 => name == "connection" || name == "keep-alive",
+            12 => forwarding && name == "x-request-id",
+            14 => name == "content-length",
+            15 => forwarding && name == "x-forwarded-for",
+            16 => forwarding && name == "x-forwarded-host",
+            17 => name == "transfer-encoding" || (forwarding && name == "x-forwarded-proto"),
+            18 => name == "proxy-authenticate",
+            19 => name == "proxy-authorization",
+            _ => false,
+        };
+        left_out
+            || matches!(self, Self::Forwarding { signature, .. }
+                if !signature.is_empty() && crate::signature_key::REPLACED.contains(&name))
     }
+}
+
+/// Appends `name_colon` (`name: `), `value` and the line's end.
+fn push_value_line(out: &mut Vec<u8>, name_colon: &[u8], value: &[u8]) {
+    out.extend_from_slice(name_colon);
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
 }
 
 fn push_line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {

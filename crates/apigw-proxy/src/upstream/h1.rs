@@ -118,15 +118,9 @@ pub(crate) fn encode_head(
     out.extend_from_slice(b" HTTP/1.1\r\n");
     for (name, value) in headers {
         let n = name.as_str();
-        // Hop-by-hop headers and the length (`framing` writes the body's own) stay here.
-        let ours = !matches!(
-            role(n.as_bytes()),
-            Role::EndToEnd | Role::Date | Role::RequestId
-        );
-        if ours || gateway.replaces(n) {
-            continue;
+        if !gateway.leaves_out(n) {
+            crate::upstream::push_line(out, n.as_bytes(), value.as_bytes());
         }
-        crate::upstream::push_line(out, n.as_bytes(), value.as_bytes());
     }
     gateway.write(out);
     if let Some(protocol) = upgrade {
@@ -189,6 +183,8 @@ pub(crate) struct Conn {
     pub upgrading: bool,
     /// Nothing reads the response's headers: its lines may be passed as received.
     pub passing: bool,
+    /// The buffer its last request head was written in, kept for the next.
+    pub request: Vec<u8>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -211,6 +207,7 @@ impl Conn {
             deadline: None,
             upgrading: false,
             passing: false,
+            request: Vec::new(),
         }
     }
 
