@@ -322,6 +322,11 @@ impl Plugin for Cors {
         }
     }
 
+    /// `Vary` and the three `Access-Control-*` of an allowed origin.
+    fn response_headers_added(&self) -> usize {
+        4
+    }
+
     fn response_head(&self, answered: &mut bool, headers: &mut Headers, ctx: &RequestCtx) {
         if !*answered {
             self.apply(headers, ctx);

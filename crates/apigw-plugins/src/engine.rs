@@ -305,6 +305,12 @@ pub trait Plugin: Sized + Send + Sync + std::fmt::Debug {
         Touched::All
     }
 
+    /// At most how many headers its response head hook adds: the list gets the room of the
+    /// chain's plug-ins once, before their hooks run, instead of growing as they append.
+    fn response_headers_added(&self) -> usize {
+        0
+    }
+
     /// A piece of the response body, as it is sent (only with [`Plugin::COMPLETES`]).
     fn response_body(&self, _state: &mut Self::State, _data: &[u8]) {}
 
@@ -388,6 +394,12 @@ macro_rules! plugin_types {
             fn touches_response_headers(&self) -> Touched {
                 match self {
                     $(Instance::$variant(p) => p.touches_response_headers(),)*
+                }
+            }
+
+            fn response_headers_added(&self) -> usize {
+                match self {
+                    $(Instance::$variant(p) => p.response_headers_added(),)*
                 }
             }
 
@@ -523,6 +535,8 @@ pub struct Chain {
     completes: bool,
     /// The response headers the bound plug-ins' response head hooks read or change.
     touches_response_headers: Touched,
+    /// At most how many headers their response head hooks add.
+    response_headers_added: usize,
 }
 
 impl Default for Chain {
@@ -549,6 +563,7 @@ impl Chain {
         let touches_response_headers = all
             .iter()
             .fold(Touched::none(), |t, i| t.and(i.touches_response_headers()));
+        let response_headers_added = all.iter().map(|i| i.response_headers_added()).sum();
         Self {
             all,
             steps,
@@ -556,6 +571,7 @@ impl Chain {
             throttles: t,
             completes: c,
             touches_response_headers,
+            response_headers_added,
         }
     }
 
@@ -584,6 +600,11 @@ impl Chain {
     /// into the list as they arrive.
     pub fn touches_every_response_header(&self) -> bool {
         matches!(self.touches_response_headers, Touched::All)
+    }
+
+    /// At most how many headers the bound plug-ins' response head hooks add.
+    pub fn response_headers_added(&self) -> usize {
+        self.response_headers_added
     }
 
     /// Whether a bound plug-in answers CORS preflights.
@@ -711,5 +732,43 @@ mod tests {
             assert_eq!(*chain.touches_response_headers(), Touched::All, "{chain:?}");
             assert!(chain.touches_every_response_header());
         }
+    }
+
+    #[test]
+    fn a_chain_declares_room_for_every_response_header_its_plug_ins_add() {
+        let limit = r#"{"api_limit":1000,"default_time_unit":"day"}"#;
+        let set = r#"{"response_headers":[
+            {"name":"X-A","value":"a","value_type":"custom_value","action":"add"},
+            {"name":"X-B","value":"b","value_type":"custom_value","action":"override"}]}"#;
+        let cors = r#"{"allow_origin":"https://a.example","expose_headers":"X-A",
+            "allow_credentials":true}"#;
+        let chain = Chain::new(vec![
+            bound(PluginType::RateLimit, limit),
+            bound(PluginType::SetRespHeaders, set),
+            bound(PluginType::Cors, cors),
+        ]);
+        assert_eq!(chain.response_headers_added(), 3 + 2 + 4);
+        assert_eq!(Chain::default().response_headers_added(), 0);
+        // Each type at its most: an allowed origin with credentials and exposed headers,
+        // every rule adding, a verdict.
+        let mut states = States {
+            rate_limit: Some(crate::counters::Verdict {
+                allowed: true,
+                limit: 1000,
+                remaining: 999,
+                reset_secs: 60,
+            }),
+            ..States::default()
+        };
+        let mut ctx = RequestCtx::new(
+            "r".into(),
+            http::Method::GET,
+            "/".into(),
+            std::net::Ipv4Addr::LOCALHOST.into(),
+        );
+        ctx.origin = Some(http::HeaderValue::from_static("https://a.example"));
+        let mut headers = Headers::new();
+        chain.response_head(&mut states, &mut headers, &ctx);
+        assert_eq!(headers.len(), chain.response_headers_added(), "{headers:?}");
     }
 }

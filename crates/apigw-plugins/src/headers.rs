@@ -139,6 +139,11 @@ impl Headers {
         self.list.len()
     }
 
+    /// Room for `n` more headers.
+    pub fn reserve(&mut self, n: usize) {
+        self.list.reserve(n);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
     }

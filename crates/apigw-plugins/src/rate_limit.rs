@@ -435,6 +435,10 @@ impl crate::engine::Plugin for RateLimit {
         ])
     }
 
+    fn response_headers_added(&self) -> usize {
+        3
+    }
+
     fn response_head(
         &self,
         verdict: &mut Option<Verdict>,

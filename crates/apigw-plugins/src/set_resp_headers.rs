@@ -267,6 +267,11 @@ impl crate::engine::Plugin for SetRespHeaders {
         Touched::names(self.rules.iter().map(|(name, _, _)| name.clone()))
     }
 
+    /// A header a rule at most.
+    fn response_headers_added(&self) -> usize {
+        self.rules.len()
+    }
+
     fn response_head(&self, _: &mut (), headers: &mut Headers, ctx: &RequestCtx) {
         self.apply(headers, ctx);
     }

@@ -1057,6 +1057,7 @@ fn finish(
 ) -> Answer<CallBody> {
     if let Some(chain) = chain.filter(|c| !c.is_empty()) {
         resp.unpack_touched(chain.touches_response_headers());
+        resp.headers.reserve(chain.response_headers_added());
         chain.response_head(states, &mut resp.headers, ctx);
     }
     tracing::info!(
