@@ -793,6 +793,75 @@ mod tests {
     }
 
     #[test]
+    fn a_client_header_stays_out_of_the_backend_head_when_hop_by_hop_framing_or_the_gateways() {
+        let client = Headers::new();
+        let host = HeaderValue::from_static("b:80");
+        let forwarding = GatewayHeaders::Forwarding {
+            host: &host,
+            client: &client,
+            client_ip: [192, 0, 2, 7].into(),
+            request_id: "r",
+            signature: &[],
+        };
+        let signed = forwarding.signed(b"authorization: Basic eA==\r\n");
+        let own = GatewayHeaders::Host(&host);
+        let hop = [
+            "te",
+            "trailer",
+            "upgrade",
+            "connection",
+            "keep-alive",
+            "content-length",
+            "transfer-encoding",
+            "proxy-authenticate",
+            "proxy-authorization",
+            "host",
+        ];
+        for name in hop {
+            for g in [&forwarding, &signed, &own] {
+                assert!(g.leaves_out(name), "{name} {g:?}");
+            }
+        }
+        for name in [
+            "x-request-id",
+            "x-forwarded-for",
+            "x-forwarded-host",
+            "x-forwarded-proto",
+        ] {
+            assert!(forwarding.leaves_out(name), "{name}");
+            assert!(
+                !own.leaves_out(name),
+                "{name}: a call of the gateway's own passes it"
+            );
+        }
+        for name in crate::signature_key::REPLACED {
+            assert!(
+                signed.leaves_out(name) && !forwarding.leaves_out(name),
+                "{name}"
+            );
+        }
+        // Names as long as those, and others: passed.
+        for name in [
+            "tx",
+            "date",
+            "referer",
+            "user-agent",
+            "x-request-ix",
+            "accept-charset",
+            "accept-encoding",
+            "x-forwarded-port",
+            "x-forwarded-prefix",
+            "x-correlation-id-2",
+            "access-control-max1",
+            "origin",
+        ] {
+            for g in [&forwarding, &signed, &own] {
+                assert!(!g.leaves_out(name), "{name} {g:?}");
+            }
+        }
+    }
+
+    #[test]
     fn role_knows_the_headers_the_gateway_frames_and_drops_in_any_case() {
         use Role::*;
         let named = [
