@@ -4,29 +4,20 @@
 use std::net::IpAddr;
 
 /// Appends `ip` as `Display` writes it (dotted quad; IPv6 through `Display`). A dotted quad is
-/// written on the stack and appended once (it is written on every proxied call).
+/// written on the stack from a table of the 256 octets' digits and appended once (it is
+/// written on every proxied call).
 pub fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
-            let mut text = [0u8; 15];
+            let mut text = [0u8; 16];
             let mut n = 0;
-            for (i, octet) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    text[n] = b'.';
-                    n += 1;
-                }
-                if octet >= 100 {
-                    text[n] = b'0' + octet / 100;
-                    n += 1;
-                }
-                if octet >= 10 {
-                    text[n] = b'0' + octet / 10 % 10;
-                    n += 1;
-                }
-                text[n] = b'0' + octet % 10;
-                n += 1;
+            for octet in v4.octets() {
+                // Each octet's digits and a dot; the last dot is left off.
+                let (digits, len) = OCTETS[usize::from(octet)];
+                text[n..n + 4].copy_from_slice(&digits);
+                n += usize::from(len);
             }
-            out.extend_from_slice(&text[..n]);
+            out.extend_from_slice(&text[..n - 1]);
         }
         IpAddr::V6(v6) => {
             use std::io::Write;
@@ -34,6 +25,24 @@ pub fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
         }
     }
 }
+
+/// Each octet's decimal digits followed by a dot, and how many bytes that is.
+const OCTETS: [([u8; 4], u8); 256] = {
+    let mut t = [([0u8; 4], 0u8); 256];
+    let mut i = 0;
+    while i < 256 {
+        let o = i as u8;
+        t[i] = if o >= 100 {
+            ([b'0' + o / 100, b'0' + o / 10 % 10, b'0' + o % 10, b'.'], 4)
+        } else if o >= 10 {
+            ([b'0' + o / 10, b'0' + o % 10, b'.', 0], 3)
+        } else {
+            ([b'0' + o, b'.', 0, 0], 2)
+        };
+        i += 1;
+    }
+    t
+};
 
 /// Bytes a JSON string cannot hold as they are (control characters, `"`, `\\`), and DEL, which
 /// is left to `serde_json` too.
