@@ -29,7 +29,7 @@ pub struct RequestCtx {
     pub client_ip: IpAddr,
     pub method: Method,
     /// The request path.
-    pub path: String,
+    pub path: RequestPath,
     /// The request's `Origin`, for cors.
     pub origin: Option<HeaderValue>,
     /// The request's `Access-Control-Request-Headers`, for cors preflights.
@@ -45,6 +45,58 @@ pub struct RequestCtx {
     pub iam: bool,
     /// The client's body, when the gateway read it whole (a signature or a plug-in needed it).
     pub body: Option<bytes::Bytes>,
+}
+
+/// A call's request path: a share of the request's own target (a reference count, not a
+/// copy: every call has one), or text of its own.
+#[derive(Debug, Clone)]
+pub enum RequestPath {
+    Target(http::uri::PathAndQuery),
+    Text(String),
+}
+
+impl Default for RequestPath {
+    fn default() -> Self {
+        Self::Text(String::new())
+    }
+}
+
+impl std::ops::Deref for RequestPath {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            Self::Target(target) => target.path(),
+            Self::Text(text) => text,
+        }
+    }
+}
+
+impl std::fmt::Display for RequestPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl From<&http::Uri> for RequestPath {
+    fn from(uri: &http::Uri) -> Self {
+        match uri.path_and_query() {
+            Some(target) => Self::Target(target.clone()),
+            None => Self::Text(uri.path().to_string()),
+        }
+    }
+}
+
+impl From<String> for RequestPath {
+    fn from(text: String) -> Self {
+        Self::Text(text)
+    }
+}
+
+impl From<&str> for RequestPath {
+    fn from(text: &str) -> Self {
+        Self::Text(text.to_string())
+    }
 }
 
 /// The API a call matched, as its context names it.
@@ -83,7 +135,7 @@ impl RequestCtx {
             user_id: self.user_id.clone(),
             client_ip: self.client_ip,
             method: self.method.clone(),
-            path: String::new(),
+            path: RequestPath::default(),
             origin: None,
             request_headers: None,
             start: self.start,
@@ -96,7 +148,7 @@ impl RequestCtx {
 
     /// A context for a call from `client_ip` that matched no API yet; the proxy fills in the
     /// rest as the call goes on.
-    pub fn new(request_id: String, method: Method, path: String, client_ip: IpAddr) -> Self {
+    pub fn new(request_id: String, method: Method, path: RequestPath, client_ip: IpAddr) -> Self {
         Self::at(request_id, method, path, client_ip, Instant::now(), None)
     }
 
@@ -105,7 +157,7 @@ impl RequestCtx {
     pub fn at(
         request_id: String,
         method: Method,
-        path: String,
+        path: RequestPath,
         client_ip: IpAddr,
         start: Instant,
         api: Option<MatchedApi<'_>>,
@@ -156,7 +208,7 @@ impl RequestCtx {
             "$context.stage" => self.stage.to_string(),
             "$context.requestTime" => apigw_model::time::format_millis(self.request_time_ms()),
             "$context.httpMethod" => self.method.to_string(),
-            "$context.path" => self.path.clone(),
+            "$context.path" => self.path.to_string(),
             "$context.statusCode" => self.status.to_string(),
             "$context.backendResponseTime" => self.backend_latency_ms?.to_string(),
             _ => return None,
@@ -218,5 +270,28 @@ impl Default for BuildCtx {
             classic: Arc::default(),
             shared: Arc::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_path_is_its_targets_path_without_the_query() {
+        for (uri, path) in [
+            ("/v1/users/7?x=1&y", "/v1/users/7"),
+            ("/a%20b", "/a%20b"),
+            ("http://h.example/p?q", "/p"),
+            ("http://h.example", "/"),
+            ("*", "*"),
+        ] {
+            let uri: http::Uri = uri.parse().unwrap();
+            let shared = RequestPath::from(&uri);
+            assert_eq!(&*shared, path, "{uri}");
+            assert_eq!(shared.to_string(), uri.path(), "{uri}");
+        }
+        assert_eq!(&*RequestPath::from("/text"), "/text");
+        assert_eq!(&*RequestPath::default(), "");
     }
 }

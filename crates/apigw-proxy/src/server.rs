@@ -1017,7 +1017,7 @@ fn context(
     let mut ctx = RequestCtx::at(
         request_id,
         parts.method.clone(),
-        parts.uri.path().to_string(),
+        (&parts.uri).into(),
         peer.ip(),
         start,
         api,

@@ -601,7 +601,7 @@ mod tests {
             "meta_config": {"system": all}}),
         );
         let mut c = ctx();
-        c.path = format!("/{}", "p".repeat(20_000));
+        c.path = format!("/{}", "p".repeat(20_000)).into();
         let long = HeaderValue::from_str(&"u".repeat(20_000)).unwrap();
         let record = CallRecord {
             user_agent: Some(&long),
@@ -619,7 +619,7 @@ mod tests {
 
         // Control characters escape to six bytes each: still valid, still within 4 KB.
         let ctl = HeaderValue::from_bytes(&[b'\t'; 4000]).unwrap();
-        c.path = "\u{1}".repeat(4000);
+        c.path = "\u{1}".repeat(4000).into();
         let record = CallRecord {
             user_agent: Some(&ctl),
             forwarded_for: Some(&ctl),
