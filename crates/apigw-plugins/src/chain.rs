@@ -51,7 +51,9 @@ pub struct RequestCtx {
 /// copy: every call has one), or text of its own.
 #[derive(Debug, Clone)]
 pub enum RequestPath {
+    /// The request's target: the path is its part before the query.
     Target(http::uri::PathAndQuery),
+    /// A path as text.
     Text(String),
 }
 

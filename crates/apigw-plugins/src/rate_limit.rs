@@ -435,6 +435,7 @@ impl crate::engine::Plugin for RateLimit {
         ])
     }
 
+    /// Its three `X-RateLimit-*`.
     fn response_headers_added(&self) -> usize {
         3
     }
