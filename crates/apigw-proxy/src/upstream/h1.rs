@@ -181,7 +181,8 @@ pub(crate) struct Conn {
     pub deadline: Option<crate::deadline::Deadline>,
     /// The request in flight asks to switch protocols (WebSocket): a 101 is its answer.
     pub upgrading: bool,
-    /// Nothing reads the response's headers: its lines may be passed as received.
+    /// No bound plug-in touches every response header: the response's lines may be passed as
+    /// received (and read into the list before the response phase if it touches one of them).
     pub passing: bool,
     /// The buffer its last request head was written in, kept for the next.
     pub request: Vec<u8>,
