@@ -117,6 +117,52 @@ impl Name for &str {
     }
 }
 
+/// `n` in decimal as a header value. Below 10 000 (a limit, what is left of it and the seconds
+/// to a window's end, for most configurations) the value is a slice of one static text, with no
+/// allocation; larger numbers are written into a value of their own.
+pub fn number_value(n: u64) -> HeaderValue {
+    let (start, len) = match n {
+        0..10 => (n, 1),
+        10..100 => (10 + (n - 10) * 2, 2),
+        100..1_000 => (190 + (n - 100) * 3, 3),
+        1_000..10_000 => (2_890 + (n - 1_000) * 4, 4),
+        _ => return HeaderValue::from(n),
+    };
+    let (start, len) = (start as usize, len as usize);
+    HeaderValue::from_static(&SMALL_NUMBERS[start..start + len])
+}
+
+/// 0 to 9 999 written one after another: "01234567891011…99989999".
+static SMALL_NUMBERS: &str = match std::str::from_utf8(&SMALL_NUMBER_DIGITS) {
+    Ok(text) => text,
+    Err(_) => panic!("digits are UTF-8"),
+};
+
+static SMALL_NUMBER_DIGITS: [u8; 38_890] = {
+    let mut t = [0u8; 38_890];
+    let (mut n, mut at) = (0u32, 0usize);
+    while n < 10_000 {
+        let width = if n < 10 {
+            1
+        } else if n < 100 {
+            2
+        } else if n < 1_000 {
+            3
+        } else {
+            4
+        };
+        let (mut i, mut rest) = (width, n);
+        while i > 0 {
+            i -= 1;
+            t[at + i] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        at += width;
+        n += 1;
+    }
+    t
+};
+
 /// Headers, in order; a name may repeat.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Headers {
@@ -266,6 +312,13 @@ impl From<http::HeaderMap> for Headers {
 mod tests {
     use super::*;
     use http::header::{CONTENT_TYPE, VARY};
+
+    #[test]
+    fn a_number_is_a_header_value_of_its_decimal_digits() {
+        for n in (0..20_000).chain([99_999, 100_000, u64::MAX]) {
+            assert_eq!(number_value(n).to_str().unwrap(), n.to_string(), "{n}");
+        }
+    }
 
     fn h(pairs: &[(&str, &str)]) -> Headers {
         let mut h = Headers::new();

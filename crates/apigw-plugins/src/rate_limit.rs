@@ -447,9 +447,10 @@ impl crate::engine::Plugin for RateLimit {
         _: &RequestCtx,
     ) {
         if let Some(v) = verdict {
-            headers.insert(X_RATELIMIT_LIMIT, http::HeaderValue::from(v.limit));
-            headers.insert(X_RATELIMIT_REMAINING, http::HeaderValue::from(v.remaining));
-            headers.insert(X_RATELIMIT_RESET, http::HeaderValue::from(v.reset_secs));
+            use crate::headers::number_value;
+            headers.insert(X_RATELIMIT_LIMIT, number_value(v.limit));
+            headers.insert(X_RATELIMIT_REMAINING, number_value(v.remaining));
+            headers.insert(X_RATELIMIT_RESET, number_value(v.reset_secs));
         }
     }
 }

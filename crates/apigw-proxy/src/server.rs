@@ -622,8 +622,10 @@ fn settle(
         Flow::Refuse(r) => {
             let mut resp = fail(refused(r), route, ctx, states, r.decision());
             if let Refusal::Throttled { retry_after } = r {
-                resp.headers
-                    .insert(http::header::RETRY_AFTER, HeaderValue::from(retry_after));
+                resp.headers.insert(
+                    http::header::RETRY_AFTER,
+                    apigw_plugins::headers::number_value(retry_after),
+                );
             }
             resp
         }
