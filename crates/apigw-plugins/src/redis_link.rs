@@ -3,11 +3,11 @@
 //! pipelined. A counter is given its expiry once per connection, by `SET key 0 PX ttl NX` before
 //! its first `INCRBY` (see [`Conn::expiring`]).
 //!
-//! Every call's request goes to one task over a channel; the task (once the tasks already
-//! runnable have had their turns, [`gather`]) writes all requests that are waiting in one write and reads
-//! their replies in order, so under load a batch of calls costs one write and one read between
-//! them, not two system calls each. The one-counter calls of a
-//! batch that count in the same key are counted together, by one `INCRBY` of their number;
+//! Every call's request goes to one task over a channel; the task (once the tasks runnable
+//! have had their turns, [`gather`]) writes all requests that are waiting in one write and
+//! reads their replies in order, so under load a batch of calls costs one write and one read
+//! between them, not two system calls each. The one-counter calls of a batch that count in the
+//! same key are counted together, by one `INCRBY` of their number;
 //! each call gets the count it would have had from an `INCR` of its own in batch order (the
 //! total less the calls after it), so every count is still given exactly once. Scripts are
 //! encoded by the caller, replies parsed here (RESP2: integers, arrays of integers, errors,
