@@ -202,6 +202,7 @@ def setup_apigw(data_dir, port=ADMIN):
     call = admin_of(data_dir, port)
     ids, publish_ids = {}, {}
     for name, uri in [("plain_api", "/plain"), ("plugin_api", "/plugins"), ("limited_api", "/limited"),
+                      ("minute_limited_api", "/limited-minute"),
                       ("logged_api", "/logged"), ("dead_log_api", "/dead-logged"),
                       ("policy_api", "/policies"), ("mirrored_api", "/mirrored"),
                       ("cached_api", "/cached")]:
@@ -210,6 +211,10 @@ def setup_apigw(data_dir, port=ADMIN):
         ("cors", {"allow_origin": "*", "allow_credentials": True, "expose_headers": "X-Request-Id,X-Apig-Latency"}, "plugin_api"),
         ("set_resp_headers", {"response_headers": [{"name": "x-demo", "value": "sss", "action": "append"}]}, "plugin_api"),
         ("rate_limit", {"api_limit": 1000000000, "default_time_unit": "day"}, "limited_api"),
+        # A limit whose numbers are as small as most configurations' (the X-RateLimit-* values):
+        # for bench/instructions.py only, whose few thousand calls stay under it; wrk's load
+        # would be refused.
+        ("rate_limit", {"api_limit": 9999, "default_time_unit": "minute"}, "minute_limited_api"),
         ("kafka_log", {"broker_list": [f"127.0.0.1:{KAFKA}"], "topic": "bench"}, "logged_api"),
         ("kafka_log", {"broker_list": ["127.0.0.1:9"], "topic": "bench"}, "dead_log_api"),
         # Every call copied to the backend nginx (the copies cost the gateway's CPU too).
