@@ -53,6 +53,9 @@ const SWEEP_AT: usize = 4096;
 /// The most limits one call counts in (rule or API, app, user, IP).
 const MAX_LIMITS: usize = 4;
 
+/// The limits of one call, kept in place: a call's list is not an allocation of its own.
+pub type Limits = smallvec::SmallVec<[Limit; MAX_LIMITS]>;
+
 /// In-process counters. Each counter is one `AtomicU64` holding (window index, count); a
 /// call locks the shard of each of its counters in turn (never two at once) to find it and
 /// update it. Keys are hashed once, with a fast hash seeded per process (foldhash: keys hold

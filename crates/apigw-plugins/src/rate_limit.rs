@@ -306,13 +306,13 @@ impl RateLimit {
     }
 
     /// The counters this call counts in.
-    pub fn limits(&self, req: &RequestHead, ctx: &RequestCtx) -> Vec<crate::counters::Limit> {
+    pub fn limits(&self, req: &RequestHead, ctx: &RequestCtx) -> crate::counters::Limits {
         use crate::counters::Limit;
         let scope = if self.share { "*" } else { &ctx.api_id };
         // `{generation}:{scope}:{kind}:{who}`, joined without `core::fmt` (its machinery would
         // add ~1 000 instructions to every limited call).
         let key = |kind: &str, who: &str| [self.generation.as_str(), scope, kind, who].join(":");
-        let mut out = Vec::with_capacity(4);
+        let mut out = crate::counters::Limits::new();
         let rule = self
             .rules
             .iter()

@@ -13,7 +13,7 @@
 
 use apigw_model::throttle::{ObjectType, Throttle, ThrottleSpecial};
 use apigw_plugins::chain::RequestCtx;
-use apigw_plugins::counters::{Clock, Limit, LocalCounters, RedisCounters, Verdict};
+use apigw_plugins::counters::{Clock, Limit, Limits, LocalCounters, RedisCounters, Verdict};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -86,11 +86,11 @@ impl Classic {
     }
 
     /// The counters this call counts in.
-    pub fn limits(&self, ctx: &RequestCtx) -> Vec<Limit> {
+    pub fn limits(&self, ctx: &RequestCtx) -> Limits {
         let scope = if self.shared { "*" } else { &ctx.api_id };
         let key = |kind: &str, who: &str| [self.prefix.as_str(), scope, kind, who].join(":");
         let window_ms = self.window_ms;
-        let mut out = Vec::with_capacity(4);
+        let mut out = Limits::new();
         out.push(Limit {
             key: key("api", ""),
             limit: self.api,
