@@ -733,11 +733,10 @@ fn push_value_line(out: &mut Vec<u8>, name_colon: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// Appends `name: value` and the line's end.
 fn push_line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
+    push_value_line(out, b": ", value);
 }
 
 #[cfg(test)]
